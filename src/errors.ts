@@ -1,0 +1,61 @@
+/**
+ * The error catalogue. Decisions (retry, fail the file, pause the source) are made on the
+ * class and `code`, never on message text. docs/errors.md lists every core code.
+ */
+export type ErrorCode = string; // core: POLLER_<AREA>_<WHAT>; plugins: <PLUGIN>_<WHAT>
+
+export abstract class PollerError extends Error {
+  abstract readonly retryable: boolean;
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** Worth retrying the same file later: 4xx replies, resets, timeouts. */
+export class TransientError extends PollerError {
+  override readonly retryable = true;
+}
+
+/** Too many connections (FTP 421 and kin): use fewer connections for a while; not the file's fault. */
+export class ThrottledError extends TransientError {}
+
+/** Retrying will not help: 550 not found, 553, a corrupt file. The file fails. */
+export class PermanentError extends PollerError {
+  override readonly retryable = false;
+}
+
+/** The source itself is unusable: 530 login, TLS failure, unknown host. Pause the source. */
+export class SourceError extends PollerError {
+  override readonly retryable = false;
+}
+
+/** Bad configuration; `issues` has one line per problem, with its path. */
+export class ConfigError extends PollerError {
+  override readonly retryable = false;
+  readonly issues: readonly string[];
+  constructor(issues: readonly string[], options?: ErrorOptions) {
+    super('POLLER_CONFIG_INVALID', `invalid configuration:\n${issues.join('\n')}`, options);
+    this.issues = issues;
+  }
+}
+
+/** Anything thrown by user code (a plugin) becomes an Error with a message. */
+export function coerceError(thrown: unknown): Error {
+  if (thrown instanceof Error) return thrown;
+  if (typeof thrown === 'string') return new Error(thrown);
+  try {
+    return new Error(`non-error thrown: ${JSON.stringify(thrown)}`);
+  } catch {
+    return new Error(`non-error thrown: ${String(thrown)}`);
+  }
+}
+
+/** A stable code for any error: ours carry one; Node's system errors have `code` too. */
+export function errorCode(err: unknown): string {
+  if (err instanceof PollerError) return err.code;
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : 'POLLER_UNKNOWN';
+}

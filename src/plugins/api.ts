@@ -1,0 +1,95 @@
+/**
+ * The plugin author's API: the only module a plugin imports (`import { definePlugin } from 'poller/plugin'`).
+ * Small and stable on purpose; `PLUGIN_API_VERSION` changes only with a breaking change.
+ */
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+
+export { PermanentError, TransientError } from '../errors.js';
+
+/** The API version this build of poller implements. The loader rejects plugins built for another. */
+export const PLUGIN_API_VERSION = 1;
+
+/** A landed, complete file as a plugin sees it. */
+export interface PluginFile {
+  /** Absolute path of the landed file. Complete and fsynced; never a partial download. */
+  readonly localPath: string;
+  /** Path on the source, relative to the source root: `2026/11/23/T_PAGB41_C_LFPW.bufr`. */
+  readonly remotePath: string;
+  /** The source's name from the config. */
+  readonly source: string;
+  readonly sizeBytes: number;
+  /** Remote modification time, ms since the epoch. */
+  readonly mtimeMs: number;
+  /** 1 on the first run of this plugin for this file version, 2 on the first retry, ... */
+  readonly attempt: number;
+}
+
+/** A derived file a plugin produced; recorded in the ledger against the run. */
+export interface EmittedOutput {
+  path: string;
+  kind?: string;
+}
+
+/** What `setup` and `teardown` receive. */
+export interface PluginSetupContext<Options> {
+  /** Child logger bound to the plugin name. */
+  readonly log: Logger;
+  readonly options: Options;
+  /** A private directory for this plugin's own state; created before `setup`. */
+  readonly stateDir: string;
+  /** Aborts on shutdown. */
+  readonly signal: AbortSignal;
+}
+
+/** What `process` receives for each file. */
+export interface PluginContext<Options> extends PluginSetupContext<Options> {
+  /** Aborts on this run's timeout or on shutdown: pass it to anything that waits. */
+  readonly signal: AbortSignal;
+  readonly attempt: number;
+  /** Record a derived output file. */
+  emit(output: EmittedOutput): void;
+}
+
+/** Which files a plugin wants: globs on the remote path, or a predicate. */
+export type PluginMatch = string | readonly string[] | ((file: PluginFile) => boolean);
+
+/** What a plugin module's default export is built from. */
+export interface PluginDefinition<Schema extends z.ZodType = z.ZodType> {
+  /** Unique name, used in config (`use: name`), logs, the ledger and `poller retry --plugin`. */
+  name: string;
+  /** Default match; the config's `match` overrides it. Default: every file. */
+  match?: PluginMatch;
+  /** zod schema for `options` in the config; its output type is `ctx.options`. */
+  options?: Schema;
+  /** Default per-run timeout; the config's `timeout` overrides it. @default 60_000 */
+  timeoutMs?: number;
+  /** Once per process, before the first file. A throw disables the plugin with a clear error. */
+  setup?(ctx: PluginSetupContext<z.output<Schema>>): Promise<void> | void;
+  /** Once per (file version, attempt). Throw to fail; a PermanentError is not retried. */
+  process(file: PluginFile, ctx: PluginContext<z.output<Schema>>): Promise<void> | void;
+  /** On shutdown; bounded by a timeout. */
+  teardown?(ctx: PluginSetupContext<z.output<Schema>>): Promise<void> | void;
+}
+
+/** A loaded plugin: the definition, frozen, with the API version it was built for. */
+export type Plugin<Schema extends z.ZodType = z.ZodType> = Readonly<PluginDefinition<Schema>> & {
+  readonly apiVersion: number;
+};
+
+/**
+ * Declare a plugin. An identity function for type inference (`ctx.options` is typed from
+ * `options`), plus the API version the loader checks.
+ *
+ * @example
+ * export default definePlugin({
+ *   name: 'count',
+ *   options: z.object({ out: z.string() }),
+ *   async process(file, ctx) { ctx.log.info({ bytes: file.sizeBytes }, 'seen'); },
+ * });
+ */
+export function definePlugin<Schema extends z.ZodType = z.ZodType>(
+  definition: PluginDefinition<Schema>,
+): Plugin<Schema> {
+  return Object.freeze({ ...definition, apiVersion: PLUGIN_API_VERSION });
+}

@@ -1,0 +1,95 @@
+import type { Writable } from 'node:stream';
+import type { Logger } from 'pino';
+
+export type EntryType = 'file' | 'dir' | 'link';
+
+/**
+ * How exact `mtimeMs` is. MLSD/MDTM and SFTP give seconds; a Unix LIST line gives minutes for
+ * recent files and only a day ("Nov 22 2025") for files older than six months. The ledger
+ * compares versions at the coarser precision of the two, so a LIST that switches format
+ * does not make an old file look new.
+ */
+export type MtimePrecision = 'ms' | 's' | 'minute' | 'day';
+
+/** One entry of a remote directory listing. Paths are POSIX, relative to the source root. */
+export interface RemoteEntry {
+  /** Path relative to the source root, '/'-separated, no leading slash: `2026/11/23/vol.bufr`. */
+  readonly path: string;
+  /** Last path segment as the server sent it. */
+  readonly name: string;
+  readonly type: EntryType;
+  readonly sizeBytes: number;
+  /** Modification time, ms since the epoch (UTC, after applying the source's timezone). */
+  readonly mtimeMs: number;
+  readonly mtimePrecision: MtimePrecision;
+}
+
+export interface ListOptions {
+  signal: AbortSignal;
+}
+
+export interface DownloadOptions {
+  /** Resume from this byte offset (REST for FTP, read offset for SFTP). 0 for a fresh download. */
+  offsetBytes: number;
+  signal: AbortSignal;
+  /** Called with the byte count of each chunk written. */
+  onBytes?: (n: number) => void;
+}
+
+/**
+ * One protocol behind one interface. A Source holds its own connection pool; every method may
+ * be called concurrently (the pool bounds real concurrency). Errors are classified at this
+ * boundary into TransientError / ThrottledError / PermanentError / SourceError (src/errors.ts).
+ */
+export interface Source {
+  /** Credential-free URL, safe to log and store. */
+  readonly displayUrl: string;
+  /** List one directory (non-recursive). `dir` is relative to the source root ('' = root). */
+  list(dir: string, opts: ListOptions): Promise<RemoteEntry[]>;
+  /** Stream a remote file (relative path) into `to`, starting at `opts.offsetBytes`. */
+  download(path: string, to: Writable, opts: DownloadOptions): Promise<void>;
+  /** Size and mtime of one file, or undefined when it does not exist. */
+  stat?(path: string, opts: ListOptions): Promise<RemoteEntry | undefined>;
+  remove?(path: string, opts: ListOptions): Promise<void>;
+  rename?(from: string, to: string, opts: ListOptions): Promise<void>;
+  /** Close every pooled connection. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** TLS settings for FTPS. Verification is on unless `insecure` is written in the config. */
+export interface TlsSettings {
+  mode: 'none' | 'explicit' | 'implicit';
+  /** PEM text of the CA bundle to trust (read from the `ca` file by config loading). */
+  ca?: string;
+  /** SHA-256 fingerprint of the server certificate to pin (hex, colons optional). */
+  fingerprint?: string;
+  insecure: boolean;
+}
+
+/** Everything a protocol needs to open connections; built from the validated config. */
+export interface SourceConnectOptions {
+  /** The source's name from the config (for logs and errors). */
+  name: string;
+  protocol: 'ftp' | 'ftps' | 'sftp' | 'file';
+  host: string;
+  port: number;
+  user: string;
+  /** Absolute remote root directory (URL path), e.g. `/outgoing`. */
+  rootPath: string;
+  password?: string;
+  privateKey?: Buffer;
+  passphrase?: string;
+  tls: TlsSettings;
+  /** SFTP: SHA-256 host key fingerprint (base64 as OpenSSH prints it, or hex). */
+  hostKey?: string;
+  /** SFTP: path to a known_hosts file. */
+  knownHosts?: string;
+  /** IANA timezone of LIST times for servers that list local time. Default UTC. */
+  timezone: string;
+  /** Most connections this source may hold open. */
+  maxConnections: number;
+  connectTimeoutMs: number;
+  /** Inactivity timeout of data transfers and replies. */
+  dataTimeoutMs: number;
+  log: Logger;
+}
