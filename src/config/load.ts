@@ -1,0 +1,237 @@
+/**
+ * Config loading: file → YAML parse → `${ENV}` interpolation → zod validation → secrets read from
+ * files → one complete, frozen `Config`. Every problem is collected and thrown at once as a
+ * ConfigError with one line per problem, by path.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
+import { ConfigError } from '../errors.js';
+import type { TlsSettings } from '../sources/source.js';
+import { interpolateEnv } from './interpolate.js';
+import { configSchema, type ParsedPlugin, type ParsedSource } from './schema.js';
+
+/** A source, complete: defaults applied, URL split, secrets loaded, durations in ms. */
+export interface SourceConfig {
+  readonly name: string;
+  readonly enabled: boolean;
+  readonly protocol: 'ftp' | 'ftps' | 'sftp' | 'file';
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly rootPath: string;
+  /** URL without userinfo: safe for logs and the ledger. */
+  readonly displayUrl: string;
+  readonly password?: string;
+  readonly privateKey?: Buffer;
+  readonly passphrase?: string;
+  readonly tls: TlsSettings;
+  readonly hostKey?: string;
+  readonly knownHosts?: string;
+  readonly timezone: string;
+  readonly include: readonly string[];
+  readonly exclude: readonly string[];
+  readonly concurrency: number;
+  readonly maxConnections: number;
+  readonly minAgeMs: number;
+  readonly maxAgeMs?: number;
+  readonly stableListings: number;
+  readonly settleDelayMs: number;
+  readonly maxFilesPerPoll: number;
+  readonly maxAttempts: number;
+  readonly schedule?: string;
+  readonly everyMs?: number;
+  readonly connectTimeoutMs: number;
+  readonly dataTimeoutMs: number;
+}
+
+export interface PluginConfig {
+  readonly use: string;
+  readonly name?: string;
+  readonly match?: readonly string[];
+  readonly sources?: readonly string[];
+  readonly options: Readonly<Record<string, unknown>>;
+  readonly timeoutMs?: number;
+  readonly maxAttempts: number;
+  readonly concurrency: number;
+}
+
+export interface Config {
+  /** Directory the config file is in; relative plugin paths resolve from here. */
+  readonly baseDir: string;
+  readonly landing: string;
+  readonly ledger: string;
+  readonly stateDir: string;
+  readonly logLevel: string;
+  readonly http?: { readonly host: string; readonly port: number };
+  readonly maxTransfers: number;
+  readonly retryBaseMs: number;
+  readonly retryMaxMs: number;
+  readonly sources: readonly SourceConfig[];
+  readonly plugins: readonly PluginConfig[];
+}
+
+const DEFAULT_PORTS: Record<string, number> = { ftp: 21, ftps: 21, sftp: 22, file: 0 };
+
+/** `sources[0].url` from zod's path array. */
+export function formatIssuePath(p: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of p) out += typeof part === 'number' ? `[${part}]` : out ? `.${String(part)}` : String(part);
+  return out || '(root)';
+}
+
+function zodIssues(error: z.ZodError): string[] {
+  return error.issues.map((i) => `${formatIssuePath(i.path)}: ${i.message}`);
+}
+
+/** Remove userinfo from a URL so it can be logged or stored. */
+export function stripUserinfo(url: URL): string {
+  const copy = new URL(url.href);
+  copy.password = '';
+  const user = copy.username;
+  copy.username = '';
+  // Keep the user name visible (not a secret, helps operators); never the password.
+  return user ? copy.href.replace('//', `//${user}@`) : copy.href;
+}
+
+function readSecretFile(file: string, at: string, issues: string[]): string | undefined {
+  try {
+    return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+  } catch (err) {
+    issues.push(
+      `${at}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'}); check the path and its permissions`,
+    );
+    return undefined;
+  }
+}
+
+function normaliseSource(s: ParsedSource, i: number, baseDir: string, issues: string[]): SourceConfig {
+  const at = `sources[${i}]`;
+  const url = new URL(s.url);
+  const protocol = url.protocol.slice(0, -1) as SourceConfig['protocol'];
+  const resolve = (p: string) => path.resolve(baseDir, p);
+  const password = s.passwordFile ? readSecretFile(resolve(s.passwordFile), `${at}.passwordFile`, issues) : s.password;
+  const passphrase = s.passphraseFile
+    ? readSecretFile(resolve(s.passphraseFile), `${at}.passphraseFile`, issues)
+    : s.passphrase;
+  let privateKey: Buffer | undefined;
+  if (s.privateKeyFile) {
+    const text = readSecretFile(resolve(s.privateKeyFile), `${at}.privateKeyFile`, issues);
+    privateKey = text === undefined ? undefined : Buffer.from(text);
+  }
+  let ca: string | undefined;
+  if (s.ca) ca = readSecretFile(resolve(s.ca), `${at}.ca`, issues);
+  const tlsMode = s.tls ?? (protocol === 'ftps' ? 'explicit' : 'none');
+  if (tlsMode !== 'none' && protocol !== 'ftp' && protocol !== 'ftps') {
+    issues.push(`${at}.tls: TLS modes apply to ftp/ftps sources only; remove it`);
+  }
+  const rootPath = protocol === 'file' ? decodeURIComponent(url.pathname) : decodeURIComponent(url.pathname) || '/';
+  return {
+    name: s.name,
+    enabled: s.enabled,
+    protocol,
+    host: url.hostname,
+    port: url.port ? Number(url.port) : tlsMode === 'implicit' ? 990 : (DEFAULT_PORTS[protocol] ?? 0),
+    user: decodeURIComponent(url.username) || (protocol === 'ftp' || protocol === 'ftps' ? 'anonymous' : ''),
+    rootPath,
+    displayUrl: stripUserinfo(url),
+    ...(password !== undefined && { password }),
+    ...(privateKey !== undefined && { privateKey }),
+    ...(passphrase !== undefined && { passphrase }),
+    tls: {
+      mode: tlsMode,
+      insecure: s.insecure,
+      ...(ca !== undefined && { ca }),
+      ...(s.fingerprint && { fingerprint: s.fingerprint }),
+    },
+    ...(s.hostKey && { hostKey: s.hostKey }),
+    ...(s.knownHosts && { knownHosts: resolve(s.knownHosts) }),
+    timezone: s.timezone,
+    include: s.include,
+    exclude: s.exclude,
+    concurrency: s.concurrency,
+    maxConnections: s.maxConnections ?? s.concurrency,
+    minAgeMs: s.minAge,
+    ...(s.maxAge !== undefined && { maxAgeMs: s.maxAge }),
+    stableListings: s.stableListings,
+    settleDelayMs: s.settleDelay,
+    maxFilesPerPoll: s.maxFilesPerPoll,
+    maxAttempts: s.maxAttempts,
+    ...(s.schedule !== undefined && { schedule: s.schedule }),
+    ...(s.every !== undefined && { everyMs: s.every }),
+    connectTimeoutMs: s.connectTimeout,
+    dataTimeoutMs: s.dataTimeout,
+  };
+}
+
+function normalisePlugin(p: ParsedPlugin): PluginConfig {
+  return {
+    use: p.use,
+    ...(p.name !== undefined && { name: p.name }),
+    ...(p.match !== undefined && { match: p.match }),
+    ...(p.sources !== undefined && { sources: p.sources }),
+    options: p.options,
+    ...(p.timeout !== undefined && { timeoutMs: p.timeout }),
+    maxAttempts: p.maxAttempts,
+    concurrency: p.concurrency,
+  };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Buffer.isBuffer(value)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** Validate an already-parsed document (from YAML/JSON or built in code). */
+export function buildConfig(doc: unknown, baseDir: string, env: NodeJS.ProcessEnv = process.env): Config {
+  const interpolated = interpolateEnv(doc, env);
+  const issues = [...interpolated.issues];
+  const parsed = configSchema.safeParse(interpolated.value);
+  if (!parsed.success) throw new ConfigError([...issues, ...zodIssues(parsed.error)]);
+  const c = parsed.data;
+  const sources = c.sources.map((s, i) => normaliseSource(s, i, baseDir, issues));
+  c.plugins.forEach((p, i) => {
+    for (const name of p.sources ?? []) {
+      if (!sources.some((s) => s.name === name)) issues.push(`plugins[${i}].sources: no source named "${name}"`);
+    }
+  });
+  if (issues.length > 0) throw new ConfigError(issues);
+  const landing = path.resolve(baseDir, c.landing);
+  return deepFreeze({
+    baseDir,
+    landing,
+    ledger: path.resolve(baseDir, c.ledger),
+    stateDir: c.stateDir ? path.resolve(baseDir, c.stateDir) : path.join(landing, '.state'),
+    logLevel: c.log.level,
+    ...(c.http && { http: { host: c.http.host, port: c.http.port } }),
+    maxTransfers: c.maxTransfers,
+    retryBaseMs: c.retryBase,
+    retryMaxMs: c.retryMax,
+    sources,
+    plugins: c.plugins.map(normalisePlugin),
+  });
+}
+
+/** Load and validate a config file (YAML or JSON). Throws ConfigError listing every problem. */
+export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Config {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError([
+      `${file}: cannot read the config file (${(err as NodeJS.ErrnoException).code ?? 'error'}); pass --config with an existing file`,
+    ]);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { prettyErrors: true });
+  } catch (err) {
+    const first = String((err as Error).message).split('\n')[0];
+    throw new ConfigError([`${file}: not valid YAML: ${first}`]);
+  }
+  return buildConfig(doc, path.dirname(path.resolve(file)), env);
+}

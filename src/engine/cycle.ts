@@ -1,0 +1,483 @@
+/**
+ * One poll cycle of one source: list → filter → settle → diff → claim → order → fetch → process.
+ * Crash-safe order: the ledger records intent (claim) before a byte is written, the file is
+ * renamed into place only when complete, and the ledger commit follows the rename.
+ */
+import pLimit, { type LimitFunction } from 'p-limit';
+import type { Logger } from 'pino';
+import type { SourceConfig } from '../config/load.js';
+import { coerceError, errorCode, PollerError, SourceError, ThrottledError } from '../errors.js';
+import type { FileRecord, Ledger, Observation, PluginOutcome } from '../ledger/ledger.js';
+import { formatVersion } from '../ledger/version.js';
+import type { PluginFile } from '../plugins/api.js';
+import type { PluginRunner } from '../plugins/runner.js';
+import { GlobFilter } from '../sources/glob.js';
+import type { RemoteEntry, Source } from '../sources/source.js';
+import { walkSource } from '../sources/walk.js';
+import { landFile } from '../transfer/landing.js';
+import { unsafeRemotePathReason } from '../transfer/landing-path.js';
+import { backoffDelayMs, sleep } from '../transfer/retry.js';
+
+export interface CycleSummary {
+  name: string;
+  listed: number;
+  new: number;
+  fetched: number;
+  bytes: number;
+  processed: number;
+  failed: number;
+  /** Listed but not taken this cycle: unchanged, settling, too old, rejected, over the cap. */
+  skipped: number;
+  settling: number;
+  rejected: number;
+  /** Set when the cycle could not run (listing failed, source unusable). */
+  error?: { code: string; message: string };
+}
+
+/** Hooks for metrics and progress displays. Each is optional; a throwing hook is ignored. */
+export interface CycleEvents {
+  listed?(source: string, files: number, truncated: boolean): void;
+  fetchStarted?(source: string, path: string, sizeBytes: number): void;
+  bytes?(source: string, n: number): void;
+  fetched?(source: string, path: string, sizeBytes: number, durationMs: number, mtimeMs: number): void;
+  fetchFailed?(source: string, path: string, code: string, quarantined: boolean): void;
+  pluginRan?(plugin: string, ok: boolean, durationMs: number): void;
+  processed?(source: string, path: string, state: string): void;
+  polled?(source: string, ok: boolean): void;
+}
+
+export interface CycleDeps {
+  ledger: Ledger;
+  runner: PluginRunner;
+  log: Logger;
+  owner: string;
+  landingRoot: string;
+  /** Shared by every source: the global cap on transfers. */
+  transferLimit: LimitFunction;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  events?: CycleEvents;
+  now?: () => number;
+}
+
+export interface CycleOptions {
+  signal: AbortSignal;
+  /** run-once: take the settle listings within this cycle, `settleDelayMs` apart. */
+  settleWithinCycle: boolean;
+  dryRun?: boolean;
+  /** Only files with mtime in [sinceMs, untilMs). */
+  sinceMs?: number;
+  untilMs?: number;
+  /** Directories to start the walk from (date templates expanded); default the root. */
+  startDirs?: readonly string[];
+}
+
+/** Claims are held this long without renewal; renewed every third of it while work goes on. */
+export const LEASE_MS = 10 * 60_000;
+/** Quick retries inside one cycle for a broken transfer before it waits for a later cycle. */
+const IN_CYCLE_ATTEMPTS = 3;
+
+export async function runCycle(
+  src: SourceConfig,
+  source: Source,
+  deps: CycleDeps,
+  opts: CycleOptions,
+): Promise<CycleSummary> {
+  const now = deps.now ?? Date.now;
+  const log = deps.log.child({ source: src.name });
+  const summary: CycleSummary = {
+    name: src.name,
+    listed: 0,
+    new: 0,
+    fetched: 0,
+    bytes: 0,
+    processed: 0,
+    failed: 0,
+    skipped: 0,
+    settling: 0,
+    rejected: 0,
+  };
+  const emit = safeEvents(deps.events, log);
+  const filter = new GlobFilter(src.include, src.exclude);
+  const started = now();
+
+  let ready: FileRecord[];
+  try {
+    ready = await listAndSettle(src, source, filter, deps, opts, summary, emit, log);
+    await deps.ledger.recordPoll(src.name, src.displayUrl, true, null, now());
+    emit.polled?.(src.name, true);
+  } catch (thrown) {
+    const err = coerceError(thrown);
+    if (opts.signal.aborted) throw err;
+    summary.error = { code: errorCode(err), message: err.message };
+    await deps.ledger.recordPoll(src.name, src.displayUrl, false, err.message, now());
+    emit.polled?.(src.name, false);
+    const paused = err instanceof SourceError;
+    log.error(
+      { event: paused ? 'source.paused' : 'source.list_failed', err: { code: errorCode(err), message: err.message } },
+      `${src.name}: ${err.message}`,
+    );
+    return summary;
+  }
+  if (opts.dryRun) {
+    summary.skipped = summary.listed - ready.length;
+    return summary;
+  }
+
+  // Newest first: the latest radar volume matters more than the backlog.
+  ready.sort((a, b) => b.mtimeMs - a.mtimeMs || a.path.localeCompare(b.path));
+  const capped = ready.slice(0, src.maxFilesPerPoll);
+  const claimed = await deps.ledger.claimForFetch(
+    capped.map((r) => r.id),
+    deps.owner,
+    now() + LEASE_MS,
+    now(),
+  );
+  summary.skipped = summary.listed - claimed.length;
+  const leases = new LeaseKeeper(
+    deps,
+    claimed.map((c) => c.id),
+  );
+  const perSource = pLimit(src.concurrency);
+  let pausedBy: SourceError | undefined;
+  const processing: Promise<void>[] = [];
+  try {
+    await Promise.all(
+      claimed.map((rec) =>
+        perSource(() =>
+          deps.transferLimit(async () => {
+            if (pausedBy || opts.signal.aborted) {
+              await deps.ledger.releaseFetch(rec.id, deps.owner, now());
+              return;
+            }
+            const ok = await fetchOne(src, source, rec, deps, opts.signal, summary, emit, log).catch((err: unknown) => {
+              if (err instanceof SourceError) pausedBy ??= err;
+              return false;
+            });
+            leases.drop(rec.id);
+            if (ok) processing.push(processIds([rec.id], src, deps, summary, emit, log));
+          }),
+        ),
+      ),
+    );
+    await Promise.all(processing);
+    // Files fetched earlier whose processing is due (retries, or a crash between fetch and process).
+    await processDue(src, deps, summary, emit, log);
+  } finally {
+    leases.stop();
+  }
+  if (pausedBy) {
+    summary.error = { code: pausedBy.code, message: pausedBy.message };
+    log.error(
+      { event: 'source.paused', err: { code: pausedBy.code, message: pausedBy.message } },
+      `${src.name}: ${pausedBy.message}`,
+    );
+    await deps.ledger.recordPoll(src.name, src.displayUrl, false, pausedBy.message, now());
+  }
+  log.info({ event: 'cycle.finished', durationMs: now() - started, ...withoutName(summary) }, 'cycle finished');
+  return summary;
+}
+
+async function listAndSettle(
+  src: SourceConfig,
+  source: Source,
+  filter: GlobFilter,
+  deps: CycleDeps,
+  opts: CycleOptions,
+  summary: CycleSummary,
+  emit: CycleEvents,
+  log: Logger,
+): Promise<FileRecord[]> {
+  const now = deps.now ?? Date.now;
+  const listings = opts.settleWithinCycle ? src.stableListings : 1;
+  let ready: FileRecord[] = [];
+  for (let round = 0; round < listings; round++) {
+    if (round > 0) await sleep(src.settleDelayMs, opts.signal);
+    const walk = await walkSource(source, filter, {
+      signal: opts.signal,
+      concurrency: src.maxConnections,
+      ...(opts.startDirs && { startDirs: opts.startDirs }),
+    });
+    if (walk.truncated)
+      log.warn(
+        { event: 'listing.truncated', files: walk.files.length },
+        'listing cut short at the walk limits; some files may be missed',
+      );
+    const t = now();
+    const observations = toObservations(walk.files, src, opts, t);
+    emit.listed?.(src.name, observations.length, walk.truncated);
+    const result = await deps.ledger.observe(src.name, observations, {
+      nowMs: t,
+      minAgeMs: src.minAgeMs,
+      stableListings: src.stableListings,
+      // Old at first sight: no upload can still be running on it.
+      oldEnoughMs: src.minAgeMs + Math.max(src.settleDelayMs, 60_000) * src.stableListings,
+      ...(opts.dryRun && { dryRun: true }),
+    });
+    if (round === 0) {
+      summary.listed = result.counts.listed;
+      summary.new = result.counts.new;
+      summary.rejected = result.counts.rejected;
+    }
+    summary.settling = result.counts.settling;
+    ready = [...result.ready];
+    log.debug({ event: 'listing.observed', round, ...result.counts, ready: ready.length }, 'listing observed');
+    // Another listing only helps files that are settling and not too young for minAge.
+    if (result.counts.settling === 0 || opts.dryRun) break;
+  }
+  return ready;
+}
+
+function toObservations(
+  files: readonly RemoteEntry[],
+  src: SourceConfig,
+  opts: CycleOptions,
+  nowMs: number,
+): Observation[] {
+  const out: Observation[] = [];
+  for (const entry of files) {
+    if (src.maxAgeMs !== undefined && nowMs - entry.mtimeMs > src.maxAgeMs) continue;
+    if (opts.sinceMs !== undefined && entry.mtimeMs < opts.sinceMs) continue;
+    if (opts.untilMs !== undefined && entry.mtimeMs >= opts.untilMs) continue;
+    const reason = unsafeRemotePathReason(entry.path);
+    out.push(reason ? { entry, rejectReason: reason } : { entry });
+  }
+  return out;
+}
+
+/** Fetch one claimed version, retrying transient failures a few times. Resolves true when landed. */
+async function fetchOne(
+  src: SourceConfig,
+  source: Source,
+  rec: FileRecord,
+  deps: CycleDeps,
+  signal: AbortSignal,
+  summary: CycleSummary,
+  emit: CycleEvents,
+  log: Logger,
+): Promise<boolean> {
+  const now = deps.now ?? Date.now;
+  const flog = log.child({ path: rec.path, version: formatVersion(rec) });
+  for (let attempt = 1; ; attempt++) {
+    const started = performance.now();
+    emit.fetchStarted?.(src.name, rec.path, rec.sizeBytes);
+    try {
+      const landed = await landFile(source, {
+        landingRoot: deps.landingRoot,
+        sourceName: src.name,
+        fileId: rec.id,
+        entry: rec,
+        signal,
+        onBytes: (n) => emit.bytes?.(src.name, n),
+      });
+      await deps.ledger.markFetched(rec.id, deps.owner, landed.localPath, now());
+      const durationMs = performance.now() - started;
+      summary.fetched++;
+      summary.bytes += landed.bytesTransferred;
+      emit.fetched?.(src.name, rec.path, rec.sizeBytes, durationMs, rec.mtimeMs);
+      flog.info(
+        {
+          event: 'file.fetched',
+          bytes: landed.bytesTransferred,
+          resumedFrom: landed.resumedFromBytes || undefined,
+          durationMs: Math.round(durationMs),
+        },
+        'file fetched',
+      );
+      return true;
+    } catch (thrown) {
+      const err = coerceError(thrown);
+      if (signal.aborted) {
+        await deps.ledger.releaseFetch(rec.id, deps.owner, now());
+        return false;
+      }
+      const code = errorCode(err);
+      if (err instanceof SourceError) {
+        await deps.ledger.markFetchFailed(
+          rec.id,
+          deps.owner,
+          { errorCode: code, message: err.message, nextRetryMs: now(), quarantine: false, notCounted: true },
+          now(),
+        );
+        throw err;
+      }
+      if (code === 'POLLER_LANDING_SIZE_GREW') {
+        // Not the file's fault: it is still being written. Settle again.
+        await deps.ledger.releaseFetch(rec.id, deps.owner, now());
+        flog.warn(
+          { event: 'file.changed', err: { code, message: err.message } },
+          'file changed during download; waiting for it to settle',
+        );
+        return false;
+      }
+      const retryable = isRetryable(err);
+      if (retryable && attempt < IN_CYCLE_ATTEMPTS) {
+        const delayMs = backoffDelayMs(attempt, { baseMs: 500, maxMs: 5_000 });
+        flog.warn(
+          { event: 'file.retried', attempt, delayMs, err: { code, message: err.message } },
+          'fetch failed; retrying',
+        );
+        try {
+          await sleep(delayMs, signal);
+        } catch {
+          await deps.ledger.releaseFetch(rec.id, deps.owner, now());
+          return false;
+        }
+        continue;
+      }
+      const attempts = rec.fetchAttempts + 1;
+      const throttled = err instanceof ThrottledError;
+      const quarantine = !throttled && (!retryable || attempts >= src.maxAttempts);
+      const nextRetryMs = now() + backoffDelayMs(attempts, { baseMs: deps.retryBaseMs, maxMs: deps.retryMaxMs });
+      await deps.ledger.markFetchFailed(
+        rec.id,
+        deps.owner,
+        { errorCode: code, message: err.message, nextRetryMs, quarantine, notCounted: throttled },
+        now(),
+      );
+      summary.failed++;
+      emit.fetchFailed?.(src.name, rec.path, code, quarantine);
+      flog.error(
+        { event: quarantine ? 'file.quarantined' : 'file.fetch_failed', attempts, err: { code, message: err.message } },
+        quarantine ? `fetch failed for good: ${err.message}` : `fetch failed: ${err.message}`,
+      );
+      return false;
+    }
+  }
+}
+
+function isRetryable(err: Error): boolean {
+  if (err instanceof PollerError) return err.retryable;
+  // Unclassified errors from the filesystem or a socket: worth another try, bounded by maxAttempts.
+  return !(err instanceof TypeError || err instanceof RangeError);
+}
+
+async function processDue(
+  src: SourceConfig,
+  deps: CycleDeps,
+  summary: CycleSummary,
+  emit: CycleEvents,
+  log: Logger,
+): Promise<void> {
+  const now = deps.now ?? Date.now;
+  // Bounded batches; a file claimed here is not claimable again until processed.
+  for (let batch = 0; batch < 100; batch++) {
+    const recs = await deps.ledger.claimForProcessing(src.name, deps.owner, now() + LEASE_MS, now(), 256);
+    if (recs.length === 0) return;
+    await Promise.all(recs.map((r) => processClaimed(r, src, deps, summary, emit, log)));
+  }
+}
+
+async function processIds(
+  ids: number[],
+  src: SourceConfig,
+  deps: CycleDeps,
+  summary: CycleSummary,
+  emit: CycleEvents,
+  log: Logger,
+): Promise<void> {
+  const now = deps.now ?? Date.now;
+  const recs = await deps.ledger.claimIdsForProcessing(ids, deps.owner, now() + LEASE_MS, now());
+  await Promise.all(recs.map((r) => processClaimed(r, src, deps, summary, emit, log)));
+}
+
+/** Run the plugins that still owe this file a success; record every outcome in one transaction. */
+export async function processClaimed(
+  rec: FileRecord,
+  src: Pick<SourceConfig, 'name'>,
+  deps: Pick<CycleDeps, 'ledger' | 'runner' | 'owner' | 'retryBaseMs' | 'retryMaxMs' | 'now' | 'events'>,
+  summary: Pick<CycleSummary, 'processed' | 'failed'>,
+  emit: CycleEvents,
+  log: Logger,
+): Promise<void> {
+  const now = deps.now ?? Date.now;
+  const previous = new Map((await deps.ledger.pluginRuns(rec.id)).map((r) => [r.plugin, r]));
+  const base: Omit<PluginFile, 'attempt'> = {
+    localPath: rec.localPath as string,
+    remotePath: rec.path,
+    source: src.name,
+    sizeBytes: rec.sizeBytes,
+    mtimeMs: rec.mtimeMs,
+  };
+  const outcomes: PluginOutcome[] = [];
+  for (const p of deps.runner.pluginsFor({ ...base, attempt: 1 })) {
+    const prev = previous.get(p.name);
+    if (prev && (prev.state === 'succeeded' || prev.state === 'quarantined')) continue;
+    if (prev?.state === 'failed' && prev.nextRetryMs !== null && prev.nextRetryMs > now()) continue;
+    const attempt = await deps.ledger.markPluginRunning(rec.id, p.name, now());
+    const out = await deps.runner.run(p, { ...base, attempt });
+    emit.pluginRan?.(p.name, out.ok, out.durationMs);
+    const quarantine = !out.ok && (out.permanent || attempt >= p.maxAttempts);
+    outcomes.push({
+      plugin: p.name,
+      ok: out.ok,
+      ...(out.errorCode !== undefined && { errorCode: out.errorCode }),
+      ...(out.message !== undefined && { message: out.message }),
+      durationMs: out.durationMs,
+      outputs: out.outputs,
+      quarantine,
+      nextRetryMs:
+        out.ok || quarantine
+          ? null
+          : now() + backoffDelayMs(attempt, { baseMs: deps.retryBaseMs, maxMs: deps.retryMaxMs }),
+    });
+  }
+  const state = await deps.ledger.finishProcessing(rec.id, deps.owner, outcomes, now());
+  if (state === 'processed') summary.processed++;
+  else summary.failed++;
+  emit.processed?.(src.name, rec.path, state);
+  if (state !== 'processed') {
+    log.warn(
+      {
+        event: state === 'quarantined' ? 'file.quarantined' : 'file.process_failed',
+        path: rec.path,
+        version: formatVersion(rec),
+      },
+      `plugins failed on ${rec.path}`,
+    );
+  }
+}
+
+/** Keeps the leases of in-flight claims alive during long transfers. */
+class LeaseKeeper {
+  readonly #ids: Set<number>;
+  readonly #timer: NodeJS.Timeout;
+  constructor(deps: CycleDeps, ids: number[]) {
+    this.#ids = new Set(ids);
+    const now = deps.now ?? Date.now;
+    this.#timer = setInterval(() => {
+      if (this.#ids.size === 0) return;
+      deps.ledger
+        .renewLeases([...this.#ids], deps.owner, now() + LEASE_MS)
+        .catch((err: unknown) => deps.log.warn({ err }, 'lease renewal failed'));
+    }, LEASE_MS / 3);
+    this.#timer.unref();
+  }
+  drop(id: number): void {
+    this.#ids.delete(id);
+  }
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+}
+
+function safeEvents(events: CycleEvents | undefined, log: Logger): CycleEvents {
+  if (!events) return {};
+  const wrapped: CycleEvents = {};
+  for (const [key, fn] of Object.entries(events)) {
+    if (typeof fn !== 'function') continue;
+    (wrapped as Record<string, unknown>)[key] = (...args: unknown[]) => {
+      try {
+        (fn as (...a: unknown[]) => void).apply(events, args);
+      } catch (err) {
+        log.debug({ err, hook: key }, 'event hook threw; ignored');
+      }
+    };
+  }
+  return wrapped;
+}
+
+function withoutName(s: CycleSummary): Omit<CycleSummary, 'name'> {
+  const { name: _name, ...rest } = s;
+  return rest;
+}

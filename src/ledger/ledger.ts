@@ -1,0 +1,200 @@
+/**
+ * The ledger: the state that makes "nothing missed, nothing fetched twice" true. One row per
+ * (source, remote path, version); plugin runs are rows of their own. The interface is
+ * asynchronous so that a networked backend can slot in behind it; nothing outside `ledger/`
+ * writes SQL.
+ *
+ * States of a file version:
+ *   seen → fetching → fetched → processing → processed
+ *                 ↘ failed(stage fetch)  ↘ failed(stage process) → … → quarantined
+ *   rejected: a hostile or unusable remote name; recorded, never fetched.
+ */
+import type { EmittedOutput } from '../plugins/api.js';
+import type { MtimePrecision, RemoteEntry } from '../sources/source.js';
+
+export type FileState =
+  | 'seen'
+  | 'fetching'
+  | 'fetched'
+  | 'processing'
+  | 'processed'
+  | 'failed'
+  | 'quarantined'
+  | 'rejected';
+export type FailedStage = 'fetch' | 'process';
+export type PluginRunState = 'running' | 'succeeded' | 'failed' | 'quarantined';
+
+export const FILE_STATES: readonly FileState[] = [
+  'seen',
+  'fetching',
+  'fetched',
+  'processing',
+  'processed',
+  'failed',
+  'quarantined',
+  'rejected',
+];
+
+export interface FileRecord {
+  readonly id: number;
+  readonly source: string;
+  readonly path: string;
+  readonly sizeBytes: number;
+  readonly mtimeMs: number;
+  readonly mtimePrecision: MtimePrecision;
+  readonly state: FileState;
+  /** Where a `failed` or `quarantined` file failed. */
+  readonly stage: FailedStage | null;
+  /** Listings in which this version was seen unchanged. */
+  readonly sightings: number;
+  readonly firstSeenMs: number;
+  readonly lastSeenMs: number;
+  readonly fetchAttempts: number;
+  readonly nextRetryMs: number | null;
+  readonly errorCode: string | null;
+  readonly lastError: string | null;
+  readonly localPath: string | null;
+  readonly fetchedMs: number | null;
+  readonly doneMs: number | null;
+  readonly claimedBy: string | null;
+  readonly leaseUntilMs: number | null;
+  readonly updatedMs: number;
+}
+
+export interface PluginRunRecord {
+  readonly fileId: number;
+  readonly plugin: string;
+  readonly state: PluginRunState;
+  readonly attempts: number;
+  readonly errorCode: string | null;
+  readonly lastError: string | null;
+  readonly durationMs: number | null;
+  readonly nextRetryMs: number | null;
+  readonly outputs: readonly EmittedOutput[];
+  readonly updatedMs: number;
+}
+
+/** A listed entry, or one whose name is unusable (`rejectReason` says why). */
+export interface Observation {
+  readonly entry: RemoteEntry;
+  readonly rejectReason?: string;
+}
+
+export interface ObserveOptions {
+  readonly nowMs: number;
+  /** A file must be this old (by mtime) to be taken. */
+  readonly minAgeMs: number;
+  /** Unchanged sightings needed before a file is taken. */
+  readonly stableListings: number;
+  /** A file at least this old at first sight needs no second listing. */
+  readonly oldEnoughMs: number;
+  /** Classify only: the transaction is rolled back and nothing is recorded. */
+  readonly dryRun?: boolean;
+}
+
+export interface ObserveResult {
+  /** Versions ready to fetch: stable and old enough, or a failed fetch whose retry is due. */
+  readonly ready: readonly FileRecord[];
+  readonly counts: {
+    readonly listed: number;
+    readonly new: number;
+    readonly changed: number;
+    readonly unchanged: number;
+    /** Seen but not yet stable or not yet old enough. */
+    readonly settling: number;
+    readonly rejected: number;
+  };
+}
+
+export interface FetchFailure {
+  readonly errorCode: string;
+  readonly message: string;
+  /** Retry at this time; null with `quarantine` false means "back to seen" (no attempt used). */
+  readonly nextRetryMs: number | null;
+  readonly quarantine: boolean;
+  /** The attempt does not count (the source was throttled or paused, not the file's fault). */
+  readonly notCounted?: boolean;
+}
+
+export interface PluginOutcome {
+  readonly plugin: string;
+  readonly ok: boolean;
+  readonly errorCode?: string;
+  readonly message?: string;
+  readonly durationMs: number;
+  readonly outputs: readonly EmittedOutput[];
+  readonly nextRetryMs?: number | null;
+  readonly quarantine?: boolean;
+}
+
+export interface FileQuery {
+  readonly source?: string;
+  readonly state?: FileState;
+  /** Substring or exact remote path. */
+  readonly path?: string;
+  readonly limit?: number;
+}
+
+export interface SourceStatus {
+  readonly name: string;
+  readonly displayUrl: string | null;
+  readonly lastPollMs: number | null;
+  readonly lastSuccessMs: number | null;
+  readonly lastError: string | null;
+  readonly counts: Readonly<Partial<Record<FileState, number>>>;
+  readonly newestFetchedMtimeMs: number | null;
+}
+
+export interface Ledger {
+  /** Record one listing of a source (one transaction); returns what is ready to fetch. */
+  observe(source: string, observations: readonly Observation[], opts: ObserveOptions): Promise<ObserveResult>;
+  /** Atomically take ready versions for fetching; returns only those this owner got. */
+  claimForFetch(ids: readonly number[], owner: string, leaseUntilMs: number, nowMs: number): Promise<FileRecord[]>;
+  /** Extend the lease of rows this owner holds. */
+  renewLeases(ids: readonly number[], owner: string, leaseUntilMs: number): Promise<void>;
+  /** The file is complete at `localPath`. */
+  markFetched(id: number, owner: string, localPath: string, nowMs: number): Promise<void>;
+  /** The fetch failed, or the remote changed under it (then `back to seen`). */
+  markFetchFailed(id: number, owner: string, failure: FetchFailure, nowMs: number): Promise<void>;
+  /** Put a claimed version back to `seen` without counting an attempt (shutdown, grew during download). */
+  releaseFetch(id: number, owner: string, nowMs: number): Promise<void>;
+  /** Atomically take fetched (or failed-in-a-plugin and due) files of a source for processing. */
+  claimForProcessing(
+    source: string | undefined,
+    owner: string,
+    leaseUntilMs: number,
+    nowMs: number,
+    limit: number,
+  ): Promise<FileRecord[]>;
+  /** Take specific fetched files for processing (the ones this owner just landed). */
+  claimIdsForProcessing(
+    ids: readonly number[],
+    owner: string,
+    leaseUntilMs: number,
+    nowMs: number,
+  ): Promise<FileRecord[]>;
+  pluginRuns(fileId: number): Promise<PluginRunRecord[]>;
+  markPluginRunning(fileId: number, plugin: string, nowMs: number): Promise<number>;
+  /** Record every plugin outcome of one processing pass and the file's resulting state, in one transaction. */
+  finishProcessing(id: number, owner: string, outcomes: readonly PluginOutcome[], nowMs: number): Promise<FileState>;
+  /** Give up claims whose lease expired or whose owner is gone. Returns how many rows were reset. */
+  recoverStale(
+    nowMs: number,
+    isOwnerGone: (owner: string) => boolean,
+  ): Promise<{ fetches: number; processing: number }>;
+  /** Make failed (and with `includeQuarantined`, quarantined) files due now; optionally one plugin's runs only. */
+  scheduleRetry(
+    filter: { source?: string; plugin?: string; path?: string; includeQuarantined: boolean },
+    nowMs: number,
+  ): Promise<number>;
+  /** Forget versions so they are fetched again when listed. */
+  forget(filter: { source: string; path?: string; state?: FileState }): Promise<number>;
+  get(id: number): Promise<FileRecord | undefined>;
+  history(source: string, path: string): Promise<FileRecord[]>;
+  files(query: FileQuery): Promise<FileRecord[]>;
+  recordPoll(source: string, displayUrl: string, ok: boolean, error: string | null, nowMs: number): Promise<void>;
+  status(): Promise<SourceStatus[]>;
+  /** Rows this owner holds that exist as partial ids, to keep their partial files. */
+  liveFetchIds(): Promise<Set<number>>;
+  close(): Promise<void>;
+}

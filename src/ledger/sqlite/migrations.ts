@@ -1,0 +1,52 @@
+/**
+ * Schema migrations, applied in order; `PRAGMA user_version` records the last one applied.
+ * Append new steps; never edit a released one.
+ */
+export const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE files (
+     id INTEGER PRIMARY KEY,
+     source TEXT NOT NULL,
+     path TEXT NOT NULL,
+     size_bytes INTEGER NOT NULL,
+     mtime_ms INTEGER NOT NULL,
+     mtime_precision TEXT NOT NULL,
+     state TEXT NOT NULL,
+     stage TEXT,
+     sightings INTEGER NOT NULL DEFAULT 1,
+     first_seen_ms INTEGER NOT NULL,
+     last_seen_ms INTEGER NOT NULL,
+     fetch_attempts INTEGER NOT NULL DEFAULT 0,
+     next_retry_ms INTEGER,
+     error_code TEXT,
+     last_error TEXT,
+     local_path TEXT,
+     fetched_ms INTEGER,
+     done_ms INTEGER,
+     claimed_by TEXT,
+     lease_until_ms INTEGER,
+     updated_ms INTEGER NOT NULL,
+     UNIQUE (source, path, size_bytes, mtime_ms)
+   );
+   CREATE INDEX files_by_path ON files (source, path, id);
+   CREATE INDEX files_by_state ON files (state, source);
+   CREATE TABLE plugin_runs (
+     file_id INTEGER NOT NULL REFERENCES files (id) ON DELETE CASCADE,
+     plugin TEXT NOT NULL,
+     state TEXT NOT NULL,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     error_code TEXT,
+     last_error TEXT,
+     duration_ms INTEGER,
+     next_retry_ms INTEGER,
+     outputs TEXT NOT NULL DEFAULT '[]',
+     updated_ms INTEGER NOT NULL,
+     PRIMARY KEY (file_id, plugin)
+   );
+   CREATE TABLE sources (
+     name TEXT PRIMARY KEY,
+     display_url TEXT,
+     last_poll_ms INTEGER,
+     last_success_ms INTEGER,
+     last_error TEXT
+   );`,
+];

@@ -1,0 +1,673 @@
+/**
+ * The SQLite ledger (better-sqlite3, WAL). Every state transition is one transaction; claims are
+ * conditional UPDATEs, so two processes on one ledger file (a daemon and a run-once backfill)
+ * never take the same version. better-sqlite3 is synchronous: each call is short and bounded.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { EmittedOutput } from '../../plugins/api.js';
+import type { MtimePrecision } from '../../sources/source.js';
+import type {
+  FetchFailure,
+  FileQuery,
+  FileRecord,
+  FileState,
+  Ledger,
+  Observation,
+  ObserveOptions,
+  ObserveResult,
+  PluginOutcome,
+  PluginRunRecord,
+  SourceStatus,
+} from '../ledger.js';
+import { isSameVersion } from '../version.js';
+import { MIGRATIONS } from './migrations.js';
+
+interface FileRow {
+  id: number;
+  source: string;
+  path: string;
+  size_bytes: number;
+  mtime_ms: number;
+  mtime_precision: MtimePrecision;
+  state: FileState;
+  stage: 'fetch' | 'process' | null;
+  sightings: number;
+  first_seen_ms: number;
+  last_seen_ms: number;
+  fetch_attempts: number;
+  next_retry_ms: number | null;
+  error_code: string | null;
+  last_error: string | null;
+  local_path: string | null;
+  fetched_ms: number | null;
+  done_ms: number | null;
+  claimed_by: string | null;
+  lease_until_ms: number | null;
+  updated_ms: number;
+}
+
+interface RunRow {
+  file_id: number;
+  plugin: string;
+  state: PluginRunRecord['state'];
+  attempts: number;
+  error_code: string | null;
+  last_error: string | null;
+  duration_ms: number | null;
+  next_retry_ms: number | null;
+  outputs: string;
+  updated_ms: number;
+}
+
+function toRecord(r: FileRow): FileRecord {
+  return {
+    id: r.id,
+    source: r.source,
+    path: r.path,
+    sizeBytes: r.size_bytes,
+    mtimeMs: r.mtime_ms,
+    mtimePrecision: r.mtime_precision,
+    state: r.state,
+    stage: r.stage,
+    sightings: r.sightings,
+    firstSeenMs: r.first_seen_ms,
+    lastSeenMs: r.last_seen_ms,
+    fetchAttempts: r.fetch_attempts,
+    nextRetryMs: r.next_retry_ms,
+    errorCode: r.error_code,
+    lastError: r.last_error,
+    localPath: r.local_path,
+    fetchedMs: r.fetched_ms,
+    doneMs: r.done_ms,
+    claimedBy: r.claimed_by,
+    leaseUntilMs: r.lease_until_ms,
+    updatedMs: r.updated_ms,
+  };
+}
+
+function toRun(r: RunRow): PluginRunRecord {
+  let outputs: EmittedOutput[] = [];
+  try {
+    outputs = JSON.parse(r.outputs) as EmittedOutput[];
+  } catch {
+    outputs = [];
+  }
+  return {
+    fileId: r.file_id,
+    plugin: r.plugin,
+    state: r.state,
+    attempts: r.attempts,
+    errorCode: r.error_code,
+    lastError: r.last_error,
+    durationMs: r.duration_ms,
+    nextRetryMs: r.next_retry_ms,
+    outputs,
+    updatedMs: r.updated_ms,
+  };
+}
+
+/** Error text stored in the ledger: one line, bounded. */
+function clip(text: string): string {
+  const line = text.replace(/\s*\n\s*/g, ' ');
+  return line.length > 1000 ? `${line.slice(0, 997)}...` : line;
+}
+
+export interface SqliteLedgerOptions {
+  /** How long a writer waits for another process's transaction. @default 10_000 */
+  busyTimeoutMs?: number;
+  readonly?: boolean;
+}
+
+export class SqliteLedger implements Ledger {
+  readonly #db: Database.Database;
+  readonly #stmts;
+
+  constructor(file: string, opts: SqliteLedgerOptions = {}) {
+    if (!opts.readonly) mkdirSync(path.dirname(file), { recursive: true });
+    this.#db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
+    this.#db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 10_000}`);
+    if (!opts.readonly) {
+      this.#db.pragma('journal_mode = WAL');
+      this.#db.pragma('synchronous = NORMAL');
+      this.#db.pragma('foreign_keys = ON');
+      this.#migrate();
+    }
+    const db = this.#db;
+    this.#stmts = {
+      latest: db.prepare<[string, string], FileRow>(
+        'SELECT * FROM files WHERE source = ? AND path = ? ORDER BY id DESC LIMIT 1',
+      ),
+      insert: db.prepare(
+        `INSERT OR IGNORE INTO files (source, path, size_bytes, mtime_ms, mtime_precision, state, stage, sightings,
+           first_seen_ms, last_seen_ms, error_code, last_error, updated_ms)
+         VALUES (@source, @path, @size, @mtime, @precision, @state, NULL, 1, @now, @now, @code, @error, @now)`,
+      ),
+      regrow: db.prepare(
+        `UPDATE files SET size_bytes = @size, mtime_ms = @mtime, mtime_precision = @precision, sightings = 1,
+           last_seen_ms = @now, updated_ms = @now WHERE id = @id AND state = 'seen'`,
+      ),
+      sighted: db.prepare(
+        `UPDATE files SET sightings = sightings + 1, last_seen_ms = @now, updated_ms = @now WHERE id = @id`,
+      ),
+      byId: db.prepare<[number], FileRow>('SELECT * FROM files WHERE id = ?'),
+      claimFetch: db.prepare(
+        `UPDATE files SET state = 'fetching', claimed_by = @owner, lease_until_ms = @lease, updated_ms = @now
+         WHERE id = @id AND (state = 'seen' OR (state = 'failed' AND stage = 'fetch' AND next_retry_ms <= @now))`,
+      ),
+      renew: db.prepare(
+        `UPDATE files SET lease_until_ms = @lease WHERE id = @id AND claimed_by = @owner AND state IN ('fetching', 'processing')`,
+      ),
+      fetched: db.prepare(
+        `UPDATE files SET state = 'fetched', stage = NULL, local_path = @localPath, fetched_ms = @now, claimed_by = NULL,
+           lease_until_ms = NULL, error_code = NULL, last_error = NULL, next_retry_ms = NULL,
+           fetch_attempts = fetch_attempts + 1, updated_ms = @now
+         WHERE id = @id AND claimed_by = @owner AND state = 'fetching'`,
+      ),
+      fetchFailed: db.prepare(
+        `UPDATE files SET state = @state, stage = 'fetch', error_code = @code, last_error = @error, next_retry_ms = @retry,
+           fetch_attempts = fetch_attempts + @counted, claimed_by = NULL, lease_until_ms = NULL, updated_ms = @now,
+           done_ms = CASE WHEN @state = 'quarantined' THEN @now ELSE done_ms END
+         WHERE id = @id AND claimed_by = @owner AND state = 'fetching'`,
+      ),
+      release: db.prepare(
+        `UPDATE files SET state = 'seen', sightings = 1, claimed_by = NULL, lease_until_ms = NULL, updated_ms = @now
+         WHERE id = @id AND claimed_by = @owner AND state = 'fetching'`,
+      ),
+      processable: db.prepare<{ source: string | null; now: number; limit: number }, FileRow>(
+        `SELECT * FROM files WHERE (@source IS NULL OR source = @source)
+           AND (state = 'fetched' OR (state = 'failed' AND stage = 'process' AND next_retry_ms <= @now))
+         ORDER BY mtime_ms DESC LIMIT @limit`,
+      ),
+      claimProcess: db.prepare(
+        `UPDATE files SET state = 'processing', claimed_by = @owner, lease_until_ms = @lease, updated_ms = @now
+         WHERE id = @id AND (state = 'fetched' OR (state = 'failed' AND stage = 'process' AND next_retry_ms <= @now))`,
+      ),
+      runs: db.prepare<[number], RunRow>('SELECT * FROM plugin_runs WHERE file_id = ? ORDER BY plugin'),
+      runStart: db.prepare(
+        `INSERT INTO plugin_runs (file_id, plugin, state, attempts, updated_ms) VALUES (@id, @plugin, 'running', 1, @now)
+         ON CONFLICT (file_id, plugin) DO UPDATE SET state = 'running', attempts = attempts + 1, updated_ms = @now
+         RETURNING attempts`,
+      ),
+      runEnd: db.prepare(
+        `UPDATE plugin_runs SET state = @state, error_code = @code, last_error = @error, duration_ms = @duration,
+           next_retry_ms = @retry, outputs = @outputs, updated_ms = @now WHERE file_id = @id AND plugin = @plugin`,
+      ),
+      processed: db.prepare(
+        `UPDATE files SET state = @state, stage = @stage, error_code = @code, last_error = @error, next_retry_ms = @retry,
+           claimed_by = NULL, lease_until_ms = NULL, done_ms = @done, updated_ms = @now
+         WHERE id = @id AND claimed_by = @owner AND state = 'processing'`,
+      ),
+      stale: db.prepare<[], FileRow>(`SELECT * FROM files WHERE state IN ('fetching', 'processing')`),
+      unclaimFetch: db.prepare(
+        `UPDATE files SET state = 'seen', claimed_by = NULL, lease_until_ms = NULL, updated_ms = @now WHERE id = @id AND state = 'fetching' AND claimed_by IS @owner`,
+      ),
+      unclaimProcess: db.prepare(
+        `UPDATE files SET state = 'fetched', claimed_by = NULL, lease_until_ms = NULL, updated_ms = @now WHERE id = @id AND state = 'processing' AND claimed_by IS @owner`,
+      ),
+      poll: db.prepare(
+        `INSERT INTO sources (name, display_url, last_poll_ms, last_success_ms, last_error) VALUES (@name, @url, @now, @success, @error)
+         ON CONFLICT (name) DO UPDATE SET display_url = @url, last_poll_ms = @now,
+           last_success_ms = COALESCE(@success, last_success_ms), last_error = @error`,
+      ),
+      liveFetches: db.prepare<[], { id: number }>(`SELECT id FROM files WHERE state IN ('fetching', 'seen', 'failed')`),
+    };
+  }
+
+  #migrate(): void {
+    const current = this.#db.pragma('user_version', { simple: true }) as number;
+    if (current > MIGRATIONS.length) {
+      throw new Error(
+        `ledger schema version ${current} is newer than this poller understands (${MIGRATIONS.length}); upgrade poller`,
+      );
+    }
+    for (let v = current; v < MIGRATIONS.length; v++) {
+      this.#db
+        .transaction(() => {
+          this.#db.exec(MIGRATIONS[v] as string);
+          this.#db.pragma(`user_version = ${v + 1}`);
+        })
+        .immediate();
+    }
+  }
+
+  async observe(source: string, observations: readonly Observation[], opts: ObserveOptions): Promise<ObserveResult> {
+    const s = this.#stmts;
+    const counts = { listed: observations.length, new: 0, changed: 0, unchanged: 0, settling: 0, rejected: 0 };
+    const readyIds: number[] = [];
+    const now = opts.nowMs;
+    const isReady = (mtimeMs: number, sightings: number) => {
+      const ageMs = now - mtimeMs;
+      if (ageMs < opts.minAgeMs) return false;
+      return sightings >= opts.stableListings || ageMs >= opts.oldEnoughMs;
+    };
+    let ready: FileRecord[] = [];
+    const rollback = new Error('dry run');
+    try {
+      this.#db
+        .transaction(() => {
+          this.#observeAll(source, observations, now, isReady, counts, readyIds);
+          ready = readyIds.map((id) => toRecord(s.byId.get(id) as FileRow));
+          if (opts.dryRun) throw rollback;
+        })
+        .immediate();
+    } catch (err) {
+      if (err !== rollback) throw err;
+    }
+    return { ready, counts };
+  }
+
+  #observeAll(
+    source: string,
+    observations: readonly Observation[],
+    now: number,
+    isReady: (mtimeMs: number, sightings: number) => boolean,
+    counts: { listed: number; new: number; changed: number; unchanged: number; settling: number; rejected: number },
+    readyIds: number[],
+  ): void {
+    const s = this.#stmts;
+    for (const { entry, rejectReason } of observations) {
+      const row = s.latest.get(source, entry.path);
+      const version = { size: entry.sizeBytes, mtime: entry.mtimeMs, precision: entry.mtimePrecision };
+      if (rejectReason !== undefined) {
+        if (!row) {
+          s.insert.run({
+            source,
+            path: entry.path,
+            ...version,
+            state: 'rejected',
+            now,
+            code: 'POLLER_LANDING_UNSAFE_PATH',
+            error: rejectReason,
+          });
+          counts.new++;
+        }
+        counts.rejected++;
+        continue;
+      }
+      const same =
+        row !== undefined &&
+        isSameVersion({ sizeBytes: row.size_bytes, mtimeMs: row.mtime_ms, mtimePrecision: row.mtime_precision }, entry);
+      if (row === undefined || (!same && row.state !== 'seen')) {
+        // New file, or a new version of a file we already took further than 'seen'.
+        const info = s.insert.run({
+          source,
+          path: entry.path,
+          ...version,
+          state: 'seen',
+          now,
+          code: null,
+          error: null,
+        });
+        if (row === undefined) counts.new++;
+        else counts.changed++;
+        if (info.changes === 1 && isReady(entry.mtimeMs, 1)) readyIds.push(Number(info.lastInsertRowid));
+        else counts.settling++;
+        continue;
+      }
+      if (!same) {
+        // Still settling and it moved (a growing upload): start counting again.
+        s.regrow.run({ id: row.id, ...version, now });
+        counts.changed++;
+        if (isReady(entry.mtimeMs, 1)) readyIds.push(row.id);
+        else counts.settling++;
+        continue;
+      }
+      if (row.state === 'seen') {
+        s.sighted.run({ id: row.id, now });
+        if (isReady(row.mtime_ms, row.sightings + 1)) readyIds.push(row.id);
+        else counts.settling++;
+        continue;
+      }
+      counts.unchanged++;
+      if (row.state === 'failed' && row.stage === 'fetch' && row.next_retry_ms !== null && row.next_retry_ms <= now) {
+        readyIds.push(row.id);
+      }
+    }
+  }
+
+  async claimForFetch(
+    ids: readonly number[],
+    owner: string,
+    leaseUntilMs: number,
+    nowMs: number,
+  ): Promise<FileRecord[]> {
+    const s = this.#stmts;
+    const got: number[] = [];
+    this.#db
+      .transaction(() => {
+        for (const id of ids) {
+          if (s.claimFetch.run({ id, owner, lease: leaseUntilMs, now: nowMs }).changes === 1) got.push(id);
+        }
+      })
+      .immediate();
+    return got.map((id) => toRecord(s.byId.get(id) as FileRow));
+  }
+
+  async renewLeases(ids: readonly number[], owner: string, leaseUntilMs: number): Promise<void> {
+    this.#db.transaction(() => {
+      for (const id of ids) this.#stmts.renew.run({ id, owner, lease: leaseUntilMs });
+    })();
+  }
+
+  async markFetched(id: number, owner: string, localPath: string, nowMs: number): Promise<void> {
+    this.#expectOne(this.#stmts.fetched.run({ id, owner, localPath, now: nowMs }).changes, id, 'mark fetched');
+  }
+
+  async markFetchFailed(id: number, owner: string, f: FetchFailure, nowMs: number): Promise<void> {
+    const state = f.quarantine ? 'quarantined' : 'failed';
+    this.#stmts.fetchFailed.run({
+      id,
+      owner,
+      state,
+      code: f.errorCode,
+      error: clip(f.message),
+      retry: f.quarantine ? null : (f.nextRetryMs ?? nowMs),
+      counted: f.notCounted ? 0 : 1,
+      now: nowMs,
+    });
+  }
+
+  async releaseFetch(id: number, owner: string, nowMs: number): Promise<void> {
+    this.#stmts.release.run({ id, owner, now: nowMs });
+  }
+
+  async claimForProcessing(
+    source: string | undefined,
+    owner: string,
+    leaseUntilMs: number,
+    nowMs: number,
+    limit: number,
+  ): Promise<FileRecord[]> {
+    const s = this.#stmts;
+    const got: number[] = [];
+    this.#db
+      .transaction(() => {
+        for (const row of s.processable.all({ source: source ?? null, now: nowMs, limit })) {
+          if (s.claimProcess.run({ id: row.id, owner, lease: leaseUntilMs, now: nowMs }).changes === 1)
+            got.push(row.id);
+        }
+      })
+      .immediate();
+    return got.map((id) => toRecord(s.byId.get(id) as FileRow));
+  }
+
+  async claimIdsForProcessing(
+    ids: readonly number[],
+    owner: string,
+    leaseUntilMs: number,
+    nowMs: number,
+  ): Promise<FileRecord[]> {
+    const s = this.#stmts;
+    const got: number[] = [];
+    this.#db
+      .transaction(() => {
+        for (const id of ids) {
+          if (s.claimProcess.run({ id, owner, lease: leaseUntilMs, now: nowMs }).changes === 1) got.push(id);
+        }
+      })
+      .immediate();
+    return got.map((id) => toRecord(s.byId.get(id) as FileRow));
+  }
+
+  async pluginRuns(fileId: number): Promise<PluginRunRecord[]> {
+    return this.#stmts.runs.all(fileId).map(toRun);
+  }
+
+  async markPluginRunning(fileId: number, plugin: string, nowMs: number): Promise<number> {
+    const row = this.#stmts.runStart.get({ id: fileId, plugin, now: nowMs }) as { attempts: number };
+    return row.attempts;
+  }
+
+  async finishProcessing(
+    id: number,
+    owner: string,
+    outcomes: readonly PluginOutcome[],
+    nowMs: number,
+  ): Promise<FileState> {
+    const s = this.#stmts;
+    let state: FileState = 'processed';
+    this.#db
+      .transaction(() => {
+        let retry: number | null = null;
+        let firstError: PluginOutcome | undefined;
+        let anyRetryable = false;
+        for (const o of outcomes) {
+          const runState = o.ok ? 'succeeded' : o.quarantine ? 'quarantined' : 'failed';
+          s.runEnd.run({
+            id,
+            plugin: o.plugin,
+            state: runState,
+            code: o.ok ? null : (o.errorCode ?? 'POLLER_PLUGIN_FAILED'),
+            error: o.ok ? null : clip(o.message ?? 'failed'),
+            duration: Math.round(o.durationMs),
+            retry: o.ok || o.quarantine ? null : (o.nextRetryMs ?? nowMs),
+            outputs: JSON.stringify(o.outputs),
+            now: nowMs,
+          });
+          if (!o.ok) {
+            firstError ??= o;
+            if (!o.quarantine) {
+              anyRetryable = true;
+              const at = o.nextRetryMs ?? nowMs;
+              retry = retry === null ? at : Math.min(retry, at);
+            }
+          }
+        }
+        // Runs of earlier passes count too: a file is processed only when every matching plugin succeeded.
+        const runs = s.runs.all(id);
+        const failedRuns = runs.filter((r) => r.state === 'failed');
+        const quarantinedRuns = runs.filter((r) => r.state === 'quarantined');
+        if (failedRuns.length === 0 && quarantinedRuns.length === 0) state = 'processed';
+        else if (anyRetryable || failedRuns.length > 0) state = 'failed';
+        else state = 'quarantined';
+        if (state === 'failed' && retry === null) {
+          retry = Math.min(...failedRuns.map((r) => r.next_retry_ms ?? nowMs));
+        }
+        const err = firstError;
+        const errRun = failedRuns[0] ?? quarantinedRuns[0];
+        const changes = s.processed.run({
+          id,
+          owner,
+          state,
+          stage: state === 'processed' ? null : 'process',
+          code: state === 'processed' ? null : (err?.errorCode ?? errRun?.error_code ?? null),
+          error:
+            state === 'processed'
+              ? null
+              : clip(
+                  err
+                    ? `${err.plugin}: ${err.message ?? 'failed'}`
+                    : `${errRun?.plugin}: ${errRun?.last_error ?? 'failed'}`,
+                ),
+          retry: state === 'failed' ? retry : null,
+          done: state === 'failed' ? null : nowMs,
+          now: nowMs,
+        }).changes;
+        this.#expectOne(changes, id, 'finish processing');
+      })
+      .immediate();
+    return state;
+  }
+
+  async recoverStale(
+    nowMs: number,
+    isOwnerGone: (owner: string) => boolean,
+  ): Promise<{ fetches: number; processing: number }> {
+    const s = this.#stmts;
+    let fetches = 0;
+    let processing = 0;
+    this.#db
+      .transaction(() => {
+        for (const row of s.stale.all()) {
+          const expired = row.lease_until_ms === null || row.lease_until_ms <= nowMs;
+          if (!expired && !(row.claimed_by !== null && isOwnerGone(row.claimed_by))) continue;
+          if (row.state === 'fetching')
+            fetches += s.unclaimFetch.run({ id: row.id, owner: row.claimed_by, now: nowMs }).changes;
+          else processing += s.unclaimProcess.run({ id: row.id, owner: row.claimed_by, now: nowMs }).changes;
+        }
+        // A plugin run left 'running' by a crash was not recorded as a success: it runs again.
+        this.#db
+          .prepare(`UPDATE plugin_runs SET state = 'failed', last_error = 'interrupted', next_retry_ms = @now
+           WHERE state = 'running' AND file_id IN (SELECT id FROM files WHERE state = 'fetched')`)
+          .run({ now: nowMs });
+      })
+      .immediate();
+    return { fetches, processing };
+  }
+
+  async scheduleRetry(
+    f: { source?: string; plugin?: string; path?: string; includeQuarantined: boolean },
+    nowMs: number,
+  ): Promise<number> {
+    const states = f.includeQuarantined ? `('failed', 'quarantined')` : `('failed')`;
+    const where = ['state IN ' + states];
+    const params: Record<string, unknown> = { now: nowMs };
+    if (f.source) {
+      where.push('source = @source');
+      params['source'] = f.source;
+    }
+    if (f.path) {
+      where.push('path = @path');
+      params['path'] = f.path;
+    }
+    let n = 0;
+    this.#db
+      .transaction(() => {
+        const rows = this.#db
+          .prepare<Record<string, unknown>, FileRow>(`SELECT * FROM files WHERE ${where.join(' AND ')}`)
+          .all(params);
+        for (const row of rows) {
+          if (row.stage === 'process') {
+            const runs = this.#stmts.runs
+              .all(row.id)
+              .filter(
+                (r) =>
+                  (r.state === 'failed' || (f.includeQuarantined && r.state === 'quarantined')) &&
+                  (!f.plugin || r.plugin === f.plugin),
+              );
+            if (runs.length === 0) continue;
+            for (const r of runs) {
+              this.#db
+                .prepare(
+                  `UPDATE plugin_runs SET state = 'failed', next_retry_ms = @now, attempts = CASE WHEN state = 'quarantined' THEN 0 ELSE attempts END WHERE file_id = @id AND plugin = @plugin`,
+                )
+                .run({ now: nowMs, id: row.id, plugin: r.plugin });
+            }
+          } else if (f.plugin) {
+            continue;
+          }
+          this.#db
+            .prepare(
+              `UPDATE files SET state = 'failed', next_retry_ms = @now, fetch_attempts = CASE WHEN state = 'quarantined' AND stage = 'fetch' THEN 0 ELSE fetch_attempts END, updated_ms = @now WHERE id = @id`,
+            )
+            .run({ now: nowMs, id: row.id });
+          n++;
+        }
+      })
+      .immediate();
+    return n;
+  }
+
+  async forget(f: { source: string; path?: string; state?: FileState }): Promise<number> {
+    const where = ['source = @source', `state NOT IN ('fetching', 'processing')`];
+    if (f.path) where.push('path = @path');
+    if (f.state) where.push('state = @state');
+    return this.#db
+      .prepare(`DELETE FROM files WHERE ${where.join(' AND ')}`)
+      .run({ source: f.source, path: f.path ?? null, state: f.state ?? null }).changes;
+  }
+
+  async get(id: number): Promise<FileRecord | undefined> {
+    const row = this.#stmts.byId.get(id);
+    return row ? toRecord(row) : undefined;
+  }
+
+  async history(source: string, p: string): Promise<FileRecord[]> {
+    return this.#db
+      .prepare<[string, string], FileRow>('SELECT * FROM files WHERE source = ? AND path = ? ORDER BY id DESC')
+      .all(source, p)
+      .map(toRecord);
+  }
+
+  async files(q: FileQuery): Promise<FileRecord[]> {
+    const where: string[] = [];
+    if (q.source) where.push('source = @source');
+    if (q.state) where.push('state = @state');
+    if (q.path) where.push(`(path = @path OR path LIKE '%' || @path || '%')`);
+    const sql = `SELECT * FROM files ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT @limit`;
+    return this.#db
+      .prepare<Record<string, unknown>, FileRow>(sql)
+      .all({ source: q.source ?? null, state: q.state ?? null, path: q.path ?? null, limit: q.limit ?? 100 })
+      .map(toRecord);
+  }
+
+  async recordPoll(
+    source: string,
+    displayUrl: string,
+    ok: boolean,
+    error: string | null,
+    nowMs: number,
+  ): Promise<void> {
+    this.#stmts.poll.run({
+      name: source,
+      url: displayUrl,
+      now: nowMs,
+      success: ok ? nowMs : null,
+      error: error && clip(error),
+    });
+  }
+
+  async status(): Promise<SourceStatus[]> {
+    const db = this.#db;
+    const sources = db
+      .prepare<
+        [],
+        {
+          name: string;
+          display_url: string | null;
+          last_poll_ms: number | null;
+          last_success_ms: number | null;
+          last_error: string | null;
+        }
+      >(
+        `SELECT name, display_url, last_poll_ms, last_success_ms, last_error FROM sources
+       UNION SELECT DISTINCT source, NULL, NULL, NULL, NULL FROM files WHERE source NOT IN (SELECT name FROM sources)
+       ORDER BY name`,
+      )
+      .all();
+    const counts = db
+      .prepare<[], { source: string; state: FileState; n: number }>(
+        'SELECT source, state, COUNT(*) n FROM files GROUP BY source, state',
+      )
+      .all();
+    const newest = db
+      .prepare<[], { source: string; m: number | null }>(
+        `SELECT source, MAX(mtime_ms) m FROM files WHERE state IN ('fetched', 'processing', 'processed', 'failed') AND local_path IS NOT NULL GROUP BY source`,
+      )
+      .all();
+    return sources.map((s) => ({
+      name: s.name,
+      displayUrl: s.display_url,
+      lastPollMs: s.last_poll_ms,
+      lastSuccessMs: s.last_success_ms,
+      lastError: s.last_error,
+      counts: Object.fromEntries(counts.filter((c) => c.source === s.name).map((c) => [c.state, c.n])),
+      newestFetchedMtimeMs: newest.find((n) => n.source === s.name)?.m ?? null,
+    }));
+  }
+
+  async liveFetchIds(): Promise<Set<number>> {
+    return new Set(this.#stmts.liveFetches.all().map((r) => r.id));
+  }
+
+  async close(): Promise<void> {
+    if (this.#db.open) this.#db.close();
+  }
+
+  #expectOne(changes: number, id: number, what: string): void {
+    if (changes !== 1)
+      throw new Error(`ledger: cannot ${what} for file ${id}: the claim was lost (lease expired and taken over?)`);
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * Loads plugins named in the config: a built-in by name (`use: archive`), a file path
+ * (`use: ./plugins/mine.js`, relative to the config file) or an installed package name.
+ * Validates the API version and the plugin's options; errors name the plugin and the fix.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { PluginConfig } from '../config/load.js';
+import { ConfigError } from '../errors.js';
+import { compileGlobs } from '../sources/glob.js';
+import { PLUGIN_API_VERSION, type Plugin, type PluginFile } from './api.js';
+
+/** Built-in plugins shipped in `plugins/<name>/index.ts` (compiled to dist/plugins/<name>/index.js). */
+export const BUILTIN_PLUGINS = ['archive', 'bufr', 'exec', 'forward'] as const;
+
+export interface LoadedPlugin {
+  /** Name in the ledger and logs (config `name`, else the plugin's own). */
+  readonly name: string;
+  readonly plugin: Plugin;
+  readonly options: unknown;
+  readonly matches: (file: PluginFile) => boolean;
+  readonly sources?: readonly string[];
+  readonly timeoutMs: number;
+  readonly maxAttempts: number;
+  readonly concurrency: number;
+  /** Where it came from, for `poller plugins`. */
+  readonly origin: string;
+}
+
+const DEFAULT_TIMEOUT_MS = 60_000;
+
+function builtinUrl(name: string): URL | undefined {
+  // This file is src/plugins/loader.{ts,js}; built-ins are <root>/plugins/<name>/index.{ts,js}.
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const ext = path.extname(fileURLToPath(import.meta.url));
+  const file = path.resolve(here, '..', '..', 'plugins', name, `index${ext}`);
+  return existsSync(file) ? pathToFileURL(file) : undefined;
+}
+
+function resolveSpecifier(use: string, baseDir: string): { url: string; origin: string } {
+  if ((BUILTIN_PLUGINS as readonly string[]).includes(use)) {
+    const url = builtinUrl(use);
+    if (url) return { url: url.href, origin: `built-in ${use}` };
+  }
+  if (use.startsWith('.') || path.isAbsolute(use)) {
+    const file = path.resolve(baseDir, use);
+    return { url: pathToFileURL(file).href, origin: file };
+  }
+  return { url: use, origin: `package ${use}` };
+}
+
+function isPlugin(value: unknown): value is Plugin {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { name?: unknown }).name === 'string' &&
+    typeof (value as { process?: unknown }).process === 'function'
+  );
+}
+
+export async function loadPlugin(cfg: PluginConfig, index: number, baseDir: string): Promise<LoadedPlugin> {
+  const at = `plugins[${index}]`;
+  const { url, origin } = resolveSpecifier(cfg.use, baseDir);
+  let mod: { default?: unknown };
+  try {
+    mod = (await import(url)) as { default?: unknown };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ERR_MODULE_NOT_FOUND' ? 'not found' : String((err as Error).message).split('\n')[0];
+    throw new ConfigError(
+      [
+        `${at}.use: cannot load plugin "${cfg.use}" from ${origin}: ${why}; use a built-in (${BUILTIN_PLUGINS.join(', ')}), a path or an installed package`,
+      ],
+      { cause: err },
+    );
+  }
+  const plugin = mod.default;
+  if (!isPlugin(plugin)) {
+    throw new ConfigError([
+      `${at}.use: ${origin} does not default-export a plugin; export default definePlugin({ name, process })`,
+    ]);
+  }
+  if (plugin.apiVersion !== PLUGIN_API_VERSION) {
+    throw new ConfigError([
+      `${at}.use: plugin "${plugin.name}" was built for plugin API ${String(plugin.apiVersion)}, this poller has ${PLUGIN_API_VERSION}; use definePlugin from poller/plugin of this version`,
+    ]);
+  }
+  let options: unknown = cfg.options;
+  if (plugin.options) {
+    const parsed = plugin.options.safeParse(cfg.options);
+    if (!parsed.success) {
+      throw new ConfigError(
+        parsed.error.issues.map(
+          (i) =>
+            `${at}.options${i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('')}: ${i.message}`,
+        ),
+      );
+    }
+    options = parsed.data;
+  }
+  const match = cfg.match ?? plugin.match;
+  let matches: (file: PluginFile) => boolean;
+  if (typeof match === 'function') matches = match;
+  else if (match === undefined) matches = () => true;
+  else {
+    const m = compileGlobs(typeof match === 'string' ? [match] : match);
+    matches = (file) => m(file.remotePath);
+  }
+  return {
+    name: cfg.name ?? plugin.name,
+    plugin,
+    options,
+    matches,
+    ...(cfg.sources && { sources: cfg.sources }),
+    timeoutMs: cfg.timeoutMs ?? plugin.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    maxAttempts: cfg.maxAttempts,
+    concurrency: cfg.concurrency,
+    origin,
+  };
+}
+
+export async function loadPlugins(cfgs: readonly PluginConfig[], baseDir: string): Promise<LoadedPlugin[]> {
+  const loaded: LoadedPlugin[] = [];
+  const issues: string[] = [];
+  for (const [i, cfg] of cfgs.entries()) {
+    try {
+      loaded.push(await loadPlugin(cfg, i, baseDir));
+    } catch (err) {
+      if (err instanceof ConfigError) issues.push(...err.issues);
+      else throw err;
+    }
+  }
+  const names = new Set<string>();
+  loaded.forEach((p, i) => {
+    if (names.has(p.name))
+      issues.push(`plugins[${i}].name: two plugins are named "${p.name}"; give one a distinct name`);
+    names.add(p.name);
+  });
+  if (issues.length) throw new ConfigError(issues);
+  return loaded;
+}

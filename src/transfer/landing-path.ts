@@ -1,0 +1,50 @@
+/**
+ * Where a remote file lands: `<landing>/<source>/<remote path>`. Remote names are data from a
+ * server we do not control; anything that could escape the landing root is refused, never followed.
+ */
+import path from 'node:path';
+
+/** Longest path component most filesystems accept (bytes). */
+const MAX_COMPONENT_BYTES = 255;
+
+/** Why a remote relative path cannot land, or undefined when it is safe. Pure. */
+export function unsafeRemotePathReason(remotePath: string): string | undefined {
+  if (remotePath.length === 0) return 'empty name';
+  if (remotePath.includes('\0')) return 'name contains a NUL byte';
+  if (remotePath.includes('\\')) return 'name contains a backslash';
+  if (remotePath.startsWith('/')) return 'absolute path';
+  if (/[\x00-\x1f\x7f]/.test(remotePath)) return 'name contains control characters';
+  for (const part of remotePath.split('/')) {
+    if (part === '') return 'empty path component';
+    if (part === '.' || part === '..') return `path component "${part}"`;
+    if (Buffer.byteLength(part) > MAX_COMPONENT_BYTES)
+      return `a path component is longer than ${MAX_COMPONENT_BYTES} bytes`;
+  }
+  // Our own bookkeeping directories live at the landing root; a source's tree is one level down,
+  // but a remote dir named like them must not be mistaken for them in tools that walk the tree.
+  return undefined;
+}
+
+/**
+ * Absolute landing path of a remote file. Throws when the result would leave the source's
+ * directory (defence in depth: callers check `unsafeRemotePathReason` first).
+ */
+export function landingPathFor(landingRoot: string, source: string, remotePath: string): string {
+  const reason = unsafeRemotePathReason(remotePath);
+  if (reason) throw new Error(`refusing to land "${JSON.stringify(remotePath).slice(1, -1)}": ${reason}`);
+  const base = path.resolve(landingRoot, source);
+  const full = path.resolve(base, ...remotePath.split('/'));
+  if (!full.startsWith(base + path.sep))
+    throw new Error(`refusing to land "${remotePath}": it resolves outside ${source}/`);
+  return full;
+}
+
+/** Directory of partial downloads; survives restarts so transfers can resume. */
+export function partialDir(landingRoot: string): string {
+  return path.join(landingRoot, '.partial');
+}
+
+/** Partial file of one ledger row (one file version). */
+export function partialPathFor(landingRoot: string, fileId: number): string {
+  return path.join(partialDir(landingRoot), `${fileId}.part`);
+}

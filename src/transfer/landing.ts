@@ -1,0 +1,129 @@
+/**
+ * Crash-safe landing: download into `.partial/<id>.part` (resuming from its size), check the
+ * size against the listing, fsync, set the remote mtime, rename into place, fsync the directory.
+ * A plugin only ever sees a complete file.
+ */
+import { createWriteStream } from 'node:fs';
+import { mkdir, open, rename, rm, stat, utimes } from 'node:fs/promises';
+import path from 'node:path';
+import { PermanentError, TransientError } from '../errors.js';
+import type { RemoteEntry, Source } from '../sources/source.js';
+import { landingPathFor, partialPathFor } from './landing-path.js';
+
+export interface LandOptions {
+  landingRoot: string;
+  sourceName: string;
+  fileId: number;
+  entry: Pick<RemoteEntry, 'path' | 'sizeBytes' | 'mtimeMs'>;
+  signal: AbortSignal;
+  onBytes?: (n: number) => void;
+}
+
+export interface LandResult {
+  localPath: string;
+  /** Bytes transferred in this call (excludes a resumed prefix). */
+  bytesTransferred: number;
+  resumedFromBytes: number;
+}
+
+async function sizeOf(file: string): Promise<number | undefined> {
+  try {
+    return (await stat(file)).size;
+  } catch {
+    return undefined;
+  }
+}
+
+async function fsyncPath(p: string, flags = 'r'): Promise<void> {
+  const fh = await open(p, flags);
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * True when the destination already holds this exact version: a crash between the rename and
+ * the ledger commit leaves a complete file with the remote mtime we set before renaming.
+ */
+export async function isAlreadyLanded(
+  localPath: string,
+  entry: Pick<RemoteEntry, 'sizeBytes' | 'mtimeMs'>,
+): Promise<boolean> {
+  try {
+    const st = await stat(localPath);
+    return st.size === entry.sizeBytes && Math.abs(st.mtimeMs - entry.mtimeMs) < 1000;
+  } catch {
+    return false;
+  }
+}
+
+export async function landFile(source: Source, opts: LandOptions): Promise<LandResult> {
+  const { landingRoot, sourceName, fileId, entry, signal } = opts;
+  const localPath = landingPathFor(landingRoot, sourceName, entry.path);
+  if (await isAlreadyLanded(localPath, entry))
+    return { localPath, bytesTransferred: 0, resumedFromBytes: entry.sizeBytes };
+  const partial = partialPathFor(landingRoot, fileId);
+  await mkdir(path.dirname(partial), { recursive: true });
+  let offset = (await sizeOf(partial)) ?? 0;
+  if (offset > entry.sizeBytes) {
+    // Longer than the version we claimed: not ours to resume.
+    await rm(partial, { force: true });
+    offset = 0;
+  }
+  let transferred = 0;
+  if (offset < entry.sizeBytes || entry.sizeBytes === 0) {
+    const out = createWriteStream(partial, { flags: offset > 0 ? 'r+' : 'w', start: offset });
+    const closed = new Promise<void>((resolve, reject) => {
+      out.once('close', resolve);
+      out.once('error', reject);
+    });
+    try {
+      await source.download(entry.path, out, {
+        offsetBytes: offset,
+        signal,
+        onBytes: (n) => {
+          transferred += n;
+          opts.onBytes?.(n);
+        },
+      });
+    } finally {
+      if (!out.writableEnded) out.end();
+      await closed.catch(() => undefined);
+    }
+  }
+  const got = (await sizeOf(partial)) ?? 0;
+  if (got !== entry.sizeBytes) {
+    if (got > entry.sizeBytes) {
+      await rm(partial, { force: true });
+      throw new TransientError(
+        'POLLER_LANDING_SIZE_GREW',
+        `${sourceName}:${entry.path}: got ${got} bytes, listing said ${entry.sizeBytes}: the file changed during the download; it is fetched again once stable`,
+      );
+    }
+    throw new TransientError(
+      'POLLER_LANDING_SHORT',
+      `${sourceName}:${entry.path}: transfer ended at ${got} of ${entry.sizeBytes} bytes; it resumes on the next attempt`,
+    );
+  }
+  await fsyncPath(partial, 'r+');
+  const mtime = new Date(entry.mtimeMs);
+  await utimes(partial, mtime, mtime);
+  await mkdir(path.dirname(localPath), { recursive: true });
+  try {
+    await rename(partial, localPath);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EISDIR' || code === 'ENOTDIR' || code === 'ENOTEMPTY') {
+      throw new PermanentError(
+        'POLLER_LANDING_PATH_CONFLICT',
+        `${sourceName}:${entry.path}: cannot land at ${localPath} (${code}): a file and a directory share this name`,
+        { cause: err },
+      );
+    }
+    throw err;
+  }
+  await fsyncPath(path.dirname(localPath)).catch(() => undefined);
+  return { localPath, bytesTransferred: transferred, resumedFromBytes: offset };
+}
