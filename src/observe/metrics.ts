@@ -1,0 +1,201 @@
+/**
+ * Prometheus metrics on a registry of our own (never prom-client's global one, so tests and
+ * several engines in one process do not share counters). Every name starts with `poller_`.
+ */
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+/** Where a file failed: in the fetch, a plugin, or the remote action after the ledger commit. */
+export type FailureStage = 'list' | 'fetch' | 'verify' | 'process' | 'after';
+
+export type PluginOutcome = 'succeeded' | 'failed' | 'timed_out';
+
+/** The typed face of the metrics registry; the engine and runner call these, nothing else. */
+export interface Metrics {
+  /** The prom-client registry behind the helpers, for an exporter that needs it. */
+  readonly registry: Registry;
+  /** A listing of `source` produced `n` entries after filtering. */
+  filesListed(source: string, n: number): void;
+  /** A file landed: its size, how long the download took, and its remote mtime. */
+  fileFetched(source: string, bytes: number, durationMs: number, newestMtimeMs: number): void;
+  fileFailed(source: string, stage: FailureStage): void;
+  fileQuarantined(source: string): void;
+  /** One plugin run finished; anything but `succeeded` also counts as a plugin failure. */
+  pluginRun(plugin: string, outcome: PluginOutcome, durationMs: number): void;
+  /** A poll cycle of `source` completed without a source-level error at `atMs`. */
+  pollSucceeded(source: string, atMs: number): void;
+  pollFailed(source: string): void;
+  /** Connections of `source`'s pool currently lent out. */
+  poolInUse(source: string, n: number): void;
+  /** A listing looked cut short by a server cap (pure-ftpd stops at 2,000 entries silently). */
+  listingTruncated(source: string): void;
+  /** The text exposition format, for `GET /metrics`. */
+  render(): Promise<string>;
+  /** The Content-Type header that goes with {@link Metrics.render}. */
+  readonly contentType: string;
+}
+
+export interface CreateMetricsOptions {
+  /** Clock for the age gauges; tests pass a fixed one. @default Date.now */
+  nowMs?: () => number;
+  /**
+   * Also export Node process metrics (memory, CPU, event-loop lag, open fds) as `poller_process_*`
+   * and `poller_nodejs_*`. Off by default because it installs a performance observer per registry.
+   * @default false
+   */
+  processMetrics?: boolean;
+}
+
+// Transfers of radar volumes take from a few ms (local) to minutes (slow links).
+const FETCH_BUCKETS_S = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+// Plugins range from a copy (ms) to a BUFR decode with a quicklook render (seconds).
+const PLUGIN_BUCKETS_S = [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/**
+ * Create the metrics for one engine.
+ *
+ * @example
+ * const metrics = createMetrics();
+ * metrics.fileFetched('radar-north', 48_213, 310, Date.parse('2026-11-23T05:15:00Z'));
+ * const text = await metrics.render();
+ */
+export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
+  const nowMs = options.nowMs ?? Date.now;
+  const registry = new Registry();
+  const registers = [registry];
+
+  const listed = new Counter({
+    name: 'poller_files_listed_total',
+    help: 'Remote files seen in listings, after filtering.',
+    labelNames: ['source'] as const,
+    registers,
+  });
+  const fetched = new Counter({
+    name: 'poller_files_fetched_total',
+    help: 'Files downloaded and landed.',
+    labelNames: ['source'] as const,
+    registers,
+  });
+  const fetchedBytes = new Counter({
+    name: 'poller_fetched_bytes_total',
+    help: 'Bytes of landed files.',
+    labelNames: ['source'] as const,
+    registers,
+  });
+  const failed = new Counter({
+    name: 'poller_files_failed_total',
+    help: 'File failures by stage.',
+    labelNames: ['source', 'stage'] as const,
+    registers,
+  });
+  const quarantined = new Counter({
+    name: 'poller_files_quarantined_total',
+    help: 'Files that used up their attempts and were quarantined.',
+    labelNames: ['source'] as const,
+    registers,
+  });
+  const fetchDuration = new Histogram({
+    name: 'poller_fetch_duration_seconds',
+    help: 'Time to download and land one file.',
+    labelNames: ['source'] as const,
+    buckets: FETCH_BUCKETS_S,
+    registers,
+  });
+  const pluginDuration = new Histogram({
+    name: 'poller_plugin_duration_seconds',
+    help: 'Time of one plugin run, by outcome.',
+    labelNames: ['plugin', 'outcome'] as const,
+    buckets: PLUGIN_BUCKETS_S,
+    registers,
+  });
+  const pluginFailures = new Counter({
+    name: 'poller_plugin_failures_total',
+    help: 'Plugin runs that failed or timed out.',
+    labelNames: ['plugin'] as const,
+    registers,
+  });
+  const pollFailures = new Counter({
+    name: 'poller_poll_failures_total',
+    help: 'Poll cycles that ended in a source-level error.',
+    labelNames: ['source'] as const,
+    registers,
+  });
+  const truncated = new Counter({
+    name: 'poller_listing_truncated_total',
+    help: 'Listings that looked cut short by a server cap.',
+    labelNames: ['source'] as const,
+    registers,
+  });
+  const poolGauge = new Gauge({
+    name: 'poller_pool_connections_in_use',
+    help: 'Connections of the source pool currently in use.',
+    labelNames: ['source'] as const,
+    registers,
+  });
+
+  const lastSuccessMs = new Map<string, number>();
+  const newestMtimeMs = new Map<string, number>();
+
+  new Gauge({
+    name: 'poller_last_poll_success_timestamp_seconds',
+    help: 'Unix time of the last successful poll of each source.',
+    labelNames: ['source'] as const,
+    registers,
+    collect() {
+      for (const [source, atMs] of lastSuccessMs) this.set({ source }, atMs / 1000);
+    },
+  });
+  new Gauge({
+    name: 'poller_newest_file_age_seconds',
+    help: 'Age at scrape time of the newest file fetched from each source (its remote mtime); alert when it grows.',
+    labelNames: ['source'] as const,
+    registers,
+    collect() {
+      const now = nowMs();
+      for (const [source, mtimeMs] of newestMtimeMs) this.set({ source }, Math.max(0, now - mtimeMs) / 1000);
+    },
+  });
+
+  if (options.processMetrics === true) collectDefaultMetrics({ register: registry, prefix: 'poller_' });
+
+  return {
+    registry,
+    contentType: registry.contentType,
+    filesListed(source, n) {
+      listed.inc({ source }, n);
+    },
+    fileFetched(source, bytes, durationMs, mtimeMs) {
+      fetched.inc({ source });
+      fetchedBytes.inc({ source }, bytes);
+      fetchDuration.observe({ source }, durationMs / 1000);
+      // A backfill fetches old files after new ones: only a newer mtime moves the gauge.
+      const previous = newestMtimeMs.get(source);
+      if (previous === undefined || mtimeMs > previous) newestMtimeMs.set(source, mtimeMs);
+    },
+    fileFailed(source, stage) {
+      failed.inc({ source, stage });
+    },
+    fileQuarantined(source) {
+      quarantined.inc({ source });
+    },
+    pluginRun(plugin, outcome, durationMs) {
+      pluginDuration.observe({ plugin, outcome }, durationMs / 1000);
+      if (outcome !== 'succeeded') pluginFailures.inc({ plugin });
+    },
+    pollSucceeded(source, atMs) {
+      const previous = lastSuccessMs.get(source);
+      if (previous === undefined || atMs > previous) lastSuccessMs.set(source, atMs);
+    },
+    pollFailed(source) {
+      pollFailures.inc({ source });
+    },
+    poolInUse(source, n) {
+      poolGauge.set({ source }, n);
+    },
+    listingTruncated(source) {
+      truncated.inc({ source });
+    },
+    render() {
+      return registry.metrics();
+    },
+  };
+}
