@@ -8,6 +8,7 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
+import { redactUrl } from '../observe/logger.js';
 import type { TlsSettings } from '../sources/source.js';
 import { interpolateEnv } from './interpolate.js';
 import { configSchema, type ParsedPlugin, type ParsedSource } from './schema.js';
@@ -85,16 +86,6 @@ function zodIssues(error: z.ZodError): string[] {
   return error.issues.map((i) => `${formatIssuePath(i.path)}: ${i.message}`);
 }
 
-/** Remove userinfo from a URL so it can be logged or stored. */
-export function stripUserinfo(url: URL): string {
-  const copy = new URL(url.href);
-  copy.password = '';
-  const user = copy.username;
-  copy.username = '';
-  // Keep the user name visible (not a secret, helps operators); never the password.
-  return user ? copy.href.replace('//', `//${user}@`) : copy.href;
-}
-
 function readSecretFile(file: string, at: string, issues: string[]): string | undefined {
   try {
     return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
@@ -135,7 +126,7 @@ function normaliseSource(s: ParsedSource, i: number, baseDir: string, issues: st
     port: url.port ? Number(url.port) : tlsMode === 'implicit' ? 990 : (DEFAULT_PORTS[protocol] ?? 0),
     user: decodeURIComponent(url.username) || (protocol === 'ftp' || protocol === 'ftps' ? 'anonymous' : ''),
     rootPath,
-    displayUrl: stripUserinfo(url),
+    displayUrl: redactUrl(url.href),
     ...(password !== undefined && { password }),
     ...(privateKey !== undefined && { privateKey }),
     ...(passphrase !== undefined && { passphrase }),

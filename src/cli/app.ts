@@ -1,0 +1,112 @@
+/**
+ * The composition root: builds the logger, ledger, plugins, runner and sources from a config,
+ * and releases them in reverse order. Nothing else constructs these.
+ */
+import os from 'node:os';
+import pLimit from 'p-limit';
+import type { LevelWithSilent, Logger } from 'pino';
+import { type Config, loadConfig, type SourceConfig } from '../config/load.js';
+import type { CycleDeps, CycleEvents } from '../engine/cycle.js';
+import { isOwnerGone, newOwnerId } from '../engine/owner.js';
+import type { Ledger } from '../ledger/ledger.js';
+import { SqliteLedger } from '../ledger/sqlite/sqlite-ledger.js';
+import { createLogger } from '../observe/logger.js';
+import { loadPlugins } from '../plugins/loader.js';
+import { PluginRunner } from '../plugins/runner.js';
+import { openSource } from '../sources/index.js';
+import type { Source } from '../sources/source.js';
+
+export interface App {
+  config: Config;
+  log: Logger;
+  ledger: Ledger;
+  owner: string;
+  shutdown: AbortController;
+  /** Open (once) and return the Source of a configured source. */
+  source(src: SourceConfig): Source;
+  runner(): Promise<PluginRunner>;
+  cycleDeps(events?: CycleEvents): Promise<CycleDeps>;
+  close(): Promise<void>;
+}
+
+export interface OpenAppOptions {
+  configPath: string;
+  logLevel?: LevelWithSilent;
+  /** Logs to stderr (commands whose stdout is their answer) or stdout (the daemon). */
+  logTo: 'stdout' | 'stderr';
+  /** Open the ledger read-only (status, files, why). */
+  readonlyLedger?: boolean;
+}
+
+export async function openApp(opts: OpenAppOptions): Promise<App> {
+  const config = loadConfig(opts.configPath);
+  const { pino } = await import('pino');
+  const log = createLogger({
+    level: opts.logLevel ?? (config.logLevel as LevelWithSilent),
+    destination: pino.destination({ fd: opts.logTo === 'stderr' ? 2 : 1, sync: true }),
+  }).child({ host: os.hostname() });
+  const releasers: Array<() => Promise<void>> = [];
+  const ledger = new SqliteLedger(config.ledger, { readonly: opts.readonlyLedger ?? false });
+  releasers.push(() => ledger.close());
+  const owner = newOwnerId();
+  const shutdown = new AbortController();
+  const sources = new Map<string, Source>();
+  let runner: PluginRunner | undefined;
+  const transferLimit = pLimit(config.maxTransfers);
+
+  for (const s of config.sources) {
+    if (s.tls.insecure) log.warn({ event: 'source.insecure', source: s.name }, `${s.name}: certificate / host key verification is OFF (insecure: true)`);
+  }
+
+  const app: App = {
+    config,
+    log,
+    ledger,
+    owner,
+    shutdown,
+    source(src) {
+      let s = sources.get(src.name);
+      if (!s) {
+        s = openSource(src, log.child({ source: src.name }));
+        sources.set(src.name, s);
+      }
+      return s;
+    },
+    async runner() {
+      if (!runner) {
+        const plugins = await loadPlugins(config.plugins, config.baseDir);
+        runner = new PluginRunner({ plugins, log, stateDir: config.stateDir, shutdownSignal: shutdown.signal });
+        await runner.setup();
+        const r = runner;
+        releasers.push(() => r.teardown());
+      }
+      return runner;
+    },
+    async cycleDeps(events) {
+      return {
+        ledger,
+        runner: await app.runner(),
+        log,
+        owner,
+        landingRoot: config.landing,
+        transferLimit,
+        retryBaseMs: config.retryBaseMs,
+        retryMaxMs: config.retryMaxMs,
+        ...(events && { events }),
+      };
+    },
+    async close() {
+      shutdown.abort(new Error('shutting down'));
+      for (const s of sources.values()) await s.close().catch(() => undefined);
+      for (const release of releasers.reverse()) await release().catch((err: unknown) => log.warn({ err }, 'release failed'));
+      log.flush?.();
+    },
+  };
+  if (!opts.readonlyLedger) {
+    const recovered = await ledger.recoverStale(Date.now(), (o) => isOwnerGone(o, owner));
+    if (recovered.fetches || recovered.processing) {
+      log.info({ event: 'ledger.recovered', ...recovered }, 'took back claims left by a stopped process');
+    }
+  }
+  return app;
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+/** The `poller` command: entry point; each command lives in its own module. */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { demoCommand } from './demo.js';
+import { filesCommand, statusCommand, whyCommand } from './inspect.js';
+import { forgetCommand, retryCommand } from './manage.js';
+import { reportFatal } from './output.js';
+import { checkCommand, pluginsCommand } from './plugins.js';
+import { runOnceCommand } from './run-once.js';
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await yargs(argv)
+      .scriptName('poller')
+      .usage('$0 <command> [options]')
+      .command(runOnceCommand)
+      .command(statusCommand)
+      .command(filesCommand)
+      .command(whyCommand)
+      .command(retryCommand)
+      .command(forgetCommand)
+      .command(pluginsCommand)
+      .command(checkCommand)
+      .command(demoCommand)
+      .demandCommand(1, 'give a command; see poller --help')
+      .strict()
+      .help()
+      .version()
+      .wrap(null)
+      .fail((msg, err) => {
+        if (err) throw err;
+        process.stderr.write(`poller: ${msg}\n`);
+        process.exit(2);
+      })
+      .parseAsync();
+  } catch (err) {
+    process.exitCode = reportFatal(err);
+  }
+}
+
+await main(hideBin(process.argv));

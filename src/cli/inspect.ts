@@ -1,0 +1,176 @@
+/** `poller status`, `poller files`, `poller why`: read-only answers from the ledger. */
+import type { CommandModule } from 'yargs';
+import type { Config } from '../config/load.js';
+import { formatDurationMs } from '../config/duration.js';
+import { FILE_STATES, type FileRecord, type FileState, type Ledger, type PluginRunRecord } from '../ledger/ledger.js';
+import { formatVersion } from '../ledger/version.js';
+import { GlobFilter } from '../sources/glob.js';
+import { openApp } from './app.js';
+import { ago, iso, printJson, printLine, printTable } from './output.js';
+import { type CommonArgs, commonOptions } from './options.js';
+
+async function withLedger<T>(args: CommonArgs, fn: (ledger: Ledger, config: Config) => Promise<T>): Promise<T> {
+  const app = await openApp({ configPath: args.config, logTo: 'stderr', logLevel: args.logLevel ?? 'warn' });
+  try {
+    return await fn(app.ledger, app.config);
+  } finally {
+    await app.close();
+  }
+}
+
+export const statusCommand: CommandModule<object, CommonArgs> = {
+  command: 'status',
+  describe: 'Per source: last poll, last error, files by state, age of the newest file fetched',
+  builder: (y) => commonOptions(y) as never,
+  handler: async (args) => {
+    await withLedger(args, async (ledger, config) => {
+      const rows = await ledger.status();
+      const configured = config.sources.map((s) => s.name);
+      const byName = new Map(rows.map((r) => [r.name, r]));
+      const all = [...new Set([...configured, ...rows.map((r) => r.name)])];
+      const report = all.map((name) => {
+        const r = byName.get(name);
+        return {
+          name,
+          configured: configured.includes(name),
+          url: config.sources.find((s) => s.name === name)?.displayUrl ?? r?.displayUrl ?? null,
+          lastPollMs: r?.lastPollMs ?? null,
+          lastSuccessMs: r?.lastSuccessMs ?? null,
+          lastError: r?.lastError ?? null,
+          counts: r?.counts ?? {},
+          newestFetchedMtimeMs: r?.newestFetchedMtimeMs ?? null,
+        };
+      });
+      if (args.json) return printJson({ sources: report });
+      for (const s of report) {
+        printLine(`${s.name}${s.configured ? '' : ' (not in config)'}  ${s.url ?? ''}`);
+        printLine(`  last poll ${ago(s.lastPollMs)}, last success ${ago(s.lastSuccessMs)}${s.lastError ? `, last error: ${s.lastError}` : ''}`);
+        const counts = FILE_STATES.filter((st) => s.counts[st]).map((st) => `${st} ${s.counts[st]}`);
+        printLine(`  files: ${counts.join(', ') || 'none'}`);
+        printLine(`  newest file fetched: ${s.newestFetchedMtimeMs === null ? 'none' : `modified ${ago(s.newestFetchedMtimeMs)}`}`);
+      }
+    });
+  },
+};
+
+interface FilesArgs extends CommonArgs {
+  state?: FileState;
+  source?: string;
+  path?: string;
+  limit: number;
+}
+
+export const filesCommand: CommandModule<object, FilesArgs> = {
+  command: 'files',
+  describe: 'List file versions in the ledger, newest first',
+  builder: (y) =>
+    commonOptions(y)
+      .option('state', { type: 'string', choices: FILE_STATES as string[] })
+      .option('source', { type: 'string' })
+      .option('path', { type: 'string', describe: 'Exact path or substring' })
+      .option('limit', { type: 'number', default: 50 }) as never,
+  handler: async (args) => {
+    await withLedger(args, async (ledger) => {
+      const files = await ledger.files({
+        ...(args.state && { state: args.state }),
+        ...(args.source && { source: args.source }),
+        ...(args.path && { path: args.path }),
+        limit: args.limit,
+      });
+      if (args.json) return printJson({ files });
+      printTable(
+        ['id', 'source', 'state', 'version', 'path', 'error'],
+        files.map((f) => [f.id, f.source, f.state, formatVersion(f), f.path, f.lastError ?? '']),
+      );
+    });
+  },
+};
+
+interface WhyArgs extends CommonArgs {
+  path: string;
+  source?: string;
+}
+
+export interface WhyAnswer {
+  source: string;
+  path: string;
+  verdict: string;
+  versions: Array<FileRecord & { plugins: PluginRunRecord[] }>;
+}
+
+/** Explain, in words, what happened to a remote path in each source that could have it. */
+export async function explainPath(ledger: Ledger, config: Config, remotePath: string, sourceName?: string): Promise<WhyAnswer[]> {
+  const p = remotePath.replace(/^\/+/, '');
+  const sources = config.sources.filter((s) => !sourceName || s.name === sourceName);
+  const answers: WhyAnswer[] = [];
+  for (const src of sources) {
+    const history = await ledger.history(src.name, p);
+    const versions = await Promise.all(history.map(async (f) => ({ ...f, plugins: await ledger.pluginRuns(f.id) })));
+    let verdict: string;
+    const latest = versions[0];
+    if (!latest) {
+      const filter = new GlobFilter(src.include, src.exclude);
+      if (filter.isExcluded(p)) verdict = `excluded: an exclude glob of ${src.name} (${src.exclude.join(', ')}) matches it`;
+      else if (!filter.matches(p)) verdict = `not wanted: no include glob of ${src.name} (${src.include.join(', ')}) matches it`;
+      else verdict = `never seen in a listing of ${src.name}: not on the server yet, or older than maxAge${src.maxAgeMs ? ` (${formatDurationMs(src.maxAgeMs)})` : ''}`;
+    } else {
+      verdict = describe(latest, latest.plugins, src.stableListings, src.minAgeMs);
+    }
+    answers.push({ source: src.name, path: p, verdict, versions });
+  }
+  return answers;
+}
+
+function describe(f: FileRecord, runs: PluginRunRecord[], stableListings: number, minAgeMs: number): string {
+  const failedRuns = runs.filter((r) => r.state === 'failed' || r.state === 'quarantined');
+  const pluginText = failedRuns.map((r) => `${r.plugin} (${r.state} after ${r.attempts} attempt(s): ${r.lastError ?? ''})`).join('; ');
+  switch (f.state) {
+    case 'seen': {
+      const age = Date.now() - f.mtimeMs;
+      if (age < minAgeMs) return `too young: modified ${formatDurationMs(age)} ago, minAge is ${formatDurationMs(minAgeMs)}`;
+      return `settling: seen unchanged in ${f.sightings} of ${stableListings} listings needed`;
+    }
+    case 'fetching':
+      return `being fetched now by ${f.claimedBy ?? 'another process'} (lease until ${iso(f.leaseUntilMs)})`;
+    case 'fetched':
+      return `fetched to ${f.localPath}; plugins not yet run`;
+    case 'processing':
+      return `fetched to ${f.localPath}; plugins running now`;
+    case 'processed':
+      return `already have it: fetched ${iso(f.fetchedMs)} to ${f.localPath}, every plugin succeeded${runs.length ? ` (${runs.map((r) => r.plugin).join(', ')})` : ''}`;
+    case 'failed':
+      return f.stage === 'fetch'
+        ? `fetch failed ${f.fetchAttempts} time(s): ${f.lastError}; next try ${ago(f.nextRetryMs)}`
+        : `failed in plugin ${pluginText}; next try ${ago(f.nextRetryMs)}`;
+    case 'quarantined':
+      return f.stage === 'fetch'
+        ? `quarantined after ${f.fetchAttempts} failed fetch(es): ${f.lastError}; \`poller retry --quarantined\` tries again`
+        : `quarantined in plugin ${pluginText}; \`poller retry --quarantined\` tries again`;
+    case 'rejected':
+      return `rejected: ${f.lastError}; it is never fetched`;
+  }
+}
+
+export const whyCommand: CommandModule<object, WhyArgs> = {
+  command: 'why <path>',
+  describe: 'Explain what happened to a remote file: fetched, skipped (and why), or failed where',
+  builder: (y) =>
+    commonOptions(y)
+      .positional('path', { type: 'string', demandOption: true, describe: 'Path relative to the source root' })
+      .option('source', { type: 'string' }) as never,
+  handler: async (args) => {
+    await withLedger(args, async (ledger, config) => {
+      const answers = await explainPath(ledger, config, args.path, args.source);
+      if (args.json) return printJson({ answers });
+      for (const a of answers) {
+        printLine(`${a.source}:${a.path}: ${a.verdict}`);
+        for (const v of a.versions.slice(0, 5)) {
+          printLine(`  version ${formatVersion(v)}: ${v.state}, first seen ${iso(v.firstSeenMs)}${v.fetchedMs ? `, fetched ${iso(v.fetchedMs)}` : ''}`);
+          for (const r of v.plugins) {
+            printLine(`    plugin ${r.plugin}: ${r.state}, ${r.attempts} attempt(s)${r.lastError ? `, ${r.lastError}` : ''}`);
+          }
+        }
+      }
+    });
+  },
+};

@@ -1,0 +1,93 @@
+/** `poller retry` and `poller forget`: change what the ledger will do next. */
+import type { CommandModule } from 'yargs';
+import { processClaimed } from '../engine/cycle.js';
+import { LEASE_MS } from '../engine/cycle.js';
+import { FILE_STATES, type FileState } from '../ledger/ledger.js';
+import { openApp } from './app.js';
+import { printJson, printLine, UsageError } from './output.js';
+import { type CommonArgs, commonOptions } from './options.js';
+
+interface RetryArgs extends CommonArgs {
+  source?: string;
+  plugin?: string;
+  path?: string;
+  quarantined: boolean;
+}
+
+export const retryCommand: CommandModule<object, RetryArgs> = {
+  command: 'retry',
+  describe: 'Re-run failed plugins now (without downloading again); failed fetches are retried on the next cycle',
+  builder: (y) =>
+    commonOptions(y)
+      .option('source', { type: 'string' })
+      .option('plugin', { type: 'string', describe: 'Only runs of this plugin' })
+      .option('path', { type: 'string', describe: 'Only this remote path' })
+      .option('quarantined', { type: 'boolean', default: false, describe: 'Also quarantined files (attempts start again)' }) as never,
+  handler: async (args) => {
+    const app = await openApp({ configPath: args.config, logTo: 'stderr', ...(args.logLevel && { logLevel: args.logLevel }) });
+    try {
+      const runner = await app.runner();
+      if (args.plugin && !runner.plugins.some((p) => p.name === args.plugin)) {
+        throw new UsageError(`--plugin ${args.plugin}: no such plugin in the config; see \`poller plugins\``);
+      }
+      const now = Date.now();
+      const scheduled = await app.ledger.scheduleRetry(
+        {
+          ...(args.source && { source: args.source }),
+          ...(args.plugin && { plugin: args.plugin }),
+          ...(args.path && { path: args.path.replace(/^\/+/, '') }),
+          includeQuarantined: args.quarantined,
+        },
+        now,
+      );
+      const summary = { processed: 0, failed: 0 };
+      const deps = await app.cycleDeps();
+      for (const src of app.config.sources) {
+        if (args.source && src.name !== args.source) continue;
+        for (let batch = 0; batch < 1000; batch++) {
+          const recs = await app.ledger.claimForProcessing(src.name, app.owner, Date.now() + LEASE_MS, Date.now(), 64);
+          if (recs.length === 0) break;
+          await Promise.all(recs.map((r) => processClaimed(r, src, deps, summary, {}, app.log)));
+        }
+      }
+      if (args.json) printJson({ scheduled, ...summary });
+      else printLine(`scheduled ${scheduled} file(s); plugins re-ran: ${summary.processed} processed, ${summary.failed} still failing`);
+      process.exitCode = summary.failed > 0 ? 1 : 0;
+    } finally {
+      await app.close();
+    }
+  },
+};
+
+interface ForgetArgs extends CommonArgs {
+  source: string;
+  path?: string;
+  state?: FileState;
+  all: boolean;
+}
+
+export const forgetCommand: CommandModule<object, ForgetArgs> = {
+  command: 'forget',
+  describe: 'Remove versions from the ledger so they are fetched again when next listed',
+  builder: (y) =>
+    commonOptions(y)
+      .option('source', { type: 'string', demandOption: true })
+      .option('path', { type: 'string' })
+      .option('state', { type: 'string', choices: FILE_STATES as string[] })
+      .option('all', { type: 'boolean', default: false, describe: 'Forget every file of the source' }) as never,
+  handler: async (args) => {
+    if (!args.path && !args.state && !args.all) throw new UsageError('forget: give --path, --state or --all');
+    const app = await openApp({ configPath: args.config, logTo: 'stderr', logLevel: args.logLevel ?? 'warn' });
+    try {
+      const n = await app.ledger.forget({
+        source: args.source,
+        ...(args.path && { path: args.path.replace(/^\/+/, '') }),
+        ...(args.state && { state: args.state }),
+      });
+      if (args.json) printJson({ forgotten: n });
+      else printLine(`forgot ${n} file version(s) of ${args.source}`);
+    } finally {
+      await app.close();
+    }
+  },
+};

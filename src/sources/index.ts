@@ -1,0 +1,38 @@
+/** Opens the Source for a configured source, by URL scheme. */
+import type { Logger } from 'pino';
+import type { SourceConfig } from '../config/load.js';
+import { createFtpSource } from './ftp/ftp-source.js';
+import type { Source, SourceConnectOptions } from './source.js';
+
+export function connectOptions(src: SourceConfig, log: Logger): SourceConnectOptions {
+  return {
+    name: src.name,
+    protocol: src.protocol,
+    host: src.host,
+    port: src.port,
+    user: src.user,
+    rootPath: src.rootPath,
+    ...(src.password !== undefined && { password: src.password }),
+    ...(src.privateKey !== undefined && { privateKey: src.privateKey }),
+    ...(src.passphrase !== undefined && { passphrase: src.passphrase }),
+    tls: src.tls,
+    ...(src.hostKey !== undefined && { hostKey: src.hostKey }),
+    ...(src.knownHosts !== undefined && { knownHosts: src.knownHosts }),
+    timezone: src.timezone,
+    maxConnections: src.maxConnections,
+    connectTimeoutMs: src.connectTimeoutMs,
+    dataTimeoutMs: src.dataTimeoutMs,
+    log,
+  };
+}
+
+export function openSource(src: SourceConfig, log: Logger): Source {
+  const opts = connectOptions(src, log);
+  switch (src.protocol) {
+    case 'ftp':
+    case 'ftps':
+      return createFtpSource(opts);
+    default:
+      throw new Error(`${src.name}: ${src.protocol} sources are not available in this build`);
+  }
+}
