@@ -1,0 +1,141 @@
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { Observation, ObserveOptions } from '../../src/ledger/ledger.js';
+import { SqliteLedger } from '../../src/ledger/sqlite/sqlite-ledger.js';
+import type { RemoteEntry } from '../../src/sources/source.js';
+
+const T0 = Date.UTC(2026, 10, 23, 12);
+
+function entry(p: string, sizeBytes: number, mtimeMs: number): Observation {
+  const e: RemoteEntry = { path: p, name: path.posix.basename(p), type: 'file', sizeBytes, mtimeMs, mtimePrecision: 's' };
+  return { entry: e };
+}
+
+function opts(nowMs: number, over: Partial<ObserveOptions> = {}): ObserveOptions {
+  return { nowMs, minAgeMs: 0, stableListings: 2, oldEnoughMs: 10 * 60_000, ...over };
+}
+
+function ledgerFile(): string {
+  return path.join(mkdtempSync(path.join(os.tmpdir(), 'poller-ledger-')), 'ledger.db');
+}
+
+describe('sqlite ledger', () => {
+  it('a fresh file needs two unchanged listings; an old one is ready at first sight', async () => {
+    const l = new SqliteLedger(ledgerFile());
+    const r1 = await l.observe('s', [entry('new.bufr', 10, T0 - 1000), entry('old.bufr', 10, T0 - 3_600_000)], opts(T0));
+    expect(r1.ready.map((r) => r.path)).toEqual(['old.bufr']);
+    expect(r1.counts).toMatchObject({ listed: 2, new: 2, settling: 1 });
+    const r2 = await l.observe('s', [entry('new.bufr', 10, T0 - 1000)], opts(T0 + 2000));
+    expect(r2.ready.map((r) => r.path)).toEqual(['new.bufr']);
+    await l.close();
+  });
+
+  it('a growing file starts counting again; minAge holds young files back', async () => {
+    const l = new SqliteLedger(ledgerFile());
+    await l.observe('s', [entry('grow.bufr', 10, T0)], opts(T0));
+    const r = await l.observe('s', [entry('grow.bufr', 20, T0 + 500)], opts(T0 + 1000));
+    expect(r.ready).toHaveLength(0);
+    expect(r.counts.changed).toBe(1);
+    const young = await l.observe('s', [entry('grow.bufr', 20, T0 + 500)], opts(T0 + 2000, { minAgeMs: 60_000 }));
+    expect(young.ready).toHaveLength(0);
+    const ok = await l.observe('s', [entry('grow.bufr', 20, T0 + 500)], opts(T0 + 61_000, { minAgeMs: 60_000 }));
+    expect(ok.ready.map((x) => x.sizeBytes)).toEqual([20]);
+    await l.close();
+  });
+
+  it('claims are exclusive across two connections to one file; a changed file is a new version', async () => {
+    const file = ledgerFile();
+    const a = new SqliteLedger(file);
+    const b = new SqliteLedger(file);
+    const old = entry('x.bufr', 10, T0 - 3_600_000);
+    const { ready } = await a.observe('s', [old], opts(T0));
+    const ids = ready.map((r) => r.id);
+    const [ca, cb] = await Promise.all([a.claimForFetch(ids, 'A', T0 + 60_000, T0), b.claimForFetch(ids, 'B', T0 + 60_000, T0)]);
+    expect(ca.length + cb.length).toBe(1);
+    const winner = ca.length ? a : b;
+    const owner = ca.length ? 'A' : 'B';
+    await winner.markFetched(ids[0]!, owner, '/landing/s/x.bufr', T0);
+    const again = await b.observe('s', [old], opts(T0 + 1000));
+    expect(again.ready).toHaveLength(0);
+    expect(again.counts.unchanged).toBe(1);
+    const changed = await b.observe('s', [entry('x.bufr', 11, T0 - 1_800_000)], opts(T0 + 2000));
+    expect(changed.counts.changed).toBe(1);
+    expect(changed.ready).toHaveLength(1);
+    expect((await a.history('s', 'x.bufr')).map((r) => r.state)).toEqual(['seen', 'fetched']);
+    await a.close();
+    await b.close();
+  });
+
+  it('plugin outcomes decide the file state; retries then quarantine', async () => {
+    const l = new SqliteLedger(ledgerFile());
+    const { ready } = await l.observe('s', [entry('p.bufr', 10, T0 - 3_600_000)], opts(T0));
+    const id = ready[0]!.id;
+    await l.claimForFetch([id], 'A', T0 + 1, T0);
+    await l.markFetched(id, 'A', '/l/p.bufr', T0);
+    const [rec] = await l.claimIdsForProcessing([id], 'A', T0 + 60_000, T0);
+    expect(rec?.state).toBe('processing');
+    await l.markPluginRunning(id, 'good', T0);
+    await l.markPluginRunning(id, 'bad', T0);
+    const state = await l.finishProcessing(
+      id,
+      'A',
+      [
+        { plugin: 'good', ok: true, durationMs: 1, outputs: [{ path: '/out/p.json' }] },
+        { plugin: 'bad', ok: false, errorCode: 'X_BROKE', message: 'boom', durationMs: 1, outputs: [], nextRetryMs: T0 + 1000 },
+      ],
+      T0,
+    );
+    expect(state).toBe('failed');
+    expect(await l.claimForProcessing('s', 'A', T0 + 60_000, T0 + 500, 10)).toHaveLength(0);
+    const due = await l.claimForProcessing('s', 'A', T0 + 60_000, T0 + 1000, 10);
+    expect(due.map((d) => d.id)).toEqual([id]);
+    expect(await l.markPluginRunning(id, 'bad', T0 + 1000)).toBe(2);
+    const final = await l.finishProcessing(id, 'A', [{ plugin: 'bad', ok: false, message: 'boom', durationMs: 1, outputs: [], quarantine: true }], T0 + 1000);
+    expect(final).toBe('quarantined');
+    const runs = await l.pluginRuns(id);
+    expect(runs.map((r) => [r.plugin, r.state])).toEqual([
+      ['bad', 'quarantined'],
+      ['good', 'succeeded'],
+    ]);
+    expect(await l.scheduleRetry({ plugin: 'bad', includeQuarantined: true }, T0 + 2000)).toBe(1);
+    const again = await l.claimForProcessing('s', 'A', T0 + 60_000, T0 + 2000, 10);
+    expect(again).toHaveLength(1);
+    await l.close();
+  });
+
+  it('recovers claims of a gone owner, keeps a live one', async () => {
+    const l = new SqliteLedger(ledgerFile());
+    const { ready } = await l.observe('s', [entry('a', 1, T0 - 3_600_000), entry('b', 1, T0 - 3_600_000)], opts(T0));
+    await l.claimForFetch([ready[0]!.id], 'dead', T0 + 600_000, T0);
+    await l.claimForFetch([ready[1]!.id], 'alive', T0 + 600_000, T0);
+    const rec = await l.recoverStale(T0 + 1, (o) => o === 'dead');
+    expect(rec.fetches).toBe(1);
+    expect((await l.get(ready[0]!.id))?.state).toBe('seen');
+    expect((await l.get(ready[1]!.id))?.state).toBe('fetching');
+    expect((await l.recoverStale(T0 + 600_001, () => false)).fetches).toBe(1);
+    await l.close();
+  });
+
+  it('records hostile names as rejected, once', async () => {
+    const l = new SqliteLedger(ledgerFile());
+    const bad = { ...entry('../x', 1, T0), rejectReason: 'path component ".."' };
+    const r = await l.observe('s', [bad], opts(T0));
+    expect(r.counts.rejected).toBe(1);
+    expect(r.ready).toHaveLength(0);
+    await l.observe('s', [bad], opts(T0 + 1));
+    const files = await l.files({ state: 'rejected' });
+    expect(files).toHaveLength(1);
+    expect(files[0]?.lastError).toContain('..');
+    await l.close();
+  });
+
+  it('dry-run observe records nothing', async () => {
+    const l = new SqliteLedger(ledgerFile());
+    const r = await l.observe('s', [entry('a', 1, T0 - 3_600_000)], opts(T0, { dryRun: true }));
+    expect(r.ready).toHaveLength(1);
+    expect(await l.files({})).toHaveLength(0);
+    await l.close();
+  });
+});
