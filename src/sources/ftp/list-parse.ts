@@ -58,11 +58,11 @@ const FUTURE_TOLERANCE_MS = 24 * 60 * 60 * 1000;
 // The lazy middle group makes the first "size month day time" run after the permissions win,
 // so a name that itself looks like a date does not confuse the parse.
 const UNIX_LINE =
-  /^([-dlbcpsDn])([-rwxsStTlL]{9})\S*\s+(.*?)(\d+)\s+(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(\d{1,2})\s+(\d{1,2}:\d{2}(?::\d{2})?|\d{4})\s(.*)$/i;
+  /^([-dlbcpsDn])([-rwxsStTlL]{9})\S*\s+(.*?)(\d{1,20})\s+(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(\d{1,2})\s+(\d{1,2}:\d{2}(?::\d{2})?|\d{4})\s(.*)$/i;
 
 // `ls -l --time-style=long-iso|full-iso`: "2025-11-22 05:16" or "2025-11-22 05:16:33.123456789 +0100".
 const ISO_LINE =
-  /^([-dlbcpsDn])([-rwxsStTlL]{9})\S*\s+(.*?)(\d+)\s+(\d{4})-(\d{2})-(\d{2})\s+(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(?:\s+([+-])(\d{2})(\d{2}))?\s(.*)$/;
+  /^([-dlbcpsDn])([-rwxsStTlL]{9})\S*\s+(.*?)(\d{1,20})\s+(\d{4})-(\d{2})-(\d{2})\s+(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(?:\s+([+-])(\d{2})(\d{2}))?\s(.*)$/;
 
 // DOS/IIS: "11-22-25  05:16AM  <DIR>  name" or "11-22-2025  17:16  1234 name".
 const DOS_LINE = /^(\d{2})-(\d{2})-(\d{2}|\d{4})\s+(\d{1,2}):(\d{2})\s*([AaPp][Mm])?\s+(<DIR>|\d+)\s+(.*)$/;
@@ -73,6 +73,11 @@ export function parseMlsd(text: string): ParsedListing {
   const unparsed: string[] = [];
   let lineCount = 0;
   for (const line of splitLines(text)) {
+    if (isOverlong(line)) {
+      lineCount++;
+      unparsed.push(line);
+      continue;
+    }
     const cut = line.indexOf('; ');
     const factText = cut >= 0 ? line.slice(0, cut) : line.startsWith(' ') ? '' : undefined;
     const name = cut >= 0 ? line.slice(cut + 2) : line.slice(1);
@@ -144,7 +149,9 @@ export function parseList(text: string, opts: ParseListOptions): ParsedListing {
   let lineCount = 0;
   for (const line of splitLines(text)) {
     if (/^total\s+\d+/i.test(line)) continue;
-    const entry = parseUnixLine(line, opts) ?? parseIsoLine(line, opts) ?? parseDosLine(line, opts);
+    const entry = isOverlong(line)
+      ? undefined
+      : (parseUnixLine(line, opts) ?? parseIsoLine(line, opts) ?? parseDosLine(line, opts));
     if (entry === undefined) {
       lineCount++;
       unparsed.push(line);
@@ -250,8 +257,19 @@ function parseDosLine(line: string, opts: ParseListOptions): ParsedEntry | undef
   };
 }
 
+/**
+ * No real listing line is this long (names are at most 255 bytes on common file systems); longer
+ * ones are reported unparsed rather than run through the patterns, which keeps a hostile server
+ * from costing us quadratic regex time.
+ */
+const MAX_LINE_CHARS = 8192;
+
 function splitLines(text: string): string[] {
   return text.split(/\r?\n/).filter((line) => line.trim() !== '');
+}
+
+function isOverlong(line: string): boolean {
+  return line.length > MAX_LINE_CHARS;
 }
 
 /** Listings of exactly a round number of entries are what server caps produce (pure-ftpd: 2,000). */
