@@ -24,6 +24,14 @@ export interface RemoteEntry {
   readonly mtimePrecision: MtimePrecision;
 }
 
+/**
+ * A directory listing. `truncated` is true when the listing looks cut short by a server cap
+ * (pure-ftpd stops at 2,000 entries by default, without an error): entries past the cap are
+ * missing, so the caller should flag it (log, metrics) and not conclude that a file is gone.
+ * Sources that cannot tell leave it undefined; a plain `RemoteEntry[]` is a valid `Listing`.
+ */
+export type Listing = RemoteEntry[] & { truncated?: boolean };
+
 export interface ListOptions {
   signal: AbortSignal;
 }
@@ -45,8 +53,12 @@ export interface Source {
   /** Credential-free URL, safe to log and store. */
   readonly displayUrl: string;
   /** List one directory (non-recursive). `dir` is relative to the source root ('' = root). */
-  list(dir: string, opts: ListOptions): Promise<RemoteEntry[]>;
-  /** Stream a remote file (relative path) into `to`, starting at `opts.offsetBytes`. */
+  list(dir: string, opts: ListOptions): Promise<Listing>;
+  /**
+   * Stream a remote file (relative path) into `to`, starting at `opts.offsetBytes`. Resolves once
+   * every byte has been accepted by `to` (its write callbacks ran). `to` is left open: the caller
+   * ends/closes it (and fsyncs) itself.
+   */
   download(path: string, to: Writable, opts: DownloadOptions): Promise<void>;
   /** Size and mtime of one file, or undefined when it does not exist. */
   stat?(path: string, opts: ListOptions): Promise<RemoteEntry | undefined>;

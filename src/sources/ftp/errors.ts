@@ -1,0 +1,226 @@
+/**
+ * The one place where basic-ftp and socket errors become poller errors. Above this module nobody
+ * looks at FTP reply codes or error messages.
+ */
+import { FTPError } from 'basic-ftp';
+import { PermanentError, PollerError, SourceError, ThrottledError, TransientError } from '../../errors.js';
+
+/** What was being done when the error appeared; named in the message. */
+export type FtpOperation = 'connect' | 'login' | 'list' | 'download' | 'stat' | 'remove' | 'rename' | 'check';
+
+export interface FtpErrorContext {
+  /** Source name from the config. */
+  source: string;
+  operation: FtpOperation;
+  /** Remote path relative to the source root, when there is one. */
+  path?: string;
+  /** host:port, named in connection errors. */
+  address?: string;
+  /** Removed from every message, in case a server echoes it. */
+  password?: string;
+}
+
+/** Node's TLS verification codes (OpenSSL names) and Node's own TLS error codes. */
+const TLS_CODES = new Set([
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'ERR_SSL_WRONG_VERSION_NUMBER',
+  'ERR_SSL_PACKET_LENGTH_TOO_LONG',
+  'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE',
+  'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION',
+  'ERR_SSL_UNSUPPORTED_PROTOCOL',
+  'POLLER_FTP_FINGERPRINT_MISMATCH',
+]);
+
+/** Socket errors that mean "try again later". */
+const TRANSIENT_SOCKET_CODES = new Set([
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ECONNABORTED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EAI_AGAIN',
+  'ERR_STREAM_PREMATURE_CLOSE',
+]);
+
+/** Marks an error we raised ourselves for a timeout we enforce (connect timeout). */
+export class FtpTimeoutError extends Error {
+  override readonly name = 'FtpTimeoutError';
+}
+
+/** Raised when the server's certificate does not match the pinned SHA-256 fingerprint. */
+export class FingerprintMismatchError extends Error {
+  override readonly name = 'FingerprintMismatchError';
+  readonly code = 'POLLER_FTP_FINGERPRINT_MISMATCH';
+  readonly actual: string;
+  constructor(actual: string) {
+    super(`server certificate SHA-256 fingerprint is ${actual}`);
+    this.actual = actual;
+  }
+}
+
+const LOCAL_ERROR = Symbol('poller.ftp.localError');
+
+/** Marks an error of the caller's destination stream (a full disk): it passes through unclassified. */
+export function markLocalError(err: Error): Error {
+  (err as Error & { [LOCAL_ERROR]?: boolean })[LOCAL_ERROR] = true;
+  return err;
+}
+
+/** True for an error raised by the caller's destination stream during a download. */
+export function isLocalError(err: unknown): boolean {
+  return err instanceof Error && (err as Error & { [LOCAL_ERROR]?: boolean })[LOCAL_ERROR] === true;
+}
+
+/** True when basic-ftp keeps the connection usable after this error (an FTP reply with a 4xx/5xx code). */
+export function isConnectionStillUsable(err: unknown): boolean {
+  return err instanceof FTPError && err.code !== 421;
+}
+
+/** The FTP reply code of an error, if it carries one. */
+export function ftpReplyCode(err: unknown): number | undefined {
+  return err instanceof FTPError ? err.code : undefined;
+}
+
+/**
+ * Maps anything thrown by basic-ftp, a socket or TLS into TransientError / ThrottledError /
+ * PermanentError / SourceError, with the original as `cause`. Poller errors pass through.
+ */
+export function classifyFtpError(err: unknown, ctx: FtpErrorContext): PollerError {
+  if (err instanceof PollerError) return err;
+  const what = describeOperation(ctx);
+  const clean = (text: string): string => oneLine(redact(text, ctx.password));
+
+  if (err instanceof FTPError) {
+    const reply = clean(err.message);
+    const code = err.code;
+    if (code === 421) {
+      return new ThrottledError(
+        'POLLER_FTP_THROTTLED',
+        `${what}: server refused a connection (${reply}); using fewer connections for a while, lower maxConnections if this persists`,
+        { cause: err },
+      );
+    }
+    if (code === 530 || code === 331 || code === 332) {
+      return new SourceError(
+        'POLLER_FTP_LOGIN_REJECTED',
+        `${what}: login rejected (${reply}); check the user and password of the source`,
+        { cause: err },
+      );
+    }
+    if (code === 534 || code === 522 || (code === 502 && ctx.operation === 'connect')) {
+      return new SourceError(
+        'POLLER_FTP_TLS_REFUSED',
+        `${what}: server refused TLS (${reply}); check the tls mode of the source (explicit, implicit or none)`,
+        { cause: err },
+      );
+    }
+    if (code >= 400 && code < 500) {
+      return new TransientError('POLLER_FTP_REPLY_TRANSIENT', `${what}: server replied ${reply}; will retry`, {
+        cause: err,
+      });
+    }
+    if (code === 550 || code === 551 || code === 553) {
+      return new PermanentError(
+        'POLLER_FTP_NOT_AVAILABLE',
+        `${what}: server replied ${reply}; the path does not exist or is not readable by this user`,
+        { cause: err },
+      );
+    }
+    if (ctx.operation === 'connect' || ctx.operation === 'login') {
+      return new SourceError(
+        'POLLER_FTP_CONNECT_REJECTED',
+        `${what}: server replied ${reply}; check the source settings`,
+        {
+          cause: err,
+        },
+      );
+    }
+    return new PermanentError('POLLER_FTP_REPLY_PERMANENT', `${what}: server replied ${reply}`, { cause: err });
+  }
+
+  const error = err instanceof Error ? err : new Error(String(err));
+  const rawCode = (error as { code?: unknown }).code;
+  const code = typeof rawCode === 'string' ? rawCode : '';
+  const message = clean(error.message);
+
+  if (error instanceof FingerprintMismatchError) {
+    return new SourceError(
+      'POLLER_FTP_TLS_REJECTED',
+      `${what}: ${message}, not the pinned fingerprint; check tls.fingerprint of the source (the server certificate may have been replaced)`,
+      { cause: err },
+    );
+  }
+  if (TLS_CODES.has(code) || /certificate|self[- ]signed|\bssl\b|\btls\b|handshake/i.test(error.message)) {
+    return new SourceError(
+      'POLLER_FTP_TLS_REJECTED',
+      `${what}: TLS verification failed (${code || message}); set tls.ca to the CA that signed the server certificate or pin tls.fingerprint`,
+      { cause: err },
+    );
+  }
+  if (code === 'ENOTFOUND') {
+    return new SourceError(
+      'POLLER_FTP_HOST_UNKNOWN',
+      `${what}: host not found; check the host name in the source URL`,
+      {
+        cause: err,
+      },
+    );
+  }
+  if (code === 'ECONNREFUSED') {
+    return new SourceError(
+      'POLLER_FTP_CONNECTION_REFUSED',
+      `${what}: connection refused; check the host and port in the source URL and that the server is running`,
+      { cause: err },
+    );
+  }
+  if (error instanceof FtpTimeoutError || /^Timeout\b|timed? ?out/i.test(error.message)) {
+    return new TransientError(
+      'POLLER_FTP_TIMEOUT',
+      `${what}: ${message}; will retry (raise the timeout if the server is slow)`,
+      {
+        cause: err,
+      },
+    );
+  }
+  if (TRANSIENT_SOCKET_CODES.has(code) || isConnectionLostMessage(error.message)) {
+    return new TransientError(
+      'POLLER_FTP_CONNECTION_LOST',
+      `${what}: connection lost (${code || message}); will retry`,
+      {
+        cause: err,
+      },
+    );
+  }
+  // Unknown failures are retried: a bounded retry costs little, a wrongly failed file costs data.
+  return new TransientError('POLLER_FTP_FAILED', `${what}: ${message}`, { cause: err });
+}
+
+function isConnectionLostMessage(message: string): boolean {
+  return /closed|FIN packet|transmission error|data connection|socket hang up/i.test(message);
+}
+
+function describeOperation(ctx: FtpErrorContext): string {
+  const where = ctx.path !== undefined ? ` ${JSON.stringify(ctx.path)}` : ctx.address ? ` ${ctx.address}` : '';
+  return `source ${JSON.stringify(ctx.source)}: ${ctx.operation}${where}`;
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s*[\r\n]+\s*/g, ' ').trim();
+}
+
+/** Removes a password from text a server or library produced. */
+export function redact(text: string, password: string | undefined): string {
+  if (!password) return text;
+  return text.split(password).join('***');
+}

@@ -1,0 +1,145 @@
+/**
+ * A per-host connection budget shared by every source that points at one host:port. Servers
+ * limit connections per client address, not per poller source: two sources on one server must
+ * not together open more than the server allows.
+ */
+
+/** One source's membership in a host's budget. */
+export interface HostLease {
+  /** Waits for a connection slot; resolves with the function that gives it back (idempotent). */
+  acquire(signal: AbortSignal): Promise<() => void>;
+  /** The server said "too many connections": cap the host at `limit` until `untilMs`. */
+  throttle(limit: number, untilMs: number): void;
+  /** Leave the budget (the source closed). */
+  leave(): void;
+}
+
+/** Registry of per-host budgets; create one per process in the composition root and pass it to every FTP source. */
+export interface HostBudget {
+  /**
+   * Joins the budget of `key` (`host:port`) with this source's `maxConnections`. The host's limit is
+   * the smallest one any joined source declared. `reclaim` closes one idle connection of this
+   * source and returns true, so another source waiting for a slot gets one.
+   */
+  join(key: string, maxConnections: number, reclaim: () => boolean): HostLease;
+  /** Slots in use for `key` (for tests and metrics). */
+  inUse(key: string): number;
+}
+
+interface Member {
+  maxConnections: number;
+  reclaim: () => boolean;
+}
+
+interface Waiter {
+  resolve: () => void;
+}
+
+interface HostState {
+  members: Set<Member>;
+  inUse: number;
+  throttledLimit: number;
+  throttledUntilMs: number;
+  waiters: Waiter[];
+  wakeTimer: NodeJS.Timeout | undefined;
+}
+
+/** A fresh, empty budget registry. */
+export function createHostBudget(): HostBudget {
+  const hosts = new Map<string, HostState>();
+
+  const limitOf = (state: HostState): number => {
+    let limit = Number.POSITIVE_INFINITY;
+    for (const member of state.members) limit = Math.min(limit, member.maxConnections);
+    if (Date.now() < state.throttledUntilMs) limit = Math.min(limit, state.throttledLimit);
+    return Math.max(1, limit);
+  };
+
+  const pump = (state: HostState): void => {
+    while (state.waiters.length > 0 && state.inUse < limitOf(state)) {
+      state.waiters.shift()?.resolve();
+    }
+  };
+
+  return {
+    join(key, maxConnections, reclaim) {
+      let state = hosts.get(key);
+      if (state === undefined) {
+        state = {
+          members: new Set(),
+          inUse: 0,
+          throttledLimit: Number.POSITIVE_INFINITY,
+          throttledUntilMs: 0,
+          waiters: [],
+          wakeTimer: undefined,
+        };
+        hosts.set(key, state);
+      }
+      const host = state;
+      const member: Member = { maxConnections, reclaim };
+      host.members.add(member);
+
+      const take = (): (() => void) => {
+        host.inUse++;
+        let released = false;
+        return () => {
+          if (released) return;
+          released = true;
+          host.inUse--;
+          pump(host);
+        };
+      };
+
+      return {
+        async acquire(signal) {
+          // Bounded: each round either takes a slot, frees one by closing an idle connection, or waits for a release.
+          for (;;) {
+            signal.throwIfAborted();
+            if (host.inUse < limitOf(host)) return take();
+            let reclaimed = false;
+            for (const other of host.members) {
+              if (other.reclaim()) {
+                reclaimed = true;
+                break;
+              }
+            }
+            if (reclaimed && host.inUse < limitOf(host)) return take();
+            await new Promise<void>((resolve, reject) => {
+              const waiter: Waiter = {
+                resolve: () => {
+                  signal.removeEventListener('abort', onAbort);
+                  resolve();
+                },
+              };
+              const onAbort = (): void => {
+                host.waiters = host.waiters.filter((w) => w !== waiter);
+                reject(signal.reason);
+              };
+              signal.addEventListener('abort', onAbort, { once: true });
+              host.waiters.push(waiter);
+            });
+          }
+        },
+        throttle(limit, untilMs) {
+          host.throttledLimit = Math.max(1, limit);
+          host.throttledUntilMs = untilMs;
+          if (host.wakeTimer !== undefined) clearTimeout(host.wakeTimer);
+          host.wakeTimer = setTimeout(() => pump(host), Math.max(0, untilMs - Date.now()) + 1);
+          host.wakeTimer.unref();
+        },
+        leave() {
+          host.members.delete(member);
+          if (host.members.size === 0 && host.inUse === 0) {
+            if (host.wakeTimer !== undefined) clearTimeout(host.wakeTimer);
+            hosts.delete(key);
+          } else {
+            pump(host);
+          }
+        },
+      };
+    },
+    inUse(key) {
+      return hosts.get(key)?.inUse ?? 0;
+    },
+  };
+}

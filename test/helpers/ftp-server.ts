@@ -1,0 +1,203 @@
+import { createReadStream } from 'node:fs';
+import type { Socket } from 'node:net';
+import { FileSystem, type FtpConnection, FtpSrv } from 'ftp-srv';
+import type { Logger } from 'pino';
+import type { FtpSourceOptions } from '../../src/sources/ftp/ftp-source.js';
+import { freePort, freePortRange } from './free-port.js';
+import { makeTestCertificate, type TestCertificate } from './tls-cert.js';
+import { makeTmpDir } from './tmp-dir.js';
+
+/** Faults the in-process server can inject, for tests of recovery paths. */
+export interface FtpServerFaults {
+  /** Reset the data connection of a RETR after about this many bytes have been read from the file. */
+  dropDataAfterBytes?: number;
+  /** How many RETRs are cut short before the server behaves again. @default 1 */
+  dropTimes?: number;
+}
+
+export interface StartFtpServerOptions {
+  /** @default 'poller' */
+  user?: string;
+  /** @default a random string */
+  password?: string;
+  /** Also accept the user `anonymous` without a password. */
+  anonymous?: boolean;
+  /** Offer explicit TLS (AUTH TLS) with a throwaway self-signed certificate. */
+  tls?: boolean;
+  faults?: FtpServerFaults;
+}
+
+/** A running ftp-srv on 127.0.0.1 serving a fresh tmp dir. */
+export interface TestFtpServer {
+  /** `ftp://127.0.0.1:<port>` (no credentials). */
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  /** Local directory the server serves as `/`: create files here. */
+  readonly root: string;
+  readonly user: string;
+  readonly password: string;
+  /** Present when started with `tls: true`. */
+  readonly certificate?: TestCertificate;
+  /** Control connections currently open. */
+  openConnections(): number;
+  /** Logins made over a TLS control connection, and over plain text. */
+  logins(): { tls: number; plain: number };
+  /** Data connections the fault injection has cut so far. */
+  droppedTransfers(): number;
+  close(): Promise<void>;
+}
+
+interface FaultState {
+  faults: FtpServerFaults;
+  dropped: number;
+}
+
+/** Serves files from the root; RETR can be cut short by the fault settings. */
+class FaultyFileSystem extends FileSystem {
+  readonly #state: FaultState;
+  constructor(connection: FtpConnection, root: string, state: FaultState) {
+    super(connection, { root, cwd: '/' });
+    this.#state = state;
+  }
+
+  override async read(fileName: string, opts: { start?: number } = {}): Promise<unknown> {
+    const result = (await super.read(fileName, opts)) as {
+      stream: NodeJS.ReadableStream & { path: string };
+      clientPath: string;
+    };
+    const limit = this.#state.faults.dropDataAfterBytes;
+    if (limit === undefined || this.#state.dropped >= (this.#state.faults.dropTimes ?? 1)) return result;
+    // Re-open with small chunks so the cut lands close to the requested byte count.
+    (result.stream as unknown as { destroy(): void }).destroy();
+    const stream = createReadStream(result.stream.path, { start: opts.start, highWaterMark: 16 * 1024 });
+    let sent = 0;
+    let cut = false;
+    stream.on('data', (chunk) => {
+      sent += chunk.length;
+      if (cut || sent < limit) return;
+      cut = true;
+      this.#state.dropped++;
+      const socket = (this.connection as unknown as { connector?: { socket?: Socket } }).connector?.socket;
+      // A reset, not a FIN: the client must see a broken transfer, not a short file.
+      socket?.resetAndDestroy();
+    });
+    return { stream, clientPath: result.clientPath };
+  }
+}
+
+const silentLog = {
+  trace() {},
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+  fatal() {},
+  child() {
+    return silentLog;
+  },
+};
+
+/** Starts ftp-srv on 127.0.0.1 with a free port, a passive range and a tmp root. */
+export async function startFtpServer(opts: StartFtpServerOptions = {}): Promise<TestFtpServer> {
+  const tmp = await makeTmpDir('poller-ftp-');
+  const certDir = await makeTmpDir('poller-ftp-cert-');
+  const root = tmp.path;
+  const user = opts.user ?? 'poller';
+  const password = opts.password ?? `pw-${Math.random().toString(36).slice(2)}`;
+  const certificate = opts.tls ? await makeTestCertificate(certDir.path) : undefined;
+  const port = await freePort();
+  const pasv = await freePortRange(40);
+  const state: FaultState = { faults: opts.faults ?? {}, dropped: 0 };
+
+  const signalsBefore = new Map(signalNames.map((name) => [name, process.listeners(name)]));
+  const server = new FtpSrv({
+    url: `ftp://127.0.0.1:${port}`,
+    pasv_url: '127.0.0.1',
+    pasv_min: pasv.min,
+    pasv_max: pasv.max,
+    anonymous: opts.anonymous ?? false,
+    tls: certificate ? { key: certificate.keyPem, cert: certificate.certPem } : false,
+    log: silentLog,
+  });
+  // ftp-srv installs process-wide signal handlers that exit the process: not in tests.
+  for (const name of signalNames) {
+    const before = signalsBefore.get(name) ?? [];
+    for (const listener of process.listeners(name)) {
+      if (!before.includes(listener)) process.removeListener(name, listener);
+    }
+  }
+  const raw = (server as unknown as { server: import('node:net').Server }).server;
+  // Nagle's delay on small control replies costs ~40 ms per command round trip.
+  raw.on('connection', (socket: Socket) => socket.setNoDelay(true));
+
+  let open = 0;
+  const loginCounts = { tls: 0, plain: 0 };
+  server.on('connect' as 'disconnect', () => {
+    open++;
+  });
+  server.on('disconnect', () => {
+    open--;
+  });
+  server.on('login', ({ connection, username, password: given }, resolve, reject) => {
+    const anonymousOk = opts.anonymous === true && username === 'anonymous';
+    if (anonymousOk || (username === user && given === password)) {
+      if (connection.secure) loginCounts.tls++;
+      else loginCounts.plain++;
+      resolve({ fs: new FaultyFileSystem(connection, root, state) });
+    } else {
+      reject(new Error('Login incorrect'));
+    }
+  });
+  await server.listen();
+
+  let closed = false;
+  return {
+    url: `ftp://127.0.0.1:${port}`,
+    host: '127.0.0.1',
+    port,
+    root,
+    user,
+    password,
+    ...(certificate ? { certificate } : {}),
+    openConnections: () => open,
+    droppedTransfers: () => state.dropped,
+    logins: () => ({ ...loginCounts }),
+    async close() {
+      if (closed) return;
+      closed = true;
+      await server.close();
+      await tmp.remove();
+      await certDir.remove();
+    },
+  };
+}
+
+const signalNames = ['SIGTERM', 'SIGINT', 'SIGQUIT'] as const;
+
+/** Source options for a test server: plain FTP, or explicit FTPS trusting the throwaway certificate. */
+export function ftpSourceOptions(
+  server: TestFtpServer,
+  log: Logger,
+  overrides: Partial<FtpSourceOptions> = {},
+): FtpSourceOptions {
+  const tls = server.certificate
+    ? { mode: 'explicit' as const, ca: server.certificate.certPem, insecure: false }
+    : { mode: 'none' as const, insecure: false };
+  return {
+    name: 'test-ftp',
+    protocol: server.certificate ? 'ftps' : 'ftp',
+    host: server.host,
+    port: server.port,
+    user: server.user,
+    password: server.password,
+    rootPath: '/',
+    tls,
+    timezone: 'UTC',
+    maxConnections: 4,
+    connectTimeoutMs: 5000,
+    dataTimeoutMs: 5000,
+    log,
+    ...overrides,
+  };
+}

@@ -1,0 +1,252 @@
+import { describe, expect, it } from 'vitest';
+import {
+  looksTruncated,
+  parseList,
+  parseMlsd,
+  parseMlsdTime,
+  zonedTimeToUtcMs,
+} from '../../src/sources/ftp/list-parse.js';
+
+const NOW = Date.UTC(2026, 10, 23, 12, 0, 0); // 2026-11-23T12:00:00Z
+const utc = { timezone: 'UTC', nowMs: NOW };
+
+describe('parseList: Unix format', () => {
+  it('parses a recent file (year-less date) with minute precision in this year', () => {
+    const { entries, unparsed } = parseList(
+      '-rw-r--r--    1 1001     1001         1234 Nov 22 05:16 T_PAGB41.bufr\r\n',
+      utc,
+    );
+    expect(unparsed).toEqual([]);
+    expect(entries).toEqual([
+      {
+        name: 'T_PAGB41.bufr',
+        type: 'file',
+        sizeBytes: 1234,
+        mtimeMs: Date.UTC(2026, 10, 22, 5, 16),
+        mtimePrecision: 'minute',
+      },
+    ]);
+  });
+
+  it('puts a year-less date that would be in the future into last year', () => {
+    const { entries } = parseList('-rw-r--r-- 1 ftp ftp 10 Dec 24 18:00 xmas.txt', utc);
+    expect(entries[0]?.mtimeMs).toBe(Date.UTC(2025, 11, 24, 18, 0));
+  });
+
+  it('keeps a year-less date a few hours ahead (clock skew) in this year', () => {
+    const { entries } = parseList('-rw-r--r-- 1 ftp ftp 10 Nov 23 15:00 skew.txt', utc);
+    expect(entries[0]?.mtimeMs).toBe(Date.UTC(2026, 10, 23, 15, 0));
+  });
+
+  it('turns year-less dates in the first days of January into the right year', () => {
+    const newYear = { timezone: 'UTC', nowMs: Date.UTC(2027, 0, 2, 0, 30) };
+    const { entries } = parseList(
+      ['-rw-r--r-- 1 ftp ftp 1 Dec 31 23:59 a', '-rw-r--r-- 1 ftp ftp 1 Jan  1 00:01 b'].join('\n'),
+      newYear,
+    );
+    expect(entries.map((e) => new Date(e.mtimeMs).toISOString())).toEqual([
+      '2026-12-31T23:59:00.000Z',
+      '2027-01-01T00:01:00.000Z',
+    ]);
+  });
+
+  it('parses an old file (date with a year) with day precision', () => {
+    const { entries } = parseList('-rw-r--r--    1 ftp      ftp          9 Nov 22  2025 old.txt', utc);
+    expect(entries[0]).toMatchObject({ name: 'old.txt', mtimeMs: Date.UTC(2025, 10, 22), mtimePrecision: 'day' });
+  });
+
+  it('reads directories, symlinks with targets, names with spaces and non-ASCII', () => {
+    const text = [
+      'total 24',
+      'drwxr-xr-x    2 ftp      ftp          4096 Nov 20 10:00 .',
+      'drwxr-xr-x    3 ftp      ftp          4096 Nov 20 10:00 ..',
+      'drwxr-xr-x    2 ftp      ftp          4096 Nov 20 10:00 dir with space',
+      'lrwxrwxrwx    1 ftp      ftp            12 Nov 20 10:01 latest -> 2026/11/20/a.bufr',
+      '-rw-r--r--    1 ftp      ftp             3 Nov 20 10:02  leading space.txt',
+      '-rw-r--r--    1 ftp      ftp             3 Nov 20 10:02 ünïcödé-雨 Nov 20 10:02.txt',
+    ].join('\r\n');
+    const { entries, unparsed, lineCount } = parseList(text, utc);
+    expect(unparsed).toEqual([]);
+    expect(lineCount).toBe(4);
+    expect(entries.map((e) => [e.name, e.type])).toEqual([
+      ['dir with space', 'dir'],
+      ['latest', 'link'],
+      [' leading space.txt', 'file'],
+      ['ünïcödé-雨 Nov 20 10:02.txt', 'file'],
+    ]);
+    expect(entries[1]?.linkTarget).toBe('2026/11/20/a.bufr');
+  });
+
+  it('accepts listings without a group, with ACL markers and with numeric owners', () => {
+    const text = [
+      '-rw-r--r-- ftp 55 Nov 20 10:00 nogroup.txt',
+      '-rw-r--r--+ 1 0 0 56 Nov 20 10:00 acl.txt',
+      '-rw-r--r--@ 1 owner staff 57 Nov 20 10:00 mac.txt',
+    ].join('\n');
+    const { entries, unparsed } = parseList(text, utc);
+    expect(unparsed).toEqual([]);
+    expect(entries.map((e) => [e.name, e.sizeBytes])).toEqual([
+      ['nogroup.txt', 55],
+      ['acl.txt', 56],
+      ['mac.txt', 57],
+    ]);
+  });
+
+  it('applies the source timezone to LIST times, including DST', () => {
+    const paris = { timezone: 'Europe/Paris', nowMs: NOW };
+    const { entries } = parseList(
+      ['-rw-r--r-- 1 a b 1 Nov 22 05:16 winter', '-rw-r--r-- 1 a b 1 Jul 14 12:00 summer'].join('\n'),
+      paris,
+    );
+    expect(entries[0]?.mtimeMs).toBe(Date.UTC(2026, 10, 22, 4, 16));
+    expect(entries[1]?.mtimeMs).toBe(Date.UTC(2026, 6, 14, 10, 0));
+  });
+
+  it('parses long-iso and full-iso time styles', () => {
+    const text = [
+      '-rw-r--r-- 1 a b 5 2026-11-22 05:16 iso.txt',
+      '-rw-r--r-- 1 a b 6 2026-11-22 05:16:33.123456789 +0100 full.txt',
+    ].join('\n');
+    const { entries } = parseList(text, utc);
+    expect(entries[0]).toMatchObject({
+      name: 'iso.txt',
+      mtimeMs: Date.UTC(2026, 10, 22, 5, 16),
+      mtimePrecision: 'minute',
+    });
+    expect(entries[1]).toMatchObject({
+      name: 'full.txt',
+      mtimeMs: Date.UTC(2026, 10, 22, 4, 16, 33),
+      mtimePrecision: 's',
+    });
+  });
+
+  it('skips lines it does not understand, without throwing', () => {
+    const text = [
+      'garbage line',
+      '-rw-r--r-- 1 a b notanumber Nov 22 05:16 x',
+      '-rw-r--r-- 1 a b 12 Foo 22 05:16 y',
+      '',
+      '-rw-r--r-- 1 a b 12 Nov 22 05:16 ok',
+    ].join('\n');
+    const { entries, unparsed } = parseList(text, utc);
+    expect(entries.map((e) => e.name)).toEqual(['ok']);
+    expect(unparsed).toHaveLength(3);
+  });
+
+  it('survives hostile input: overlong lines, digit runs, control characters, only whitespace', () => {
+    const longName = `-rw-r--r-- 1 a b 1 Nov 22 05:16 ${'x'.repeat(1000)}`;
+    const overlong = `-rw-r--r-- 1 a b 1 Nov 22 05:16 ${'x'.repeat(100_000)}`;
+    const digits = `-rw-r--r-- ${'1 '.repeat(4000)}`;
+    const { entries, unparsed } = parseList(`${longName}\n${overlong}\n${digits}\n\t\u0000\u0007\n   \n`, utc);
+    expect(entries.map((e) => e.name.length)).toEqual([1000]);
+    expect(unparsed).toHaveLength(3);
+  });
+});
+
+describe('parseList: DOS format', () => {
+  it('parses files and <DIR> entries, 12-hour clock, 2- and 4-digit years', () => {
+    const text = [
+      '11-22-25  05:16AM       <DIR>          radar dir',
+      '11-22-25  12:05PM                 1234 file one.bufr',
+      '11-22-2025  12:30AM                 5 midnight.txt',
+      '01-02-2026  17:45                   7 h24.txt',
+    ].join('\r\n');
+    const { entries, unparsed } = parseList(text, utc);
+    expect(unparsed).toEqual([]);
+    expect(entries).toEqual([
+      {
+        name: 'radar dir',
+        type: 'dir',
+        sizeBytes: 0,
+        mtimeMs: Date.UTC(2025, 10, 22, 5, 16),
+        mtimePrecision: 'minute',
+      },
+      {
+        name: 'file one.bufr',
+        type: 'file',
+        sizeBytes: 1234,
+        mtimeMs: Date.UTC(2025, 10, 22, 12, 5),
+        mtimePrecision: 'minute',
+      },
+      {
+        name: 'midnight.txt',
+        type: 'file',
+        sizeBytes: 5,
+        mtimeMs: Date.UTC(2025, 10, 22, 0, 30),
+        mtimePrecision: 'minute',
+      },
+      { name: 'h24.txt', type: 'file', sizeBytes: 7, mtimeMs: Date.UTC(2026, 0, 2, 17, 45), mtimePrecision: 'minute' },
+    ]);
+  });
+});
+
+describe('parseMlsd', () => {
+  it('parses facts, skips cdir/pdir, keeps names with spaces and semicolons', () => {
+    const text = [
+      'type=cdir;modify=20261122051600;perm=flcdmpe; .',
+      'type=pdir;modify=20261122051600;perm=flcdmpe; ..',
+      'type=file;size=1234;modify=20261122051633;UNIX.mode=0644; radar; file.bufr',
+      'type=dir;modify=20261122051600;perm=flcdmpe; sub dir',
+      'Type=File;Size=5;Modify=20261122051633.250; upper.txt',
+      'type=OS.unix=slink:/data/target;size=10;modify=20261122051633; link',
+    ].join('\r\n');
+    const { entries, unparsed, lineCount } = parseMlsd(text);
+    expect(unparsed).toEqual([]);
+    expect(lineCount).toBe(4);
+    expect(entries).toEqual([
+      {
+        name: 'radar; file.bufr',
+        type: 'file',
+        sizeBytes: 1234,
+        mtimeMs: Date.UTC(2026, 10, 22, 5, 16, 33),
+        mtimePrecision: 's',
+      },
+      { name: 'sub dir', type: 'dir', sizeBytes: 0, mtimeMs: Date.UTC(2026, 10, 22, 5, 16, 0), mtimePrecision: 's' },
+      {
+        name: 'upper.txt',
+        type: 'file',
+        sizeBytes: 5,
+        mtimeMs: Date.UTC(2026, 10, 22, 5, 16, 33, 250),
+        mtimePrecision: 'ms',
+      },
+      {
+        name: 'link',
+        type: 'link',
+        sizeBytes: 10,
+        mtimeMs: Date.UTC(2026, 10, 22, 5, 16, 33),
+        mtimePrecision: 's',
+        linkTarget: '/data/target',
+      },
+    ]);
+  });
+
+  it('reports lines without facts or without a modify time as unparsed', () => {
+    const { entries, unparsed } = parseMlsd(
+      'nonsense\ntype=file;size=1; nomodify\ntype=weird;modify=20261122051633; w',
+    );
+    expect(entries).toEqual([]);
+    expect(unparsed).toHaveLength(3);
+  });
+});
+
+describe('time helpers', () => {
+  it('parses MDTM/MLSD times', () => {
+    expect(parseMlsdTime('20261122051633')).toEqual({ ms: Date.UTC(2026, 10, 22, 5, 16, 33), precision: 's' });
+    expect(parseMlsdTime('2026112205163')).toBeUndefined();
+  });
+
+  it('converts wall-clock times of an IANA zone, across DST changes', () => {
+    // New York: EST (-5) in winter, EDT (-4) in summer.
+    expect(zonedTimeToUtcMs(2026, 1, 15, 12, 0, 0, 'America/New_York')).toBe(Date.UTC(2026, 0, 15, 17, 0));
+    expect(zonedTimeToUtcMs(2026, 7, 15, 12, 0, 0, 'America/New_York')).toBe(Date.UTC(2026, 6, 15, 16, 0));
+    // 2026-11-01 01:30 happens twice in New York: the earlier (EDT) instant is taken.
+    expect(zonedTimeToUtcMs(2026, 11, 1, 1, 30, 0, 'America/New_York')).toBe(Date.UTC(2026, 10, 1, 5, 30));
+    expect(zonedTimeToUtcMs(2026, 3, 10, 8, 0, 0, 'Asia/Kolkata')).toBe(Date.UTC(2026, 2, 10, 2, 30));
+  });
+
+  it('flags round entry counts as a probable server cap', () => {
+    expect(looksTruncated(2000)).toBe(true);
+    expect(looksTruncated(1999)).toBe(false);
+    expect(looksTruncated(0)).toBe(false);
+  });
+});
