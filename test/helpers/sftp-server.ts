@@ -38,6 +38,8 @@ export interface SftpTestServer {
   readonly connections: number;
   /** One-shot fault: the next connection to pass this many READ bytes is cut (socket destroyed). */
   dropAfterBytes(bytes: number): void;
+  /** One-shot fault: the next connection to pass this many READ bytes stops answering READs. */
+  stallAfterBytes(bytes: number): void;
   close(): Promise<void>;
 }
 
@@ -91,6 +93,7 @@ export async function startSftpServer(): Promise<SftpTestServer> {
   let bytesRead = 0;
   let connections = 0;
   let dropAfter: number | undefined;
+  let stallAfter: number | undefined;
   const clients = new Set<Connection>();
 
   const toLocal = (p: string): string => path.join(root, path.posix.normalize(`/${p}`));
@@ -100,6 +103,7 @@ export async function startSftpServer(): Promise<SftpTestServer> {
     const handles = new Map<number, Handle>();
     let nextHandle = 0;
     let servedBytes = 0;
+    let stalled = false;
     const newHandle = (h: Handle): Buffer => {
       const id = nextHandle++;
       handles.set(id, h);
@@ -125,6 +129,7 @@ export async function startSftpServer(): Promise<SftpTestServer> {
     sftp.on('READ', (reqid, handle, offset, length) => {
       const [, h] = handleOf(handle);
       if (h?.kind !== 'file') return sftp.status(reqid, STATUS_CODE.FAILURE);
+      if (stalled) return;
       const buf = Buffer.alloc(length);
       h.fh
         .read(buf, 0, length, offset)
@@ -136,6 +141,11 @@ export async function startSftpServer(): Promise<SftpTestServer> {
             dropAfter = undefined;
             // An abrupt cut, not a polite SSH disconnect: what a flaky link does.
             (client as unknown as { _sock: Socket })._sock.destroy();
+            return;
+          }
+          if (stallAfter !== undefined && servedBytes >= stallAfter) {
+            stallAfter = undefined;
+            stalled = true;
             return;
           }
           sftp.data(reqid, buf.subarray(0, n));
@@ -277,6 +287,9 @@ export async function startSftpServer(): Promise<SftpTestServer> {
     },
     dropAfterBytes(bytes: number) {
       dropAfter = bytes;
+    },
+    stallAfterBytes(bytes: number) {
+      stallAfter = bytes;
     },
     async close() {
       for (const c of clients) c.end();
