@@ -11,7 +11,8 @@ import { collectingLogger, downloadToFile, sftpConnectOptions } from '../helpers
 import { type SshdServer, sshdAvailability, startSshd } from '../helpers/sshd.js';
 
 const availability = sshdAvailability();
-const onCi = process.env['CI'] === 'true';
+const { CI } = process.env;
+const onCi = CI === 'true';
 if (!availability.available && !onCi) {
   console.warn(`NOTICE: skipping real sshd tests: ${availability.reason}`);
 }
