@@ -37,7 +37,10 @@ export default definePlugin({
     const root = path.resolve(ctx.options.root);
     const dest = path.resolve(root, rel, path.posix.basename(file.remotePath));
     if (!dest.startsWith(root + path.sep)) {
-      throw new PermanentError('ARCHIVE_OUTSIDE_ROOT', `${file.remotePath}: layout puts it outside ${root}; fix options.layout`);
+      throw new PermanentError(
+        'ARCHIVE_OUTSIDE_ROOT',
+        `${file.remotePath}: layout puts it outside ${root}; fix options.layout`,
+      );
     }
     await mkdir(path.dirname(dest), { recursive: true });
     ctx.signal.throwIfAborted();

@@ -13,6 +13,7 @@ import { SqliteLedger } from '../ledger/sqlite/sqlite-ledger.js';
 import { createLogger } from '../observe/logger.js';
 import { loadPlugins } from '../plugins/loader.js';
 import { PluginRunner } from '../plugins/runner.js';
+import { createHostBudget } from '../sources/ftp/host-budget.js';
 import { openSource } from '../sources/index.js';
 import type { Source } from '../sources/source.js';
 
@@ -36,10 +37,12 @@ export interface OpenAppOptions {
   logTo: 'stdout' | 'stderr';
   /** Open the ledger read-only (status, files, why). */
   readonlyLedger?: boolean;
+  /** The command connects to sources: unresolved secrets are errors. @default true */
+  needSecrets?: boolean;
 }
 
 export async function openApp(opts: OpenAppOptions): Promise<App> {
-  const config = loadConfig(opts.configPath);
+  const config = loadConfig(opts.configPath, process.env, { needSecrets: opts.needSecrets ?? true });
   const { pino } = await import('pino');
   const log = createLogger({
     level: opts.logLevel ?? (config.logLevel as LevelWithSilent),
@@ -53,9 +56,14 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
   const sources = new Map<string, Source>();
   let runner: PluginRunner | undefined;
   const transferLimit = pLimit(config.maxTransfers);
+  const shared = { hostBudget: createHostBudget() };
 
   for (const s of config.sources) {
-    if (s.tls.insecure) log.warn({ event: 'source.insecure', source: s.name }, `${s.name}: certificate / host key verification is OFF (insecure: true)`);
+    if (s.tls.insecure)
+      log.warn(
+        { event: 'source.insecure', source: s.name },
+        `${s.name}: certificate / host key verification is OFF (insecure: true)`,
+      );
   }
 
   const app: App = {
@@ -67,7 +75,7 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
     source(src) {
       let s = sources.get(src.name);
       if (!s) {
-        s = openSource(src, log.child({ source: src.name }));
+        s = openSource(src, log.child({ source: src.name }), shared);
         sources.set(src.name, s);
       }
       return s;
@@ -98,7 +106,8 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
     async close() {
       shutdown.abort(new Error('shutting down'));
       for (const s of sources.values()) await s.close().catch(() => undefined);
-      for (const release of releasers.reverse()) await release().catch((err: unknown) => log.warn({ err }, 'release failed'));
+      for (const release of releasers.reverse())
+        await release().catch((err: unknown) => log.warn({ err }, 'release failed'));
       log.flush?.();
     },
   };

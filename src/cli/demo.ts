@@ -47,13 +47,20 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
     y
       .option('dir', { type: 'string', default: '.poller-demo', describe: 'Working directory of the demo' })
       .option('json', { type: 'boolean', default: false })
-      .option('fresh', { type: 'boolean', default: false, describe: 'Regenerate the feed (new files appear)' }) as never,
+      .option('fresh', {
+        type: 'boolean',
+        default: false,
+        describe: 'Regenerate the feed (new files appear)',
+      }) as never,
   handler: async (args) => {
     const dir = path.resolve(args.dir);
     const remote = path.join(dir, 'remote');
     if (args.fresh || !existsSync(remote)) {
       const files = await writeDemoFeed(remote);
-      if (!args.json) printLine(`demo: generated ${files.length} files (BUFR radar volumes and SYNOP bulletins) in ${path.relative(process.cwd(), remote) || '.'}`);
+      if (!args.json)
+        printLine(
+          `demo: generated ${files.length} files (BUFR radar volumes and SYNOP bulletins) in ${path.relative(process.cwd(), remote) || '.'}`,
+        );
     }
     const password = randomBytes(12).toString('hex');
     const server = await startDemoFtpServer({ root: remote, user: 'demo', password });
@@ -63,7 +70,8 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
       const configPath = path.join(dir, 'poller.yaml');
       const withBufr = (BUILTIN_PLUGINS as readonly string[]).includes('bufr') && existsBuiltin('bufr');
       await writeFile(configPath, demoConfig(dir, server.port, withBufr));
-      if (!args.json) printLine(`demo: FTP server on 127.0.0.1:${server.port}; config ${path.relative(process.cwd(), configPath)}\n`);
+      if (!args.json)
+        printLine(`demo: FTP server on 127.0.0.1:${server.port}; config ${path.relative(process.cwd(), configPath)}\n`);
       process.exitCode = await runOnce({ config: configPath, json: args.json, dryRun: false, logLevel: 'warn' });
       if (!args.json) {
         const rel = path.relative(process.cwd(), dir) || '.';

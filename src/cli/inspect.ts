@@ -1,16 +1,21 @@
 /** `poller status`, `poller files`, `poller why`: read-only answers from the ledger. */
 import type { CommandModule } from 'yargs';
-import type { Config } from '../config/load.js';
 import { formatDurationMs } from '../config/duration.js';
+import type { Config } from '../config/load.js';
 import { FILE_STATES, type FileRecord, type FileState, type Ledger, type PluginRunRecord } from '../ledger/ledger.js';
 import { formatVersion } from '../ledger/version.js';
 import { GlobFilter } from '../sources/glob.js';
 import { openApp } from './app.js';
-import { ago, iso, printJson, printLine, printTable } from './output.js';
 import { type CommonArgs, commonOptions } from './options.js';
+import { ago, iso, printJson, printLine, printTable } from './output.js';
 
 async function withLedger<T>(args: CommonArgs, fn: (ledger: Ledger, config: Config) => Promise<T>): Promise<T> {
-  const app = await openApp({ configPath: args.config, logTo: 'stderr', logLevel: args.logLevel ?? 'warn' });
+  const app = await openApp({
+    configPath: args.config,
+    logTo: 'stderr',
+    logLevel: args.logLevel ?? 'warn',
+    needSecrets: false,
+  });
   try {
     return await fn(app.ledger, app.config);
   } finally {
@@ -44,10 +49,14 @@ export const statusCommand: CommandModule<object, CommonArgs> = {
       if (args.json) return printJson({ sources: report });
       for (const s of report) {
         printLine(`${s.name}${s.configured ? '' : ' (not in config)'}  ${s.url ?? ''}`);
-        printLine(`  last poll ${ago(s.lastPollMs)}, last success ${ago(s.lastSuccessMs)}${s.lastError ? `, last error: ${s.lastError}` : ''}`);
+        printLine(
+          `  last poll ${ago(s.lastPollMs)}, last success ${ago(s.lastSuccessMs)}${s.lastError ? `, last error: ${s.lastError}` : ''}`,
+        );
         const counts = FILE_STATES.filter((st) => s.counts[st]).map((st) => `${st} ${s.counts[st]}`);
         printLine(`  files: ${counts.join(', ') || 'none'}`);
-        printLine(`  newest file fetched: ${s.newestFetchedMtimeMs === null ? 'none' : `modified ${ago(s.newestFetchedMtimeMs)}`}`);
+        printLine(
+          `  newest file fetched: ${s.newestFetchedMtimeMs === null ? 'none' : `modified ${ago(s.newestFetchedMtimeMs)}`}`,
+        );
       }
     });
   },
@@ -99,7 +108,12 @@ export interface WhyAnswer {
 }
 
 /** Explain, in words, what happened to a remote path in each source that could have it. */
-export async function explainPath(ledger: Ledger, config: Config, remotePath: string, sourceName?: string): Promise<WhyAnswer[]> {
+export async function explainPath(
+  ledger: Ledger,
+  config: Config,
+  remotePath: string,
+  sourceName?: string,
+): Promise<WhyAnswer[]> {
   const p = remotePath.replace(/^\/+/, '');
   const sources = config.sources.filter((s) => !sourceName || s.name === sourceName);
   const answers: WhyAnswer[] = [];
@@ -110,9 +124,12 @@ export async function explainPath(ledger: Ledger, config: Config, remotePath: st
     const latest = versions[0];
     if (!latest) {
       const filter = new GlobFilter(src.include, src.exclude);
-      if (filter.isExcluded(p)) verdict = `excluded: an exclude glob of ${src.name} (${src.exclude.join(', ')}) matches it`;
-      else if (!filter.matches(p)) verdict = `not wanted: no include glob of ${src.name} (${src.include.join(', ')}) matches it`;
-      else verdict = `never seen in a listing of ${src.name}: not on the server yet, or older than maxAge${src.maxAgeMs ? ` (${formatDurationMs(src.maxAgeMs)})` : ''}`;
+      if (filter.isExcluded(p))
+        verdict = `excluded: an exclude glob of ${src.name} (${src.exclude.join(', ')}) matches it`;
+      else if (!filter.matches(p))
+        verdict = `not wanted: no include glob of ${src.name} (${src.include.join(', ')}) matches it`;
+      else
+        verdict = `never seen in a listing of ${src.name}: not on the server yet, or older than maxAge${src.maxAgeMs ? ` (${formatDurationMs(src.maxAgeMs)})` : ''}`;
     } else {
       verdict = describe(latest, latest.plugins, src.stableListings, src.minAgeMs);
     }
@@ -123,11 +140,14 @@ export async function explainPath(ledger: Ledger, config: Config, remotePath: st
 
 function describe(f: FileRecord, runs: PluginRunRecord[], stableListings: number, minAgeMs: number): string {
   const failedRuns = runs.filter((r) => r.state === 'failed' || r.state === 'quarantined');
-  const pluginText = failedRuns.map((r) => `${r.plugin} (${r.state} after ${r.attempts} attempt(s): ${r.lastError ?? ''})`).join('; ');
+  const pluginText = failedRuns
+    .map((r) => `${r.plugin} (${r.state} after ${r.attempts} attempt(s): ${r.lastError ?? ''})`)
+    .join('; ');
   switch (f.state) {
     case 'seen': {
       const age = Date.now() - f.mtimeMs;
-      if (age < minAgeMs) return `too young: modified ${formatDurationMs(age)} ago, minAge is ${formatDurationMs(minAgeMs)}`;
+      if (age < minAgeMs)
+        return `too young: modified ${formatDurationMs(age)} ago, minAge is ${formatDurationMs(minAgeMs)}`;
       return `settling: seen unchanged in ${f.sightings} of ${stableListings} listings needed`;
     }
     case 'fetching':
@@ -165,9 +185,13 @@ export const whyCommand: CommandModule<object, WhyArgs> = {
       for (const a of answers) {
         printLine(`${a.source}:${a.path}: ${a.verdict}`);
         for (const v of a.versions.slice(0, 5)) {
-          printLine(`  version ${formatVersion(v)}: ${v.state}, first seen ${iso(v.firstSeenMs)}${v.fetchedMs ? `, fetched ${iso(v.fetchedMs)}` : ''}`);
+          printLine(
+            `  version ${formatVersion(v)}: ${v.state}, first seen ${iso(v.firstSeenMs)}${v.fetchedMs ? `, fetched ${iso(v.fetchedMs)}` : ''}`,
+          );
           for (const r of v.plugins) {
-            printLine(`    plugin ${r.plugin}: ${r.state}, ${r.attempts} attempt(s)${r.lastError ? `, ${r.lastError}` : ''}`);
+            printLine(
+              `    plugin ${r.plugin}: ${r.state}, ${r.attempts} attempt(s)${r.lastError ? `, ${r.lastError}` : ''}`,
+            );
           }
         }
       }

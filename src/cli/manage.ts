@@ -1,11 +1,10 @@
 /** `poller retry` and `poller forget`: change what the ledger will do next. */
 import type { CommandModule } from 'yargs';
-import { processClaimed } from '../engine/cycle.js';
-import { LEASE_MS } from '../engine/cycle.js';
+import { LEASE_MS, processClaimed } from '../engine/cycle.js';
 import { FILE_STATES, type FileState } from '../ledger/ledger.js';
 import { openApp } from './app.js';
-import { printJson, printLine, UsageError } from './output.js';
 import { type CommonArgs, commonOptions } from './options.js';
+import { printJson, printLine, UsageError } from './output.js';
 
 interface RetryArgs extends CommonArgs {
   source?: string;
@@ -22,9 +21,17 @@ export const retryCommand: CommandModule<object, RetryArgs> = {
       .option('source', { type: 'string' })
       .option('plugin', { type: 'string', describe: 'Only runs of this plugin' })
       .option('path', { type: 'string', describe: 'Only this remote path' })
-      .option('quarantined', { type: 'boolean', default: false, describe: 'Also quarantined files (attempts start again)' }) as never,
+      .option('quarantined', {
+        type: 'boolean',
+        default: false,
+        describe: 'Also quarantined files (attempts start again)',
+      }) as never,
   handler: async (args) => {
-    const app = await openApp({ configPath: args.config, logTo: 'stderr', ...(args.logLevel && { logLevel: args.logLevel }) });
+    const app = await openApp({
+      configPath: args.config,
+      logTo: 'stderr',
+      ...(args.logLevel && { logLevel: args.logLevel }),
+    });
     try {
       const runner = await app.runner();
       if (args.plugin && !runner.plugins.some((p) => p.name === args.plugin)) {
@@ -51,7 +58,10 @@ export const retryCommand: CommandModule<object, RetryArgs> = {
         }
       }
       if (args.json) printJson({ scheduled, ...summary });
-      else printLine(`scheduled ${scheduled} file(s); plugins re-ran: ${summary.processed} processed, ${summary.failed} still failing`);
+      else
+        printLine(
+          `scheduled ${scheduled} file(s); plugins re-ran: ${summary.processed} processed, ${summary.failed} still failing`,
+        );
       process.exitCode = summary.failed > 0 ? 1 : 0;
     } finally {
       await app.close();
@@ -77,7 +87,12 @@ export const forgetCommand: CommandModule<object, ForgetArgs> = {
       .option('all', { type: 'boolean', default: false, describe: 'Forget every file of the source' }) as never,
   handler: async (args) => {
     if (!args.path && !args.state && !args.all) throw new UsageError('forget: give --path, --state or --all');
-    const app = await openApp({ configPath: args.config, logTo: 'stderr', logLevel: args.logLevel ?? 'warn' });
+    const app = await openApp({
+      configPath: args.config,
+      logTo: 'stderr',
+      logLevel: args.logLevel ?? 'warn',
+      needSecrets: false,
+    });
     try {
       const n = await app.ledger.forget({
         source: args.source,

@@ -13,7 +13,12 @@ export const DEFAULT_CONFIG = process.env['POLLER_CONFIG'] ?? 'poller.yaml';
 
 export function commonOptions<T>(y: Argv<T>) {
   return y
-    .option('config', { alias: 'c', type: 'string', default: DEFAULT_CONFIG, describe: 'Config file (YAML or JSON); env POLLER_CONFIG' })
+    .option('config', {
+      alias: 'c',
+      type: 'string',
+      default: DEFAULT_CONFIG,
+      describe: 'Config file (YAML or JSON); env POLLER_CONFIG',
+    })
     .option('json', { type: 'boolean', default: false, describe: 'Machine-readable output' })
     .option('log-level', {
       type: 'string',

@@ -1,6 +1,7 @@
 /** Terminal output helpers for commands: the only place that writes to stdout besides the logger. */
-import { ConfigError, PollerError } from '../errors.js';
+
 import { formatDurationMs } from '../config/duration.js';
+import { ConfigError, PollerError } from '../errors.js';
 
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value)}\n`);
@@ -14,7 +15,13 @@ export function printLine(line = ''): void {
 export function printTable(headers: readonly string[], rows: readonly (readonly (string | number)[])[]): void {
   const cells = [headers, ...rows.map((r) => r.map(String))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
-  for (const r of cells) printLine(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd());
+  for (const r of cells)
+    printLine(
+      r
+        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+        .join('  ')
+        .trimEnd(),
+    );
 }
 
 export function ago(ms: number | null, nowMs = Date.now()): string {

@@ -2,8 +2,8 @@
 import type { CommandModule } from 'yargs';
 import { type CycleSummary, runCycle } from '../engine/cycle.js';
 import { openApp } from './app.js';
+import { type CommonArgs, commonOptions, parseTime } from './options.js';
 import { humanBytes, printJson, printTable, UsageError } from './output.js';
-import { commonOptions, type CommonArgs, parseTime } from './options.js';
 
 interface RunOnceArgs extends CommonArgs {
   source?: string[];
@@ -18,11 +18,16 @@ export interface RunOnceResult {
 }
 
 export async function runOnce(args: RunOnceArgs): Promise<number> {
-  const app = await openApp({ configPath: args.config, logTo: 'stderr', ...(args.logLevel && { logLevel: args.logLevel }) });
+  const app = await openApp({
+    configPath: args.config,
+    logTo: 'stderr',
+    ...(args.logLevel && { logLevel: args.logLevel }),
+  });
   try {
     const selected = app.config.sources.filter((s) => (args.source?.length ? args.source.includes(s.name) : s.enabled));
     const unknown = (args.source ?? []).filter((n) => !app.config.sources.some((s) => s.name === n));
-    if (unknown.length) throw new UsageError(`--source ${unknown.join(', ')}: no such source in ${args.config}; see \`poller status\``);
+    if (unknown.length)
+      throw new UsageError(`--source ${unknown.join(', ')}: no such source in ${args.config}; see \`poller status\``);
     const sinceMs = parseTime(args.since, '--since');
     const untilMs = parseTime(args.until, '--until');
     const started = Date.now();
@@ -79,7 +84,11 @@ export const runOnceCommand: CommandModule<object, RunOnceArgs> = {
   builder: (y) =>
     commonOptions(y)
       .option('source', { type: 'string', array: true, describe: 'Only these sources (repeatable)' })
-      .option('dry-run', { type: 'boolean', default: false, describe: 'List and diff only: fetch nothing, record nothing' })
+      .option('dry-run', {
+        type: 'boolean',
+        default: false,
+        describe: 'List and diff only: fetch nothing, record nothing',
+      })
       .option('since', { type: 'string', describe: 'Only files modified at or after this time (ISO 8601)' })
       .option('until', { type: 'string', describe: 'Only files modified before this time (ISO 8601)' }) as never,
   handler: async (args) => {

@@ -9,7 +9,8 @@ export interface InterpolationResult {
   issues: string[];
 }
 
-export function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, at = ''): InterpolationResult {
+/** With `lenient`, an unset variable becomes '' without an issue (commands that never connect). */
+export function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, lenient = false): InterpolationResult {
   const issues: string[] = [];
   const walk = (v: unknown, path: string): unknown => {
     if (typeof v === 'string') {
@@ -17,6 +18,7 @@ export function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, at = ''):
         const found = env[name];
         if (found !== undefined && found !== '') return found;
         if (fallback !== undefined) return fallback;
+        if (lenient) return '';
         issues.push(
           `${path || '(root)'}: environment variable ${name} is not set; export it or use \${${name}:-default}`,
         );
@@ -31,5 +33,5 @@ export function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, at = ''):
     }
     return v;
   };
-  return { value: walk(value, at), issues };
+  return { value: walk(value, ''), issues };
 }

@@ -86,33 +86,42 @@ function zodIssues(error: z.ZodError): string[] {
   return error.issues.map((i) => `${formatIssuePath(i.path)}: ${i.message}`);
 }
 
-function readSecretFile(file: string, at: string, issues: string[]): string | undefined {
+function readSecretFile(file: string, at: string, issues: string[] | undefined): string | undefined {
   try {
     return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
   } catch (err) {
-    issues.push(
+    issues?.push(
       `${at}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'}); check the path and its permissions`,
     );
     return undefined;
   }
 }
 
-function normaliseSource(s: ParsedSource, i: number, baseDir: string, issues: string[]): SourceConfig {
+function normaliseSource(
+  s: ParsedSource,
+  i: number,
+  baseDir: string,
+  issues: string[],
+  needSecrets: boolean,
+): SourceConfig {
   const at = `sources[${i}]`;
   const url = new URL(s.url);
   const protocol = url.protocol.slice(0, -1) as SourceConfig['protocol'];
   const resolve = (p: string) => path.resolve(baseDir, p);
-  const password = s.passwordFile ? readSecretFile(resolve(s.passwordFile), `${at}.passwordFile`, issues) : s.password;
+  const secretIssues = needSecrets ? issues : undefined;
+  const password = s.passwordFile
+    ? readSecretFile(resolve(s.passwordFile), `${at}.passwordFile`, secretIssues)
+    : s.password;
   const passphrase = s.passphraseFile
-    ? readSecretFile(resolve(s.passphraseFile), `${at}.passphraseFile`, issues)
+    ? readSecretFile(resolve(s.passphraseFile), `${at}.passphraseFile`, secretIssues)
     : s.passphrase;
   let privateKey: Buffer | undefined;
   if (s.privateKeyFile) {
-    const text = readSecretFile(resolve(s.privateKeyFile), `${at}.privateKeyFile`, issues);
+    const text = readSecretFile(resolve(s.privateKeyFile), `${at}.privateKeyFile`, secretIssues);
     privateKey = text === undefined ? undefined : Buffer.from(text);
   }
   let ca: string | undefined;
-  if (s.ca) ca = readSecretFile(resolve(s.ca), `${at}.ca`, issues);
+  if (s.ca) ca = readSecretFile(resolve(s.ca), `${at}.ca`, secretIssues);
   const tlsMode = s.tls ?? (protocol === 'ftps' ? 'explicit' : 'none');
   if (tlsMode !== 'none' && protocol !== 'ftp' && protocol !== 'ftps') {
     issues.push(`${at}.tls: TLS modes apply to ftp/ftps sources only; remove it`);
@@ -177,14 +186,28 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
+export interface LoadOptions {
+  /**
+   * Secrets (unset variables, unreadable password/key files) are problems only for commands that
+   * connect; `poller status` must work where $CREDENTIALS_DIRECTORY is not set. @default true
+   */
+  needSecrets?: boolean;
+}
+
 /** Validate an already-parsed document (from YAML/JSON or built in code). */
-export function buildConfig(doc: unknown, baseDir: string, env: NodeJS.ProcessEnv = process.env): Config {
-  const interpolated = interpolateEnv(doc, env);
+export function buildConfig(
+  doc: unknown,
+  baseDir: string,
+  env: NodeJS.ProcessEnv = process.env,
+  opts: LoadOptions = {},
+): Config {
+  const needSecrets = opts.needSecrets ?? true;
+  const interpolated = interpolateEnv(doc, env, !needSecrets);
   const issues = [...interpolated.issues];
   const parsed = configSchema.safeParse(interpolated.value);
   if (!parsed.success) throw new ConfigError([...issues, ...zodIssues(parsed.error)]);
   const c = parsed.data;
-  const sources = c.sources.map((s, i) => normaliseSource(s, i, baseDir, issues));
+  const sources = c.sources.map((s, i) => normaliseSource(s, i, baseDir, issues, needSecrets));
   c.plugins.forEach((p, i) => {
     for (const name of p.sources ?? []) {
       if (!sources.some((s) => s.name === name)) issues.push(`plugins[${i}].sources: no source named "${name}"`);
@@ -208,7 +231,7 @@ export function buildConfig(doc: unknown, baseDir: string, env: NodeJS.ProcessEn
 }
 
 /** Load and validate a config file (YAML or JSON). Throws ConfigError listing every problem. */
-export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, opts: LoadOptions = {}): Config {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -224,5 +247,5 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
     const first = String((err as Error).message).split('\n')[0];
     throw new ConfigError([`${file}: not valid YAML: ${first}`]);
   }
-  return buildConfig(doc, path.dirname(path.resolve(file)), env);
+  return buildConfig(doc, path.dirname(path.resolve(file)), env, opts);
 }

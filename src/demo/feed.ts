@@ -42,7 +42,8 @@ function field(rays: number, bins: number, t: number, quantity: string): Float64
       const x = Math.cos(az) * b;
       const y = Math.sin(az) * b;
       const cell =
-        Math.exp(-((x - 30 - t) ** 2 + (y - 20) ** 2) / 120) * 50 + Math.exp(-((x + 20) ** 2 + (y + 25 - t / 2) ** 2) / 200) * 35;
+        Math.exp(-((x - 30 - t) ** 2 + (y - 20) ** 2) / 120) * 50 +
+        Math.exp(-((x + 20) ** 2 + (y + 25 - t / 2) ** 2) / 200) * 35;
       const v = quantity === 'VRAD' ? Math.sin(az) * 12 * Math.min(1, b / 20) : cell - 5;
       out[r * bins + b] = quantity === 'VRAD' || v > 0 ? Math.round(v * 2) / 2 : Number.NaN;
     }

@@ -39,7 +39,12 @@ class ReadOnlyFileSystem extends FileSystem {
   }
 }
 
-export async function startDemoFtpServer(opts: { root: string; user: string; password: string; port?: number }): Promise<DemoFtpServer> {
+export async function startDemoFtpServer(opts: {
+  root: string;
+  user: string;
+  password: string;
+  port?: number;
+}): Promise<DemoFtpServer> {
   const signals = ['SIGINT', 'SIGTERM', 'SIGUSR2', 'uncaughtException', 'unhandledRejection'] as const;
   const before = new Map(signals.map((s) => [s, process.listeners(s as 'SIGINT')]));
   const port = opts.port ?? 0;
@@ -60,7 +65,8 @@ export async function startDemoFtpServer(opts: { root: string; user: string; pas
   // Nagle's delay on small control replies costs ~40 ms per command round trip.
   raw.on('connection', (socket: Socket) => socket.setNoDelay(true));
   server.on('login', ({ connection, username, password }, resolve, reject) => {
-    if (username === opts.user && password === opts.password) resolve({ fs: new ReadOnlyFileSystem(connection, { root: opts.root, cwd: '/' }) });
+    if (username === opts.user && password === opts.password)
+      resolve({ fs: new ReadOnlyFileSystem(connection, { root: opts.root, cwd: '/' }) });
     else reject(new Error('Login incorrect'));
   });
   await server.listen();

@@ -2,6 +2,8 @@
 import type { Logger } from 'pino';
 import type { SourceConfig } from '../config/load.js';
 import { createFtpSource } from './ftp/ftp-source.js';
+import type { HostBudget } from './ftp/host-budget.js';
+import { createSftpSource } from './sftp/sftp-source.js';
 import type { Source, SourceConnectOptions } from './source.js';
 
 export function connectOptions(src: SourceConfig, log: Logger): SourceConnectOptions {
@@ -26,12 +28,19 @@ export function connectOptions(src: SourceConfig, log: Logger): SourceConnectOpt
   };
 }
 
-export function openSource(src: SourceConfig, log: Logger): Source {
+/** What sources of one process share: the per-host connection budget (`maxConnections`). */
+export interface SharedSourceState {
+  hostBudget: HostBudget;
+}
+
+export function openSource(src: SourceConfig, log: Logger, shared: SharedSourceState): Source {
   const opts = connectOptions(src, log);
   switch (src.protocol) {
     case 'ftp':
     case 'ftps':
-      return createFtpSource(opts);
+      return createFtpSource({ ...opts, hostBudget: shared.hostBudget });
+    case 'sftp':
+      return createSftpSource(opts);
     default:
       throw new Error(`${src.name}: ${src.protocol} sources are not available in this build`);
   }

@@ -17,7 +17,7 @@ export interface WalkResult {
   dirsListed: number;
   /** Listed entries that were not files we want (dirs, non-matching, excluded). */
   skipped: number;
-  /** The walk hit MAX_WALK_ENTRIES or MAX_WALK_DEPTH. */
+  /** A listing looked cut short by a server cap, or the walk hit MAX_WALK_ENTRIES or MAX_WALK_DEPTH. */
   truncated: boolean;
 }
 
@@ -33,6 +33,7 @@ export async function walkSource(
     opts.signal.throwIfAborted();
     const entries = await limit(() => source.list(dir, { signal: opts.signal }));
     result.dirsListed++;
+    if (entries.truncated) result.truncated = true;
     const subdirs: string[] = [];
     for (const e of entries) {
       if (++seenEntries > MAX_WALK_ENTRIES) {

@@ -9,7 +9,14 @@ import { ConfigError } from '../../src/errors.js';
 const base = {
   landing: './landing',
   ledger: './ledger.db',
-  sources: [{ name: 'radar-north', url: 'ftp://ingest@radar.example.org/outgoing', password: '${RADAR_PW}', include: '**/*.bufr' }],
+  sources: [
+    {
+      name: 'radar-north',
+      url: 'ftp://ingest@radar.example.org/outgoing',
+      password: '${RADAR_PW}',
+      include: '**/*.bufr',
+    },
+  ],
 };
 
 function issuesOf(fn: () => unknown): string[] {
@@ -33,7 +40,11 @@ describe('config', () => {
   });
 
   it('builds a complete source from the design sketch, secrets from env, paths from the file dir', () => {
-    const c = buildConfig({ ...base, sources: [{ ...base.sources[0], minAge: '20s', concurrency: 3 }] }, '/etc/poller', { RADAR_PW: 's3cret' });
+    const c = buildConfig(
+      { ...base, sources: [{ ...base.sources[0], minAge: '20s', concurrency: 3 }] },
+      '/etc/poller',
+      { RADAR_PW: 's3cret' },
+    );
     const s = c.sources[0]!;
     expect(c.landing).toBe('/etc/poller/landing');
     expect(s.password).toBe('s3cret');
@@ -50,7 +61,13 @@ describe('config', () => {
 
   it('ftps implies explicit TLS; implicit TLS defaults to port 990', () => {
     const c = buildConfig(
-      { ...base, sources: [{ name: 'a', url: 'ftps://h/x' }, { name: 'b', url: 'ftp://h/x', tls: 'implicit' }] },
+      {
+        ...base,
+        sources: [
+          { name: 'a', url: 'ftps://h/x' },
+          { name: 'b', url: 'ftp://h/x', tls: 'implicit' },
+        ],
+      },
       '/',
       {},
     );

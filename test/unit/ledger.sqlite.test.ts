@@ -9,7 +9,14 @@ import type { RemoteEntry } from '../../src/sources/source.js';
 const T0 = Date.UTC(2026, 10, 23, 12);
 
 function entry(p: string, sizeBytes: number, mtimeMs: number): Observation {
-  const e: RemoteEntry = { path: p, name: path.posix.basename(p), type: 'file', sizeBytes, mtimeMs, mtimePrecision: 's' };
+  const e: RemoteEntry = {
+    path: p,
+    name: path.posix.basename(p),
+    type: 'file',
+    sizeBytes,
+    mtimeMs,
+    mtimePrecision: 's',
+  };
   return { entry: e };
 }
 
@@ -24,7 +31,11 @@ function ledgerFile(): string {
 describe('sqlite ledger', () => {
   it('a fresh file needs two unchanged listings; an old one is ready at first sight', async () => {
     const l = new SqliteLedger(ledgerFile());
-    const r1 = await l.observe('s', [entry('new.bufr', 10, T0 - 1000), entry('old.bufr', 10, T0 - 3_600_000)], opts(T0));
+    const r1 = await l.observe(
+      's',
+      [entry('new.bufr', 10, T0 - 1000), entry('old.bufr', 10, T0 - 3_600_000)],
+      opts(T0),
+    );
     expect(r1.ready.map((r) => r.path)).toEqual(['old.bufr']);
     expect(r1.counts).toMatchObject({ listed: 2, new: 2, settling: 1 });
     const r2 = await l.observe('s', [entry('new.bufr', 10, T0 - 1000)], opts(T0 + 2000));
@@ -52,7 +63,10 @@ describe('sqlite ledger', () => {
     const old = entry('x.bufr', 10, T0 - 3_600_000);
     const { ready } = await a.observe('s', [old], opts(T0));
     const ids = ready.map((r) => r.id);
-    const [ca, cb] = await Promise.all([a.claimForFetch(ids, 'A', T0 + 60_000, T0), b.claimForFetch(ids, 'B', T0 + 60_000, T0)]);
+    const [ca, cb] = await Promise.all([
+      a.claimForFetch(ids, 'A', T0 + 60_000, T0),
+      b.claimForFetch(ids, 'B', T0 + 60_000, T0),
+    ]);
     expect(ca.length + cb.length).toBe(1);
     const winner = ca.length ? a : b;
     const owner = ca.length ? 'A' : 'B';
@@ -83,7 +97,15 @@ describe('sqlite ledger', () => {
       'A',
       [
         { plugin: 'good', ok: true, durationMs: 1, outputs: [{ path: '/out/p.json' }] },
-        { plugin: 'bad', ok: false, errorCode: 'X_BROKE', message: 'boom', durationMs: 1, outputs: [], nextRetryMs: T0 + 1000 },
+        {
+          plugin: 'bad',
+          ok: false,
+          errorCode: 'X_BROKE',
+          message: 'boom',
+          durationMs: 1,
+          outputs: [],
+          nextRetryMs: T0 + 1000,
+        },
       ],
       T0,
     );
@@ -92,7 +114,12 @@ describe('sqlite ledger', () => {
     const due = await l.claimForProcessing('s', 'A', T0 + 60_000, T0 + 1000, 10);
     expect(due.map((d) => d.id)).toEqual([id]);
     expect(await l.markPluginRunning(id, 'bad', T0 + 1000)).toBe(2);
-    const final = await l.finishProcessing(id, 'A', [{ plugin: 'bad', ok: false, message: 'boom', durationMs: 1, outputs: [], quarantine: true }], T0 + 1000);
+    const final = await l.finishProcessing(
+      id,
+      'A',
+      [{ plugin: 'bad', ok: false, message: 'boom', durationMs: 1, outputs: [], quarantine: true }],
+      T0 + 1000,
+    );
     expect(final).toBe('quarantined');
     const runs = await l.pluginRuns(id);
     expect(runs.map((r) => [r.plugin, r.state])).toEqual([

@@ -23,7 +23,17 @@ describe('version comparison across listing precisions', () => {
     expect(isSameVersion({ sizeBytes: 5, mtimeMs: midnight + 8 * MIN + 1000, mtimePrecision: 's' }, list)).toBe(false);
   });
   it('equal precisions compare within the unit', () => {
-    expect(isSameVersion({ sizeBytes: 1, mtimeMs: 1500, mtimePrecision: 's' }, { sizeBytes: 1, mtimeMs: 1000, mtimePrecision: 's' })).toBe(true);
-    expect(isSameVersion({ sizeBytes: 1, mtimeMs: 1500, mtimePrecision: 'ms' }, { sizeBytes: 1, mtimeMs: 1000, mtimePrecision: 'ms' })).toBe(false);
+    expect(
+      isSameVersion(
+        { sizeBytes: 1, mtimeMs: 1500, mtimePrecision: 's' },
+        { sizeBytes: 1, mtimeMs: 1000, mtimePrecision: 's' },
+      ),
+    ).toBe(true);
+    expect(
+      isSameVersion(
+        { sizeBytes: 1, mtimeMs: 1500, mtimePrecision: 'ms' },
+        { sizeBytes: 1, mtimeMs: 1000, mtimePrecision: 'ms' },
+      ),
+    ).toBe(false);
   });
 });
