@@ -38,7 +38,7 @@ export const retryCommand: CommandModule<object, RetryArgs> = {
         throw new UsageError(`--plugin ${args.plugin}: no such plugin in the config; see \`poller plugins\``);
       }
       const now = Date.now();
-      const scheduled = await app.ledger.scheduleRetry(
+      const ids = await app.ledger.scheduleRetry(
         {
           ...(args.source && { source: args.source }),
           ...(args.plugin && { plugin: args.plugin }),
@@ -47,16 +47,17 @@ export const retryCommand: CommandModule<object, RetryArgs> = {
         },
         now,
       );
+      const scheduled = ids.length;
       const summary = { processed: 0, failed: 0 };
       const deps = await app.cycleDeps();
-      for (const src of app.config.sources) {
-        if (args.source && src.name !== args.source) continue;
-        for (let batch = 0; batch < 1000; batch++) {
-          const recs = await app.ledger.claimForProcessing(src.name, app.owner, Date.now() + LEASE_MS, Date.now(), 64);
-          if (recs.length === 0) break;
-          await Promise.all(recs.map((r) => processClaimed(r, src, deps, summary, {}, app.log)));
-        }
-      }
+      // Files failed in a plugin run now; failed fetches wait for the next cycle of their source.
+      const recs = await app.ledger.claimIdsForProcessing(ids, app.owner, Date.now() + LEASE_MS, now);
+      const byName = new Map(app.config.sources.map((s) => [s.name, s]));
+      await Promise.all(
+        recs.map((r) =>
+          processClaimed(r, byName.get(r.source) ?? { name: r.source }, deps, summary, {}, app.log, args.plugin),
+        ),
+      );
       if (args.json) printJson({ scheduled, ...summary });
       else
         printLine(

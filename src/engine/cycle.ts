@@ -162,7 +162,7 @@ export async function runCycle(
     );
     await Promise.all(processing);
     // Files fetched earlier whose processing is due (retries, or a crash between fetch and process).
-    await processDue(src, deps, summary, emit, log);
+    await processDue(src, deps, summary, emit, log, started);
   } finally {
     leases.stop();
   }
@@ -352,17 +352,22 @@ function isRetryable(err: Error): boolean {
   return !(err instanceof TypeError || err instanceof RangeError);
 }
 
+/**
+ * Process files whose plugin retries were due when the cycle started (or that a crash left
+ * fetched but unprocessed). Due-ness is judged at `cycleStartMs`, so a run that fails during
+ * this cycle waits for a later one instead of spinning here.
+ */
 async function processDue(
   src: SourceConfig,
   deps: CycleDeps,
   summary: CycleSummary,
   emit: CycleEvents,
   log: Logger,
+  cycleStartMs: number,
 ): Promise<void> {
   const now = deps.now ?? Date.now;
-  // Bounded batches; a file claimed here is not claimable again until processed.
   for (let batch = 0; batch < 100; batch++) {
-    const recs = await deps.ledger.claimForProcessing(src.name, deps.owner, now() + LEASE_MS, now(), 256);
+    const recs = await deps.ledger.claimForProcessing(src.name, deps.owner, now() + LEASE_MS, cycleStartMs, 256);
     if (recs.length === 0) return;
     await Promise.all(recs.map((r) => processClaimed(r, src, deps, summary, emit, log)));
   }
@@ -381,7 +386,10 @@ async function processIds(
   await Promise.all(recs.map((r) => processClaimed(r, src, deps, summary, emit, log)));
 }
 
-/** Run the plugins that still owe this file a success; record every outcome in one transaction. */
+/**
+ * Run the plugins that still owe this file a success (or only `onlyPlugin`, for `poller retry
+ * --plugin`); record every outcome in one transaction.
+ */
 export async function processClaimed(
   rec: FileRecord,
   src: Pick<SourceConfig, 'name'>,
@@ -389,6 +397,7 @@ export async function processClaimed(
   summary: Pick<CycleSummary, 'processed' | 'failed'>,
   emit: CycleEvents,
   log: Logger,
+  onlyPlugin?: string,
 ): Promise<void> {
   const now = deps.now ?? Date.now;
   const previous = new Map((await deps.ledger.pluginRuns(rec.id)).map((r) => [r.plugin, r]));
@@ -401,6 +410,7 @@ export async function processClaimed(
   };
   const outcomes: PluginOutcome[] = [];
   for (const p of deps.runner.pluginsFor({ ...base, attempt: 1 })) {
+    if (onlyPlugin !== undefined && p.name !== onlyPlugin) continue;
     const prev = previous.get(p.name);
     if (prev && (prev.state === 'succeeded' || prev.state === 'quarantined')) continue;
     if (prev?.state === 'failed' && prev.nextRetryMs !== null && prev.nextRetryMs > now()) continue;

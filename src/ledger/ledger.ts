@@ -183,10 +183,11 @@ export interface Ledger {
     isOwnerGone: (owner: string) => boolean,
   ): Promise<{ fetches: number; processing: number }>;
   /** Make failed (and with `includeQuarantined`, quarantined) files due now; optionally one plugin's runs only. */
+  /** Returns the ids of the files made due. */
   scheduleRetry(
     filter: { source?: string; plugin?: string; path?: string; includeQuarantined: boolean },
     nowMs: number,
-  ): Promise<number>;
+  ): Promise<number[]>;
   /** Forget versions so they are fetched again when listed. */
   forget(filter: { source: string; path?: string; state?: FileState }): Promise<number>;
   get(id: number): Promise<FileRecord | undefined>;

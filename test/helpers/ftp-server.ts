@@ -45,6 +45,8 @@ export interface TestFtpServer {
   logins(): { tls: number; plain: number };
   /** Data connections the fault injection has cut so far. */
   droppedTransfers(): number;
+  /** Local paths of the files of every RETR that completed, in order (a witness of real downloads). */
+  retrieved(): string[];
   close(): Promise<void>;
 }
 
@@ -139,7 +141,11 @@ export async function startFtpServer(opts: StartFtpServerOptions = {}): Promise<
   server.on('disconnect', () => {
     open--;
   });
+  const retrieved: string[] = [];
   server.on('login', ({ connection, username, password: given }, resolve, reject) => {
+    connection.on('RETR', (error: unknown, filePath: string) => {
+      if (!error) retrieved.push(filePath);
+    });
     const anonymousOk = opts.anonymous === true && username === 'anonymous';
     if (anonymousOk || (username === user && given === password)) {
       if (connection.secure) loginCounts.tls++;
@@ -162,6 +168,7 @@ export async function startFtpServer(opts: StartFtpServerOptions = {}): Promise<
     ...(certificate ? { certificate } : {}),
     openConnections: () => open,
     droppedTransfers: () => state.dropped,
+    retrieved: () => [...retrieved],
     logins: () => ({ ...loginCounts }),
     async close() {
       if (closed) return;

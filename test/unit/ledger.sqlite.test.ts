@@ -126,7 +126,7 @@ describe('sqlite ledger', () => {
       ['bad', 'quarantined'],
       ['good', 'succeeded'],
     ]);
-    expect(await l.scheduleRetry({ plugin: 'bad', includeQuarantined: true }, T0 + 2000)).toBe(1);
+    expect(await l.scheduleRetry({ plugin: 'bad', includeQuarantined: true }, T0 + 2000)).toEqual([id]);
     const again = await l.claimForProcessing('s', 'A', T0 + 60_000, T0 + 2000, 10);
     expect(again).toHaveLength(1);
     await l.close();

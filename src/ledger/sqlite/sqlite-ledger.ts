@@ -520,7 +520,7 @@ export class SqliteLedger implements Ledger {
   async scheduleRetry(
     f: { source?: string; plugin?: string; path?: string; includeQuarantined: boolean },
     nowMs: number,
-  ): Promise<number> {
+  ): Promise<number[]> {
     const states = f.includeQuarantined ? `('failed', 'quarantined')` : `('failed')`;
     const where = ['state IN ' + states];
     const params: Record<string, unknown> = { now: nowMs };
@@ -532,7 +532,7 @@ export class SqliteLedger implements Ledger {
       where.push('path = @path');
       params['path'] = f.path;
     }
-    let n = 0;
+    const ids: number[] = [];
     this.#db
       .transaction(() => {
         const rows = this.#db
@@ -563,11 +563,11 @@ export class SqliteLedger implements Ledger {
               `UPDATE files SET state = 'failed', next_retry_ms = @now, fetch_attempts = CASE WHEN state = 'quarantined' AND stage = 'fetch' THEN 0 ELSE fetch_attempts END, updated_ms = @now WHERE id = @id`,
             )
             .run({ now: nowMs, id: row.id });
-          n++;
+          ids.push(row.id);
         }
       })
       .immediate();
-    return n;
+    return ids;
   }
 
   async forget(f: { source: string; path?: string; state?: FileState }): Promise<number> {
