@@ -13,7 +13,7 @@ import type { PluginFile } from '../plugins/api.js';
 import type { PluginRunner } from '../plugins/runner.js';
 import { GlobFilter } from '../sources/glob.js';
 import type { RemoteEntry, Source } from '../sources/source.js';
-import { walkSource } from '../sources/walk.js';
+import { type WalkFilter, walkSource } from '../sources/walk.js';
 import { landFile } from '../transfer/landing.js';
 import { unsafeRemotePathReason } from '../transfer/landing-path.js';
 import { backoffDelayMs, sleep } from '../transfer/retry.js';
@@ -98,7 +98,12 @@ export async function runCycle(
     rejected: 0,
   };
   const emit = safeEvents(deps.events, log);
-  const filter = new GlobFilter(src.include, src.exclude);
+  const globs = new GlobFilter(src.include, src.exclude);
+  // Unsafe names pass the filter so that they are recorded as rejected, not silently dropped.
+  const filter = {
+    matches: (p: string) => unsafeRemotePathReason(p) !== undefined || globs.matches(p),
+    shouldDescend: (p: string) => unsafeRemotePathReason(p) === undefined && globs.shouldDescend(p),
+  };
   const started = now();
 
   let ready: FileRecord[];
@@ -181,7 +186,7 @@ export async function runCycle(
 async function listAndSettle(
   src: SourceConfig,
   source: Source,
-  filter: GlobFilter,
+  filter: WalkFilter,
   deps: CycleDeps,
   opts: CycleOptions,
   summary: CycleSummary,

@@ -4,13 +4,18 @@
  * depth and in entries, so a hostile or runaway tree cannot exhaust memory.
  */
 import pLimit from 'p-limit';
-import type { GlobFilter } from './glob.js';
 import type { RemoteEntry, Source } from './source.js';
 
 /** Deeper than any real archive layout (YYYY/MM/DD/HH/radar/product is 6). */
 export const MAX_WALK_DEPTH = 32;
 /** Entries kept from one walk; past this the walk stops and says so. */
 export const MAX_WALK_ENTRIES = 2_000_000;
+
+/** What the walk asks about paths: a GlobFilter, or one wrapped by the engine. */
+export interface WalkFilter {
+  matches(filePath: string): boolean;
+  shouldDescend(dirPath: string): boolean;
+}
 
 export interface WalkResult {
   files: RemoteEntry[];
@@ -23,7 +28,7 @@ export interface WalkResult {
 
 export async function walkSource(
   source: Source,
-  filter: GlobFilter,
+  filter: WalkFilter,
   opts: { signal: AbortSignal; concurrency: number; startDirs?: readonly string[] },
 ): Promise<WalkResult> {
   const limit = pLimit(Math.max(1, opts.concurrency));

@@ -45,7 +45,7 @@ export interface EngineEnv {
   put(rel: string, content: string | Uint8Array, mtimeMs?: number): Promise<void>;
   /** One cycle in process, like run-once (settle listings inside the cycle unless told otherwise). */
   cycle(opts?: { settleWithinCycle?: boolean }): Promise<CycleSummary>;
-  /** Run the built CLI with `--config` appended. */
+  /** Run the built CLI, with `--config <env config>` appended unless args give one. */
   cli(args: string[], opts?: { env?: NodeJS.ProcessEnv }): Promise<CliResult>;
   /** Start the CLI and return the child (for kill -9 tests). */
   spawnCli(args: string[]): ReturnType<typeof spawn>;
@@ -87,7 +87,8 @@ export async function startEngineEnv(opts: EngineEnvOptions = {}): Promise<Engin
   const children: Array<ReturnType<typeof spawn>> = [];
 
   const spawnCli = (args: string[], extraEnv: NodeJS.ProcessEnv = {}) => {
-    const child = spawn(process.execPath, [CLI, ...args, '--config', configPath], {
+    const withConfig = args.includes('--config') ? args : [...args, '--config', configPath];
+    const child = spawn(process.execPath, [CLI, ...withConfig], {
       env: { ...env, ...extraEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
