@@ -127,6 +127,16 @@ describe('forward over SFTP', () => {
     expect(s.ops).toEqual([{ op: 'write', path: '/data/in/a.bufr.part' }]);
   });
 
+  it('gives up on a server that stops answering after the idle timeout', async () => {
+    const s = await server();
+    const h = await plugin(sftpOptions(s, { timeout: '300ms', retries: 0 }));
+    s.stallWrites();
+    await expect(forward.process(await h.land('a.bufr', 'x'), h.ctx)).rejects.toMatchObject({
+      code: 'FORWARD_TIMEOUT',
+      retryable: true,
+    });
+  });
+
   it('does not start when the run is already aborted', async () => {
     const s = await server();
     const h = await plugin(sftpOptions(s));

@@ -286,24 +286,56 @@ async function openSftp(settings: TargetSettings, signal: AbortSignal): Promise<
     }
   });
 
+  /**
+   * One SFTP operation, bounded by `signal` and by the idle timeout: ssh2 has no reply timeout,
+   * and keepalives only notice a dead peer, not a live server that stops answering.
+   */
+  const withIdleTimeout = async <T>(
+    what: string,
+    target: string,
+    signal: AbortSignal,
+    op: (signal: AbortSignal, progressed: () => void) => Promise<T>,
+  ): Promise<T> => {
+    const idle = new AbortController();
+    let timer = setTimeout(() => idle.abort(), settings.idleTimeoutMs);
+    const progressed = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => idle.abort(), settings.idleTimeoutMs);
+    };
+    const both = AbortSignal.any([signal, idle.signal]);
+    try {
+      return await abortable({ destroy }, both, () => op(both, progressed));
+    } catch (err) {
+      const code = (err as { cause?: { code?: unknown } }).cause?.code;
+      if (code === SFTP_NO_CONNECTION || code === SFTP_CONNECTION_LOST || err instanceof TransientError) broken = true;
+      if (idle.signal.aborted && !signal.aborted) {
+        throw new TransientError(
+          'FORWARD_TIMEOUT',
+          `${what} ${target}: no answer for ${settings.idleTimeoutMs} ms; the connection was closed`,
+          { cause: err },
+        );
+      }
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
   const call = <T>(
     what: string,
     target: string,
     signal: AbortSignal,
     op: (done: (err?: Error | null, value?: T) => void) => void,
   ) =>
-    abortable(
-      { destroy },
+    withIdleTimeout(
+      what,
+      target,
       signal,
       () =>
         new Promise<T>((resolve, reject) => {
           op((err, value) => (err ? reject(classifySftp(err, what, target)) : resolve(value as T)));
         }),
-    ).catch((err: unknown) => {
-      const code = (err as { cause?: { code?: unknown } }).cause?.code;
-      if (code === SFTP_NO_CONNECTION || code === SFTP_CONNECTION_LOST || err instanceof TransientError) broken = true;
-      throw err;
-    });
+    );
 
   const isDir = async (dir: string, signal: AbortSignal): Promise<boolean | undefined> => {
     try {
@@ -345,15 +377,14 @@ async function openSftp(settings: TargetSettings, signal: AbortSignal): Promise<
       return (await isDir(file, signal)) !== undefined;
     },
     async upload(localPath, remotePath, signal) {
-      await abortable({ destroy }, signal, async () => {
+      await withIdleTimeout('upload', remotePath, signal, async (both, progressed) => {
+        // The local stream only flows while the server acknowledges writes: its data events are progress.
+        const source = createReadStream(localPath).on('data', progressed);
         try {
-          await pipeline(createReadStream(localPath), sftp.createWriteStream(remotePath), { signal });
+          await pipeline(source, sftp.createWriteStream(remotePath), { signal: both });
         } catch (err) {
           throw classifySftp(err, 'upload', remotePath);
         }
-      }).catch((err: unknown) => {
-        if (err instanceof TransientError) broken = true;
-        throw err;
       });
     },
     async rename(from, to, signal) {
