@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PermanentError } from '../../src/errors.js';
 import { type FtpTestServer, startFtpServer } from '../../test/helpers/forward-ftp-server.js';
-import { type PluginHarness, pluginHarness } from '../../test/helpers/plugin-test-context.js';
+import { type PluginHarness, pluginHarness, waitFor } from '../../test/helpers/plugin-test-context.js';
 import forward from './index.js';
 
 type Harness = PluginHarness<NonNullable<typeof forward.options>>;
@@ -84,6 +84,22 @@ describe('forward over FTP', () => {
     expect(await readFile(path.join(s.root, 'incoming/vol.bufr'), 'utf8')).toBe('payload');
     expect(h.lines).toContainEqual(expect.objectContaining({ event: 'forward.retried', attempt: 1 }));
     expect(s.logins).toBe(2);
+  });
+
+  it('stops a hanging upload when the run is aborted, and times out without an abort', async () => {
+    const s = await server();
+    const h = await plugin(ftpOptions(s, { timeout: '500ms', retries: 0 }));
+    s.stallWrites();
+    const failure = Promise.resolve(forward.process(await h.land('a.bufr', 'x'), h.ctx)).catch((e: unknown) => e);
+    await waitFor(() => s.ops.length > 0, { what: 'the upload to start' });
+    h.controller.abort(new Error('shutdown'));
+    expect(await failure).toMatchObject({ code: 'FORWARD_ABORTED', retryable: true });
+
+    const idle = await plugin(ftpOptions(s, { timeout: '300ms', retries: 0 }));
+    await expect(forward.process(await idle.land('b.bufr', 'x'), idle.ctx)).rejects.toMatchObject({
+      code: 'FORWARD_TIMEOUT',
+      retryable: true,
+    });
   });
 
   it('replaces, skips or refuses an existing remote file as configured', async () => {

@@ -200,6 +200,12 @@ function classifySocket(err: unknown, what: string, target: string): Error {
       { cause: err },
     );
   }
+  // basic-ftp reports its inactivity timeout as a plain Error "Timeout (control socket)" or "(data socket)".
+  if (code === '' && /^Timeout \((control|data) socket\)/.test(message)) {
+    return new TransientError('FORWARD_TIMEOUT', `${what} ${target}: ${message}; the connection was closed`, {
+      cause: err,
+    });
+  }
   if (code === 'ENOTFOUND') {
     return new PermanentError('FORWARD_HOST_UNKNOWN', `${what} ${target}: host not found; check the url`, {
       cause: err,

@@ -8,6 +8,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import type { Server, Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { FileSystem, FtpSrv } from 'ftp-srv';
 
@@ -30,6 +31,8 @@ export interface FtpTestServer {
   readonly logins: number;
   /** Drop the control connection when the next `n` uploads start (tests retries). */
   dropUploads(n: number): void;
+  /** Accept uploads from now on but never finish storing them: the 226 reply never comes. */
+  stallWrites(): void;
   close(): Promise<void>;
 }
 
@@ -78,6 +81,7 @@ export async function startFtpServer(options: { tls?: boolean } = {}): Promise<F
   const ops: FsOp[] = [];
   let drops = 0;
   let logins = 0;
+  let stalled = false;
 
   class RecordingFs extends FileSystem {
     override write(fileName: string, opts?: { append?: boolean; start?: unknown }) {
@@ -87,6 +91,7 @@ export async function startFtpServer(options: { tls?: boolean } = {}): Promise<F
         (this.connection as unknown as { commandSocket: Socket }).commandSocket.destroy();
         throw new Error('connection dropped by the test');
       }
+      if (stalled) return new Writable({ write() {} });
       return super.write(fileName, opts);
     }
     override rename(from: string, to: string) {
@@ -142,6 +147,9 @@ export async function startFtpServer(options: { tls?: boolean } = {}): Promise<F
     },
     dropUploads(n) {
       drops = n;
+    },
+    stallWrites() {
+      stalled = true;
     },
     async close() {
       for (const [sig, listener] of signalListeners) if (listener) process.off(sig, listener);
