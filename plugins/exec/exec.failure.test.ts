@@ -79,6 +79,11 @@ describe('exec plugin failures', () => {
     expect(err).toMatchObject({ code: 'EXEC_NOT_FOUND' });
   });
 
+  it('fails permanently when cwd is not a directory', async () => {
+    const h = await harness({ command: [NODE, '-e', ''], cwd: '/nonexistent/dir' });
+    await expect(run(h)).rejects.toMatchObject({ code: 'EXEC_BAD_CWD', retryable: false });
+  });
+
   it('kills a hanging command and its children when the run is aborted', async () => {
     const h = await harness({ command: [NODE, '-e', HANG], killGrace: '2s' });
     const failure = run(h).catch((e: unknown) => e);

@@ -4,7 +4,8 @@
  * success; stdout and stderr go to the log; a hang is killed with its whole process group.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createReadStream } from 'node:fs';
+import { createReadStream, type ReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
@@ -114,10 +115,18 @@ export default definePlugin({
     };
     for (const [key, value] of Object.entries(o.env)) env[key] = substitute(value, values, false);
 
+    const cwd = o.cwd ?? ctx.stateDir;
+    // spawn reports a missing cwd as ENOENT, indistinguishable from a missing program.
+    const cwdOk = await stat(cwd).then(
+      (s) => s.isDirectory(),
+      () => false,
+    );
+    if (!cwdOk) throw new PermanentError('EXEC_BAD_CWD', `cwd "${cwd}" is not a directory; fix the cwd option`);
+
     ctx.signal.throwIfAborted();
     const started = performance.now();
     const child = spawn(program, args, {
-      cwd: o.cwd ?? ctx.stateDir,
+      cwd,
       env,
       // Its own process group, so a kill reaches everything the command started.
       detached: true,
@@ -146,8 +155,9 @@ export default definePlugin({
       readLines(child.stderr, (l) => onLine('stderr', l)),
     ]);
 
+    let input: ReadStream | undefined;
     if (o.stdin === 'file' && child.stdin !== null) {
-      const input = createReadStream(file.localPath);
+      input = createReadStream(file.localPath);
       // A command that stops reading early (head -c) closes its stdin: that is its choice.
       child.stdin.on('error', () => {});
       input.on('error', (err) => {
@@ -170,6 +180,8 @@ export default definePlugin({
     } finally {
       stop.removeEventListener('abort', onStop);
       killer.dispose();
+      // A command that exits without reading all of stdin leaves the file open otherwise.
+      input?.destroy();
     }
     const durationMs = Math.round(performance.now() - started);
 
