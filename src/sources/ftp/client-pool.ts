@@ -332,6 +332,9 @@ export class FtpClientPool {
         if (o.tls.mode === 'explicit') await client.useTLS(tlsOptions);
       }
       if (o.tls.mode !== 'none') this.#checkPin(client.ftp.socket as TLSSocket);
+      // connectTimeoutMs bounds reaching the server; from here on replies are bounded by
+      // dataTimeoutMs (basic-ftp's control timeout). Servers delay a failed login by seconds.
+      clearTimeout(timer);
       // Before login: some servers take UTF-8 user names only after this.
       await client.sendIgnoringError('OPTS UTF8 ON');
       await client.login(o.user, o.password ?? '');
