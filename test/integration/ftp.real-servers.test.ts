@@ -23,7 +23,8 @@ import { type ContractTarget, defineSourceContract } from '../helpers/source-con
 import { waitFor } from '../helpers/wait-for.js';
 
 const support = realServerSupport();
-const onCi = process.env['CI'] === 'true';
+const { CI } = process.env;
+const onCi = CI === 'true';
 
 function sourceOptions(server: RealFtpServer, overrides: Partial<FtpSourceOptions> = {}): FtpSourceOptions {
   return {

@@ -196,7 +196,8 @@ export class FtpClientPool {
   release(pc: PooledClient, err?: unknown): void {
     this.#busy.delete(pc);
     const broken = pc.client.closed || (err !== undefined && !isConnectionStillUsable(err));
-    if (broken || this.#closed) {
+    // Someone (this source or another on the same host) waits for a host slot: free ours, first come first served.
+    if (broken || this.#closed || this.#lease.contended()) {
       this.#discard(pc);
       return;
     }
