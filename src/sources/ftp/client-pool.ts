@@ -9,7 +9,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { ConnectionOptions, PeerCertificate, TLSSocket } from 'node:tls';
 import { Client } from 'basic-ftp';
 import type { Logger } from 'pino';
-import { ThrottledError } from '../../errors.js';
+import { SourceError, ThrottledError } from '../../errors.js';
 import type { SourceConnectOptions } from '../source.js';
 import {
   classifyFtpError,
@@ -240,7 +240,10 @@ export class FtpClientPool {
 
   #assertOpen(): void {
     if (this.#closed) {
-      throw classifyFtpError(new Error('source closed'), this.#context('connect'));
+      throw new SourceError(
+        'POLLER_FTP_SOURCE_CLOSED',
+        `source ${JSON.stringify(this.#opts.name)}: used after close(); create a new source`,
+      );
     }
   }
 
