@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs';
 import type { Socket } from 'node:net';
+import { PassThrough } from 'node:stream';
 import { FileSystem, type FtpConnection, FtpSrv } from 'ftp-srv';
 import type { Logger } from 'pino';
 import type { FtpSourceOptions } from '../../src/sources/ftp/ftp-source.js';
@@ -13,6 +14,8 @@ export interface FtpServerFaults {
   dropDataAfterBytes?: number;
   /** How many RETRs are cut short before the server behaves again. @default 1 */
   dropTimes?: number;
+  /** Send this many bytes of a RETR, then nothing more (the data connection stays open). */
+  stallDataAfterBytes?: number;
 }
 
 export interface StartFtpServerOptions {
@@ -41,6 +44,12 @@ export interface TestFtpServer {
   readonly certificate?: TestCertificate;
   /** Control connections currently open. */
   openConnections(): number;
+  /** Most control connections open at the same time so far. */
+  maxOpenConnections(): number;
+  /** Control connections accepted so far. */
+  totalConnections(): number;
+  /** Closes every control connection from the server side (clients see a dead idle connection). */
+  dropControlConnections(): Promise<void>;
   /** Logins made over a TLS control connection, and over plain text. */
   logins(): { tls: number; plain: number };
   /** Data connections the fault injection has cut so far. */
@@ -68,6 +77,15 @@ class FaultyFileSystem extends FileSystem {
       stream: NodeJS.ReadableStream & { path: string };
       clientPath: string;
     };
+    const stallAt = this.#state.faults.stallDataAfterBytes;
+    if (stallAt !== undefined) {
+      (result.stream as unknown as { destroy(): void }).destroy();
+      const source = createReadStream(result.stream.path, { start: opts.start, end: (opts.start ?? 0) + stallAt - 1 });
+      // Passes the first bytes on and never ends: the server keeps the transfer open, silent.
+      const stalled = new PassThrough();
+      source.pipe(stalled, { end: false });
+      return { stream: Object.assign(stalled, { path: result.stream.path }), clientPath: result.clientPath };
+    }
     const limit = this.#state.faults.dropDataAfterBytes;
     if (limit === undefined || this.#state.dropped >= (this.#state.faults.dropTimes ?? 1)) return result;
     // Re-open with small chunks so the cut lands close to the requested byte count.
@@ -134,9 +152,13 @@ export async function startFtpServer(opts: StartFtpServerOptions = {}): Promise<
   raw.on('connection', (socket: Socket) => socket.setNoDelay(true));
 
   let open = 0;
+  let maxOpen = 0;
+  let total = 0;
   const loginCounts = { tls: 0, plain: 0 };
   server.on('connect' as 'disconnect', () => {
     open++;
+    total++;
+    maxOpen = Math.max(maxOpen, open);
   });
   server.on('disconnect', () => {
     open--;
@@ -167,6 +189,12 @@ export async function startFtpServer(opts: StartFtpServerOptions = {}): Promise<
     password,
     ...(certificate ? { certificate } : {}),
     openConnections: () => open,
+    maxOpenConnections: () => maxOpen,
+    totalConnections: () => total,
+    async dropControlConnections() {
+      const connections = (server as unknown as { connections: Record<string, { commandSocket: Socket }> }).connections;
+      for (const connection of Object.values(connections)) connection.commandSocket.destroy();
+    },
     droppedTransfers: () => state.dropped,
     retrieved: () => [...retrieved],
     logins: () => ({ ...loginCounts }),

@@ -67,7 +67,7 @@ describe('parseList: Unix format', () => {
     ].join('\r\n');
     const { entries, unparsed, lineCount } = parseList(text, utc);
     expect(unparsed).toEqual([]);
-    expect(lineCount).toBe(4);
+    expect(lineCount).toBe(6);
     expect(entries.map((e) => [e.name, e.type])).toEqual([
       ['dir with space', 'dir'],
       ['latest', 'link'],
@@ -192,7 +192,7 @@ describe('parseMlsd', () => {
     ].join('\r\n');
     const { entries, unparsed, lineCount } = parseMlsd(text);
     expect(unparsed).toEqual([]);
-    expect(lineCount).toBe(4);
+    expect(lineCount).toBe(6);
     expect(entries).toEqual([
       {
         name: 'radar; file.bufr',

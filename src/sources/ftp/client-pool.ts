@@ -9,7 +9,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { ConnectionOptions, PeerCertificate, TLSSocket } from 'node:tls';
 import { Client } from 'basic-ftp';
 import type { Logger } from 'pino';
-import { ThrottledError } from '../../errors.js';
+import { SourceError, ThrottledError } from '../../errors.js';
 import type { SourceConnectOptions } from '../source.js';
 import {
   classifyFtpError,
@@ -196,7 +196,8 @@ export class FtpClientPool {
   release(pc: PooledClient, err?: unknown): void {
     this.#busy.delete(pc);
     const broken = pc.client.closed || (err !== undefined && !isConnectionStillUsable(err));
-    if (broken || this.#closed) {
+    // Someone (this source or another on the same host) waits for a host slot: free ours, first come first served.
+    if (broken || this.#closed || this.#lease.contended()) {
       this.#discard(pc);
       return;
     }
@@ -239,7 +240,10 @@ export class FtpClientPool {
 
   #assertOpen(): void {
     if (this.#closed) {
-      throw classifyFtpError(new Error('source closed'), this.#context('connect'));
+      throw new SourceError(
+        'POLLER_FTP_SOURCE_CLOSED',
+        `source ${JSON.stringify(this.#opts.name)}: used after close(); create a new source`,
+      );
     }
   }
 
@@ -332,6 +336,9 @@ export class FtpClientPool {
         if (o.tls.mode === 'explicit') await client.useTLS(tlsOptions);
       }
       if (o.tls.mode !== 'none') this.#checkPin(client.ftp.socket as TLSSocket);
+      // connectTimeoutMs bounds reaching the server; from here on replies are bounded by
+      // dataTimeoutMs (basic-ftp's control timeout). Servers delay a failed login by seconds.
+      clearTimeout(timer);
       // Before login: some servers take UTF-8 user names only after this.
       await client.sendIgnoringError('OPTS UTF8 ON');
       await client.login(o.user, o.password ?? '');

@@ -20,24 +20,19 @@ export interface FtpErrorContext {
   password?: string;
 }
 
-/** Node's TLS verification codes (OpenSSL names) and Node's own TLS error codes. */
-const TLS_CODES = new Set([
+/** Node's certificate verification codes (OpenSSL names). */
+const CERT_CODES = new Set([
   'CERT_HAS_EXPIRED',
   'CERT_NOT_YET_VALID',
   'CERT_UNTRUSTED',
   'CERT_REJECTED',
+  'CERT_SIGNATURE_FAILURE',
   'DEPTH_ZERO_SELF_SIGNED_CERT',
   'SELF_SIGNED_CERT_IN_CHAIN',
   'UNABLE_TO_GET_ISSUER_CERT',
   'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
   'ERR_TLS_CERT_ALTNAME_INVALID',
-  'ERR_SSL_WRONG_VERSION_NUMBER',
-  'ERR_SSL_PACKET_LENGTH_TOO_LONG',
-  'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE',
-  'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION',
-  'ERR_SSL_UNSUPPORTED_PROTOCOL',
-  'POLLER_FTP_FINGERPRINT_MISMATCH',
 ]);
 
 /** Socket errors that mean "try again later". */
@@ -161,10 +156,17 @@ export function classifyFtpError(err: unknown, ctx: FtpErrorContext): PollerErro
       { cause: err },
     );
   }
-  if (TLS_CODES.has(code) || /certificate|self[- ]signed|\bssl\b|\btls\b|handshake/i.test(error.message)) {
+  if (CERT_CODES.has(code) || /certificate|self[- ]signed/i.test(error.message)) {
     return new SourceError(
       'POLLER_FTP_TLS_REJECTED',
       `${what}: TLS verification failed (${code || message}); set tls.ca to the CA that signed the server certificate or pin tls.fingerprint`,
+      { cause: err },
+    );
+  }
+  if (code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_') || /\bssl\b|\btls\b|handshake/i.test(error.message)) {
+    return new SourceError(
+      'POLLER_FTP_TLS_FAILED',
+      `${what}: TLS handshake failed (${code || message}); check the tls mode: explicit starts TLS on the normal FTP port, implicit expects TLS from the first byte (usually port 990)`,
       { cause: err },
     );
   }

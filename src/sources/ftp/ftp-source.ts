@@ -185,13 +185,16 @@ async function statRemote(pc: PooledClient, abs: string, rel: string): Promise<R
 }
 
 /**
- * Hands each chunk to the caller's stream and waits for its write callback (backpressure), but
- * never ends it: basic-ftp ends the stream it is given, and the caller still has to fsync and close.
+ * Hands each chunk to the caller's stream, honouring its backpressure, but never ends it: basic-ftp
+ * ends the stream it is given, and the caller still has to fsync and close. Finishes only when
+ * every write callback of the destination has run, so "resolved" means "all bytes accepted".
  */
 class ForwardingWritable extends Writable {
   readonly #to: Writable;
   readonly #onBytes: ((n: number) => void) | undefined;
   readonly #onToError: (err: Error) => void;
+  #pending = 0;
+  #whenSettled: (() => void) | undefined;
   destinationError: Error | undefined;
 
   constructor(to: Writable, onBytes: ((n: number) => void) | undefined) {
@@ -215,15 +218,42 @@ class ForwardingWritable extends Writable {
       callback(this.destinationError);
       return;
     }
-    this.#to.write(chunk, (err) => {
-      if (err) {
-        this.destinationError ??= err;
-        callback(err);
-        return;
-      }
-      this.#onBytes?.(chunk.length);
-      callback();
+    this.#pending++;
+    const accepted = this.#to.write(chunk, (err) => {
+      this.#pending--;
+      if (err) this.destinationError ??= err;
+      else this.#onBytes?.(chunk.length);
+      if (this.#pending === 0) this.#whenSettled?.();
     });
+    if (accepted || this.destinationError !== undefined) {
+      callback(this.destinationError);
+      return;
+    }
+    // Wait for room, or for the destination to fail or close (then no 'drain' will come).
+    const to = this.#to;
+    const settle = (): void => {
+      to.removeListener('drain', settle);
+      to.removeListener('error', settle);
+      to.removeListener('close', settle);
+      if (to.destroyed && this.destinationError === undefined) {
+        this.destinationError = new Error('destination stream closed before the download finished');
+      }
+      callback(this.destinationError);
+    };
+    to.once('drain', settle);
+    to.once('error', settle);
+    to.once('close', settle);
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    if (this.#pending > 0 && this.#to.destroyed) {
+      this.destinationError ??= new Error('destination stream closed before the download finished');
+    }
+    if (this.#pending === 0 || this.#to.destroyed) {
+      callback(this.destinationError);
+      return;
+    }
+    this.#whenSettled = () => callback(this.destinationError);
   }
 
   detach(): void {

@@ -10,6 +10,8 @@ export interface HostLease {
   acquire(signal: AbortSignal): Promise<() => void>;
   /** The server said "too many connections": cap the host at `limit` until `untilMs`. */
   throttle(limit: number, untilMs: number): void;
+  /** True when other connections wait for a slot of this host: an idle connection should make room. */
+  contended(): boolean;
   /** Leave the budget (the source closed). */
   leave(): void;
 }
@@ -24,6 +26,11 @@ export interface HostBudget {
   join(key: string, maxConnections: number, reclaim: () => boolean): HostLease;
   /** Slots in use for `key` (for tests and metrics). */
   inUse(key: string): number;
+  /**
+   * Most slots in use at once for `key` since the first join. Servers see a closed connection go
+   * a moment later than we do, so their own count can briefly be higher; a 421 then is throttling.
+   */
+  peakInUse(key: string): number;
 }
 
 interface Member {
@@ -38,6 +45,7 @@ interface Waiter {
 interface HostState {
   members: Set<Member>;
   inUse: number;
+  peak: number;
   throttledLimit: number;
   throttledUntilMs: number;
   waiters: Waiter[];
@@ -68,6 +76,7 @@ export function createHostBudget(): HostBudget {
         state = {
           members: new Set(),
           inUse: 0,
+          peak: 0,
           throttledLimit: Number.POSITIVE_INFINITY,
           throttledUntilMs: 0,
           waiters: [],
@@ -81,6 +90,7 @@ export function createHostBudget(): HostBudget {
 
       const take = (): (() => void) => {
         host.inUse++;
+        host.peak = Math.max(host.peak, host.inUse);
         let released = false;
         return () => {
           if (released) return;
@@ -127,6 +137,9 @@ export function createHostBudget(): HostBudget {
           host.wakeTimer = setTimeout(() => pump(host), Math.max(0, untilMs - Date.now()) + 1);
           host.wakeTimer.unref();
         },
+        contended() {
+          return host.waiters.length > 0;
+        },
         leave() {
           host.members.delete(member);
           if (host.members.size === 0 && host.inUse === 0) {
@@ -140,6 +153,9 @@ export function createHostBudget(): HostBudget {
     },
     inUse(key) {
       return hosts.get(key)?.inUse ?? 0;
+    },
+    peakInUse(key) {
+      return hosts.get(key)?.peak ?? 0;
     },
   };
 }

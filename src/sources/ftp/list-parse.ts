@@ -20,8 +20,8 @@ export interface ParsedListing {
   /** Lines that matched no known format; the caller logs them, parsing never fails. */
   readonly unparsed: string[];
   /**
-   * Entry lines the server sent, `.`/`..` and `total` lines excluded, unparsed lines included:
-   * the count to compare with a server's listing cap.
+   * Entry lines the server sent, `.`/`..` (and MLSD cdir/pdir) and unparsed lines included,
+   * `total` lines excluded: the count to compare with a server's listing cap, which counts them too.
    */
   readonly lineCount: number;
 }
@@ -92,8 +92,8 @@ export function parseMlsd(text: string): ParsedListing {
       if (eq > 0) facts.set(fact.slice(0, eq).toLowerCase(), fact.slice(eq + 1));
     }
     const typeFact = (facts.get('type') ?? '').toLowerCase();
-    if (typeFact === 'cdir' || typeFact === 'pdir' || name === '.' || name === '..') continue;
     lineCount++;
+    if (typeFact === 'cdir' || typeFact === 'pdir' || name === '.' || name === '..') continue;
     let type: EntryType;
     let linkTarget: string | undefined;
     if (typeFact === 'file') type = 'file';
@@ -157,8 +157,8 @@ export function parseList(text: string, opts: ParseListOptions): ParsedListing {
       unparsed.push(line);
       continue;
     }
-    if (entry.name === '.' || entry.name === '..' || entry.name === '') continue;
     lineCount++;
+    if (entry.name === '.' || entry.name === '..' || entry.name === '') continue;
     entries.push(entry);
   }
   return { entries, unparsed, lineCount };

@@ -7,9 +7,15 @@ import { PermanentError } from '../../errors.js';
 import type { PooledClient } from './client-pool.js';
 import { looksTruncated, type ParsedListing, parseList, parseMlsd } from './list-parse.js';
 
+/** Replies of servers that cut a listing: pure-ftpd "Output truncated to 2000 matches". */
+const TRUNCATION_REPLY = /^< 2\d\d[- ].*truncated/im;
+
 export interface RawListingResult extends ParsedListing {
   readonly command: 'MLSD' | 'LIST';
-  /** The listing looks cut short by a server cap (a round entry count such as pure-ftpd's 2,000). */
+  /**
+   * The listing looks cut short by a server cap: the server said so in its reply, or the entry
+   * count is a round number such as pure-ftpd's 2,000.
+   */
   readonly truncated: boolean;
 }
 
@@ -42,6 +48,14 @@ export async function listDirectory(
   };
   const command = pc.mlsd ? 'MLSD' : 'LIST';
   client.availableListCommands = [command];
+  // basic-ftp keeps the final reply of a listing to itself; its debug hook sees every control
+  // reply. pure-ftpd says "226 Output truncated to 2000 matches" there when its cap cut the listing.
+  const ftp = client.ftp as { log(message: string): void };
+  const ownLog = Object.hasOwn(ftp, 'log') ? ftp.log : undefined;
+  let serverSaysTruncated = false;
+  ftp.log = (message: string) => {
+    if (message.startsWith('< ') && TRUNCATION_REPLY.test(message)) serverSaysTruncated = true;
+  };
   try {
     await client.list();
   } catch (err) {
@@ -53,7 +67,10 @@ export async function listDirectory(
       );
     }
     throw err;
+  } finally {
+    if (ownLog !== undefined) ftp.log = ownLog;
+    else delete (ftp as { log?: unknown }).log;
   }
   const parsed = command === 'MLSD' ? parseMlsd(raw) : parseList(raw, { timezone: opts.timezone, nowMs: opts.nowMs });
-  return { ...parsed, command, truncated: looksTruncated(parsed.lineCount) };
+  return { ...parsed, command, truncated: serverSaysTruncated || looksTruncated(parsed.lineCount) };
 }
