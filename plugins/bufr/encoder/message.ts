@@ -114,7 +114,9 @@ class Walker {
     if (typeof v !== 'number' || !Number.isFinite(v))
       throw new BufrEncodeError(`${fxy(code)}: expected a number, got ${String(v)}`);
     const r = Math.round(v * 10 ** e.scale) - e.reference;
-    if (r < 0 || r >= 2 ** e.width - 1)
+    // All ones means "missing", except for replication factors and bitmap flags, where it is a value.
+    const top = Math.floor(code / 1000) === 31 ? 2 ** e.width : 2 ** e.width - 1;
+    if (r < 0 || r >= top)
       throw new BufrEncodeError(
         `${fxy(code)}: value ${v} does not fit ${e.width} bits (scale ${e.scale}, reference ${e.reference})`,
       );
