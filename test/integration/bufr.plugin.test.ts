@@ -137,11 +137,11 @@ describe('bufr plugin', () => {
       },
     ]);
     const cut = await land('cut.bufr', truncated.subarray(0, 40));
-    const err = await plugin.process(cut, ctx as never).catch((e: unknown) => e);
+    const err = await Promise.resolve(plugin.process(cut, ctx as never)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PermanentError);
     expect((err as PermanentError).code).toMatch(/^BUFR_/);
-    const escape = await land('x.bufr', truncated);
-    await expect(plugin.process({ ...escape, remotePath: '../../etc/x.bufr' }, ctx as never)).rejects.toMatchObject({
+    const outside = await land('x.bufr', truncated);
+    await expect(plugin.process({ ...outside, remotePath: '../../etc/x.bufr' }, ctx as never)).rejects.toMatchObject({
       code: 'BUFR_BAD_PATH',
     });
   });
