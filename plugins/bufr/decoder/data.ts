@@ -51,8 +51,10 @@ export type Node = number | { seq: number; children: Node[] } | { rep: number; r
 
 /** Bounds for one message. */
 export interface DecodeLimits {
-  /** Descriptor steps (including zero-width ones). */
+  /** Descriptor steps (including zero-width ones), shared by all subsets of a message. */
   maxSteps: number;
+  /** Steps used so far; shared so that many subsets cannot multiply the budget. */
+  used: { steps: number };
   /** Values stored (items times subsets). */
   maxValues: number;
 }
@@ -115,7 +117,6 @@ interface Bitmap {
 export class DataDecoder {
   readonly items: Item[] = [];
   readonly root: Node[] = [];
-  private steps = 0;
   private values = 0;
   // Operator state.
   private widthAdd = 0;
@@ -129,7 +130,11 @@ export class DataDecoder {
   private skipWidth = -1;
   private notPresent = 0;
   // Bitmaps.
-  private collecting: { end: number; bits: number[] } | undefined;
+  private collecting: { endOrd: number; bits: number[] } | undefined;
+  /** Item positions of the data elements, in order (the list bitmaps count back through). */
+  private readonly elementIdx: number[] = [];
+  /** Number of data elements before the first 2-22/2-23/2-36 operator, once one was seen. */
+  private elementsBeforeFirstBitmapOp: number | undefined;
   private bitmap: Bitmap | undefined;
   private cursor = 0;
 
@@ -314,38 +319,27 @@ export class DataDecoder {
       else if (!(this.collecting.bits.length === 0 && (code === 31001 || code === 31002 || code === 31000)))
         this.finishBitmap();
     }
-    return this.push({ code, kind: 'element', def: eff, vals }, out);
+    const at = this.push({ code, kind: 'element', def: eff, vals }, out);
+    this.elementIdx.push(at);
+    return at;
   }
 
   private startBitmap(): void {
-    const items = this.items;
-    let iel = items.length - 1;
-    while (iel >= 0 && items[iel]!.kind !== 'element') iel--;
-    if (iel < 0) this.fail('BUFR_BITMAP', 'a bitmap operator comes before any data element');
-    let end = iel;
     // Like ecCodes (after BUFRDC, ECC-243): a bitmap refers back to the data before the first
     // quality/substitution/bitmap operator of the subset, not to the previous block of bitmap data.
-    while (iel > 0) {
-      while (iel > 0 && !(items[iel]!.kind === 'operator' && BITMAP_OPS.has(items[iel]!.code))) iel--;
-      if (iel > 0) {
-        while (iel > 0 && items[iel]!.kind !== 'element') iel--;
-        end = iel;
-      }
-    }
-    this.collecting = { end, bits: [] };
+    const endOrd = (this.elementsBeforeFirstBitmapOp ?? this.elementIdx.length) - 1;
+    if (endOrd < 0) this.fail('BUFR_BITMAP', 'a bitmap operator comes before any data element');
+    this.collecting = { endOrd, bits: [] };
   }
 
   private finishBitmap(): void {
     const c = this.collecting;
     if (!c) return;
     this.collecting = undefined;
-    const covered: number[] = [];
-    for (let i = c.end; i >= 0 && covered.length < c.bits.length; i--)
-      if (this.items[i]!.kind === 'element') covered.push(i);
-    covered.reverse();
-    if (covered.length < c.bits.length)
-      this.fail('BUFR_BITMAP', `bitmap of ${c.bits.length} bits refers back to only ${covered.length} data elements`);
-    this.bitmap = { bits: c.bits, covered };
+    const from = c.endOrd - c.bits.length + 1;
+    if (from < 0)
+      this.fail('BUFR_BITMAP', `bitmap of ${c.bits.length} bits refers back to only ${c.endOrd + 1} data elements`);
+    this.bitmap = { bits: c.bits, covered: this.elementIdx.slice(from, c.endOrd + 1) };
     this.cursor = 0;
   }
 
@@ -441,6 +435,8 @@ export class DataDecoder {
     if (x === 22 && y !== 0) return;
     this.finishBitmap();
     this.push({ code, kind: 'operator', def: opDef, vals: new Array(this.n).fill(null) }, out);
+    if (BITMAP_OPS.has(code) && this.elementsBeforeFirstBitmapOp === undefined)
+      this.elementsBeforeFirstBitmapOp = this.elementIdx.length;
     const next = descs[i + 1];
     if (
       code === 236000 ||
@@ -456,14 +452,15 @@ export class DataDecoder {
     }
   }
 
-  private bitmapFollows(descs: readonly number[], j: number): boolean {
+  private bitmapFollows(descs: readonly number[], j: number, depth = 0): boolean {
+    if (depth > 8) return false;
     for (let k = j; k < descs.length && k < j + 4; k++) {
       const d = descs[k]!;
       if (d === 31031) return true;
       if (Math.floor(d / 100000) === 1 || d === 31001 || d === 31002 || d === 31000) continue;
       if (Math.floor(d / 100000) === 3) {
         const seq = this.tables.sequence(d);
-        return seq ? this.bitmapFollows(seq, 0) : false;
+        return seq ? this.bitmapFollows(seq, 0, depth + 1) : false;
       }
       return false;
     }
@@ -475,7 +472,7 @@ export class DataDecoder {
     if (depth > MAX_DEPTH)
       this.fail('BUFR_TOO_DEEP', `descriptors nest more than ${MAX_DEPTH} levels (a sequence that contains itself?)`);
     for (let i = 0; i < descs.length; i++) {
-      if (++this.steps > this.limits.maxSteps)
+      if (++this.limits.used.steps > this.limits.maxSteps)
         this.fail('BUFR_TOO_COMPLEX', `more than ${this.limits.maxSteps} descriptor steps; the message is corrupt`);
       const d = descs[i]!;
       const f = Math.floor(d / 100000);
@@ -579,7 +576,7 @@ export class DataDecoder {
       this.fail('BUFR_TRUNCATED', `byte run of ${count} needs ${count * 8} bits, ${this.r.remaining} left`);
     const bytes = new Uint8Array(count);
     this.r.readBytesInto(bytes, 0, count);
-    this.steps += count;
+    this.limits.used.steps += count;
     out.push(node);
     const rep: Node[] = [];
     node.reps.push(rep);

@@ -19,7 +19,7 @@ export interface DecodeOptions {
   tables?: string | readonly LocalTable[];
   /** Extract ODIM polar volumes (inflate each sweep). @default true */
   radar?: boolean;
-  /** Per-message bound on stored values. @default 20_000_000 */
+  /** Per-message bound on stored values. @default 10_000_000 */
   maxValues?: number;
 }
 
@@ -74,7 +74,7 @@ export interface DecodeResult {
   messages: Array<DecodedMessage | FailedMessage>;
 }
 
-const DEFAULT_MAX_VALUES = 20_000_000;
+const DEFAULT_MAX_VALUES = 10_000_000;
 
 function six(code: number): string {
   return String(code).padStart(6, '0');
@@ -135,7 +135,11 @@ function decodeOne(
     throw new BufrError('BUFR_NO_DESCRIPTORS', `${describe}: Section 3 has no descriptors`);
   const reader = new BitReader(bytes, layout.dataStartBit, layout.dataEndBit);
   const totalBits = layout.dataEndBit - layout.dataStartBit;
-  const limits = { maxSteps: 2 * totalBits + 100_000, maxValues: opts.maxValues ?? DEFAULT_MAX_VALUES };
+  const limits = {
+    maxSteps: 2 * totalBits + 100_000,
+    used: { steps: 0 },
+    maxValues: opts.maxValues ?? DEFAULT_MAX_VALUES,
+  };
   const items: Item[][] = [];
   const tree: Node[][] = [];
   try {
@@ -152,7 +156,7 @@ function decodeOne(
           tables,
           1,
           false,
-          { maxSteps: limits.maxSteps, maxValues: limits.maxValues - values },
+          { maxSteps: limits.maxSteps, used: limits.used, maxValues: limits.maxValues - values },
           `${describe} subset ${s + 1}`,
         );
         dec.run(h.descriptors, 0);
@@ -168,29 +172,40 @@ function decodeOne(
       });
     throw err;
   }
-  const subsets: BufrEntry[][] = [];
-  if (h.compressed) {
-    const only = items[0]!;
-    for (let s = 0; s < h.numberOfSubsets; s++) subsets.push(toEntries(only, s, 1).entries);
-  } else {
-    let index = 1;
-    for (const list of items) {
-      const r = toEntries(list, 0, index);
-      subsets.push(r.entries);
-      index = r.next;
+  const buildSubsets = (): BufrEntry[][] => {
+    const subsets: BufrEntry[][] = [];
+    if (h.compressed) {
+      const only = items[0]!;
+      for (let s = 0; s < h.numberOfSubsets; s++) subsets.push(toEntries(only, s, 1).entries);
+    } else {
+      let index = 1;
+      for (const list of items) {
+        const r = toEntries(list, 0, index);
+        subsets.push(r.entries);
+        index = r.next;
+      }
     }
-  }
-  const msg: DecodedMessage = {
+    return subsets;
+  };
+  const msg = {
     ok: true,
     number,
     offset,
     length,
     header: h,
     tables: { masterVersion: masterTables(h.masterTablesVersion).version, label: tables.label },
-    subsets,
     tree,
     items,
-  };
+  } as DecodedMessage;
+  // Built on first use: a compressed message with many subsets only pays for the flat form if asked.
+  let cache: BufrEntry[][] | undefined;
+  Object.defineProperty(msg, 'subsets', {
+    enumerable: true,
+    get: () => {
+      cache ??= buildSubsets();
+      return cache;
+    },
+  });
   if ((opts.radar ?? true) && isRadarCandidate(h)) {
     const vol = extractRadarVolume(msg, describe);
     if (vol) msg.radar = vol;
