@@ -119,17 +119,36 @@ export function toJsonDocument(result: DecodeResult, file: string, opts: JsonDoc
         ok: true,
         header: m.header,
         tables: m.tables,
-        subsets: m.subsets.map((entries) =>
-          entries.map((e) => ({
-            descriptor: e.descriptor,
-            key: e.key,
-            name: e.name,
-            unit: e.unit,
-            value: e.bytes ? null : e.value,
-            ...(e.bytes ? { bytes: e.bytes.length } : {}),
-            ...(e.kind !== 'element' ? { kind: e.kind } : {}),
-          })),
-        ),
+        // Compressed messages share one element list: write it once with a value per subset
+        // (a single value when all subsets agree), like ecCodes does.
+        ...(m.header.compressed
+          ? {
+              elements: m.items[0]!.map((it) => {
+                const first = it.vals[0] ?? null;
+                const same = it.vals.every((v) => v === first);
+                return {
+                  descriptor: String(it.code).padStart(6, '0'),
+                  key: it.def.key,
+                  name: it.def.name,
+                  unit: it.def.unit,
+                  ...(same ? { value: first } : { values: it.vals }),
+                  ...(it.kind !== 'element' ? { kind: it.kind } : {}),
+                };
+              }),
+            }
+          : {
+              subsets: m.subsets.map((entries) =>
+                entries.map((e) => ({
+                  descriptor: e.descriptor,
+                  key: e.key,
+                  name: e.name,
+                  unit: e.unit,
+                  value: e.bytes ? null : e.value,
+                  ...(e.bytes ? { bytes: e.bytes.length } : {}),
+                  ...(e.kind !== 'element' ? { kind: e.kind } : {}),
+                })),
+              ),
+            }),
         ...(opts.nested ? { nested: m.subsets.map((_, s) => toNestedJson(m, s)) } : {}),
         ...(m.radar
           ? {
