@@ -45,14 +45,22 @@ function child(args: string[]): void {
     if (json) JSON.stringify(toJsonDocument(res, f));
   }
   const decodeMs = performance.now() - t0;
-  const out: Omit<ChildResult, 'wallMs'> = { decodeMs, maxRssMb: process.resourceUsage().maxRSS / 1024, messages, failed };
+  const out: Omit<ChildResult, 'wallMs'> = {
+    decodeMs,
+    maxRssMb: process.resourceUsage().maxRSS / 1024,
+    messages,
+    failed,
+  };
   process.stdout.write(`${JSON.stringify(out)}\n`);
 }
 
 function runOurs(files: string[], extra: string[]): ChildResult {
   const self = fileURLToPath(import.meta.url);
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, [self, '--child', ...extra, ...files], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const r = spawnSync(process.execPath, [self, '--child', ...extra, ...files], {
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
   const wallMs = performance.now() - t0;
   if (r.status !== 0) throw new Error(`child failed: ${r.stderr}`);
   return { wallMs, ...(JSON.parse(r.stdout.trim().split('\n').pop()!) as Omit<ChildResult, 'wallMs'>) };
@@ -74,7 +82,9 @@ function hasCommand(cmd: string, args: string[]): boolean {
 
 /** Run `bufr_dump -jf file` under /usr/bin/time -v: wall time and peak RSS. */
 function runEccodes(file: string, defs?: string): { wallMs: number; maxRssMb: number; ok: boolean } {
-  const env = defs ? { ...process.env, ECCODES_DEFINITION_PATH: `${defs}:/usr/share/eccodes/definitions` } : process.env;
+  const env = defs
+    ? { ...process.env, ECCODES_DEFINITION_PATH: `${defs}:/usr/share/eccodes/definitions` }
+    : process.env;
   const t0 = performance.now();
   const r = spawnSync('/usr/bin/time', ['-v', 'bufr_dump', '-jf', file], {
     env,
@@ -94,7 +104,9 @@ function operaDefinitions(): string {
   const el = ['#code|abbreviation|type|name|unit|scale|reference|width|crex_unit|crex_scale|crex_width'];
   for (const e of OPERA_LOCAL.elements.values()) {
     const type = e.isString ? 'string' : /TABLE/.test(e.unit) ? 'table' : 'long';
-    el.push(`${six(e.code)}|${e.key}|${type}|${e.name.toUpperCase()}|${e.unit}|${e.scale}|${e.reference}|${e.width}|${e.unit}|${e.scale}|5`);
+    el.push(
+      `${six(e.code)}|${e.key}|${type}|${e.name.toUpperCase()}|${e.unit}|${e.scale}|${e.reference}|${e.width}|${e.unit}|${e.scale}|5`,
+    );
   }
   const seq = [...OPERA_LOCAL.sequences].map(([k, v]) => `"${six(k)}" = [ ${v.map(six).join(', ')} ]`);
   for (const version of ['1', '2']) {
@@ -114,7 +126,10 @@ function smallFiles(dir: string): string[] {
     for (const f of readdirSync(p).sort()) {
       const base = f.replace(/\.bufr$/i, '');
       // Only files ecCodes decodes, so both sides do the same work.
-      if (/\.bufr$/i.test(f) && (existsSync(path.join(p, `${base}.eccodes.json`)) || existsSync(path.join(p, `${base}.eccodes.json.gz`))))
+      if (
+        /\.bufr$/i.test(f) &&
+        (existsSync(path.join(p, `${base}.eccodes.json`)) || existsSync(path.join(p, `${base}.eccodes.json.gz`)))
+      )
         out.push(path.join(p, f));
     }
   }
@@ -131,13 +146,20 @@ function main(): void {
     return;
   }
   const haveEccodes = hasCommand('bufr_dump', ['-V']) && existsSync('/usr/bin/time');
-  if (!haveEccodes) console.warn('bench:bufr: bufr_dump or /usr/bin/time missing (scripts/install-eccodes.sh); ecCodes columns will be empty');
+  if (!haveEccodes)
+    console.warn(
+      'bench:bufr: bufr_dump or /usr/bin/time missing (scripts/install-eccodes.sh); ecCodes columns will be empty',
+    );
   const volume = path.join(fixtures, VOLUME);
   const radarTables = path.join(fixtures, 'radarlib-invap', 'tables');
 
   // 1. The polar volume: decode and inflate every sweep.
   const vol = [0, 1, 2].map(() => runOurs([volume], ['--tables', radarTables]));
-  const ours = { decodeMs: median(vol.map((v) => v.decodeMs)), wallMs: median(vol.map((v) => v.wallMs)), maxRssMb: Math.max(...vol.map((v) => v.maxRssMb)) };
+  const ours = {
+    decodeMs: median(vol.map((v) => v.decodeMs)),
+    wallMs: median(vol.map((v) => v.wallMs)),
+    maxRssMb: Math.max(...vol.map((v) => v.maxRssMb)),
+  };
   let ecVol: ReturnType<typeof runEccodes> | undefined;
   if (haveEccodes && skipVolume !== '1') {
     console.log('bench:bufr: running bufr_dump on the 1.7 MB volume (slow) ...');
@@ -148,11 +170,19 @@ function main(): void {
   const files = smallFiles(fixtures);
   const tablesForSmall = existsSync(ECCODES_LOCAL) ? ['--tables', ECCODES_LOCAL] : [];
   const small = [0, 1, 2].map(() => runOurs(files, ['--json', ...tablesForSmall]));
-  const oursSmall = { decodeMs: median(small.map((v) => v.decodeMs)), wallMs: median(small.map((v) => v.wallMs)), maxRssMb: Math.max(...small.map((v) => v.maxRssMb)) };
+  const oursSmall = {
+    decodeMs: median(small.map((v) => v.decodeMs)),
+    wallMs: median(small.map((v) => v.wallMs)),
+    maxRssMb: Math.max(...small.map((v) => v.maxRssMb)),
+  };
   let ecSmall: { wallMs: number; maxRssMb: number; failed: number } | undefined;
   if (haveEccodes) {
     const runs = files.map((f) => runEccodes(f));
-    ecSmall = { wallMs: runs.reduce((a, r) => a + r.wallMs, 0), maxRssMb: Math.max(...runs.map((r) => r.maxRssMb)), failed: runs.filter((r) => !r.ok).length };
+    ecSmall = {
+      wallMs: runs.reduce((a, r) => a + r.wallMs, 0),
+      maxRssMb: Math.max(...runs.map((r) => r.maxRssMb)),
+      failed: runs.filter((r) => !r.ok).length,
+    };
   }
 
   const ratio = (a: number | undefined, b: number) => (a === undefined ? null : Math.round((a / b) * 10) / 10);
@@ -179,7 +209,9 @@ function main(): void {
     },
   };
   const f1 = (n: number | undefined | null) => (n === undefined || n === null || Number.isNaN(n) ? '-' : n.toFixed(0));
-  console.log('case                     ours wall ms  ours decode ms  ours RSS MB  ecCodes wall ms  ecCodes RSS MB  speed-up  memory');
+  console.log(
+    'case                     ours wall ms  ours decode ms  ours RSS MB  ecCodes wall ms  ecCodes RSS MB  speed-up  memory',
+  );
   console.log(
     `RMA11 DBZH volume        ${f1(ours.wallMs).padStart(12)}  ${f1(ours.decodeMs).padStart(14)}  ${f1(ours.maxRssMb).padStart(11)}  ${f1(ecVol?.wallMs).padStart(15)}  ${f1(ecVol?.maxRssMb).padStart(14)}  ${String(result.volume.speedup ?? '-').padStart(8)}  ${String(result.volume.memoryRatio ?? '-').padStart(6)}`,
   );
@@ -192,7 +224,9 @@ function main(): void {
   writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
   console.log(`wrote ${path.relative(root, out)}`);
   if (!result.volume.withinLimits) {
-    console.error(`bench:bufr: volume decode ${ours.decodeMs.toFixed(0)} ms / ${ours.maxRssMb.toFixed(0)} MB exceeds ${LIMIT_VOLUME_MS} ms / ${LIMIT_VOLUME_RSS_MB} MB`);
+    console.error(
+      `bench:bufr: volume decode ${ours.decodeMs.toFixed(0)} ms / ${ours.maxRssMb.toFixed(0)} MB exceeds ${LIMIT_VOLUME_MS} ms / ${LIMIT_VOLUME_RSS_MB} MB`,
+    );
     process.exitCode = 1;
   }
 }
