@@ -125,6 +125,47 @@ describe.skipIf(!HAVE)('bufr cross-check with ecCodes on freshly encoded message
         ],
       }),
     });
+    // 2-03 new reference values, 2-04 associated fields with 0-31-021, 2-05 character data.
+    const refs: EncodeValue[] = [
+      Math.floor(r() * 99),
+      -1000 - Math.floor(r() * 5000),
+      Math.round(r() * 3000) / 100,
+      Math.round((250 + r() * 50) * 100) / 100,
+    ];
+    messages.push({
+      name: 'new-reference-values',
+      bytes: encodeMessage({
+        centre: 98,
+        category: 0,
+        masterVersion: 33,
+        time: t,
+        descriptors: [1001, 203014, 12101, 203255, 12101, 203000, 12101],
+        subsets: [refs],
+      }),
+    });
+    for (const compressed of [false, true]) {
+      const subset = (): EncodeValue[] => [
+        Math.floor(r() * 99),
+        1,
+        Math.floor(r() * 255),
+        Math.round((250 + r() * 50) * 10) / 10,
+        Math.floor(r() * 255),
+        Math.floor(r() * 360),
+        `T${Math.floor(r() * 1e6)}`,
+      ];
+      messages.push({
+        name: `associated-text-${compressed}`,
+        bytes: encodeMessage({
+          centre: 98,
+          category: 0,
+          masterVersion: 33,
+          time: t,
+          compressed,
+          descriptors: [1001, 204008, 31021, 12101, 11001, 204000, 205010],
+          subsets: compressed ? [subset(), subset(), subset()] : [subset()],
+        }),
+      });
+    }
     let totals = { messages: 0, agree: 0, values: 0, valuesAgree: 0 };
     for (const m of messages) {
       const file = path.join(dir, `${m.name}.bufr`);
@@ -143,6 +184,7 @@ describe.skipIf(!HAVE)('bufr cross-check with ecCodes on freshly encoded message
       `ecCodes cross-check: ${totals.agree}/${totals.messages} messages, ${totals.valuesAgree}/${totals.values} values agree`,
     );
     expect(totals.agree).toBe(messages.length);
+    expect(totals.messages).toBe(messages.length);
   });
 
   it('a polar volume from the encoder decodes the same in ecCodes (with OPERA local tables) and here', async () => {

@@ -143,6 +143,28 @@ describe('bufr decoder', () => {
     expect(vol.sweeps[1]!.elevationDeg).toBeCloseTo(1.5, 6);
   });
 
+  it('2-21 marks data not present; 0-31-011 sends the data once for all repetitions; 2-06 reads unknown local data', () => {
+    const bytes = encodeMessage({
+      centre: 98,
+      category: 0,
+      masterVersion: 33,
+      time: TIME,
+      descriptors: [221002, 1001, 1002, 12101, 101000, 31011, 12103, 206012, 12250, 1002],
+      subsets: [[280.15, 3, 275.5, 1234, 384]],
+    });
+    const flat = only(bytes).subsets[0]!;
+    expect(flat.map((e) => [e.descriptor, e.value])).toEqual([
+      ['012101', 280.15],
+      ['031011', 3],
+      ['012103', 275.5],
+      ['012103', 275.5],
+      ['012103', 275.5],
+      ['012250', 1234],
+      ['001002', 384],
+    ]);
+    expect(flat[5]!.kind).toBe('skipped');
+  });
+
   it('names an unknown descriptor with centre, sub-centre and table versions', () => {
     const bytes = encodeMessage({
       centre: 98,

@@ -69,6 +69,8 @@ function fxy(code: number): string {
 
 /** Replication factors and bitmap flags are never "missing": all ones is a value there. */
 function canBeMissing(code: number): boolean {
+  // Associated fields follow the general rule (all ones = missing), as pybufrkit does; ecCodes
+  // reports them as plain numbers but only as attributes, which its flat dump does not list.
   return !(
     code === 31000 ||
     code === 31001 ||
