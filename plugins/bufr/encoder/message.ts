@@ -49,21 +49,36 @@ interface OpState {
   scaleAdd: number;
   refScaleWidth: number; // 2-07 YYY
   stringWidthBits: number; // 2-08
+  newRefBits: number; // 2-03 YYY, definition phase
+  newRefs: Map<number, number>;
+  assoc: number[]; // 2-04 widths, nested
+  notPresent: number; // 2-21 YYY
+  skipWidth: number; // 2-06 YYY, -1 when off
+}
+
+interface Effective {
+  scale: number;
+  reference: number;
+  width: number;
+  isString: boolean;
 }
 
 function effective(
-  def: { scale: number; reference: number; width: number; isString: boolean },
+  def: { code: number; scale: number; reference: number; width: number; isString: boolean; unit: string },
   op: OpState,
-): { scale: number; reference: number; width: number } {
-  if (def.isString) return { scale: 0, reference: 0, width: op.stringWidthBits || def.width };
+): Effective {
+  if (def.isString) return { scale: 0, reference: 0, width: op.stringWidthBits || def.width, isString: true };
   let { scale, reference, width } = def;
+  reference = op.newRefs.get(def.code) ?? reference;
+  // As in the decoder: 2-01/2-02/2-07 leave code and flag tables alone.
+  if (/code\s*table|flag\s*table/i.test(def.unit)) return { scale, reference, width, isString: false };
   if (op.refScaleWidth) {
     const y = op.refScaleWidth;
     scale += y;
     reference *= 10 ** y;
     width += Math.floor((10 * y + 2) / 3);
   }
-  return { scale: scale + op.scaleAdd, reference, width: width + op.widthAdd };
+  return { scale: scale + op.scaleAdd, reference, width: width + op.widthAdd, isString: false };
 }
 
 function fxy(code: number): string {
@@ -77,7 +92,17 @@ function bitsFor(n: number): number {
 }
 
 class Walker {
-  private readonly op: OpState = { widthAdd: 0, scaleAdd: 0, refScaleWidth: 0, stringWidthBits: 0 };
+  private readonly op: OpState = {
+    widthAdd: 0,
+    scaleAdd: 0,
+    refScaleWidth: 0,
+    stringWidthBits: 0,
+    newRefBits: 0,
+    newRefs: new Map(),
+    assoc: [],
+    notPresent: 0,
+    skipWidth: -1,
+  };
   private readonly pos: number[];
 
   constructor(
@@ -114,7 +139,9 @@ class Walker {
     if (typeof v !== 'number' || !Number.isFinite(v))
       throw new BufrEncodeError(`${fxy(code)}: expected a number, got ${String(v)}`);
     const r = Math.round(v * 10 ** e.scale) - e.reference;
-    if (r < 0 || r >= 2 ** e.width - 1)
+    // All ones means "missing", except for replication factors and bitmap flags, where it is a value.
+    const top = Math.floor(code / 1000) === 31 ? 2 ** e.width : 2 ** e.width - 1;
+    if (r < 0 || r >= top)
       throw new BufrEncodeError(
         `${fxy(code)}: value ${v} does not fit ${e.width} bits (scale ${e.scale}, reference ${e.reference})`,
       );
@@ -124,8 +151,11 @@ class Walker {
   private writeElement(code: number, vals: EncodeValue[]): void {
     const def = this.tables.element(code);
     if (!def) throw new BufrEncodeError(`unknown descriptor ${fxy(code)}; add it to the tables`);
-    const e = effective(def, this.op);
-    if (def.isString) {
+    this.writeValues(code, effective(def, this.op), vals);
+  }
+
+  private writeValues(code: number, e: Effective, vals: EncodeValue[]): void {
+    if (e.isString) {
       const bytes = e.width / 8;
       const strs = vals.map((v) => (v === null ? null : String(v)));
       if (!this.compressed) {
@@ -180,6 +210,38 @@ class Walker {
     }
   }
 
+  private element(d: number): void {
+    const x = Math.floor(d / 1000) % 100;
+    if (this.op.newRefBits) {
+      // 2-03 definition phase: the value is the new reference, sign and magnitude.
+      const bits = this.op.newRefBits;
+      const vals = this.take();
+      const v = vals[0];
+      if (typeof v !== 'number' || !Number.isInteger(v) || Math.abs(v) >= 2 ** (bits - 1))
+        throw new BufrEncodeError(`${fxy(d)}: new reference ${String(v)} does not fit ${bits} bits`);
+      if (vals.some((o) => o !== v))
+        throw new BufrEncodeError(`${fxy(d)}: new reference values differ between subsets`);
+      this.w.writeBits(v < 0 ? 2 ** (bits - 1) - v : v, bits);
+      if (this.compressed) this.w.writeBits(0, 6);
+      this.op.newRefs.set(d, v);
+      return;
+    }
+    if (this.op.notPresent > 0) {
+      this.op.notPresent--;
+      if (x !== 31) return;
+    }
+    if (this.op.skipWidth >= 0) {
+      const width = this.op.skipWidth;
+      this.op.skipWidth = -1;
+      this.writeValues(d, { scale: 0, reference: 0, width, isString: false }, this.take());
+      return;
+    }
+    const assoc = this.op.assoc.reduce((a, b) => a + b, 0);
+    if (assoc > 0 && x !== 31)
+      this.writeValues(999999, { scale: 0, reference: 0, width: assoc, isString: false }, this.take());
+    this.writeElement(d, this.take());
+  }
+
   walk(descs: readonly number[], depth: number): void {
     if (depth > MAX_DEPTH) throw new BufrEncodeError('descriptors nest too deeply');
     for (let i = 0; i < descs.length; i++) {
@@ -188,7 +250,7 @@ class Walker {
       const x = Math.floor(d / 1000) % 100;
       const y = d % 1000;
       if (f === 0) {
-        this.writeElement(d, this.take());
+        this.element(d);
       } else if (f === 1) {
         let count = y;
         let start = i + 1;
@@ -226,6 +288,8 @@ class Walker {
             throw new BufrEncodeError(`${fxy(d)}: compressed subsets need equal replication factors`);
           this.writeElement(factorCode, factors);
           count = n;
+          // 0-31-011/012: the data follow once and stand for all repetitions.
+          if ((factorCode === 31011 || factorCode === 31012) && n > 0) count = 1;
         }
         const body = descs.slice(start, start + x);
         if (body.length !== x) throw new BufrEncodeError(`${fxy(d)}: fewer than ${x} descriptors follow`);
@@ -234,9 +298,20 @@ class Walker {
       } else if (f === 2) {
         if (x === 1) this.op.widthAdd = y === 0 ? 0 : y - 128;
         else if (x === 2) this.op.scaleAdd = y === 0 ? 0 : y - 128;
+        else if (x === 3) {
+          if (y === 0) this.op.newRefs.clear();
+          this.op.newRefBits = y === 0 || y === 255 ? 0 : y;
+        } else if (x === 4) {
+          if (y === 0) this.op.assoc.pop();
+          else this.op.assoc.push(y);
+        } else if (x === 5) this.writeValues(d, { scale: 0, reference: 0, width: y * 8, isString: true }, this.take());
+        else if (x === 6) this.op.skipWidth = y;
         else if (x === 7) this.op.refScaleWidth = y;
         else if (x === 8) this.op.stringWidthBits = y * 8;
-        else throw new BufrEncodeError(`operator ${fxy(d)} is not supported by the encoder`);
+        else if (x === 21) this.op.notPresent = y;
+        else if ([22, 23, 24, 25, 32, 35, 36, 37].includes(x) && !(y === 255 && [23, 24, 25, 32].includes(x))) {
+          // Quality and bitmap operators carry no data of their own; the bitmap is plain 0-31-031 values.
+        } else throw new BufrEncodeError(`operator ${fxy(d)} is not supported by the encoder`);
       } else {
         const seq = this.tables.sequence(d);
         if (!seq) throw new BufrEncodeError(`unknown sequence ${fxy(d)}; add it to the tables`);
