@@ -117,18 +117,19 @@ export class FtpClientPool {
     const pc = await this.acquire(signal);
     const onAbort = (): void => pc.client.close();
     signal.addEventListener('abort', onAbort, { once: true });
+    let result: T;
     try {
-      const result = await task(pc);
-      this.release(pc);
-      return result;
+      result = await task(pc);
     } catch (err) {
+      signal.removeEventListener('abort', onAbort);
       this.release(pc, err);
       if (signal.aborted) throw signal.reason;
       if (isLocalError(err)) throw err;
       throw classifyFtpError(err, this.#context(operation, path));
-    } finally {
-      signal.removeEventListener('abort', onAbort);
     }
+    signal.removeEventListener('abort', onAbort);
+    this.release(pc);
+    return result;
   }
 
   /** Takes a healthy client from the pool, or opens one within the connection budgets. */
@@ -140,7 +141,8 @@ export class FtpClientPool {
       this.#assertOpen();
       const idle = this.#idle.pop();
       if (idle !== undefined) {
-        if (await this.#isHealthy(idle)) {
+        const healthy = await this.#isHealthy(idle);
+        if (healthy && !this.#closed) {
           this.#busy.add(idle);
           return idle;
         }
@@ -157,10 +159,9 @@ export class FtpClientPool {
           this.#notify();
           throw err;
         }
+        let pc: PooledClient;
         try {
-          const pc = await this.#connect(signal, releaseHost);
-          this.#busy.add(pc);
-          return pc;
+          pc = await this.#connect(signal, releaseHost);
         } catch (err) {
           this.#open--;
           releaseHost();
@@ -187,6 +188,12 @@ export class FtpClientPool {
           if (this.#open === 0) await delay(backoffMs, undefined, { signal });
           continue;
         }
+        if (this.#closed) {
+          this.#discard(pc);
+          this.#assertOpen();
+        }
+        this.#busy.add(pc);
+        return pc;
       }
       await this.#waitForChange(signal);
     }
