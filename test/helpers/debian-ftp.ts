@@ -60,8 +60,8 @@ export async function createServerAccount(): Promise<ServerAccount> {
   const tmp = await makeTmpDir('poller-real-ftp-');
   const user = `pt${randomBytes(4).toString('hex')}`;
   const password = `Pw-${randomBytes(9).toString('base64url')}`;
-  await run('useradd', ['-M', '-d', tmp.path, '-s', '/bin/sh', user]);
-  await run('sh', ['-c', `printf '%s:%s\\n' "$1" "$2" | chpasswd`, 'chpasswd', user, password]);
+  await runLocked('useradd', ['-M', '-d', tmp.path, '-s', '/bin/sh', user]);
+  await runLocked('sh', ['-c', `printf '%s:%s\\n' "$1" "$2" | chpasswd`, 'chpasswd', user, password]);
   const own = async (): Promise<void> => {
     await run('chown', ['-R', `${user}:`, tmp.path]);
   };
@@ -73,10 +73,27 @@ export async function createServerAccount(): Promise<ServerAccount> {
     root: tmp.path,
     own,
     async remove() {
-      await run('userdel', [user]).catch(() => undefined);
+      await runLocked('userdel', [user]).catch(() => undefined);
       await tmp.remove();
     },
   };
+}
+
+/**
+ * useradd/chpasswd/userdel fail with "cannot lock /etc/passwd" while another process (another
+ * test file) edits it: retry a few times.
+ */
+async function runLocked(command: string, args: string[]): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await run(command, args);
+      return;
+    } catch (err) {
+      const stderr = String((err as { stderr?: unknown }).stderr ?? '');
+      if (attempt >= 10 || !/lock/i.test(stderr)) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
+    }
+  }
 }
 
 export type RealTlsMode = 'none' | 'explicit' | 'implicit';

@@ -6,7 +6,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { ConnectionOptions, PeerCertificate, TLSSocket } from 'node:tls';
+import { type ConnectionOptions, type PeerCertificate, TLSSocket } from 'node:tls';
 import { Client } from 'basic-ftp';
 import type { Logger } from 'pino';
 import { SourceError, ThrottledError } from '../../errors.js';
@@ -117,18 +117,19 @@ export class FtpClientPool {
     const pc = await this.acquire(signal);
     const onAbort = (): void => pc.client.close();
     signal.addEventListener('abort', onAbort, { once: true });
+    let result: T;
     try {
-      const result = await task(pc);
-      this.release(pc);
-      return result;
+      result = await task(pc);
     } catch (err) {
+      signal.removeEventListener('abort', onAbort);
       this.release(pc, err);
       if (signal.aborted) throw signal.reason;
       if (isLocalError(err)) throw err;
       throw classifyFtpError(err, this.#context(operation, path));
-    } finally {
-      signal.removeEventListener('abort', onAbort);
     }
+    signal.removeEventListener('abort', onAbort);
+    this.release(pc);
+    return result;
   }
 
   /** Takes a healthy client from the pool, or opens one within the connection budgets. */
@@ -140,7 +141,8 @@ export class FtpClientPool {
       this.#assertOpen();
       const idle = this.#idle.pop();
       if (idle !== undefined) {
-        if (await this.#isHealthy(idle)) {
+        const healthy = await this.#isHealthy(idle);
+        if (healthy && !this.#closed) {
           this.#busy.add(idle);
           return idle;
         }
@@ -157,10 +159,9 @@ export class FtpClientPool {
           this.#notify();
           throw err;
         }
+        let pc: PooledClient;
         try {
-          const pc = await this.#connect(signal, releaseHost);
-          this.#busy.add(pc);
-          return pc;
+          pc = await this.#connect(signal, releaseHost);
         } catch (err) {
           this.#open--;
           releaseHost();
@@ -187,6 +188,12 @@ export class FtpClientPool {
           if (this.#open === 0) await delay(backoffMs, undefined, { signal });
           continue;
         }
+        if (this.#closed) {
+          this.#discard(pc);
+          this.#assertOpen();
+        }
+        this.#busy.add(pc);
+        return pc;
       }
       await this.#waitForChange(signal);
     }
@@ -335,7 +342,10 @@ export class FtpClientPool {
         await client.connect(o.host, o.port);
         if (o.tls.mode === 'explicit') await client.useTLS(tlsOptions);
       }
-      if (o.tls.mode !== 'none') this.#checkPin(client.ftp.socket as TLSSocket);
+      if (o.tls.mode !== 'none') {
+        this.#checkPin(client.ftp.socket as TLSSocket);
+        this.#pinDataConnections(client);
+      }
       // connectTimeoutMs bounds reaching the server; from here on replies are bounded by
       // dataTimeoutMs (basic-ftp's control timeout). Servers delay a failed login by seconds.
       clearTimeout(timer);
@@ -384,6 +394,43 @@ export class FtpClientPool {
       ...(tls.ca !== undefined ? { ca: tls.ca } : {}),
     };
     return options;
+  }
+
+  /**
+   * With a pin, data connections are checked too: basic-ftp opens them itself, so the check hooks
+   * the moment it hands a new data socket to its context, and runs at 'secureConnect', before any
+   * byte of the transfer is read.
+   */
+  #pinDataConnections(client: Client): void {
+    const pin = this.#opts.tls.fingerprint;
+    if (pin === undefined || pin === '') return;
+    const ftp = client.ftp;
+    const accessor = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(ftp), 'dataSocket');
+    const { get, set } = accessor ?? {};
+    if (get === undefined || set === undefined) {
+      throw new Error('basic-ftp changed: cannot check the pinned fingerprint on data connections');
+    }
+    Object.defineProperty(ftp, 'dataSocket', {
+      configurable: true,
+      get() {
+        return get.call(this);
+      },
+      set: (socket: unknown) => {
+        set.call(ftp, socket);
+        if (socket instanceof TLSSocket) {
+          socket.once('secureConnect', () => {
+            // A resumed session proves the peer holds the keys of the pinned control session
+            // (and OpenSSL shows no certificate for it): nothing more to compare.
+            if (socket.isSessionReused()) return;
+            try {
+              this.#checkPin(socket);
+            } catch (err) {
+              socket.destroy(err as Error);
+            }
+          });
+        }
+      },
+    });
   }
 
   /** Compares the server certificate with the pinned SHA-256 fingerprint, before the password is sent. */
