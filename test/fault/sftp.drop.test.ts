@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TransientError } from '../../src/errors.js';
 import { createSftpSource } from '../../src/sources/sftp/sftp-source.js';
 import type { Source, SourceConnectOptions } from '../../src/sources/source.js';
-import { collectingLogger, downloadToFile, sftpConnectOptions } from '../helpers/sftp-options.js';
 import { type SftpTestServer, startSftpServer } from '../helpers/sftp-server.js';
+import { collectingLogger, downloadToFile, sftpConnectOptions } from '../helpers/source-test-utils.js';
 
 let server: SftpTestServer;
 let tmp: string;

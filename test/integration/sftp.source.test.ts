@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PermanentError, SourceError } from '../../src/errors.js';
 import { createSftpSource } from '../../src/sources/sftp/sftp-source.js';
 import type { Source, SourceConnectOptions } from '../../src/sources/source.js';
-import { collectingLogger, downloadToFile, sftpConnectOptions } from '../helpers/sftp-options.js';
 import { type SftpTestServer, startSftpServer } from '../helpers/sftp-server.js';
+import { collectingLogger, downloadToFile, sftpConnectOptions } from '../helpers/source-test-utils.js';
 
 const MTIME_S = 1_763_900_000; // 2025-11-23T12:13:20Z
 const signal = () => new AbortController().signal;
