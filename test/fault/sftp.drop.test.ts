@@ -50,7 +50,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(sources.map((s) => s.close()));
   await server?.close();
-  await fs.rm(tmp, { recursive: true, force: true });
+  if (tmp !== undefined) await fs.rm(tmp, { recursive: true, force: true });
 });
 
 describe('sftp source when the connection fails mid-transfer', () => {

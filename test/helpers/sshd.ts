@@ -5,8 +5,8 @@ import fs from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import ssh2 from 'ssh2';
 import { sha256Fingerprint } from '../../src/sources/sftp/host-key.js';
+import { generateEd25519 } from './sftp-server.js';
 
 /**
  * Real OpenSSH sshd for tests and benchmarks: `sshd -D -e -f <config>` on 127.0.0.1 with a
@@ -139,7 +139,7 @@ export async function startSshd(): Promise<SshdServer> {
   const hostPub = (await fs.readFile(`${hostKeyFile}.pub`, 'utf8')).trim().split(/\s+/);
   const hostBlob = Buffer.from(hostPub[1] ?? '', 'base64');
 
-  const clientKey = ssh2.utils.generateKeyPairSync('ed25519');
+  const clientKey = generateEd25519();
   const privateKeyFile = path.join(base, 'client_ed25519');
   await fs.writeFile(privateKeyFile, clientKey.private, { mode: 0o600 });
   const authorizedKeys = path.join(base, 'authorized_keys');

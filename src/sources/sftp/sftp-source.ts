@@ -3,7 +3,7 @@ import type { Writable } from 'node:stream';
 import type { FileEntryWithStats, SFTPWrapper, Stats } from 'ssh2';
 import { PermanentError, PollerError, TransientError } from '../../errors.js';
 import type { DownloadOptions, EntryType, ListOptions, RemoteEntry, Source, SourceConnectOptions } from '../source.js';
-import { type HostCheck, openSftpSession, resolveHostCheck, type SftpSession } from './connect.js';
+import { openSftpSession, resolveHostCheck, type SftpSession } from './connect.js';
 import { classifySftpError, isSftpEof, isSftpNoSuchFile, type SftpErrorContext } from './errors.js';
 import { pipelinedRead } from './pipelined-read.js';
 import { SessionPool } from './session-pool.js';
@@ -55,12 +55,15 @@ export function createSftpSource(opts: SourceConnectOptions, tuning: SftpTuning 
   const chunkBytes = tuning.readChunkBytes ?? READ_CHUNK_BYTES;
   const readsInFlight = tuning.readsInFlight ?? READS_IN_FLIGHT;
 
+  /** Numbers sessions in debug logs. */
+  let sessionsOpened = 0;
   const pool = new SessionPool<SftpSession>({
     max: opts.maxConnections,
     idleCloseMs: IDLE_CLOSE_MS,
     open: (signal) => {
       if ('error' in hostCheck) return Promise.reject(hostCheck.error);
-      return openSftpSession(opts, hostCheck as HostCheck, signal);
+      sessionsOpened += 1;
+      return openSftpSession(opts, hostCheck, sessionsOpened, signal);
     },
   });
   let closed = false;
