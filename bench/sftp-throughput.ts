@@ -4,6 +4,9 @@
  * source against the in-process ssh2 test server. Prints MB/s (10^6 bytes per second, wall
  * time including connection set-up) and the ratio.
  *
+ * Client CPU seconds per GB are printed too: on a shared machine they vary less than MB/s.
+ * Needs GNU time (/usr/bin/time, Debian package `time`) for the sftp client's CPU.
+ *
  * Usage: node dist/bench/sftp-throughput.js [--size-mib 256] [--runs 3] [--chunk-kib 128] [--in-flight 64]
  * Needs /usr/sbin/sshd and root (or passwordless sudo), like the real-sshd tests.
  */
@@ -51,15 +54,27 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)] ?? 0;
 }
 
-async function timeIt(work: () => Promise<void>): Promise<number> {
+interface Sample {
+  wallS: number;
+  /** CPU seconds (user + system) of the client side of the download. */
+  cpuS: number;
+}
+
+/** Times `work`; its CPU is this process's own unless `work` reports a child's. */
+async function timeIt(work: () => Promise<number | undefined>): Promise<Sample> {
   const start = process.hrtime.bigint();
-  await work();
-  return Number(process.hrtime.bigint() - start) / 1e9;
+  const cpu0 = process.cpuUsage();
+  const childCpuS = await work();
+  const cpu = process.cpuUsage(cpu0);
+  return {
+    wallS: Number(process.hrtime.bigint() - start) / 1e9,
+    cpuS: childCpuS ?? (cpu.user + cpu.system) / 1e6,
+  };
 }
 
 const mbps = (seconds: number): number => sizeBytes / 1e6 / seconds;
 
-async function pollerDownload(opts: SourceConnectOptions, remote: string, dest: string): Promise<void> {
+async function pollerDownload(opts: SourceConnectOptions, remote: string, dest: string): Promise<undefined> {
   const source = createSftpSource(opts, { readChunkBytes: chunkBytes, readsInFlight });
   try {
     const out = createWriteStream(dest);
@@ -71,6 +86,7 @@ async function pollerDownload(opts: SourceConnectOptions, remote: string, dest: 
   }
   const { size } = await fs.stat(dest);
   if (size !== sizeBytes) throw new Error(`downloaded ${size} bytes, expected ${sizeBytes}`);
+  return undefined;
 }
 
 function baseOptions(): Omit<SourceConnectOptions, 'port' | 'user' | 'rootPath'> {
@@ -87,7 +103,7 @@ function baseOptions(): Omit<SourceConnectOptions, 'port' | 'user' | 'rootPath'>
   };
 }
 
-async function benchInProcess(work: string): Promise<number[]> {
+async function benchInProcess(work: string): Promise<Sample[]> {
   const server: SftpTestServer = await startSftpServer();
   try {
     await writeRandomFile(path.join(server.root, 'big.bin'), sizeBytes);
@@ -99,7 +115,7 @@ async function benchInProcess(work: string): Promise<number[]> {
       rootPath: '/',
       hostKey: server.hostKeyFingerprint,
     };
-    const times: number[] = [];
+    const times: Sample[] = [];
     for (let i = 0; i < runs; i++) {
       const dest = path.join(work, 'inprocess.bin');
       times.push(await timeIt(() => pollerDownload(opts, 'big.bin', dest)));
@@ -111,7 +127,7 @@ async function benchInProcess(work: string): Promise<number[]> {
   }
 }
 
-async function benchRealSshd(work: string): Promise<{ poller: number[]; openssh: number[] }> {
+async function benchRealSshd(work: string): Promise<{ poller: Sample[]; openssh: Sample[] }> {
   const sshd: SshdServer = await startSshd();
   try {
     const remote = path.join(sshd.root, 'big.bin');
@@ -128,8 +144,8 @@ async function benchRealSshd(work: string): Promise<{ poller: number[]; openssh:
     const batch = path.join(work, 'sftp.batch');
     const opensshDest = path.join(work, 'openssh.bin');
     await fs.writeFile(batch, `get ${remote} ${opensshDest}\n`);
-    const poller: number[] = [];
-    const openssh: number[] = [];
+    const poller: Sample[] = [];
+    const openssh: Sample[] = [];
     // Interleaved, so both see the same page cache and machine load.
     for (let i = 0; i < runs; i++) {
       const dest = path.join(work, 'poller.bin');
@@ -137,7 +153,11 @@ async function benchRealSshd(work: string): Promise<{ poller: number[]; openssh:
       await fs.rm(dest);
       openssh.push(
         await timeIt(async () => {
-          await run('sftp', [
+          // GNU time reports the sftp client's own CPU (user and system seconds) on stderr.
+          const { stderr } = await run('/usr/bin/time', [
+            '-f',
+            'cpu %U %S',
+            'sftp',
             '-q',
             '-b',
             batch,
@@ -153,6 +173,8 @@ async function benchRealSshd(work: string): Promise<{ poller: number[]; openssh:
             'BatchMode=yes',
             `${sshd.user}@127.0.0.1`,
           ]);
+          const m = /cpu ([\d.]+) ([\d.]+)/.exec(stderr);
+          return m ? Number(m[1]) + Number(m[2]) : Number.NaN;
         }),
       );
       const { size } = await fs.stat(opensshDest);
@@ -167,8 +189,11 @@ async function benchRealSshd(work: string): Promise<{ poller: number[]; openssh:
 
 async function main(): Promise<void> {
   const work = await fs.mkdtemp(path.join(os.tmpdir(), 'poller-bench-sftp-'));
-  const fmt = (t: number[]): string =>
-    `median ${mbps(median(t)).toFixed(0)} MB/s (runs: ${t.map((s) => mbps(s).toFixed(0)).join(', ')})`;
+  const fmt = (t: Sample[]): string => {
+    const wall = t.map((x) => x.wallS);
+    const cpuPerGb = median(t.map((x) => x.cpuS)) / (sizeBytes / 1e9);
+    return `median ${mbps(median(wall)).toFixed(0)} MB/s (runs: ${wall.map((w) => mbps(w).toFixed(0)).join(', ')}), client CPU ${cpuPerGb.toFixed(2)} s/GB`;
+  };
   try {
     console.log(
       `file ${sizeBytes / 1024 / 1024} MiB, ${runs} runs, reads of ${chunkBytes / 1024} KiB x ${readsInFlight} in flight`,
@@ -183,7 +208,9 @@ async function main(): Promise<void> {
     const { poller, openssh } = await benchRealSshd(work);
     console.log(`poller  <- OpenSSH sshd:           ${fmt(poller)}`);
     console.log(`sftp -b <- OpenSSH sshd:           ${fmt(openssh)}`);
-    console.log(`ratio poller / OpenSSH sftp (median): ${(median(openssh) / median(poller)).toFixed(2)}`);
+    console.log(
+      `ratio poller / OpenSSH sftp (median MB/s): ${(median(openssh.map((x) => x.wallS)) / median(poller.map((x) => x.wallS))).toFixed(2)}`,
+    );
   } finally {
     await fs.rm(work, { recursive: true, force: true });
   }

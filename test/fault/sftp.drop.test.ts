@@ -81,6 +81,15 @@ describe('sftp source when the connection fails mid-transfer', () => {
     await resumeAndCheck(s, partial);
   });
 
+  it('a pooled connection cut while idle is replaced on the next listing', async () => {
+    const s = source();
+    expect((await s.list('', { signal: new AbortController().signal })).length).toBe(1);
+    const before = server.connections;
+    server.dropConnections();
+    expect((await s.list('', { signal: new AbortController().signal })).length).toBe(1);
+    expect(server.connections).toBe(before + 1);
+  });
+
   it('an abort mid-transfer rejects with the reason and leaves a correct prefix', async () => {
     const s = source();
     const partial = path.join(tmp, 'aborted.partial');

@@ -38,6 +38,8 @@ export interface SftpTestServer {
   readonly connections: number;
   /** One-shot fault: the next connection to pass this many READ bytes is cut (socket destroyed). */
   dropAfterBytes(bytes: number): void;
+  /** Cuts every open connection now (sockets destroyed, no SSH disconnect). */
+  dropConnections(): void;
   /** One-shot fault: the next connection to pass this many READ bytes stops answering READs. */
   stallAfterBytes(bytes: number): void;
   close(): Promise<void>;
@@ -308,6 +310,9 @@ export async function startSftpServer(): Promise<SftpTestServer> {
     },
     dropAfterBytes(bytes: number) {
       dropAfter = bytes;
+    },
+    dropConnections() {
+      for (const c of clients) (c as unknown as { _sock: Socket })._sock.destroy();
     },
     stallAfterBytes(bytes: number) {
       stallAfter = bytes;

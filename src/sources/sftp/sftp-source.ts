@@ -123,19 +123,46 @@ export function createSftpSource(opts: SourceConnectOptions, tuning: SftpTuning 
     });
   }
 
-  async function withSession<T>(signal: AbortSignal, work: (session: SftpSession) => Promise<T>): Promise<T> {
+  /** How often each live session has been handed out; a reused one may have died while idle. */
+  const uses = new WeakMap<SftpSession, number>();
+
+  /**
+   * Runs `work` on a pooled session. With `retryStale`, work that failed because a reused
+   * session turned out dead (dropped while idle, before its 'close' arrived) runs once more on a
+   * fresh one; only read-only work asks for that.
+   */
+  async function withSession<T>(
+    signal: AbortSignal,
+    work: (session: SftpSession) => Promise<T>,
+    retryStale = false,
+  ): Promise<T> {
     const closedError = () => new TransientError('POLLER_SFTP_CLOSED', `sftp source "${opts.name}": source is closed`);
-    if (closed) throw closedError();
-    let session: SftpSession;
-    try {
-      session = await pool.acquire(signal);
-    } catch (err) {
-      throw err instanceof PollerError || (signal.aborted && err === signal.reason) ? err : closedError();
-    }
-    try {
-      return await work(session);
-    } finally {
-      pool.release(session);
+    for (let attempt = 1; ; attempt++) {
+      if (closed) throw closedError();
+      let session: SftpSession;
+      try {
+        session = await pool.acquire(signal);
+      } catch (err) {
+        throw err instanceof PollerError || (signal.aborted && err === signal.reason) ? err : closedError();
+      }
+      const used = (uses.get(session) ?? 0) + 1;
+      uses.set(session, used);
+      try {
+        return await work(session);
+      } catch (err) {
+        const stale =
+          retryStale &&
+          attempt === 1 &&
+          used > 1 &&
+          !session.isAlive() &&
+          !signal.aborted &&
+          !(err instanceof PollerError) &&
+          typeof (err as { code?: unknown } | null)?.code !== 'number';
+        if (!stale) throw err;
+        opts.log.debug({ event: 'source.reconnected', source: opts.name, session: session.id }, 'stale sftp session');
+      } finally {
+        pool.release(session);
+      }
     }
   }
 
@@ -156,40 +183,44 @@ export function createSftpSource(opts: SourceConnectOptions, tuning: SftpTuning 
     const rel = normaliseRelative(dir);
     const remote = remotePathOf(rel);
     try {
-      return await withSession(signal, async (session) => {
-        const handle = await request<Buffer>(session, rel || '/', signal, (s, cb) => s.opendir(remote, cb));
-        const entries: RemoteEntry[] = [];
-        try {
-          // Bounded: each round returns at least one entry or EOF, and the total is capped.
-          while (entries.length < MAX_LIST_ENTRIES) {
-            signal.throwIfAborted();
-            let batch: FileEntryWithStats[];
-            try {
-              batch = await request<FileEntryWithStats[]>(session, rel || '/', signal, (s, cb) =>
-                s.readdir(handle, cb),
+      return await withSession(
+        signal,
+        async (session) => {
+          const handle = await request<Buffer>(session, rel || '/', signal, (s, cb) => s.opendir(remote, cb));
+          const entries: RemoteEntry[] = [];
+          try {
+            // Bounded: each round returns at least one entry or EOF, and the total is capped.
+            while (entries.length < MAX_LIST_ENTRIES) {
+              signal.throwIfAborted();
+              let batch: FileEntryWithStats[];
+              try {
+                batch = await request<FileEntryWithStats[]>(session, rel || '/', signal, (s, cb) =>
+                  s.readdir(handle, cb),
+                );
+              } catch (err) {
+                if (isSftpEof(err)) break;
+                throw err;
+              }
+              if (batch.length === 0) break;
+              for (const e of batch) {
+                if (e.filename === '.' || e.filename === '..') continue;
+                const entry = toEntry(rel, e.filename, e.attrs);
+                if (entry !== undefined) entries.push(entry);
+              }
+            }
+            if (entries.length >= MAX_LIST_ENTRIES) {
+              opts.log.warn(
+                { event: 'listing.truncated', source: opts.name, dir: rel, entries: entries.length },
+                'directory listing cut at the entry cap',
               );
-            } catch (err) {
-              if (isSftpEof(err)) break;
-              throw err;
             }
-            if (batch.length === 0) break;
-            for (const e of batch) {
-              if (e.filename === '.' || e.filename === '..') continue;
-              const entry = toEntry(rel, e.filename, e.attrs);
-              if (entry !== undefined) entries.push(entry);
-            }
+          } finally {
+            if (session.isAlive()) session.sftp.close(handle, () => {});
           }
-          if (entries.length >= MAX_LIST_ENTRIES) {
-            opts.log.warn(
-              { event: 'listing.truncated', source: opts.name, dir: rel, entries: entries.length },
-              'directory listing cut at the entry cap',
-            );
-          }
-        } finally {
-          if (session.isAlive()) session.sftp.close(handle, () => {});
-        }
-        return entries;
-      });
+          return entries;
+        },
+        true,
+      );
     } catch (err) {
       throw signal.aborted && err === signal.reason ? err : classifySftpError(err, errCtx(rel || '/'));
     }
@@ -219,17 +250,21 @@ export function createSftpSource(opts: SourceConnectOptions, tuning: SftpTuning 
     const clean = normaliseRelative(rel);
     const remote = remotePathOf(clean);
     try {
-      return await withSession(signal, async (session) => {
-        let attrs: Stats;
-        try {
-          attrs = await request<Stats>(session, clean, signal, (s, cb) => s.stat(remote, cb));
-        } catch (err) {
-          if (isSftpNoSuchFile(err)) return undefined;
-          throw err;
-        }
-        const dir = path.posix.dirname(clean);
-        return toEntry(dir === '.' ? '' : dir, path.posix.basename(clean), attrs);
-      });
+      return await withSession(
+        signal,
+        async (session) => {
+          let attrs: Stats;
+          try {
+            attrs = await request<Stats>(session, clean, signal, (s, cb) => s.stat(remote, cb));
+          } catch (err) {
+            if (isSftpNoSuchFile(err)) return undefined;
+            throw err;
+          }
+          const dir = path.posix.dirname(clean);
+          return toEntry(dir === '.' ? '' : dir, path.posix.basename(clean), attrs);
+        },
+        true,
+      );
     } catch (err) {
       throw signal.aborted && err === signal.reason ? err : classifySftpError(err, errCtx(clean));
     }
