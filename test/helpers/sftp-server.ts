@@ -103,7 +103,6 @@ export function generateEd25519(options: { passphrase?: string } = {}): { privat
 
 /** Starts a server on 127.0.0.1 with a fresh tmp root, host key and client keys. */
 export async function startSftpServer(): Promise<SftpTestServer> {
-  const root = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), 'poller-sftp-')));
   const user = 'poller';
   const password = 'correct horse battery staple';
   const passphrase = 'key passphrase 42';
@@ -112,6 +111,7 @@ export async function startSftpServer(): Promise<SftpTestServer> {
   const encryptedKey = generateEd25519({ passphrase });
   const allowedKeys = [clientKey.public, encryptedKey.public].map((k) => firstKey(ssh2.utils.parseKey(k)));
   const hostBlob = firstKey(ssh2.utils.parseKey(hostKey.private)).getPublicSSH();
+  const root = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), 'poller-sftp-')));
 
   let bytesRead = 0;
   let connections = 0;

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PermanentError, SourceError } from '../../src/errors.js';
 import { createLocalSource } from '../../src/sources/local/local-source.js';
@@ -78,6 +79,19 @@ describe('local source', () => {
     await fs.writeFile(part, data.subarray(0, 300_001));
     await downloadToFile(source, 'big.bin', part, { offsetBytes: 300_001 });
     expect((await fs.readFile(part)).equals(data)).toBe(true);
+  });
+
+  it('passes an error of the destination stream through unchanged', async () => {
+    await fs.writeFile(path.join(dir, 'big.bin'), randomBytes(2 * 1024 * 1024));
+    const diskFull = Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+    let writes = 0;
+    const failing = new Writable({
+      write: (_chunk, _enc, cb) => (++writes >= 3 ? cb(diskFull) : cb()),
+    });
+    const err = await source
+      .download('big.bin', failing, { offsetBytes: 0, signal: signal() })
+      .catch((e: unknown) => e);
+    expect(err).toBe(diskFull);
   });
 
   it('classifies missing files, a missing root and paths outside the root', async () => {

@@ -146,6 +146,17 @@ describe('sftp source against the in-process server', () => {
     expect(listErr).toMatchObject({ code: 'POLLER_SFTP_NOT_FOUND' });
   });
 
+  it('passes an error of the destination stream through unchanged', async () => {
+    const diskFull = Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+    let writes = 0;
+    const failing = new Writable({
+      write: (_chunk, _enc, cb) => (++writes >= 3 ? cb(diskFull) : cb()),
+    });
+    failing.on('error', () => {});
+    const err = await rejection(source().download('big.bin', failing, { offsetBytes: 0, signal: signal() }));
+    expect(err).toBe(diskFull);
+  });
+
   it('refuses paths that climb out of the root', async () => {
     const err = await rejection(source().list('../..', { signal: signal() }));
     expect(err).toMatchObject({ code: 'POLLER_SFTP_PATH_OUTSIDE_ROOT' });

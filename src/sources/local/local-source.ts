@@ -306,7 +306,13 @@ async function copyInto(
   let writeError: unknown;
   let settleFlushed: (() => void) | undefined;
   const onAbort = (): void => from.destroy();
+  // Held for the whole copy, so a failing destination stops the reads and is reported, not thrown.
+  const onDestinationError = (err: unknown): void => {
+    writeError ??= err;
+    from.destroy();
+  };
   signal.addEventListener('abort', onAbort, { once: true });
+  to.on('error', onDestinationError);
 
   const waitForDrain = (): Promise<void> =>
     new Promise<void>((resolve, reject) => {
@@ -362,7 +368,7 @@ async function copyInto(
     } catch (err) {
       if (signal.aborted) throw signal.reason;
       // The destination's errors are the caller's own; only read errors are classified here.
-      if (err === writeError) throw err;
+      if (writeError !== undefined) throw writeError;
       throw classifyRead(err);
     }
     if (pending > 0) await new Promise<void>((resolve) => (settleFlushed = resolve));
@@ -370,5 +376,6 @@ async function copyInto(
     signal.throwIfAborted();
   } finally {
     signal.removeEventListener('abort', onAbort);
+    to.removeListener('error', onDestinationError);
   }
 }

@@ -49,7 +49,7 @@ function normaliseRelative(rel: string): string {
 export function createSftpSource(opts: SourceConnectOptions, tuning: SftpTuning = {}): Source {
   const hostPort = `${opts.host}:${opts.port}`;
   const rootPath = path.posix.resolve('/', opts.rootPath === '' ? '/' : opts.rootPath);
-  const displayUrl = `sftp://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}${opts.port === 22 ? '' : `:${opts.port}`}${rootPath}`;
+  const displayUrl = `sftp://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}${opts.port === 22 ? '' : `:${opts.port}`}${encodeURI(rootPath)}`;
   const secrets = [opts.password, opts.passphrase];
   const hostCheck = resolveHostCheck(opts);
   const chunkBytes = tuning.readChunkBytes ?? READ_CHUNK_BYTES;
@@ -115,6 +115,8 @@ export function createSftpSource(opts: SourceConnectOptions, tuning: SftpTuning 
       }, opts.dataTimeoutMs);
       const onAbort = (): void => settle(signal.reason);
       signal.addEventListener('abort', onAbort, { once: true });
+      // ssh2 drops requests on a closed channel without a reply; fail fast instead of timing out.
+      if (!session.isAlive()) return settle(new Error('connection closed'));
       try {
         fn(session.sftp, (err, value) => (err ? settle(err) : settle(undefined, value)));
       } catch (err) {
@@ -240,6 +242,7 @@ export function createSftpSource(opts: SourceConnectOptions, tuning: SftpTuning 
         maxInFlight: readsInFlight,
         idleTimeoutMs: opts.dataTimeoutMs,
         onStalled: () => session.destroy(),
+        isAlive: () => session.isAlive(),
         classify: (err) => classifySftpError(err, errCtx(clean)),
         describe: `sftp source "${opts.name}": ${clean}`,
       }),
