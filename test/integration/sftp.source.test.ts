@@ -1,10 +1,11 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PermanentError, SourceError } from '../../src/errors.js';
+import { PermanentError, SourceError, TransientError } from '../../src/errors.js';
 import { createSftpSource } from '../../src/sources/sftp/sftp-source.js';
 import type { Source, SourceConnectOptions } from '../../src/sources/source.js';
 import { type SftpTestServer, startSftpServer } from '../helpers/sftp-server.js';
@@ -272,6 +273,21 @@ describe('sftp source against the in-process server', () => {
     const err = await rejection(source({ port: closedPort }).list('', { signal: signal() }));
     expect(err).toBeInstanceOf(SourceError);
     expect(err).toMatchObject({ code: 'POLLER_SFTP_CONNECTION_REFUSED' });
+  });
+
+  it('gives up on a server that accepts TCP but never speaks SSH, with a TransientError', async () => {
+    const sockets = new Set<net.Socket>();
+    const silent = net.createServer((sock) => sockets.add(sock));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = silent.address() as net.AddressInfo;
+      const err = await rejection(source({ port, connectTimeoutMs: 300 }).list('', { signal: signal() }));
+      expect(err).toBeInstanceOf(TransientError);
+      expect(err).toMatchObject({ code: 'POLLER_SFTP_CONNECT_TIMEOUT' });
+    } finally {
+      for (const sock of sockets) sock.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   });
 
   it('closes idempotently', async () => {

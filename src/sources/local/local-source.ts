@@ -37,7 +37,8 @@ function toPosix(rel: string): string {
  * A local directory as a source (`file:///path`; `rootPath` is the directory). Entries carry
  * lstat data (a symlink is a 'link'); mtimes are exact to the millisecond. `watch` reports new
  * and changed files through chokidar; it only triggers an early poll, the engine's periodic
- * rescan remains the backstop.
+ * rescan remains the backstop. `download` follows the SFTP source's rules: bytes from
+ * `offsetBytes` to the size at open, `to` never ended, its errors passed through.
  */
 export function createLocalSource(opts: SourceConnectOptions): Source {
   const root = path.resolve(opts.rootPath);

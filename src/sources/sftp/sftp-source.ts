@@ -45,6 +45,11 @@ function normaliseRelative(rel: string): string {
  * An SFTP source over ssh2: a pool of up to `maxConnections` SSH connections with one SFTP
  * channel each, host key checked against `hostKey` or `knownHosts` (refused without either,
  * unless `tls.insecure`), pipelined reads for downloads.
+ *
+ * `download` writes the bytes from `offsetBytes` up to the size the file had when opened, in
+ * order, and resolves once `to` has called back for the last chunk; it never ends `to`. After a
+ * failure, what reached `to` is a correct prefix, so a retry can resume from its length.
+ * Errors of `to` itself and the abort reason are passed through unchanged.
  */
 export function createSftpSource(opts: SourceConnectOptions, tuning: SftpTuning = {}): Source {
   const hostPort = `${opts.host}:${opts.port}`;
