@@ -132,7 +132,6 @@ async function benchRealSshd(work: string): Promise<{ poller: Sample[]; openssh:
   try {
     const remote = path.join(sshd.root, 'big.bin');
     await writeRandomFile(remote, sizeBytes);
-    await sshd.shareTree();
     const opts = {
       ...baseOptions(),
       port: sshd.port,
