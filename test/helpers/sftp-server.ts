@@ -38,6 +38,8 @@ export interface SftpTestServer {
   readonly connections: number;
   /** One-shot fault: the next connection to pass this many READ bytes is cut (socket destroyed). */
   dropAfterBytes(bytes: number): void;
+  /** Serve at most this many bytes per READ (short reads, as some servers do); undefined: no cap. */
+  capReadBytes(bytes: number | undefined): void;
   /** Cuts every open connection now (sockets destroyed, no SSH disconnect). */
   dropConnections(): void;
   /** One-shot fault: the next connection to pass this many READ bytes stops answering READs. */
@@ -117,6 +119,7 @@ export async function startSftpServer(): Promise<SftpTestServer> {
   let connections = 0;
   let dropAfter: number | undefined;
   let stallAfter: number | undefined;
+  let readCap: number | undefined;
   const clients = new Set<Connection>();
 
   const toLocal = (p: string): string => path.join(root, path.posix.normalize(`/${p}`));
@@ -153,9 +156,9 @@ export async function startSftpServer(): Promise<SftpTestServer> {
       const [, h] = handleOf(handle);
       if (h?.kind !== 'file') return sftp.status(reqid, STATUS_CODE.FAILURE);
       if (stalled) return;
-      const buf = Buffer.alloc(length);
+      const buf = Buffer.alloc(Math.min(length, readCap ?? length));
       h.fh
-        .read(buf, 0, length, offset)
+        .read(buf, 0, buf.length, offset)
         .then(({ bytesRead: n }) => {
           if (n === 0) return sftp.status(reqid, STATUS_CODE.EOF);
           bytesRead += n;
@@ -310,6 +313,9 @@ export async function startSftpServer(): Promise<SftpTestServer> {
     },
     dropAfterBytes(bytes: number) {
       dropAfter = bytes;
+    },
+    capReadBytes(bytes: number | undefined) {
+      readCap = bytes;
     },
     dropConnections() {
       for (const c of clients) (c as unknown as { _sock: Socket })._sock.destroy();

@@ -108,6 +108,17 @@ describe('sftp source against the in-process server', () => {
     expect((await fs.readFile(part)).equals(big)).toBe(true);
   });
 
+  it('downloads byte-exact from a server that answers with short reads', async () => {
+    server.capReadBytes(10_000);
+    try {
+      const dest = path.join(tmp, 'short-reads.bin');
+      await downloadToFile(source(), 'big.bin', dest, { offsetBytes: 0 });
+      expect((await fs.readFile(dest)).equals(big)).toBe(true);
+    } finally {
+      server.capReadBytes(undefined);
+    }
+  });
+
   it('downloads names with spaces and non-ASCII characters, and empty files', async () => {
     const s = source();
     for (const [name, text] of [

@@ -125,7 +125,7 @@ export async function pipelinedRead(
 }
 
 function pump(sftp: SFTPWrapper, handle: Buffer, sizeBytes: number, to: Writable, opts: PipelinedReadOptions) {
-  const chunkBytes = Math.max(1, Math.min(opts.chunkBytes, serverMaxReadBytes(sftp)));
+  let chunkBytes = Math.max(1, Math.min(opts.chunkBytes, serverMaxReadBytes(sftp)));
   return new Promise<void>((resolve, reject) => {
     let nextReadPos = opts.offsetBytes;
     let nextWritePos = opts.offsetBytes;
@@ -217,8 +217,12 @@ function pump(sftp: SFTPWrapper, handle: Buffer, sizeBytes: number, to: Writable
           );
         }
         received.set(pos, nb === len ? buf : buf.subarray(0, nb));
-        // A short read is legal SFTP: ask again for the rest of this chunk.
-        if (nb < len) issue(pos + nb, len - nb);
+        if (nb < len) {
+          // A short read is legal SFTP: ask again for the rest, and ask for no more than this
+          // server serves from now on (servers that cap reads below what ssh2 assumes).
+          chunkBytes = Math.min(chunkBytes, nb);
+          issue(pos + nb, len - nb);
+        }
         flush();
         fill();
       });
