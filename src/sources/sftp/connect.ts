@@ -73,12 +73,11 @@ export interface SftpSession extends PoolMember {
   readonly sftp: SFTPWrapper;
 }
 
-let sessionCounter = 0;
-
 /** Opens an SSH connection, verifies the host key, logs in and starts the SFTP subsystem. */
 export async function openSftpSession(
   opts: SourceConnectOptions,
   hostCheck: HostCheck,
+  id: number,
   signal: AbortSignal,
 ): Promise<SftpSession> {
   signal.throwIfAborted();
@@ -133,7 +132,6 @@ export async function openSftpSession(
   }
 
   const client = new ssh2.Client();
-  const id = ++sessionCounter;
   let alive = true;
   const deathListeners: (() => void)[] = [];
   const die = (): void => {
