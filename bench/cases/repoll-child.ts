@@ -1,6 +1,8 @@
 /**
- * Child side of the re-poll benchmark: `bare` lists the directory with basic-ftp alone; `poller`
- * runs one poller cycle (list, settle, ledger diff) against a ledger that already has every file.
+ * Child side of the re-poll benchmark. `bare`: basic-ftp alone connects and lists the directory.
+ * `poller`: one poller cycle (connect, list, settle, ledger diff) against a ledger that already
+ * has every file, as `poller run-once` does it. The `-warm` variants time the second listing /
+ * cycle in one process, as the daemon re-polls: connection and ledger already open.
  */
 import { Client } from 'basic-ftp';
 import pLimit from 'p-limit';
@@ -25,18 +27,21 @@ export interface RepollArgs {
   landing: string;
 }
 
-async function bare(a: RepollArgs): Promise<void> {
-  const t0 = performance.now();
+async function bare(a: RepollArgs, warm: boolean): Promise<void> {
+  let t0 = performance.now();
   const client = new Client(30_000);
   await client.access({ host: a.host, port: a.port, user: a.user, password: a.password });
-  const list = await client.list(a.dir);
+  let list = await client.list(a.dir);
+  if (warm) {
+    t0 = performance.now();
+    list = await client.list(a.dir);
+  }
   client.close();
   console.log(JSON.stringify(selfMeasure(t0, { entries: list.length })));
 }
 
-/** One poller cycle; with `seed`, the ledger first learns every file as already fetched. */
-async function poller(a: RepollArgs, seed = false): Promise<void> {
-  const t0 = performance.now();
+async function poller(a: RepollArgs, mode: 'seed' | 'cold' | 'warm'): Promise<void> {
+  let t0 = performance.now();
   const config = buildConfig(
     {
       landing: a.landing,
@@ -48,6 +53,7 @@ async function poller(a: RepollArgs, seed = false): Promise<void> {
           password: a.password,
           include: '*.bufr',
           stableListings: 1,
+          maxConnections: 1,
         },
       ],
     },
@@ -58,11 +64,10 @@ async function poller(a: RepollArgs, seed = false): Promise<void> {
   const log = pino({ level: 'warn' }, pino.destination(2));
   const ledger = new SqliteLedger(config.ledger);
   const source = openSource(src, log, { hostBudget: createHostBudget() });
-  if (seed) {
-    const walk = await walkSource(source, new GlobFilter(src.include), {
-      signal: new AbortController().signal,
-      concurrency: 1,
-    });
+  const signal = new AbortController().signal;
+  if (mode === 'seed') {
+    // The ledger learns every file as fetched and processed, without downloading.
+    const walk = await walkSource(source, new GlobFilter(src.include), { signal, concurrency: 1 });
     const now = Date.now();
     const observed = await ledger.observe(
       src.name,
@@ -81,28 +86,31 @@ async function poller(a: RepollArgs, seed = false): Promise<void> {
       now,
     );
     for (const c of claimed) await ledger.markFetched(c.id, 'seed', '/dev/null', now);
+    for (const p of await ledger.claimIdsForProcessing(
+      claimed.map((c) => c.id),
+      'seed',
+      now + 60_000,
+      now,
+    )) {
+      await ledger.finishProcessing(p.id, 'seed', [], now);
+    }
   }
-  const runner = new PluginRunner({
-    plugins: [],
+  const runner = new PluginRunner({ plugins: [], log, stateDir: config.stateDir, shutdownSignal: signal });
+  const deps = {
+    ledger,
+    runner,
     log,
-    stateDir: config.stateDir,
-    shutdownSignal: new AbortController().signal,
-  });
-  const summary = await runCycle(
-    src,
-    source,
-    {
-      ledger,
-      runner,
-      log,
-      owner: 'bench',
-      landingRoot: config.landing,
-      transferLimit: pLimit(8),
-      retryBaseMs: 1000,
-      retryMaxMs: 1000,
-    },
-    { signal: new AbortController().signal, settleWithinCycle: false },
-  );
+    owner: 'bench',
+    landingRoot: config.landing,
+    transferLimit: pLimit(8),
+    retryBaseMs: 1000,
+    retryMaxMs: 1000,
+  };
+  let summary = await runCycle(src, source, deps, { signal, settleWithinCycle: false });
+  if (mode === 'warm') {
+    t0 = performance.now();
+    summary = await runCycle(src, source, deps, { signal, settleWithinCycle: false });
+  }
   await source.close();
   await ledger.close();
   console.log(JSON.stringify(selfMeasure(t0, { listed: summary.listed, fetched: summary.fetched, new: summary.new })));
@@ -110,4 +118,5 @@ async function poller(a: RepollArgs, seed = false): Promise<void> {
 
 const [mode, json] = process.argv.slice(2);
 const args = JSON.parse(json ?? '{}') as RepollArgs;
-await (mode === 'bare' ? bare(args) : poller(args, mode === 'seed'));
+if (mode === 'bare' || mode === 'bare-warm') await bare(args, mode === 'bare-warm');
+else await poller(args, mode === 'seed' ? 'seed' : mode === 'poller-warm' ? 'warm' : 'cold');

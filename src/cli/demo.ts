@@ -36,8 +36,8 @@ sources:
     settleDelay: 1s
 plugins:
   - use: archive
-    options: { root: ./archive }
-${withBufr ? '  - use: bufr\n    match: "**/*.bufr"\n    options: { out: ./decoded }\n' : ''}`;
+    options: { root: ${JSON.stringify(path.join(dir, 'archive'))} }
+${withBufr ? `  - use: bufr\n    match: "**/*.bufr"\n    options: { out: ${JSON.stringify(path.join(dir, 'decoded'))} }\n` : ''}`;
 }
 
 export const demoCommand: CommandModule<object, DemoArgs> = {

@@ -7,8 +7,19 @@ import path from 'node:path';
 /** Longest path component most filesystems accept (bytes). */
 const MAX_COMPONENT_BYTES = 255;
 
-/** Why a remote relative path cannot land, or undefined when it is safe. Pure. */
+/** Anything that needs a closer look: a bad character, a leading or doubled slash, a . or .. segment. */
+const SUSPECT = /[\\\x00-\x1f\x7f]|^\/|\/\/|(?:^|\/)\.{1,2}(?:\/|$)|^$/;
+
+/** A UTF-16 unit is at most 3 UTF-8 bytes: a component of 85 units or fewer cannot exceed 255 bytes. */
+const MAYBE_LONG_COMPONENT = /[^/]{86}/;
+
+/** Why a remote relative path cannot land, or undefined when it is safe. Pure; on the listing hot path. */
 export function unsafeRemotePathReason(remotePath: string): string | undefined {
+  if (!SUSPECT.test(remotePath) && !MAYBE_LONG_COMPONENT.test(remotePath)) return undefined;
+  return detailedReason(remotePath);
+}
+
+function detailedReason(remotePath: string): string | undefined {
   if (remotePath.length === 0) return 'empty name';
   if (remotePath.includes('\0')) return 'name contains a NUL byte';
   if (remotePath.includes('\\')) return 'name contains a backslash';

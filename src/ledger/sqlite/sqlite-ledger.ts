@@ -48,6 +48,12 @@ interface FileRow {
   updated_ms: number;
 }
 
+/** `latest` in raw mode: [id, size, mtime, precision, state, stage, sightings, next_retry]. */
+type LatestRow = [number, number, number, MtimePrecision, FileState, 'fetch' | 'process' | null, number, number | null];
+
+/** States in which an unchanged sighting asks nothing of the ledger. */
+const QUIET_STATES: ReadonlySet<FileState> = new Set(['fetched', 'processing', 'processed', 'quarantined', 'rejected']);
+
 interface RunRow {
   file_id: number;
   plugin: string;
@@ -123,6 +129,13 @@ export interface SqliteLedgerOptions {
 export class SqliteLedger implements Ledger {
   readonly #db: Database.Database;
   readonly #stmts;
+  /**
+   * Per source, path → the version key of a row in a quiet state: a daemon re-polling an
+   * unchanged 100k-entry directory then skips SQLite for those entries. Dropped whenever another
+   * connection commits (PRAGMA data_version) and on our own forget/retry.
+   */
+  readonly #quiet = new Map<string, Map<string, string>>();
+  #dataVersion = -1;
 
   constructor(file: string, opts: SqliteLedgerOptions = {}) {
     if (!opts.readonly) mkdirSync(path.dirname(file), { recursive: true });
@@ -136,9 +149,13 @@ export class SqliteLedger implements Ledger {
     }
     const db = this.#db;
     this.#stmts = {
-      latest: db.prepare<[string, string], FileRow>(
-        'SELECT * FROM files WHERE source = ? AND path = ? ORDER BY id DESC LIMIT 1',
-      ),
+      // Narrow columns, raw rows: this runs once per listed entry (100k per cycle on big directories).
+      latest: db
+        .prepare<[string, string], LatestRow>(
+          `SELECT id, size_bytes, mtime_ms, mtime_precision, state, stage, sightings, next_retry_ms
+           FROM files WHERE source = ? AND path = ? ORDER BY id DESC LIMIT 1`,
+        )
+        .raw(true),
       insert: db.prepare(
         `INSERT OR IGNORE INTO files (source, path, size_bytes, mtime_ms, mtime_precision, state, stage, sightings,
            first_seen_ms, last_seen_ms, error_code, last_error, updated_ms)
@@ -267,8 +284,24 @@ export class SqliteLedger implements Ledger {
     readyIds: number[],
   ): void {
     const s = this.#stmts;
+    const quiet = this.#quietCache(source);
     for (const { entry, rejectReason } of observations) {
-      const row = s.latest.get(source, entry.path);
+      const key = `${entry.sizeBytes}:${entry.mtimeMs}:${entry.mtimePrecision}`;
+      if (rejectReason === undefined && quiet.get(entry.path) === key) {
+        counts.unchanged++;
+        continue;
+      }
+      const raw = s.latest.get(source, entry.path);
+      const row = raw && {
+        id: raw[0],
+        size_bytes: raw[1],
+        mtime_ms: raw[2],
+        mtime_precision: raw[3],
+        state: raw[4],
+        stage: raw[5],
+        sightings: raw[6],
+        next_retry_ms: raw[7],
+      };
       const version = { size: entry.sizeBytes, mtime: entry.mtimeMs, precision: entry.mtimePrecision };
       if (rejectReason !== undefined) {
         if (!row) {
@@ -291,6 +324,7 @@ export class SqliteLedger implements Ledger {
         isSameVersion({ sizeBytes: row.size_bytes, mtimeMs: row.mtime_ms, mtimePrecision: row.mtime_precision }, entry);
       if (row === undefined || (!same && row.state !== 'seen')) {
         // New file, or a new version of a file we already took further than 'seen'.
+        quiet.delete(entry.path);
         const info = s.insert.run({
           source,
           path: entry.path,
@@ -321,10 +355,26 @@ export class SqliteLedger implements Ledger {
         continue;
       }
       counts.unchanged++;
+      if (QUIET_STATES.has(row.state)) quiet.set(entry.path, key);
       if (row.state === 'failed' && row.stage === 'fetch' && row.next_retry_ms !== null && row.next_retry_ms <= now) {
         readyIds.push(row.id);
       }
     }
+  }
+
+  /** The quiet-version cache of a source, emptied first if another connection has committed. */
+  #quietCache(source: string): Map<string, string> {
+    const version = this.#db.pragma('data_version', { simple: true }) as number;
+    if (version !== this.#dataVersion) {
+      this.#quiet.clear();
+      this.#dataVersion = version;
+    }
+    let m = this.#quiet.get(source);
+    if (!m) {
+      m = new Map();
+      this.#quiet.set(source, m);
+    }
+    return m;
   }
 
   async claimForFetch(
@@ -495,6 +545,7 @@ export class SqliteLedger implements Ledger {
     nowMs: number,
     isOwnerGone: (owner: string) => boolean,
   ): Promise<{ fetches: number; processing: number }> {
+    this.#quiet.clear();
     const s = this.#stmts;
     let fetches = 0;
     let processing = 0;
@@ -521,6 +572,7 @@ export class SqliteLedger implements Ledger {
     f: { source?: string; plugin?: string; path?: string; includeQuarantined: boolean },
     nowMs: number,
   ): Promise<number[]> {
+    this.#quiet.clear();
     const states = f.includeQuarantined ? `('failed', 'quarantined')` : `('failed')`;
     const where = ['state IN ' + states];
     const params: Record<string, unknown> = { now: nowMs };
@@ -571,6 +623,7 @@ export class SqliteLedger implements Ledger {
   }
 
   async forget(f: { source: string; path?: string; state?: FileState }): Promise<number> {
+    this.#quiet.clear();
     const where = ['source = @source', `state NOT IN ('fetching', 'processing')`];
     if (f.path) where.push('path = @path');
     if (f.state) where.push('state = @state');
