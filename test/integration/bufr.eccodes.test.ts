@@ -102,7 +102,7 @@ describe.skipIf(!HAVE)('bufr cross-check with ecCodes on freshly encoded message
       messages.push({
         name: `profile-${k}`,
         bytes: encodeMessage({
-          edition: k === 0 ? 3 : 4,
+          edition: k === 0 ? 3 : k === 1 ? 2 : 4,
           centre: 98,
           category: 2,
           masterVersion: k === 0 ? 13 : 33,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type DecodedMessage, decodeBufr } from '../../plugins/bufr/decoder/index.js';
+import { type DecodedMessage, decodeBufr, toNestedJson } from '../../plugins/bufr/decoder/index.js';
 import { findMessages } from '../../plugins/bufr/decoder/sections.js';
 import { encodeMessage } from '../../plugins/bufr/encoder/message.js';
 import { encodeRadarVolume } from '../../plugins/bufr/encoder/radar.js';
@@ -163,6 +163,44 @@ describe('bufr decoder', () => {
       ['001002', 384],
     ]);
     expect(flat[5]!.kind).toBe('skipped');
+  });
+
+  it('renders the nested form: sequences as objects, replications as arrays of repetitions', () => {
+    const bytes = encodeMessage({
+      edition: 2,
+      centre: 98,
+      category: 2,
+      masterVersion: 13,
+      time: TIME,
+      descriptors: [301011, 102000, 31001, 7004, 12101],
+      subsets: [[2026, 11, 23, 2, 85000, 280.5, 70000, null]],
+    });
+    const m = only(bytes);
+    expect([m.header.edition, m.header.centre, m.header.typicalTime.year]).toEqual([2, 98, 2026]);
+    expect(toNestedJson(m)).toEqual([
+      {
+        sequence: '301011',
+        items: [
+          { descriptor: '004001', key: 'year', value: 2026, unit: 'a' },
+          { descriptor: '004002', key: 'month', value: 11, unit: 'mon' },
+          { descriptor: '004003', key: 'day', value: 23, unit: 'd' },
+        ],
+      },
+      { descriptor: '031001', key: 'delayedDescriptorReplicationFactor', value: 2, unit: 'Numeric' },
+      {
+        replication: '102000',
+        repetitions: [
+          [
+            { descriptor: '007004', key: 'pressure', value: 85000, unit: 'Pa' },
+            { descriptor: '012101', key: 'airTemperature', value: 280.5, unit: 'K' },
+          ],
+          [
+            { descriptor: '007004', key: 'pressure', value: 70000, unit: 'Pa' },
+            { descriptor: '012101', key: 'airTemperature', value: null, unit: 'K' },
+          ],
+        ],
+      },
+    ]);
   });
 
   it('names an unknown descriptor with centre, sub-centre and table versions', () => {

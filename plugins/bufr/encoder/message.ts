@@ -11,7 +11,8 @@ export type EncodeValue = number | string | null | Uint8Array;
 
 /** Section 0/1/3 content. */
 export interface EncodeHeader {
-  edition?: 3 | 4;
+  /** @default 4 */
+  edition?: 2 | 3 | 4;
   centre: number;
   subCentre?: number;
   masterVersion?: number;
@@ -384,8 +385,8 @@ export function encodeMessage(opts: EncodeMessageOptions): Uint8Array {
     s1 = [
       ...u24(18),
       0,
-      subCentre & 0xff,
-      opts.centre & 0xff,
+      // Edition 2 has a 16-bit centre and no sub-centre; edition 3 one octet each.
+      ...(edition === 2 ? [(opts.centre >> 8) & 0xff, opts.centre & 0xff] : [subCentre & 0xff, opts.centre & 0xff]),
       opts.updateSequence ?? 0,
       0,
       opts.category,
@@ -408,13 +409,13 @@ export function encodeMessage(opts: EncodeMessageOptions): Uint8Array {
     s3body.push((f << 6) | x, d % 1000);
   }
   let s3len = 3 + s3body.length;
-  if (edition === 3 && s3len % 2) s3len++;
+  if (edition < 4 && s3len % 2) s3len++;
   const s3 = [...u24(s3len), ...s3body];
   while (s3.length < s3len) s3.push(0);
 
   const payload = data.toBytes();
   let s4len = 4 + payload.length;
-  if (edition === 3 && s4len % 2) s4len++;
+  if (edition < 4 && s4len % 2) s4len++;
   const total = 8 + s1.length + s3.length + s4len + 4;
   const out = new Uint8Array(total);
   out.set([0x42, 0x55, 0x46, 0x52, ...u24(total), edition], 0);
