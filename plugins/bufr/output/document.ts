@@ -156,8 +156,6 @@ export function toJsonDocument(result: DecodeResult, file: string, opts: JsonDoc
                 ...m.radar,
                 sweeps: m.radar.sweeps.map(({ data, compressed, ...rest }, i) => ({
                   ...rest,
-                  nodata: 'min-float64',
-                  undetect: 'max-float64',
                   values: data.length,
                   ...(opts.sweepFile ? { file: opts.sweepFile(i) } : {}),
                 })),
