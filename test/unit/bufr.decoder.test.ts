@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { type DecodedMessage, decodeBufr, toNestedJson } from '../../plugins/bufr/decoder/index.js';
 import { findMessages } from '../../plugins/bufr/decoder/sections.js';
-import { encodeMessage } from '../../plugins/bufr/encoder/message.js';
+import { BitWriter } from '../../plugins/bufr/encoder/bit-writer.js';
+import { assembleMessage, encodeMessage } from '../../plugins/bufr/encoder/message.js';
 import { encodeRadarVolume } from '../../plugins/bufr/encoder/radar.js';
 import { encodeSynop } from '../../plugins/bufr/encoder/synop.js';
 
@@ -201,6 +202,41 @@ describe('bufr decoder', () => {
         ],
       },
     ]);
+  });
+
+  it('reads difference statistics (2-25) and replaced values (2-32) through a reused bitmap', () => {
+    const w = new BitWriter();
+    w.writeBits(28015, 16); // 0-12-101 280.15 K
+    w.writeBits(27515, 16); // 0-12-103 275.15 K
+    w.writeBits(1, 1); // bitmap: 0-12-101 not present
+    w.writeBits(0, 1); //         0-12-103 present
+    w.writeBits(65536 - 150, 17); // 2-25-255: one bit wider, reference -2^16: -1.50 K
+    w.writeBits(27000, 16); // 2-32-255: 270.00 K
+    const bytes = assembleMessage(
+      {
+        centre: 98,
+        category: 0,
+        time: TIME,
+        subsetCount: 1,
+        descriptors: [12101, 12103, 225000, 236000, 101002, 31031, 225255, 232000, 237000, 232255, 235000],
+      },
+      w.toBytes(),
+    );
+    const flat = only(bytes).subsets[0]!;
+    expect(flat.map((e) => [e.descriptor, e.kind, e.value])).toEqual([
+      ['012101', 'element', 280.15],
+      ['012103', 'element', 275.15],
+      ['225000', 'operator', null],
+      ['236000', 'operator', null],
+      ['031031', 'element', 1],
+      ['031031', 'element', 0],
+      ['225255', 'difference', -1.5],
+      ['232000', 'operator', null],
+      ['237000', 'operator', null],
+      ['232255', 'replaced', 270],
+      ['235000', 'operator', null],
+    ]);
+    expect(flat[6]!.name).toMatch(/DEWPOINT/i);
   });
 
   it('names an unknown descriptor with centre, sub-centre and table versions', () => {

@@ -356,6 +356,25 @@ export function encodeMessage(opts: EncodeMessageOptions): Uint8Array {
       w.finish();
     }
   }
+  return assembleMessage(
+    { ...opts, edition, masterVersion, subCentre, localVersion, compressed, subsetCount: opts.subsets.length },
+    data.toBytes(),
+  );
+}
+
+/**
+ * Wrap an already encoded data section (Section 4 payload) into a complete message: Sections 0,
+ * 1, 3, 4 and 5. For tests that need bit patterns the value encoder does not produce.
+ */
+export function assembleMessage(
+  opts: EncodeHeader & { descriptors: readonly number[]; subsetCount: number; compressed?: boolean },
+  payload: Uint8Array,
+): Uint8Array {
+  const edition = opts.edition ?? 4;
+  const masterVersion = opts.masterVersion ?? 33;
+  const subCentre = opts.subCentre ?? 0;
+  const localVersion = opts.localVersion ?? 0;
+  const compressed = opts.compressed ?? false;
   const t = opts.time;
   let s1: number[];
   if (edition === 4) {
@@ -401,7 +420,7 @@ export function encodeMessage(opts: EncodeMessageOptions): Uint8Array {
       0,
     ];
   }
-  const s3body: number[] = [0, (opts.subsets.length >> 8) & 0xff, opts.subsets.length & 0xff];
+  const s3body: number[] = [0, (opts.subsetCount >> 8) & 0xff, opts.subsetCount & 0xff];
   s3body.push(((opts.observed ?? true) ? 0x80 : 0) | (compressed ? 0x40 : 0));
   for (const d of opts.descriptors) {
     const f = Math.floor(d / 100000);
@@ -413,7 +432,6 @@ export function encodeMessage(opts: EncodeMessageOptions): Uint8Array {
   const s3 = [...u24(s3len), ...s3body];
   while (s3.length < s3len) s3.push(0);
 
-  const payload = data.toBytes();
   let s4len = 4 + payload.length;
   if (edition < 4 && s4len % 2) s4len++;
   const total = 8 + s1.length + s3.length + s4len + 4;
