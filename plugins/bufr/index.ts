@@ -89,6 +89,12 @@ export default definePlugin({
         'some messages failed',
       );
 
+    for (const m of result.messages)
+      if (m.ok && m.radarError)
+        ctx.log.warn(
+          { event: 'bufr.radar_failed', code: m.radarError.code, message: m.radarError.message },
+          'radar volume not extracted',
+        );
     const sweeps = result.messages.flatMap((m) => (m.ok && m.radar ? m.radar.sweeps : []));
     const sweepFile = (i: number, ext: string) => `${path.basename(base)}.sweep${i}.${ext}`;
     for (const [i, s] of sweeps.entries()) {
