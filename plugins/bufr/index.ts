@@ -24,6 +24,7 @@ const options = z.object({
   quicklook: z.boolean().default(false).describe('write a PPI quicklook PNG per radar sweep'),
 });
 
+// Parsed local tables are immutable; parse them once per process, not once per file.
 let tableCache: { dir: string; tables: LocalTable[] } | undefined;
 
 async function writeAtomic(file: string, data: string | Uint8Array): Promise<void> {
@@ -40,7 +41,17 @@ export default definePlugin({
   options,
   timeoutMs: 120_000,
   setup(ctx) {
-    if (ctx.options.tables) tableCache = { dir: ctx.options.tables, tables: loadLocalTables(ctx.options.tables) };
+    const dir = ctx.options.tables;
+    if (dir === undefined) return;
+    try {
+      tableCache = { dir, tables: loadLocalTables(dir) };
+    } catch (err) {
+      throw new PermanentError(
+        'BUFR_TABLES_UNREADABLE',
+        `bufr: options.tables: cannot read local tables from ${dir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); fix the path`,
+        { cause: err },
+      );
+    }
   },
   async process(file, ctx) {
     const root = path.resolve(ctx.options.out);
@@ -78,6 +89,12 @@ export default definePlugin({
         'some messages failed',
       );
 
+    for (const m of result.messages)
+      if (m.ok && m.radarError)
+        ctx.log.warn(
+          { event: 'bufr.radar_failed', code: m.radarError.code, message: m.radarError.message },
+          'radar volume not extracted',
+        );
     const sweeps = result.messages.flatMap((m) => (m.ok && m.radar ? m.radar.sweeps : []));
     const sweepFile = (i: number, ext: string) => `${path.basename(base)}.sweep${i}.${ext}`;
     for (const [i, s] of sweeps.entries()) {

@@ -2,9 +2,10 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import yargs from 'yargs';
 import { encodeRadarVolume } from '../../plugins/bufr/encoder/radar.js';
 import { encodeSynop } from '../../plugins/bufr/encoder/synop.js';
-import { runBufrDump, runBufrRender, runBufrSummary } from '../../src/cli/bufr.js';
+import { bufrCommand, runBufrDump, runBufrRender, runBufrSummary } from '../../src/cli/bufr.js';
 
 const TIME = new Date(Date.UTC(2026, 10, 23, 12, 0, 0));
 
@@ -76,5 +77,29 @@ describe('poller bufr', () => {
     expect(await runBufrRender(radar, { sweep: 5, out: path.join(dir, 'x.png') }, (l) => sink.push(l))).toBe(2);
     expect(await runBufrRender(obs, { sweep: 0, out: path.join(dir, 'x.png') }, (l) => sink.push(l))).toBe(1);
     expect(sink.join('\n')).toMatch(/out of range; .* has sweeps 0 to 0/);
+  });
+
+  it('the yargs command module parses its subcommands and sets the exit code', async () => {
+    const { dir, radar } = await files();
+    const out = path.join(dir, 'y.png');
+    const before = process.exitCode;
+    const chunks: string[] = [];
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((c: string | Uint8Array) => {
+      chunks.push(String(c));
+      return true;
+    }) as typeof process.stdout.write;
+    try {
+      await yargs(['bufr', 'render', radar, '--sweep', '0', '--out', out]).command(bufrCommand).strict().parseAsync();
+      expect(process.exitCode).toBe(0);
+      await yargs(['bufr', 'summary', radar]).command(bufrCommand).strict().parseAsync();
+      expect(process.exitCode).toBe(0);
+    } finally {
+      process.stdout.write = write;
+      process.exitCode = before;
+    }
+    expect(chunks.join('')).toMatch(/wrote .*y\.png: DBZH sweep 0/);
+    expect(chunks.join('')).toMatch(/1 message\(s\), 1 decoded, 0 failed/);
+    expect((await readFile(out)).subarray(1, 4).toString('latin1')).toBe('PNG');
   });
 });

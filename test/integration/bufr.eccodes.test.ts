@@ -6,7 +6,8 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { decodeBufr } from '../../plugins/bufr/decoder/index.js';
 import { OPERA_LOCAL } from '../../plugins/bufr/decoder/tables.js';
-import { type EncodeValue, encodeMessage } from '../../plugins/bufr/encoder/message.js';
+import { BitWriter } from '../../plugins/bufr/encoder/bit-writer.js';
+import { assembleMessage, type EncodeValue, encodeMessage } from '../../plugins/bufr/encoder/message.js';
 import { encodeRadarVolume } from '../../plugins/bufr/encoder/radar.js';
 import { encodeSynop } from '../../plugins/bufr/encoder/synop.js';
 import { compareWithEccodes, type EcEntry } from './bufr.compare.js';
@@ -102,7 +103,7 @@ describe.skipIf(!HAVE)('bufr cross-check with ecCodes on freshly encoded message
       messages.push({
         name: `profile-${k}`,
         bytes: encodeMessage({
-          edition: k === 0 ? 3 : 4,
+          edition: k === 0 ? 3 : k === 1 ? 2 : 4,
           centre: 98,
           category: 2,
           masterVersion: k === 0 ? 13 : 33,
@@ -166,6 +167,27 @@ describe.skipIf(!HAVE)('bufr cross-check with ecCodes on freshly encoded message
         }),
       });
     }
+    // Quality operators: difference statistics (2-25) and replaced values (2-32) through a reused bitmap.
+    const q = new BitWriter();
+    q.writeBits(28015, 16);
+    q.writeBits(27515, 16);
+    q.writeBits(1, 1);
+    q.writeBits(0, 1);
+    q.writeBits(65536 - Math.floor(r() * 500), 17);
+    q.writeBits(27000 + Math.floor(r() * 1000), 16);
+    messages.push({
+      name: 'quality-bitmap',
+      bytes: assembleMessage(
+        {
+          centre: 98,
+          category: 0,
+          time: t,
+          subsetCount: 1,
+          descriptors: [12101, 12103, 225000, 236000, 101002, 31031, 225255, 232000, 237000, 232255, 235000],
+        },
+        q.toBytes(),
+      ),
+    });
     let totals = { messages: 0, agree: 0, values: 0, valuesAgree: 0 };
     for (const m of messages) {
       const file = path.join(dir, `${m.name}.bufr`);

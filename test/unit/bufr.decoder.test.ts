@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { type DecodedMessage, decodeBufr } from '../../plugins/bufr/decoder/index.js';
+import { type DecodedMessage, decodeBufr, toNestedJson } from '../../plugins/bufr/decoder/index.js';
 import { findMessages } from '../../plugins/bufr/decoder/sections.js';
-import { encodeMessage } from '../../plugins/bufr/encoder/message.js';
+import { BitWriter } from '../../plugins/bufr/encoder/bit-writer.js';
+import { assembleMessage, encodeMessage } from '../../plugins/bufr/encoder/message.js';
 import { encodeRadarVolume } from '../../plugins/bufr/encoder/radar.js';
 import { encodeSynop } from '../../plugins/bufr/encoder/synop.js';
 
@@ -163,6 +164,79 @@ describe('bufr decoder', () => {
       ['001002', 384],
     ]);
     expect(flat[5]!.kind).toBe('skipped');
+  });
+
+  it('renders the nested form: sequences as objects, replications as arrays of repetitions', () => {
+    const bytes = encodeMessage({
+      edition: 2,
+      centre: 98,
+      category: 2,
+      masterVersion: 13,
+      time: TIME,
+      descriptors: [301011, 102000, 31001, 7004, 12101],
+      subsets: [[2026, 11, 23, 2, 85000, 280.5, 70000, null]],
+    });
+    const m = only(bytes);
+    expect([m.header.edition, m.header.centre, m.header.typicalTime.year]).toEqual([2, 98, 2026]);
+    expect(toNestedJson(m)).toEqual([
+      {
+        sequence: '301011',
+        items: [
+          { descriptor: '004001', key: 'year', value: 2026, unit: 'a' },
+          { descriptor: '004002', key: 'month', value: 11, unit: 'mon' },
+          { descriptor: '004003', key: 'day', value: 23, unit: 'd' },
+        ],
+      },
+      { descriptor: '031001', key: 'delayedDescriptorReplicationFactor', value: 2, unit: 'Numeric' },
+      {
+        replication: '102000',
+        repetitions: [
+          [
+            { descriptor: '007004', key: 'pressure', value: 85000, unit: 'Pa' },
+            { descriptor: '012101', key: 'airTemperature', value: 280.5, unit: 'K' },
+          ],
+          [
+            { descriptor: '007004', key: 'pressure', value: 70000, unit: 'Pa' },
+            { descriptor: '012101', key: 'airTemperature', value: null, unit: 'K' },
+          ],
+        ],
+      },
+    ]);
+  });
+
+  it('reads difference statistics (2-25) and replaced values (2-32) through a reused bitmap', () => {
+    const w = new BitWriter();
+    w.writeBits(28015, 16); // 0-12-101 280.15 K
+    w.writeBits(27515, 16); // 0-12-103 275.15 K
+    w.writeBits(1, 1); // bitmap: 0-12-101 not present
+    w.writeBits(0, 1); //         0-12-103 present
+    w.writeBits(65536 - 150, 17); // 2-25-255: one bit wider, reference -2^16: -1.50 K
+    w.writeBits(27000, 16); // 2-32-255: 270.00 K
+    const bytes = assembleMessage(
+      {
+        centre: 98,
+        category: 0,
+        time: TIME,
+        subsetCount: 1,
+        descriptors: [12101, 12103, 225000, 236000, 101002, 31031, 225255, 232000, 237000, 232255, 235000],
+      },
+      w.toBytes(),
+    );
+    const flat = only(bytes).subsets[0]!;
+    expect(flat.map((e) => [e.descriptor, e.kind, e.value])).toEqual([
+      ['012101', 'element', 280.15],
+      ['012103', 'element', 275.15],
+      ['225000', 'operator', null],
+      ['236000', 'operator', null],
+      ['031031', 'element', 1],
+      ['031031', 'element', 0],
+      ['225255', 'difference', -1.5],
+      ['232000', 'operator', null],
+      ['237000', 'operator', null],
+      ['232255', 'replaced', 270],
+      ['235000', 'operator', null],
+    ]);
+    expect(flat[6]!.name).toMatch(/DEWPOINT/i);
   });
 
   it('names an unknown descriptor with centre, sub-centre and table versions', () => {

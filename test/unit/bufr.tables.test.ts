@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,6 +8,8 @@ import {
   loadLocalTables,
   masterTables,
   nearestMasterVersion,
+  parseEccodesElements,
+  parseEccodesSequences,
   parseOperaTableB,
   parseOperaTableD,
   tablesFor,
@@ -60,5 +63,17 @@ describe('bufr tables', () => {
     expect(t78.element(12192)).toMatchObject({ key: 'myTemp', scale: 1, width: 12 });
     expect(t78.sequence(312192)).toEqual([12192, 12101]);
     expect(t78.label).toMatch(/centre 78, sub-centre 0, master table version 13, local table version 5/);
+  });
+
+  const WMO = '/usr/share/eccodes/definitions/bufr/tables/0/wmo';
+  it.skipIf(!existsSync(WMO))('rebuilds every shipped version exactly as in the ecCodes definitions', () => {
+    for (const v of [6, 13, 16, 25, 33, 39]) {
+      const want = parseEccodesElements(readFileSync(`${WMO}/${v}/element.table`, 'latin1'));
+      const got = masterTables(v).elements;
+      expect(got.size, `version ${v}`).toBe(want.size);
+      for (const [code, e] of want) expect(got.get(code), `version ${v} ${code}`).toEqual(e);
+      const seqWant = parseEccodesSequences(readFileSync(`${WMO}/${v}/sequence.def`, 'latin1'));
+      expect(new Map(masterTables(v).sequences), `version ${v}`).toEqual(seqWant);
+    }
   });
 });

@@ -19,7 +19,7 @@ export interface DecodeOptions {
   tables?: string | readonly LocalTable[];
   /** Extract ODIM polar volumes (inflate each sweep). @default true */
   radar?: boolean;
-  /** Per-message bound on stored values. @default 10_000_000 */
+  /** Per-message bound on stored values. @default 5_000_000 */
   maxValues?: number;
 }
 
@@ -57,6 +57,8 @@ export interface DecodedMessage {
   tree: Node[][];
   items: Item[][];
   radar?: RadarVolume;
+  /** Set when the values decoded but the radar volume in them could not be extracted (bad layout, zlib error). */
+  radarError?: BufrError;
 }
 
 /** A message that could not be decoded; the other messages are unaffected. */
@@ -74,7 +76,8 @@ export interface DecodeResult {
   messages: Array<DecodedMessage | FailedMessage>;
 }
 
-const DEFAULT_MAX_VALUES = 10_000_000;
+// Ten times the largest real message in the fixture set; keeps a corrupt one well under 1 GB.
+const DEFAULT_MAX_VALUES = 5_000_000;
 
 function six(code: number): string {
   return String(code).padStart(6, '0');
@@ -207,8 +210,15 @@ function decodeOne(
     },
   });
   if ((opts.radar ?? true) && isRadarCandidate(h)) {
-    const vol = extractRadarVolume(msg, describe);
-    if (vol) msg.radar = vol;
+    try {
+      const vol = extractRadarVolume(msg, describe);
+      if (vol) msg.radar = vol;
+    } catch (err) {
+      msg.radarError =
+        err instanceof BufrError
+          ? err
+          : new BufrError('BUFR_RADAR_LAYOUT', `${describe}: ${(err as Error).message}`, { cause: err });
+    }
   }
   return msg;
 }

@@ -382,7 +382,11 @@ export function tablesFor(choice: TableChoice): TableLookup {
   const label =
     `centre ${choice.centre}, sub-centre ${choice.subCentre}, master table version ${choice.masterVersion}` +
     `${master.version !== choice.masterVersion ? ` (using ${master.version})` : ''}, local table version ${choice.localVersion}` +
-    (local ? ` (local tables ${path.basename(local.source)})` : ' (no local tables loaded)');
+    (local
+      ? ` (local tables ${path.basename(local.source)})`
+      : choice.local && choice.local.length > 0
+        ? ` (none of the ${choice.local.length} local tables loaded is for this centre)`
+        : ' (no local tables loaded)');
   return {
     label,
     // A local table overrides the master table (as in ecCodes); the OPERA set only fills gaps.

@@ -11,7 +11,8 @@ export type EncodeValue = number | string | null | Uint8Array;
 
 /** Section 0/1/3 content. */
 export interface EncodeHeader {
-  edition?: 3 | 4;
+  /** @default 4 */
+  edition?: 2 | 3 | 4;
   centre: number;
   subCentre?: number;
   masterVersion?: number;
@@ -355,6 +356,25 @@ export function encodeMessage(opts: EncodeMessageOptions): Uint8Array {
       w.finish();
     }
   }
+  return assembleMessage(
+    { ...opts, edition, masterVersion, subCentre, localVersion, compressed, subsetCount: opts.subsets.length },
+    data.toBytes(),
+  );
+}
+
+/**
+ * Wrap an already encoded data section (Section 4 payload) into a complete message: Sections 0,
+ * 1, 3, 4 and 5. For tests that need bit patterns the value encoder does not produce.
+ */
+export function assembleMessage(
+  opts: EncodeHeader & { descriptors: readonly number[]; subsetCount: number; compressed?: boolean },
+  payload: Uint8Array,
+): Uint8Array {
+  const edition = opts.edition ?? 4;
+  const masterVersion = opts.masterVersion ?? 33;
+  const subCentre = opts.subCentre ?? 0;
+  const localVersion = opts.localVersion ?? 0;
+  const compressed = opts.compressed ?? false;
   const t = opts.time;
   let s1: number[];
   if (edition === 4) {
@@ -384,8 +404,8 @@ export function encodeMessage(opts: EncodeMessageOptions): Uint8Array {
     s1 = [
       ...u24(18),
       0,
-      subCentre & 0xff,
-      opts.centre & 0xff,
+      // Edition 2 has a 16-bit centre and no sub-centre; edition 3 one octet each.
+      ...(edition === 2 ? [(opts.centre >> 8) & 0xff, opts.centre & 0xff] : [subCentre & 0xff, opts.centre & 0xff]),
       opts.updateSequence ?? 0,
       0,
       opts.category,
@@ -400,7 +420,7 @@ export function encodeMessage(opts: EncodeMessageOptions): Uint8Array {
       0,
     ];
   }
-  const s3body: number[] = [0, (opts.subsets.length >> 8) & 0xff, opts.subsets.length & 0xff];
+  const s3body: number[] = [0, (opts.subsetCount >> 8) & 0xff, opts.subsetCount & 0xff];
   s3body.push(((opts.observed ?? true) ? 0x80 : 0) | (compressed ? 0x40 : 0));
   for (const d of opts.descriptors) {
     const f = Math.floor(d / 100000);
@@ -408,13 +428,12 @@ export function encodeMessage(opts: EncodeMessageOptions): Uint8Array {
     s3body.push((f << 6) | x, d % 1000);
   }
   let s3len = 3 + s3body.length;
-  if (edition === 3 && s3len % 2) s3len++;
+  if (edition < 4 && s3len % 2) s3len++;
   const s3 = [...u24(s3len), ...s3body];
   while (s3.length < s3len) s3.push(0);
 
-  const payload = data.toBytes();
   let s4len = 4 + payload.length;
-  if (edition === 3 && s4len % 2) s4len++;
+  if (edition < 4 && s4len % 2) s4len++;
   const total = 8 + s1.length + s3.length + s4len + 4;
   const out = new Uint8Array(total);
   out.set([0x42, 0x55, 0x46, 0x52, ...u24(total), edition], 0);

@@ -80,6 +80,7 @@ export function formatSummary(result: DecodeResult, write: (line: string) => voi
     }
     const values = m.subsets.reduce((a, s) => a + s.length, 0);
     write(`  ${values} values; tables: ${m.tables.label}`);
+    if (m.radarError) write(`  radar error ${m.radarError.code}: ${m.radarError.message}`);
     if (m.radar) {
       const r = m.radar;
       write(
@@ -149,6 +150,7 @@ export function toJsonDocument(result: DecodeResult, file: string, opts: JsonDoc
                 })),
               ),
             }),
+        ...(m.radarError ? { radarError: { code: m.radarError.code, message: m.radarError.message } } : {}),
         ...(opts.nested ? { nested: m.subsets.map((_, s) => toNestedJson(m, s)) } : {}),
         ...(m.radar
           ? {
@@ -156,8 +158,6 @@ export function toJsonDocument(result: DecodeResult, file: string, opts: JsonDoc
                 ...m.radar,
                 sweeps: m.radar.sweeps.map(({ data, compressed, ...rest }, i) => ({
                   ...rest,
-                  nodata: 'min-float64',
-                  undetect: 'max-float64',
                   values: data.length,
                   ...(opts.sweepFile ? { file: opts.sweepFile(i) } : {}),
                 })),
