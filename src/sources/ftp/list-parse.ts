@@ -272,10 +272,13 @@ function isOverlong(line: string): boolean {
   return line.length > MAX_LINE_CHARS;
 }
 
-/** Listings of exactly a round number of entries are what server caps produce (pure-ftpd: 2,000). */
+/** A listing of exactly a known default cap of entries was probably cut there (pure-ftpd: 2,000). */
 export function looksTruncated(lineCount: number): boolean {
-  return lineCount >= 1000 && lineCount % 1000 === 0;
+  return KNOWN_LISTING_CAPS.has(lineCount);
 }
+
+/** Default listing caps of servers in the field (pure-ftpd's -L default is 2000). */
+const KNOWN_LISTING_CAPS = new Set([1000, 2000, 5000, 10_000]);
 
 const formatterCache = new Map<string, Intl.DateTimeFormat>();
 
