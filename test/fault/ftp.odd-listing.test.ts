@@ -66,3 +66,18 @@ it('flags a LIST of exactly 2,000 entries as probably truncated', async () => {
   expect(listing.truncated).toBe(true);
   expect(sink.events('listing.truncated')).toHaveLength(1);
 });
+
+it('uses PASV when EPSV is refused, connecting to the control host instead of a NAT address', async () => {
+  fake = await startFakeFtpServer({
+    listing: '-rw-r--r-- 1 ftp ftp 5 Nov 20 10:00 behind-nat.bufr',
+    passive: 'pasv-nat',
+  });
+  source = createFtpSource(options(fake.port, {}));
+  for (let i = 0; i < 2; i++) {
+    const listing = await source.list('', { signal: AbortSignal.timeout(10_000) });
+    expect(listing.map((e) => e.name)).toEqual(['behind-nat.bufr']);
+  }
+  // EPSV is tried once per connection; after that PASV is used straight away.
+  expect(fake.commands.filter((c) => c === 'EPSV')).toHaveLength(1);
+  expect(fake.commands.filter((c) => c === 'PASV')).toHaveLength(2);
+});

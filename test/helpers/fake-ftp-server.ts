@@ -19,6 +19,11 @@ export interface FakeFtpServerOptions {
    * commands are then answered by the fake itself).
    */
   listing?: string;
+  /**
+   * With `listing`: 'pasv-nat' refuses EPSV and answers PASV with a private address (as servers
+   * behind NAT do) whose port is open on 127.0.0.1. @default 'epsv'
+   */
+  passive?: 'epsv' | 'pasv-nat';
 }
 
 export interface FakeFtpServer {
@@ -74,7 +79,7 @@ export async function startFakeFtpServer(opts: FakeFtpServerOptions = {}): Promi
         const space = line.indexOf(' ');
         const command = (space >= 0 ? line.slice(0, space) : line).toUpperCase();
         const arg = space >= 0 ? line.slice(space + 1) : '';
-        if (opts.listing !== undefined && handleListing(command, socket, opts.listing, dataServers)) continue;
+        if (opts.listing !== undefined && handleListing(command, socket, opts, dataServers)) continue;
         const answer = (opts.reply ?? loginReplies)(command, arg, { connection });
         if (answer !== undefined) socket.write(`${answer}\r\n`);
         if (command === 'QUIT') socket.end();
@@ -100,13 +105,24 @@ export async function startFakeFtpServer(opts: FakeFtpServerOptions = {}): Promi
 }
 
 /** Passive listing support: EPSV opens a one-shot data listener, LIST/MLSD sends `text` over it. */
-function handleListing(command: string, control: net.Socket, text: string, dataServers: Set<net.Server>): boolean {
+function handleListing(
+  command: string,
+  control: net.Socket,
+  opts: FakeFtpServerOptions,
+  dataServers: Set<net.Server>,
+): boolean {
   const state = control as net.Socket & { pendingData?: Promise<net.Socket> };
+  const text = opts.listing ?? '';
+  const nat = opts.passive === 'pasv-nat';
   if (command === 'CWD') {
     control.write('250 ok\r\n');
     return true;
   }
-  if (command === 'EPSV') {
+  if (command === 'EPSV' && nat) {
+    control.write('502 EPSV not implemented\r\n');
+    return true;
+  }
+  if (command === 'EPSV' || (command === 'PASV' && nat)) {
     const data = net.createServer();
     dataServers.add(data);
     state.pendingData = new Promise<net.Socket>((resolve) => {
@@ -119,7 +135,11 @@ function handleListing(command: string, control: net.Socket, text: string, dataS
     data.listen(0, '127.0.0.1', () => {
       const address = data.address();
       const port = typeof address === 'object' && address !== null ? address.port : 0;
-      control.write(`229 Entering Extended Passive Mode (|||${port}|)\r\n`);
+      control.write(
+        command === 'EPSV'
+          ? `229 Entering Extended Passive Mode (|||${port}|)\r\n`
+          : `227 Entering Passive Mode (10,1,2,3,${port >> 8},${port & 255})\r\n`,
+      );
     });
     return true;
   }
