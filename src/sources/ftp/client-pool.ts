@@ -352,7 +352,9 @@ export class FtpClientPool {
       clearTimeout(timer);
       // Before login: some servers take UTF-8 user names only after this.
       await client.sendIgnoringError('OPTS UTF8 ON');
-      await client.login(o.user, o.password ?? '');
+      // Anonymous servers ask for an e-mail address as password; some refuse an empty one.
+      const anonymous = o.user === 'anonymous' || o.user === 'ftp';
+      await client.login(o.user, o.password ?? (anonymous ? 'anonymous@' : ''));
       client.prepareTransfer = passiveToControlHost();
       const features = await client.features();
       // RFC 3659 7.8: announcing MLST means MLSD is there too.
