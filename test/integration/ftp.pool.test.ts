@@ -132,3 +132,14 @@ it('caps the bytes of one listing: PermanentError, and the source recovers for s
   const small = await source.list('small', { signal: signal() });
   expect(small.map((e) => e.path)).toEqual(['small/one']);
 });
+
+it('logs in anonymously when the server allows it and no password is configured', async () => {
+  server = await startFtpServer({ anonymous: true });
+  await writeFile(path.join(server.root, 'public.txt'), 'p');
+  const { password: _unused, ...withoutPassword } = ftpSourceOptions(server, createLogSink().log, {
+    user: 'anonymous',
+  });
+  source = createFtpSource(withoutPassword);
+  const listing = await source.list('', { signal: signal() });
+  expect(listing.map((e) => e.name)).toEqual(['public.txt']);
+});

@@ -7,7 +7,8 @@
 import { X509Certificate } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { type ConnectionOptions, type PeerCertificate, TLSSocket } from 'node:tls';
-import { Client } from 'basic-ftp';
+import { Client, enterPassiveModeIPv6, type TransferStrategy } from 'basic-ftp';
+import { connectForPassiveTransfer, parsePasvResponse } from 'basic-ftp/dist/transfer.js';
 import type { Logger } from 'pino';
 import { SourceError, ThrottledError } from '../../errors.js';
 import type { SourceConnectOptions } from '../source.js';
@@ -351,7 +352,10 @@ export class FtpClientPool {
       clearTimeout(timer);
       // Before login: some servers take UTF-8 user names only after this.
       await client.sendIgnoringError('OPTS UTF8 ON');
-      await client.login(o.user, o.password ?? '');
+      // Anonymous servers ask for an e-mail address as password; some refuse an empty one.
+      const anonymous = o.user === 'anonymous' || o.user === 'ftp';
+      await client.login(o.user, o.password ?? (anonymous ? 'anonymous@' : ''));
+      client.prepareTransfer = passiveToControlHost();
       const features = await client.features();
       // RFC 3659 7.8: announcing MLST means MLSD is there too.
       const mlsd = features.has('MLST');
@@ -451,4 +455,36 @@ export function normaliseFingerprint(text: string): string {
     .replace(/^sha256:/i, '')
     .replace(/[^0-9a-f]/gi, '')
     .toUpperCase();
+}
+
+/**
+ * Passive mode: EPSV, else PASV, and the data connection always goes to the control connection's
+ * host. The address in a PASV reply is ignored: servers behind NAT announce a private one there,
+ * and connecting anywhere else than the control host is the FTP bounce risk basic-ftp refuses by
+ * default (it would fail such servers instead). The first mode that works is kept per connection.
+ */
+function passiveToControlHost(): TransferStrategy {
+  const pasv: TransferStrategy = async (ftp) => {
+    const res = await ftp.request('PASV');
+    const { port } = parsePasvResponse(res.message);
+    const host = ftp.socket.remoteAddress?.replace(/^::ffff:/i, '');
+    if (host === undefined) throw new Error('control connection lost before the data connection opened');
+    await connectForPassiveTransfer(host, port, ftp);
+    return res;
+  };
+  let chosen: TransferStrategy | undefined;
+  return async (ftp) => {
+    if (chosen !== undefined) return await chosen(ftp);
+    try {
+      const res = await enterPassiveModeIPv6(ftp);
+      chosen = enterPassiveModeIPv6;
+      return res;
+    } catch (err) {
+      // A refused or garbled EPSV reply leaves the connection usable: try PASV on it.
+      if (ftp.closed) throw err;
+      const res = await pasv(ftp);
+      chosen = pasv;
+      return res;
+    }
+  };
 }
