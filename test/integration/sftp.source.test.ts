@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PermanentError, SourceError, TransientError } from '../../src/errors.js';
+import { PermanentError, SourceError, ThrottledError, TransientError } from '../../src/errors.js';
 import { createSftpSource } from '../../src/sources/sftp/sftp-source.js';
 import type { Source, SourceConnectOptions } from '../../src/sources/source.js';
 import { type SftpTestServer, startSftpServer } from '../helpers/sftp-server.js';
@@ -298,6 +298,19 @@ describe('sftp source against the in-process server', () => {
     } finally {
       for (const sock of sockets) sock.destroy();
       await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
+  it('treats a server that hangs up before the handshake as throttling', async () => {
+    const rude = net.createServer((sock) => sock.destroy());
+    await new Promise<void>((resolve) => rude.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = rude.address() as net.AddressInfo;
+      const err = await rejection(source({ port }).list('', { signal: signal() }));
+      expect(err).toBeInstanceOf(ThrottledError);
+      expect(err).toMatchObject({ code: 'POLLER_SFTP_DROPPED_BEFORE_HANDSHAKE' });
+    } finally {
+      await new Promise((resolve) => rude.close(resolve));
     }
   });
 

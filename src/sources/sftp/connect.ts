@@ -6,6 +6,7 @@ import type { SourceConnectOptions } from '../source.js';
 import {
   channelRefusedError,
   classifySftpError,
+  droppedBeforeHandshakeError,
   hostKeyInvalidError,
   hostKeyMismatchError,
   hostKeyNotConfiguredError,
@@ -148,6 +149,11 @@ export async function openSftpSession(
   client.on('close', die);
   client.on('end', die);
 
+  let handshakeDone = false;
+  client.once('handshake', () => {
+    handshakeDone = true;
+  });
+
   const sftp = await new Promise<SFTPWrapper>((resolve, reject) => {
     let settled = false;
     let channelTimer: NodeJS.Timeout | undefined;
@@ -168,7 +174,13 @@ export async function openSftpSession(
       if (verdict.kind === 'unknown') return hostKeyUnknownError(opts.name, hostPort, verdict.fingerprint);
       return hostKeyMismatchError(opts.name, hostPort, verdict.fingerprint, verdict.kind === 'revoked');
     };
-    const onError = (err: unknown): void => finish(hostKeyError() ?? classifySftpError(err, errCtx));
+    const onError = (err: unknown): void => {
+      const level = (err as { level?: unknown } | null)?.level;
+      if (!handshakeDone && level === 'protocol' && verdict === undefined) {
+        return finish(droppedBeforeHandshakeError(opts.name, hostPort, err));
+      }
+      finish(hostKeyError() ?? classifySftpError(err, errCtx));
+    };
     const onClose = (): void =>
       finish(hostKeyError() ?? classifySftpError(new Error('connection closed during login'), errCtx));
     const onAbort = (): void => finish(signal.reason);
