@@ -177,9 +177,10 @@ export async function openSftpSession(
     const onError = (err: unknown): void => {
       const level = (err as { level?: unknown } | null)?.level;
       if (!handshakeDone && level === 'protocol' && verdict === undefined) {
-        return finish(droppedBeforeHandshakeError(opts.name, hostPort, err));
+        finish(droppedBeforeHandshakeError(opts.name, hostPort, err));
+      } else {
+        finish(hostKeyError() ?? classifySftpError(err, errCtx));
       }
-      finish(hostKeyError() ?? classifySftpError(err, errCtx));
     };
     const onClose = (): void =>
       finish(hostKeyError() ?? classifySftpError(new Error('connection closed during login'), errCtx));
