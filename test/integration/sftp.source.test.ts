@@ -185,6 +185,22 @@ describe('sftp source against the in-process server', () => {
     expect((await encrypted.list('2026/11', { signal: signal() })).length).toBe(1);
   });
 
+  it('answers a keyboard-interactive password prompt, as PAM servers ask', async () => {
+    const kbd = await startSftpServer({ keyboardInteractiveOnly: true });
+    try {
+      await fs.mkdir(path.join(kbd.root, 'data'));
+      await fs.writeFile(path.join(kbd.root, 'data', 'a.bufr'), 'a');
+      const opts = { port: kbd.port, user: kbd.user, hostKey: kbd.hostKeyFingerprint };
+      expect((await source({ ...opts, password: kbd.password }).list('', { signal: signal() })).length).toBe(1);
+      const err = await rejection(source({ ...opts, password: 'wrong-kbd-password' }).list('', { signal: signal() }));
+      expect(err).toMatchObject({ code: 'POLLER_SFTP_AUTH_REJECTED' });
+      expect(err.message).not.toContain('wrong-kbd-password');
+    } finally {
+      await Promise.all(sources.splice(0).map((s) => s.close()));
+      await kbd.close();
+    }
+  });
+
   it('rejects a wrong password with a SourceError that does not contain the password', async () => {
     const wrong = 'not-the-password-XYZ';
     const err = await rejection(source({ password: wrong }).list('', { signal: signal() }));

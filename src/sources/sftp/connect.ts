@@ -120,7 +120,11 @@ export async function openSftpSession(
     keepaliveCountMax: KEEPALIVE_COUNT_MAX,
     hostVerifier: verifyHost,
   };
-  if (opts.password !== undefined) config.password = opts.password;
+  if (opts.password !== undefined) {
+    config.password = opts.password;
+    // Servers that check passwords through PAM often offer only keyboard-interactive.
+    config.tryKeyboard = true;
+  }
   if (opts.privateKey !== undefined) {
     config.privateKey = opts.privateKey;
     if (opts.passphrase !== undefined) config.passphrase = opts.passphrase;
@@ -148,6 +152,12 @@ export async function openSftpSession(
   });
   client.on('close', die);
   client.on('end', die);
+  let keyboardRounds = 0;
+  client.on('keyboard-interactive', (_name, _instructions, _lang, prompts, finish) => {
+    // The password answers a password prompt; a server that keeps asking gets nothing more.
+    keyboardRounds += 1;
+    finish(keyboardRounds <= 2 && opts.password !== undefined ? prompts.map(() => opts.password ?? '') : []);
+  });
 
   let handshakeDone = false;
   client.once('handshake', () => {
