@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import type { Attributes, Connection, ParsedKey, SFTPWrapper } from 'ssh2';
+import type { Attributes, AuthenticationType, Connection, ParsedKey, SFTPWrapper } from 'ssh2';
 import ssh2 from 'ssh2';
 import { sha256Fingerprint } from '../../src/sources/sftp/host-key.js';
 
@@ -103,8 +103,14 @@ export function generateEd25519(options: { passphrase?: string } = {}): { privat
   throw new Error('could not generate a usable ed25519 key');
 }
 
+/** Options of the test server. */
+export interface SftpTestServerOptions {
+  /** Refuse the 'password' method and ask for the password by keyboard-interactive, as PAM setups do. */
+  keyboardInteractiveOnly?: boolean;
+}
+
 /** Starts a server on 127.0.0.1 with a fresh tmp root, host key and client keys. */
-export async function startSftpServer(): Promise<SftpTestServer> {
+export async function startSftpServer(options: SftpTestServerOptions = {}): Promise<SftpTestServer> {
   const user = 'poller';
   const password = 'correct horse battery staple';
   const passphrase = 'key passphrase 42';
@@ -265,8 +271,18 @@ export async function startSftpServer(): Promise<SftpTestServer> {
     client.on('error', () => {});
     client.on('authentication', (ctx) => {
       const userOk = equalBuffers(Buffer.from(ctx.username), Buffer.from(user));
-      if (ctx.method === 'password') {
+      const methods: AuthenticationType[] = options.keyboardInteractiveOnly
+        ? ['keyboard-interactive', 'publickey']
+        : ['password', 'publickey'];
+      if (ctx.method === 'password' && !options.keyboardInteractiveOnly) {
         if (userOk && equalBuffers(Buffer.from(ctx.password), Buffer.from(password))) return ctx.accept();
+      } else if (ctx.method === 'keyboard-interactive' && options.keyboardInteractiveOnly) {
+        ctx.prompt([{ prompt: 'Password: ', echo: false }], (answers) => {
+          const answer = answers[0];
+          if (userOk && answer !== undefined && equalBuffers(Buffer.from(answer), Buffer.from(password))) ctx.accept();
+          else ctx.reject(methods);
+        });
+        return;
       } else if (ctx.method === 'publickey') {
         const key = allowedKeys.find((k) => k.type === ctx.key.algo && equalBuffers(ctx.key.data, k.getPublicSSH()));
         if (
@@ -277,7 +293,7 @@ export async function startSftpServer(): Promise<SftpTestServer> {
           return ctx.accept();
         }
       }
-      ctx.reject(['password', 'publickey']);
+      ctx.reject(methods);
     });
     client.on('ready', () => {
       client.on('session', (accept) => {

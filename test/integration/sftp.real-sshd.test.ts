@@ -126,6 +126,15 @@ describe.runIf(availability.available)('sftp source against real OpenSSH sshd', 
     expect(secret).toMatchObject({ code: 'POLLER_SFTP_PERMISSION_DENIED' });
   });
 
+  it('stats files, and refuses to remove in a directory the user may not write', async () => {
+    const s = source();
+    expect(await s.stat!('big.bin', { signal: signal() })).toMatchObject({ sizeBytes: big.length, type: 'file' });
+    expect(await s.stat!('missing.bufr', { signal: signal() })).toBeUndefined();
+    const denied = await rejection(s.remove!('big.bin', { signal: signal() }));
+    expect(denied).toBeInstanceOf(PermanentError);
+    expect(denied).toMatchObject({ code: 'POLLER_SFTP_PERMISSION_DENIED' });
+  });
+
   it('logs in with a private key', async () => {
     const s = source({ password: undefined, privateKey: sshd.privateKey });
     expect((await s.list('2026/11', { signal: signal() })).length).toBe(1);

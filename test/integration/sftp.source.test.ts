@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PermanentError, SourceError, TransientError } from '../../src/errors.js';
+import { PermanentError, SourceError, ThrottledError, TransientError } from '../../src/errors.js';
 import { createSftpSource } from '../../src/sources/sftp/sftp-source.js';
 import type { Source, SourceConnectOptions } from '../../src/sources/source.js';
 import { type SftpTestServer, startSftpServer } from '../helpers/sftp-server.js';
@@ -185,6 +185,22 @@ describe('sftp source against the in-process server', () => {
     expect((await encrypted.list('2026/11', { signal: signal() })).length).toBe(1);
   });
 
+  it('answers a keyboard-interactive password prompt, as PAM servers ask', async () => {
+    const kbd = await startSftpServer({ keyboardInteractiveOnly: true });
+    try {
+      await fs.mkdir(path.join(kbd.root, 'data'));
+      await fs.writeFile(path.join(kbd.root, 'data', 'a.bufr'), 'a');
+      const opts = { port: kbd.port, user: kbd.user, hostKey: kbd.hostKeyFingerprint };
+      expect((await source({ ...opts, password: kbd.password }).list('', { signal: signal() })).length).toBe(1);
+      const err = await rejection(source({ ...opts, password: 'wrong-kbd-password' }).list('', { signal: signal() }));
+      expect(err).toMatchObject({ code: 'POLLER_SFTP_AUTH_REJECTED' });
+      expect(err.message).not.toContain('wrong-kbd-password');
+    } finally {
+      await Promise.all(sources.splice(0).map((s) => s.close()));
+      await kbd.close();
+    }
+  });
+
   it('rejects a wrong password with a SourceError that does not contain the password', async () => {
     const wrong = 'not-the-password-XYZ';
     const err = await rejection(source({ password: wrong }).list('', { signal: signal() }));
@@ -298,6 +314,19 @@ describe('sftp source against the in-process server', () => {
     } finally {
       for (const sock of sockets) sock.destroy();
       await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
+  it('treats a server that hangs up before the handshake as throttling', async () => {
+    const rude = net.createServer((sock) => sock.destroy());
+    await new Promise<void>((resolve) => rude.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = rude.address() as net.AddressInfo;
+      const err = await rejection(source({ port }).list('', { signal: signal() }));
+      expect(err).toBeInstanceOf(ThrottledError);
+      expect(err).toMatchObject({ code: 'POLLER_SFTP_DROPPED_BEFORE_HANDSHAKE' });
+    } finally {
+      await new Promise((resolve) => rude.close(resolve));
     }
   });
 

@@ -83,10 +83,19 @@ export async function pipelinedRead(
   opts: PipelinedReadOptions,
 ): Promise<void> {
   opts.signal.throwIfAborted();
-  const handle = await bounded(
-    opts,
-    call<Buffer>((cb) => sftp.open(remotePath, 'r', cb)),
-  );
+  if (!opts.isAlive()) throw opts.classify(new Error('connection closed'));
+  const opening = call<Buffer>((cb) => sftp.open(remotePath, 'r', cb));
+  let handle: Buffer;
+  try {
+    handle = await bounded(opts, opening);
+  } catch (err) {
+    // Aborted or timed out while the OPEN was under way: close the handle if it still arrives.
+    opening.then(
+      (late) => sftp.close(late, () => {}),
+      () => {},
+    );
+    throw err;
+  }
   let closeHandle = true;
   try {
     let sizeBytes: number;
@@ -115,7 +124,7 @@ export async function pipelinedRead(
     }
     await pump(sftp, handle, sizeBytes, to, opts);
   } catch (err) {
-    closeHandle = !(err instanceof TransientError && err.code === 'POLLER_SFTP_TIMEOUT');
+    closeHandle = opts.isAlive();
     throw err;
   } finally {
     // Fire and forget: the server answers outstanding READs before the CLOSE, and waiting
