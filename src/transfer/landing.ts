@@ -6,7 +6,7 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir, open, rename, rm, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
-import { PermanentError, TransientError } from '../errors.js';
+import { PermanentError, SourceError, TransientError } from '../errors.js';
 import type { RemoteEntry, Source } from '../sources/source.js';
 import { landingPathFor, partialPathFor } from './landing-path.js';
 
@@ -59,7 +59,38 @@ export async function isAlreadyLanded(
   }
 }
 
+/** Errno codes of a full landing filesystem (space or quota): no file of this source can land now. */
+const NO_SPACE_CODES = new Set(['ENOSPC', 'EDQUOT']);
+
+function noSpaceCode(err: unknown): string | undefined {
+  // The code may sit on the error itself or on a cause a source wrapped it in.
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (typeof code === 'string' && NO_SPACE_CODES.has(code)) return code;
+  }
+  return undefined;
+}
+
+/**
+ * Lands one file (see the module comment). A full landing filesystem is the source's problem,
+ * not the file's: it surfaces as a SourceError (`POLLER_LANDING_NO_SPACE`) so that the cycle
+ * stops fetching with one log line instead of failing every file; the partial is kept for resume.
+ */
 export async function landFile(source: Source, opts: LandOptions): Promise<LandResult> {
+  try {
+    return await landFileOnce(source, opts);
+  } catch (err) {
+    const code = noSpaceCode(err);
+    if (code === undefined) throw err;
+    throw new SourceError(
+      'POLLER_LANDING_NO_SPACE',
+      `landing directory ${opts.landingRoot} is full (${code}) while writing ${opts.sourceName}:${opts.entry.path}; free space there or point landing at a larger filesystem; fetching resumes on the next cycle`,
+      { cause: err },
+    );
+  }
+}
+
+async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResult> {
   const { landingRoot, sourceName, fileId, entry, signal } = opts;
   const localPath = landingPathFor(landingRoot, sourceName, entry.path);
   if (await isAlreadyLanded(localPath, entry))
@@ -75,9 +106,13 @@ export async function landFile(source: Source, opts: LandOptions): Promise<LandR
   let transferred = 0;
   if (offset < entry.sizeBytes || entry.sizeBytes === 0) {
     const out = createWriteStream(partial, { flags: offset > 0 ? 'r+' : 'w', start: offset });
+    let writeError: unknown;
     const closed = new Promise<void>((resolve, reject) => {
       out.once('close', resolve);
-      out.once('error', reject);
+      out.once('error', (err) => {
+        writeError = err;
+        reject(err);
+      });
     });
     try {
       await source.download(entry.path, out, {
@@ -88,10 +123,15 @@ export async function landFile(source: Source, opts: LandOptions): Promise<LandR
           opts.onBytes?.(n);
         },
       });
+    } catch (err) {
+      // A source may report a failed local write as its own transfer error: the disk's error wins.
+      throw noSpaceCode(writeError) !== undefined ? writeError : err;
     } finally {
       if (!out.writableEnded) out.end();
       await closed.catch(() => undefined);
     }
+    // The last bytes are written while the stream closes: a full disk can show up only here.
+    if (noSpaceCode(writeError) !== undefined) throw writeError;
   }
   const got = (await sizeOf(partial)) ?? 0;
   if (got !== entry.sizeBytes) {
