@@ -165,5 +165,17 @@ async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResu
     throw err;
   }
   await fsyncPath(path.dirname(localPath)).catch(() => undefined);
+  crashHookAfterRename();
   return { localPath, bytesTransferred: transferred, resumedFromBytes: offset };
+}
+
+/**
+ * Test hook, for the fault suite only: `POLLER_TEST_CRASH_AT=after-rename[:n]` kills the process
+ * with SIGKILL right after the n-th rename into place (default the first), before the ledger
+ * commit, to hit that crash window on purpose. Unset in production: one string compare per file.
+ */
+const crashAt = /^after-rename(?::(\d+))?$/.exec(process.env['POLLER_TEST_CRASH_AT'] ?? '');
+let renamesBeforeCrash = crashAt ? Number(crashAt[1] ?? 1) : 0;
+function crashHookAfterRename(): void {
+  if (crashAt && --renamesBeforeCrash <= 0) process.kill(process.pid, 'SIGKILL');
 }
