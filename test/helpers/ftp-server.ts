@@ -16,6 +16,8 @@ export interface FtpServerFaults {
   dropTimes?: number;
   /** Send this many bytes of a RETR, then nothing more (the data connection stays open). */
   stallDataAfterBytes?: number;
+  /** How many RETRs stall before the server behaves again. @default every one */
+  stallTimes?: number;
   /**
    * With `tls`: after the first login, present another certificate on new TLS connections, so
    * data connections show a certificate other than the control connection's.
@@ -59,6 +61,8 @@ export interface TestFtpServer {
   logins(): { tls: number; plain: number };
   /** Data connections the fault injection has cut so far. */
   droppedTransfers(): number;
+  /** Transfers the fault injection has stalled so far. */
+  stalledTransfers(): number;
   /** Local paths of the files of every RETR that completed, in order (a witness of real downloads). */
   retrieved(): string[];
   close(): Promise<void>;
@@ -67,6 +71,7 @@ export interface TestFtpServer {
 interface FaultState {
   faults: FtpServerFaults;
   dropped: number;
+  stalled: number;
 }
 
 /** Serves files from the root; RETR can be cut short by the fault settings. */
@@ -83,7 +88,8 @@ class FaultyFileSystem extends FileSystem {
       clientPath: string;
     };
     const stallAt = this.#state.faults.stallDataAfterBytes;
-    if (stallAt !== undefined) {
+    if (stallAt !== undefined && this.#state.stalled < (this.#state.faults.stallTimes ?? Number.POSITIVE_INFINITY)) {
+      this.#state.stalled++;
       (result.stream as unknown as { destroy(): void }).destroy();
       const source = createReadStream(result.stream.path, { start: opts.start, end: (opts.start ?? 0) + stallAt - 1 });
       // Passes the first bytes on and never ends: the server keeps the transfer open, silent.
@@ -135,7 +141,7 @@ export async function startFtpServer(opts: StartFtpServerOptions = {}): Promise<
     opts.tls && opts.faults?.swapCertificateAfterLogin ? await makeTestCertificate(certDir.path, 'other') : undefined;
   const port = await freePort();
   const pasv = await freePortRange(40);
-  const state: FaultState = { faults: opts.faults ?? {}, dropped: 0 };
+  const state: FaultState = { faults: opts.faults ?? {}, dropped: 0, stalled: 0 };
 
   const signalsBefore = new Map(signalNames.map((name) => [name, process.listeners(name)]));
   const server = new FtpSrv({
@@ -209,6 +215,7 @@ export async function startFtpServer(opts: StartFtpServerOptions = {}): Promise<
       for (const connection of Object.values(connections)) connection.commandSocket.destroy();
     },
     droppedTransfers: () => state.dropped,
+    stalledTransfers: () => state.stalled,
     retrieved: () => [...retrieved],
     logins: () => ({ ...loginCounts }),
     async close() {
