@@ -47,8 +47,8 @@ export interface EngineEnv {
   cycle(opts?: { settleWithinCycle?: boolean }): Promise<CycleSummary>;
   /** Run the built CLI, with `--config <env config>` appended unless args give one. */
   cli(args: string[], opts?: { env?: NodeJS.ProcessEnv }): Promise<CliResult>;
-  /** Start the CLI and return the child (for kill -9 tests). */
-  spawnCli(args: string[]): ReturnType<typeof spawn>;
+  /** Start the CLI and return the child (for kill -9 tests); `env` adds to its environment. */
+  spawnCli(args: string[], env?: NodeJS.ProcessEnv): ReturnType<typeof spawn>;
   ledger(): SqliteLedger;
   close(): Promise<void>;
 }
@@ -141,7 +141,7 @@ export async function startEngineEnv(opts: EngineEnvOptions = {}): Promise<Engin
         child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
       });
     },
-    spawnCli: (args) => spawnCli(args),
+    spawnCli: (args, extraEnv) => spawnCli(args, extraEnv),
     ledger() {
       const l = new SqliteLedger(path.join(dir, 'ledger.db'));
       ledgers.push(l);

@@ -24,6 +24,11 @@ export interface FakeFtpServerOptions {
    * behind NAT do) whose port is open on 127.0.0.1. @default 'epsv'
    */
   passive?: 'epsv' | 'pasv-nat';
+  /**
+   * With `listing`: RETR serves these bytes (key: the path without leading slashes), from the
+   * offset of a preceding REST, whatever size the listing claims.
+   */
+  files?: Record<string, Uint8Array>;
 }
 
 export interface FakeFtpServer {
@@ -79,7 +84,7 @@ export async function startFakeFtpServer(opts: FakeFtpServerOptions = {}): Promi
         const space = line.indexOf(' ');
         const command = (space >= 0 ? line.slice(0, space) : line).toUpperCase();
         const arg = space >= 0 ? line.slice(space + 1) : '';
-        if (opts.listing !== undefined && handleListing(command, socket, opts, dataServers)) continue;
+        if (opts.listing !== undefined && handleListing(command, arg, socket, opts, dataServers)) continue;
         const answer = (opts.reply ?? loginReplies)(command, arg, { connection });
         if (answer !== undefined) socket.write(`${answer}\r\n`);
         if (command === 'QUIT') socket.end();
@@ -107,11 +112,12 @@ export async function startFakeFtpServer(opts: FakeFtpServerOptions = {}): Promi
 /** Passive listing support: EPSV opens a one-shot data listener, LIST/MLSD sends `text` over it. */
 function handleListing(
   command: string,
+  arg: string,
   control: net.Socket,
   opts: FakeFtpServerOptions,
   dataServers: Set<net.Server>,
 ): boolean {
-  const state = control as net.Socket & { pendingData?: Promise<net.Socket> };
+  const state = control as net.Socket & { pendingData?: Promise<net.Socket>; restOffset?: number };
   const text = opts.listing ?? '';
   const nat = opts.passive === 'pasv-nat';
   if (command === 'CWD') {
@@ -127,6 +133,8 @@ function handleListing(
     dataServers.add(data);
     state.pendingData = new Promise<net.Socket>((resolve) => {
       data.once('connection', (socket) => {
+        // A client that gives up on a transfer (a listing over its byte cap) resets the socket.
+        socket.on('error', () => socket.destroy());
         data.close();
         dataServers.delete(data);
         resolve(socket);
@@ -140,6 +148,28 @@ function handleListing(
           ? `229 Entering Extended Passive Mode (|||${port}|)\r\n`
           : `227 Entering Passive Mode (10,1,2,3,${port >> 8},${port & 255})\r\n`,
       );
+    });
+    return true;
+  }
+  if (command === 'REST' && opts.files) {
+    state.restOffset = Number(arg);
+    control.write(`350 restarting at ${state.restOffset}\r\n`);
+    return true;
+  }
+  if (command === 'RETR' && opts.files && state.pendingData) {
+    const bytes = opts.files[arg.replace(/^\/+/, '')];
+    const pending = state.pendingData;
+    state.pendingData = undefined;
+    const offset = state.restOffset ?? 0;
+    state.restOffset = undefined;
+    if (bytes === undefined) {
+      control.write('550 no such file\r\n');
+      void pending.then((socket) => socket.destroy());
+      return true;
+    }
+    control.write('150 here it comes\r\n');
+    void pending.then((socket) => {
+      socket.end(Buffer.from(bytes).subarray(offset), () => control.write('226 done\r\n'));
     });
     return true;
   }
