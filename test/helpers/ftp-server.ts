@@ -34,6 +34,8 @@ export interface StartFtpServerOptions {
   anonymous?: boolean;
   /** Offer explicit TLS (AUTH TLS) with a throwaway self-signed certificate. */
   tls?: boolean;
+  /** With `tls`: present this key and certificate instead (an expired one, one for another name). */
+  tlsCertificate?: { keyPem: string; certPem: string };
   faults?: FtpServerFaults;
 }
 
@@ -150,7 +152,11 @@ export async function startFtpServer(opts: StartFtpServerOptions = {}): Promise<
     pasv_min: pasv.min,
     pasv_max: pasv.max,
     anonymous: opts.anonymous ?? false,
-    tls: certificate ? { key: certificate.keyPem, cert: certificate.certPem } : false,
+    tls: certificate
+      ? opts.tlsCertificate
+        ? { key: opts.tlsCertificate.keyPem, cert: opts.tlsCertificate.certPem }
+        : { key: certificate.keyPem, cert: certificate.certPem }
+      : false,
     log: silentLog,
   });
   // ftp-srv installs process-wide signal handlers that exit the process: not in tests.
