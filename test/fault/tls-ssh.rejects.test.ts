@@ -9,7 +9,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { type EngineEnv, startEngineEnv } from '../helpers/engine-env.js';
+import { type CliResult, type EngineEnv, startEngineEnv } from '../helpers/engine-env.js';
 import { type SftpTestServer, startSftpServer } from '../helpers/sftp-server.js';
 import { makeTmpDir, type TmpDir } from '../helpers/tmp-dir.js';
 
@@ -148,13 +148,21 @@ async function setSource(e: EngineEnv, patch: Record<string, unknown>, replace =
 }
 
 /** `run-once` refused the source: exit 1, one error line naming the problem, nothing fetched. */
-async function expectRejected(e: EngineEnv, code: string, pattern: RegExp): Promise<string> {
-  let r = await e.cli(['run-once', '--json']);
-  // ftp-srv answers AUTH TLS with 234 and wraps its socket a tick later: a fast ClientHello can be
-  // read as plain text (ERR_SSL_WRONG_VERSION_NUMBER, still a refusal). Ask again in that case.
+/**
+ * `run-once --json`. ftp-srv answers AUTH TLS with 234 and wraps its socket a tick later: on a
+ * loaded machine the client's ClientHello can be read as a plain command (the client then sees
+ * ERR_SSL_WRONG_VERSION_NUMBER, a refusal for the wrong reason). Run again in that case.
+ */
+async function runOnce(e: EngineEnv, extra: string[] = []): Promise<CliResult> {
+  let r = await e.cli(['run-once', '--json', ...extra]);
   for (let again = 0; again < 3 && r.stdout.includes('ERR_SSL_WRONG_VERSION_NUMBER'); again++) {
-    r = await e.cli(['run-once', '--json']);
+    r = await e.cli(['run-once', '--json', ...extra]);
   }
+  return r;
+}
+
+async function expectRejected(e: EngineEnv, code: string, pattern: RegExp): Promise<string> {
+  const r = await runOnce(e);
   expect(r.code, r.stderr).toBe(1);
   const summary = JSON.parse(r.stdout) as Summary;
   expect(summary.sources[0]?.error?.code, r.stderr).toBe(code);
@@ -169,7 +177,7 @@ async function expectRejected(e: EngineEnv, code: string, pattern: RegExp): Prom
 }
 
 async function expectAccepted(e: EngineEnv): Promise<void> {
-  const r = await e.cli(['run-once', '--json']);
+  const r = await runOnce(e);
   expect(r.code, r.stderr).toBe(0);
   expect((JSON.parse(r.stdout) as Summary).sources[0]?.fetched).toBe(1);
 }
@@ -192,7 +200,7 @@ it('FTPS: an expired certificate from a trusted CA is rejected by default, accep
   const message = await expectRejected(env, 'POLLER_FTP_TLS_REJECTED', /expired/i);
   expect(env.ftp.logins()).toEqual({ tls: 0, plain: 0 });
   await setSource(env, { insecure: true });
-  const r = await env.cli(['run-once', '--json', '--log-level', 'warn']);
+  const r = await runOnce(env, ['--log-level', 'warn']);
   expect(r.code, r.stderr).toBe(0);
   expect((JSON.parse(r.stdout) as Summary).sources[0]?.fetched).toBe(1);
   expect(r.stderr).toMatch(/insecure/);
