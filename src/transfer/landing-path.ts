@@ -55,7 +55,21 @@ export function partialDir(landingRoot: string): string {
   return path.join(landingRoot, '.partial');
 }
 
-/** Partial file of one ledger row (one file version). */
-export function partialPathFor(landingRoot: string, fileId: number): string {
-  return path.join(partialDir(landingRoot), `${fileId}.part`);
+/**
+ * Partial file of one version of one ledger row. A row that is not fetched yet takes the new
+ * version when the remote file changes, so the name carries the version: a partial of the old
+ * bytes is never resumed as a prefix of the new ones.
+ */
+export function partialPathFor(
+  landingRoot: string,
+  fileId: number,
+  version: { sizeBytes: number; mtimeMs: number },
+): string {
+  return path.join(partialDir(landingRoot), `${fileId}-${version.sizeBytes}-${Math.round(version.mtimeMs)}.part`);
+}
+
+/** True when `name` (in the partial directory) is a partial of row `fileId`, of any version. */
+export function isPartialOf(name: string, fileId: number): boolean {
+  // `<id>.part` is the name before partials carried their version.
+  return name === `${fileId}.part` || (name.startsWith(`${fileId}-`) && name.endsWith('.part'));
 }

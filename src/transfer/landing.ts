@@ -4,11 +4,11 @@
  * A plugin only ever sees a complete file.
  */
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat, utimes } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { PermanentError, SourceError, TransientError } from '../errors.js';
 import type { RemoteEntry, Source } from '../sources/source.js';
-import { landingPathFor, partialPathFor } from './landing-path.js';
+import { isPartialOf, landingPathFor, partialPathFor } from './landing-path.js';
 
 export interface LandOptions {
   landingRoot: string;
@@ -95,8 +95,14 @@ async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResu
   const localPath = landingPathFor(landingRoot, sourceName, entry.path);
   if (await isAlreadyLanded(localPath, entry))
     return { localPath, bytesTransferred: 0, resumedFromBytes: entry.sizeBytes };
-  const partial = partialPathFor(landingRoot, fileId);
+  const partial = partialPathFor(landingRoot, fileId, entry);
   await mkdir(path.dirname(partial), { recursive: true });
+  // A partial of an older version of this row (the file changed while a crash left it behind):
+  // its bytes are not a prefix of this version, and nothing else will ever remove it.
+  for (const name of await readdir(path.dirname(partial))) {
+    if (name !== path.basename(partial) && isPartialOf(name, fileId))
+      await rm(path.join(path.dirname(partial), name), { force: true });
+  }
   let offset = (await sizeOf(partial)) ?? 0;
   if (offset > entry.sizeBytes) {
     // Longer than the version we claimed: not ours to resume.

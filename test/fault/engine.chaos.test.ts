@@ -5,13 +5,14 @@
  * nothing lost, nothing fetched twice, no partial file handed to a plugin, ledger consistent.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import type { FileRecord } from '../../src/ledger/ledger.js';
 import { SqliteLedger } from '../../src/ledger/sqlite/sqlite-ledger.js';
 import { type EngineEnv, FIXTURE_PLUGINS, startEngineEnv } from '../helpers/engine-env.js';
 import { countBy, readRecords, sha256 } from '../helpers/records.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const KILLS = 50;
 /** Every this-many runs, the kill comes from the after-rename hook instead of a timer. */
@@ -87,9 +88,12 @@ it(`survives ${KILLS} kill -9 at random points of a changing feed`, { timeout: 1
     await e.put(name, bytes, hourAgo + n * 1000);
     versions.set(name, new Set([sha256(bytes)]));
   };
-  /** A new version of a file already processed: other size and mtime, other bytes. */
-  const rewrite = async (processed: string[]): Promise<void> => {
-    const name = processed[Math.floor(rand() * processed.length)];
+  /**
+   * A new version of a file: other size and mtime, other bytes. Any file, also one a kill left
+   * half-fetched: its partial must not be resumed as the new version.
+   */
+  const rewrite = async (names: string[]): Promise<void> => {
+    const name = names[Math.floor(rand() * names.length)];
     if (name === undefined) return;
     rewrites++;
     const bytes = Buffer.alloc(20_000 + rewrites * 101, (rewrites * 7) % 251);
@@ -148,10 +152,7 @@ it(`survives ${KILLS} kill -9 at random points of a changing feed`, { timeout: 1
     }
     // The feed moves on: new files, and now and then a new version of a processed one.
     await addFile();
-    if (run % 7 === 6) {
-      const done = (await rows(e)).filter((r) => r.state === 'processed').map((r) => r.path);
-      await rewrite(done);
-    }
+    if (run % 7 === 6) await rewrite([...versions.keys()]);
   }
   expect(kills).toBe(KILLS);
 
@@ -211,4 +212,31 @@ it(`survives ${KILLS} kill -9 at random points of a changing feed`, { timeout: 1
       `${renamedAtKill.size} files caught between rename and commit; ` +
       `${readRecords(e.recordLog).length} plugin runs; ${refetched} RETRs repeated after a kill mid-transfer)`,
   );
+});
+
+it('a file rewritten after a kill mid-transfer lands as its new version, not the old partial plus the new tail', async () => {
+  env = await startEngineEnv({ ftp: { faults: { stallDataAfterBytes: 200_000, stallTimes: 1 } } });
+  const e = env;
+  await e.put('a.bufr', Buffer.alloc(1_000_000, 1));
+  const child = e.spawnCli(['run-once']);
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  const partialDir = path.join(e.landing, '.partial');
+  // The transfer stalls after 200,000 bytes: kill it there.
+  await waitFor(
+    async () => {
+      const [name] = await partials(e);
+      return name !== undefined && (await stat(path.join(partialDir, name))).size >= 200_000;
+    },
+    { timeoutMs: 20_000, what: 'a stalled partial' },
+  );
+  child.kill('SIGKILL');
+  await exited;
+  // The file changes before the restart: same row, new version.
+  const fresh = Buffer.alloc(500_000, 2);
+  await e.put('a.bufr', fresh, Date.now() - 1_800_000);
+  const r = await e.cli(['run-once', '--json']);
+  expect(r.code, r.stderr).toBe(0);
+  expect(sha256(readFileSync(path.join(e.landing, 'radar', 'a.bufr')))).toBe(sha256(fresh));
+  expect(readRecords(e.recordLog).map((x) => x.sha256)).toEqual([sha256(fresh)]);
+  expect(await partials(e)).toEqual([]);
 });
