@@ -11,11 +11,15 @@ import { afterEach, expect, it } from 'vitest';
 import { type EngineEnv, startEngineEnv } from '../helpers/engine-env.js';
 import { type GateProxy, startGateProxy } from '../helpers/fake-ftp-server.js';
 import { countBy, readRecords, sha256 } from '../helpers/records.js';
+import { type SftpTestServer, startSftpServer } from '../helpers/sftp-server.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 let env: EngineEnv | undefined;
 let proxy: GateProxy | undefined;
+let sftp: SftpTestServer | undefined;
 afterEach(async () => {
+  await sftp?.close();
+  sftp = undefined;
   await proxy?.close();
   proxy = undefined;
   await env?.close();
@@ -51,6 +55,74 @@ async function expectAllLanded(e: EngineEnv, names: string[]): Promise<void> {
   for (const r of records) expect(r.sha256).toBe(sha256(readFileSync(path.join(e.ftp.root, r.path))));
   expect(await readdir(path.join(e.landing, '.partial'))).toEqual([]);
 }
+
+/** An engine env whose source is the in-process SFTP server (the env's password is the server's). */
+async function sftpEnv(server: SftpTestServer, source: Record<string, unknown> = {}): Promise<EngineEnv> {
+  const e = await startEngineEnv({ ftp: { password: server.password } });
+  const config = JSON.parse(await readFile(e.configPath, 'utf8')) as { sources: Array<Record<string, unknown>> };
+  config.sources[0] = {
+    name: 'radar',
+    url: `sftp://${server.user}@127.0.0.1:${server.port}/`,
+    password: '${TEST_FTP_PASSWORD}',
+    hostKey: server.hostKeyFingerprint,
+    include: ['**/*.bufr'],
+    settleDelay: '100ms',
+    ...source,
+  };
+  await writeFile(e.configPath, JSON.stringify(config));
+  return e;
+}
+
+async function putSftp(server: SftpTestServer, count: number, sizeBytes: number): Promise<string[]> {
+  const names = Array.from({ length: count }, (_, i) => `s${i}.bufr`);
+  for (const n of names) await writeFile(path.join(server.root, n), randomBytes(sizeBytes));
+  return names;
+}
+
+/** Like expectAllLanded, against the SFTP server's files. */
+async function expectAllLandedFrom(e: EngineEnv, root: string, names: string[]): Promise<void> {
+  const rows = await e.ledger().files({ limit: 1000 });
+  expect(
+    rows
+      .filter((r) => r.state === 'processed')
+      .map((r) => r.path)
+      .sort(),
+  ).toEqual([...names].sort());
+  for (const n of names) {
+    expect(sha256(readFileSync(path.join(e.landing, 'radar', n))), n).toBe(sha256(readFileSync(path.join(root, n))));
+  }
+  for (const r of readRecords(e.recordLog)) expect(r.sha256).toBe(sha256(readFileSync(path.join(root, r.path))));
+  expect(await readdir(path.join(e.landing, '.partial'))).toEqual([]);
+}
+
+it('SFTP: the connection cut mid-transfer, then a stalled one: resumed, cycle ends, files byte-exact', async () => {
+  sftp = await startSftpServer();
+  const names = await putSftp(sftp, 3, 3_000_000);
+  env = await sftpEnv(sftp, { dataTimeout: '1s', concurrency: 1 });
+  sftp.dropAfterBytes(1_000_000);
+  const dropped = await env.cli(['run-once', '--json', '--log-level', 'info']);
+  expect(dropped.code, dropped.stderr).toBe(0);
+  await expectAllLandedFrom(env, sftp.root, names);
+  const dropRetries = events(dropped.stderr, 'file.retried');
+  expect(dropRetries).toBeGreaterThanOrEqual(1);
+  const resumed = dropped.stderr.split('\n').filter((l) => l.includes('"resumedFrom"')).length;
+  const bytesAfterDrop = sftp.bytesRead;
+
+  const more = ['m0.bufr', 'm1.bufr'];
+  for (const n of more) await writeFile(path.join(sftp.root, n), randomBytes(2_000_000));
+  sftp.stallAfterBytes(500_000);
+  const stalled = await env.cli(['run-once', '--json', '--log-level', 'info']);
+  expect(stalled.code, stalled.stderr).toBe(0);
+  const stallRetries = events(stalled.stderr, 'file.retried');
+  expect(stallRetries).toBeGreaterThanOrEqual(1);
+  const all = [...names, ...more];
+  await expectAllLandedFrom(env, sftp.root, all);
+  console.log(
+    `transfer.faults sftp: drop -> ${dropRetries} retries (${resumed} fetches resumed), ` +
+      `${bytesAfterDrop} bytes served for ${names.length * 3_000_000}; stall (1 s timeout) -> ${stallRetries} retries; ` +
+      `${all.length} files byte-exact`,
+  );
+});
 
 function retrCount(e: EngineEnv): number {
   return e.ftp.retrieved().length;
