@@ -55,7 +55,16 @@ export function partialDir(landingRoot: string): string {
   return path.join(landingRoot, '.partial');
 }
 
-/** Partial file of one ledger row (one file version). */
-export function partialPathFor(landingRoot: string, fileId: number): string {
-  return path.join(partialDir(landingRoot), `${fileId}.part`);
+/**
+ * Partial file of one ledger row at one version. The version is in the name because a row still
+ * settling can move to a new size/mtime: a partial of the old content must never be resumed.
+ */
+export function partialPathFor(landingRoot: string, fileId: number, sizeBytes: number, mtimeMs: number): string {
+  return path.join(partialDir(landingRoot), `${fileId}-${sizeBytes}-${mtimeMs}.part`);
+}
+
+/** The ledger row id a partial file belongs to, or undefined for a name we did not write. */
+export function partialFileId(name: string): number | undefined {
+  const m = /^(\d+)-\d+-\d+\.part$/.exec(name);
+  return m ? Number(m[1]) : undefined;
 }
