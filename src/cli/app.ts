@@ -11,12 +11,12 @@ import { isOwnerGone, newOwnerId } from '../engine/owner.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { SqliteLedger } from '../ledger/sqlite/sqlite-ledger.js';
 import { createLogger } from '../observe/logger.js';
-import { sweepPartials } from '../transfer/landing.js';
 import { loadPlugins } from '../plugins/loader.js';
 import { PluginRunner } from '../plugins/runner.js';
 import { createHostBudget } from '../sources/ftp/host-budget.js';
 import { openSource } from '../sources/index.js';
 import type { Source } from '../sources/source.js';
+import { sweepPartials } from '../transfer/landing.js';
 
 export interface App {
   config: Config;
@@ -118,7 +118,8 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
       log.info({ event: 'ledger.recovered', ...recovered }, 'took back claims left by a stopped process');
     }
     const swept = await sweepPartials(config.landing, await ledger.liveFetchIds());
-    if (swept) log.info({ event: 'landing.partials_swept', files: swept }, 'removed partial downloads no version can resume');
+    if (swept)
+      log.info({ event: 'landing.partials_swept', files: swept }, 'removed partial downloads no version can resume');
   }
   return app;
 }

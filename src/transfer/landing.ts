@@ -132,7 +132,8 @@ export async function landFile(source: Source, opts: LandOptions): Promise<LandR
 /** Partials of this row at another version: the remote file changed while it was settling. */
 async function removeStalePartials(landingRoot: string, fileId: number, keep: string): Promise<void> {
   for (const name of await readdir(partialDir(landingRoot)).catch(() => [] as string[])) {
-    if (name !== keep && partialFileId(name) === fileId) await rm(path.join(partialDir(landingRoot), name), { force: true });
+    if (name !== keep && partialFileId(name) === fileId)
+      await rm(path.join(partialDir(landingRoot), name), { force: true });
   }
 }
 

@@ -4,8 +4,8 @@ import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { Source } from '../../src/sources/source.js';
-import { partialDir, partialPathFor } from '../../src/transfer/landing-path.js';
 import { landFile, sweepPartials } from '../../src/transfer/landing.js';
+import { partialDir, partialPathFor } from '../../src/transfer/landing-path.js';
 import { makeTmpDir } from '../helpers/tmp-dir.js';
 
 /** Serves one byte string from any offset, as a server would after REST. */
