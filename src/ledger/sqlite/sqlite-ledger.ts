@@ -383,16 +383,22 @@ export class SqliteLedger implements Ledger {
     leaseUntilMs: number,
     nowMs: number,
   ): Promise<FileRecord[]> {
-    const s = this.#stmts;
+    return this.#claimEach(this.#stmts.claimFetch, () => ids, { owner, lease: leaseUntilMs, now: nowMs });
+  }
+
+  /** Run a conditional claim UPDATE per id in one write transaction; return the rows this owner got. */
+  #claimEach(
+    claim: Database.Statement,
+    ids: () => readonly number[],
+    params: { owner: string; lease: number; now: number },
+  ): FileRecord[] {
     const got: number[] = [];
     this.#db
       .transaction(() => {
-        for (const id of ids) {
-          if (s.claimFetch.run({ id, owner, lease: leaseUntilMs, now: nowMs }).changes === 1) got.push(id);
-        }
+        for (const id of ids()) if (claim.run({ id, ...params }).changes === 1) got.push(id);
       })
       .immediate();
-    return got.map((id) => toRecord(s.byId.get(id) as FileRow));
+    return got.map((id) => toRecord(this.#stmts.byId.get(id) as FileRow));
   }
 
   async renewLeases(ids: readonly number[], owner: string, leaseUntilMs: number): Promise<void> {
@@ -431,16 +437,9 @@ export class SqliteLedger implements Ledger {
     limit: number,
   ): Promise<FileRecord[]> {
     const s = this.#stmts;
-    const got: number[] = [];
-    this.#db
-      .transaction(() => {
-        for (const row of s.processable.all({ source: source ?? null, now: nowMs, limit })) {
-          if (s.claimProcess.run({ id: row.id, owner, lease: leaseUntilMs, now: nowMs }).changes === 1)
-            got.push(row.id);
-        }
-      })
-      .immediate();
-    return got.map((id) => toRecord(s.byId.get(id) as FileRow));
+    // The candidates are read inside the claiming transaction, so no other writer slips between.
+    const candidates = () => s.processable.all({ source: source ?? null, now: nowMs, limit }).map((r) => r.id);
+    return this.#claimEach(s.claimProcess, candidates, { owner, lease: leaseUntilMs, now: nowMs });
   }
 
   async claimIdsForProcessing(
@@ -449,16 +448,7 @@ export class SqliteLedger implements Ledger {
     leaseUntilMs: number,
     nowMs: number,
   ): Promise<FileRecord[]> {
-    const s = this.#stmts;
-    const got: number[] = [];
-    this.#db
-      .transaction(() => {
-        for (const id of ids) {
-          if (s.claimProcess.run({ id, owner, lease: leaseUntilMs, now: nowMs }).changes === 1) got.push(id);
-        }
-      })
-      .immediate();
-    return got.map((id) => toRecord(s.byId.get(id) as FileRow));
+    return this.#claimEach(this.#stmts.claimProcess, () => ids, { owner, lease: leaseUntilMs, now: nowMs });
   }
 
   async pluginRuns(fileId: number): Promise<PluginRunRecord[]> {
