@@ -43,15 +43,32 @@ function codesInSource(): Map<string, string> {
   return found;
 }
 
-/** Codes with a row of their own: a table line whose first cell is the code in backticks. */
-function codesInCatalogue(): string[] {
+/** Code → the error classes constructed with it (`new PermanentError('CODE', ...)`). */
+function classesInSource(): Map<string, Set<string>> {
+  const found = new Map<string, Set<string>>();
+  for (const file of [...tsFiles('src'), ...tsFiles('plugins')]) {
+    const text = readFileSync(path.join(ROOT, file), 'utf8');
+    for (const m of text.matchAll(/new (\w+Error)\(\s*['"]([A-Z][A-Z0-9_]+)['"]/g)) {
+      const code = m[2] as string;
+      found.set(code, (found.get(code) ?? new Set()).add(m[1] as string));
+    }
+  }
+  return found;
+}
+
+/** Rows of the catalogue: a table line whose first cell is a code in backticks; then its class cell. */
+function catalogueRows(): Array<{ code: string; classCell: string }> {
   const text = readFileSync(path.join(ROOT, CATALOGUE), 'utf8');
-  return [...text.matchAll(/^\|\s*`([A-Z][A-Z0-9_]+)`\s*\|/gm)].map((m) => m[1] as string);
+  return [...text.matchAll(/^\|\s*`([A-Z][A-Z0-9_]+)`\s*\|([^|]*)\|/gm)].map((m) => ({
+    code: m[1] as string,
+    classCell: m[2] as string,
+  }));
 }
 
 describe(CATALOGUE, () => {
   const inSource = codesInSource();
-  const documented = codesInCatalogue();
+  const rows = catalogueRows();
+  const documented = rows.map((r) => r.code);
 
   it('is read: codes are found on both sides', () => {
     expect(inSource.has('POLLER_CONFIG_INVALID')).toBe(true);
@@ -70,6 +87,16 @@ describe(CATALOGUE, () => {
   it('lists no code the code no longer raises', () => {
     const stale = documented.filter((code) => !inSource.has(code));
     expect(stale, `remove these rows from ${CATALOGUE}, or restore the code`).toEqual([]);
+  });
+
+  it('gives each code the class the code raises it with', () => {
+    const classes = classesInSource();
+    const wrong = rows.flatMap(({ code, classCell }) =>
+      [...(classes.get(code) ?? [])]
+        .filter((cls) => !classCell.includes(`\`${cls}\``))
+        .map((cls) => `${code}: raised as ${cls}, documented as ${classCell.trim()}`),
+    );
+    expect(wrong).toEqual([]);
   });
 
   it('lists each code once', () => {
