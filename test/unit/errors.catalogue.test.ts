@@ -1,7 +1,7 @@
 /**
  * docs/errors.md and the code stay in step (as fastify's errors test keeps its error reference
  * honest): every error code raised in `src/` or a shipped plugin has a row in the catalogue, and
- * every row names a code that still exists.
+ * every row names a code that still exists, with the class the code raises it with.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
