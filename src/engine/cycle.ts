@@ -109,13 +109,13 @@ export async function runCycle(
   let ready: FileRecord[];
   try {
     ready = await listAndSettle(src, source, filter, deps, opts, summary, emit, log);
-    await deps.ledger.recordPoll(src.name, src.displayUrl, true, null, now());
+    if (!opts.dryRun) await deps.ledger.recordPoll(src.name, src.displayUrl, true, null, now());
     emit.polled?.(src.name, true);
   } catch (thrown) {
     const err = coerceError(thrown);
     if (opts.signal.aborted) throw err;
     summary.error = { code: errorCode(err), message: err.message };
-    await deps.ledger.recordPoll(src.name, src.displayUrl, false, err.message, now());
+    if (!opts.dryRun) await deps.ledger.recordPoll(src.name, src.displayUrl, false, err.message, now());
     emit.polled?.(src.name, false);
     const paused = err instanceof SourceError;
     log.error(
@@ -422,7 +422,8 @@ export async function processClaimed(
     const attempt = await deps.ledger.markPluginRunning(rec.id, p.name, now());
     const out = await deps.runner.run(p, { ...base, attempt });
     emit.pluginRan?.(p.name, out.ok, out.durationMs);
-    const quarantine = !out.ok && (out.permanent || attempt >= p.maxAttempts);
+    // A run cut short by shutdown is retried at the next start without using up an attempt.
+    const quarantine = !out.ok && !out.interrupted && (out.permanent || attempt >= p.maxAttempts);
     outcomes.push({
       plugin: p.name,
       ok: out.ok,
@@ -431,8 +432,10 @@ export async function processClaimed(
       durationMs: out.durationMs,
       outputs: out.outputs,
       quarantine,
-      nextRetryMs:
-        out.ok || quarantine
+      ...(out.interrupted && { notCounted: true }),
+      nextRetryMs: out.interrupted
+        ? now()
+        : out.ok || quarantine
           ? null
           : now() + backoffDelayMs(attempt, { baseMs: deps.retryBaseMs, maxMs: deps.retryMaxMs }),
     });

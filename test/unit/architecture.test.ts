@@ -123,8 +123,10 @@ describe('import graph', () => {
     ).toEqual([]);
   });
 
-  it('src/plugins/api.ts imports at runtime only src/errors.ts', () => {
-    expect(violations((e) => e.from === 'src/plugins/api.ts' && !e.typeOnly && e.to !== 'src/errors.ts')).toEqual([]);
+  it('src/plugins/api.ts imports at runtime only src/errors.ts and the duration syntax', () => {
+    // Plugin options share the config's duration syntax (`30s`, `5m`): one parser, two users.
+    const allowed = new Set(['src/errors.ts', 'src/config/duration.ts']);
+    expect(violations((e) => e.from === 'src/plugins/api.ts' && !e.typeOnly && !allowed.has(e.to))).toEqual([]);
   });
 
   it('shipped plugins import from src/ only src/plugins/api.ts and src/errors.ts', () => {
