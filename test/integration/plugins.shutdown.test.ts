@@ -10,7 +10,16 @@ import { PluginRunner } from '../../src/plugins/runner.js';
 import { createLogSink } from '../helpers/log-sink.js';
 
 function loaded(plugin: ReturnType<typeof definePlugin>, maxAttempts = 1): LoadedPlugin {
-  return { name: plugin.name, plugin, options: {}, matches: () => true, timeoutMs: 60_000, maxAttempts, concurrency: 1, origin: 'test' };
+  return {
+    name: plugin.name,
+    plugin,
+    options: {},
+    matches: () => true,
+    timeoutMs: 60_000,
+    maxAttempts,
+    concurrency: 1,
+    origin: 'test',
+  };
 }
 
 describe('plugin runs cut short by shutdown', () => {
@@ -22,7 +31,18 @@ describe('plugin runs cut short by shutdown', () => {
     const t = Date.now();
     const { ready } = await ledger.observe(
       's',
-      [{ entry: { path: 'f.bufr', name: 'f.bufr', type: 'file', sizeBytes: 1, mtimeMs: t - 3_600_000, mtimePrecision: 's' } }],
+      [
+        {
+          entry: {
+            path: 'f.bufr',
+            name: 'f.bufr',
+            type: 'file',
+            sizeBytes: 1,
+            mtimeMs: t - 3_600_000,
+            mtimePrecision: 's',
+          },
+        },
+      ],
       { nowMs: t, minAgeMs: 0, stableListings: 1, oldEnoughMs: 0 },
     );
     const id = ready[0]!.id;
@@ -44,7 +64,12 @@ describe('plugin runs cut short by shutdown', () => {
         }),
     });
     const sink = createLogSink('silent');
-    const runner = new PluginRunner({ plugins: [loaded(slow, 1)], log: sink.log, stateDir: dir, shutdownSignal: shutdown.signal });
+    const runner = new PluginRunner({
+      plugins: [loaded(slow, 1)],
+      log: sink.log,
+      stateDir: dir,
+      shutdownSignal: shutdown.signal,
+    });
     const deps = { ledger, runner, owner: 'me', retryBaseMs: 1000, retryMaxMs: 1000 };
     const done = processClaimed(rec!, { name: 's' }, deps, { processed: 0, failed: 0 }, {}, sink.log);
     await running;
