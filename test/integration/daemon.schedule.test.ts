@@ -65,8 +65,10 @@ describe('poller run', () => {
     await waitFor(() => daemon?.lines().filter((l) => l.event === 'config.reload_failed').length === 3, {
       what: 'three reload problems',
     });
-    const issues = (daemon.lines().filter((l) => l.event === 'config.reload_failed') as Array<{ issue: string }>)
-      .map((l) => l.issue)
+    const issues = daemon
+      .lines()
+      .filter((l) => l.event === 'config.reload_failed')
+      .map((l) => String(l['issue']))
       .sort();
     expect(issues[0]).toMatch(/^maxTransfers: /);
     expect(issues[1]).toMatch(/^sources\[0\]\.concurrency: /);
