@@ -73,7 +73,7 @@ export function nominalIntervalMs(src: ScheduledSource): number {
  * (5 intervals doubling to 60), never below one interval.
  */
 export function pauseBackoffMs(intervalMs: number, n: number): number {
-  const base = Math.min(BASE_PAUSE_BACKOFF_MS, Math.max(intervalMs, 5 * intervalMs));
+  const base = Math.max(intervalMs, Math.min(BASE_PAUSE_BACKOFF_MS, 5 * intervalMs));
   const cap = Math.max(base, Math.min(MAX_PAUSE_BACKOFF_MS, 12 * base));
   return Math.min(cap, base * 2 ** Math.min(Math.max(0, n - 1), 20));
 }
