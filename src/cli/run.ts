@@ -27,8 +27,8 @@ interface RunArgs extends CommonArgs {
   grace: string;
 }
 
-/** Past the grace period, this long for aborts, teardown and the ledger; then the process is ended. */
-const WATCHDOG_EXTRA_MS = 15_000;
+/** Past the grace period, this long for aborts, teardown and the ledger; then the process is ended (under systemd's TimeoutStopSec=45s with the default 30 s grace). */
+const WATCHDOG_EXTRA_MS = 10_000;
 /** After a clean shutdown, a handle some library forgot must not keep the process alive. */
 const EXIT_LINGER_MS = 2_000;
 
