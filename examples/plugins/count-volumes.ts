@@ -22,6 +22,7 @@ import { z } from 'zod';
 type Counts = Record<string, Record<string, { files: number; bytes: number }>>;
 
 let counts: Counts = {};
+let loaded = false;
 let unsaved = 0;
 
 async function save(stateDir: string): Promise<void> {
@@ -40,6 +41,10 @@ export default definePlugin({
   }),
   timeoutMs: 10_000,
   async setup(ctx) {
+    // A config reload sets the new plugins up before the old ones are torn down, in the same
+    // process: totals already in memory are newer than the file.
+    if (loaded) return;
+    loaded = true;
     // Carry on from the totals of the previous run.
     try {
       counts = JSON.parse(await readFile(path.join(ctx.stateDir, 'counts.json'), 'utf8')) as Counts;
