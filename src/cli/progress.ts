@@ -67,7 +67,8 @@ export function createProgress(
   );
   let drawnLines = 0;
   const draw = () => {
-    const width = Math.max(40, (out.columns ?? 100) - 1);
+    // A pseudo-terminal without a size reports 0 columns.
+    const width = Math.max(40, (out.columns || 100) - 1);
     let text = drawnLines > 0 ? `\x1b[${drawnLines}A` : '';
     for (const [name, p] of state) text += `\r\x1b[2K${formatLine(name, p, now()).slice(0, width)}\n`;
     drawnLines = state.size;

@@ -146,7 +146,7 @@ function logReloadFailure(log: Logger, thrown: unknown): void {
 }
 
 /** Settings that are read once at start; a reload that changes them says so. */
-const RESTART_ONLY = ['landing', 'ledger', 'stateDir', 'maxTransfers', 'http'] as const;
+const RESTART_ONLY = ['landing', 'ledger', 'stateDir', 'maxTransfers', 'http', 'logLevel'] as const;
 
 export async function runDaemon(args: RunArgs): Promise<number> {
   const graceMs = parseDurationMs(args.grace);
@@ -273,7 +273,6 @@ export async function runDaemon(args: RunArgs): Promise<number> {
           `${key} changed: it takes effect at the next restart`,
         );
     }
-    if (config.logLevel !== gen.config.logLevel && !args.logLevel) log.level = config.logLevel;
     const old = gen;
     gen = next;
     retire(old);
