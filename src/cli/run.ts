@@ -174,9 +174,15 @@ export async function runDaemon(args: RunArgs): Promise<number> {
     throw err;
   }
 
+  /** Retired generations being closed; shutdown waits for them before the ledger closes. */
+  const closings: Promise<void>[] = [];
+  const closeWhenUnused = (g: Generation) => {
+    if (g.retired && g.users === 0)
+      closings.push(g.close().catch((err: unknown) => log.warn({ err }, 'closing the previous config failed')));
+  };
   const retire = (old: Generation) => {
     old.retired = true;
-    if (old.users === 0) void old.close();
+    closeWhenUnused(old);
   };
 
   const cycle = async (src: SourceConfig): Promise<CycleOutcome> => {
@@ -195,7 +201,7 @@ export async function runDaemon(args: RunArgs): Promise<number> {
       return { paused: summary.error?.paused === true };
     } finally {
       g.users--;
-      if (g.retired && g.users === 0) void g.close();
+      closeWhenUnused(g);
     }
   };
 
@@ -341,6 +347,7 @@ export async function runDaemon(args: RunArgs): Promise<number> {
     clearTimeout(grace);
     await reloading;
     await http?.close();
+    await Promise.all(closings);
     await gen.close();
   } finally {
     process.off('SIGTERM', onStop);
