@@ -318,7 +318,6 @@ export async function runDaemon(args: RunArgs): Promise<number> {
       event: 'daemon.started',
       sources: app.config.sources.filter((s) => s.enabled).map((s) => s.name),
       ...(http && { httpPort: http.port }),
-      pid: process.pid,
     },
     'poller running',
   );
