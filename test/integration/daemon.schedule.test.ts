@@ -29,7 +29,8 @@ describe('poller run', () => {
     await waitFor(() => recorded(e).has('a/one.bufr'), { timeoutMs: 8_000, what: 'first file processed' });
 
     await e.put('a/two.bufr', 'second');
-    await e.put('b/three.bufr', 'third');
+    // Written just now: taken once two listings of later cycles saw it unchanged (the settle rule).
+    await e.put('b/three.bufr', 'third', Date.now());
     await waitFor(() => recorded(e).has('a/two.bufr') && recorded(e).has('b/three.bufr'), {
       timeoutMs: 8_000,
       what: 'new files processed',
