@@ -17,6 +17,7 @@ import { type DateWindow, splitDateTemplate, startDirsFor } from '../sources/dat
 import { createHostBudget } from '../sources/ftp/host-budget.js';
 import { openSource } from '../sources/index.js';
 import type { Source } from '../sources/source.js';
+import { sweepPartials } from '../transfer/landing.js';
 
 export interface App {
   config: Config;
@@ -138,6 +139,9 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
     if (recovered.fetches || recovered.processing) {
       log.info({ event: 'ledger.recovered', ...recovered }, 'took back claims left by a stopped process');
     }
+    const swept = await sweepPartials(config.landing, await ledger.liveFetchIds());
+    if (swept)
+      log.info({ event: 'landing.partials_swept', files: swept }, 'removed partial downloads no version can resume');
   }
   return app;
 }

@@ -2,6 +2,7 @@
 /** The `poller` command: entry point; each command lives in its own module. */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { bufrCommand } from './bufr.js';
 import { demoCommand } from './demo.js';
 import { filesCommand, statusCommand, whyCommand } from './inspect.js';
 import { forgetCommand, retryCommand } from './manage.js';
@@ -25,6 +26,7 @@ export async function main(argv: string[]): Promise<void> {
       .command(pluginsCommand)
       .command(checkCommand)
       .command(demoCommand)
+      .command(bufrCommand)
       .demandCommand(1, 'give a command; see poller --help')
       .strict()
       .help()

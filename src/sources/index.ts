@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { SourceConfig } from '../config/load.js';
 import { createFtpSource } from './ftp/ftp-source.js';
 import type { HostBudget } from './ftp/host-budget.js';
+import { createLocalSource } from './local/local-source.js';
 import { createSftpSource } from './sftp/sftp-source.js';
 import type { Source, SourceConnectOptions } from './source.js';
 
@@ -41,7 +42,7 @@ export function openSource(src: SourceConfig, log: Logger, shared: SharedSourceS
       return createFtpSource({ ...opts, hostBudget: shared.hostBudget });
     case 'sftp':
       return createSftpSource(opts);
-    default:
-      throw new Error(`${src.name}: ${src.protocol} sources are not available in this build`);
+    case 'file':
+      return createLocalSource(opts);
   }
 }

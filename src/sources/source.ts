@@ -64,8 +64,19 @@ export interface Source {
   stat?(path: string, opts: ListOptions): Promise<RemoteEntry | undefined>;
   remove?(path: string, opts: ListOptions): Promise<void>;
   rename?(from: string, to: string, opts: ListOptions): Promise<void>;
+  /**
+   * Optional change notifications (local directories): `onChange` gets the relative path of a
+   * file that was added or changed. Resolves once watching has started; stops when `opts.signal`
+   * aborts. A hint for an early poll only: events can be lost (overflow, network file systems),
+   * so the engine keeps rescanning on its schedule and applies the settle rule as usual.
+   */
+  watch?(onChange: (relPath: string) => void, opts: WatchOptions): Promise<void>;
   /** Close every pooled connection. Idempotent. */
   close(): Promise<void>;
+}
+
+export interface WatchOptions {
+  signal: AbortSignal;
 }
 
 /** TLS settings for FTPS. Verification is on unless `insecure` is written in the config. */

@@ -7,8 +7,19 @@ import path from 'node:path';
 /** Longest path component most filesystems accept (bytes). */
 const MAX_COMPONENT_BYTES = 255;
 
-/** Why a remote relative path cannot land, or undefined when it is safe. Pure. */
+/** Anything that needs a closer look: a bad character, a leading or doubled slash, a . or .. segment. */
+const SUSPECT = /[\\\x00-\x1f\x7f]|^\/|\/\/|(?:^|\/)\.{1,2}(?:\/|$)|^$/;
+
+/** A UTF-16 unit is at most 3 UTF-8 bytes: a component of 85 units or fewer cannot exceed 255 bytes. */
+const MAYBE_LONG_COMPONENT = /[^/]{86}/;
+
+/** Why a remote relative path cannot land, or undefined when it is safe. Pure; on the listing hot path. */
 export function unsafeRemotePathReason(remotePath: string): string | undefined {
+  if (!SUSPECT.test(remotePath) && !MAYBE_LONG_COMPONENT.test(remotePath)) return undefined;
+  return detailedReason(remotePath);
+}
+
+function detailedReason(remotePath: string): string | undefined {
   if (remotePath.length === 0) return 'empty name';
   if (remotePath.includes('\0')) return 'name contains a NUL byte';
   if (remotePath.includes('\\')) return 'name contains a backslash';
@@ -44,7 +55,16 @@ export function partialDir(landingRoot: string): string {
   return path.join(landingRoot, '.partial');
 }
 
-/** Partial file of one ledger row (one file version). */
-export function partialPathFor(landingRoot: string, fileId: number): string {
-  return path.join(partialDir(landingRoot), `${fileId}.part`);
+/**
+ * Partial file of one ledger row at one version. The version is in the name because a row still
+ * settling can move to a new size/mtime: a partial of the old content must never be resumed.
+ */
+export function partialPathFor(landingRoot: string, fileId: number, sizeBytes: number, mtimeMs: number): string {
+  return path.join(partialDir(landingRoot), `${fileId}-${sizeBytes}-${mtimeMs}.part`);
+}
+
+/** The ledger row id a partial file belongs to, or undefined for a name we did not write. */
+export function partialFileId(name: string): number | undefined {
+  const m = /^(\d+)-\d+-\d+\.part$/.exec(name);
+  return m ? Number(m[1]) : undefined;
 }

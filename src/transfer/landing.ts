@@ -4,11 +4,11 @@
  * A plugin only ever sees a complete file.
  */
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat, utimes } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { PermanentError, TransientError } from '../errors.js';
 import type { RemoteEntry, Source } from '../sources/source.js';
-import { landingPathFor, partialPathFor } from './landing-path.js';
+import { landingPathFor, partialDir, partialFileId, partialPathFor } from './landing-path.js';
 
 export interface LandOptions {
   landingRoot: string;
@@ -64,8 +64,9 @@ export async function landFile(source: Source, opts: LandOptions): Promise<LandR
   const localPath = landingPathFor(landingRoot, sourceName, entry.path);
   if (await isAlreadyLanded(localPath, entry))
     return { localPath, bytesTransferred: 0, resumedFromBytes: entry.sizeBytes };
-  const partial = partialPathFor(landingRoot, fileId);
+  const partial = partialPathFor(landingRoot, fileId, entry.sizeBytes, entry.mtimeMs);
   await mkdir(path.dirname(partial), { recursive: true });
+  await removeStalePartials(landingRoot, fileId, path.basename(partial));
   let offset = (await sizeOf(partial)) ?? 0;
   if (offset > entry.sizeBytes) {
     // Longer than the version we claimed: not ours to resume.
@@ -126,4 +127,28 @@ export async function landFile(source: Source, opts: LandOptions): Promise<LandR
   }
   await fsyncPath(path.dirname(localPath)).catch(() => undefined);
   return { localPath, bytesTransferred: transferred, resumedFromBytes: offset };
+}
+
+/** Partials of this row at another version: the remote file changed while it was settling. */
+async function removeStalePartials(landingRoot: string, fileId: number, keep: string): Promise<void> {
+  for (const name of await readdir(partialDir(landingRoot)).catch(() => [] as string[])) {
+    if (name !== keep && partialFileId(name) === fileId)
+      await rm(path.join(partialDir(landingRoot), name), { force: true });
+  }
+}
+
+/**
+ * At start-up: remove partial files that no ledger row can resume (their version was replaced,
+ * forgotten or finished by another process). `liveIds` are the rows still fetchable.
+ */
+export async function sweepPartials(landingRoot: string, liveIds: ReadonlySet<number>): Promise<number> {
+  let removed = 0;
+  for (const name of await readdir(partialDir(landingRoot)).catch(() => [] as string[])) {
+    const id = partialFileId(name);
+    if (id === undefined || !liveIds.has(id)) {
+      await rm(path.join(partialDir(landingRoot), name), { force: true });
+      removed++;
+    }
+  }
+  return removed;
 }

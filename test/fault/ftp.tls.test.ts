@@ -105,3 +105,23 @@ it('reports implicit TLS against an explicit-TLS port as a SourceError', async (
   expect(error).toMatchObject({ code: 'POLLER_FTP_TLS_FAILED' });
   expect((error as Error).message).toContain('implicit');
 });
+
+it('checks the pin on data connections too: a data channel with another certificate fails the transfer', async () => {
+  const swapping = await startFtpServer({ tls: true, faults: { swapCertificateAfterLogin: true } });
+  await writeFile(path.join(swapping.root, 'y.bufr'), 'data');
+  const pin = swapping.certificate?.fingerprint256 ?? '';
+  const source = createFtpSource({
+    ...ftpSourceOptions(swapping, createLogSink().log),
+    tls: { mode: 'explicit', insecure: false, fingerprint: pin },
+  });
+  try {
+    const err = await source
+      .download('y.bufr', new PassThrough().resume(), { offsetBytes: 0, signal: AbortSignal.timeout(20_000) })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SourceError);
+    expect(err).toMatchObject({ code: 'POLLER_FTP_TLS_REJECTED' });
+  } finally {
+    await source.close();
+    await swapping.close();
+  }
+});

@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TransientError } from '../../src/errors.js';
 import { createSftpSource } from '../../src/sources/sftp/sftp-source.js';
 import type { Source, SourceConnectOptions } from '../../src/sources/source.js';
-import { collectingLogger, downloadToFile, sftpConnectOptions } from '../helpers/sftp-options.js';
 import { type SftpTestServer, startSftpServer } from '../helpers/sftp-server.js';
+import { collectingLogger, downloadToFile, sftpConnectOptions } from '../helpers/source-test-utils.js';
 
 let server: SftpTestServer;
 let tmp: string;
@@ -50,7 +50,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(sources.map((s) => s.close()));
   await server?.close();
-  await fs.rm(tmp, { recursive: true, force: true });
+  if (tmp !== undefined) await fs.rm(tmp, { recursive: true, force: true });
 });
 
 describe('sftp source when the connection fails mid-transfer', () => {
@@ -79,6 +79,15 @@ describe('sftp source when the connection fails mid-transfer', () => {
     expect(err).toBeInstanceOf(TransientError);
     expect(err).toMatchObject({ code: 'POLLER_SFTP_TIMEOUT' });
     await resumeAndCheck(s, partial);
+  });
+
+  it('a pooled connection cut while idle is replaced on the next listing', async () => {
+    const s = source();
+    expect((await s.list('', { signal: new AbortController().signal })).length).toBe(1);
+    const before = server.connections;
+    server.dropConnections();
+    expect((await s.list('', { signal: new AbortController().signal })).length).toBe(1);
+    expect(server.connections).toBe(before + 1);
   });
 
   it('an abort mid-transfer rejects with the reason and leaves a correct prefix', async () => {

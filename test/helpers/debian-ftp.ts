@@ -2,9 +2,10 @@
  * Real FTP servers for tests: vsftpd (plain, explicit FTPS, implicit FTPS) and pure-ftpd (MLSD),
  * started on 127.0.0.1 high ports with throwaway configs, certificates and a throwaway system
  * user. `scripts/install-test-servers.sh` installs them; `realServerSupport()` says what is there.
- * Each server runs in its own process group, and `close()` stops exactly that group.
+ * Needs root, or passwordless sudo. Each server runs in its own process group, and `close()`
+ * stops exactly that group.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants, existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -20,8 +21,11 @@ import { waitFor } from './wait-for.js';
 const run = promisify(execFile);
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const VSFTPD = '/usr/sbin/vsftpd';
-const PURE_FTPD = path.join(REPO_ROOT, '.cache', 'servers', 'pure-ftpd', 'usr', 'sbin', 'pure-ftpd');
+/** Debian's paths; the env variables point elsewhere (or at nothing, to try the skip path). */
+const { POLLER_TEST_VSFTPD, POLLER_TEST_PURE_FTPD } = process.env;
+const VSFTPD = POLLER_TEST_VSFTPD ?? '/usr/sbin/vsftpd';
+const PURE_FTPD =
+  POLLER_TEST_PURE_FTPD ?? path.join(REPO_ROOT, '.cache', 'servers', 'pure-ftpd', 'usr', 'sbin', 'pure-ftpd');
 
 export interface ServerSupport {
   available: boolean;
@@ -29,17 +33,38 @@ export interface ServerSupport {
   reason?: string;
 }
 
-/** Which real servers can run here (binaries present, running as root for useradd). */
+function isRoot(): boolean {
+  return process.getuid?.() === 0;
+}
+
+let sudoChecked: boolean | undefined;
+function canSudo(): boolean {
+  if (sudoChecked === undefined) {
+    try {
+      execFileSync('sudo', ['-n', 'true'], { stdio: 'ignore' });
+      sudoChecked = true;
+    } catch {
+      sudoChecked = false;
+    }
+  }
+  return sudoChecked;
+}
+
+/** A privileged command line: as is for root, through `sudo -n` otherwise. */
+function privileged(command: string, args: string[]): [string, string[]] {
+  return isRoot() ? [command, args] : ['sudo', ['-n', command, ...args]];
+}
+
+/** Which real servers can run here (binaries present; root or passwordless sudo for the system user). */
 export function realServerSupport(): { vsftpd: ServerSupport; pureFtpd: ServerSupport } {
-  const isRoot = process.getuid?.() === 0;
   const check = (binary: string): ServerSupport => {
-    if (!isRoot) return { available: false, reason: 'needs root to create a throwaway system user' };
     try {
       accessSync(binary, constants.X_OK);
-      return { available: true };
     } catch {
       return { available: false, reason: `${binary} not found; run scripts/install-test-servers.sh` };
     }
+    if (!isRoot() && !canSudo()) return { available: false, reason: 'needs root or passwordless sudo' };
+    return { available: true };
   };
   return { vsftpd: check(VSFTPD), pureFtpd: check(PURE_FTPD) };
 }
@@ -48,9 +73,12 @@ export function realServerSupport(): { vsftpd: ServerSupport; pureFtpd: ServerSu
 export interface ServerAccount {
   readonly user: string;
   readonly password: string;
-  /** Served directory (the account's home and chroot). */
+  /**
+   * Served directory (the account's home and chroot). It stays owned by the test process: files
+   * written there with default modes (644, dirs 755) are readable by the account.
+   */
   readonly root: string;
-  /** Gives the account the files created in `root` (chown -R). */
+  /** Makes everything under `root` readable by the account (chmod -R a+rX), for files written with tighter modes. */
   own(): Promise<void>;
   remove(): Promise<void>;
 }
@@ -58,25 +86,46 @@ export interface ServerAccount {
 /** Creates a system user (useradd -M, chpasswd) with a fresh tmp dir as home. */
 export async function createServerAccount(): Promise<ServerAccount> {
   const tmp = await makeTmpDir('poller-real-ftp-');
+  await chmod(tmp.path, 0o755);
   const user = `pt${randomBytes(4).toString('hex')}`;
   const password = `Pw-${randomBytes(9).toString('base64url')}`;
-  await run('useradd', ['-M', '-d', tmp.path, '-s', '/bin/sh', user]);
-  await run('sh', ['-c', `printf '%s:%s\\n' "$1" "$2" | chpasswd`, 'chpasswd', user, password]);
-  const own = async (): Promise<void> => {
-    await run('chown', ['-R', `${user}:`, tmp.path]);
-  };
-  await own();
-  await chmod(tmp.path, 0o755);
+  try {
+    await runLocked(...privileged('useradd', ['-M', '-d', tmp.path, '-s', '/bin/sh', user]));
+    await runLocked(...privileged('sh', ['-c', `printf '%s:%s\\n' "$1" "$2" | chpasswd`, 'chpasswd', user, password]));
+  } catch (err) {
+    await runLocked(...privileged('userdel', [user])).catch(() => undefined);
+    await tmp.remove();
+    throw err;
+  }
   return {
     user,
     password,
     root: tmp.path,
-    own,
+    async own() {
+      await run('chmod', ['-R', 'a+rX', tmp.path]);
+    },
     async remove() {
-      await run('userdel', [user]).catch(() => undefined);
+      await runLocked(...privileged('userdel', [user])).catch(() => undefined);
       await tmp.remove();
     },
   };
+}
+
+/**
+ * useradd/chpasswd/userdel fail with "cannot lock /etc/passwd" while another process (another
+ * test file) edits it: retry a few times.
+ */
+async function runLocked(command: string, args: string[]): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await run(command, args);
+      return;
+    } catch (err) {
+      const stderr = String((err as { stderr?: unknown }).stderr ?? '');
+      if (attempt >= 10 || !/lock/i.test(stderr)) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
+    }
+  }
 }
 
 export type RealTlsMode = 'none' | 'explicit' | 'implicit';
@@ -205,7 +254,18 @@ export async function startPureFtpd(opts: PureFtpdOptions): Promise<RealFtpServe
 
 function spawnGroup(binary: string, args: string[]): ChildProcess {
   // A process group of its own, so close() can stop the server and its session processes, and nothing else.
-  return spawn(binary, args, { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+  const [command, argv] = privileged(binary, args);
+  return spawn(command, argv, { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+/** Signals the whole process group led by `pid` (through sudo when the group runs as root and we do not). */
+function signalGroup(pid: number, signal: 'SIGTERM' | 'SIGKILL'): void {
+  try {
+    if (isRoot()) process.kill(-pid, signal);
+    else execFileSync('sudo', ['-n', 'kill', `-${signal.slice(3)}`, '--', `-${pid}`], { stdio: 'ignore' });
+  } catch {
+    // Already gone.
+  }
 }
 
 async function finishStart(
@@ -231,18 +291,10 @@ async function finishStart(
   });
   const stop = async (): Promise<void> => {
     if (!exited && child.pid !== undefined) {
-      try {
-        process.kill(-child.pid, 'SIGTERM');
-      } catch {
-        // Already gone.
-      }
+      signalGroup(child.pid, 'SIGTERM');
       await Promise.race([exitedPromise, new Promise((resolve) => setTimeout(resolve, 3000).unref())]);
       if (!exited) {
-        try {
-          process.kill(-child.pid, 'SIGKILL');
-        } catch {
-          // Already gone.
-        }
+        signalGroup(child.pid, 'SIGKILL');
         await exitedPromise;
       }
     }

@@ -14,6 +14,16 @@ export interface FakeFtpServerOptions {
   /** Close the connection right after the greeting (as servers do after 421). */
   closeAfterGreeting?: (connection: number) => boolean;
   reply?: FakeReply;
+  /**
+   * Text sent over a passive data connection in answer to LIST/MLSD (EPSV, CWD and the listing
+   * commands are then answered by the fake itself).
+   */
+  listing?: string;
+  /**
+   * With `listing`: 'pasv-nat' refuses EPSV and answers PASV with a private address (as servers
+   * behind NAT do) whose port is open on 127.0.0.1. @default 'epsv'
+   */
+  passive?: 'epsv' | 'pasv-nat';
 }
 
 export interface FakeFtpServer {
@@ -45,6 +55,7 @@ export async function startFakeFtpServer(opts: FakeFtpServerOptions = {}): Promi
   let count = 0;
   const commands: string[] = [];
   const sockets = new Set<net.Socket>();
+  const dataServers = new Set<net.Server>();
   const server = net.createServer((socket) => {
     const connection = ++count;
     sockets.add(socket);
@@ -68,6 +79,7 @@ export async function startFakeFtpServer(opts: FakeFtpServerOptions = {}): Promi
         const space = line.indexOf(' ');
         const command = (space >= 0 ? line.slice(0, space) : line).toUpperCase();
         const arg = space >= 0 ? line.slice(space + 1) : '';
+        if (opts.listing !== undefined && handleListing(command, socket, opts, dataServers)) continue;
         const answer = (opts.reply ?? loginReplies)(command, arg, { connection });
         if (answer !== undefined) socket.write(`${answer}\r\n`);
         if (command === 'QUIT') socket.end();
@@ -86,9 +98,61 @@ export async function startFakeFtpServer(opts: FakeFtpServerOptions = {}): Promi
     commands,
     async close() {
       for (const socket of sockets) socket.destroy();
+      for (const data of dataServers) data.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** Passive listing support: EPSV opens a one-shot data listener, LIST/MLSD sends `text` over it. */
+function handleListing(
+  command: string,
+  control: net.Socket,
+  opts: FakeFtpServerOptions,
+  dataServers: Set<net.Server>,
+): boolean {
+  const state = control as net.Socket & { pendingData?: Promise<net.Socket> };
+  const text = opts.listing ?? '';
+  const nat = opts.passive === 'pasv-nat';
+  if (command === 'CWD') {
+    control.write('250 ok\r\n');
+    return true;
+  }
+  if (command === 'EPSV' && nat) {
+    control.write('502 EPSV not implemented\r\n');
+    return true;
+  }
+  if (command === 'EPSV' || (command === 'PASV' && nat)) {
+    const data = net.createServer();
+    dataServers.add(data);
+    state.pendingData = new Promise<net.Socket>((resolve) => {
+      data.once('connection', (socket) => {
+        data.close();
+        dataServers.delete(data);
+        resolve(socket);
+      });
+    });
+    data.listen(0, '127.0.0.1', () => {
+      const address = data.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      control.write(
+        command === 'EPSV'
+          ? `229 Entering Extended Passive Mode (|||${port}|)\r\n`
+          : `227 Entering Passive Mode (10,1,2,3,${port >> 8},${port & 255})\r\n`,
+      );
+    });
+    return true;
+  }
+  if ((command === 'LIST' || command === 'MLSD') && state.pendingData) {
+    const pending = state.pendingData;
+    state.pendingData = undefined;
+    control.write('150 here it comes\r\n');
+    void pending.then((socket) => {
+      socket.end(text, () => control.write('226 done\r\n'));
+    });
+    return true;
+  }
+  return false;
 }
 
 export interface GateProxy {

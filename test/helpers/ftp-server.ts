@@ -16,6 +16,11 @@ export interface FtpServerFaults {
   dropTimes?: number;
   /** Send this many bytes of a RETR, then nothing more (the data connection stays open). */
   stallDataAfterBytes?: number;
+  /**
+   * With `tls`: after the first login, present another certificate on new TLS connections, so
+   * data connections show a certificate other than the control connection's.
+   */
+  swapCertificateAfterLogin?: boolean;
 }
 
 export interface StartFtpServerOptions {
@@ -126,6 +131,8 @@ export async function startFtpServer(opts: StartFtpServerOptions = {}): Promise<
   const user = opts.user ?? 'poller';
   const password = opts.password ?? `pw-${Math.random().toString(36).slice(2)}`;
   const certificate = opts.tls ? await makeTestCertificate(certDir.path) : undefined;
+  const otherCertificate =
+    opts.tls && opts.faults?.swapCertificateAfterLogin ? await makeTestCertificate(certDir.path, 'other') : undefined;
   const port = await freePort();
   const pasv = await freePortRange(40);
   const state: FaultState = { faults: opts.faults ?? {}, dropped: 0 };
@@ -172,6 +179,12 @@ export async function startFtpServer(opts: StartFtpServerOptions = {}): Promise<
     if (anonymousOk || (username === user && given === password)) {
       if (connection.secure) loginCounts.tls++;
       else loginCounts.plain++;
+      if (state.faults.swapCertificateAfterLogin && otherCertificate) {
+        (server as unknown as { options: { tls: object } }).options.tls = {
+          key: otherCertificate.keyPem,
+          cert: otherCertificate.certPem,
+        };
+      }
       resolve({ fs: new FaultyFileSystem(connection, root, state) });
     } else {
       reject(new Error('Login incorrect'));

@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import type { Attributes, Connection, ParsedKey, SFTPWrapper } from 'ssh2';
+import type { Attributes, AuthenticationType, Connection, ParsedKey, SFTPWrapper } from 'ssh2';
 import ssh2 from 'ssh2';
 import { sha256Fingerprint } from '../../src/sources/sftp/host-key.js';
 
@@ -38,6 +38,10 @@ export interface SftpTestServer {
   readonly connections: number;
   /** One-shot fault: the next connection to pass this many READ bytes is cut (socket destroyed). */
   dropAfterBytes(bytes: number): void;
+  /** Serve at most this many bytes per READ (short reads, as some servers do); undefined: no cap. */
+  capReadBytes(bytes: number | undefined): void;
+  /** Cuts every open connection now (sockets destroyed, no SSH disconnect). */
+  dropConnections(): void;
   /** One-shot fault: the next connection to pass this many READ bytes stops answering READs. */
   stallAfterBytes(bytes: number): void;
   close(): Promise<void>;
@@ -78,22 +82,50 @@ function firstKey(parsed: ReturnType<typeof ssh2.utils.parseKey>): ParsedKey {
   return key;
 }
 
+/**
+ * An ed25519 key pair that parses back. ssh2 1.17's generator drops a leading zero byte of the
+ * public key (about 1 key in 256 comes out 31 bytes long and unusable), so draw again.
+ */
+export function generateEd25519(options: { passphrase?: string } = {}): { private: string; public: string } {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const keys =
+      options.passphrase === undefined
+        ? ssh2.utils.generateKeyPairSync('ed25519')
+        : ssh2.utils.generateKeyPairSync('ed25519', {
+            passphrase: options.passphrase,
+            cipher: 'aes256-ctr',
+            rounds: 4,
+          });
+    const priv = ssh2.utils.parseKey(keys.private, options.passphrase);
+    const pub = ssh2.utils.parseKey(keys.public);
+    if (!(priv instanceof Error) && !(pub instanceof Error)) return keys;
+  }
+  throw new Error('could not generate a usable ed25519 key');
+}
+
+/** Options of the test server. */
+export interface SftpTestServerOptions {
+  /** Refuse the 'password' method and ask for the password by keyboard-interactive, as PAM setups do. */
+  keyboardInteractiveOnly?: boolean;
+}
+
 /** Starts a server on 127.0.0.1 with a fresh tmp root, host key and client keys. */
-export async function startSftpServer(): Promise<SftpTestServer> {
-  const root = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), 'poller-sftp-')));
+export async function startSftpServer(options: SftpTestServerOptions = {}): Promise<SftpTestServer> {
   const user = 'poller';
   const password = 'correct horse battery staple';
   const passphrase = 'key passphrase 42';
-  const hostKey = ssh2.utils.generateKeyPairSync('ed25519');
-  const clientKey = ssh2.utils.generateKeyPairSync('ed25519');
-  const encryptedKey = ssh2.utils.generateKeyPairSync('ed25519', { passphrase, cipher: 'aes256-ctr', rounds: 4 });
+  const hostKey = generateEd25519();
+  const clientKey = generateEd25519();
+  const encryptedKey = generateEd25519({ passphrase });
   const allowedKeys = [clientKey.public, encryptedKey.public].map((k) => firstKey(ssh2.utils.parseKey(k)));
   const hostBlob = firstKey(ssh2.utils.parseKey(hostKey.private)).getPublicSSH();
+  const root = await fs.realpath(await fs.mkdtemp(path.join(os.tmpdir(), 'poller-sftp-')));
 
   let bytesRead = 0;
   let connections = 0;
   let dropAfter: number | undefined;
   let stallAfter: number | undefined;
+  let readCap: number | undefined;
   const clients = new Set<Connection>();
 
   const toLocal = (p: string): string => path.join(root, path.posix.normalize(`/${p}`));
@@ -130,9 +162,9 @@ export async function startSftpServer(): Promise<SftpTestServer> {
       const [, h] = handleOf(handle);
       if (h?.kind !== 'file') return sftp.status(reqid, STATUS_CODE.FAILURE);
       if (stalled) return;
-      const buf = Buffer.alloc(length);
+      const buf = Buffer.alloc(Math.min(length, readCap ?? length));
       h.fh
-        .read(buf, 0, length, offset)
+        .read(buf, 0, buf.length, offset)
         .then(({ bytesRead: n }) => {
           if (n === 0) return sftp.status(reqid, STATUS_CODE.EOF);
           bytesRead += n;
@@ -239,8 +271,18 @@ export async function startSftpServer(): Promise<SftpTestServer> {
     client.on('error', () => {});
     client.on('authentication', (ctx) => {
       const userOk = equalBuffers(Buffer.from(ctx.username), Buffer.from(user));
-      if (ctx.method === 'password') {
+      const methods: AuthenticationType[] = options.keyboardInteractiveOnly
+        ? ['keyboard-interactive', 'publickey']
+        : ['password', 'publickey'];
+      if (ctx.method === 'password' && !options.keyboardInteractiveOnly) {
         if (userOk && equalBuffers(Buffer.from(ctx.password), Buffer.from(password))) return ctx.accept();
+      } else if (ctx.method === 'keyboard-interactive' && options.keyboardInteractiveOnly) {
+        ctx.prompt([{ prompt: 'Password: ', echo: false }], (answers) => {
+          const answer = answers[0];
+          if (userOk && answer !== undefined && equalBuffers(Buffer.from(answer), Buffer.from(password))) ctx.accept();
+          else ctx.reject(methods);
+        });
+        return;
       } else if (ctx.method === 'publickey') {
         const key = allowedKeys.find((k) => k.type === ctx.key.algo && equalBuffers(ctx.key.data, k.getPublicSSH()));
         if (
@@ -251,7 +293,7 @@ export async function startSftpServer(): Promise<SftpTestServer> {
           return ctx.accept();
         }
       }
-      ctx.reject(['password', 'publickey']);
+      ctx.reject(methods);
     });
     client.on('ready', () => {
       client.on('session', (accept) => {
@@ -287,6 +329,12 @@ export async function startSftpServer(): Promise<SftpTestServer> {
     },
     dropAfterBytes(bytes: number) {
       dropAfter = bytes;
+    },
+    capReadBytes(bytes: number | undefined) {
+      readCap = bytes;
+    },
+    dropConnections() {
+      for (const c of clients) (c as unknown as { _sock: Socket })._sock.destroy();
     },
     stallAfterBytes(bytes: number) {
       stallAfter = bytes;

@@ -5,8 +5,8 @@ import fs from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import ssh2 from 'ssh2';
 import { sha256Fingerprint } from '../../src/sources/sftp/host-key.js';
+import { generateEd25519 } from './sftp-server.js';
 
 /**
  * Real OpenSSH sshd for tests and benchmarks: `sshd -D -e -f <config>` on 127.0.0.1 with a
@@ -14,7 +14,9 @@ import { sha256Fingerprint } from '../../src/sources/sftp/host-key.js';
  * process id it was started with. Needs root, or passwordless sudo.
  */
 
-const SSHD = '/usr/sbin/sshd';
+/** Debian's path; POLLER_TEST_SSHD points elsewhere (or at nothing, to try the skip path). */
+const { POLLER_TEST_SSHD } = process.env;
+const SSHD = POLLER_TEST_SSHD ?? '/usr/sbin/sshd';
 const START_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 5_000;
 
@@ -28,7 +30,9 @@ export interface SshdAvailability {
 export interface SshdServer {
   readonly host: '127.0.0.1';
   readonly port: number;
-  /** A directory owned by the test user, to serve files from (an absolute real path). */
+  /** The directory to serve files from (an absolute real path). It stays owned by the test process:
+   * files written there with default modes (644, dirs 755) are readable by the sshd user, and a
+   * file made mode 600 is not. */
   readonly root: string;
   readonly user: string;
   readonly password: string;
@@ -38,8 +42,6 @@ export interface SshdServer {
   readonly hostKeyFingerprint: string;
   /** A known_hosts file listing this server. */
   readonly knownHostsFile: string;
-  /** Makes files written by the test process readable by the test user. */
-  shareTree(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -139,7 +141,7 @@ export async function startSshd(): Promise<SshdServer> {
   const hostPub = (await fs.readFile(`${hostKeyFile}.pub`, 'utf8')).trim().split(/\s+/);
   const hostBlob = Buffer.from(hostPub[1] ?? '', 'base64');
 
-  const clientKey = ssh2.utils.generateKeyPairSync('ed25519');
+  const clientKey = generateEd25519();
   const privateKeyFile = path.join(base, 'client_ed25519');
   await fs.writeFile(privateKeyFile, clientKey.private, { mode: 0o600 });
   const authorizedKeys = path.join(base, 'authorized_keys');
@@ -155,7 +157,6 @@ export async function startSshd(): Promise<SshdServer> {
   };
   try {
     await withRetries(() => privileged('chpasswd', [], `${user}:${password}\n`));
-    privileged('chown', [user, root]);
 
     let child: ChildProcess | undefined;
     let port = 0;
@@ -211,9 +212,6 @@ export async function startSshd(): Promise<SshdServer> {
       privateKeyFile,
       hostKeyFingerprint: sha256Fingerprint(hostBlob),
       knownHostsFile,
-      async shareTree() {
-        privileged('chown', ['-R', user, root]);
-      },
       async stop() {
         if (sshd.exitCode === null && sshd.signalCode === null) {
           const exited = new Promise<void>((resolve) => sshd.once('exit', () => resolve()));

@@ -114,3 +114,32 @@ it('remove and rename work on the server', async () => {
   const names = (await source.list('', { signal: signal() })).map((e) => e.name);
   expect(names).toEqual(['f.txt']);
 });
+
+it('caps the bytes of one listing: PermanentError, and the source recovers for smaller ones', async () => {
+  server = await startFtpServer();
+  const { mkdir } = await import('node:fs/promises');
+  await mkdir(path.join(server.root, 'big'));
+  await mkdir(path.join(server.root, 'small'));
+  await Promise.all(
+    Array.from({ length: 50 }, (_, i) => writeFile(path.join(server?.root ?? '', 'big', `file-${i}.bufr`), 'x')),
+  );
+  await writeFile(path.join(server.root, 'small', 'one'), 'x');
+  source = createFtpSource(ftpSourceOptions(server, createLogSink().log, { maxListingBytes: 1024 }));
+  await expect(source.list('big', { signal: signal() })).rejects.toMatchObject({
+    code: 'POLLER_FTP_LISTING_TOO_LARGE',
+    retryable: false,
+  });
+  const small = await source.list('small', { signal: signal() });
+  expect(small.map((e) => e.path)).toEqual(['small/one']);
+});
+
+it('logs in anonymously when the server allows it and no password is configured', async () => {
+  server = await startFtpServer({ anonymous: true });
+  await writeFile(path.join(server.root, 'public.txt'), 'p');
+  const { password: _unused, ...withoutPassword } = ftpSourceOptions(server, createLogSink().log, {
+    user: 'anonymous',
+  });
+  source = createFtpSource(withoutPassword);
+  const listing = await source.list('', { signal: signal() });
+  expect(listing.map((e) => e.name)).toEqual(['public.txt']);
+});

@@ -153,6 +153,34 @@ whenAvailable('vsftpd', support.vsftpd, () => {
       }
     });
 
+    it('works with a pinned fingerprint instead of a CA, implicit and explicit', async () => {
+      const account = await createServerAccount();
+      await writeFile(path.join(account.root, 'p.bufr'), 'pinned');
+      for (const tls of ['explicit', 'implicit'] as const) {
+        const server = await startVsftpd({ account, tls });
+        const base = sourceOptions(server);
+        const source = createFtpSource({
+          ...base,
+          tls: { mode: tls, insecure: false, fingerprint: server.certificate?.fingerprint256 ?? '' },
+        });
+        try {
+          const chunks: Buffer[] = [];
+          const { PassThrough } = await import('node:stream');
+          const sink = new PassThrough();
+          sink.on('data', (c: Buffer) => chunks.push(c));
+          for (let i = 0; i < 2; i++) {
+            await source.list('', { signal: AbortSignal.timeout(10_000) });
+          }
+          await source.download('p.bufr', sink, { offsetBytes: 0, signal: AbortSignal.timeout(10_000) });
+          expect(Buffer.concat(chunks).toString()).toBe('pinned');
+        } finally {
+          await source.close();
+          await server.close();
+        }
+      }
+      await account.remove();
+    });
+
     it('rejects a wrong password with POLLER_FTP_LOGIN_REJECTED and no password in the message', async () => {
       const account = await createServerAccount();
       const server = await startVsftpd({ account, tls: 'explicit' });

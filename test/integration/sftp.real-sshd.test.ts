@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PermanentError, SourceError } from '../../src/errors.js';
 import { createSftpSource } from '../../src/sources/sftp/sftp-source.js';
 import type { Source, SourceConnectOptions } from '../../src/sources/source.js';
-import { collectingLogger, downloadToFile, sftpConnectOptions } from '../helpers/sftp-options.js';
+import { collectingLogger, downloadToFile, sftpConnectOptions } from '../helpers/source-test-utils.js';
 import { type SshdServer, sshdAvailability, startSshd } from '../helpers/sshd.js';
 
 const availability = sshdAvailability();
@@ -70,8 +70,7 @@ describe.runIf(availability.available)('sftp source against real OpenSSH sshd', 
     for (const f of ['big.bin', 'radar north 01.bufr', 'höhe_ß_雷达.bufr']) {
       await fs.utimes(path.join(data, f), MTIME_S, MTIME_S);
     }
-    await sshd.shareTree();
-    // Written after sharing: owned by root with mode 600, so the test user may not read it.
+    // Mode 600 and owned by the test process: the sshd user may not read it.
     await fs.writeFile(path.join(data, 'secret.bufr'), 'x', { mode: 0o600 });
   });
 
@@ -125,6 +124,15 @@ describe.runIf(availability.available)('sftp source against real OpenSSH sshd', 
     const secret = await rejection(s.download('secret.bufr', sink(), { offsetBytes: 0, signal: signal() }));
     expect(secret).toBeInstanceOf(PermanentError);
     expect(secret).toMatchObject({ code: 'POLLER_SFTP_PERMISSION_DENIED' });
+  });
+
+  it('stats files, and refuses to remove in a directory the user may not write', async () => {
+    const s = source();
+    expect(await s.stat!('big.bin', { signal: signal() })).toMatchObject({ sizeBytes: big.length, type: 'file' });
+    expect(await s.stat!('missing.bufr', { signal: signal() })).toBeUndefined();
+    const denied = await rejection(s.remove!('big.bin', { signal: signal() }));
+    expect(denied).toBeInstanceOf(PermanentError);
+    expect(denied).toMatchObject({ code: 'POLLER_SFTP_PERMISSION_DENIED' });
   });
 
   it('logs in with a private key', async () => {

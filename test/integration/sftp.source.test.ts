@@ -1,14 +1,15 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PermanentError, SourceError } from '../../src/errors.js';
+import { PermanentError, SourceError, ThrottledError, TransientError } from '../../src/errors.js';
 import { createSftpSource } from '../../src/sources/sftp/sftp-source.js';
 import type { Source, SourceConnectOptions } from '../../src/sources/source.js';
-import { collectingLogger, downloadToFile, sftpConnectOptions } from '../helpers/sftp-options.js';
 import { type SftpTestServer, startSftpServer } from '../helpers/sftp-server.js';
+import { collectingLogger, downloadToFile, sftpConnectOptions } from '../helpers/source-test-utils.js';
 
 const MTIME_S = 1_763_900_000; // 2025-11-23T12:13:20Z
 const signal = () => new AbortController().signal;
@@ -63,7 +64,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(sources.map((s) => s.close()));
   await server?.close();
-  await fs.rm(tmp, { recursive: true, force: true });
+  if (tmp !== undefined) await fs.rm(tmp, { recursive: true, force: true });
 });
 
 describe('sftp source against the in-process server', () => {
@@ -107,6 +108,17 @@ describe('sftp source against the in-process server', () => {
     expect((await fs.readFile(part)).equals(big)).toBe(true);
   });
 
+  it('downloads byte-exact from a server that answers with short reads', async () => {
+    server.capReadBytes(10_000);
+    try {
+      const dest = path.join(tmp, 'short-reads.bin');
+      await downloadToFile(source(), 'big.bin', dest, { offsetBytes: 0 });
+      expect((await fs.readFile(dest)).equals(big)).toBe(true);
+    } finally {
+      server.capReadBytes(undefined);
+    }
+  });
+
   it('downloads names with spaces and non-ASCII characters, and empty files', async () => {
     const s = source();
     for (const [name, text] of [
@@ -146,6 +158,17 @@ describe('sftp source against the in-process server', () => {
     expect(listErr).toMatchObject({ code: 'POLLER_SFTP_NOT_FOUND' });
   });
 
+  it('passes an error of the destination stream through unchanged', async () => {
+    const diskFull = Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+    let writes = 0;
+    const failing = new Writable({
+      write: (_chunk, _enc, cb) => (++writes >= 3 ? cb(diskFull) : cb()),
+    });
+    failing.on('error', () => {});
+    const err = await rejection(source().download('big.bin', failing, { offsetBytes: 0, signal: signal() }));
+    expect(err).toBe(diskFull);
+  });
+
   it('refuses paths that climb out of the root', async () => {
     const err = await rejection(source().list('../..', { signal: signal() }));
     expect(err).toMatchObject({ code: 'POLLER_SFTP_PATH_OUTSIDE_ROOT' });
@@ -160,6 +183,22 @@ describe('sftp source against the in-process server', () => {
       passphrase: server.passphrase,
     });
     expect((await encrypted.list('2026/11', { signal: signal() })).length).toBe(1);
+  });
+
+  it('answers a keyboard-interactive password prompt, as PAM servers ask', async () => {
+    const kbd = await startSftpServer({ keyboardInteractiveOnly: true });
+    try {
+      await fs.mkdir(path.join(kbd.root, 'data'));
+      await fs.writeFile(path.join(kbd.root, 'data', 'a.bufr'), 'a');
+      const opts = { port: kbd.port, user: kbd.user, hostKey: kbd.hostKeyFingerprint };
+      expect((await source({ ...opts, password: kbd.password }).list('', { signal: signal() })).length).toBe(1);
+      const err = await rejection(source({ ...opts, password: 'wrong-kbd-password' }).list('', { signal: signal() }));
+      expect(err).toMatchObject({ code: 'POLLER_SFTP_AUTH_REJECTED' });
+      expect(err.message).not.toContain('wrong-kbd-password');
+    } finally {
+      await Promise.all(sources.splice(0).map((s) => s.close()));
+      await kbd.close();
+    }
   });
 
   it('rejects a wrong password with a SourceError that does not contain the password', async () => {
@@ -261,6 +300,34 @@ describe('sftp source against the in-process server', () => {
     const err = await rejection(source({ port: closedPort }).list('', { signal: signal() }));
     expect(err).toBeInstanceOf(SourceError);
     expect(err).toMatchObject({ code: 'POLLER_SFTP_CONNECTION_REFUSED' });
+  });
+
+  it('gives up on a server that accepts TCP but never speaks SSH, with a TransientError', async () => {
+    const sockets = new Set<net.Socket>();
+    const silent = net.createServer((sock) => sockets.add(sock));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = silent.address() as net.AddressInfo;
+      const err = await rejection(source({ port, connectTimeoutMs: 300 }).list('', { signal: signal() }));
+      expect(err).toBeInstanceOf(TransientError);
+      expect(err).toMatchObject({ code: 'POLLER_SFTP_CONNECT_TIMEOUT' });
+    } finally {
+      for (const sock of sockets) sock.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
+  it('treats a server that hangs up before the handshake as throttling', async () => {
+    const rude = net.createServer((sock) => sock.destroy());
+    await new Promise<void>((resolve) => rude.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = rude.address() as net.AddressInfo;
+      const err = await rejection(source({ port }).list('', { signal: signal() }));
+      expect(err).toBeInstanceOf(ThrottledError);
+      expect(err).toMatchObject({ code: 'POLLER_SFTP_DROPPED_BEFORE_HANDSHAKE' });
+    } finally {
+      await new Promise((resolve) => rude.close(resolve));
+    }
   });
 
   it('closes idempotently', async () => {

@@ -244,6 +244,33 @@ describe('time helpers', () => {
     expect(zonedTimeToUtcMs(2026, 3, 10, 8, 0, 0, 'Asia/Kolkata')).toBe(Date.UTC(2026, 2, 10, 2, 30));
   });
 
+  it('reads many LIST times in odd zones exactly as the one-off conversion does (offset cache)', () => {
+    const zones = ['Europe/Paris', 'America/New_York', 'Australia/Lord_Howe', 'Asia/Kathmandu', 'Pacific/Chatham'];
+    let seed = 42;
+    const random = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    for (const timezone of zones) {
+      const wall = Array.from({ length: 300 }, () => ({
+        mo: 1 + random(12),
+        d: 1 + random(28),
+        h: random(24),
+        mi: random(60),
+      }));
+      const text = wall
+        .map(({ mo, d, h, mi }, i) => {
+          const pad = (n: number): string => String(n).padStart(2, '0');
+          return `-rw-r--r-- 1 a b 1 2026-${pad(mo)}-${pad(d)} ${pad(h)}:${pad(mi)} f${i}`;
+        })
+        .join('\n');
+      const { entries } = parseList(text, { timezone, nowMs: NOW });
+      expect(entries.map((e) => e.mtimeMs)).toEqual(
+        wall.map(({ mo, d, h, mi }) => zonedTimeToUtcMs(2026, mo, d, h, mi, 0, timezone)),
+      );
+    }
+  });
+
   it('flags round entry counts as a probable server cap', () => {
     expect(looksTruncated(2000)).toBe(true);
     expect(looksTruncated(1999)).toBe(false);

@@ -250,10 +250,11 @@ export function loadLocalTables(dir: string): LocalTable[] {
     if (depth > MAX_TABLE_DIR_DEPTH) return;
     for (const name of readdirSync(d).sort()) {
       if (++seen > MAX_TABLE_FILES) return;
+      if (name.startsWith('.')) continue;
       const p = path.join(d, name);
       const st = statSync(p);
       if (st.isDirectory()) {
-        walk(p, depth + 1);
+        if (name !== 'codetables') walk(p, depth + 1);
         continue;
       }
       const csv = /^localtab([bd])_(\d+)_(\d+)\.csv$/i.exec(name);
@@ -381,18 +382,27 @@ export function tablesFor(choice: TableChoice): TableLookup {
   const label =
     `centre ${choice.centre}, sub-centre ${choice.subCentre}, master table version ${choice.masterVersion}` +
     `${master.version !== choice.masterVersion ? ` (using ${master.version})` : ''}, local table version ${choice.localVersion}` +
-    (local ? ` (local tables ${path.basename(local.source)})` : ' (no local tables loaded)');
+    (local
+      ? ` (local tables ${path.basename(local.source)})`
+      : choice.local && choice.local.length > 0
+        ? ` (none of the ${choice.local.length} local tables loaded is for this centre)`
+        : ' (no local tables loaded)');
   return {
     label,
+    // A local table overrides the master table (as in ecCodes); the OPERA set only fills gaps.
     element(code) {
-      if (isLocalDescriptor(code))
-        return local?.elements.get(code) ?? opera?.elements.get(code) ?? master.elements.get(code);
-      return master.elements.get(code) ?? local?.elements.get(code);
+      return (
+        local?.elements.get(code) ??
+        master.elements.get(code) ??
+        (isLocalDescriptor(code) ? opera?.elements.get(code) : undefined)
+      );
     },
     sequence(code) {
-      if (isLocalDescriptor(code))
-        return local?.sequences.get(code) ?? opera?.sequences.get(code) ?? master.sequences.get(code);
-      return master.sequences.get(code) ?? local?.sequences.get(code);
+      return (
+        local?.sequences.get(code) ??
+        master.sequences.get(code) ??
+        (isLocalDescriptor(code) ? opera?.sequences.get(code) : undefined)
+      );
     },
   };
 }

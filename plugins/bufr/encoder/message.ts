@@ -11,7 +11,8 @@ export type EncodeValue = number | string | null | Uint8Array;
 
 /** Section 0/1/3 content. */
 export interface EncodeHeader {
-  edition?: 3 | 4;
+  /** @default 4 */
+  edition?: 2 | 3 | 4;
   centre: number;
   subCentre?: number;
   masterVersion?: number;
@@ -49,21 +50,36 @@ interface OpState {
   scaleAdd: number;
   refScaleWidth: number; // 2-07 YYY
   stringWidthBits: number; // 2-08
+  newRefBits: number; // 2-03 YYY, definition phase
+  newRefs: Map<number, number>;
+  assoc: number[]; // 2-04 widths, nested
+  notPresent: number; // 2-21 YYY
+  skipWidth: number; // 2-06 YYY, -1 when off
+}
+
+interface Effective {
+  scale: number;
+  reference: number;
+  width: number;
+  isString: boolean;
 }
 
 function effective(
-  def: { scale: number; reference: number; width: number; isString: boolean },
+  def: { code: number; scale: number; reference: number; width: number; isString: boolean; unit: string },
   op: OpState,
-): { scale: number; reference: number; width: number } {
-  if (def.isString) return { scale: 0, reference: 0, width: op.stringWidthBits || def.width };
+): Effective {
+  if (def.isString) return { scale: 0, reference: 0, width: op.stringWidthBits || def.width, isString: true };
   let { scale, reference, width } = def;
+  reference = op.newRefs.get(def.code) ?? reference;
+  // As in the decoder: 2-01/2-02/2-07 leave code and flag tables alone.
+  if (/code\s*table|flag\s*table/i.test(def.unit)) return { scale, reference, width, isString: false };
   if (op.refScaleWidth) {
     const y = op.refScaleWidth;
     scale += y;
     reference *= 10 ** y;
     width += Math.floor((10 * y + 2) / 3);
   }
-  return { scale: scale + op.scaleAdd, reference, width: width + op.widthAdd };
+  return { scale: scale + op.scaleAdd, reference, width: width + op.widthAdd, isString: false };
 }
 
 function fxy(code: number): string {
@@ -77,7 +93,17 @@ function bitsFor(n: number): number {
 }
 
 class Walker {
-  private readonly op: OpState = { widthAdd: 0, scaleAdd: 0, refScaleWidth: 0, stringWidthBits: 0 };
+  private readonly op: OpState = {
+    widthAdd: 0,
+    scaleAdd: 0,
+    refScaleWidth: 0,
+    stringWidthBits: 0,
+    newRefBits: 0,
+    newRefs: new Map(),
+    assoc: [],
+    notPresent: 0,
+    skipWidth: -1,
+  };
   private readonly pos: number[];
 
   constructor(
@@ -114,7 +140,9 @@ class Walker {
     if (typeof v !== 'number' || !Number.isFinite(v))
       throw new BufrEncodeError(`${fxy(code)}: expected a number, got ${String(v)}`);
     const r = Math.round(v * 10 ** e.scale) - e.reference;
-    if (r < 0 || r >= 2 ** e.width - 1)
+    // All ones means "missing", except for replication factors and bitmap flags, where it is a value.
+    const top = Math.floor(code / 1000) === 31 ? 2 ** e.width : 2 ** e.width - 1;
+    if (r < 0 || r >= top)
       throw new BufrEncodeError(
         `${fxy(code)}: value ${v} does not fit ${e.width} bits (scale ${e.scale}, reference ${e.reference})`,
       );
@@ -124,8 +152,11 @@ class Walker {
   private writeElement(code: number, vals: EncodeValue[]): void {
     const def = this.tables.element(code);
     if (!def) throw new BufrEncodeError(`unknown descriptor ${fxy(code)}; add it to the tables`);
-    const e = effective(def, this.op);
-    if (def.isString) {
+    this.writeValues(code, effective(def, this.op), vals);
+  }
+
+  private writeValues(code: number, e: Effective, vals: EncodeValue[]): void {
+    if (e.isString) {
       const bytes = e.width / 8;
       const strs = vals.map((v) => (v === null ? null : String(v)));
       if (!this.compressed) {
@@ -180,6 +211,38 @@ class Walker {
     }
   }
 
+  private element(d: number): void {
+    const x = Math.floor(d / 1000) % 100;
+    if (this.op.newRefBits) {
+      // 2-03 definition phase: the value is the new reference, sign and magnitude.
+      const bits = this.op.newRefBits;
+      const vals = this.take();
+      const v = vals[0];
+      if (typeof v !== 'number' || !Number.isInteger(v) || Math.abs(v) >= 2 ** (bits - 1))
+        throw new BufrEncodeError(`${fxy(d)}: new reference ${String(v)} does not fit ${bits} bits`);
+      if (vals.some((o) => o !== v))
+        throw new BufrEncodeError(`${fxy(d)}: new reference values differ between subsets`);
+      this.w.writeBits(v < 0 ? 2 ** (bits - 1) - v : v, bits);
+      if (this.compressed) this.w.writeBits(0, 6);
+      this.op.newRefs.set(d, v);
+      return;
+    }
+    if (this.op.notPresent > 0) {
+      this.op.notPresent--;
+      if (x !== 31) return;
+    }
+    if (this.op.skipWidth >= 0) {
+      const width = this.op.skipWidth;
+      this.op.skipWidth = -1;
+      this.writeValues(d, { scale: 0, reference: 0, width, isString: false }, this.take());
+      return;
+    }
+    const assoc = this.op.assoc.reduce((a, b) => a + b, 0);
+    if (assoc > 0 && x !== 31)
+      this.writeValues(999999, { scale: 0, reference: 0, width: assoc, isString: false }, this.take());
+    this.writeElement(d, this.take());
+  }
+
   walk(descs: readonly number[], depth: number): void {
     if (depth > MAX_DEPTH) throw new BufrEncodeError('descriptors nest too deeply');
     for (let i = 0; i < descs.length; i++) {
@@ -188,7 +251,7 @@ class Walker {
       const x = Math.floor(d / 1000) % 100;
       const y = d % 1000;
       if (f === 0) {
-        this.writeElement(d, this.take());
+        this.element(d);
       } else if (f === 1) {
         let count = y;
         let start = i + 1;
@@ -226,6 +289,8 @@ class Walker {
             throw new BufrEncodeError(`${fxy(d)}: compressed subsets need equal replication factors`);
           this.writeElement(factorCode, factors);
           count = n;
+          // 0-31-011/012: the data follow once and stand for all repetitions.
+          if ((factorCode === 31011 || factorCode === 31012) && n > 0) count = 1;
         }
         const body = descs.slice(start, start + x);
         if (body.length !== x) throw new BufrEncodeError(`${fxy(d)}: fewer than ${x} descriptors follow`);
@@ -234,9 +299,20 @@ class Walker {
       } else if (f === 2) {
         if (x === 1) this.op.widthAdd = y === 0 ? 0 : y - 128;
         else if (x === 2) this.op.scaleAdd = y === 0 ? 0 : y - 128;
+        else if (x === 3) {
+          if (y === 0) this.op.newRefs.clear();
+          this.op.newRefBits = y === 0 || y === 255 ? 0 : y;
+        } else if (x === 4) {
+          if (y === 0) this.op.assoc.pop();
+          else this.op.assoc.push(y);
+        } else if (x === 5) this.writeValues(d, { scale: 0, reference: 0, width: y * 8, isString: true }, this.take());
+        else if (x === 6) this.op.skipWidth = y;
         else if (x === 7) this.op.refScaleWidth = y;
         else if (x === 8) this.op.stringWidthBits = y * 8;
-        else throw new BufrEncodeError(`operator ${fxy(d)} is not supported by the encoder`);
+        else if (x === 21) this.op.notPresent = y;
+        else if ([22, 23, 24, 25, 32, 35, 36, 37].includes(x) && !(y === 255 && [23, 24, 25, 32].includes(x))) {
+          // Quality and bitmap operators carry no data of their own; the bitmap is plain 0-31-031 values.
+        } else throw new BufrEncodeError(`operator ${fxy(d)} is not supported by the encoder`);
       } else {
         const seq = this.tables.sequence(d);
         if (!seq) throw new BufrEncodeError(`unknown sequence ${fxy(d)}; add it to the tables`);
@@ -280,6 +356,25 @@ export function encodeMessage(opts: EncodeMessageOptions): Uint8Array {
       w.finish();
     }
   }
+  return assembleMessage(
+    { ...opts, edition, masterVersion, subCentre, localVersion, compressed, subsetCount: opts.subsets.length },
+    data.toBytes(),
+  );
+}
+
+/**
+ * Wrap an already encoded data section (Section 4 payload) into a complete message: Sections 0,
+ * 1, 3, 4 and 5. For tests that need bit patterns the value encoder does not produce.
+ */
+export function assembleMessage(
+  opts: EncodeHeader & { descriptors: readonly number[]; subsetCount: number; compressed?: boolean },
+  payload: Uint8Array,
+): Uint8Array {
+  const edition = opts.edition ?? 4;
+  const masterVersion = opts.masterVersion ?? 33;
+  const subCentre = opts.subCentre ?? 0;
+  const localVersion = opts.localVersion ?? 0;
+  const compressed = opts.compressed ?? false;
   const t = opts.time;
   let s1: number[];
   if (edition === 4) {
@@ -309,8 +404,8 @@ export function encodeMessage(opts: EncodeMessageOptions): Uint8Array {
     s1 = [
       ...u24(18),
       0,
-      subCentre & 0xff,
-      opts.centre & 0xff,
+      // Edition 2 has a 16-bit centre and no sub-centre; edition 3 one octet each.
+      ...(edition === 2 ? [(opts.centre >> 8) & 0xff, opts.centre & 0xff] : [subCentre & 0xff, opts.centre & 0xff]),
       opts.updateSequence ?? 0,
       0,
       opts.category,
@@ -325,7 +420,7 @@ export function encodeMessage(opts: EncodeMessageOptions): Uint8Array {
       0,
     ];
   }
-  const s3body: number[] = [0, (opts.subsets.length >> 8) & 0xff, opts.subsets.length & 0xff];
+  const s3body: number[] = [0, (opts.subsetCount >> 8) & 0xff, opts.subsetCount & 0xff];
   s3body.push(((opts.observed ?? true) ? 0x80 : 0) | (compressed ? 0x40 : 0));
   for (const d of opts.descriptors) {
     const f = Math.floor(d / 100000);
@@ -333,13 +428,12 @@ export function encodeMessage(opts: EncodeMessageOptions): Uint8Array {
     s3body.push((f << 6) | x, d % 1000);
   }
   let s3len = 3 + s3body.length;
-  if (edition === 3 && s3len % 2) s3len++;
+  if (edition < 4 && s3len % 2) s3len++;
   const s3 = [...u24(s3len), ...s3body];
   while (s3.length < s3len) s3.push(0);
 
-  const payload = data.toBytes();
   let s4len = 4 + payload.length;
-  if (edition === 3 && s4len % 2) s4len++;
+  if (edition < 4 && s4len % 2) s4len++;
   const total = 8 + s1.length + s3.length + s4len + 4;
   const out = new Uint8Array(total);
   out.set([0x42, 0x55, 0x46, 0x52, ...u24(total), edition], 0);

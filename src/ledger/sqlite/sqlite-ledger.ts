@@ -48,6 +48,59 @@ interface FileRow {
   updated_ms: number;
 }
 
+/** `latest` in raw mode: [id, size, mtime, precision, state, stage, sightings, next_retry]. */
+type LatestRow = [number, number, number, MtimePrecision, FileState, 'fetch' | 'process' | null, number, number | null];
+
+/**
+ * An unchanged sighting of a row in these states asks nothing of the ledger: it is fetched (plugin
+ * retries are driven by due times, not by listings), finished, or refused. Only 'seen' rows
+ * (settling) and fetch failures (retried when listed) need each sighting.
+ */
+const QUIET_STATES: ReadonlySet<FileState> = new Set(['fetched', 'processing', 'processed', 'quarantined', 'rejected']);
+
+function isQuiet(state: FileState, stage: 'fetch' | 'process' | null): boolean {
+  return QUIET_STATES.has(state) || (state === 'failed' && stage === 'process');
+}
+
+/** Observations grouped by their directory ('' for the root). */
+function groupByDir(observations: readonly Observation[]): Map<string, Observation[]> {
+  const groups = new Map<string, Observation[]>();
+  for (const o of observations) {
+    const slash = o.entry.path.lastIndexOf('/');
+    const dir = slash < 0 ? '' : o.entry.path.slice(0, slash);
+    let g = groups.get(dir);
+    if (!g) {
+      g = [];
+      groups.set(dir, g);
+    }
+    g.push(o);
+  }
+  return groups;
+}
+
+/**
+ * An order-independent digest of a listing: two 32-bit FNV-1a hashes of each entry's path, size,
+ * mtime and precision, summed, with the count. Any change of any entry changes it (barring a
+ * 64-bit coincidence); the server's order does not.
+ */
+export function listingDigest(observations: readonly Observation[]): string {
+  let a = 0;
+  let b = 0;
+  for (const { entry } of observations) {
+    const text = `${entry.path}\n${entry.sizeBytes}\n${entry.mtimeMs}\n${entry.mtimePrecision}`;
+    let h1 = 0x811c9dc5;
+    let h2 = 0x01000193 ^ 0x5bd1e995;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      h1 = Math.imul(h1 ^ c, 0x01000193);
+      h2 = Math.imul(h2 ^ c, 0x5bd1e995) ^ (h2 >>> 15);
+    }
+    a = (a + (h1 >>> 0)) >>> 0;
+    b = (b + (h2 >>> 0)) >>> 0;
+  }
+  return `${observations.length}:${a.toString(16)}:${b.toString(16)}`;
+}
+
 interface RunRow {
   file_id: number;
   plugin: string;
@@ -123,6 +176,13 @@ export interface SqliteLedgerOptions {
 export class SqliteLedger implements Ledger {
   readonly #db: Database.Database;
   readonly #stmts;
+  /**
+   * Per source, path → the version key of a row in a quiet state: a daemon re-polling an
+   * unchanged 100k-entry directory then skips SQLite for those entries. Dropped whenever another
+   * connection commits (PRAGMA data_version) and on our own forget/retry.
+   */
+  readonly #quiet = new Map<string, Map<string, string>>();
+  #dataVersion = -1;
 
   constructor(file: string, opts: SqliteLedgerOptions = {}) {
     if (!opts.readonly) mkdirSync(path.dirname(file), { recursive: true });
@@ -136,9 +196,13 @@ export class SqliteLedger implements Ledger {
     }
     const db = this.#db;
     this.#stmts = {
-      latest: db.prepare<[string, string], FileRow>(
-        'SELECT * FROM files WHERE source = ? AND path = ? ORDER BY id DESC LIMIT 1',
-      ),
+      // Narrow columns, raw rows: this runs once per listed entry (100k per cycle on big directories).
+      latest: db
+        .prepare<[string, string], LatestRow>(
+          `SELECT id, size_bytes, mtime_ms, mtime_precision, state, stage, sightings, next_retry_ms
+           FROM files WHERE source = ? AND path = ? ORDER BY id DESC LIMIT 1`,
+        )
+        .raw(true),
       insert: db.prepare(
         `INSERT OR IGNORE INTO files (source, path, size_bytes, mtime_ms, mtime_precision, state, stage, sightings,
            first_seen_ms, last_seen_ms, error_code, last_error, updated_ms)
@@ -152,6 +216,14 @@ export class SqliteLedger implements Ledger {
         `UPDATE files SET sightings = sightings + 1, last_seen_ms = @now, updated_ms = @now WHERE id = @id`,
       ),
       byId: db.prepare<[number], FileRow>('SELECT * FROM files WHERE id = ?'),
+      digestGet: db.prepare<[string, string], { digest: string; rejected: number }>(
+        'SELECT digest, rejected FROM listing_digests WHERE source = ? AND dir = ?',
+      ),
+      digestPut: db.prepare(
+        `INSERT INTO listing_digests (source, dir, digest, rejected) VALUES (?, ?, ?, ?)
+         ON CONFLICT (source, dir) DO UPDATE SET digest = excluded.digest, rejected = excluded.rejected`,
+      ),
+      digestDrop: db.prepare('DELETE FROM listing_digests WHERE source = ? AND dir = ?'),
       claimFetch: db.prepare(
         `UPDATE files SET state = 'fetching', claimed_by = @owner, lease_until_ms = @lease, updated_ms = @now
          WHERE id = @id AND (state = 'seen' OR (state = 'failed' AND stage = 'fetch' AND next_retry_ms <= @now))`,
@@ -247,7 +319,21 @@ export class SqliteLedger implements Ledger {
     try {
       this.#db
         .transaction(() => {
-          this.#observeAll(source, observations, now, isReady, counts, readyIds);
+          for (const [dir, group] of groupByDir(observations)) {
+            const digest = listingDigest(group);
+            const stored = s.digestGet.get(source, dir);
+            if (stored?.digest === digest) {
+              counts.unchanged += group.length - stored.rejected;
+              counts.rejected += stored.rejected;
+              continue;
+            }
+            const rejectedBefore = counts.rejected;
+            if (this.#observeAll(source, group, now, isReady, counts, readyIds)) {
+              s.digestPut.run(source, dir, digest, counts.rejected - rejectedBefore);
+            } else if (stored) {
+              s.digestDrop.run(source, dir);
+            }
+          }
           ready = readyIds.map((id) => toRecord(s.byId.get(id) as FileRow));
           if (opts.dryRun) throw rollback;
         })
@@ -265,10 +351,28 @@ export class SqliteLedger implements Ledger {
     isReady: (mtimeMs: number, sightings: number) => boolean,
     counts: { listed: number; new: number; changed: number; unchanged: number; settling: number; rejected: number },
     readyIds: number[],
-  ): void {
+  ): boolean {
     const s = this.#stmts;
+    const quiet = this.#quietCache(source);
+    // Whether every entry was unchanged and needs nothing: then the listing's digest is kept.
+    let allQuiet = true;
     for (const { entry, rejectReason } of observations) {
-      const row = s.latest.get(source, entry.path);
+      const key = `${entry.sizeBytes}:${entry.mtimeMs}:${entry.mtimePrecision}`;
+      if (rejectReason === undefined && quiet.get(entry.path) === key) {
+        counts.unchanged++;
+        continue;
+      }
+      const raw = s.latest.get(source, entry.path);
+      const row = raw && {
+        id: raw[0],
+        size_bytes: raw[1],
+        mtime_ms: raw[2],
+        mtime_precision: raw[3],
+        state: raw[4],
+        stage: raw[5],
+        sightings: raw[6],
+        next_retry_ms: raw[7],
+      };
       const version = { size: entry.sizeBytes, mtime: entry.mtimeMs, precision: entry.mtimePrecision };
       if (rejectReason !== undefined) {
         if (!row) {
@@ -282,6 +386,7 @@ export class SqliteLedger implements Ledger {
             error: rejectReason,
           });
           counts.new++;
+          allQuiet = false;
         }
         counts.rejected++;
         continue;
@@ -291,6 +396,8 @@ export class SqliteLedger implements Ledger {
         isSameVersion({ sizeBytes: row.size_bytes, mtimeMs: row.mtime_ms, mtimePrecision: row.mtime_precision }, entry);
       if (row === undefined || (!same && row.state !== 'seen')) {
         // New file, or a new version of a file we already took further than 'seen'.
+        allQuiet = false;
+        quiet.delete(entry.path);
         const info = s.insert.run({
           source,
           path: entry.path,
@@ -308,6 +415,7 @@ export class SqliteLedger implements Ledger {
       }
       if (!same) {
         // Still settling and it moved (a growing upload): start counting again.
+        allQuiet = false;
         s.regrow.run({ id: row.id, ...version, now });
         counts.changed++;
         if (isReady(entry.mtimeMs, 1)) readyIds.push(row.id);
@@ -315,16 +423,35 @@ export class SqliteLedger implements Ledger {
         continue;
       }
       if (row.state === 'seen') {
+        allQuiet = false;
         s.sighted.run({ id: row.id, now });
         if (isReady(row.mtime_ms, row.sightings + 1)) readyIds.push(row.id);
         else counts.settling++;
         continue;
       }
       counts.unchanged++;
+      if (isQuiet(row.state, row.stage)) quiet.set(entry.path, key);
+      else allQuiet = false;
       if (row.state === 'failed' && row.stage === 'fetch' && row.next_retry_ms !== null && row.next_retry_ms <= now) {
         readyIds.push(row.id);
       }
     }
+    return allQuiet;
+  }
+
+  /** The quiet-version cache of a source, emptied first if another connection has committed. */
+  #quietCache(source: string): Map<string, string> {
+    const version = this.#db.pragma('data_version', { simple: true }) as number;
+    if (version !== this.#dataVersion) {
+      this.#quiet.clear();
+      this.#dataVersion = version;
+    }
+    let m = this.#quiet.get(source);
+    if (!m) {
+      m = new Map();
+      this.#quiet.set(source, m);
+    }
+    return m;
   }
 
   async claimForFetch(
@@ -333,16 +460,22 @@ export class SqliteLedger implements Ledger {
     leaseUntilMs: number,
     nowMs: number,
   ): Promise<FileRecord[]> {
-    const s = this.#stmts;
+    return this.#claimEach(this.#stmts.claimFetch, () => ids, { owner, lease: leaseUntilMs, now: nowMs });
+  }
+
+  /** Run a conditional claim UPDATE per id in one write transaction; return the rows this owner got. */
+  #claimEach(
+    claim: Database.Statement,
+    ids: () => readonly number[],
+    params: { owner: string; lease: number; now: number },
+  ): FileRecord[] {
     const got: number[] = [];
     this.#db
       .transaction(() => {
-        for (const id of ids) {
-          if (s.claimFetch.run({ id, owner, lease: leaseUntilMs, now: nowMs }).changes === 1) got.push(id);
-        }
+        for (const id of ids()) if (claim.run({ id, ...params }).changes === 1) got.push(id);
       })
       .immediate();
-    return got.map((id) => toRecord(s.byId.get(id) as FileRow));
+    return got.map((id) => toRecord(this.#stmts.byId.get(id) as FileRow));
   }
 
   async renewLeases(ids: readonly number[], owner: string, leaseUntilMs: number): Promise<void> {
@@ -381,16 +514,9 @@ export class SqliteLedger implements Ledger {
     limit: number,
   ): Promise<FileRecord[]> {
     const s = this.#stmts;
-    const got: number[] = [];
-    this.#db
-      .transaction(() => {
-        for (const row of s.processable.all({ source: source ?? null, now: nowMs, limit })) {
-          if (s.claimProcess.run({ id: row.id, owner, lease: leaseUntilMs, now: nowMs }).changes === 1)
-            got.push(row.id);
-        }
-      })
-      .immediate();
-    return got.map((id) => toRecord(s.byId.get(id) as FileRow));
+    // The candidates are read inside the claiming transaction, so no other writer slips between.
+    const candidates = () => s.processable.all({ source: source ?? null, now: nowMs, limit }).map((r) => r.id);
+    return this.#claimEach(s.claimProcess, candidates, { owner, lease: leaseUntilMs, now: nowMs });
   }
 
   async claimIdsForProcessing(
@@ -399,16 +525,7 @@ export class SqliteLedger implements Ledger {
     leaseUntilMs: number,
     nowMs: number,
   ): Promise<FileRecord[]> {
-    const s = this.#stmts;
-    const got: number[] = [];
-    this.#db
-      .transaction(() => {
-        for (const id of ids) {
-          if (s.claimProcess.run({ id, owner, lease: leaseUntilMs, now: nowMs }).changes === 1) got.push(id);
-        }
-      })
-      .immediate();
-    return got.map((id) => toRecord(s.byId.get(id) as FileRow));
+    return this.#claimEach(this.#stmts.claimProcess, () => ids, { owner, lease: leaseUntilMs, now: nowMs });
   }
 
   async pluginRuns(fileId: number): Promise<PluginRunRecord[]> {
@@ -495,6 +612,7 @@ export class SqliteLedger implements Ledger {
     nowMs: number,
     isOwnerGone: (owner: string) => boolean,
   ): Promise<{ fetches: number; processing: number }> {
+    this.#quiet.clear();
     const s = this.#stmts;
     let fetches = 0;
     let processing = 0;
@@ -521,6 +639,9 @@ export class SqliteLedger implements Ledger {
     f: { source?: string; plugin?: string; path?: string; includeQuarantined: boolean },
     nowMs: number,
   ): Promise<number[]> {
+    this.#quiet.clear();
+    // Quarantined fetches become due again: their directories must be diffed entry by entry.
+    this.#db.prepare('DELETE FROM listing_digests').run();
     const states = f.includeQuarantined ? `('failed', 'quarantined')` : `('failed')`;
     const where = ['state IN ' + states];
     const params: Record<string, unknown> = { now: nowMs };
@@ -571,6 +692,8 @@ export class SqliteLedger implements Ledger {
   }
 
   async forget(f: { source: string; path?: string; state?: FileState }): Promise<number> {
+    this.#quiet.clear();
+    this.#db.prepare('DELETE FROM listing_digests WHERE source = ?').run(f.source);
     const where = ['source = @source', `state NOT IN ('fetching', 'processing')`];
     if (f.path) where.push('path = @path');
     if (f.state) where.push('state = @state');

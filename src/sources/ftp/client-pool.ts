@@ -6,8 +6,9 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { ConnectionOptions, PeerCertificate, TLSSocket } from 'node:tls';
-import { Client } from 'basic-ftp';
+import { type ConnectionOptions, type PeerCertificate, TLSSocket } from 'node:tls';
+import { Client, enterPassiveModeIPv6, type TransferStrategy } from 'basic-ftp';
+import { connectForPassiveTransfer, parsePasvResponse } from 'basic-ftp/dist/transfer.js';
 import type { Logger } from 'pino';
 import { SourceError, ThrottledError } from '../../errors.js';
 import type { SourceConnectOptions } from '../source.js';
@@ -117,18 +118,19 @@ export class FtpClientPool {
     const pc = await this.acquire(signal);
     const onAbort = (): void => pc.client.close();
     signal.addEventListener('abort', onAbort, { once: true });
+    let result: T;
     try {
-      const result = await task(pc);
-      this.release(pc);
-      return result;
+      result = await task(pc);
     } catch (err) {
+      signal.removeEventListener('abort', onAbort);
       this.release(pc, err);
       if (signal.aborted) throw signal.reason;
       if (isLocalError(err)) throw err;
       throw classifyFtpError(err, this.#context(operation, path));
-    } finally {
-      signal.removeEventListener('abort', onAbort);
     }
+    signal.removeEventListener('abort', onAbort);
+    this.release(pc);
+    return result;
   }
 
   /** Takes a healthy client from the pool, or opens one within the connection budgets. */
@@ -140,7 +142,8 @@ export class FtpClientPool {
       this.#assertOpen();
       const idle = this.#idle.pop();
       if (idle !== undefined) {
-        if (await this.#isHealthy(idle)) {
+        const healthy = await this.#isHealthy(idle);
+        if (healthy && !this.#closed) {
           this.#busy.add(idle);
           return idle;
         }
@@ -157,10 +160,9 @@ export class FtpClientPool {
           this.#notify();
           throw err;
         }
+        let pc: PooledClient;
         try {
-          const pc = await this.#connect(signal, releaseHost);
-          this.#busy.add(pc);
-          return pc;
+          pc = await this.#connect(signal, releaseHost);
         } catch (err) {
           this.#open--;
           releaseHost();
@@ -187,6 +189,12 @@ export class FtpClientPool {
           if (this.#open === 0) await delay(backoffMs, undefined, { signal });
           continue;
         }
+        if (this.#closed) {
+          this.#discard(pc);
+          this.#assertOpen();
+        }
+        this.#busy.add(pc);
+        return pc;
       }
       await this.#waitForChange(signal);
     }
@@ -335,13 +343,19 @@ export class FtpClientPool {
         await client.connect(o.host, o.port);
         if (o.tls.mode === 'explicit') await client.useTLS(tlsOptions);
       }
-      if (o.tls.mode !== 'none') this.#checkPin(client.ftp.socket as TLSSocket);
+      if (o.tls.mode !== 'none') {
+        this.#checkPin(client.ftp.socket as TLSSocket);
+        this.#pinDataConnections(client);
+      }
       // connectTimeoutMs bounds reaching the server; from here on replies are bounded by
       // dataTimeoutMs (basic-ftp's control timeout). Servers delay a failed login by seconds.
       clearTimeout(timer);
       // Before login: some servers take UTF-8 user names only after this.
       await client.sendIgnoringError('OPTS UTF8 ON');
-      await client.login(o.user, o.password ?? '');
+      // Anonymous servers ask for an e-mail address as password; some refuse an empty one.
+      const anonymous = o.user === 'anonymous' || o.user === 'ftp';
+      await client.login(o.user, o.password ?? (anonymous ? 'anonymous@' : ''));
+      client.prepareTransfer = passiveToControlHost();
       const features = await client.features();
       // RFC 3659 7.8: announcing MLST means MLSD is there too.
       const mlsd = features.has('MLST');
@@ -386,6 +400,43 @@ export class FtpClientPool {
     return options;
   }
 
+  /**
+   * With a pin, data connections are checked too: basic-ftp opens them itself, so the check hooks
+   * the moment it hands a new data socket to its context, and runs at 'secureConnect', before any
+   * byte of the transfer is read.
+   */
+  #pinDataConnections(client: Client): void {
+    const pin = this.#opts.tls.fingerprint;
+    if (pin === undefined || pin === '') return;
+    const ftp = client.ftp;
+    const accessor = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(ftp), 'dataSocket');
+    const { get, set } = accessor ?? {};
+    if (get === undefined || set === undefined) {
+      throw new Error('basic-ftp changed: cannot check the pinned fingerprint on data connections');
+    }
+    Object.defineProperty(ftp, 'dataSocket', {
+      configurable: true,
+      get() {
+        return get.call(this);
+      },
+      set: (socket: unknown) => {
+        set.call(ftp, socket);
+        if (socket instanceof TLSSocket) {
+          socket.once('secureConnect', () => {
+            // A resumed session proves the peer holds the keys of the pinned control session
+            // (and OpenSSL shows no certificate for it): nothing more to compare.
+            if (socket.isSessionReused()) return;
+            try {
+              this.#checkPin(socket);
+            } catch (err) {
+              socket.destroy(err as Error);
+            }
+          });
+        }
+      },
+    });
+  }
+
   /** Compares the server certificate with the pinned SHA-256 fingerprint, before the password is sent. */
   #checkPin(socket: TLSSocket): void {
     const pin = this.#opts.tls.fingerprint;
@@ -404,4 +455,36 @@ export function normaliseFingerprint(text: string): string {
     .replace(/^sha256:/i, '')
     .replace(/[^0-9a-f]/gi, '')
     .toUpperCase();
+}
+
+/**
+ * Passive mode: EPSV, else PASV, and the data connection always goes to the control connection's
+ * host. The address in a PASV reply is ignored: servers behind NAT announce a private one there,
+ * and connecting anywhere else than the control host is the FTP bounce risk basic-ftp refuses by
+ * default (it would fail such servers instead). The first mode that works is kept per connection.
+ */
+function passiveToControlHost(): TransferStrategy {
+  const pasv: TransferStrategy = async (ftp) => {
+    const res = await ftp.request('PASV');
+    const { port } = parsePasvResponse(res.message);
+    const host = ftp.socket.remoteAddress?.replace(/^::ffff:/i, '');
+    if (host === undefined) throw new Error('control connection lost before the data connection opened');
+    await connectForPassiveTransfer(host, port, ftp);
+    return res;
+  };
+  let chosen: TransferStrategy | undefined;
+  return async (ftp) => {
+    if (chosen !== undefined) return await chosen(ftp);
+    try {
+      const res = await enterPassiveModeIPv6(ftp);
+      chosen = enterPassiveModeIPv6;
+      return res;
+    } catch (err) {
+      // A refused or garbled EPSV reply leaves the connection usable: try PASV on it.
+      if (ftp.closed) throw err;
+      const res = await pasv(ftp);
+      chosen = pasv;
+      return res;
+    }
+  };
 }

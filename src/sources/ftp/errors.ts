@@ -48,6 +48,9 @@ const TRANSIENT_SOCKET_CODES = new Set([
   'ERR_STREAM_PREMATURE_CLOSE',
 ]);
 
+/** Reply texts of servers at their connection limit. */
+const TOO_MANY = /too many (connections|users|clients|sessions|logins)|maximum number of (clients|connections|users)/i;
+
 /** Marks an error we raised ourselves for a timeout we enforce (connect timeout). */
 export class FtpTimeoutError extends Error {
   override readonly name = 'FtpTimeoutError';
@@ -99,7 +102,8 @@ export function classifyFtpError(err: unknown, ctx: FtpErrorContext): PollerErro
   if (err instanceof FTPError) {
     const reply = clean(err.message);
     const code = err.code;
-    if (code === 421) {
+    // Some servers refuse with 530 "too many users" instead of 421.
+    if (code === 421 || TOO_MANY.test(err.message)) {
       return new ThrottledError(
         'POLLER_FTP_THROTTLED',
         `${what}: server refused a connection (${reply}); using fewer connections for a while, lower maxConnections if this persists`,

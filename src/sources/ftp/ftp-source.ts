@@ -14,6 +14,9 @@ import { assertTimeZone, parseMlsd, parseMlsdTime } from './list-parse.js';
 
 export { createHostBudget, type HostBudget } from './host-budget.js';
 
+/** Unparsed listing lines quoted in one log line. */
+const MAX_LOGGED_LINES = 5;
+
 /** Options of an FTP/FTPS source: the common connect options plus pool tuning and a shared host budget. */
 export interface FtpSourceOptions extends SourceConnectOptions, FtpPoolSettings {}
 
@@ -44,10 +47,10 @@ export function createFtpSource(opts: FtpSourceOptions): Source {
 
   const toRemote = (relative: string): string => {
     const clean = relative.replace(/^\/+/, '');
-    if (clean.includes('\0') || clean.includes('\\') || clean.split('/').includes('..')) {
+    if (/[\u0000-\u001f\u007f\\]/.test(clean) || clean.split('/').includes('..')) {
       throw new PermanentError(
         'POLLER_FTP_PATH_INVALID',
-        `source ${JSON.stringify(opts.name)}: path ${JSON.stringify(relative)} leaves the source root or has a NUL/backslash; it is not fetched`,
+        `source ${JSON.stringify(opts.name)}: path ${JSON.stringify(relative)} leaves the source root or has a control character or backslash; it is not fetched`,
       );
     }
     return clean === '' ? root : path.posix.join(root, clean);
@@ -68,16 +71,25 @@ export function createFtpSource(opts: FtpSourceOptions): Source {
           maxListingBytes: pool.maxListingBytes,
         }),
       );
-      for (const line of result.unparsed) {
+      if (result.unparsed.length > 0) {
+        // A few examples and the count: a server in an unknown format must not flood the log each poll.
         log.warn(
-          { event: 'listing.line_skipped', dir: relDir, line: line.slice(0, 300) },
-          'listing line not understood',
+          {
+            event: 'listing.lines_skipped',
+            dir: relDir,
+            count: result.unparsed.length,
+            examples: result.unparsed.slice(0, MAX_LOGGED_LINES).map((line) => line.slice(0, 300)),
+          },
+          'listing lines not understood were skipped',
         );
       }
       const entries: Listing = [];
       for (const e of result.entries) {
         if (e.name.includes('/') || e.name.includes('\0')) {
-          log.warn({ event: 'listing.line_skipped', dir: relDir, name: e.name }, 'entry name with a slash or NUL');
+          log.warn(
+            { event: 'listing.lines_skipped', dir: relDir, name: e.name },
+            'entry name with a slash or NUL skipped',
+          );
           continue;
         }
         entries.push({
@@ -93,7 +105,7 @@ export function createFtpSource(opts: FtpSourceOptions): Source {
         entries.truncated = true;
         log.warn(
           { event: 'listing.truncated', dir: relDir, entries: result.lineCount, command: result.command },
-          'listing has a round number of entries: the server probably cut it short; files past the cap are not seen',
+          'listing looks cut short by a server cap: files past the cap are not seen; raise the server limit or use narrower dated directories',
         );
       }
       return entries;

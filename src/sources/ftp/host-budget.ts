@@ -69,6 +69,12 @@ export function createHostBudget(): HostBudget {
     }
   };
 
+  const forget = (key: string, state: HostState): void => {
+    if (state.wakeTimer !== undefined) clearTimeout(state.wakeTimer);
+    // A source that joined meanwhile got this state too: keep it for them.
+    if (hosts.get(key) === state && state.members.size === 0) hosts.delete(key);
+  };
+
   return {
     join(key, maxConnections, reclaim) {
       let state = hosts.get(key);
@@ -96,7 +102,8 @@ export function createHostBudget(): HostBudget {
           if (released) return;
           released = true;
           host.inUse--;
-          pump(host);
+          if (host.members.size === 0 && host.inUse === 0) forget(key, host);
+          else pump(host);
         };
       };
 
@@ -142,12 +149,8 @@ export function createHostBudget(): HostBudget {
         },
         leave() {
           host.members.delete(member);
-          if (host.members.size === 0 && host.inUse === 0) {
-            if (host.wakeTimer !== undefined) clearTimeout(host.wakeTimer);
-            hosts.delete(key);
-          } else {
-            pump(host);
-          }
+          if (host.members.size === 0 && host.inUse === 0) forget(key, host);
+          else pump(host);
         },
       };
     },

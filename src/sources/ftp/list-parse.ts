@@ -147,11 +147,12 @@ export function parseList(text: string, opts: ParseListOptions): ParsedListing {
   const entries: ParsedEntry[] = [];
   const unparsed: string[] = [];
   let lineCount = 0;
+  const zone = makeZoneConverter(opts.timezone, opts.nowMs);
   for (const line of splitLines(text)) {
     if (/^total\s+\d+/i.test(line)) continue;
     const entry = isOverlong(line)
       ? undefined
-      : (parseUnixLine(line, opts) ?? parseIsoLine(line, opts) ?? parseDosLine(line, opts));
+      : (parseUnixLine(line, opts, zone) ?? parseIsoLine(line, zone) ?? parseDosLine(line, zone));
     if (entry === undefined) {
       lineCount++;
       unparsed.push(line);
@@ -164,7 +165,7 @@ export function parseList(text: string, opts: ParseListOptions): ParsedListing {
   return { entries, unparsed, lineCount };
 }
 
-function parseUnixLine(line: string, opts: ParseListOptions): ParsedEntry | undefined {
+function parseUnixLine(line: string, opts: ParseListOptions, zone: ZoneConverter): ParsedEntry | undefined {
   const m = UNIX_LINE.exec(line);
   if (!m) return undefined;
   const [, typeChar, , , size, mon, dayText, timeOrYear, rest] = m;
@@ -173,21 +174,20 @@ function parseUnixLine(line: string, opts: ParseListOptions): ParsedEntry | unde
   const clock = /^(\d{1,2}):(\d{2})(?::(\d{2}))?$/.exec(timeOrYear ?? '');
   if (clock === null) {
     // "Mon DD  YYYY": an old file, shown with its day only.
-    const mtimeMs = zonedTimeToUtcMs(Number(timeOrYear), month, day, 0, 0, 0, opts.timezone);
+    const mtimeMs = zone.toUtcMs(Number(timeOrYear), month, day, 0, 0, 0);
     return unixEntry(typeChar ?? '-', size ?? '', rest ?? '', mtimeMs, 'day');
   }
   // "Mon DD HH:MM": no year shown; take the latest year that does not put the date in the future.
   const [, hh, mi, ss] = clock;
   const seconds = ss !== undefined ? Number(ss) : 0;
-  const nowYear = zonedYear(opts.nowMs, opts.timezone);
-  let mtimeMs = zonedTimeToUtcMs(nowYear, month, day, Number(hh), Number(mi), seconds, opts.timezone);
+  let mtimeMs = zone.toUtcMs(zone.nowYear, month, day, Number(hh), Number(mi), seconds);
   if (mtimeMs > opts.nowMs + FUTURE_TOLERANCE_MS) {
-    mtimeMs = zonedTimeToUtcMs(nowYear - 1, month, day, Number(hh), Number(mi), seconds, opts.timezone);
+    mtimeMs = zone.toUtcMs(zone.nowYear - 1, month, day, Number(hh), Number(mi), seconds);
   }
   return unixEntry(typeChar ?? '-', size ?? '', rest ?? '', mtimeMs, ss !== undefined ? 's' : 'minute');
 }
 
-function parseIsoLine(line: string, opts: ParseListOptions): ParsedEntry | undefined {
+function parseIsoLine(line: string, zone: ZoneConverter): ParsedEntry | undefined {
   const m = ISO_LINE.exec(line);
   if (!m) return undefined;
   const [, typeChar, , , size, y, mo, d, hh, mi, ss, sign, offH, offM, rest] = m;
@@ -197,7 +197,7 @@ function parseIsoLine(line: string, opts: ParseListOptions): ParsedEntry | undef
     const offsetMs = (Number(offH) * 60 + Number(offM)) * 60_000 * (sign === '-' ? -1 : 1);
     mtimeMs = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(hh), Number(mi), seconds) - offsetMs;
   } else {
-    mtimeMs = zonedTimeToUtcMs(Number(y), Number(mo), Number(d), Number(hh), Number(mi), seconds, opts.timezone);
+    mtimeMs = zone.toUtcMs(Number(y), Number(mo), Number(d), Number(hh), Number(mi), seconds);
   }
   return unixEntry(typeChar ?? '-', size ?? '', rest ?? '', mtimeMs, ss !== undefined ? 's' : 'minute');
 }
@@ -232,7 +232,7 @@ function unixEntry(
   };
 }
 
-function parseDosLine(line: string, opts: ParseListOptions): ParsedEntry | undefined {
+function parseDosLine(line: string, zone: ZoneConverter): ParsedEntry | undefined {
   const m = DOS_LINE.exec(line);
   if (!m) return undefined;
   const [, mo, d, yText, hText, mi, ampm, sizeOrDir, name] = m;
@@ -245,7 +245,7 @@ function parseDosLine(line: string, opts: ParseListOptions): ParsedEntry | undef
     if (hour === 12) hour = pm ? 12 : 0;
     else if (pm) hour += 12;
   }
-  const mtimeMs = zonedTimeToUtcMs(year, Number(mo), Number(d), hour, Number(mi), 0, opts.timezone);
+  const mtimeMs = zone.toUtcMs(year, Number(mo), Number(d), hour, Number(mi), 0);
   if (!Number.isFinite(mtimeMs) || name === undefined) return undefined;
   const isDir = sizeOrDir === '<DIR>';
   return {
@@ -272,10 +272,13 @@ function isOverlong(line: string): boolean {
   return line.length > MAX_LINE_CHARS;
 }
 
-/** Listings of exactly a round number of entries are what server caps produce (pure-ftpd: 2,000). */
+/** A listing of exactly a known default cap of entries was probably cut there (pure-ftpd: 2,000). */
 export function looksTruncated(lineCount: number): boolean {
-  return lineCount >= 1000 && lineCount % 1000 === 0;
+  return KNOWN_LISTING_CAPS.has(lineCount);
 }
+
+/** Default listing caps of servers in the field (pure-ftpd's -L default is 2000). */
+const KNOWN_LISTING_CAPS = new Set([1000, 2000, 5000, 10_000]);
 
 const formatterCache = new Map<string, Intl.DateTimeFormat>();
 
@@ -354,6 +357,38 @@ export function zonedTimeToUtcMs(
 
 function isUtc(timeZone: string): boolean {
   return timeZone === 'UTC' || timeZone === 'Etc/UTC' || timeZone === 'GMT';
+}
+
+/** Wall-clock to UTC conversion for one listing, with the zone offsets it needed remembered. */
+interface ZoneConverter {
+  /** The current year in the zone, for year-less dates. */
+  readonly nowYear: number;
+  toUtcMs(year: number, month: number, day: number, hour: number, minute: number, second: number): number;
+}
+
+/**
+ * Intl is slow (a formatToParts call per conversion): a 100k-line listing would spend seconds in
+ * it. Offsets only change at DST transitions, which fall on quarter hours, so one offset per
+ * wall-clock quarter hour serves every line in it.
+ */
+function makeZoneConverter(timeZone: string, nowMs: number): ZoneConverter {
+  const offsets = new Map<string, number>();
+  return {
+    nowYear: zonedYear(nowMs, timeZone),
+    toUtcMs(year, month, day, hour, minute, second) {
+      const wall = Date.UTC(year, month - 1, day, hour, minute, second);
+      if (!Number.isFinite(wall) || isUtc(timeZone)) return wall;
+      const quarter = Math.floor(minute / 15) * 15;
+      const key = `${year}-${month}-${day}-${hour}-${quarter}`;
+      let offset = offsets.get(key);
+      if (offset === undefined) {
+        const slotWall = Date.UTC(year, month - 1, day, hour, quarter, 0);
+        offset = slotWall - zonedTimeToUtcMs(year, month, day, hour, quarter, 0, timeZone);
+        offsets.set(key, offset);
+      }
+      return wall - offset;
+    },
+  };
 }
 
 /** Throws a RangeError when `timeZone` is not an IANA zone this runtime knows. */

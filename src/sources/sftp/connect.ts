@@ -6,6 +6,7 @@ import type { SourceConnectOptions } from '../source.js';
 import {
   channelRefusedError,
   classifySftpError,
+  droppedBeforeHandshakeError,
   hostKeyInvalidError,
   hostKeyMismatchError,
   hostKeyNotConfiguredError,
@@ -73,12 +74,11 @@ export interface SftpSession extends PoolMember {
   readonly sftp: SFTPWrapper;
 }
 
-let sessionCounter = 0;
-
 /** Opens an SSH connection, verifies the host key, logs in and starts the SFTP subsystem. */
 export async function openSftpSession(
   opts: SourceConnectOptions,
   hostCheck: HostCheck,
+  id: number,
   signal: AbortSignal,
 ): Promise<SftpSession> {
   signal.throwIfAborted();
@@ -120,7 +120,11 @@ export async function openSftpSession(
     keepaliveCountMax: KEEPALIVE_COUNT_MAX,
     hostVerifier: verifyHost,
   };
-  if (opts.password !== undefined) config.password = opts.password;
+  if (opts.password !== undefined) {
+    config.password = opts.password;
+    // Servers that check passwords through PAM often offer only keyboard-interactive.
+    config.tryKeyboard = true;
+  }
   if (opts.privateKey !== undefined) {
     config.privateKey = opts.privateKey;
     if (opts.passphrase !== undefined) config.passphrase = opts.passphrase;
@@ -133,7 +137,6 @@ export async function openSftpSession(
   }
 
   const client = new ssh2.Client();
-  const id = ++sessionCounter;
   let alive = true;
   const deathListeners: (() => void)[] = [];
   const die = (): void => {
@@ -149,6 +152,17 @@ export async function openSftpSession(
   });
   client.on('close', die);
   client.on('end', die);
+  let keyboardRounds = 0;
+  client.on('keyboard-interactive', (_name, _instructions, _lang, prompts, finish) => {
+    // The password answers a password prompt; a server that keeps asking gets nothing more.
+    keyboardRounds += 1;
+    finish(keyboardRounds <= 2 && opts.password !== undefined ? prompts.map(() => opts.password ?? '') : []);
+  });
+
+  let handshakeDone = false;
+  client.once('handshake', () => {
+    handshakeDone = true;
+  });
 
   const sftp = await new Promise<SFTPWrapper>((resolve, reject) => {
     let settled = false;
@@ -170,7 +184,14 @@ export async function openSftpSession(
       if (verdict.kind === 'unknown') return hostKeyUnknownError(opts.name, hostPort, verdict.fingerprint);
       return hostKeyMismatchError(opts.name, hostPort, verdict.fingerprint, verdict.kind === 'revoked');
     };
-    const onError = (err: unknown): void => finish(hostKeyError() ?? classifySftpError(err, errCtx));
+    const onError = (err: unknown): void => {
+      const level = (err as { level?: unknown } | null)?.level;
+      if (!handshakeDone && level === 'protocol' && verdict === undefined) {
+        finish(droppedBeforeHandshakeError(opts.name, hostPort, err));
+      } else {
+        finish(hostKeyError() ?? classifySftpError(err, errCtx));
+      }
+    };
     const onClose = (): void =>
       finish(hostKeyError() ?? classifySftpError(new Error('connection closed during login'), errCtx));
     const onAbort = (): void => finish(signal.reason);

@@ -115,7 +115,7 @@ export function classifySftpError(err: unknown, ctx: SftpErrorContext): PollerEr
       cause,
     );
   }
-  if (level === 'handshake' || level === 'protocol') {
+  if (level === 'handshake') {
     return new SourceError(
       'POLLER_SFTP_HANDSHAKE_FAILED',
       `sftp source "${ctx.source}": SSH handshake with ${ctx.hostPort} failed (${foreignMessage(err, ctx.secrets)}); check the server's algorithms`,
@@ -199,6 +199,18 @@ export function channelRefusedError(source: string, hostPort: string, cause: unk
   return new ThrottledError(
     'POLLER_SFTP_CHANNEL_REFUSED',
     `sftp source "${source}": ${hostPort} refused an SFTP session (too many sessions?); lower maxConnections`,
+    { cause },
+  );
+}
+
+/**
+ * The server closed the connection before the SSH handshake finished. sshd does that when
+ * MaxStartups (unauthenticated connections) is exceeded: throttling, not a broken source.
+ */
+export function droppedBeforeHandshakeError(source: string, hostPort: string, cause: unknown): ThrottledError {
+  return new ThrottledError(
+    'POLLER_SFTP_DROPPED_BEFORE_HANDSHAKE',
+    `sftp source "${source}": ${hostPort} closed the connection before the SSH handshake (busy server, MaxStartups?); will retry, lower maxConnections if it persists`,
     { cause },
   );
 }

@@ -22,6 +22,8 @@ export interface PipelinedReadOptions {
   idleTimeoutMs: number;
   /** Called on an inactivity timeout: the connection is unusable and must be destroyed. */
   onStalled(): void;
+  /** False once the connection died: ssh2 silently drops requests sent on a closed channel. */
+  isAlive(): boolean;
   /** Turns an ssh2 error into ours. */
   classify(err: unknown): Error;
   /** Names the file in our own errors. */
@@ -81,10 +83,19 @@ export async function pipelinedRead(
   opts: PipelinedReadOptions,
 ): Promise<void> {
   opts.signal.throwIfAborted();
-  const handle = await bounded(
-    opts,
-    call<Buffer>((cb) => sftp.open(remotePath, 'r', cb)),
-  );
+  if (!opts.isAlive()) throw opts.classify(new Error('connection closed'));
+  const opening = call<Buffer>((cb) => sftp.open(remotePath, 'r', cb));
+  let handle: Buffer;
+  try {
+    handle = await bounded(opts, opening);
+  } catch (err) {
+    // Aborted or timed out while the OPEN was under way: close the handle if it still arrives.
+    opening.then(
+      (late) => sftp.close(late, () => {}),
+      () => {},
+    );
+    throw err;
+  }
   let closeHandle = true;
   try {
     let sizeBytes: number;
@@ -113,7 +124,7 @@ export async function pipelinedRead(
     }
     await pump(sftp, handle, sizeBytes, to, opts);
   } catch (err) {
-    closeHandle = !(err instanceof TransientError && err.code === 'POLLER_SFTP_TIMEOUT');
+    closeHandle = opts.isAlive();
     throw err;
   } finally {
     // Fire and forget: the server answers outstanding READs before the CLOSE, and waiting
@@ -123,7 +134,7 @@ export async function pipelinedRead(
 }
 
 function pump(sftp: SFTPWrapper, handle: Buffer, sizeBytes: number, to: Writable, opts: PipelinedReadOptions) {
-  const chunkBytes = Math.max(1, Math.min(opts.chunkBytes, serverMaxReadBytes(sftp)));
+  let chunkBytes = Math.max(1, Math.min(opts.chunkBytes, serverMaxReadBytes(sftp)));
   return new Promise<void>((resolve, reject) => {
     let nextReadPos = opts.offsetBytes;
     let nextWritePos = opts.offsetBytes;
@@ -162,8 +173,6 @@ function pump(sftp: SFTPWrapper, handle: Buffer, sizeBytes: number, to: Writable
     function cleanup(): void {
       clearInterval(idleCheck);
       opts.signal.removeEventListener('abort', onAbort);
-      to.removeListener('error', onWritableError);
-      to.removeListener('close', onWritableClose);
       to.removeListener('drain', onDrain);
       received.clear();
     }
@@ -179,6 +188,9 @@ function pump(sftp: SFTPWrapper, handle: Buffer, sizeBytes: number, to: Writable
     function finish(): void {
       if (settled) return;
       settled = true;
+      // Listened to until the end: a write still pending after a failure may yet emit 'error'.
+      to.removeListener('error', onWritableError);
+      to.removeListener('close', onWritableClose);
       if (failure !== undefined) {
         reject(failure);
       } else {
@@ -194,6 +206,10 @@ function pump(sftp: SFTPWrapper, handle: Buffer, sizeBytes: number, to: Writable
     }
 
     function issue(pos: number, len: number): void {
+      if (!opts.isAlive()) {
+        fail(opts.classify(new Error('connection closed')));
+        return;
+      }
       const buf = Buffer.allocUnsafe(len);
       inFlight += 1;
       sftp.read(handle, buf, 0, len, pos, (err: Error | undefined, nb: number) => {
@@ -210,8 +226,12 @@ function pump(sftp: SFTPWrapper, handle: Buffer, sizeBytes: number, to: Writable
           );
         }
         received.set(pos, nb === len ? buf : buf.subarray(0, nb));
-        // A short read is legal SFTP: ask again for the rest of this chunk.
-        if (nb < len) issue(pos + nb, len - nb);
+        if (nb < len) {
+          // A short read is legal SFTP: ask again for the rest, and ask for no more than this
+          // server serves from now on (servers that cap reads below what ssh2 assumes).
+          chunkBytes = Math.min(chunkBytes, nb);
+          issue(pos + nb, len - nb);
+        }
         flush();
         fill();
       });

@@ -1,0 +1,106 @@
+/**
+ * Case: no-change re-poll of a 100,000-entry remote directory (vsftpd on 127.0.0.1), against the
+ * bare listing by basic-ftp in the same run. Goal: poller <= 1.15x the bare listing, <= 150 MB RSS.
+ */
+import { closeSync, openSync, utimesSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createServerAccount, realServerSupport, startVsftpd } from '../../test/helpers/debian-ftp.js';
+import { type ChildMeasure, measureInChild } from '../lib/child.js';
+import { fmt, median, printTable, spreadPct } from '../lib/stats.js';
+import type { RepollArgs } from './repoll-child.js';
+
+const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'repoll-child.js');
+
+export interface RepollResult {
+  case: 'repoll';
+  entries: number;
+  server: string;
+  reps: number;
+  measures: Record<string, { ms: number[]; rssMb: number[] }>;
+  ratioCold: number;
+  ratioWarm: number;
+  goal: { ratio: number; rssMb: number };
+}
+
+export async function benchRepoll(opts: { entries: number; reps: number }): Promise<RepollResult | undefined> {
+  const support = realServerSupport();
+  if (!support.vsftpd.available) {
+    console.log(`repoll: skipped: ${support.vsftpd.reason}`);
+    return undefined;
+  }
+  const account = await createServerAccount();
+  const work = await mkdtemp(path.join(os.tmpdir(), 'poller-bench-repoll-'));
+  const server = await startVsftpd({ account, tls: 'none' });
+  try {
+    const dir = 'big';
+    await mkdir(path.join(account.root, dir));
+    const mtime = new Date(Date.now() - 3 * 86_400_000);
+    for (let i = 0; i < opts.entries; i++) {
+      const name = `T_PAGB41_C_${String(i).padStart(7, '0')}.bufr`;
+      const file = path.join(account.root, dir, name);
+      closeSync(openSync(file, 'w'));
+      utimesSync(file, mtime, mtime);
+    }
+    await account.own();
+    const args: RepollArgs = {
+      host: server.host,
+      port: server.port,
+      user: account.user,
+      password: account.password,
+      dir,
+      ledger: path.join(work, 'ledger.db'),
+      landing: path.join(work, 'landing'),
+    };
+    // Seed the ledger with a first real cycle's result: every file known and fetched.
+    const seed = await measureInChild(CHILD, 'seed', args);
+    console.log(`repoll: seeded ${seed['listed']} entries in ${fmt(seed.ms / 1000)} s`);
+    const runs: Record<string, ChildMeasure[]> = { bare: [], poller: [], 'bare-warm': [], 'poller-warm': [] };
+    // Interleaved A B A B, each in a fresh process.
+    for (let r = 0; r < opts.reps; r++) {
+      for (const mode of Object.keys(runs)) {
+        const m = await measureInChild(CHILD, mode, args);
+        if (mode.startsWith('poller') && m['fetched'] !== 0)
+          throw new Error('repoll: the re-poll fetched files; the ledger seed is wrong');
+        runs[mode]?.push(m);
+      }
+    }
+    const ms = (mode: string) => (runs[mode] ?? []).map((m) => m.ms);
+    const rss = (mode: string) => (runs[mode] ?? []).map((m) => m.maxRssMb);
+    const result: RepollResult = {
+      case: 'repoll',
+      entries: opts.entries,
+      server: 'vsftpd (LIST, no MLSD)',
+      reps: opts.reps,
+      measures: Object.fromEntries(Object.keys(runs).map((k) => [k, { ms: ms(k), rssMb: rss(k) }])),
+      ratioCold: median(ms('poller')) / median(ms('bare')),
+      ratioWarm: median(ms('poller-warm')) / median(ms('bare-warm')),
+      goal: { ratio: 1.15, rssMb: 150 },
+    };
+    const row = (label: string, mode: string, ratio?: number): string[] => [
+      `repoll ${opts.entries / 1000}k`,
+      label,
+      fmt(median(ms(mode)), 0),
+      fmt(spreadPct(ms(mode)), 0),
+      fmt(Math.max(...rss(mode)), 0),
+      ratio === undefined ? '' : fmt(ratio),
+    ];
+    printTable(
+      ['case', 'run', 'median ms', 'spread %', 'peak RSS MB', 'poller/bare'],
+      [
+        row('bare basic-ftp: connect + list', 'bare'),
+        row('poller run-once: connect + list + diff', 'poller', result.ratioCold),
+        row('bare basic-ftp: 2nd list, same connection', 'bare-warm'),
+        row('poller daemon: 2nd cycle, same process', 'poller-warm', result.ratioWarm),
+      ],
+    );
+    console.log(`goal: <= ${result.goal.ratio}x the bare listing, <= ${result.goal.rssMb} MB peak RSS`);
+    return result;
+  } finally {
+    await server.close();
+    await account.remove();
+    await rm(work, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,105 @@
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import yargs from 'yargs';
+import { encodeRadarVolume } from '../../plugins/bufr/encoder/radar.js';
+import { encodeSynop } from '../../plugins/bufr/encoder/synop.js';
+import { bufrCommand, runBufrDump, runBufrRender, runBufrSummary } from '../../src/cli/bufr.js';
+
+const TIME = new Date(Date.UTC(2026, 10, 23, 12, 0, 0));
+
+async function files() {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'bufr-cli-'));
+  const obs = path.join(dir, 'obs.bufr');
+  await writeFile(
+    obs,
+    encodeSynop([
+      {
+        block: 10,
+        station: 384,
+        name: 'BERLIN',
+        latitudeDeg: 52.46,
+        longitudeDeg: 13.4,
+        heightM: 48,
+        time: TIME,
+        airTemperatureK: 275.35,
+        pressurePa: 100900,
+      },
+    ]),
+  );
+  const radar = path.join(dir, 'radar.bufr');
+  const data = new Float64Array(36 * 30).map((_, i) => (i % 30) * 2 - 5);
+  await writeFile(
+    radar,
+    encodeRadarVolume({
+      radar: 'DEMO',
+      time: TIME,
+      quantity: 'DBZH',
+      sweeps: [{ elevationDeg: 0.5, rays: 36, bins: 30, data }],
+    }),
+  );
+  return { dir, obs, radar };
+}
+
+describe('poller bufr', () => {
+  it('dump prints every value, or a JSON document with --json', async () => {
+    const { obs } = await files();
+    const lines: string[] = [];
+    expect(await runBufrDump(obs, {}, (l) => lines.push(l))).toBe(0);
+    expect(lines.join('\n')).toMatch(/012101 airTemperature = 275\.35 K/);
+    expect(lines.join('\n')).toMatch(/001015 stationOrSiteName = "BERLIN"/);
+    const json: string[] = [];
+    expect(await runBufrDump(obs, { json: true }, (l) => json.push(l))).toBe(0);
+    const doc = JSON.parse(json.join('\n')) as { messages: Array<{ nested: unknown[] }> };
+    expect(doc.messages[0]!.nested.length).toBe(1);
+  });
+
+  it('summary lists radar sweeps; render writes a PNG', async () => {
+    const { dir, radar } = await files();
+    const lines: string[] = [];
+    expect(await runBufrSummary(radar, {}, (l) => lines.push(l))).toBe(0);
+    expect(lines.join('\n')).toMatch(/sweep 0: DBZH elevation 0.5 deg, 36 rays x 30 bins/);
+    const out = path.join(dir, 'q.png');
+    expect(await runBufrRender(radar, { sweep: 0, out }, () => {})).toBe(0);
+    const png = await readFile(out);
+    expect(png.subarray(1, 4).toString('latin1')).toBe('PNG');
+    expect(png.readUInt32BE(16)).toBe(710);
+  });
+
+  it('exit codes: 1 on a decode failure, 2 on usage errors', async () => {
+    const { dir, radar, obs } = await files();
+    const bad = path.join(dir, 'bad.bufr');
+    await writeFile(bad, (await readFile(obs)).subarray(0, 50));
+    const sink: string[] = [];
+    expect(await runBufrDump(bad, {}, (l) => sink.push(l))).toBe(1);
+    expect(await runBufrDump(path.join(dir, 'missing.bufr'), {}, (l) => sink.push(l))).toBe(2);
+    expect(await runBufrRender(radar, { sweep: 5, out: path.join(dir, 'x.png') }, (l) => sink.push(l))).toBe(2);
+    expect(await runBufrRender(obs, { sweep: 0, out: path.join(dir, 'x.png') }, (l) => sink.push(l))).toBe(1);
+    expect(sink.join('\n')).toMatch(/out of range; .* has sweeps 0 to 0/);
+  });
+
+  it('the yargs command module parses its subcommands and sets the exit code', async () => {
+    const { dir, radar } = await files();
+    const out = path.join(dir, 'y.png');
+    const before = process.exitCode;
+    const chunks: string[] = [];
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((c: string | Uint8Array) => {
+      chunks.push(String(c));
+      return true;
+    }) as typeof process.stdout.write;
+    try {
+      await yargs(['bufr', 'render', radar, '--sweep', '0', '--out', out]).command(bufrCommand).strict().parseAsync();
+      expect(process.exitCode).toBe(0);
+      await yargs(['bufr', 'summary', radar]).command(bufrCommand).strict().parseAsync();
+      expect(process.exitCode).toBe(0);
+    } finally {
+      process.stdout.write = write;
+      process.exitCode = before;
+    }
+    expect(chunks.join('')).toMatch(/wrote .*y\.png: DBZH sweep 0/);
+    expect(chunks.join('')).toMatch(/1 message\(s\), 1 decoded, 0 failed/);
+    expect((await readFile(out)).subarray(1, 4).toString('latin1')).toBe('PNG');
+  });
+});
