@@ -32,11 +32,6 @@ const WATCHDOG_EXTRA_MS = 10_000;
 /** After a clean shutdown, a handle some library forgot must not keep the process alive. */
 const EXIT_LINGER_MS = 2_000;
 
-/** Change notifications of a local directory source (optional on the Source contract). */
-type WatchableSource = Source & {
-  watch?(onChange: (relPath: string) => void, opts: { signal: AbortSignal }): Promise<void>;
-};
-
 /**
  * Sources and plugins built from one config. A reload builds the next generation; the old one
  * is closed once the cycles that started with it have ended, so a cycle never sees a mix.
@@ -208,8 +203,7 @@ export async function runDaemon(args: RunArgs): Promise<number> {
   const scheduler = createScheduler<SourceConfig>({
     runCycle: cycle,
     watch(src, onChange, signal) {
-      const source = gen.source(src) as WatchableSource;
-      return source.watch?.(() => onChange(), { signal });
+      return gen.source(src).watch?.(() => onChange(), { signal });
     },
     log,
     signal: stopScheduling.signal,
