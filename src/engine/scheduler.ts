@@ -45,6 +45,8 @@ export interface SchedulerOptions<S extends ScheduledSource> {
 export const DEFAULT_INTERVAL_MS = 60_000;
 /** Jitter is at most a tenth of the interval, and never more than this. */
 const MAX_JITTER_MS = 5_000;
+/** The first cycle after start waits at most this: a restart catches up promptly. */
+const MAX_START_JITTER_MS = 1_000;
 /** A change notification starts a cycle after this quiet time, so a burst of writes is one cycle. */
 const WATCH_DEBOUNCE_MS = 250;
 /** The longest a paused source waits between attempts. */
@@ -212,7 +214,7 @@ class SourceLoop<S extends ScheduledSource> {
 
   async #run(): Promise<void> {
     // The first cycle runs at start (after a jitter), whatever the schedule: a restart catches up.
-    let delayMs = this.#jitterMs(nominalIntervalMs(this.src));
+    let delayMs = Math.min(MAX_START_JITTER_MS, this.#jitterMs(nominalIntervalMs(this.src)));
     let pausedWait = false;
     while (!this.#stop.signal.aborted) {
       const why = await this.#wait(delayMs, pausedWait);

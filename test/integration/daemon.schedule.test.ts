@@ -2,9 +2,12 @@
  * The daemon against ftp-srv with a short `every:`: files that appear on the server are picked
  * up by a later cycle, and a SIGHUP with a broken config keeps the running one.
  */
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Daemon, editConfig, startDaemon } from '../helpers/daemon.js';
-import { type EngineEnv, startEngineEnv } from '../helpers/engine-env.js';
+import { type EngineEnv, FIXTURE_PLUGINS, startEngineEnv } from '../helpers/engine-env.js';
 import { readRecords } from '../helpers/records.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -17,6 +20,17 @@ afterEach(async () => {
   await env?.close();
   env = undefined;
 });
+
+/** A plugin that notes its setup and teardown calls, one line each. */
+const LIFECYCLE_PLUGIN = `import { appendFileSync } from 'node:fs';
+export default {
+  apiVersion: 1,
+  name: 'lifecycle',
+  setup(ctx) { appendFileSync(ctx.options.log, 'setup\\n'); },
+  process() {},
+  teardown(ctx) { appendFileSync(ctx.options.log, 'teardown\\n'); },
+};
+`;
 
 const recorded = (e: EngineEnv) => new Set(readRecords(e.recordLog).map((r) => r.path));
 
@@ -51,8 +65,18 @@ describe('poller run', () => {
   });
 
   it('SIGHUP with a broken config logs every problem and keeps polling with the old one; a good one is applied', async () => {
-    env = await startEngineEnv({ source: { every: '200ms' } });
+    env = await startEngineEnv({
+      source: { every: '200ms' },
+      plugins: (dir, log) => [
+        { use: path.join(FIXTURE_PLUGINS, 'record.mjs'), options: { log } },
+        { use: './lifecycle.mjs', options: { log: path.join(dir, 'lifecycle.log') } },
+      ],
+    });
     const e = env;
+    const lifecycleLog = path.join(e.dir, 'lifecycle.log');
+    const lifecycle = () =>
+      existsSync(lifecycleLog) ? readFileSync(lifecycleLog, 'utf8').split('\n').filter(Boolean) : [];
+    await writeFile(path.join(e.dir, 'lifecycle.mjs'), LIFECYCLE_PLUGIN);
     daemon = await startDaemon(e);
     await daemon.waitForEvent('cycle.finished');
 
@@ -90,5 +114,13 @@ describe('poller run', () => {
     await e.put('ignored.bufr', 'not any more');
     await waitFor(() => recorded(e).has('volume.h5'), { timeoutMs: 8_000, what: 'file of the new include glob' });
     expect(recorded(e).has('ignored.bufr')).toBe(false);
+
+    // Plugins of the new config were set up before the old ones were torn down; SIGTERM tears
+    // down the running ones.
+    await waitFor(() => lifecycle().length === 3, { what: 'old plugins torn down' });
+    expect(lifecycle()).toEqual(['setup', 'setup', 'teardown']);
+    daemon.child.kill('SIGTERM');
+    expect(await daemon.exited).toEqual({ code: 0, signal: null });
+    expect(lifecycle()).toEqual(['setup', 'setup', 'teardown', 'teardown']);
   });
 });
