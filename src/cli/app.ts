@@ -181,7 +181,8 @@ const CLOCK_SLACK_MS = 10 * 60_000;
 
 /**
  * Start directories of one cycle, or undefined to walk from the root (no date template). The
- * window is [since, until) when given, else the source's maxAge (or 2 days) back from now.
+ * window is [since, until) when given; a missing end is now, a missing start is the source's
+ * maxAge (or 2 days) before the end.
  */
 export function cycleStartDirs(
   src: PreparedSource,
@@ -189,8 +190,9 @@ export function cycleStartDirs(
   nowMs = Date.now(),
 ): string[] | undefined {
   if (!src.dateDirTemplates) return undefined;
+  // `--until` alone: the window ends there, not now.
   const full: DateWindow = {
-    sinceMs: window.sinceMs ?? nowMs - (src.maxAgeMs ?? DEFAULT_DATE_WINDOW_MS),
+    sinceMs: window.sinceMs ?? (window.untilMs ?? nowMs) - (src.maxAgeMs ?? DEFAULT_DATE_WINDOW_MS),
     untilMs: window.untilMs ?? nowMs + CLOCK_SLACK_MS,
   };
   return startDirsFor(src.dateDirTemplates, full);

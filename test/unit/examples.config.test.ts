@@ -25,6 +25,8 @@ describe('examples', () => {
     expect(prepared.rootPath).toBe('/outgoing');
     const now = Date.parse('2026-11-23T05:00:00Z');
     expect(cycleStartDirs(prepared, {}, now)).toEqual(['2026/11/22', '2026/11/23']);
+    // --until alone: the maxAge before it.
+    expect(cycleStartDirs(prepared, { untilMs: Date.parse('2026-01-01T00:00Z') }, now)).toEqual(['2025/12/31']);
   });
 
   it('multi-source.yaml is valid: FTPS, SFTP and a local directory', () => {
