@@ -143,6 +143,22 @@ function logReloadFailure(log: Logger, thrown: unknown): void {
 /** Settings that are read once at start; a reload that changes them says so. */
 const RESTART_ONLY = ['landing', 'ledger', 'stateDir', 'maxTransfers', 'http', 'logLevel'] as const;
 
+/**
+ * The reloaded config with the restart-only settings of the running one: partial files stay
+ * where resume looks for them, and plugins keep their state directory.
+ */
+function keepRestartOnly(loaded: Config, running: Config): Config {
+  return Object.freeze({
+    ...loaded,
+    landing: running.landing,
+    ledger: running.ledger,
+    stateDir: running.stateDir,
+    maxTransfers: running.maxTransfers,
+    logLevel: running.logLevel,
+    http: running.http,
+  });
+}
+
 export async function runDaemon(args: RunArgs): Promise<number> {
   const graceMs = parseDurationMs(args.grace);
   if (graceMs === undefined) throw new UsageError(`--grace ${args.grace}: not a duration; write e.g. 30s`);
@@ -253,11 +269,11 @@ export async function runDaemon(args: RunArgs): Promise<number> {
   let reloading: Promise<void> | undefined;
   const reload = async () => {
     log.info({ event: 'config.reloading' }, 'SIGHUP: reloading the config');
-    let config: Config;
+    let loaded: Config;
     let next: Generation;
     try {
-      config = loadConfig(args.config, process.env, { needSecrets: true });
-      next = await openGeneration(app, config, events, gen);
+      loaded = loadConfig(args.config, process.env, { needSecrets: true });
+      next = await openGeneration(app, keepRestartOnly(loaded, gen.config), events, gen);
     } catch (err) {
       logReloadFailure(log, err);
       return;
@@ -267,7 +283,7 @@ export async function runDaemon(args: RunArgs): Promise<number> {
       return;
     }
     for (const key of RESTART_ONLY) {
-      if (!isDeepStrictEqual(config[key], gen.config[key]))
+      if (!isDeepStrictEqual(loaded[key], gen.config[key]))
         log.warn(
           { event: 'config.restart_needed', setting: key },
           `${key} changed: it takes effect at the next restart`,
@@ -276,9 +292,9 @@ export async function runDaemon(args: RunArgs): Promise<number> {
     const old = gen;
     gen = next;
     retire(old);
-    scheduler.update(config.sources);
+    scheduler.update(next.config.sources);
     log.info(
-      { event: 'config.reloaded', sources: config.sources.filter((s) => s.enabled).map((s) => s.name) },
+      { event: 'config.reloaded', sources: next.config.sources.filter((s) => s.enabled).map((s) => s.name) },
       'config reloaded',
     );
   };

@@ -106,14 +106,17 @@ describe('poller run', () => {
     // A valid config that takes other files is applied between cycles.
     await editConfig(e, () => {
       const [src] = original['sources'] as Array<Record<string, unknown>>;
-      return { ...original, sources: [{ ...src, include: ['**/*.h5'] }] };
+      return { ...original, landing: './elsewhere', sources: [{ ...src, include: ['**/*.h5'] }] };
     });
     daemon.child.kill('SIGHUP');
     await daemon.waitForEvent('config.reloaded');
+    expect(daemon.lines().find((l) => l.event === 'config.restart_needed')?.['setting']).toBe('landing');
     await e.put('volume.h5', 'h5');
     await e.put('ignored.bufr', 'not any more');
     await waitFor(() => recorded(e).has('volume.h5'), { timeoutMs: 8_000, what: 'file of the new include glob' });
     expect(recorded(e).has('ignored.bufr')).toBe(false);
+    // The landing directory is read at start only: files keep landing where partials are resumed.
+    expect(existsSync(path.join(e.landing, 'radar', 'volume.h5'))).toBe(true);
 
     // Plugins of the new config were set up before the old ones were torn down; SIGTERM tears
     // down the running ones.
