@@ -20,10 +20,14 @@ export interface RunOnceResult {
 }
 
 export async function runOnce(args: RunOnceArgs): Promise<number> {
+  const showProgress = !args.json && process.stdout.isTTY === true;
+  // Per-file info lines would scroll the progress display away: a terminal gets warnings and
+  // errors unless --log-level says otherwise.
+  const logLevel = args.logLevel ?? (showProgress ? 'warn' : undefined);
   const app = await openApp({
     configPath: args.config,
     logTo: 'stderr',
-    ...(args.logLevel && { logLevel: args.logLevel }),
+    ...(logLevel && { logLevel }),
   });
   try {
     const selected = app.config.sources.filter((s) => (args.source?.length ? args.source.includes(s.name) : s.enabled));
@@ -35,7 +39,7 @@ export async function runOnce(args: RunOnceArgs): Promise<number> {
     const started = Date.now();
     // A terminal gets a live display; --json, pipes and files get only the summary.
     const progress = createProgress(
-      args.json ? { isTTY: false, write: () => undefined } : process.stdout,
+      showProgress ? process.stdout : { isTTY: false, write: () => undefined },
       selected.map((s) => s.name),
     );
     const deps = await app.cycleDeps(progress.events);
