@@ -172,6 +172,11 @@ export async function runDaemon(args: RunArgs): Promise<number> {
   const metrics = createMetrics({ processMetrics: true });
   const lastSuccessMs = new Map<string, number>();
   const events = metricEvents(metrics, lastSuccessMs);
+  // The last-success gauge carries over a restart, so an alert on its age does not reset.
+  const configured = new Set(app.config.sources.map((s) => s.name));
+  for (const s of await app.ledger.status()) {
+    if (configured.has(s.name) && s.lastSuccessMs !== null) metrics.pollSucceeded(s.name, s.lastSuccessMs);
+  }
   /** Aborted on SIGTERM: no new cycle starts. */
   const stopScheduling = new AbortController();
   /** Aborted on SIGTERM too: cycles under way start no new transfer. `app.shutdown` aborts the rest. */
