@@ -2,6 +2,7 @@
  * The composition root: builds the logger, ledger, plugins, runner and sources from a config,
  * and releases them in reverse order. Nothing else constructs these.
  */
+import { statSync } from 'node:fs';
 import os from 'node:os';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { LevelWithSilent, Logger } from 'pino';
@@ -18,6 +19,7 @@ import { createHostBudget } from '../sources/ftp/host-budget.js';
 import { openSource } from '../sources/index.js';
 import type { Source } from '../sources/source.js';
 import { sweepPartials } from '../transfer/landing.js';
+import { UsageError } from './output.js';
 
 export interface App {
   config: Config;
@@ -59,6 +61,7 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
     destination: pino.destination({ fd: opts.logTo === 'stderr' ? 2 : 1, sync: true }),
   }).child({ host: os.hostname() });
   const releasers: Array<() => Promise<void>> = [];
+  checkLedgerAccess(config.ledger, opts.readonlyLedger ?? false);
   const ledger = new SqliteLedger(config.ledger, { readonly: opts.readonlyLedger ?? false });
   releasers.push(() => ledger.close());
   const owner = newOwnerId();
@@ -144,6 +147,25 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
       log.info({ event: 'landing.partials_swept', files: swept }, 'removed partial downloads no version can resume');
   }
   return app;
+}
+
+/**
+ * Refuse what would break the service: root opening a ledger owned by the service user leaves
+ * root-owned -wal/-shm files the service cannot write. A read-only command also needs a ledger.
+ */
+function checkLedgerAccess(file: string, readonly: boolean): void {
+  let owner: number | undefined;
+  try {
+    owner = statSync(file).uid;
+  } catch {
+    if (readonly) throw new UsageError(`no ledger at ${file} yet: nothing has run with this config`);
+    return;
+  }
+  if (process.getuid?.() === 0 && owner !== 0) {
+    throw new UsageError(
+      `${file} belongs to uid ${owner}; run poller as that user (e.g. sudo -u poller poller ...) so files SQLite creates stay writable for the service`,
+    );
+  }
 }
 
 /** A source as cycles see it: date templates moved out of the root path into the globs. */

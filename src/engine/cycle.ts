@@ -121,14 +121,14 @@ export async function runCycle(
   let ready: FileRecord[];
   try {
     ready = await listAndSettle(src, source, filter, deps, opts, summary, emit, log);
-    await deps.ledger.recordPoll(src.name, src.displayUrl, true, null, now());
+    if (!opts.dryRun) await deps.ledger.recordPoll(src.name, src.displayUrl, true, null, now());
     emit.polled?.(src.name, true);
   } catch (thrown) {
     const err = coerceError(thrown);
     if (opts.signal.aborted) throw err;
     const paused = err instanceof SourceError;
     summary.error = { code: errorCode(err), message: err.message, ...(paused && { paused }) };
-    await deps.ledger.recordPoll(src.name, src.displayUrl, false, err.message, now());
+    if (!opts.dryRun) await deps.ledger.recordPoll(src.name, src.displayUrl, false, err.message, now());
     emit.polled?.(src.name, false);
     log.error(
       { event: paused ? 'source.paused' : 'source.list_failed', err: { code: errorCode(err), message: err.message } },
@@ -439,7 +439,8 @@ export async function processClaimed(
     const attempt = await deps.ledger.markPluginRunning(rec.id, p.name, now());
     const out = await deps.runner.run(p, { ...base, attempt });
     emit.pluginRan?.(p.name, out.ok, out.durationMs);
-    const quarantine = !out.ok && (out.permanent || attempt >= p.maxAttempts);
+    // A run cut short by shutdown is retried at the next start without using up an attempt.
+    const quarantine = !out.ok && !out.interrupted && (out.permanent || attempt >= p.maxAttempts);
     outcomes.push({
       plugin: p.name,
       ok: out.ok,
@@ -448,8 +449,10 @@ export async function processClaimed(
       durationMs: out.durationMs,
       outputs: out.outputs,
       quarantine,
-      nextRetryMs:
-        out.ok || quarantine
+      ...(out.interrupted && { notCounted: true }),
+      nextRetryMs: out.interrupted
+        ? now()
+        : out.ok || quarantine
           ? null
           : now() + backoffDelayMs(attempt, { baseMs: deps.retryBaseMs, maxMs: deps.retryMaxMs }),
     });

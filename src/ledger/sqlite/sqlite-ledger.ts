@@ -6,6 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { PermanentError, TransientError } from '../../errors.js';
 import type { EmittedOutput } from '../../plugins/api.js';
 import type { MtimePrecision } from '../../sources/source.js';
 import type {
@@ -193,6 +194,15 @@ export class SqliteLedger implements Ledger {
       this.#db.pragma('synchronous = NORMAL');
       this.#db.pragma('foreign_keys = ON');
       this.#migrate();
+    } else {
+      const version = this.#db.pragma('user_version', { simple: true }) as number;
+      if (version !== MIGRATIONS.length) {
+        this.#db.close();
+        throw new PermanentError(
+          'POLLER_LEDGER_SCHEMA_MISMATCH',
+          `ledger schema version ${version}, this poller reads ${MIGRATIONS.length}; run \`poller check\` or start the daemon once to migrate it`,
+        );
+      }
     }
     const db = this.#db;
     this.#stmts = {
@@ -264,7 +274,8 @@ export class SqliteLedger implements Ledger {
       ),
       runEnd: db.prepare(
         `UPDATE plugin_runs SET state = @state, error_code = @code, last_error = @error, duration_ms = @duration,
-           next_retry_ms = @retry, outputs = @outputs, updated_ms = @now WHERE file_id = @id AND plugin = @plugin`,
+           next_retry_ms = @retry, outputs = @outputs, updated_ms = @now, attempts = attempts - @uncounted
+         WHERE file_id = @id AND plugin = @plugin`,
       ),
       processed: db.prepare(
         `UPDATE files SET state = @state, stage = @stage, error_code = @code, last_error = @error, next_retry_ms = @retry,
@@ -290,7 +301,8 @@ export class SqliteLedger implements Ledger {
   #migrate(): void {
     const current = this.#db.pragma('user_version', { simple: true }) as number;
     if (current > MIGRATIONS.length) {
-      throw new Error(
+      throw new PermanentError(
+        'POLLER_LEDGER_SCHEMA_TOO_NEW',
         `ledger schema version ${current} is newer than this poller understands (${MIGRATIONS.length}); upgrade poller`,
       );
     }
@@ -562,6 +574,7 @@ export class SqliteLedger implements Ledger {
             retry: o.ok || o.quarantine ? null : (o.nextRetryMs ?? nowMs),
             outputs: JSON.stringify(o.outputs),
             now: nowMs,
+            uncounted: o.notCounted ? 1 : 0,
           });
           if (!o.ok) {
             firstError ??= o;
@@ -791,6 +804,9 @@ export class SqliteLedger implements Ledger {
 
   #expectOne(changes: number, id: number, what: string): void {
     if (changes !== 1)
-      throw new Error(`ledger: cannot ${what} for file ${id}: the claim was lost (lease expired and taken over?)`);
+      throw new TransientError(
+        'POLLER_LEDGER_CLAIM_LOST',
+        `ledger: cannot ${what} for file ${id}: the claim was lost (its lease expired and another process took the file over)`,
+      );
   }
 }
