@@ -4,7 +4,7 @@
  */
 import { statSync } from 'node:fs';
 import os from 'node:os';
-import pLimit from 'p-limit';
+import pLimit, { type LimitFunction } from 'p-limit';
 import type { LevelWithSilent, Logger } from 'pino';
 import { type Config, loadConfig, type SourceConfig } from '../config/load.js';
 import type { CycleDeps, CycleEvents } from '../engine/cycle.js';
@@ -14,6 +14,7 @@ import { SqliteLedger } from '../ledger/sqlite/sqlite-ledger.js';
 import { createLogger } from '../observe/logger.js';
 import { loadPlugins } from '../plugins/loader.js';
 import { PluginRunner } from '../plugins/runner.js';
+import { type DateWindow, splitDateTemplate, startDirsFor } from '../sources/date-template.js';
 import { createHostBudget } from '../sources/ftp/host-budget.js';
 import { openSource } from '../sources/index.js';
 import type { Source } from '../sources/source.js';
@@ -29,6 +30,14 @@ export interface App {
   /** Open (once) and return the Source of a configured source. */
   source(src: SourceConfig): Source;
   runner(): Promise<PluginRunner>;
+  /** The global cap on transfers, shared by every cycle of this process. */
+  transferLimit: LimitFunction;
+  /** A new Source, not cached: the daemon owns it and closes it (config reload). */
+  openSource(src: SourceConfig): Source;
+  /** Load and set up the plugins of `config`; the caller tears the runner down (config reload). */
+  openRunner(config: Config): Promise<PluginRunner>;
+  /** Connections of the host of an FTP source currently in use; undefined for other protocols. */
+  connectionsInUse(src: SourceConfig): number | undefined;
   cycleDeps(events?: CycleEvents): Promise<CycleDeps>;
   close(): Promise<void>;
 }
@@ -76,19 +85,32 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
     ledger,
     owner,
     shutdown,
+    transferLimit,
     source(src) {
       let s = sources.get(src.name);
       if (!s) {
-        s = openSource(src, log.child({ source: src.name }), shared);
+        s = app.openSource(src);
         sources.set(src.name, s);
       }
       return s;
     },
+    openSource(src) {
+      return openSource(prepareSource(src), log.child({ source: src.name }), shared);
+    },
+    async openRunner(cfg) {
+      const plugins = await loadPlugins(cfg.plugins, cfg.baseDir);
+      const r = new PluginRunner({ plugins, log, stateDir: cfg.stateDir, shutdownSignal: shutdown.signal });
+      await r.setup();
+      return r;
+    },
+    connectionsInUse(src) {
+      return src.protocol === 'ftp' || src.protocol === 'ftps'
+        ? shared.hostBudget.inUse(`${src.host}:${src.port}`)
+        : undefined;
+    },
     async runner() {
       if (!runner) {
-        const plugins = await loadPlugins(config.plugins, config.baseDir);
-        runner = new PluginRunner({ plugins, log, stateDir: config.stateDir, shutdownSignal: shutdown.signal });
-        await runner.setup();
+        runner = await app.openRunner(config);
         const r = runner;
         releasers.push(() => r.teardown());
       }
@@ -144,4 +166,56 @@ function checkLedgerAccess(file: string, readonly: boolean): void {
       `${file} belongs to uid ${owner}; run poller as that user (e.g. sudo -u poller poller ...) so files SQLite creates stay writable for the service`,
     );
   }
+}
+
+/** A source as cycles see it: date templates moved out of the root path into the globs. */
+export interface PreparedSource extends SourceConfig {
+  /** Directory templates (`radar/{YYYY}/{MM}/{DD}`) relative to the root; absent without templates. */
+  readonly dateDirTemplates?: readonly string[];
+}
+
+const prepared = new WeakMap<SourceConfig, PreparedSource>();
+
+/**
+ * The form of a source that cycles and Source objects use: a root path with date tokens
+ * (`/data/{YYYY}/{MM}`) is cut at the first token and the rest joins the include globs. The
+ * run-once command and the daemon must both use it so that ledger paths agree.
+ */
+export function prepareSource(src: SourceConfig): PreparedSource {
+  let p = prepared.get(src);
+  if (!p) {
+    const split = splitDateTemplate(src.rootPath, src.include);
+    p = Object.freeze({
+      ...src,
+      rootPath: split.rootPath,
+      include: split.include,
+      ...(split.dirTemplates && { dateDirTemplates: split.dirTemplates }),
+    });
+    prepared.set(src, p);
+  }
+  return p;
+}
+
+/** Dated directories a cycle lists when no window is given: the source's maxAge, or this. */
+export const DEFAULT_DATE_WINDOW_MS = 2 * 86_400_000;
+// Servers stamp directories by their own clock: list the next directory a little before midnight.
+const CLOCK_SLACK_MS = 10 * 60_000;
+
+/**
+ * Start directories of one cycle, or undefined to walk from the root (no date template). The
+ * window is [since, until) when given; a missing end is now, a missing start is the source's
+ * maxAge (or 2 days) before the end.
+ */
+export function cycleStartDirs(
+  src: PreparedSource,
+  window: { sinceMs?: number | undefined; untilMs?: number | undefined },
+  nowMs = Date.now(),
+): string[] | undefined {
+  if (!src.dateDirTemplates) return undefined;
+  // `--until` alone: the window ends there, not now.
+  const full: DateWindow = {
+    sinceMs: window.sinceMs ?? (window.untilMs ?? nowMs) - (src.maxAgeMs ?? DEFAULT_DATE_WINDOW_MS),
+    untilMs: window.untilMs ?? nowMs + CLOCK_SLACK_MS,
+  };
+  return startDirsFor(src.dateDirTemplates, full);
 }
