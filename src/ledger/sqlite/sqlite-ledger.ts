@@ -299,20 +299,25 @@ export class SqliteLedger implements Ledger {
   }
 
   #migrate(): void {
-    const current = this.#db.pragma('user_version', { simple: true }) as number;
-    if (current > MIGRATIONS.length) {
-      throw new PermanentError(
-        'POLLER_LEDGER_SCHEMA_TOO_NEW',
-        `ledger schema version ${current} is newer than this poller understands (${MIGRATIONS.length}); upgrade poller`,
-      );
-    }
-    for (let v = current; v < MIGRATIONS.length; v++) {
-      this.#db
+    // The version is read inside each write transaction: two processes starting on a new ledger
+    // at once must not both apply the same step.
+    for (let step = 0; step <= MIGRATIONS.length; step++) {
+      const done = this.#db
         .transaction(() => {
-          this.#db.exec(MIGRATIONS[v] as string);
-          this.#db.pragma(`user_version = ${v + 1}`);
+          const current = this.#db.pragma('user_version', { simple: true }) as number;
+          if (current > MIGRATIONS.length) {
+            throw new PermanentError(
+              'POLLER_LEDGER_SCHEMA_TOO_NEW',
+              `ledger schema version ${current} is newer than this poller understands (${MIGRATIONS.length}); upgrade poller`,
+            );
+          }
+          if (current === MIGRATIONS.length) return true;
+          this.#db.exec(MIGRATIONS[current] as string);
+          this.#db.pragma(`user_version = ${current + 1}`);
+          return false;
         })
         .immediate();
+      if (done) return;
     }
   }
 
