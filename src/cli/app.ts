@@ -4,6 +4,7 @@
  */
 import { statSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { LevelWithSilent, Logger } from 'pino';
 import { type Config, loadConfig, type SourceConfig } from '../config/load.js';
@@ -47,8 +48,11 @@ export interface OpenAppOptions {
   logLevel?: LevelWithSilent;
   /** Logs to stderr (commands whose stdout is their answer) or stdout (the daemon). */
   logTo: 'stdout' | 'stderr';
-  /** Open the ledger read-only (status, files, why). */
-  readonlyLedger?: boolean;
+  /**
+   * How the command uses the ledger: `write` (default), `read` (status, files, why: read-only,
+   * the ledger must exist), `probe` (check: read-only, an empty in-memory one when none exists).
+   */
+  ledgerMode?: 'write' | 'read' | 'probe';
   /** The command connects to sources: unresolved secrets are errors. @default true */
   needSecrets?: boolean;
 }
@@ -61,8 +65,12 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
     destination: pino.destination({ fd: opts.logTo === 'stderr' ? 2 : 1, sync: true }),
   }).child({ host: os.hostname() });
   const releasers: Array<() => Promise<void>> = [];
-  checkLedgerAccess(config.ledger, opts.readonlyLedger ?? false);
-  const ledger = new SqliteLedger(config.ledger, { readonly: opts.readonlyLedger ?? false });
+  const mode = opts.ledgerMode ?? 'write';
+  const exists = checkLedgerAccess(config.ledger, mode);
+  const ledger =
+    mode === 'probe' && !exists
+      ? new SqliteLedger(':memory:')
+      : new SqliteLedger(config.ledger, { readonly: mode !== 'write' });
   releasers.push(() => ledger.close());
   const owner = newOwnerId();
   const shutdown = new AbortController();
@@ -137,7 +145,7 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
       log.flush?.();
     },
   };
-  if (!opts.readonlyLedger) {
+  if (mode === 'write') {
     const recovered = await ledger.recoverStale(Date.now(), (o) => isOwnerGone(o, owner));
     if (recovered.fetches || recovered.processing) {
       log.info({ event: 'ledger.recovered', ...recovered }, 'took back claims left by a stopped process');
@@ -150,22 +158,29 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
 }
 
 /**
- * Refuse what would break the service: root opening a ledger owned by the service user leaves
- * root-owned -wal/-shm files the service cannot write. A read-only command also needs a ledger.
+ * Refuse what would break the service: root creating or opening a ledger in a directory the
+ * service user owns leaves root-owned files (the database, its -wal and -shm) the service cannot
+ * write. A `read` command also needs an existing ledger. Returns whether the ledger exists.
  */
-function checkLedgerAccess(file: string, readonly: boolean): void {
-  let owner: number | undefined;
-  try {
-    owner = statSync(file).uid;
-  } catch {
-    if (readonly) throw new UsageError(`no ledger at ${file} yet: nothing has run with this config`);
-    return;
+function checkLedgerAccess(file: string, mode: 'write' | 'read' | 'probe'): boolean {
+  const ownerOf = (p: string): number | undefined => {
+    try {
+      return statSync(p).uid;
+    } catch {
+      return undefined;
+    }
+  };
+  const fileOwner = ownerOf(file);
+  if (fileOwner === undefined && mode === 'read') {
+    throw new UsageError(`no ledger at ${file} yet: nothing has run with this config`);
   }
-  if (process.getuid?.() === 0 && owner !== 0) {
+  const owner = fileOwner ?? (mode === 'write' ? ownerOf(path.dirname(file)) : undefined);
+  if (process.getuid?.() === 0 && owner !== undefined && owner !== 0) {
     throw new UsageError(
-      `${file} belongs to uid ${owner}; run poller as that user (e.g. sudo -u poller poller ...) so files SQLite creates stay writable for the service`,
+      `${fileOwner === undefined ? path.dirname(file) : file} belongs to uid ${owner}; run poller as that user (e.g. sudo -u poller poller ...) so the files SQLite creates stay writable for the service`,
     );
   }
+  return fileOwner !== undefined;
 }
 
 /** A source as cycles see it: date templates moved out of the root path into the globs. */
