@@ -9,5 +9,8 @@ export default defineConfig({
     pool: 'forks',
     maxWorkers: 2,
     reporters: ['default'],
+    // Type tests (`*.test-d.ts`, expectTypeOf) are checked by tsc, not run. Their own tsconfig
+    // keeps tsc to those files and what they import (seconds), not the whole project.
+    typecheck: { enabled: true, include: ['test/**/*.test-d.ts'], tsconfig: 'test/tsconfig.typecheck.json' },
   },
 });

@@ -7,22 +7,11 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { definePlugin, PermanentError, type PluginFile, TransientError } from '../../src/plugins/api.js';
+import { definePlugin, durationMs, PermanentError, type PluginFile, TransientError } from '../../src/plugins/api.js';
 import { createPool, type Pool } from './pool.js';
 import { openTarget, type Target, type TargetSettings } from './targets.js';
 
-/** `250`, `'250ms'`, `'30s'`, `'5m'`, `'1h'` → milliseconds. */
-const duration = z.union([
-  z.number().int().nonnegative(),
-  z
-    .string()
-    .regex(/^\d+(ms|s|m|h)$/, 'use a number of ms or a string like "30s", "5m"')
-    .transform((text) => {
-      const value = Number.parseInt(text, 10);
-      const unit = text.replace(/^\d+/, '');
-      return value * (unit === 'h' ? 3_600_000 : unit === 'm' ? 60_000 : unit === 's' ? 1000 : 1);
-    }),
-]);
+const duration = durationMs();
 
 const PROTOCOLS = ['ftp', 'ftps', 'sftp'] as const;
 

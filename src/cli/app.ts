@@ -2,8 +2,10 @@
  * The composition root: builds the logger, ledger, plugins, runner and sources from a config,
  * and releases them in reverse order. Nothing else constructs these.
  */
+import { statSync } from 'node:fs';
 import os from 'node:os';
-import pLimit from 'p-limit';
+import path from 'node:path';
+import pLimit, { type LimitFunction } from 'p-limit';
 import type { LevelWithSilent, Logger } from 'pino';
 import { type Config, loadConfig, type SourceConfig } from '../config/load.js';
 import type { CycleDeps, CycleEvents } from '../engine/cycle.js';
@@ -13,9 +15,12 @@ import { SqliteLedger } from '../ledger/sqlite/sqlite-ledger.js';
 import { createLogger } from '../observe/logger.js';
 import { loadPlugins } from '../plugins/loader.js';
 import { PluginRunner } from '../plugins/runner.js';
+import { type DateWindow, splitDateTemplate, startDirsFor } from '../sources/date-template.js';
 import { createHostBudget } from '../sources/ftp/host-budget.js';
 import { openSource } from '../sources/index.js';
 import type { Source } from '../sources/source.js';
+import { sweepPartials } from '../transfer/landing.js';
+import { UsageError } from './output.js';
 
 export interface App {
   config: Config;
@@ -26,6 +31,14 @@ export interface App {
   /** Open (once) and return the Source of a configured source. */
   source(src: SourceConfig): Source;
   runner(): Promise<PluginRunner>;
+  /** The global cap on transfers, shared by every cycle of this process. */
+  transferLimit: LimitFunction;
+  /** A new Source, not cached: the daemon owns it and closes it (config reload). */
+  openSource(src: SourceConfig): Source;
+  /** Load and set up the plugins of `config`; the caller tears the runner down (config reload). */
+  openRunner(config: Config): Promise<PluginRunner>;
+  /** Connections of the host of an FTP source currently in use; undefined for other protocols. */
+  connectionsInUse(src: SourceConfig): number | undefined;
   cycleDeps(events?: CycleEvents): Promise<CycleDeps>;
   close(): Promise<void>;
 }
@@ -35,8 +48,11 @@ export interface OpenAppOptions {
   logLevel?: LevelWithSilent;
   /** Logs to stderr (commands whose stdout is their answer) or stdout (the daemon). */
   logTo: 'stdout' | 'stderr';
-  /** Open the ledger read-only (status, files, why). */
-  readonlyLedger?: boolean;
+  /**
+   * How the command uses the ledger: `write` (default), `read` (status, files, why: read-only,
+   * the ledger must exist), `probe` (check: read-only, an empty in-memory one when none exists).
+   */
+  ledgerMode?: 'write' | 'read' | 'probe';
   /** The command connects to sources: unresolved secrets are errors. @default true */
   needSecrets?: boolean;
 }
@@ -49,7 +65,12 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
     destination: pino.destination({ fd: opts.logTo === 'stderr' ? 2 : 1, sync: true }),
   }).child({ host: os.hostname() });
   const releasers: Array<() => Promise<void>> = [];
-  const ledger = new SqliteLedger(config.ledger, { readonly: opts.readonlyLedger ?? false });
+  const mode = opts.ledgerMode ?? 'write';
+  const exists = checkLedgerAccess(config.ledger, mode);
+  const ledger =
+    mode === 'probe' && !exists
+      ? new SqliteLedger(':memory:')
+      : new SqliteLedger(config.ledger, { readonly: mode !== 'write' });
   releasers.push(() => ledger.close());
   const owner = newOwnerId();
   const shutdown = new AbortController();
@@ -72,19 +93,32 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
     ledger,
     owner,
     shutdown,
+    transferLimit,
     source(src) {
       let s = sources.get(src.name);
       if (!s) {
-        s = openSource(src, log.child({ source: src.name }), shared);
+        s = app.openSource(src);
         sources.set(src.name, s);
       }
       return s;
     },
+    openSource(src) {
+      return openSource(prepareSource(src), log.child({ source: src.name }), shared);
+    },
+    async openRunner(cfg) {
+      const plugins = await loadPlugins(cfg.plugins, cfg.baseDir);
+      const r = new PluginRunner({ plugins, log, stateDir: cfg.stateDir, shutdownSignal: shutdown.signal });
+      await r.setup();
+      return r;
+    },
+    connectionsInUse(src) {
+      return src.protocol === 'ftp' || src.protocol === 'ftps'
+        ? shared.hostBudget.inUse(`${src.host}:${src.port}`)
+        : undefined;
+    },
     async runner() {
       if (!runner) {
-        const plugins = await loadPlugins(config.plugins, config.baseDir);
-        runner = new PluginRunner({ plugins, log, stateDir: config.stateDir, shutdownSignal: shutdown.signal });
-        await runner.setup();
+        runner = await app.openRunner(config);
         const r = runner;
         releasers.push(() => r.teardown());
       }
@@ -111,11 +145,92 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
       log.flush?.();
     },
   };
-  if (!opts.readonlyLedger) {
+  if (mode === 'write') {
     const recovered = await ledger.recoverStale(Date.now(), (o) => isOwnerGone(o, owner));
     if (recovered.fetches || recovered.processing) {
       log.info({ event: 'ledger.recovered', ...recovered }, 'took back claims left by a stopped process');
     }
+    const swept = await sweepPartials(config.landing, await ledger.liveFetchIds());
+    if (swept)
+      log.info({ event: 'landing.partials_swept', files: swept }, 'removed partial downloads no version can resume');
   }
   return app;
+}
+
+/**
+ * Refuse what would break the service: root creating or opening a ledger in a directory the
+ * service user owns leaves root-owned files (the database, its -wal and -shm) the service cannot
+ * write. A `read` command also needs an existing ledger. Returns whether the ledger exists.
+ */
+function checkLedgerAccess(file: string, mode: 'write' | 'read' | 'probe'): boolean {
+  const ownerOf = (p: string): number | undefined => {
+    try {
+      return statSync(p).uid;
+    } catch {
+      return undefined;
+    }
+  };
+  const fileOwner = ownerOf(file);
+  if (fileOwner === undefined && mode === 'read') {
+    throw new UsageError(`no ledger at ${file} yet: nothing has run with this config`);
+  }
+  const owner = fileOwner ?? (mode === 'write' ? ownerOf(path.dirname(file)) : undefined);
+  if (process.getuid?.() === 0 && owner !== undefined && owner !== 0) {
+    throw new UsageError(
+      `${fileOwner === undefined ? path.dirname(file) : file} belongs to uid ${owner}; run poller as that user (e.g. sudo -u poller poller ...) so the files SQLite creates stay writable for the service`,
+    );
+  }
+  return fileOwner !== undefined;
+}
+
+/** A source as cycles see it: date templates moved out of the root path into the globs. */
+export interface PreparedSource extends SourceConfig {
+  /** Directory templates (`radar/{YYYY}/{MM}/{DD}`) relative to the root; absent without templates. */
+  readonly dateDirTemplates?: readonly string[];
+}
+
+const prepared = new WeakMap<SourceConfig, PreparedSource>();
+
+/**
+ * The form of a source that cycles and Source objects use: a root path with date tokens
+ * (`/data/{YYYY}/{MM}`) is cut at the first token and the rest joins the include globs. The
+ * run-once command and the daemon must both use it so that ledger paths agree.
+ */
+export function prepareSource(src: SourceConfig): PreparedSource {
+  let p = prepared.get(src);
+  if (!p) {
+    const split = splitDateTemplate(src.rootPath, src.include);
+    p = Object.freeze({
+      ...src,
+      rootPath: split.rootPath,
+      include: split.include,
+      ...(split.dirTemplates && { dateDirTemplates: split.dirTemplates }),
+    });
+    prepared.set(src, p);
+  }
+  return p;
+}
+
+/** Dated directories a cycle lists when no window is given: the source's maxAge, or this. */
+export const DEFAULT_DATE_WINDOW_MS = 2 * 86_400_000;
+// Servers stamp directories by their own clock: list the next directory a little before midnight.
+const CLOCK_SLACK_MS = 10 * 60_000;
+
+/**
+ * Start directories of one cycle, or undefined to walk from the root (no date template). The
+ * window is [since, until) when given; a missing end is now, a missing start is the source's
+ * maxAge (or 2 days) before the end.
+ */
+export function cycleStartDirs(
+  src: PreparedSource,
+  window: { sinceMs?: number | undefined; untilMs?: number | undefined },
+  nowMs = Date.now(),
+): string[] | undefined {
+  if (!src.dateDirTemplates) return undefined;
+  // `--until` alone: the window ends there, not now.
+  const full: DateWindow = {
+    sinceMs: window.sinceMs ?? (window.untilMs ?? nowMs) - (src.maxAgeMs ?? DEFAULT_DATE_WINDOW_MS),
+    untilMs: window.untilMs ?? nowMs + CLOCK_SLACK_MS,
+  };
+  return startDirsFor(src.dateDirTemplates, full);
 }

@@ -78,12 +78,14 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
         printLine(`
 landed files:   ${rel}/landing/demo-radar/   (complete files only; partials live in landing/.partial)
 archive:        ${rel}/archive/
+decoded BUFR:   ${rel}/decoded/          (JSON per file, .npy per radar sweep)
 ledger:         ${rel}/ledger.db
 next:
   npm run demo                                   # again: nothing is fetched twice
   npm run demo -- --fresh                        # a new feed: only the new files are fetched
   node bin/poller.js status --config ${rel}/poller.yaml
-  node bin/poller.js why radar/ARBAR/upload_in_progress.bufr.tmp --config ${rel}/poller.yaml`);
+  node bin/poller.js why radar/ARBAR/upload_in_progress.bufr.tmp --config ${rel}/poller.yaml
+  node bin/poller.js bufr summary $(ls ${rel}/landing/demo-radar/radar/ARBAR/*/*/*/*DBZH* | head -1)`);
       }
     } finally {
       await server.close();

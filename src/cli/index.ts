@@ -8,6 +8,7 @@ import { filesCommand, statusCommand, whyCommand } from './inspect.js';
 import { forgetCommand, retryCommand } from './manage.js';
 import { reportFatal } from './output.js';
 import { checkCommand, pluginsCommand } from './plugins.js';
+import { runCommand } from './run.js';
 import { runOnceCommand } from './run-once.js';
 
 export async function main(argv: string[]): Promise<void> {
@@ -15,6 +16,7 @@ export async function main(argv: string[]): Promise<void> {
     await yargs(argv)
       .scriptName('poller')
       .usage('$0 <command> [options]')
+      .command(runCommand)
       .command(runOnceCommand)
       .command(statusCommand)
       .command(filesCommand)

@@ -15,6 +15,7 @@ async function withLedger<T>(args: CommonArgs, fn: (ledger: Ledger, config: Conf
     logTo: 'stderr',
     logLevel: args.logLevel ?? 'warn',
     needSecrets: false,
+    ledgerMode: 'read',
   });
   try {
     return await fn(app.ledger, app.config);

@@ -37,7 +37,12 @@ export const checkCommand: CommandModule<object, CommonArgs> = {
   describe: 'Validate the config, load the plugins and try each source (list its root)',
   builder: (y) => commonOptions(y) as never,
   handler: async (args) => {
-    const app = await openApp({ configPath: args.config, logTo: 'stderr', logLevel: args.logLevel ?? 'error' });
+    const app = await openApp({
+      configPath: args.config,
+      logTo: 'stderr',
+      logLevel: args.logLevel ?? 'error',
+      ledgerMode: 'probe',
+    });
     try {
       await app.runner();
       const results = [];

@@ -1,9 +1,11 @@
 /** `poller run-once`: one cycle of each selected source, a summary, exit 1 if anything failed. */
 import type { CommandModule } from 'yargs';
 import { type CycleSummary, runCycle } from '../engine/cycle.js';
-import { openApp } from './app.js';
+import { toleratingMissingDirs } from '../sources/date-template.js';
+import { cycleStartDirs, openApp, prepareSource } from './app.js';
 import { type CommonArgs, commonOptions, parseTime } from './options.js';
 import { humanBytes, printJson, printTable, UsageError } from './output.js';
+import { createProgress } from './progress.js';
 
 interface RunOnceArgs extends CommonArgs {
   source?: string[];
@@ -18,10 +20,14 @@ export interface RunOnceResult {
 }
 
 export async function runOnce(args: RunOnceArgs): Promise<number> {
+  const showProgress = !args.json && process.stdout.isTTY === true;
+  // Per-file info lines would scroll the progress display away: a terminal gets warnings and
+  // errors unless --log-level says otherwise.
+  const logLevel = args.logLevel ?? (showProgress ? 'warn' : undefined);
   const app = await openApp({
     configPath: args.config,
     logTo: 'stderr',
-    ...(args.logLevel && { logLevel: args.logLevel }),
+    ...(logLevel && { logLevel }),
   });
   try {
     const selected = app.config.sources.filter((s) => (args.source?.length ? args.source.includes(s.name) : s.enabled));
@@ -31,24 +37,34 @@ export async function runOnce(args: RunOnceArgs): Promise<number> {
     const sinceMs = parseTime(args.since, '--since');
     const untilMs = parseTime(args.until, '--until');
     const started = Date.now();
-    const deps = await app.cycleDeps();
+    // A terminal gets a live display; --json, pipes and files get only the summary.
+    const progress = createProgress(
+      showProgress ? process.stdout : { isTTY: false, write: () => undefined },
+      selected.map((s) => s.name),
+    );
+    const deps = await app.cycleDeps(progress.events);
     const onSignal = () => app.shutdown.abort(new Error('interrupted'));
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     let summaries: CycleSummary[];
     try {
       summaries = await Promise.all(
-        selected.map((src) =>
-          runCycle(src, app.source(src), deps, {
+        selected.map((src) => {
+          const prepared = prepareSource(src);
+          const startDirs = cycleStartDirs(prepared, { sinceMs, untilMs });
+          const source = app.source(src);
+          return runCycle(prepared, startDirs ? toleratingMissingDirs(source, startDirs) : source, deps, {
             signal: app.shutdown.signal,
             settleWithinCycle: true,
             dryRun: args.dryRun,
             ...(sinceMs !== undefined && { sinceMs }),
             ...(untilMs !== undefined && { untilMs }),
-          }),
-        ),
+            ...(startDirs && { startDirs }),
+          });
+        }),
       );
     } finally {
+      progress.stop();
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }

@@ -1,3 +1,5 @@
+import { z } from 'zod';
+
 /** Durations in config files: `20s`, `5m`, `6h`, `2d`, `1500ms`, or a plain number of milliseconds. */
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const DURATION_RE = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/;
@@ -27,4 +29,16 @@ export function formatDurationMs(ms: number): string {
     }
   }
   return parts.slice(0, 2).join('');
+}
+
+/** zod schema of a duration: text or a number of milliseconds in, milliseconds out. */
+export function durationSchema() {
+  return z.union([z.string(), z.number()]).transform((v, ctx) => {
+    const ms = parseDurationMs(v);
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not a duration; write e.g. 20s, 5m, 6h` });
+      return z.NEVER;
+    }
+    return ms;
+  });
 }

@@ -4,20 +4,9 @@
  */
 import cron from 'node-cron';
 import { z } from 'zod';
-import { parseDurationMs } from './duration.js';
+import { durationSchema } from './duration.js';
 
-const duration = (what: string) =>
-  z
-    .union([z.string(), z.number()])
-    .transform((v, ctx) => {
-      const ms = parseDurationMs(v);
-      if (ms === undefined) {
-        ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not a duration; write e.g. 20s, 5m, 6h` });
-        return z.NEVER;
-      }
-      return ms;
-    })
-    .describe(what);
+const duration = (what: string) => durationSchema().describe(what);
 
 const globList = z
   .union([z.string(), z.array(z.string())])

@@ -31,12 +31,19 @@ export interface CycleSummary {
   settling: number;
   rejected: number;
   /** Set when the cycle could not run (listing failed, source unusable). */
-  error?: { code: string; message: string };
+  error?: {
+    code: string;
+    message: string;
+    /** The source itself is unusable (SourceError: login, TLS, host): a scheduler backs off. */
+    paused?: boolean;
+  };
 }
 
 /** Hooks for metrics and progress displays. Each is optional; a throwing hook is ignored. */
 export interface CycleEvents {
   listed?(source: string, files: number, truncated: boolean): void;
+  /** Files claimed for download in this cycle and their total size (a progress display's 100 %). */
+  claimed?(source: string, files: number, sizeBytes: number): void;
   fetchStarted?(source: string, path: string, sizeBytes: number): void;
   bytes?(source: string, n: number): void;
   fetched?(source: string, path: string, sizeBytes: number, durationMs: number, mtimeMs: number): void;
@@ -70,6 +77,11 @@ export interface CycleOptions {
   untilMs?: number;
   /** Directories to start the walk from (date templates expanded); default the root. */
   startDirs?: readonly string[];
+  /**
+   * Graceful stop: once aborted, transfers not yet started are released (left for a later run)
+   * while those under way go on until `signal` aborts them.
+   */
+  drainSignal?: AbortSignal;
 }
 
 /** Claims are held this long without renewal; renewed every third of it while work goes on. */
@@ -109,15 +121,15 @@ export async function runCycle(
   let ready: FileRecord[];
   try {
     ready = await listAndSettle(src, source, filter, deps, opts, summary, emit, log);
-    await deps.ledger.recordPoll(src.name, src.displayUrl, true, null, now());
+    if (!opts.dryRun) await deps.ledger.recordPoll(src.name, src.displayUrl, true, null, now());
     emit.polled?.(src.name, true);
   } catch (thrown) {
     const err = coerceError(thrown);
     if (opts.signal.aborted) throw err;
-    summary.error = { code: errorCode(err), message: err.message };
-    await deps.ledger.recordPoll(src.name, src.displayUrl, false, err.message, now());
-    emit.polled?.(src.name, false);
     const paused = err instanceof SourceError;
+    summary.error = { code: errorCode(err), message: err.message, ...(paused && { paused }) };
+    if (!opts.dryRun) await deps.ledger.recordPoll(src.name, src.displayUrl, false, err.message, now());
+    emit.polled?.(src.name, false);
     log.error(
       { event: paused ? 'source.paused' : 'source.list_failed', err: { code: errorCode(err), message: err.message } },
       `${src.name}: ${err.message}`,
@@ -139,6 +151,11 @@ export async function runCycle(
     now(),
   );
   summary.skipped = summary.listed - claimed.length;
+  emit.claimed?.(
+    src.name,
+    claimed.length,
+    claimed.reduce((n, c) => n + c.sizeBytes, 0),
+  );
   const leases = new LeaseKeeper(
     deps,
     claimed.map((c) => c.id),
@@ -151,7 +168,7 @@ export async function runCycle(
       claimed.map((rec) =>
         perSource(() =>
           deps.transferLimit(async () => {
-            if (pausedBy || opts.signal.aborted) {
+            if (pausedBy || opts.signal.aborted || opts.drainSignal?.aborted) {
               await deps.ledger.releaseFetch(rec.id, deps.owner, now());
               return;
             }
@@ -167,12 +184,12 @@ export async function runCycle(
     );
     await Promise.all(processing);
     // Files fetched earlier whose processing is due (retries, or a crash between fetch and process).
-    await processDue(src, deps, summary, emit, log, started);
+    if (!opts.drainSignal?.aborted) await processDue(src, deps, summary, emit, log, started);
   } finally {
     leases.stop();
   }
   if (pausedBy) {
-    summary.error = { code: pausedBy.code, message: pausedBy.message };
+    summary.error = { code: pausedBy.code, message: pausedBy.message, paused: true };
     log.error(
       { event: 'source.paused', err: { code: pausedBy.code, message: pausedBy.message } },
       `${src.name}: ${pausedBy.message}`,
@@ -422,7 +439,8 @@ export async function processClaimed(
     const attempt = await deps.ledger.markPluginRunning(rec.id, p.name, now());
     const out = await deps.runner.run(p, { ...base, attempt });
     emit.pluginRan?.(p.name, out.ok, out.durationMs);
-    const quarantine = !out.ok && (out.permanent || attempt >= p.maxAttempts);
+    // A run cut short by shutdown is retried at the next start without using up an attempt.
+    const quarantine = !out.ok && !out.interrupted && (out.permanent || attempt >= p.maxAttempts);
     outcomes.push({
       plugin: p.name,
       ok: out.ok,
@@ -431,8 +449,10 @@ export async function processClaimed(
       durationMs: out.durationMs,
       outputs: out.outputs,
       quarantine,
-      nextRetryMs:
-        out.ok || quarantine
+      ...(out.interrupted && { notCounted: true }),
+      nextRetryMs: out.interrupted
+        ? now()
+        : out.ok || quarantine
           ? null
           : now() + backoffDelayMs(attempt, { baseMs: deps.retryBaseMs, maxMs: deps.retryMaxMs }),
     });

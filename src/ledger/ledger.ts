@@ -125,6 +125,8 @@ export interface PluginOutcome {
   readonly outputs: readonly EmittedOutput[];
   readonly nextRetryMs?: number | null;
   readonly quarantine?: boolean;
+  /** The run was cut short by shutdown: it failed, but does not use up an attempt. */
+  readonly notCounted?: boolean;
 }
 
 export interface FileQuery {

@@ -4,8 +4,20 @@
  */
 import type { Logger } from 'pino';
 import type { z } from 'zod';
+import { durationSchema } from '../config/duration.js';
 
 export { PermanentError, TransientError } from '../errors.js';
+
+/**
+ * A duration option as the config writes it (`1500ms`, `30s`, `5m`, `6h`, `2d`, or a number of
+ * milliseconds), parsed to milliseconds: the same syntax as poller's own options.
+ *
+ * @example
+ * options: z.object({ timeout: durationMs().default(30_000) })
+ */
+export function durationMs() {
+  return durationSchema();
+}
 
 /** The API version this build of poller implements. The loader rejects plugins built for another. */
 export const PLUGIN_API_VERSION = 1;

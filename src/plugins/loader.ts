@@ -121,22 +121,22 @@ export async function loadPlugin(cfg: PluginConfig, index: number, baseDir: stri
 }
 
 export async function loadPlugins(cfgs: readonly PluginConfig[], baseDir: string): Promise<LoadedPlugin[]> {
-  const loaded: LoadedPlugin[] = [];
+  const loaded: Array<{ index: number; plugin: LoadedPlugin }> = [];
   const issues: string[] = [];
   for (const [i, cfg] of cfgs.entries()) {
     try {
-      loaded.push(await loadPlugin(cfg, i, baseDir));
+      loaded.push({ index: i, plugin: await loadPlugin(cfg, i, baseDir) });
     } catch (err) {
       if (err instanceof ConfigError) issues.push(...err.issues);
       else throw err;
     }
   }
   const names = new Set<string>();
-  loaded.forEach((p, i) => {
-    if (names.has(p.name))
-      issues.push(`plugins[${i}].name: two plugins are named "${p.name}"; give one a distinct name`);
-    names.add(p.name);
-  });
+  for (const { index, plugin } of loaded) {
+    if (names.has(plugin.name))
+      issues.push(`plugins[${index}].name: two plugins are named "${plugin.name}"; give one a distinct name`);
+    names.add(plugin.name);
+  }
   if (issues.length) throw new ConfigError(issues);
-  return loaded;
+  return loaded.map((l) => l.plugin);
 }

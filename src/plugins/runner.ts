@@ -16,6 +16,8 @@ export interface RunOutcome {
   ok: boolean;
   /** The run failed and retrying will not help (the plugin threw a PermanentError). */
   permanent: boolean;
+  /** The run was cut short by shutdown, not failed by the plugin. */
+  interrupted?: boolean;
   errorCode?: string;
   message?: string;
   durationMs: number;
@@ -130,12 +132,14 @@ export class PluginRunner {
         return { plugin: p.name, ok: true, permanent: false, durationMs, outputs };
       } catch (thrown) {
         const err = coerceError(thrown);
-        const permanent = err instanceof PermanentError;
+        // By the flag, not the class: a plugin bundling its own copy of poller/plugin has its own PermanentError.
+        const permanent = err instanceof PermanentError || (err as { retryable?: unknown }).retryable === false;
         log.warn(
           { event: 'plugin.failed', err, permanent, durationMs: Math.round(performance.now() - started) },
           `plugin ${p.name} failed: ${err.message}`,
         );
-        return failure(p.name, err, started, outputs, permanent);
+        const outcome = failure(p.name, err, started, outputs, permanent);
+        return this.#shutdown.aborted ? { ...outcome, permanent: false, interrupted: true } : outcome;
       }
     });
   }

@@ -56,20 +56,15 @@ export function partialDir(landingRoot: string): string {
 }
 
 /**
- * Partial file of one version of one ledger row. A row that is not fetched yet takes the new
- * version when the remote file changes, so the name carries the version: a partial of the old
- * bytes is never resumed as a prefix of the new ones.
+ * Partial file of one ledger row at one version. The version is in the name because a row still
+ * settling can move to a new size/mtime: a partial of the old content must never be resumed.
  */
-export function partialPathFor(
-  landingRoot: string,
-  fileId: number,
-  version: { sizeBytes: number; mtimeMs: number },
-): string {
-  return path.join(partialDir(landingRoot), `${fileId}-${version.sizeBytes}-${Math.round(version.mtimeMs)}.part`);
+export function partialPathFor(landingRoot: string, fileId: number, sizeBytes: number, mtimeMs: number): string {
+  return path.join(partialDir(landingRoot), `${fileId}-${sizeBytes}-${mtimeMs}.part`);
 }
 
-/** True when `name` (in the partial directory) is a partial of row `fileId`, of any version. */
-export function isPartialOf(name: string, fileId: number): boolean {
-  // `<id>.part` is the name before partials carried their version.
-  return name === `${fileId}.part` || (name.startsWith(`${fileId}-`) && name.endsWith('.part'));
+/** The ledger row id a partial file belongs to, or undefined for a name we did not write. */
+export function partialFileId(name: string): number | undefined {
+  const m = /^(\d+)-\d+-\d+\.part$/.exec(name);
+  return m ? Number(m[1]) : undefined;
 }

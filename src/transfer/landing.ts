@@ -8,7 +8,7 @@ import { mkdir, open, readdir, rename, rm, stat, utimes } from 'node:fs/promises
 import path from 'node:path';
 import { PermanentError, SourceError, TransientError } from '../errors.js';
 import type { RemoteEntry, Source } from '../sources/source.js';
-import { isPartialOf, landingPathFor, partialPathFor } from './landing-path.js';
+import { landingPathFor, partialDir, partialFileId, partialPathFor } from './landing-path.js';
 
 export interface LandOptions {
   landingRoot: string;
@@ -95,14 +95,9 @@ async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResu
   const localPath = landingPathFor(landingRoot, sourceName, entry.path);
   if (await isAlreadyLanded(localPath, entry))
     return { localPath, bytesTransferred: 0, resumedFromBytes: entry.sizeBytes };
-  const partial = partialPathFor(landingRoot, fileId, entry);
+  const partial = partialPathFor(landingRoot, fileId, entry.sizeBytes, entry.mtimeMs);
   await mkdir(path.dirname(partial), { recursive: true });
-  // A partial of an older version of this row (the file changed while a crash left it behind):
-  // its bytes are not a prefix of this version, and nothing else will ever remove it.
-  for (const name of await readdir(path.dirname(partial))) {
-    if (name !== path.basename(partial) && isPartialOf(name, fileId))
-      await rm(path.join(path.dirname(partial), name), { force: true });
-  }
+  await removeStalePartials(landingRoot, fileId, path.basename(partial));
   let offset = (await sizeOf(partial)) ?? 0;
   if (offset > entry.sizeBytes) {
     // Longer than the version we claimed: not ours to resume.
@@ -173,6 +168,30 @@ async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResu
   await fsyncPath(path.dirname(localPath)).catch(() => undefined);
   crashHookAfterRename();
   return { localPath, bytesTransferred: transferred, resumedFromBytes: offset };
+}
+
+/** Partials of this row at another version: the remote file changed while it was settling. */
+async function removeStalePartials(landingRoot: string, fileId: number, keep: string): Promise<void> {
+  for (const name of await readdir(partialDir(landingRoot)).catch(() => [] as string[])) {
+    if (name !== keep && partialFileId(name) === fileId)
+      await rm(path.join(partialDir(landingRoot), name), { force: true });
+  }
+}
+
+/**
+ * At start-up: remove partial files that no ledger row can resume (their version was replaced,
+ * forgotten or finished by another process). `liveIds` are the rows still fetchable.
+ */
+export async function sweepPartials(landingRoot: string, liveIds: ReadonlySet<number>): Promise<number> {
+  let removed = 0;
+  for (const name of await readdir(partialDir(landingRoot)).catch(() => [] as string[])) {
+    const id = partialFileId(name);
+    if (id === undefined || !liveIds.has(id)) {
+      await rm(path.join(partialDir(landingRoot), name), { force: true });
+      removed++;
+    }
+  }
+  return removed;
 }
 
 /**

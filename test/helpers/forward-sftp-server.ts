@@ -4,6 +4,7 @@
  * or key, and a log of the file operations in the order received. RENAME refuses an existing
  * target, as OpenSSH's SFTP v3 rename does.
  */
+
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
 import { type FileHandle, mkdir, mkdtemp, open, rename, rm, stat, unlink } from 'node:fs/promises';
@@ -12,6 +13,7 @@ import path from 'node:path';
 import type { Attributes, Connection, ParsedKey, SFTPWrapper } from 'ssh2';
 import ssh2 from 'ssh2';
 import type { FsOp } from './forward-ftp-server.js';
+import { generateEd25519 } from './sftp-server.js';
 
 const { STATUS_CODE, OPEN_MODE } = ssh2.utils.sftp;
 
@@ -55,10 +57,10 @@ export async function startSftpServer(): Promise<SftpTestServer> {
   let drops = 0;
   let stalled = false;
 
-  const hostKeys = ssh2.utils.generateKeyPairSync('ed25519');
+  const hostKeys = generateEd25519();
   const hostPublic = ssh2.utils.parseKey(hostKeys.public) as ParsedKey;
   const hostKeyFingerprint = `SHA256:${createHash('sha256').update(hostPublic.getPublicSSH()).digest('base64').replace(/=+$/, '')}`;
-  const clientKeys = ssh2.utils.generateKeyPairSync('ed25519');
+  const clientKeys = generateEd25519();
   const clientPublic = ssh2.utils.parseKey(clientKeys.public) as ParsedKey;
 
   // Client paths are absolute within the root; `..` cannot climb out of it.

@@ -25,8 +25,10 @@ function opts(nowMs: number, over: Partial<ObserveOptions> = {}): ObserveOptions
 }
 
 function ledgerFile(): string {
-  return path.join(mkdtempSync(path.join(os.tmpdir(), 'poller-ledger-')), 'ledger.db');
+  ledgerFile.last = path.join(mkdtempSync(path.join(os.tmpdir(), 'poller-ledger-')), 'ledger.db');
+  return ledgerFile.last;
 }
+ledgerFile.last = undefined as string | undefined;
 
 describe('sqlite ledger', () => {
   it('a fresh file needs two unchanged listings; an old one is ready at first sight', async () => {
@@ -164,5 +166,46 @@ describe('sqlite ledger', () => {
     expect(r.ready).toHaveLength(1);
     expect(await l.files({})).toHaveLength(0);
     await l.close();
+  });
+
+  it('skips a directory whose listing is identical to its last all-quiet one, and notices any change', async () => {
+    const l = new SqliteLedger(ledgerFile());
+    const old = T0 - 3_600_000;
+    const listing = [entry('d/a', 1, old), entry('d/b', 2, old), entry('e/c', 3, old)];
+    const { ready } = await l.observe('s', listing, opts(T0));
+    const ids = ready.map((r) => r.id);
+    await l.claimForFetch(ids, 'A', T0 + 60_000, T0);
+    for (const id of ids) await l.markFetched(id, 'A', '/x', T0);
+    for (const r of await l.claimIdsForProcessing(ids, 'A', T0 + 60_000, T0))
+      await l.finishProcessing(r.id, 'A', [], T0);
+    // Second listing stores the digests, third is answered by them; a fresh connection has no cache.
+    expect((await l.observe('s', listing, opts(T0 + 1))).counts).toMatchObject({ unchanged: 3, new: 0 });
+    const fresh = new SqliteLedger(ledgerFile.last!);
+    expect((await fresh.observe('s', [...listing].reverse(), opts(T0 + 2))).counts).toMatchObject({ unchanged: 3 });
+    const changed = await fresh.observe(
+      's',
+      [entry('d/a', 1, old), entry('d/b', 20, old), entry('e/c', 3, old)],
+      opts(T0 + 3),
+    );
+    expect(changed.counts).toMatchObject({ unchanged: 2, changed: 1 });
+    expect(changed.ready.map((r) => r.path)).toEqual(['d/b']);
+    // A fetch failure in a directory keeps it diffed entry by entry, so its retry comes due.
+    const [b] = changed.ready;
+    await fresh.claimForFetch([b!.id], 'A', T0 + 60_000, T0 + 3);
+    await fresh.markFetchFailed(
+      b!.id,
+      'A',
+      { errorCode: 'X', message: 'x', nextRetryMs: T0 + 10, quarantine: false },
+      T0 + 3,
+    );
+    const listing2 = [entry('d/a', 1, old), entry('d/b', 20, old), entry('e/c', 3, old)];
+    expect((await fresh.observe('s', listing2, opts(T0 + 5))).ready).toHaveLength(0);
+    expect((await fresh.observe('s', listing2, opts(T0 + 11))).ready.map((r) => r.path)).toEqual(['d/b']);
+    // forget drops the digests: the forgotten file is new again.
+    await fresh.releaseFetch(b!.id, 'A', T0 + 11);
+    expect(await fresh.forget({ source: 's', path: 'd/a' })).toBe(1);
+    expect((await l.observe('s', listing2, opts(T0 + 12))).counts.new).toBe(1);
+    await l.close();
+    await fresh.close();
   });
 });

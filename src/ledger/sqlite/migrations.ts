@@ -49,4 +49,13 @@ export const MIGRATIONS: readonly string[] = [
      last_success_ms INTEGER,
      last_error TEXT
    );`,
+  // Digest of each directory's last listing in which every entry needed nothing: an identical
+  // listing is then skipped without a lookup per entry (a no-change re-poll of a big directory).
+  `CREATE TABLE listing_digests (
+     source TEXT NOT NULL,
+     dir TEXT NOT NULL,
+     digest TEXT NOT NULL,
+     rejected INTEGER NOT NULL,
+     PRIMARY KEY (source, dir)
+   );`,
 ];

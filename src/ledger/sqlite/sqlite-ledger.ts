@@ -6,6 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { PermanentError, TransientError } from '../../errors.js';
 import type { EmittedOutput } from '../../plugins/api.js';
 import type { MtimePrecision } from '../../sources/source.js';
 import type {
@@ -51,8 +52,55 @@ interface FileRow {
 /** `latest` in raw mode: [id, size, mtime, precision, state, stage, sightings, next_retry]. */
 type LatestRow = [number, number, number, MtimePrecision, FileState, 'fetch' | 'process' | null, number, number | null];
 
-/** States in which an unchanged sighting asks nothing of the ledger. */
+/**
+ * An unchanged sighting of a row in these states asks nothing of the ledger: it is fetched (plugin
+ * retries are driven by due times, not by listings), finished, or refused. Only 'seen' rows
+ * (settling) and fetch failures (retried when listed) need each sighting.
+ */
 const QUIET_STATES: ReadonlySet<FileState> = new Set(['fetched', 'processing', 'processed', 'quarantined', 'rejected']);
+
+function isQuiet(state: FileState, stage: 'fetch' | 'process' | null): boolean {
+  return QUIET_STATES.has(state) || (state === 'failed' && stage === 'process');
+}
+
+/** Observations grouped by their directory ('' for the root). */
+function groupByDir(observations: readonly Observation[]): Map<string, Observation[]> {
+  const groups = new Map<string, Observation[]>();
+  for (const o of observations) {
+    const slash = o.entry.path.lastIndexOf('/');
+    const dir = slash < 0 ? '' : o.entry.path.slice(0, slash);
+    let g = groups.get(dir);
+    if (!g) {
+      g = [];
+      groups.set(dir, g);
+    }
+    g.push(o);
+  }
+  return groups;
+}
+
+/**
+ * An order-independent digest of a listing: two 32-bit FNV-1a hashes of each entry's path, size,
+ * mtime and precision, summed, with the count. Any change of any entry changes it (barring a
+ * 64-bit coincidence); the server's order does not.
+ */
+export function listingDigest(observations: readonly Observation[]): string {
+  let a = 0;
+  let b = 0;
+  for (const { entry } of observations) {
+    const text = `${entry.path}\n${entry.sizeBytes}\n${entry.mtimeMs}\n${entry.mtimePrecision}`;
+    let h1 = 0x811c9dc5;
+    let h2 = 0x01000193 ^ 0x5bd1e995;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      h1 = Math.imul(h1 ^ c, 0x01000193);
+      h2 = Math.imul(h2 ^ c, 0x5bd1e995) ^ (h2 >>> 15);
+    }
+    a = (a + (h1 >>> 0)) >>> 0;
+    b = (b + (h2 >>> 0)) >>> 0;
+  }
+  return `${observations.length}:${a.toString(16)}:${b.toString(16)}`;
+}
 
 interface RunRow {
   file_id: number;
@@ -146,6 +194,15 @@ export class SqliteLedger implements Ledger {
       this.#db.pragma('synchronous = NORMAL');
       this.#db.pragma('foreign_keys = ON');
       this.#migrate();
+    } else {
+      const version = this.#db.pragma('user_version', { simple: true }) as number;
+      if (version !== MIGRATIONS.length) {
+        this.#db.close();
+        throw new PermanentError(
+          'POLLER_LEDGER_SCHEMA_MISMATCH',
+          `ledger schema version ${version}, this poller reads ${MIGRATIONS.length}; run \`poller check\` or start the daemon once to migrate it`,
+        );
+      }
     }
     const db = this.#db;
     this.#stmts = {
@@ -169,6 +226,14 @@ export class SqliteLedger implements Ledger {
         `UPDATE files SET sightings = sightings + 1, last_seen_ms = @now, updated_ms = @now WHERE id = @id`,
       ),
       byId: db.prepare<[number], FileRow>('SELECT * FROM files WHERE id = ?'),
+      digestGet: db.prepare<[string, string], { digest: string; rejected: number }>(
+        'SELECT digest, rejected FROM listing_digests WHERE source = ? AND dir = ?',
+      ),
+      digestPut: db.prepare(
+        `INSERT INTO listing_digests (source, dir, digest, rejected) VALUES (?, ?, ?, ?)
+         ON CONFLICT (source, dir) DO UPDATE SET digest = excluded.digest, rejected = excluded.rejected`,
+      ),
+      digestDrop: db.prepare('DELETE FROM listing_digests WHERE source = ? AND dir = ?'),
       claimFetch: db.prepare(
         `UPDATE files SET state = 'fetching', claimed_by = @owner, lease_until_ms = @lease, updated_ms = @now
          WHERE id = @id AND (state = 'seen' OR (state = 'failed' AND stage = 'fetch' AND next_retry_ms <= @now))`,
@@ -209,7 +274,8 @@ export class SqliteLedger implements Ledger {
       ),
       runEnd: db.prepare(
         `UPDATE plugin_runs SET state = @state, error_code = @code, last_error = @error, duration_ms = @duration,
-           next_retry_ms = @retry, outputs = @outputs, updated_ms = @now WHERE file_id = @id AND plugin = @plugin`,
+           next_retry_ms = @retry, outputs = @outputs, updated_ms = @now, attempts = attempts - @uncounted
+         WHERE file_id = @id AND plugin = @plugin`,
       ),
       processed: db.prepare(
         `UPDATE files SET state = @state, stage = @stage, error_code = @code, last_error = @error, next_retry_ms = @retry,
@@ -233,19 +299,25 @@ export class SqliteLedger implements Ledger {
   }
 
   #migrate(): void {
-    const current = this.#db.pragma('user_version', { simple: true }) as number;
-    if (current > MIGRATIONS.length) {
-      throw new Error(
-        `ledger schema version ${current} is newer than this poller understands (${MIGRATIONS.length}); upgrade poller`,
-      );
-    }
-    for (let v = current; v < MIGRATIONS.length; v++) {
-      this.#db
+    // The version is read inside each write transaction: two processes starting on a new ledger
+    // at once must not both apply the same step.
+    for (let step = 0; step <= MIGRATIONS.length; step++) {
+      const done = this.#db
         .transaction(() => {
-          this.#db.exec(MIGRATIONS[v] as string);
-          this.#db.pragma(`user_version = ${v + 1}`);
+          const current = this.#db.pragma('user_version', { simple: true }) as number;
+          if (current > MIGRATIONS.length) {
+            throw new PermanentError(
+              'POLLER_LEDGER_SCHEMA_TOO_NEW',
+              `ledger schema version ${current} is newer than this poller understands (${MIGRATIONS.length}); upgrade poller`,
+            );
+          }
+          if (current === MIGRATIONS.length) return true;
+          this.#db.exec(MIGRATIONS[current] as string);
+          this.#db.pragma(`user_version = ${current + 1}`);
+          return false;
         })
         .immediate();
+      if (done) return;
     }
   }
 
@@ -264,7 +336,21 @@ export class SqliteLedger implements Ledger {
     try {
       this.#db
         .transaction(() => {
-          this.#observeAll(source, observations, now, isReady, counts, readyIds);
+          for (const [dir, group] of groupByDir(observations)) {
+            const digest = listingDigest(group);
+            const stored = s.digestGet.get(source, dir);
+            if (stored?.digest === digest) {
+              counts.unchanged += group.length - stored.rejected;
+              counts.rejected += stored.rejected;
+              continue;
+            }
+            const rejectedBefore = counts.rejected;
+            if (this.#observeAll(source, group, now, isReady, counts, readyIds)) {
+              s.digestPut.run(source, dir, digest, counts.rejected - rejectedBefore);
+            } else if (stored) {
+              s.digestDrop.run(source, dir);
+            }
+          }
           ready = readyIds.map((id) => toRecord(s.byId.get(id) as FileRow));
           if (opts.dryRun) throw rollback;
         })
@@ -282,9 +368,11 @@ export class SqliteLedger implements Ledger {
     isReady: (mtimeMs: number, sightings: number) => boolean,
     counts: { listed: number; new: number; changed: number; unchanged: number; settling: number; rejected: number },
     readyIds: number[],
-  ): void {
+  ): boolean {
     const s = this.#stmts;
     const quiet = this.#quietCache(source);
+    // Whether every entry was unchanged and needs nothing: then the listing's digest is kept.
+    let allQuiet = true;
     for (const { entry, rejectReason } of observations) {
       const key = `${entry.sizeBytes}:${entry.mtimeMs}:${entry.mtimePrecision}`;
       if (rejectReason === undefined && quiet.get(entry.path) === key) {
@@ -315,6 +403,7 @@ export class SqliteLedger implements Ledger {
             error: rejectReason,
           });
           counts.new++;
+          allQuiet = false;
         }
         counts.rejected++;
         continue;
@@ -324,6 +413,7 @@ export class SqliteLedger implements Ledger {
         isSameVersion({ sizeBytes: row.size_bytes, mtimeMs: row.mtime_ms, mtimePrecision: row.mtime_precision }, entry);
       if (row === undefined || (!same && row.state !== 'seen')) {
         // New file, or a new version of a file we already took further than 'seen'.
+        allQuiet = false;
         quiet.delete(entry.path);
         const info = s.insert.run({
           source,
@@ -342,6 +432,7 @@ export class SqliteLedger implements Ledger {
       }
       if (!same) {
         // Still settling and it moved (a growing upload): start counting again.
+        allQuiet = false;
         s.regrow.run({ id: row.id, ...version, now });
         counts.changed++;
         if (isReady(entry.mtimeMs, 1)) readyIds.push(row.id);
@@ -349,17 +440,20 @@ export class SqliteLedger implements Ledger {
         continue;
       }
       if (row.state === 'seen') {
+        allQuiet = false;
         s.sighted.run({ id: row.id, now });
         if (isReady(row.mtime_ms, row.sightings + 1)) readyIds.push(row.id);
         else counts.settling++;
         continue;
       }
       counts.unchanged++;
-      if (QUIET_STATES.has(row.state)) quiet.set(entry.path, key);
+      if (isQuiet(row.state, row.stage)) quiet.set(entry.path, key);
+      else allQuiet = false;
       if (row.state === 'failed' && row.stage === 'fetch' && row.next_retry_ms !== null && row.next_retry_ms <= now) {
         readyIds.push(row.id);
       }
     }
+    return allQuiet;
   }
 
   /** The quiet-version cache of a source, emptied first if another connection has committed. */
@@ -383,16 +477,22 @@ export class SqliteLedger implements Ledger {
     leaseUntilMs: number,
     nowMs: number,
   ): Promise<FileRecord[]> {
-    const s = this.#stmts;
+    return this.#claimEach(this.#stmts.claimFetch, () => ids, { owner, lease: leaseUntilMs, now: nowMs });
+  }
+
+  /** Run a conditional claim UPDATE per id in one write transaction; return the rows this owner got. */
+  #claimEach(
+    claim: Database.Statement,
+    ids: () => readonly number[],
+    params: { owner: string; lease: number; now: number },
+  ): FileRecord[] {
     const got: number[] = [];
     this.#db
       .transaction(() => {
-        for (const id of ids) {
-          if (s.claimFetch.run({ id, owner, lease: leaseUntilMs, now: nowMs }).changes === 1) got.push(id);
-        }
+        for (const id of ids()) if (claim.run({ id, ...params }).changes === 1) got.push(id);
       })
       .immediate();
-    return got.map((id) => toRecord(s.byId.get(id) as FileRow));
+    return got.map((id) => toRecord(this.#stmts.byId.get(id) as FileRow));
   }
 
   async renewLeases(ids: readonly number[], owner: string, leaseUntilMs: number): Promise<void> {
@@ -431,16 +531,9 @@ export class SqliteLedger implements Ledger {
     limit: number,
   ): Promise<FileRecord[]> {
     const s = this.#stmts;
-    const got: number[] = [];
-    this.#db
-      .transaction(() => {
-        for (const row of s.processable.all({ source: source ?? null, now: nowMs, limit })) {
-          if (s.claimProcess.run({ id: row.id, owner, lease: leaseUntilMs, now: nowMs }).changes === 1)
-            got.push(row.id);
-        }
-      })
-      .immediate();
-    return got.map((id) => toRecord(s.byId.get(id) as FileRow));
+    // The candidates are read inside the claiming transaction, so no other writer slips between.
+    const candidates = () => s.processable.all({ source: source ?? null, now: nowMs, limit }).map((r) => r.id);
+    return this.#claimEach(s.claimProcess, candidates, { owner, lease: leaseUntilMs, now: nowMs });
   }
 
   async claimIdsForProcessing(
@@ -449,16 +542,7 @@ export class SqliteLedger implements Ledger {
     leaseUntilMs: number,
     nowMs: number,
   ): Promise<FileRecord[]> {
-    const s = this.#stmts;
-    const got: number[] = [];
-    this.#db
-      .transaction(() => {
-        for (const id of ids) {
-          if (s.claimProcess.run({ id, owner, lease: leaseUntilMs, now: nowMs }).changes === 1) got.push(id);
-        }
-      })
-      .immediate();
-    return got.map((id) => toRecord(s.byId.get(id) as FileRow));
+    return this.#claimEach(this.#stmts.claimProcess, () => ids, { owner, lease: leaseUntilMs, now: nowMs });
   }
 
   async pluginRuns(fileId: number): Promise<PluginRunRecord[]> {
@@ -495,6 +579,7 @@ export class SqliteLedger implements Ledger {
             retry: o.ok || o.quarantine ? null : (o.nextRetryMs ?? nowMs),
             outputs: JSON.stringify(o.outputs),
             now: nowMs,
+            uncounted: o.notCounted ? 1 : 0,
           });
           if (!o.ok) {
             firstError ??= o;
@@ -573,6 +658,8 @@ export class SqliteLedger implements Ledger {
     nowMs: number,
   ): Promise<number[]> {
     this.#quiet.clear();
+    // Quarantined fetches become due again: their directories must be diffed entry by entry.
+    this.#db.prepare('DELETE FROM listing_digests').run();
     const states = f.includeQuarantined ? `('failed', 'quarantined')` : `('failed')`;
     const where = ['state IN ' + states];
     const params: Record<string, unknown> = { now: nowMs };
@@ -624,6 +711,7 @@ export class SqliteLedger implements Ledger {
 
   async forget(f: { source: string; path?: string; state?: FileState }): Promise<number> {
     this.#quiet.clear();
+    this.#db.prepare('DELETE FROM listing_digests WHERE source = ?').run(f.source);
     const where = ['source = @source', `state NOT IN ('fetching', 'processing')`];
     if (f.path) where.push('path = @path');
     if (f.state) where.push('state = @state');
@@ -721,6 +809,9 @@ export class SqliteLedger implements Ledger {
 
   #expectOne(changes: number, id: number, what: string): void {
     if (changes !== 1)
-      throw new Error(`ledger: cannot ${what} for file ${id}: the claim was lost (lease expired and taken over?)`);
+      throw new TransientError(
+        'POLLER_LEDGER_CLAIM_LOST',
+        `ledger: cannot ${what} for file ${id}: the claim was lost (its lease expired and another process took the file over)`,
+      );
   }
 }

@@ -1,0 +1,389 @@
+/**
+ * `poller run`: the daemon. Polls each enabled source on its schedule, serves `/healthz`,
+ * `/readyz` and `/metrics` when `http` is configured, reloads the config on SIGHUP and stops
+ * gracefully on SIGTERM/SIGINT: no new cycle or transfer starts, transfers under way get a
+ * grace period, then are aborted (their partial files stay for resume), plugins are torn down,
+ * the ledger is closed and the process exits 0.
+ */
+import { isDeepStrictEqual } from 'node:util';
+import type { Logger } from 'pino';
+import type { CommandModule } from 'yargs';
+import { formatDurationMs, parseDurationMs } from '../config/duration.js';
+import { type Config, loadConfig, type SourceConfig } from '../config/load.js';
+import { type CycleDeps, type CycleEvents, runCycle } from '../engine/cycle.js';
+import { type CycleOutcome, createScheduler, nominalIntervalMs } from '../engine/scheduler.js';
+import { ConfigError, coerceError } from '../errors.js';
+import { evaluateReadiness, type HealthReport } from '../observe/health.js';
+import { type HttpServerHandle, startHttpServer } from '../observe/http.js';
+import { createMetrics, type Metrics } from '../observe/metrics.js';
+import type { PluginRunner } from '../plugins/runner.js';
+import { toleratingMissingDirs } from '../sources/date-template.js';
+import type { Source } from '../sources/source.js';
+import { type App, cycleStartDirs, openApp, prepareSource } from './app.js';
+import { type CommonArgs, commonOptions } from './options.js';
+import { UsageError } from './output.js';
+
+interface RunArgs extends CommonArgs {
+  grace: string;
+}
+
+/** Past the grace period, this long for aborts, teardown and the ledger; then the process is ended (under systemd's TimeoutStopSec=45s with the default 30 s grace). */
+const WATCHDOG_EXTRA_MS = 10_000;
+/** After a clean shutdown, a handle some library forgot must not keep the process alive. */
+const EXIT_LINGER_MS = 2_000;
+
+/**
+ * Sources and plugins built from one config. A reload builds the next generation; the old one
+ * is closed once the cycles that started with it have ended, so a cycle never sees a mix.
+ */
+interface Generation {
+  readonly config: Config;
+  readonly runner: PluginRunner;
+  source(src: SourceConfig): Source;
+  deps: CycleDeps;
+  users: number;
+  retired: boolean;
+  /** Sources by name, with the settings they were opened with (to reuse them across a reload). */
+  readonly sources: Map<string, { src: SourceConfig; source: Source }>;
+  close(): Promise<void>;
+}
+
+async function openGeneration(
+  app: App,
+  config: Config,
+  events: CycleEvents,
+  previous: Generation | undefined,
+): Promise<Generation> {
+  const runner = await app.openRunner(config);
+  const sources = new Map<string, { src: SourceConfig; source: Source }>();
+  for (const src of config.sources) {
+    const prev = previous?.sources.get(src.name);
+    // Unchanged connection settings: keep the pool (and its open connections).
+    if (prev && isDeepStrictEqual(prev.src, src)) {
+      sources.set(src.name, prev);
+      previous?.sources.delete(src.name);
+    }
+  }
+  let closing: Promise<void> | undefined;
+  const gen: Generation = {
+    config,
+    runner,
+    users: 0,
+    retired: false,
+    sources,
+    source(src) {
+      let entry = sources.get(src.name);
+      if (!entry) {
+        entry = { src, source: app.openSource(src) };
+        sources.set(src.name, entry);
+      }
+      return entry.source;
+    },
+    deps: {
+      ledger: app.ledger,
+      runner,
+      log: app.log,
+      owner: app.owner,
+      landingRoot: config.landing,
+      transferLimit: app.transferLimit,
+      retryBaseMs: config.retryBaseMs,
+      retryMaxMs: config.retryMaxMs,
+      events,
+    },
+    close() {
+      closing ??= (async () => {
+        await runner.teardown();
+        for (const { source } of sources.values()) await source.close().catch(() => undefined);
+      })();
+      return closing;
+    },
+  };
+  return gen;
+}
+
+/** CycleEvents → metrics helpers, plus the last successful poll of each source for readiness. */
+function metricEvents(metrics: Metrics, lastSuccessMs: Map<string, number>): CycleEvents {
+  return {
+    listed(source, files, truncated) {
+      metrics.filesListed(source, files);
+      if (truncated) metrics.listingTruncated(source);
+    },
+    fetched(source, _path, sizeBytes, durationMs, mtimeMs) {
+      metrics.fileFetched(source, sizeBytes, durationMs, mtimeMs);
+    },
+    fetchFailed(source, _path, _code, quarantined) {
+      metrics.fileFailed(source, 'fetch');
+      if (quarantined) metrics.fileQuarantined(source);
+    },
+    pluginRan(plugin, ok, durationMs) {
+      metrics.pluginRun(plugin, ok ? 'succeeded' : 'failed', durationMs);
+    },
+    processed(source, _path, state) {
+      if (state === 'failed' || state === 'quarantined') metrics.fileFailed(source, 'process');
+      if (state === 'quarantined') metrics.fileQuarantined(source);
+    },
+    polled(source, ok) {
+      const now = Date.now();
+      if (ok) {
+        lastSuccessMs.set(source, now);
+        metrics.pollSucceeded(source, now);
+      } else metrics.pollFailed(source);
+    },
+  };
+}
+
+/** Log every problem of a config that could not be loaded, one line each. */
+function logReloadFailure(log: Logger, thrown: unknown): void {
+  const err = coerceError(thrown);
+  const issues = err instanceof ConfigError ? err.issues : [err.message];
+  for (const issue of issues)
+    log.error({ event: 'config.reload_failed', issue }, `config reload failed, keeping the running config: ${issue}`);
+}
+
+/** Settings that are read once at start; a reload that changes them says so. */
+const RESTART_ONLY = ['landing', 'ledger', 'stateDir', 'maxTransfers', 'http', 'logLevel'] as const;
+
+/**
+ * The reloaded config with the restart-only settings of the running one: partial files stay
+ * where resume looks for them, and plugins keep their state directory.
+ */
+function keepRestartOnly(loaded: Config, running: Config): Config {
+  return Object.freeze({
+    ...loaded,
+    landing: running.landing,
+    ledger: running.ledger,
+    stateDir: running.stateDir,
+    maxTransfers: running.maxTransfers,
+    logLevel: running.logLevel,
+    http: running.http,
+  });
+}
+
+export async function runDaemon(args: RunArgs): Promise<number> {
+  const graceMs = parseDurationMs(args.grace);
+  if (graceMs === undefined) throw new UsageError(`--grace ${args.grace}: not a duration; write e.g. 30s`);
+  const app = await openApp({
+    configPath: args.config,
+    logTo: 'stdout',
+    ...(args.logLevel && { logLevel: args.logLevel }),
+  });
+  const log = app.log;
+  const startedAtMs = Date.now();
+  const metrics = createMetrics({ processMetrics: true });
+  const lastSuccessMs = new Map<string, number>();
+  const events = metricEvents(metrics, lastSuccessMs);
+  // The last-success gauge carries over a restart, so an alert on its age does not reset.
+  const configured = new Set(app.config.sources.map((s) => s.name));
+  for (const s of await app.ledger.status()) {
+    if (configured.has(s.name) && s.lastSuccessMs !== null) metrics.pollSucceeded(s.name, s.lastSuccessMs);
+  }
+  /** Aborted on SIGTERM: no new cycle starts. */
+  const stopScheduling = new AbortController();
+  /** Aborted on SIGTERM too: cycles under way start no new transfer. `app.shutdown` aborts the rest. */
+  const drain = new AbortController();
+  let gen: Generation;
+  let http: HttpServerHandle | undefined;
+  try {
+    gen = await openGeneration(app, app.config, events, undefined);
+  } catch (err) {
+    await app.close();
+    throw err;
+  }
+
+  /** Retired generations being closed; shutdown waits for them before the ledger closes. */
+  const closings: Promise<void>[] = [];
+  const closeWhenUnused = (g: Generation) => {
+    if (g.retired && g.users === 0)
+      closings.push(g.close().catch((err: unknown) => log.warn({ err }, 'closing the previous config failed')));
+  };
+  const retire = (old: Generation) => {
+    old.retired = true;
+    closeWhenUnused(old);
+  };
+
+  const cycle = async (src: SourceConfig): Promise<CycleOutcome> => {
+    const g = gen;
+    g.users++;
+    try {
+      const prepared = prepareSource(src);
+      const startDirs = cycleStartDirs(prepared, {});
+      const source = g.source(src);
+      const summary = await runCycle(prepared, startDirs ? toleratingMissingDirs(source, startDirs) : source, g.deps, {
+        signal: app.shutdown.signal,
+        drainSignal: drain.signal,
+        settleWithinCycle: false,
+        ...(startDirs && { startDirs }),
+      });
+      return { paused: summary.error?.paused === true };
+    } finally {
+      g.users--;
+      closeWhenUnused(g);
+    }
+  };
+
+  const scheduler = createScheduler<SourceConfig>({
+    runCycle: cycle,
+    watch(src, onChange, signal) {
+      return gen.source(src).watch?.(() => onChange(), { signal });
+    },
+    log,
+    signal: stopScheduling.signal,
+  });
+
+  const health = (): HealthReport => ({
+    live: true,
+    readiness: evaluateReadiness({
+      nowMs: Date.now(),
+      startedAtMs,
+      sources: gen.config.sources.map((s) => ({
+        name: s.name,
+        enabled: s.enabled,
+        intervalMs: nominalIntervalMs(s),
+        lastSuccessAtMs: lastSuccessMs.get(s.name),
+      })),
+    }),
+  });
+
+  const httpConfig = app.config.http;
+  if (httpConfig) {
+    try {
+      http = await startHttpServer({
+        host: httpConfig.host,
+        port: httpConfig.port,
+        metrics: {
+          contentType: metrics.contentType,
+          render() {
+            for (const s of gen.config.sources) {
+              const n = app.connectionsInUse(s);
+              if (n !== undefined) metrics.poolInUse(s.name, n);
+            }
+            return metrics.render();
+          },
+        },
+        health,
+        log,
+        signal: app.shutdown.signal,
+      });
+    } catch (err) {
+      await gen.close();
+      await app.close();
+      throw err;
+    }
+  }
+
+  let reloading: Promise<void> | undefined;
+  const reload = async () => {
+    log.info({ event: 'config.reloading' }, 'SIGHUP: reloading the config');
+    let loaded: Config;
+    let next: Generation;
+    try {
+      loaded = loadConfig(args.config, process.env, { needSecrets: true });
+      next = await openGeneration(app, keepRestartOnly(loaded, gen.config), events, gen);
+    } catch (err) {
+      logReloadFailure(log, err);
+      return;
+    }
+    if (stopScheduling.signal.aborted) {
+      await next.close();
+      return;
+    }
+    for (const key of RESTART_ONLY) {
+      if (!isDeepStrictEqual(loaded[key], gen.config[key]))
+        log.warn(
+          { event: 'config.restart_needed', setting: key },
+          `${key} changed: it takes effect at the next restart`,
+        );
+    }
+    const old = gen;
+    gen = next;
+    retire(old);
+    scheduler.update(next.config.sources);
+    log.info(
+      { event: 'config.reloaded', sources: next.config.sources.filter((s) => s.enabled).map((s) => s.name) },
+      'config reloaded',
+    );
+  };
+
+  let stopping: ((signal: string) => void) | undefined;
+  const stopped = new Promise<string>((resolve) => {
+    stopping = resolve;
+  });
+  let stopSignal: string | undefined;
+  const onStop = (signal: NodeJS.Signals) => {
+    if (stopSignal !== undefined) {
+      // A second signal: do not wait out the grace period.
+      log.warn({ event: 'daemon.aborting', signal }, 'second signal: aborting transfers now');
+      app.shutdown.abort(new Error(`${signal} received twice`));
+      return;
+    }
+    stopSignal = signal;
+    stopping?.(signal);
+  };
+  const onHup = () => {
+    if (stopSignal !== undefined) return;
+    reloading = (reloading ?? Promise.resolve()).then(reload).catch((err: unknown) => logReloadFailure(log, err));
+  };
+  process.on('SIGTERM', onStop);
+  process.on('SIGINT', onStop);
+  process.on('SIGHUP', onHup);
+
+  scheduler.update(app.config.sources);
+  log.info(
+    {
+      event: 'daemon.started',
+      sources: app.config.sources.filter((s) => s.enabled).map((s) => s.name),
+      ...(http && { httpPort: http.port }),
+    },
+    'poller running',
+  );
+
+  const signal = await stopped;
+  log.info(
+    { event: 'daemon.stopping', signal, graceMs, running: scheduler.running() },
+    `${signal}: stopping; transfers under way get ${formatDurationMs(graceMs)}`,
+  );
+  const watchdog = setTimeout(() => {
+    log.fatal({ event: 'daemon.shutdown_hung' }, 'shutdown did not finish in time; exiting');
+    process.exit(1);
+  }, graceMs + WATCHDOG_EXTRA_MS);
+  watchdog.unref();
+  stopScheduling.abort();
+  drain.abort();
+  const grace = setTimeout(() => {
+    log.warn(
+      { event: 'daemon.grace_expired', running: scheduler.running() },
+      'grace period over: aborting transfers (partial files stay for resume)',
+    );
+    app.shutdown.abort(new Error('grace period over'));
+  }, graceMs);
+  try {
+    await scheduler.idle();
+    clearTimeout(grace);
+    await reloading;
+    await http?.close();
+    await Promise.all(closings);
+    await gen.close();
+  } finally {
+    process.off('SIGTERM', onStop);
+    process.off('SIGINT', onStop);
+    process.off('SIGHUP', onHup);
+    log.info({ event: 'daemon.stopped' }, 'poller stopped');
+    await app.close();
+  }
+  setTimeout(() => process.exit(process.exitCode ?? 0), EXIT_LINGER_MS).unref();
+  return 0;
+}
+
+export const runCommand: CommandModule<object, RunArgs> = {
+  command: 'run',
+  describe: 'Run the daemon: poll every enabled source on its schedule until SIGTERM',
+  builder: (y) =>
+    commonOptions(y).option('grace', {
+      type: 'string',
+      default: '30s',
+      describe: 'On SIGTERM, how long transfers under way may take before they are aborted (resumable)',
+    }) as never,
+  handler: async (args) => {
+    process.exitCode = await runDaemon(args);
+  },
+};

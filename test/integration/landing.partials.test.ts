@@ -1,0 +1,72 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import type { Source } from '../../src/sources/source.js';
+import { landFile, sweepPartials } from '../../src/transfer/landing.js';
+import { partialDir, partialPathFor } from '../../src/transfer/landing-path.js';
+import { makeTmpDir } from '../helpers/tmp-dir.js';
+
+/** Serves one byte string from any offset, as a server would after REST. */
+function bytesSource(content: string): Source {
+  return {
+    displayUrl: 'test://',
+    async list() {
+      return [];
+    },
+    async download(_p: string, to: Writable, opts) {
+      const rest = content.slice(opts.offsetBytes);
+      await new Promise<void>((resolve, reject) => to.write(rest, (err) => (err ? reject(err) : resolve())));
+    },
+    async close() {},
+  };
+}
+
+describe('partial files', () => {
+  it('resume only their own version: a partial of older content is discarded, not completed', async () => {
+    const tmp = await makeTmpDir('poller-partials-');
+    const landing = path.join(tmp.path, 'landing');
+    const signal = new AbortController().signal;
+    await mkdir(partialDir(landing), { recursive: true });
+    // A partial of version (10 bytes, t=1000) of row 7 ...
+    await writeFile(partialPathFor(landing, 7, 10, 1000), 'OLDOLD');
+    // ... and the row moved to version (12 bytes, t=2000) while settling.
+    const content = 'new content!';
+    const landed = await landFile(bytesSource(content), {
+      landingRoot: landing,
+      sourceName: 's',
+      fileId: 7,
+      entry: { path: 'a.bufr', sizeBytes: content.length, mtimeMs: 2000 },
+      signal,
+    });
+    expect(await readFile(landed.localPath, 'utf8')).toBe(content);
+    expect(landed.resumedFromBytes).toBe(0);
+    expect(await readdir(partialDir(landing))).toEqual([]);
+
+    // Same version: resumed from the partial's size.
+    await writeFile(partialPathFor(landing, 8, content.length, 3000), content.slice(0, 4));
+    const resumed = await landFile(bytesSource(content), {
+      landingRoot: landing,
+      sourceName: 's',
+      fileId: 8,
+      entry: { path: 'b.bufr', sizeBytes: content.length, mtimeMs: 3000 },
+      signal,
+    });
+    expect(resumed.resumedFromBytes).toBe(4);
+    expect(await readFile(resumed.localPath, 'utf8')).toBe(content);
+    await tmp.remove();
+  });
+
+  it('are swept at start-up when no fetchable row owns them', async () => {
+    const tmp = await makeTmpDir('poller-sweep-');
+    await mkdir(partialDir(tmp.path), { recursive: true });
+    await writeFile(partialPathFor(tmp.path, 1, 5, 1), 'x');
+    await writeFile(partialPathFor(tmp.path, 2, 5, 1), 'x');
+    await writeFile(path.join(partialDir(tmp.path), 'stray'), 'x');
+    expect(await sweepPartials(tmp.path, new Set([2]))).toBe(2);
+    expect(await readdir(partialDir(tmp.path))).toEqual([path.basename(partialPathFor(tmp.path, 2, 5, 1))]);
+    expect(existsSync(tmp.path)).toBe(true);
+    await tmp.remove();
+  });
+});
