@@ -169,6 +169,8 @@ function describe(f: FileRecord, runs: PluginRunRecord[], stableListings: number
         : `quarantined in plugin ${pluginText}; \`poller retry --quarantined\` tries again`;
     case 'rejected':
       return `rejected: ${f.lastError}; it is never fetched`;
+    case 'superseded':
+      return `superseded: fetched ${iso(f.fetchedMs)}, but ${f.lastError}`;
   }
 }
 

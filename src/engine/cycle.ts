@@ -14,7 +14,7 @@ import type { PluginRunner } from '../plugins/runner.js';
 import { GlobFilter } from '../sources/glob.js';
 import type { RemoteEntry, Source } from '../sources/source.js';
 import { type WalkFilter, walkSource } from '../sources/walk.js';
-import { landFile } from '../transfer/landing.js';
+import { isAlreadyLanded, landFile } from '../transfer/landing.js';
 import { unsafeRemotePathReason } from '../transfer/landing-path.js';
 import { backoffDelayMs, sleep } from '../transfer/retry.js';
 
@@ -422,6 +422,15 @@ export async function processClaimed(
   onlyPlugin?: string,
 ): Promise<void> {
   const now = deps.now ?? Date.now;
+  if (!(await isAlreadyLanded(rec.localPath as string, rec))) {
+    // A newer version of the file landed on the same path before this one's plugins ran.
+    await deps.ledger.markSuperseded(rec.id, deps.owner, now());
+    log.info(
+      { event: 'file.superseded', path: rec.path, version: formatVersion(rec) },
+      'superseded by a newer version',
+    );
+    return;
+  }
   const previous = new Map((await deps.ledger.pluginRuns(rec.id)).map((r) => [r.plugin, r]));
   const base: Omit<PluginFile, 'attempt'> = {
     localPath: rec.localPath as string,

@@ -8,6 +8,8 @@
  *   seen → fetching → fetched → processing → processed
  *                 ↘ failed(stage fetch)  ↘ failed(stage process) → … → quarantined
  *   rejected: a hostile or unusable remote name; recorded, never fetched.
+ *   superseded: fetched, but a newer version landed on its path before its plugins ran; the
+ *   newer version is processed instead (the landing tree holds one version per path).
  */
 import type { EmittedOutput } from '../plugins/api.js';
 import type { MtimePrecision, RemoteEntry } from '../sources/source.js';
@@ -20,7 +22,8 @@ export type FileState =
   | 'processed'
   | 'failed'
   | 'quarantined'
-  | 'rejected';
+  | 'rejected'
+  | 'superseded';
 export type FailedStage = 'fetch' | 'process';
 export type PluginRunState = 'running' | 'succeeded' | 'failed' | 'quarantined';
 
@@ -33,6 +36,7 @@ export const FILE_STATES: readonly FileState[] = [
   'failed',
   'quarantined',
   'rejected',
+  'superseded',
 ];
 
 export interface FileRecord {
@@ -175,6 +179,8 @@ export interface Ledger {
     leaseUntilMs: number,
     nowMs: number,
   ): Promise<FileRecord[]>;
+  /** The landed bytes are a newer version's: this version will not be processed. */
+  markSuperseded(id: number, owner: string, nowMs: number): Promise<void>;
   pluginRuns(fileId: number): Promise<PluginRunRecord[]>;
   markPluginRunning(fileId: number, plugin: string, nowMs: number): Promise<number>;
   /** Record every plugin outcome of one processing pass and the file's resulting state, in one transaction. */

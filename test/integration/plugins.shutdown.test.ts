@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -29,6 +29,8 @@ describe('plugin runs cut short by shutdown', () => {
     const local = path.join(dir, 'f.bufr');
     writeFileSync(local, 'x');
     const t = Date.now();
+    // As landing leaves it: the remote mtime set on the landed file.
+    utimesSync(local, new Date(t - 3_600_000), new Date(t - 3_600_000));
     const { ready } = await ledger.observe(
       's',
       [

@@ -57,7 +57,14 @@ type LatestRow = [number, number, number, MtimePrecision, FileState, 'fetch' | '
  * retries are driven by due times, not by listings), finished, or refused. Only 'seen' rows
  * (settling) and fetch failures (retried when listed) need each sighting.
  */
-const QUIET_STATES: ReadonlySet<FileState> = new Set(['fetched', 'processing', 'processed', 'quarantined', 'rejected']);
+const QUIET_STATES: ReadonlySet<FileState> = new Set([
+  'fetched',
+  'processing',
+  'processed',
+  'quarantined',
+  'rejected',
+  'superseded',
+]);
 
 function isQuiet(state: FileState, stage: 'fetch' | 'process' | null): boolean {
   return QUIET_STATES.has(state) || (state === 'failed' && stage === 'process');
@@ -280,6 +287,11 @@ export class SqliteLedger implements Ledger {
       processed: db.prepare(
         `UPDATE files SET state = @state, stage = @stage, error_code = @code, last_error = @error, next_retry_ms = @retry,
            claimed_by = NULL, lease_until_ms = NULL, done_ms = @done, updated_ms = @now
+         WHERE id = @id AND claimed_by = @owner AND state = 'processing'`,
+      ),
+      superseded: db.prepare(
+        `UPDATE files SET state = 'superseded', stage = NULL, claimed_by = NULL, lease_until_ms = NULL, done_ms = @now,
+           error_code = 'POLLER_LANDING_SUPERSEDED', last_error = @error, next_retry_ms = NULL, updated_ms = @now
          WHERE id = @id AND claimed_by = @owner AND state = 'processing'`,
       ),
       stale: db.prepare<[], FileRow>(`SELECT * FROM files WHERE state IN ('fetching', 'processing')`),
@@ -543,6 +555,11 @@ export class SqliteLedger implements Ledger {
     nowMs: number,
   ): Promise<FileRecord[]> {
     return this.#claimEach(this.#stmts.claimProcess, () => ids, { owner, lease: leaseUntilMs, now: nowMs });
+  }
+
+  async markSuperseded(id: number, owner: string, nowMs: number): Promise<void> {
+    const error = 'a newer version landed on its path before its plugins ran; the newer version is processed instead';
+    this.#expectOne(this.#stmts.superseded.run({ id, owner, now: nowMs, error }).changes, id, 'mark superseded');
   }
 
   async pluginRuns(fileId: number): Promise<PluginRunRecord[]> {
