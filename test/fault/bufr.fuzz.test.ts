@@ -3,21 +3,9 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodeBufr } from '../../plugins/bufr/decoder/index.js';
 import { encodeRadarVolume } from '../../plugins/bufr/encoder/radar.js';
+import { rng } from '../../plugins/bufr/encoder/sample.js';
 import { encodeSynop } from '../../plugins/bufr/encoder/synop.js';
 import { bufrFixturesDir } from '../integration/bufr.compare.js';
-
-// Deterministic, so a failure reproduces; the seed is in the assertion message.
-function rng(seed: number) {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32;
-  };
-}
 
 function samples(): Array<{ name: string; bytes: Uint8Array }> {
   const t = new Date(Date.UTC(2026, 0, 1));

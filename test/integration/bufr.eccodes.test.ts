@@ -9,6 +9,7 @@ import { OPERA_LOCAL } from '../../plugins/bufr/decoder/tables.js';
 import { BitWriter } from '../../plugins/bufr/encoder/bit-writer.js';
 import { assembleMessage, type EncodeValue, encodeMessage } from '../../plugins/bufr/encoder/message.js';
 import { encodeRadarVolume } from '../../plugins/bufr/encoder/radar.js';
+import { rng } from '../../plugins/bufr/encoder/sample.js';
 import { encodeSynop } from '../../plugins/bufr/encoder/synop.js';
 import { compareWithEccodes, type EcEntry } from './bufr.compare.js';
 
@@ -28,18 +29,6 @@ if (!HAVE) {
   const { CI: ci } = process.env;
   if (ci === 'true') throw new Error('bufr_dump not found on PATH; run scripts/install-eccodes.sh');
   console.warn('[bufr] bufr_dump not on PATH: skipping the ecCodes cross-check (run scripts/install-eccodes.sh)');
-}
-
-function rng(seed: number) {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32;
-  };
 }
 
 /** ecCodes-format local tables for the OPERA radar descriptors, under <dir>/bufr/tables/0/local/2/247/0. */

@@ -5,7 +5,8 @@
 import { encodeRadarVolume } from './radar.js';
 import { encodeSynop, type SynopObservation } from './synop.js';
 
-function rng(seed: number): () => number {
+/** A small deterministic xorshift32 generator in [0, 1): the same seed gives the same data. */
+export function rng(seed: number): () => number {
   let s = seed >>> 0 || 1;
   return () => {
     s ^= s << 13;
