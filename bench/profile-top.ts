@@ -26,7 +26,7 @@ const n = Number(nArg ?? 25);
 const prof = JSON.parse(await readFile(file, 'utf8')) as CpuProfile;
 const byId = new Map(prof.nodes.map((node) => [node.id, node]));
 const selfUs = new Map<number, number>();
-prof.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (prof.timeDeltas[i] ?? 0)));
+for (const [i, id] of prof.samples.entries()) selfUs.set(id, (selfUs.get(id) ?? 0) + (prof.timeDeltas[i] ?? 0));
 const totalUs = prof.endTime - prof.startTime;
 
 const shortUrl = (url: string) => url.replace(/^file:\/\/.*?\/(node_modules|dist)\//, '$1/') || '(native)';

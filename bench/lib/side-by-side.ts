@@ -81,7 +81,7 @@ export async function runSideBySide(spec: SideBySideSpec): Promise<SideBySideRes
         r.cpuS.push(run.cpuS);
         r.rssMb.push(run.maxRssMb);
         r.rate.push(spec.work / (run.wallMs / 1000));
-        for (const [k, v] of Object.entries(extra)) (r.extra[k] ??= []).push(v);
+        for (const [k, v] of Object.entries(extra)) r.extra[k] = [...(r.extra[k] ?? []), v];
         const more = Object.entries(extra)
           .map(([k, v]) => ` ${k}=${fmt(v, 1)}`)
           .join('');
