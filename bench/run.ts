@@ -57,6 +57,26 @@ if (want('repoll')) {
   try {
     const r = await benchRepoll({ entries: Number(process.env['BENCH_REPOLL_ENTRIES'] ?? 100_000), reps });
     if (r) results.push(r);
+    if (r?.cli) {
+      const poller = r.cli.contenders.find((c) => c.name === 'poller');
+      const rss = Math.max(...(poller?.rssMb ?? [Number.NaN]), ...(r.measures['poller']?.rssMb ?? []));
+      outcomes.push({
+        result: r.cli,
+        goals: [
+          {
+            goal: 'poller cycle <= 1.15x the bare basic-ftp listing (cold, in process)',
+            actual: `${r.ratioCold.toFixed(2)}x (warm ${r.ratioWarm.toFixed(2)}x)`,
+            met: r.ratioCold <= r.goal.ratio,
+          },
+          {
+            goal: '`poller run-once` <= 1.15x `curl` LIST (wall time)',
+            actual: `${(r.ratioCliCurl ?? Number.NaN).toFixed(2)}x`,
+            met: (r.ratioCliCurl ?? Number.POSITIVE_INFINITY) <= r.goal.ratio,
+          },
+          { goal: 'poller peak RSS <= 150 MB', actual: `${rss.toFixed(0)} MB`, met: rss <= r.goal.rssMb },
+        ],
+      });
+    }
   } catch (err) {
     console.error(`repoll: FAILED: ${err instanceof Error ? err.message : String(err)}`);
     failures.push('repoll');

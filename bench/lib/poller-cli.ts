@@ -14,10 +14,10 @@ import { expectTree } from './side-by-side.js';
 import type { TimedRun } from './timed.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const POLLER_BIN = path.join(REPO_ROOT, 'bin', 'poller.js');
+export const POLLER_BIN = path.join(REPO_ROOT, 'bin', 'poller.js');
 
 /** Env variable the generated config reads the password from, so no secret sits in the file. */
-const PASSWORD_ENV = 'POLLER_BENCH_PASSWORD';
+export const PASSWORD_ENV = 'POLLER_BENCH_PASSWORD';
 
 export interface PollerContenderOptions {
   /** The source entry of the config, without `name` and `password`. */

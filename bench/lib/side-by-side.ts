@@ -24,7 +24,7 @@ export interface SideBySideSpec {
   /** A short description of the job for the table. */
   label: string;
   /** What the rate counts: files or megabytes (10^6 bytes) per second. */
-  unit: 'files/s' | 'MB/s';
+  unit: 'files/s' | 'MB/s' | 'entries/s';
   /** Files or megabytes in one run. */
   work: number;
   contenders: readonly Contender[];
