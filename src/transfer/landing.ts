@@ -101,13 +101,16 @@ export async function landFile(source: Source, opts: LandOptions): Promise<LandR
     offset = 0;
   }
   let transferred = 0;
+  /** The stream fsyncs the file before closing it (`flush`), saving a reopen per file. */
+  let synced = false;
   if (offset < entry.sizeBytes || entry.sizeBytes === 0) {
     const fh = await openPartial(partial, offset > 0 ? 'r+' : 'w');
-    const out = fh.createWriteStream({ start: offset, highWaterMark: WRITE_BUFFER_BYTES });
+    const out = fh.createWriteStream({ start: offset, highWaterMark: WRITE_BUFFER_BYTES, flush: true });
     const closed = new Promise<void>((resolve, reject) => {
       out.once('close', resolve);
       out.once('error', reject);
     });
+    let downloaded = false;
     try {
       await source.download(entry.path, out, {
         offsetBytes: offset,
@@ -117,9 +120,16 @@ export async function landFile(source: Source, opts: LandOptions): Promise<LandR
           opts.onBytes?.(n);
         },
       });
+      downloaded = true;
     } finally {
       if (!out.writableEnded) out.end();
-      await closed.catch(() => undefined);
+      const closeError = await closed.then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      // A file whose fsync or close failed is not known to be on disk: it must not be landed.
+      if (downloaded && closeError !== undefined) throw closeError;
+      synced = downloaded;
     }
   }
   const got = (await sizeOf(partial)) ?? 0;
@@ -136,7 +146,8 @@ export async function landFile(source: Source, opts: LandOptions): Promise<LandR
       `${sourceName}:${entry.path}: transfer ended at ${got} of ${entry.sizeBytes} bytes; it resumes on the next attempt`,
     );
   }
-  await fsyncPath(partial, 'r+');
+  // A partial completed by an earlier run was never synced by this one.
+  if (!synced) await fsyncPath(partial, 'r+');
   const mtime = new Date(entry.mtimeMs);
   await utimes(partial, mtime, mtime);
   try {
