@@ -90,16 +90,20 @@ export async function benchCatchUp(opts: { reps: number; scale: number }): Promi
           logLevel: 'info',
           extra: async (run, dest) => {
             let last = Number.NEGATIVE_INFINITY;
+            let first = Number.POSITIVE_INFINITY;
             let seen = 0;
             for (const line of pollerLogLines(run.stderr)) {
-              if (line.event !== 'file.fetched' || typeof line.path !== 'string' || !newest.has(line.path)) continue;
+              if (line.event !== 'file.fetched' || typeof line.path !== 'string') continue;
+              first = Math.min(first, logTimeMs(line));
+              if (!newest.has(line.path)) continue;
               last = Math.max(last, logTimeMs(line));
               seen++;
             }
             if (seen !== newest.size)
               throw new Error(`poller: ${seen} file.fetched lines for the newest volume, expected ${newest.size}`);
             const byCtime = await newestByCtime((d) => path.join(d, 'landing', 'bench'))(run, dest);
-            return { newestLoggedPct: ((last - run.startedAtMs) / run.wallMs) * 100, ...byCtime };
+            const pct = (t: number) => ((t - run.startedAtMs) / run.wallMs) * 100;
+            return { firstFetchedPct: pct(first), newestLoggedPct: pct(last), ...byCtime };
           },
         }),
         rcloneCopy(login, 'radar', PARALLEL, expect, newestByCtime(outDir)),
