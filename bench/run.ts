@@ -1,27 +1,109 @@
 /**
- * `npm run bench`: the side-by-side benchmarks. Each case prints medians, spreads and the ratio
- * poller/peer measured in the same run; results are written as JSON under bench/results/.
+ * `npm run bench [case...]`: the side-by-side benchmarks. Each case prints medians, spreads and
+ * the ratio poller/peer measured in the same run; results are written as JSON under
+ * bench/results/, and a Markdown table of the run is printed last. Cases: repoll, many,
+ * big-ftp, big-ftps, big-sftp, catchup. Knobs: BENCH_REPS (default 3), BENCH_SCALE (default 1:
+ * multiplies file counts and the big file's size), BENCH_REPOLL_ENTRIES (default 100000).
+ * Install the servers and peers first: `bash scripts/install-bench-tools.sh`.
  */
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchCatchUp } from './cases/catch-up.js';
+import { benchManyFiles } from './cases/many-files.js';
 import { benchRepoll } from './cases/repoll.js';
+import { benchSingleStream, SINGLE_STREAM_CASES, type SingleStreamCase } from './cases/single-stream.js';
+import { type CaseOutcome, TABLE_HEADERS, tableRows } from './lib/side-by-side.js';
 import { writeResult } from './lib/stats.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const ALL = ['repoll', 'many', ...SINGLE_STREAM_CASES, 'catchup'];
 const only = process.argv.slice(2);
+for (const name of only) {
+  if (!ALL.includes(name)) {
+    console.error(`unknown case "${name}"; cases: ${ALL.join(', ')}`);
+    process.exit(2);
+  }
+}
 const want = (name: string) => only.length === 0 || only.includes(name);
+const reps = Math.max(1, Number(process.env['BENCH_REPS'] ?? 3));
+const scale = Number(process.env['BENCH_SCALE'] ?? 1);
+const startedMs = Date.now();
+console.log(
+  `bench: reps ${reps}, scale ${scale}, load average ${os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}`,
+);
 
 const results: unknown[] = [];
-if (want('repoll')) {
-  const r = await benchRepoll({
-    entries: Number(process.env['BENCH_REPOLL_ENTRIES'] ?? 100_000),
-    reps: Number(process.env['BENCH_REPS'] ?? 3),
-  });
-  if (r) results.push(r);
+const outcomes: CaseOutcome[] = [];
+const failures: string[] = [];
+
+async function attempt(name: string, run: () => Promise<CaseOutcome | CaseOutcome[] | undefined>): Promise<void> {
+  try {
+    const out = await run();
+    for (const o of out === undefined ? [] : Array.isArray(out) ? out : [out]) {
+      outcomes.push(o);
+      results.push({ ...o.result, goals: o.goals });
+    }
+  } catch (err) {
+    console.error(`${name}: FAILED: ${err instanceof Error ? err.message : String(err)}`);
+    failures.push(name);
+  }
 }
+
+if (want('repoll')) {
+  try {
+    const r = await benchRepoll({ entries: Number(process.env['BENCH_REPOLL_ENTRIES'] ?? 100_000), reps });
+    if (r) results.push(r);
+    if (r?.cli) {
+      const poller = r.cli.contenders.find((c) => c.name === 'poller');
+      const rss = Math.max(...(poller?.rssMb ?? [Number.NaN]), ...(r.measures['poller']?.rssMb ?? []));
+      outcomes.push({
+        result: r.cli,
+        goals: [
+          {
+            goal: 'poller cycle <= 1.15x the bare basic-ftp listing (cold, in process)',
+            actual: `${r.ratioCold.toFixed(2)}x (warm ${r.ratioWarm.toFixed(2)}x)`,
+            met: r.ratioCold <= r.goal.ratio,
+          },
+          {
+            goal: '`poller run-once` <= 1.15x `curl` LIST (wall time)',
+            actual: `${(r.ratioCliCurl ?? Number.NaN).toFixed(2)}x`,
+            met: (r.ratioCliCurl ?? Number.POSITIVE_INFINITY) <= r.goal.ratio,
+          },
+          { goal: 'poller peak RSS <= 150 MB', actual: `${rss.toFixed(0)} MB`, met: rss <= r.goal.rssMb },
+        ],
+      });
+    }
+  } catch (err) {
+    console.error(`repoll: FAILED: ${err instanceof Error ? err.message : String(err)}`);
+    failures.push('repoll');
+  }
+}
+if (want('many')) await attempt('many', () => benchManyFiles({ reps, scale }));
+const streams = SINGLE_STREAM_CASES.filter(want) as SingleStreamCase[];
+if (streams.length > 0) await attempt(streams.join(','), () => benchSingleStream({ reps, scale, cases: streams }));
+if (want('catchup')) await attempt('catchup', () => benchCatchUp({ reps, scale }));
+
 const file = await writeResult(REPO_ROOT, 'bench', {
   date: new Date().toISOString(),
-  host: { cpus: (await import('node:os')).cpus().length },
+  host: { cpus: os.cpus().length, loadAverageAtEnd: os.loadavg() },
+  reps,
+  scale,
+  durationS: (Date.now() - startedMs) / 1000,
   results,
 });
-console.log(`results: ${path.relative(process.cwd(), file)}`);
+
+if (outcomes.length > 0) {
+  console.log('\nMarkdown (bench/README.md):\n');
+  console.log(`| ${TABLE_HEADERS.join(' | ')} |`);
+  console.log(`|${TABLE_HEADERS.map(() => '---').join('|')}|`);
+  for (const o of outcomes) for (const row of tableRows(o.result)) console.log(`| ${row.join(' | ')} |`);
+  console.log('');
+  for (const o of outcomes)
+    for (const g of o.goals) console.log(`- ${o.result.case}: ${g.goal}: ${g.actual} (${g.met ? 'met' : 'MISSED'})`);
+}
+console.log(`\nresults: ${path.relative(process.cwd(), file)} (${((Date.now() - startedMs) / 60_000).toFixed(1)} min)`);
+if (failures.length > 0) process.exitCode = 1;

@@ -3,13 +3,17 @@
  * bare listing by basic-ftp in the same run. Goal: poller <= 1.15x the bare listing, <= 150 MB RSS.
  */
 import { closeSync, openSync, utimesSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServerAccount, realServerSupport, startVsftpd } from '../../test/helpers/debian-ftp.js';
 import { type ChildMeasure, measureInChild } from '../lib/child.js';
+import { outDir } from '../lib/peers.js';
+import { PASSWORD_ENV, POLLER_BIN } from '../lib/poller-cli.js';
+import { type Contender, printSideBySide, runSideBySide, type SideBySideResult } from '../lib/side-by-side.js';
 import { fmt, median, printTable, spreadPct } from '../lib/stats.js';
+import { missingTools } from '../lib/timed.js';
 import type { RepollArgs } from './repoll-child.js';
 
 const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'repoll-child.js');
@@ -22,6 +26,10 @@ export interface RepollResult {
   measures: Record<string, { ms: number[]; rssMb: number[] }>;
   ratioCold: number;
   ratioWarm: number;
+  /** `poller run-once` (the CLI, under GNU time) against `curl` LIST, interleaved; absent without curl. */
+  cli?: SideBySideResult;
+  /** Median wall time of `poller run-once` over curl's LIST. */
+  ratioCliCurl?: number;
   goal: { ratio: number; rssMb: number };
 }
 
@@ -96,6 +104,23 @@ export async function benchRepoll(opts: { entries: number; reps: number }): Prom
         row('poller daemon: 2nd cycle, same process', 'poller-warm', result.ratioWarm),
       ],
     );
+    if (missingTools(['curl', '/usr/bin/time']).length === 0) {
+      // The whole CLI (process start, config, ledger open) against curl's LIST, both under GNU time.
+      const cli = await runSideBySide({
+        name: 'repoll-cli',
+        label: `no-change re-poll of ${opts.entries} entries: poller run-once vs curl LIST`,
+        unit: 'entries/s',
+        work: opts.entries,
+        reps: opts.reps,
+        scratch: work,
+        contenders: [cliRepoll(args, opts.entries), curlList(args, opts.entries)],
+      });
+      printSideBySide(cli);
+      result.cli = cli;
+      const t = (name: string) => median(cli.contenders.find((c) => c.name === name)?.wallMs ?? [Number.NaN]);
+      result.ratioCliCurl = t('poller') / t('curl');
+      console.log(`poller run-once / curl LIST (time): ${fmt(result.ratioCliCurl)}`);
+    }
     console.log(`goal: <= ${result.goal.ratio}x the bare listing, <= ${result.goal.rssMb} MB peak RSS`);
     return result;
   } finally {
@@ -103,4 +128,60 @@ export async function benchRepoll(opts: { entries: number; reps: number }): Prom
     await account.remove();
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** `poller run-once` on the seeded ledger: lists, diffs, fetches nothing. */
+function cliRepoll(a: RepollArgs, entries: number): Contender {
+  return {
+    name: 'poller',
+    async command(dest) {
+      const config = path.join(dest, 'poller.yaml');
+      const source = [
+        '  - name: bench',
+        `    url: ftp://${a.user}@${a.host}:${a.port}/${a.dir}`,
+        `    password: \${${PASSWORD_ENV}}`,
+        "    include: '*.bufr'",
+        '    stableListings: 1',
+        '    maxConnections: 1',
+      ];
+      await writeFile(config, [`landing: ${a.landing}`, `ledger: ${a.ledger}`, 'sources:', ...source, ''].join('\n'));
+      return {
+        command: process.execPath,
+        args: [POLLER_BIN, 'run-once', '--config', config, '--json'],
+        env: { [PASSWORD_ENV]: a.password },
+      };
+    },
+    async verify(_dest, run) {
+      const s = (JSON.parse(run.stdout) as { sources: Array<{ listed: number; fetched: number }> }).sources[0];
+      if (s?.listed !== entries || s.fetched !== 0)
+        throw new Error(`poller: re-poll listed ${s?.listed} and fetched ${s?.fetched}; expected ${entries} and 0`);
+      return {};
+    },
+  };
+}
+
+/** `curl` LIST of the directory into a file. */
+function curlList(a: RepollArgs, entries: number): Contender {
+  return {
+    name: 'curl',
+    async command(dest) {
+      await mkdir(outDir(dest), { recursive: true });
+      return {
+        command: 'curl',
+        args: [
+          '-sS',
+          '--user',
+          `${a.user}:${a.password}`,
+          `ftp://${a.host}:${a.port}/${a.dir}/`,
+          '-o',
+          path.join(outDir(dest), 'list.txt'),
+        ],
+      };
+    },
+    async verify(dest) {
+      const lines = (await readFile(path.join(outDir(dest), 'list.txt'), 'utf8')).split('\n').filter(Boolean).length;
+      if (lines !== entries) throw new Error(`curl: LIST gave ${lines} lines, expected ${entries}`);
+      return {};
+    },
+  };
 }

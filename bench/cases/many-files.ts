@@ -1,0 +1,77 @@
+/**
+ * Case: 2,000 files x 100 KiB in 20 directories from vsftpd, 8 connections, landing to disk;
+ * poller against `rclone copy --transfers 8 --checkers 8` and `lftp mirror --parallel=8`.
+ * Goal: >= 1.25x the faster peer in files/s, <= 100 MB peak RSS.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { createServerAccount, realServerSupport, startVsftpd } from '../../test/helpers/debian-ftp.js';
+import { writeFlatTree } from '../lib/data.js';
+import { type FtpLogin, lftpMirror, rcloneCopy } from '../lib/peers.js';
+import { pollerContender } from '../lib/poller-cli.js';
+import {
+  type CaseOutcome,
+  printGoals,
+  printSideBySide,
+  ratioGoal,
+  rssGoal,
+  runSideBySide,
+} from '../lib/side-by-side.js';
+import { missingTools } from '../lib/timed.js';
+
+const FILE_BYTES = 100 * 1024;
+const DIRS = 20;
+const PARALLEL = 8;
+
+export async function benchManyFiles(opts: { reps: number; scale: number }): Promise<CaseOutcome | undefined> {
+  const support = realServerSupport();
+  const missing = missingTools(['rclone', 'lftp', '/usr/bin/time']);
+  if (!support.vsftpd.available || missing.length > 0) {
+    console.log(
+      `many: skipped: ${support.vsftpd.reason ?? `missing ${missing.join(', ')}`}; run scripts/install-bench-tools.sh`,
+    );
+    return undefined;
+  }
+  const files = Math.max(DIRS, Math.round(2000 * opts.scale));
+  const account = await createServerAccount();
+  const scratch = await mkdtemp(path.join(os.tmpdir(), 'poller-bench-many-'));
+  const server = await startVsftpd({ account, tls: 'none' });
+  try {
+    await writeFlatTree(path.join(account.root, 'many'), files, DIRS, FILE_BYTES, new Date(Date.now() - 3_600_000));
+    const login: FtpLogin = { host: server.host, port: server.port, user: account.user, password: account.password };
+    const expect = { files, bytes: files * FILE_BYTES };
+    console.log(`many: ${files} files x ${FILE_BYTES / 1024} KiB in ${DIRS} dirs, ${PARALLEL} connections, vsftpd`);
+    const result = await runSideBySide({
+      name: 'many',
+      label: `${files} files x 100 KiB in ${DIRS} dirs, ${PARALLEL} connections, vsftpd`,
+      unit: 'files/s',
+      work: files,
+      reps: opts.reps,
+      scratch,
+      contenders: [
+        pollerContender({
+          source: {
+            url: `ftp://${login.user}@${login.host}:${login.port}/many`,
+            concurrency: PARALLEL,
+            maxConnections: PARALLEL,
+            maxFilesPerPoll: 1_000_000,
+          },
+          password: login.password,
+          expectFiles: expect.files,
+          expectBytes: expect.bytes,
+        }),
+        rcloneCopy(login, 'many', PARALLEL, expect),
+        lftpMirror(login, 'many', PARALLEL, expect),
+      ],
+    });
+    printSideBySide(result);
+    const goals = [ratioGoal(result, 1.25), rssGoal(result, 100)];
+    printGoals(goals);
+    return { result, goals };
+  } finally {
+    await server.close();
+    await account.remove();
+    await rm(scratch, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * poller as a contender: the real CLI, `node bin/poller.js run-once --config <generated> --json`,
+ * with a fresh ledger and landing directory per repetition. A run counts only when its JSON
+ * summary and its ledger both say every file was fetched and processed, and the landing tree
+ * holds exactly the expected files and bytes.
+ */
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { stringify } from 'yaml';
+import type { Contender } from './side-by-side.js';
+import { expectTree } from './side-by-side.js';
+import type { TimedRun } from './timed.js';
+
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const POLLER_BIN = path.join(REPO_ROOT, 'bin', 'poller.js');
+
+/** Env variable the generated config reads the password from, so no secret sits in the file. */
+export const PASSWORD_ENV = 'POLLER_BENCH_PASSWORD';
+
+export interface PollerContenderOptions {
+  /** The source entry of the config, without `name` and `password`. */
+  source: Record<string, unknown>;
+  password?: string;
+  expectFiles: number;
+  expectBytes: number;
+  /** `--log-level`; info keeps the `file.fetched` lines. */
+  logLevel?: string;
+  /** Extra figures from the run (e.g. from the log lines on stderr). */
+  extra?: (run: TimedRun, dest: string) => Promise<Record<string, number>> | Record<string, number>;
+}
+
+/** One parsed JSON log line of poller. */
+export interface PollerLogLine {
+  event?: string;
+  path?: string;
+  time?: string | number;
+  [k: string]: unknown;
+}
+
+/** poller's JSON log lines (stderr), skipping anything that is not JSON. */
+export function pollerLogLines(stderr: string): PollerLogLine[] {
+  const out: PollerLogLine[] = [];
+  for (const line of stderr.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      out.push(JSON.parse(line) as PollerLogLine);
+    } catch {
+      // A partial line: ignore.
+    }
+  }
+  return out;
+}
+
+/** Epoch ms of a log line's `time` (pino ISO time or epoch number). */
+export function logTimeMs(line: PollerLogLine): number {
+  return typeof line.time === 'number' ? line.time : Date.parse(String(line.time));
+}
+
+/** `BENCH_PROFILE=<dir>`: each poller run writes a V8 CPU profile there (`node bench/profile-top.js <file>` summarises it). */
+function profileFlags(): string[] {
+  const dir = process.env['BENCH_PROFILE'];
+  return dir ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(dir)] : [];
+}
+
+interface RunOnceJson {
+  sources: Array<{ name: string; fetched: number; processed: number; failed: number; error?: { message: string } }>;
+}
+
+export function pollerContender(opts: PollerContenderOptions): Contender {
+  return {
+    name: 'poller',
+    async command(dest) {
+      const configPath = path.join(dest, 'poller.yaml');
+      const config = {
+        landing: path.join(dest, 'landing'),
+        ledger: path.join(dest, 'ledger.db'),
+        sources: [
+          {
+            name: 'bench',
+            ...opts.source,
+            ...(opts.password !== undefined && { password: `\${${PASSWORD_ENV}}` }),
+          },
+        ],
+      };
+      await writeFile(configPath, stringify(config));
+      return {
+        command: process.execPath,
+        args: [
+          ...profileFlags(),
+          POLLER_BIN,
+          'run-once',
+          '--config',
+          configPath,
+          '--json',
+          ...(opts.logLevel ? ['--log-level', opts.logLevel] : []),
+        ],
+        env: opts.password !== undefined ? { [PASSWORD_ENV]: opts.password } : ({} as Record<string, string>),
+      };
+    },
+    async verify(dest, run) {
+      const summary = JSON.parse(run.stdout) as RunOnceJson;
+      const s = summary.sources[0];
+      if (!s || s.error || s.failed !== 0 || s.fetched !== opts.expectFiles || s.processed !== opts.expectFiles)
+        throw new Error(
+          `poller: summary says ${JSON.stringify(s)}, expected ${opts.expectFiles} fetched and processed`,
+        );
+      const db = new Database(path.join(dest, 'ledger.db'), { readonly: true });
+      try {
+        const row = db.prepare("SELECT COUNT(*) AS n FROM files WHERE state = 'processed'").get() as { n: number };
+        if (row.n !== opts.expectFiles)
+          throw new Error(`poller: the ledger has ${row.n} processed files, expected ${opts.expectFiles}`);
+      } finally {
+        db.close();
+      }
+      await expectTree('poller', path.join(dest, 'landing'), opts.expectFiles, opts.expectBytes);
+      return opts.extra ? await opts.extra(run, dest) : {};
+    },
+  };
+}

@@ -1,0 +1,215 @@
+/**
+ * Side-by-side runs: every contender (poller and its peers) does the same job in the same
+ * process conditions, interleaved A B C A B C..., each repetition into a fresh directory on the
+ * same disk that is deleted afterwards. Each run is checked (file count, bytes, and for poller
+ * the ledger) before it counts, so a fast but wrong run cannot win.
+ */
+import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { fmt, median, printTable, spreadPct } from './stats.js';
+import { runTimed, type TimedCommand, type TimedRun } from './timed.js';
+
+/** One tool doing the job. */
+export interface Contender {
+  name: string;
+  /** The command for one repetition; `dest` is a fresh empty directory. */
+  command(dest: string): TimedCommand | Promise<TimedCommand>;
+  /** Throws when the run's output is wrong; may return extra figures (e.g. "newest landed at %"). */
+  verify(dest: string, run: TimedRun): Promise<Record<string, number>>;
+}
+
+export interface SideBySideSpec {
+  /** Case name, as `npm run bench <name>` selects it. */
+  name: string;
+  /** A short description of the job for the table. */
+  label: string;
+  /** What the rate counts: files or megabytes (10^6 bytes) per second. */
+  unit: 'files/s' | 'MB/s' | 'entries/s';
+  /** Files or megabytes in one run. */
+  work: number;
+  contenders: readonly Contender[];
+  reps: number;
+  /** Where each repetition's output directory is made (same disk for every tool). */
+  scratch: string;
+}
+
+export interface ContenderResult {
+  name: string;
+  wallMs: number[];
+  cpuS: number[];
+  rssMb: number[];
+  /** Work per second, one per repetition. */
+  rate: number[];
+  extra: Record<string, number[]>;
+}
+
+export interface SideBySideResult {
+  case: string;
+  label: string;
+  unit: SideBySideSpec['unit'];
+  work: number;
+  reps: number;
+  contenders: ContenderResult[];
+}
+
+/** Runs every contender `reps` times, interleaved, and returns the raw figures. */
+export async function runSideBySide(spec: SideBySideSpec): Promise<SideBySideResult> {
+  // BENCH_TOOLS=poller,lftp runs only those (for profiling; ratios need the peers).
+  const onlyTools = process.env['BENCH_TOOLS']?.split(',').filter(Boolean);
+  if (onlyTools?.length) spec = { ...spec, contenders: spec.contenders.filter((c) => onlyTools.includes(c.name)) };
+  const results: ContenderResult[] = spec.contenders.map((c) => ({
+    name: c.name,
+    wallMs: [],
+    cpuS: [],
+    rssMb: [],
+    rate: [],
+    extra: {},
+  }));
+  await mkdir(spec.scratch, { recursive: true });
+  for (let rep = 1; rep <= spec.reps; rep++) {
+    for (const [i, c] of spec.contenders.entries()) {
+      const r = results[i] as ContenderResult;
+      const dest = await mkdtemp(path.join(spec.scratch, `${c.name}-`));
+      try {
+        const run = await runTimed(await c.command(dest));
+        if (run.exitCode !== 0)
+          throw new Error(
+            `${spec.name}: ${c.name} exited ${run.exitCode}: ${(run.stderr || run.stdout).trim().slice(-800)}`,
+          );
+        const extra = await c.verify(dest, run);
+        r.wallMs.push(run.wallMs);
+        r.cpuS.push(run.cpuS);
+        r.rssMb.push(run.maxRssMb);
+        r.rate.push(spec.work / (run.wallMs / 1000));
+        for (const [k, v] of Object.entries(extra)) r.extra[k] = [...(r.extra[k] ?? []), v];
+        const more = Object.entries(extra)
+          .map(([k, v]) => ` ${k}=${fmt(v, 1)}`)
+          .join('');
+        console.log(
+          `  ${spec.name} rep ${rep}/${spec.reps} ${c.name}: ${fmt(run.wallMs / 1000)} s, ` +
+            `${fmt(spec.work / (run.wallMs / 1000), 1)} ${spec.unit}, CPU ${fmt(run.cpuS)} s, ` +
+            `RSS ${fmt(run.maxRssMb, 0)} MB${more}`,
+        );
+      } finally {
+        await rm(dest, { recursive: true, force: true });
+      }
+    }
+  }
+  return {
+    case: spec.name,
+    label: spec.label,
+    unit: spec.unit,
+    work: spec.work,
+    reps: spec.reps,
+    contenders: results,
+  };
+}
+
+/** poller's median rate over the peer's (throughput: higher is better for poller). */
+export function rateRatio(result: SideBySideResult, peer: string, of = 'poller'): number {
+  const a = result.contenders.find((c) => c.name === of);
+  const b = result.contenders.find((c) => c.name === peer);
+  if (!a || !b) return Number.NaN;
+  return median(a.rate) / median(b.rate);
+}
+
+/** The peer with the highest median rate. */
+export function fastestPeer(result: SideBySideResult, of = 'poller'): ContenderResult | undefined {
+  return result.contenders
+    .filter((c) => c.name !== of)
+    .reduce<ContenderResult | undefined>(
+      (best, c) => (!best || median(c.rate) > median(best.rate) ? c : best),
+      undefined,
+    );
+}
+
+/** Rows for the summary table: one per contender. */
+export function tableRows(result: SideBySideResult): string[][] {
+  return result.contenders.map((c) => [
+    result.case,
+    c.name,
+    fmt(median(c.wallMs) / 1000),
+    fmt(spreadPct(c.wallMs), 0),
+    `${fmt(median(c.rate), 1)} ${result.unit}`,
+    fmt(median(c.cpuS)),
+    fmt(Math.max(...c.rssMb), 0),
+    c.name === 'poller' ? '' : fmt(rateRatio(result, c.name)),
+  ]);
+}
+
+export const TABLE_HEADERS = [
+  'case',
+  'tool',
+  'median s',
+  'spread %',
+  'median rate',
+  'CPU s',
+  'peak RSS MB',
+  'poller/tool',
+] as const;
+
+export function printSideBySide(result: SideBySideResult): void {
+  printTable(TABLE_HEADERS, tableRows(result));
+}
+
+/** Files and bytes under `dir`, skipping dot-directories (poller's .partial and .state). */
+export async function countTree(dir: string): Promise<{ files: number; bytes: number }> {
+  let files = 0;
+  let bytes = 0;
+  const stack = [dir];
+  for (let guard = 0; stack.length > 0 && guard < 1_000_000; guard++) {
+    const d = stack.pop() as string;
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) {
+        if (!e.name.startsWith('.')) stack.push(p);
+      } else if (e.isFile()) {
+        files++;
+        bytes += (await stat(p)).size;
+      }
+    }
+  }
+  return { files, bytes };
+}
+
+/** Throws unless `dir` holds exactly `files` files of `bytes` bytes in all. */
+export async function expectTree(tool: string, dir: string, files: number, bytes: number): Promise<void> {
+  const got = await countTree(dir);
+  if (got.files !== files || got.bytes !== bytes)
+    throw new Error(`${tool}: landed ${got.files} files / ${got.bytes} bytes, expected ${files} / ${bytes}`);
+}
+
+/** One goal of the issue, checked against this run's figures. */
+export interface GoalCheck {
+  goal: string;
+  actual: string;
+  met: boolean;
+}
+
+/** What a case hands back to `bench/run.ts`. */
+export interface CaseOutcome {
+  result: SideBySideResult;
+  goals: GoalCheck[];
+}
+
+export function printGoals(goals: readonly GoalCheck[]): void {
+  for (const g of goals) console.log(`  goal ${g.met ? 'MET   ' : 'MISSED'} ${g.goal}: ${g.actual}`);
+}
+
+/** The usual throughput goal: poller's median rate at least `min` x the fastest peer's. */
+export function ratioGoal(result: SideBySideResult, min: number, peer?: string): GoalCheck {
+  const other = peer ?? fastestPeer(result)?.name ?? '';
+  const ratio = rateRatio(result, other);
+  return {
+    goal: `>= ${min}x ${peer ? other : `the faster peer (${other})`} in ${result.unit}`,
+    actual: `${fmt(ratio)}x`,
+    met: ratio >= min,
+  };
+}
+
+/** poller's peak RSS at most `maxMb`. */
+export function rssGoal(result: SideBySideResult, maxMb: number): GoalCheck {
+  const p = result.contenders.find((c) => c.name === 'poller');
+  const rss = p ? Math.max(...p.rssMb) : Number.NaN;
+  return { goal: `poller peak RSS <= ${maxMb} MB`, actual: `${fmt(rss, 0)} MB`, met: rss <= maxMb };
+}
