@@ -62,7 +62,9 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
   const { pino } = await import('pino');
   const log = createLogger({
     level: opts.logLevel ?? (config.logLevel as LevelWithSilent),
-    destination: pino.destination({ fd: opts.logTo === 'stderr' ? 2 : 1, sync: true }),
+    // Asynchronous writes: a synchronous line per file costs more than the file's own syscalls.
+    // close() flushes; the process ends only after the stream has drained.
+    destination: pino.destination({ fd: opts.logTo === 'stderr' ? 2 : 1, sync: false }),
   }).child({ host: os.hostname() });
   const releasers: Array<() => Promise<void>> = [];
   const mode = opts.ledgerMode ?? 'write';
@@ -150,7 +152,7 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
     if (recovered.fetches || recovered.processing) {
       log.info({ event: 'ledger.recovered', ...recovered }, 'took back claims left by a stopped process');
     }
-    const swept = await sweepPartials(config.landing, await ledger.liveFetchIds());
+    const swept = await sweepPartials(config.landing, await ledger.liveFetches());
     if (swept)
       log.info({ event: 'landing.partials_swept', files: swept }, 'removed partial downloads no version can resume');
   }

@@ -8,8 +8,6 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
-import { writeDemoFeed } from '../demo/feed.js';
-import { startDemoFtpServer } from '../demo/ftp-server.js';
 import { BUILTIN_PLUGINS } from '../plugins/loader.js';
 import { printLine } from './output.js';
 import { runOnce } from './run-once.js';
@@ -53,6 +51,9 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
         describe: 'Regenerate the feed (new files appear)',
       }) as never,
   handler: async (args) => {
+    // Loaded on use: the FTP server and the BUFR encoder are not needed by any other command.
+    const { writeDemoFeed } = await import('../demo/feed.js');
+    const { startDemoFtpServer } = await import('../demo/ftp-server.js');
     const dir = path.resolve(args.dir);
     const remote = path.join(dir, 'remote');
     if (args.fresh || !existsSync(remote)) {

@@ -14,8 +14,8 @@ import { type CycleDeps, type CycleEvents, runCycle } from '../engine/cycle.js';
 import { type CycleOutcome, createScheduler, nominalIntervalMs } from '../engine/scheduler.js';
 import { ConfigError, coerceError } from '../errors.js';
 import { evaluateReadiness, type HealthReport } from '../observe/health.js';
-import { type HttpServerHandle, startHttpServer } from '../observe/http.js';
-import { createMetrics, type Metrics } from '../observe/metrics.js';
+import type { HttpServerHandle } from '../observe/http.js';
+import type { Metrics } from '../observe/metrics.js';
 import type { PluginRunner } from '../plugins/runner.js';
 import { toleratingMissingDirs } from '../sources/date-template.js';
 import type { Source } from '../sources/source.js';
@@ -169,6 +169,9 @@ export async function runDaemon(args: RunArgs): Promise<number> {
   });
   const log = app.log;
   const startedAtMs = Date.now();
+  // Loaded here, not at the top: every other command starts faster without prom-client.
+  const { createMetrics } = await import('../observe/metrics.js');
+  const { startHttpServer } = await import('../observe/http.js');
   const metrics = createMetrics({ processMetrics: true });
   const lastSuccessMs = new Map<string, number>();
   const events = metricEvents(metrics, lastSuccessMs);

@@ -14,7 +14,7 @@ import type { PluginRunner } from '../plugins/runner.js';
 import { GlobFilter } from '../sources/glob.js';
 import type { RemoteEntry, Source } from '../sources/source.js';
 import { type WalkFilter, walkSource } from '../sources/walk.js';
-import { isAlreadyLanded, landFile } from '../transfer/landing.js';
+import { isAlreadyLanded, landFile, sweepPartials } from '../transfer/landing.js';
 import { unsafeRemotePathReason } from '../transfer/landing-path.js';
 import { backoffDelayMs, sleep } from '../transfer/retry.js';
 
@@ -188,6 +188,9 @@ export async function runCycle(
   } finally {
     leases.stop();
   }
+  // A version that moved while settling leaves its old partial behind; it is never resumed
+  // (the version is in the name) and is removed here, after a cycle that fetched.
+  if (claimed.length > 0) await sweepPartials(deps.landingRoot, await deps.ledger.liveFetches());
   if (pausedBy) {
     summary.error = { code: pausedBy.code, message: pausedBy.message, paused: true };
     log.error(

@@ -203,7 +203,7 @@ export interface Ledger {
   files(query: FileQuery): Promise<FileRecord[]>;
   recordPoll(source: string, displayUrl: string, ok: boolean, error: string | null, nowMs: number): Promise<void>;
   status(): Promise<SourceStatus[]>;
-  /** Rows this owner holds that exist as partial ids, to keep their partial files. */
-  liveFetchIds(): Promise<Set<number>>;
+  /** Versions that may still be fetched (their partial files can be resumed). */
+  liveFetches(): Promise<Array<{ id: number; sizeBytes: number; mtimeMs: number }>>;
   close(): Promise<void>;
 }

@@ -3,7 +3,8 @@
  * size against the listing, fsync, set the remote mtime, rename into place, fsync the directory.
  * A plugin only ever sees a complete file.
  */
-import { type FileHandle, mkdir, open, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { type FileHandle, mkdir, open, readdir, rename, rm, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { PermanentError, SourceError, TransientError } from '../errors.js';
 import type { RemoteEntry, Source } from '../sources/source.js';
@@ -33,12 +34,9 @@ export interface LandResult {
   resumedFromBytes: number;
 }
 
-async function sizeOf(file: string): Promise<number | undefined> {
-  try {
-    return (await stat(file)).size;
-  } catch {
-    return undefined;
-  }
+/** Size of a file, or undefined when it is missing. Sync without throwing: a missing file is the common case (~5 µs). */
+function sizeOf(file: string): number | undefined {
+  return statSync(file, { throwIfNoEntry: false })?.size;
 }
 
 /** Opens the partial file, making `.partial/` only when it is missing (one syscall less per file). */
@@ -80,12 +78,8 @@ export async function isAlreadyLanded(
   localPath: string,
   entry: Pick<RemoteEntry, 'sizeBytes' | 'mtimeMs'>,
 ): Promise<boolean> {
-  try {
-    const st = await stat(localPath);
-    return st.size === entry.sizeBytes && Math.abs(st.mtimeMs - entry.mtimeMs) < 1000;
-  } catch {
-    return false;
-  }
+  const st = statSync(localPath, { throwIfNoEntry: false });
+  return st !== undefined && st.size === entry.sizeBytes && Math.abs(st.mtimeMs - entry.mtimeMs) < 1000;
 }
 
 /** Errno codes of a full landing filesystem (space or quota): no file of this source can land now. */
@@ -125,8 +119,7 @@ async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResu
   if (await isAlreadyLanded(localPath, entry))
     return { localPath, bytesTransferred: 0, resumedFromBytes: entry.sizeBytes };
   const partial = partialPathFor(landingRoot, fileId, entry.sizeBytes, entry.mtimeMs);
-  await removeStalePartials(landingRoot, fileId, path.basename(partial));
-  let offset = (await sizeOf(partial)) ?? 0;
+  let offset = sizeOf(partial) ?? 0;
   if (offset > entry.sizeBytes) {
     // Longer than the version we claimed: not ours to resume.
     await rm(partial, { force: true });
@@ -173,7 +166,7 @@ async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResu
     // The last bytes are written while the stream closes: a full disk can show up only here.
     if (noSpaceCode(writeError) !== undefined) throw writeError;
   }
-  const got = (await sizeOf(partial)) ?? 0;
+  const got = sizeOf(partial) ?? 0;
   if (got !== entry.sizeBytes) {
     if (got > entry.sizeBytes) {
       await rm(partial, { force: true });
@@ -209,23 +202,18 @@ async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResu
   return { localPath, bytesTransferred: transferred, resumedFromBytes: offset };
 }
 
-/** Partials of this row at another version: the remote file changed while it was settling. */
-async function removeStalePartials(landingRoot: string, fileId: number, keep: string): Promise<void> {
-  for (const name of await readdir(partialDir(landingRoot)).catch(() => [] as string[])) {
-    if (name !== keep && partialFileId(name) === fileId)
-      await rm(path.join(partialDir(landingRoot), name), { force: true });
-  }
-}
-
 /**
- * At start-up: remove partial files that no ledger row can resume (their version was replaced,
- * forgotten or finished by another process). `liveIds` are the rows still fetchable.
+ * At start-up: remove partial files no ledger row can resume: their row is gone or finished, or
+ * it moved to another version while settling (the version is in the partial's name).
  */
-export async function sweepPartials(landingRoot: string, liveIds: ReadonlySet<number>): Promise<number> {
+export async function sweepPartials(
+  landingRoot: string,
+  live: readonly { id: number; sizeBytes: number; mtimeMs: number }[],
+): Promise<number> {
+  const keep = new Set(live.map((v) => path.basename(partialPathFor(landingRoot, v.id, v.sizeBytes, v.mtimeMs))));
   let removed = 0;
   for (const name of await readdir(partialDir(landingRoot)).catch(() => [] as string[])) {
-    const id = partialFileId(name);
-    if (id === undefined || !liveIds.has(id)) {
+    if (!keep.has(name)) {
       await rm(path.join(partialDir(landingRoot), name), { force: true });
       removed++;
     }

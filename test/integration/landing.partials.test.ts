@@ -24,7 +24,7 @@ function bytesSource(content: string): Source {
 }
 
 describe('partial files', () => {
-  it('resume only their own version: a partial of older content is discarded, not completed', async () => {
+  it('resume only their own version: a partial of older content is never completed', async () => {
     const tmp = await makeTmpDir('poller-partials-');
     const landing = path.join(tmp.path, 'landing');
     const signal = new AbortController().signal;
@@ -42,7 +42,8 @@ describe('partial files', () => {
     });
     expect(await readFile(landed.localPath, 'utf8')).toBe(content);
     expect(landed.resumedFromBytes).toBe(0);
-    expect(await readdir(partialDir(landing))).toEqual([]);
+    // The old version's partial stays until the start-up sweep: it is never resumed.
+    expect(await readdir(partialDir(landing))).toEqual([path.basename(partialPathFor(landing, 7, 10, 1000))]);
 
     // Same version: resumed from the partial's size.
     await writeFile(partialPathFor(landing, 8, content.length, 3000), content.slice(0, 4));
@@ -64,7 +65,9 @@ describe('partial files', () => {
     await writeFile(partialPathFor(tmp.path, 1, 5, 1), 'x');
     await writeFile(partialPathFor(tmp.path, 2, 5, 1), 'x');
     await writeFile(path.join(partialDir(tmp.path), 'stray'), 'x');
-    expect(await sweepPartials(tmp.path, new Set([2]))).toBe(2);
+    // A third partial of row 2 at an older version is stale too.
+    await writeFile(partialPathFor(tmp.path, 2, 4, 1), 'x');
+    expect(await sweepPartials(tmp.path, [{ id: 2, sizeBytes: 5, mtimeMs: 1 }])).toBe(3);
     expect(await readdir(partialDir(tmp.path))).toEqual([path.basename(partialPathFor(tmp.path, 2, 5, 1))]);
     expect(existsSync(tmp.path)).toBe(true);
     await tmp.remove();

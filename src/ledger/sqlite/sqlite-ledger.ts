@@ -306,7 +306,9 @@ export class SqliteLedger implements Ledger {
          ON CONFLICT (name) DO UPDATE SET display_url = @url, last_poll_ms = @now,
            last_success_ms = COALESCE(@success, last_success_ms), last_error = @error`,
       ),
-      liveFetches: db.prepare<[], { id: number }>(`SELECT id FROM files WHERE state IN ('fetching', 'seen', 'failed')`),
+      liveFetches: db.prepare<[], { id: number; sizeBytes: number; mtimeMs: number }>(
+        `SELECT id, size_bytes AS sizeBytes, mtime_ms AS mtimeMs FROM files WHERE state IN ('fetching', 'seen', 'failed')`,
+      ),
     };
   }
 
@@ -816,8 +818,8 @@ export class SqliteLedger implements Ledger {
     }));
   }
 
-  async liveFetchIds(): Promise<Set<number>> {
-    return new Set(this.#stmts.liveFetches.all().map((r) => r.id));
+  async liveFetches(): Promise<Array<{ id: number; sizeBytes: number; mtimeMs: number }>> {
+    return this.#stmts.liveFetches.all();
   }
 
   async close(): Promise<void> {
