@@ -62,9 +62,3 @@ export function partialDir(landingRoot: string): string {
 export function partialPathFor(landingRoot: string, fileId: number, sizeBytes: number, mtimeMs: number): string {
   return path.join(partialDir(landingRoot), `${fileId}-${sizeBytes}-${mtimeMs}.part`);
 }
-
-/** The ledger row id a partial file belongs to, or undefined for a name we did not write. */
-export function partialFileId(name: string): number | undefined {
-  const m = /^(\d+)-\d+-\d+\.part$/.exec(name);
-  return m ? Number(m[1]) : undefined;
-}

@@ -8,7 +8,7 @@ import { type FileHandle, mkdir, open, readdir, rename, rm, utimes } from 'node:
 import path from 'node:path';
 import { PermanentError, SourceError, TransientError } from '../errors.js';
 import type { RemoteEntry, Source } from '../sources/source.js';
-import { landingPathFor, partialDir, partialFileId, partialPathFor } from './landing-path.js';
+import { landingPathFor, partialDir, partialPathFor } from './landing-path.js';
 
 /**
  * What the landing file's write stream buffers before it pushes back on the network. Node's
@@ -139,7 +139,7 @@ async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResu
         reject(err);
       });
     });
-    let downloaded = false;
+    let closeError: unknown;
     try {
       await source.download(entry.path, out, {
         offsetBytes: offset,
@@ -149,22 +149,21 @@ async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResu
           opts.onBytes?.(n);
         },
       });
-      downloaded = true;
     } catch (err) {
       // A source may report a failed local write as its own transfer error: the disk's error wins.
       throw noSpaceCode(writeError) !== undefined ? writeError : err;
     } finally {
       if (!out.writableEnded) out.end();
-      const closeError = await closed.then(
+      closeError = await closed.then(
         () => undefined,
         (err: unknown) => err,
       );
-      // A file whose fsync or close failed is not known to be on disk: it must not be landed.
-      if (downloaded && closeError !== undefined) throw closeError;
-      synced = downloaded;
     }
-    // The last bytes are written while the stream closes: a full disk can show up only here.
-    if (noSpaceCode(writeError) !== undefined) throw writeError;
+    // Reached only after a complete download. A file whose last writes, fsync or close failed is
+    // not known to be on disk: it must not be landed (a full disk shows up here too; landFile
+    // turns it into POLLER_LANDING_NO_SPACE).
+    if (closeError !== undefined) throw closeError;
+    synced = true;
   }
   const got = sizeOf(partial) ?? 0;
   if (got !== entry.sizeBytes) {
