@@ -128,6 +128,7 @@ async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResu
   let transferred = 0;
   /** The stream fsyncs the file before closing it (`flush`), saving a reopen per file. */
   let synced = false;
+  let written = 0;
   if (offset < entry.sizeBytes || entry.sizeBytes === 0) {
     const fh = await openPartial(partial, offset > 0 ? 'r+' : 'w');
     const out = fh.createWriteStream({ start: offset, highWaterMark: WRITE_BUFFER_BYTES, flush: true });
@@ -164,8 +165,10 @@ async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResu
     // turns it into POLLER_LANDING_NO_SPACE).
     if (closeError !== undefined) throw closeError;
     synced = true;
+    written = out.bytesWritten;
   }
-  const got = sizeOf(partial) ?? 0;
+  // After a download whose stream closed cleanly, the stream knows what it wrote: no stat.
+  const got = synced ? offset + written : (sizeOf(partial) ?? 0);
   if (got !== entry.sizeBytes) {
     if (got > entry.sizeBytes) {
       await rm(partial, { force: true });
