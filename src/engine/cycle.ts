@@ -84,6 +84,9 @@ export interface CycleOptions {
   drainSignal?: AbortSignal;
 }
 
+/** The cycle stopped (paused source, drain, shutdown) before this file's transfer began. */
+class CycleStoppedError extends Error {}
+
 /** Claims are held this long without renewal; renewed every third of it while work goes on. */
 export const LEASE_MS = 10 * 60_000;
 /** Quick retries inside one cycle for a broken transfer before it waits for a later cycle. */
@@ -161,25 +164,37 @@ export async function runCycle(
     claimed.map((c) => c.id),
   );
   const perSource = pLimit(src.concurrency);
+  // Files in flight (transferring or finishing): bounded, so open files and memory stay bounded.
+  const inFlight = pLimit(src.concurrency * 2);
   let pausedBy: SourceError | undefined;
+  const stopped = () => pausedBy !== undefined || opts.signal.aborted || opts.drainSignal?.aborted === true;
+  // A transfer holds a connection (per source) and a global transfer slot; a file waiting for
+  // one when the cycle stops (pause, drain, shutdown) is given back without an attempt.
+  const transferSlot = <T>(work: () => Promise<T>): Promise<T> =>
+    perSource(() =>
+      deps.transferLimit(async () => {
+        if (stopped()) throw new CycleStoppedError();
+        return work();
+      }),
+    );
   const processing: Promise<void>[] = [];
   try {
     await Promise.all(
       claimed.map((rec) =>
-        perSource(() =>
-          deps.transferLimit(async () => {
-            if (pausedBy || opts.signal.aborted || opts.drainSignal?.aborted) {
-              await deps.ledger.releaseFetch(rec.id, deps.owner, now());
-              return;
-            }
-            const ok = await fetchOne(src, source, rec, deps, opts.signal, summary, emit, log).catch((err: unknown) => {
+        inFlight(async () => {
+          if (stopped()) {
+            await deps.ledger.releaseFetch(rec.id, deps.owner, now());
+            return;
+          }
+          const ok = await fetchOne(src, source, rec, deps, opts.signal, summary, emit, log, transferSlot).catch(
+            (err: unknown) => {
               if (err instanceof SourceError) pausedBy ??= err;
               return false;
-            });
-            leases.drop(rec.id);
-            if (ok) processing.push(processIds([rec.id], src, deps, summary, emit, log));
-          }),
-        ),
+            },
+          );
+          leases.drop(rec.id);
+          if (ok) processing.push(processIds([rec.id], src, deps, summary, emit, log));
+        }),
       ),
     );
     await Promise.all(processing);
@@ -280,6 +295,7 @@ async function fetchOne(
   summary: CycleSummary,
   emit: CycleEvents,
   log: Logger,
+  transferSlot?: <T>(work: () => Promise<T>) => Promise<T>,
 ): Promise<boolean> {
   const now = deps.now ?? Date.now;
   const flog = log.child({ path: rec.path, version: formatVersion(rec) });
@@ -294,6 +310,7 @@ async function fetchOne(
         entry: rec,
         signal,
         onBytes: (n) => emit.bytes?.(src.name, n),
+        ...(transferSlot && { transferSlot }),
       });
       await deps.ledger.markFetched(rec.id, deps.owner, landed.localPath, now());
       const durationMs = performance.now() - started;
@@ -312,7 +329,7 @@ async function fetchOne(
       return true;
     } catch (thrown) {
       const err = coerceError(thrown);
-      if (signal.aborted) {
+      if (signal.aborted || err instanceof CycleStoppedError) {
         await deps.ledger.releaseFetch(rec.id, deps.owner, now());
         return false;
       }

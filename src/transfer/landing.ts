@@ -25,6 +25,12 @@ export interface LandOptions {
   entry: Pick<RemoteEntry, 'path' | 'sizeBytes' | 'mtimeMs'>;
   signal: AbortSignal;
   onBytes?: (n: number) => void;
+  /**
+   * Runs the transfer itself (open, download, fsync on close) under the caller's connection
+   * budget; checking, renaming and the directory fsync happen outside it, so the connection
+   * serves the next file meanwhile. Default: run directly.
+   */
+  transferSlot?: <T>(work: () => Promise<T>) => Promise<T>;
 }
 
 export interface LandResult {
@@ -37,6 +43,10 @@ export interface LandResult {
 /** Size of a file, or undefined when it is missing. Sync without throwing: a missing file is the common case (~5 µs). */
 function sizeOf(file: string): number | undefined {
   return statSync(file, { throwIfNoEntry: false })?.size;
+}
+
+function runDirectly<T>(work: () => Promise<T>): Promise<T> {
+  return work();
 }
 
 /** Opens the partial file, making `.partial/` only when it is missing (one syscall less per file). */
@@ -130,42 +140,44 @@ async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResu
   let synced = false;
   let written = 0;
   if (offset < entry.sizeBytes || entry.sizeBytes === 0) {
-    const fh = await openPartial(partial, offset > 0 ? 'r+' : 'w');
-    const out = fh.createWriteStream({ start: offset, highWaterMark: WRITE_BUFFER_BYTES, flush: true });
-    let writeError: unknown;
-    const closed = new Promise<void>((resolve, reject) => {
-      out.once('close', resolve);
-      out.once('error', (err) => {
-        writeError = err;
-        reject(err);
+    written = await (opts.transferSlot ?? runDirectly)(async () => {
+      const fh = await openPartial(partial, offset > 0 ? 'r+' : 'w');
+      const out = fh.createWriteStream({ start: offset, highWaterMark: WRITE_BUFFER_BYTES, flush: true });
+      let writeError: unknown;
+      const closed = new Promise<void>((resolve, reject) => {
+        out.once('close', resolve);
+        out.once('error', (err) => {
+          writeError = err;
+          reject(err);
+        });
       });
+      let closeError: unknown;
+      try {
+        await source.download(entry.path, out, {
+          offsetBytes: offset,
+          signal,
+          onBytes: (n) => {
+            transferred += n;
+            opts.onBytes?.(n);
+          },
+        });
+      } catch (err) {
+        // A source may report a failed local write as its own transfer error: the disk's error wins.
+        throw noSpaceCode(writeError) !== undefined ? writeError : err;
+      } finally {
+        if (!out.writableEnded) out.end();
+        closeError = await closed.then(
+          () => undefined,
+          (err: unknown) => err,
+        );
+      }
+      // Reached only after a complete download. A file whose last writes, fsync or close failed is
+      // not known to be on disk: it must not be landed (a full disk shows up here too; landFile
+      // turns it into POLLER_LANDING_NO_SPACE).
+      if (closeError !== undefined) throw closeError;
+      synced = true;
+      return out.bytesWritten;
     });
-    let closeError: unknown;
-    try {
-      await source.download(entry.path, out, {
-        offsetBytes: offset,
-        signal,
-        onBytes: (n) => {
-          transferred += n;
-          opts.onBytes?.(n);
-        },
-      });
-    } catch (err) {
-      // A source may report a failed local write as its own transfer error: the disk's error wins.
-      throw noSpaceCode(writeError) !== undefined ? writeError : err;
-    } finally {
-      if (!out.writableEnded) out.end();
-      closeError = await closed.then(
-        () => undefined,
-        (err: unknown) => err,
-      );
-    }
-    // Reached only after a complete download. A file whose last writes, fsync or close failed is
-    // not known to be on disk: it must not be landed (a full disk shows up here too; landFile
-    // turns it into POLLER_LANDING_NO_SPACE).
-    if (closeError !== undefined) throw closeError;
-    synced = true;
-    written = out.bytesWritten;
   }
   // After a download whose stream closed cleanly, the stream knows what it wrote: no stat.
   const got = synced ? offset + written : (sizeOf(partial) ?? 0);
