@@ -45,6 +45,8 @@ export interface SourceConfig {
   readonly everyMs?: number;
   readonly connectTimeoutMs: number;
   readonly dataTimeoutMs: number;
+  /** Remote action once a file is processed: delete it, or move it into `dir` (relative to the root). */
+  readonly after?: { readonly action: 'delete' } | { readonly action: 'move'; readonly dir: string };
 }
 
 export interface PluginConfig {
@@ -162,6 +164,12 @@ function normaliseSource(
     ...(s.every !== undefined && { everyMs: s.every }),
     connectTimeoutMs: s.connectTimeout,
     dataTimeoutMs: s.dataTimeout,
+    ...(s.after !== undefined && {
+      after:
+        s.after === 'delete'
+          ? { action: 'delete' as const }
+          : { action: 'move' as const, dir: s.after.move.replace(/^\/+|\/+$/g, '') },
+    }),
   };
 }
 

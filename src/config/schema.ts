@@ -93,6 +93,12 @@ export const sourceSchema = z
     hostKey: z.string().optional().describe('SFTP: SHA256:... fingerprint of the server host key.'),
     knownHosts: z.string().optional().describe('SFTP: a known_hosts file.'),
     timezone: z.string().default('UTC').describe('IANA zone of the times a server shows in LIST.'),
+    after: z
+      .union([z.literal('delete'), z.strictObject({ move: z.string().min(1) })])
+      .optional()
+      .describe(
+        'After every plugin succeeded and the ledger committed: delete the remote file, or move it into a directory.',
+      ),
     connectTimeout: duration('Connection timeout.').default(15_000),
     dataTimeout: duration('Inactivity timeout for replies and data.').default(30_000),
   })

@@ -7,7 +7,7 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import type { Logger } from 'pino';
 import type { SourceConfig } from '../config/load.js';
 import { coerceError, errorCode, PollerError, SourceError, ThrottledError } from '../errors.js';
-import type { FileRecord, Ledger, Observation, PluginOutcome } from '../ledger/ledger.js';
+import type { FileRecord, FileState, Ledger, Observation, PluginOutcome } from '../ledger/ledger.js';
 import { formatVersion } from '../ledger/version.js';
 import type { PluginFile } from '../plugins/api.js';
 import type { PluginRunner } from '../plugins/runner.js';
@@ -113,7 +113,9 @@ export async function runCycle(
     rejected: 0,
   };
   const emit = safeEvents(deps.events, log);
-  const globs = new GlobFilter(src.include, src.exclude);
+  // Files moved into the `after: { move }` directory must not come back as new files.
+  const moveDir = src.after?.action === 'move' ? [src.after.dir, `${src.after.dir}/**`] : [];
+  const globs = new GlobFilter(src.include, [...src.exclude, ...moveDir]);
   // Unsafe names pass the filter so that they are recorded as rejected, not silently dropped.
   const filter = {
     matches: (p: string) => unsafeRemotePathReason(p) !== undefined || globs.matches(p),
@@ -193,13 +195,13 @@ export async function runCycle(
             },
           );
           leases.drop(rec.id);
-          if (ok) processing.push(processIds([rec.id], src, deps, summary, emit, log));
+          if (ok) processing.push(processIds([rec.id], src, source, deps, summary, emit, log, opts.signal));
         }),
       ),
     );
     await Promise.all(processing);
     // Files fetched earlier whose processing is due (retries, or a crash between fetch and process).
-    if (!opts.drainSignal?.aborted) await processDue(src, deps, summary, emit, log, started);
+    if (!opts.drainSignal?.aborted) await processDue(src, source, deps, summary, emit, log, started, opts.signal);
   } finally {
     leases.stop();
   }
@@ -401,31 +403,50 @@ function isRetryable(err: Error): boolean {
  */
 async function processDue(
   src: SourceConfig,
+  source: Source,
   deps: CycleDeps,
   summary: CycleSummary,
   emit: CycleEvents,
   log: Logger,
   cycleStartMs: number,
+  signal: AbortSignal,
 ): Promise<void> {
   const now = deps.now ?? Date.now;
   for (let batch = 0; batch < 100; batch++) {
     const recs = await deps.ledger.claimForProcessing(src.name, deps.owner, now() + LEASE_MS, cycleStartMs, 256);
     if (recs.length === 0) return;
-    await Promise.all(recs.map((r) => processClaimed(r, src, deps, summary, emit, log)));
+    await Promise.all(recs.map((r) => processAndAfter(r, src, source, deps, summary, emit, log, signal)));
   }
 }
 
 async function processIds(
   ids: number[],
   src: SourceConfig,
+  source: Source,
   deps: CycleDeps,
   summary: CycleSummary,
   emit: CycleEvents,
   log: Logger,
+  signal: AbortSignal,
 ): Promise<void> {
   const now = deps.now ?? Date.now;
   const recs = await deps.ledger.claimIdsForProcessing(ids, deps.owner, now() + LEASE_MS, now());
-  await Promise.all(recs.map((r) => processClaimed(r, src, deps, summary, emit, log)));
+  await Promise.all(recs.map((r) => processAndAfter(r, src, source, deps, summary, emit, log, signal)));
+}
+
+/** Process a claimed file; once it is processed (and committed), apply the source's `after:`. */
+async function processAndAfter(
+  rec: FileRecord,
+  src: SourceConfig,
+  source: Source,
+  deps: CycleDeps,
+  summary: CycleSummary,
+  emit: CycleEvents,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<void> {
+  const state = await processClaimed(rec, src, deps, summary, emit, log);
+  if (state === 'processed') await applyAfter(src, source, rec, signal, log);
 }
 
 /**
@@ -440,7 +461,7 @@ export async function processClaimed(
   emit: CycleEvents,
   log: Logger,
   onlyPlugin?: string,
-): Promise<void> {
+): Promise<FileState> {
   const now = deps.now ?? Date.now;
   if (!(await isAlreadyLanded(rec.localPath as string, rec))) {
     // A newer version of the file landed on the same path before this one's plugins ran.
@@ -449,7 +470,7 @@ export async function processClaimed(
       { event: 'file.superseded', path: rec.path, version: formatVersion(rec) },
       'superseded by a newer version',
     );
-    return;
+    return 'superseded';
   }
   const previous = new Map((await deps.ledger.pluginRuns(rec.id)).map((r) => [r.plugin, r]));
   const base: Omit<PluginFile, 'attempt'> = {
@@ -498,6 +519,48 @@ export async function processClaimed(
         version: formatVersion(rec),
       },
       `plugins failed on ${rec.path}`,
+    );
+  }
+  return state;
+}
+
+/** Codes of a remote file that is not there: a delete or move of it has nothing left to do. */
+const GONE_CODES = new Set(['POLLER_FTP_NOT_AVAILABLE', 'POLLER_SFTP_NOT_FOUND', 'POLLER_LOCAL_NOT_FOUND']);
+
+/**
+ * The remote action of `after:`, run only once the file is processed and the ledger committed.
+ * A failure is logged, never the file's: the data is safe in the landing tree and the ledger.
+ */
+async function applyAfter(
+  src: SourceConfig,
+  source: Source,
+  rec: FileRecord,
+  signal: AbortSignal,
+  log: Logger,
+): Promise<void> {
+  const after = src.after;
+  if (!after) return;
+  const flog = log.child({ path: rec.path, version: formatVersion(rec) });
+  try {
+    if (after.action === 'delete') {
+      if (!source.remove) throw new Error(`${src.protocol} sources cannot delete files`);
+      await source.remove(rec.path, { signal });
+    } else {
+      if (!source.rename) throw new Error(`${src.protocol} sources cannot move files`);
+      // Flat into the directory: radar feeds name files uniquely by station and time.
+      const to = `${after.dir}/${rec.path.slice(rec.path.lastIndexOf('/') + 1)}`;
+      await source.rename(rec.path, to, { signal });
+    }
+    flog.info(
+      { event: 'file.after_done', action: after.action },
+      `remote file ${after.action === 'delete' ? 'deleted' : 'moved'}`,
+    );
+  } catch (thrown) {
+    const err = coerceError(thrown);
+    if (GONE_CODES.has(errorCode(err))) return;
+    flog.warn(
+      { event: 'file.after_failed', action: after.action, err: { code: errorCode(err), message: err.message } },
+      `after ${after.action}: ${err.message}`,
     );
   }
 }
