@@ -3,9 +3,10 @@
  * size against the listing, fsync, set the remote mtime, rename into place, fsync the directory.
  * A plugin only ever sees a complete file.
  */
-import { statSync } from 'node:fs';
-import { type FileHandle, mkdir, open, readdir, rename, rm, utimes } from 'node:fs/promises';
+import { createWriteStream, open as openFd, statSync } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, utimes } from 'node:fs/promises';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { PermanentError, SourceError, TransientError } from '../errors.js';
 import type { RemoteEntry, Source } from '../sources/source.js';
 import { landingPathFor, partialDir, partialPathFor } from './landing-path.js';
@@ -49,14 +50,20 @@ function runDirectly<T>(work: () => Promise<T>): Promise<T> {
   return work();
 }
 
-/** Opens the partial file, making `.partial/` only when it is missing (one syscall less per file). */
-async function openPartial(partial: string, flags: 'r+' | 'w'): Promise<FileHandle> {
+const openFdAsync = promisify(openFd);
+
+/**
+ * Opens the partial file as a plain descriptor, making `.partial/` only when it is missing (one
+ * syscall less per file). A descriptor, not a FileHandle: a FileHandle stream's writes are
+ * promises, and a write failing after the stream closed (ENOSPC) could go unhandled.
+ */
+async function openPartial(partial: string, flags: 'r+' | 'w'): Promise<number> {
   try {
-    return await open(partial, flags);
+    return await openFdAsync(partial, flags);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     await mkdir(path.dirname(partial), { recursive: true });
-    return await open(partial, flags);
+    return await openFdAsync(partial, flags);
   }
 }
 
@@ -141,8 +148,8 @@ async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResu
   let written = 0;
   if (offset < entry.sizeBytes || entry.sizeBytes === 0) {
     written = await (opts.transferSlot ?? runDirectly)(async () => {
-      const fh = await openPartial(partial, offset > 0 ? 'r+' : 'w');
-      const out = fh.createWriteStream({ start: offset, highWaterMark: WRITE_BUFFER_BYTES, flush: true });
+      const fd = await openPartial(partial, offset > 0 ? 'r+' : 'w');
+      const out = createWriteStream(partial, { fd, start: offset, highWaterMark: WRITE_BUFFER_BYTES, flush: true });
       let writeError: unknown;
       const closed = new Promise<void>((resolve, reject) => {
         out.once('close', resolve);
