@@ -13,6 +13,13 @@ const reply = (code: number, text: string): FTPError => new FTPError({ code, mes
 const sys = (code: string, message = code): Error => Object.assign(new Error(message), { code });
 
 describe('classifyFtpError', () => {
+  it('a refused connection pauses the source when connecting, and is retried on a data connection', () => {
+    const connect = classifyFtpError(sys('ECONNREFUSED'), { ...ctx, operation: 'connect' });
+    expect(connect).toBeInstanceOf(SourceError);
+    expect(connect.code).toBe('POLLER_FTP_CONNECTION_REFUSED');
+    expect(classifyFtpError(sys('ECONNREFUSED'), ctx).code).toBe('POLLER_FTP_DATA_REFUSED');
+  });
+
   it.each([
     [reply(421, 'Too many connections'), ThrottledError, 'POLLER_FTP_THROTTLED'],
     [reply(530, 'Login incorrect.'), SourceError, 'POLLER_FTP_LOGIN_REJECTED'],
@@ -30,7 +37,7 @@ describe('classifyFtpError', () => {
     ],
     [new FtpTimeoutError('no answer'), TransientError, 'POLLER_FTP_TIMEOUT'],
     [sys('ENOTFOUND'), SourceError, 'POLLER_FTP_HOST_UNKNOWN'],
-    [sys('ECONNREFUSED'), SourceError, 'POLLER_FTP_CONNECTION_REFUSED'],
+    [sys('ECONNREFUSED'), TransientError, 'POLLER_FTP_DATA_REFUSED'],
     [sys('DEPTH_ZERO_SELF_SIGNED_CERT', 'self-signed certificate'), SourceError, 'POLLER_FTP_TLS_REJECTED'],
     [sys('ERR_TLS_CERT_ALTNAME_INVALID'), SourceError, 'POLLER_FTP_TLS_REJECTED'],
     [sys('ERR_SSL_WRONG_VERSION_NUMBER'), SourceError, 'POLLER_FTP_TLS_FAILED'],

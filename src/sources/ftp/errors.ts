@@ -183,6 +183,13 @@ export function classifyFtpError(err: unknown, ctx: FtpErrorContext): PollerErro
       },
     );
   }
+  if (code === 'ECONNREFUSED' && ctx.operation !== 'connect') {
+    // Refused on a data connection of a session that is up (a passive port closed under us):
+    // the server is there, so the transfer is retried rather than the source paused.
+    return new TransientError('POLLER_FTP_DATA_REFUSED', `${what}: the data connection was refused; will retry`, {
+      cause: err,
+    });
+  }
   if (code === 'ECONNREFUSED') {
     return new SourceError(
       'POLLER_FTP_CONNECTION_REFUSED',
