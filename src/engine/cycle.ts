@@ -3,6 +3,7 @@
  * Crash-safe order: the ledger records intent (claim) before a byte is written, the file is
  * renamed into place only when complete, and the ledger commit follows the rename.
  */
+import { setMaxListeners } from 'node:events';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Logger } from 'pino';
 import type { SourceConfig } from '../config/load.js';
@@ -87,6 +88,9 @@ export interface CycleOptions {
 /** The cycle stopped (paused source, drain, shutdown) before this file's transfer began. */
 class CycleStoppedError extends Error {}
 
+/** Listeners the cycle's signals may carry before Node warns of a leak (in-flight work is bounded by config). */
+const MAX_SIGNAL_LISTENERS = 10_000;
+
 /** Claims are held this long without renewal; renewed every third of it while work goes on. */
 export const LEASE_MS = 10 * 60_000;
 /** Quick retries inside one cycle for a broken transfer before it waits for a later cycle. */
@@ -98,6 +102,9 @@ export async function runCycle(
   deps: CycleDeps,
   opts: CycleOptions,
 ): Promise<CycleSummary> {
+  // Every transfer, listing and pool wait of every source listens on the shared signal; Node's
+  // default of 10 listeners before a leak warning is far below a normal cycle's count.
+  setMaxListeners(MAX_SIGNAL_LISTENERS, opts.signal, ...(opts.drainSignal ? [opts.drainSignal] : []));
   const now = deps.now ?? Date.now;
   const log = deps.log.child({ source: src.name });
   const summary: CycleSummary = {
