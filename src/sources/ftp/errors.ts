@@ -156,14 +156,14 @@ export function classifyFtpError(err: unknown, ctx: FtpErrorContext): PollerErro
   if (error instanceof FingerprintMismatchError) {
     return new SourceError(
       'POLLER_FTP_TLS_REJECTED',
-      `${what}: ${message}, not the pinned fingerprint; check tls.fingerprint of the source (the server certificate may have been replaced)`,
+      `${what}: ${message}, not the pinned fingerprint; check the source's fingerprint option (the server certificate may have been replaced)`,
       { cause: err },
     );
   }
   if (CERT_CODES.has(code) || /certificate|self[- ]signed/i.test(error.message)) {
     return new SourceError(
       'POLLER_FTP_TLS_REJECTED',
-      `${what}: TLS verification failed (${code || message}); set tls.ca to the CA that signed the server certificate or pin tls.fingerprint`,
+      `${what}: TLS verification failed (${code || message}); ${tlsHint(code)}`,
       { cause: err },
     );
   }
@@ -236,4 +236,15 @@ function oneLine(text: string): string {
 export function redact(text: string, password: string | undefined): string {
   if (!password) return text;
   return text.split(password).join('***');
+}
+
+/** The fix for a certificate the client refused, by Node's verification code. */
+function tlsHint(code: string): string {
+  if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') {
+    return "the server certificate is outside its validity dates: renew it on the server, or check this host's clock";
+  }
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    return "the certificate is not issued for this host name: use the name it was issued for in the URL, or pin the source's fingerprint";
+  }
+  return "set the source's ca option to the CA that signed the server certificate, or pin its fingerprint";
 }
