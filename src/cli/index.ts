@@ -12,6 +12,16 @@ import { runCommand } from './run.js';
 import { runOnceCommand } from './run-once.js';
 
 export async function main(argv: string[]): Promise<void> {
+  // A promise a library drops (basic-ftp can leave one behind when the landing disk fails under a
+  // transfer) must not end a poller: every failure that matters is already recorded through its
+  // own path. Log it as one JSON line on stderr and go on.
+  process.on('unhandledRejection', (reason) => {
+    const err = reason instanceof Error ? reason : new Error(String(reason));
+    const code = (err as NodeJS.ErrnoException).code;
+    process.stderr.write(
+      `${JSON.stringify({ level: 40, time: new Date().toISOString(), event: 'process.unhandled_rejection', err: { message: err.message, ...(code && { code }) }, msg: 'unhandled promise rejection (ignored)' })}\n`,
+    );
+  });
   try {
     await yargs(argv)
       .scriptName('poller')
