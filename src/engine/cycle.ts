@@ -187,6 +187,7 @@ export async function runCycle(
       }),
     );
   const processing: Promise<void>[] = [];
+  const processingCtx: CycleProcessing = { src, source, deps, summary, emit, log, signal: opts.signal };
   try {
     await Promise.all(
       claimed.map((rec) =>
@@ -202,13 +203,13 @@ export async function runCycle(
             },
           );
           leases.drop(rec.id);
-          if (ok) processing.push(processIds([rec.id], src, source, deps, summary, emit, log, opts.signal));
+          if (ok) processing.push(processIds(processingCtx, [rec.id]));
         }),
       ),
     );
     await Promise.all(processing);
     // Files fetched earlier whose processing is due (retries, or a crash between fetch and process).
-    if (!opts.drainSignal?.aborted) await processDue(src, source, deps, summary, emit, log, started, opts.signal);
+    if (!opts.drainSignal?.aborted) await processDue(processingCtx, started);
   } finally {
     leases.stop();
   }
@@ -403,57 +404,42 @@ function isRetryable(err: Error): boolean {
   return !(err instanceof TypeError || err instanceof RangeError);
 }
 
+/** What processing inside one cycle needs; built once per cycle. */
+interface CycleProcessing {
+  src: SourceConfig;
+  source: Source;
+  deps: CycleDeps;
+  summary: CycleSummary;
+  emit: CycleEvents;
+  log: Logger;
+  signal: AbortSignal;
+}
+
 /**
  * Process files whose plugin retries were due when the cycle started (or that a crash left
  * fetched but unprocessed). Due-ness is judged at `cycleStartMs`, so a run that fails during
  * this cycle waits for a later one instead of spinning here.
  */
-async function processDue(
-  src: SourceConfig,
-  source: Source,
-  deps: CycleDeps,
-  summary: CycleSummary,
-  emit: CycleEvents,
-  log: Logger,
-  cycleStartMs: number,
-  signal: AbortSignal,
-): Promise<void> {
-  const now = deps.now ?? Date.now;
+async function processDue(p: CycleProcessing, cycleStartMs: number): Promise<void> {
+  const now = p.deps.now ?? Date.now;
   for (let batch = 0; batch < 100; batch++) {
-    const recs = await deps.ledger.claimForProcessing(src.name, deps.owner, now() + LEASE_MS, cycleStartMs, 256);
+    const recs = await p.deps.ledger.claimForProcessing(p.src.name, p.deps.owner, now() + LEASE_MS, cycleStartMs, 256);
     if (recs.length === 0) return;
-    await Promise.all(recs.map((r) => processAndAfter(r, src, source, deps, summary, emit, log, signal)));
+    await Promise.all(recs.map((r) => processAndAfter(p, r)));
   }
 }
 
-async function processIds(
-  ids: number[],
-  src: SourceConfig,
-  source: Source,
-  deps: CycleDeps,
-  summary: CycleSummary,
-  emit: CycleEvents,
-  log: Logger,
-  signal: AbortSignal,
-): Promise<void> {
-  const now = deps.now ?? Date.now;
-  const recs = await deps.ledger.claimIdsForProcessing(ids, deps.owner, now() + LEASE_MS, now());
-  await Promise.all(recs.map((r) => processAndAfter(r, src, source, deps, summary, emit, log, signal)));
+/** Process files this cycle just landed. */
+async function processIds(p: CycleProcessing, ids: number[]): Promise<void> {
+  const now = p.deps.now ?? Date.now;
+  const recs = await p.deps.ledger.claimIdsForProcessing(ids, p.deps.owner, now() + LEASE_MS, now());
+  await Promise.all(recs.map((r) => processAndAfter(p, r)));
 }
 
 /** Process a claimed file; once it is processed (and committed), apply the source's `after:`. */
-async function processAndAfter(
-  rec: FileRecord,
-  src: SourceConfig,
-  source: Source,
-  deps: CycleDeps,
-  summary: CycleSummary,
-  emit: CycleEvents,
-  log: Logger,
-  signal: AbortSignal,
-): Promise<void> {
-  const state = await processClaimed(rec, src, deps, summary, emit, log);
-  if (state === 'processed') await applyAfter(src, source, rec, signal, log);
+async function processAndAfter(p: CycleProcessing, rec: FileRecord): Promise<void> {
+  const state = await processClaimed(rec, p.src, p.deps, p.summary, p.emit, p.log);
+  if (state === 'processed') await applyAfter(p.src, p.source, rec, p.signal, p.log);
 }
 
 /**
