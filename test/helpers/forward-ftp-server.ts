@@ -5,12 +5,14 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import type { Server, Socket } from 'node:net';
+
+import type { Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
-import { FileSystem, FtpSrv } from 'ftp-srv';
+import { FileSystem } from 'ftp-srv';
+import { createQuietFtpSrv } from '../../src/demo/ftp-srv.js';
 
 export type FsOp =
   | { op: 'write'; path: string }
@@ -37,15 +39,6 @@ export interface FtpTestServer {
 }
 
 // ftp-srv logs through bunyan to stdout by default; tests want silence.
-const quiet = {
-  child: () => quiet,
-  trace() {},
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-  fatal() {},
-};
 
 /** A throwaway self-signed certificate for 127.0.0.1, made with the openssl CLI. */
 export async function makeTestCertificate(dir: string): Promise<{ keyPem: string; certPem: string }> {
@@ -107,13 +100,12 @@ export async function startFtpServer(options: { tls?: boolean } = {}): Promise<F
   const cert = options.tls === true ? await makeTestCertificate(certDir) : undefined;
   // A passive range of its own per server keeps parallel test files from fighting over ports.
   const pasvMin = 40_000 + Math.floor(Math.random() * 200) * 100;
-  const server = new FtpSrv({
+  const { server, net } = createQuietFtpSrv({
     url: 'ftp://127.0.0.1:0',
     pasv_url: '127.0.0.1',
     pasv_min: pasvMin,
     pasv_max: pasvMin + 99,
     greeting: 'forward test server',
-    log: quiet,
     ...(cert === undefined ? {} : { tls: { key: cert.keyPem, cert: cert.certPem } }),
   });
   server.on('login', ({ connection, username, password: given }, resolve, reject) => {
@@ -124,16 +116,8 @@ export async function startFtpServer(options: { tls?: boolean } = {}): Promise<F
     logins++;
     resolve({ fs: new RecordingFs(connection, { root, cwd: '/' }) });
   });
-  const net = (server as unknown as { server: Server }).server;
-  // Without it, Nagle plus delayed ACKs add ~40 ms to each command/reply round trip.
-  net.on('connection', (socket: Socket) => socket.setNoDelay(true));
   await server.listen();
   const port = (net.address() as { port: number }).port;
-
-  // ftp-srv adds SIGTERM/SIGINT/SIGQUIT listeners per instance; drop them with the server.
-  const signalListeners = (['SIGTERM', 'SIGINT', 'SIGQUIT'] as const).map(
-    (sig) => [sig, process.listeners(sig).at(-1)] as const,
-  );
 
   return {
     port,
@@ -152,7 +136,6 @@ export async function startFtpServer(options: { tls?: boolean } = {}): Promise<F
       stalled = true;
     },
     async close() {
-      for (const [sig, listener] of signalListeners) if (listener) process.off(sig, listener);
       await server.close();
       await rm(root, { recursive: true, force: true });
       await rm(certDir, { recursive: true, force: true });

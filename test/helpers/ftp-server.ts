@@ -1,8 +1,9 @@
 import { createReadStream } from 'node:fs';
 import type { Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
-import { FileSystem, type FtpConnection, FtpSrv } from 'ftp-srv';
+import { FileSystem, type FtpConnection } from 'ftp-srv';
 import type { Logger } from 'pino';
+import { createQuietFtpSrv } from '../../src/demo/ftp-srv.js';
 import type { FtpSourceOptions } from '../../src/sources/ftp/ftp-source.js';
 import { freePort, freePortRange } from './free-port.js';
 import { makeTestCertificate, type TestCertificate } from './tls-cert.js';
@@ -119,18 +120,6 @@ class FaultyFileSystem extends FileSystem {
   }
 }
 
-const silentLog = {
-  trace() {},
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-  fatal() {},
-  child() {
-    return silentLog;
-  },
-};
-
 /** Starts ftp-srv on 127.0.0.1 with a free port, a passive range and a tmp root. */
 export async function startFtpServer(opts: StartFtpServerOptions = {}): Promise<TestFtpServer> {
   const tmp = await makeTmpDir('poller-ftp-');
@@ -145,8 +134,7 @@ export async function startFtpServer(opts: StartFtpServerOptions = {}): Promise<
   const pasv = await freePortRange(40);
   const state: FaultState = { faults: opts.faults ?? {}, dropped: 0, stalled: 0 };
 
-  const signalsBefore = new Map(signalNames.map((name) => [name, process.listeners(name)]));
-  const server = new FtpSrv({
+  const { server } = createQuietFtpSrv({
     url: `ftp://127.0.0.1:${port}`,
     pasv_url: '127.0.0.1',
     pasv_min: pasv.min,
@@ -157,18 +145,7 @@ export async function startFtpServer(opts: StartFtpServerOptions = {}): Promise<
         ? { key: opts.tlsCertificate.keyPem, cert: opts.tlsCertificate.certPem }
         : { key: certificate.keyPem, cert: certificate.certPem }
       : false,
-    log: silentLog,
   });
-  // ftp-srv installs process-wide signal handlers that exit the process: not in tests.
-  for (const name of signalNames) {
-    const before = signalsBefore.get(name) ?? [];
-    for (const listener of process.listeners(name)) {
-      if (!before.includes(listener)) process.removeListener(name, listener);
-    }
-  }
-  const raw = (server as unknown as { server: import('node:net').Server }).server;
-  // Nagle's delay on small control replies costs ~40 ms per command round trip.
-  raw.on('connection', (socket: Socket) => socket.setNoDelay(true));
 
   let open = 0;
   let maxOpen = 0;
@@ -233,8 +210,6 @@ export async function startFtpServer(opts: StartFtpServerOptions = {}): Promise<
     },
   };
 }
-
-const signalNames = ['SIGTERM', 'SIGINT', 'SIGQUIT'] as const;
 
 /** Source options for a test server: plain FTP, or explicit FTPS trusting the throwaway certificate. */
 export function ftpSourceOptions(
