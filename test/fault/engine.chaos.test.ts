@@ -126,8 +126,9 @@ it(`survives ${KILLS} kill -9 at random points of a changing feed`, { timeout: 1
     } else {
       const child = e.spawnCli(['run-once']);
       const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_c, s) => resolve(s)));
-      // Somewhere inside a run: the window follows how long recent runs took to finish.
-      const delayMs = 450 + Math.floor(rand() * Math.max(300, runMs - 450));
+      // Somewhere inside a run: the window follows how long recent runs took to finish (a run
+      // with little to do ends in well under half a second since start-up got faster).
+      const delayMs = 150 + Math.floor(rand() * Math.max(300, runMs - 150));
       const timer = setTimeout(() => child.kill('SIGKILL'), delayMs);
       killed = (await exited) === 'SIGKILL';
       clearTimeout(timer);
