@@ -9,7 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { redactUrl } from '../observe/logger.js';
-import type { TlsSettings } from '../sources/source.js';
+import type { S3Settings, TlsSettings } from '../sources/source.js';
 import { interpolateEnv } from './interpolate.js';
 import { configSchema, type ParsedPlugin, type ParsedSource } from './schema.js';
 
@@ -17,7 +17,7 @@ import { configSchema, type ParsedPlugin, type ParsedSource } from './schema.js'
 export interface SourceConfig {
   readonly name: string;
   readonly enabled: boolean;
-  readonly protocol: 'ftp' | 'ftps' | 'sftp' | 'file';
+  readonly protocol: 'ftp' | 'ftps' | 'sftp' | 'file' | 'http' | 'https' | 's3';
   readonly host: string;
   readonly port: number;
   readonly user: string;
@@ -28,6 +28,10 @@ export interface SourceConfig {
   readonly privateKey?: Buffer;
   readonly passphrase?: string;
   readonly tls: TlsSettings;
+  /** HTTP(S): bearer token read from `bearerTokenFile`. */
+  readonly bearerToken?: string;
+  /** S3: bucket, prefix, endpoint, signing. */
+  readonly s3?: S3Settings;
   readonly hostKey?: string;
   readonly knownHosts?: string;
   readonly timezone: string;
@@ -75,7 +79,7 @@ export interface Config {
   readonly plugins: readonly PluginConfig[];
 }
 
-const DEFAULT_PORTS: Record<string, number> = { ftp: 21, ftps: 21, sftp: 22, file: 0 };
+const DEFAULT_PORTS: Record<string, number> = { ftp: 21, ftps: 21, sftp: 22, file: 0, http: 80, https: 443, s3: 443 };
 
 /** `sources[0].url` from zod's path array. */
 export function formatIssuePath(p: readonly PropertyKey[]): string {
@@ -105,6 +109,7 @@ function normaliseSource(
   baseDir: string,
   issues: string[],
   needSecrets: boolean,
+  env: NodeJS.ProcessEnv,
 ): SourceConfig {
   const at = `sources[${i}]`;
   const url = new URL(s.url);
@@ -129,6 +134,21 @@ function normaliseSource(
     issues.push(`${at}.tls: TLS modes apply to ftp/ftps sources only; remove it`);
   }
   const rootPath = protocol === 'file' ? decodeURIComponent(url.pathname) : decodeURIComponent(url.pathname) || '/';
+  const isHttp = protocol === 'http' || protocol === 'https';
+  const bearerToken = s.bearerTokenFile
+    ? readSecretFile(resolve(s.bearerTokenFile), `${at}.bearerTokenFile`, secretIssues)
+    : undefined;
+  if (s.bearerTokenFile && !isHttp) issues.push(`${at}.bearerTokenFile: applies to http/https sources only; remove it`);
+  if (isHttp && s.after !== undefined) {
+    issues.push(`${at}.after: an http(s) index cannot delete or move files; remove it (s3 sources can delete)`);
+  }
+  let s3: S3Settings | undefined;
+  if (protocol === 's3') {
+    if (s.after !== undefined && s.after !== 'delete') {
+      issues.push(`${at}.after: s3 sources can delete (after: delete) but not move; use after: delete or remove it`);
+    }
+    s3 = s3Settings(s, url, at, env, resolve, secretIssues, issues);
+  }
   return {
     name: s.name,
     enabled: s.enabled,
@@ -141,6 +161,8 @@ function normaliseSource(
     ...(password !== undefined && { password }),
     ...(privateKey !== undefined && { privateKey }),
     ...(passphrase !== undefined && { passphrase }),
+    ...(bearerToken !== undefined && { bearerToken }),
+    ...(s3 !== undefined && { s3 }),
     tls: {
       mode: tlsMode,
       insecure: s.insecure,
@@ -170,6 +192,40 @@ function normaliseSource(
           ? { action: 'delete' as const }
           : { action: 'move' as const, dir: s.after.move.replace(/^\/+|\/+$/g, '') },
     }),
+  };
+}
+
+/** Bucket, prefix and credentials of an s3:// source (keys: config, else AWS_* env, else anonymous). */
+function s3Settings(
+  s: ParsedSource,
+  url: URL,
+  at: string,
+  env: NodeJS.ProcessEnv,
+  resolve: (p: string) => string,
+  secretIssues: string[] | undefined,
+  issues: string[],
+): S3Settings {
+  const prefix = decodeURIComponent(url.pathname).replace(/^\/+/, '');
+  const secret = s.secretAccessKeyFile
+    ? readSecretFile(resolve(s.secretAccessKeyFile), `${at}.secretAccessKeyFile`, secretIssues)
+    : s.secretAccessKey;
+  const accessKeyId = s.accessKeyId ?? (secret === undefined ? env['AWS_ACCESS_KEY_ID'] : undefined);
+  const secretAccessKey = secret ?? (s.accessKeyId === undefined ? env['AWS_SECRET_ACCESS_KEY'] : undefined);
+  const sessionToken = s.accessKeyId === undefined ? env['AWS_SESSION_TOKEN'] : undefined;
+  if (!s.anonymous && (accessKeyId === undefined) !== (secretAccessKey === undefined) && secretIssues) {
+    issues.push(`${at}: give both accessKeyId and secretAccessKey (or secretAccessKeyFile), or anonymous: true`);
+  }
+  return {
+    bucket: url.hostname,
+    prefix: prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`,
+    ...(s.endpoint !== undefined && { endpoint: s.endpoint.replace(/\/+$/, '') }),
+    region: s.region,
+    forcePathStyle: s.forcePathStyle,
+    ...(!s.anonymous &&
+      accessKeyId !== undefined &&
+      secretAccessKey !== undefined && {
+        credentials: { accessKeyId, secretAccessKey, ...(sessionToken && { sessionToken }) },
+      }),
   };
 }
 
@@ -215,7 +271,7 @@ export function buildConfig(
   const parsed = configSchema.safeParse(interpolated.value);
   if (!parsed.success) throw new ConfigError([...issues, ...zodIssues(parsed.error)]);
   const c = parsed.data;
-  const sources = c.sources.map((s, i) => normaliseSource(s, i, baseDir, issues, needSecrets));
+  const sources = c.sources.map((s, i) => normaliseSource(s, i, baseDir, issues, needSecrets, env));
   c.plugins.forEach((p, i) => {
     for (const name of p.sources ?? []) {
       if (!sources.some((s) => s.name === name)) issues.push(`plugins[${i}].sources: no source named "${name}"`);

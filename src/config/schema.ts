@@ -13,7 +13,7 @@ const globList = z
   .transform((v) => (Array.isArray(v) ? v : [v]))
   .describe('One glob or a list of globs (minimatch) on the path relative to the source root.');
 
-const SUPPORTED_SCHEMES = ['ftp:', 'ftps:', 'sftp:', 'file:'];
+const SUPPORTED_SCHEMES = ['ftp:', 'ftps:', 'sftp:', 'file:', 'http:', 'https:', 's3:'];
 
 const sourceUrl = z.string().superRefine((v, ctx) => {
   let url: URL;
@@ -29,7 +29,7 @@ const sourceUrl = z.string().superRefine((v, ctx) => {
   if (!SUPPORTED_SCHEMES.includes(url.protocol)) {
     ctx.addIssue({
       code: 'custom',
-      message: `scheme "${url.protocol.replace(':', '')}" is not supported; use ftp, ftps, sftp or file`,
+      message: `scheme "${url.protocol.replace(':', '')}" is not supported; use ftp, ftps, sftp, file, http, https or s3`,
     });
   }
   if (url.password) {
@@ -52,7 +52,9 @@ const sourceName = z
 export const sourceSchema = z
   .strictObject({
     name: sourceName.describe('Unique name: the landing subdirectory and the ledger key.'),
-    url: sourceUrl.describe('ftp://[user@]host[:port]/path, ftps://..., sftp://user@host/path or file:///dir'),
+    url: sourceUrl.describe(
+      'ftp://[user@]host[:port]/path, ftps://..., sftp://user@host/path, file:///dir, http(s)://host/dir/ or s3://bucket/prefix',
+    ),
     enabled: z.boolean().default(true),
     password: z.string().optional().describe('Password; write ${ENV_VAR} rather than the secret itself.'),
     passwordFile: z.string().optional().describe('File holding the password (e.g. a systemd credential).'),
@@ -93,6 +95,21 @@ export const sourceSchema = z
     hostKey: z.string().optional().describe('SFTP: SHA256:... fingerprint of the server host key.'),
     knownHosts: z.string().optional().describe('SFTP: a known_hosts file.'),
     timezone: z.string().default('UTC').describe('IANA zone of the times a server shows in LIST.'),
+    bearerTokenFile: z.string().optional().describe('HTTP(S): file holding a bearer token (Authorization: Bearer).'),
+    endpoint: z
+      .string()
+      .url()
+      .optional()
+      .describe('S3: endpoint URL (MinIO, Ceph, another region); default https://s3.<region>.amazonaws.com.'),
+    region: z.string().default('us-east-1').describe('S3: region used in request signatures.'),
+    forcePathStyle: z.boolean().default(false).describe('S3: bucket in the URL path instead of the host name.'),
+    accessKeyId: z.string().optional().describe('S3: access key id; default AWS_ACCESS_KEY_ID; none: anonymous.'),
+    secretAccessKey: z.string().optional().describe('S3: secret key; write ${ENV_VAR} rather than the secret.'),
+    secretAccessKeyFile: z.string().optional().describe('S3: file holding the secret key.'),
+    anonymous: z
+      .boolean()
+      .default(false)
+      .describe('S3: unsigned requests (public buckets), even when AWS_* keys are set.'),
     after: z
       .union([z.literal('delete'), z.strictObject({ move: z.string().min(1) })])
       .optional()
@@ -105,6 +122,13 @@ export const sourceSchema = z
   .superRefine((s, ctx) => {
     if (s.password !== undefined && s.passwordFile !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['password'], message: 'give password or passwordFile, not both' });
+    }
+    if (s.secretAccessKey !== undefined && s.secretAccessKeyFile !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['secretAccessKey'],
+        message: 'give secretAccessKey or secretAccessKeyFile, not both',
+      });
     }
     if (s.schedule !== undefined && s.every !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['schedule'], message: 'give schedule or every, not both' });

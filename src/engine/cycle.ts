@@ -13,7 +13,7 @@ import { formatVersion } from '../ledger/version.js';
 import type { PluginFile } from '../plugins/api.js';
 import type { PluginRunner } from '../plugins/runner.js';
 import { GlobFilter } from '../sources/glob.js';
-import type { RemoteEntry, Source } from '../sources/source.js';
+import type { KnownVersion, RemoteEntry, Source } from '../sources/source.js';
 import { type WalkFilter, walkSource } from '../sources/walk.js';
 import { isAlreadyLanded, landFile, sweepPartials } from '../transfer/landing.js';
 import { unsafeRemotePathReason } from '../transfer/landing-path.js';
@@ -93,6 +93,8 @@ const MAX_SIGNAL_LISTENERS = 10_000;
 
 /** Claims are held this long without renewal; renewed every third of it while work goes on. */
 export const LEASE_MS = 10 * 60_000;
+/** The remote file changed under the download (it grew, or its validator moved): settle again. */
+const CHANGED_CODES = new Set(['POLLER_LANDING_SIZE_GREW', 'POLLER_HTTP_CHANGED', 'POLLER_S3_CHANGED']);
 /** Quick retries inside one cycle for a broken transfer before it waits for a later cycle. */
 const IN_CYCLE_ATTEMPTS = 3;
 
@@ -247,6 +249,7 @@ async function listAndSettle(
       signal: opts.signal,
       concurrency: src.maxConnections,
       ...(opts.startDirs && { startDirs: opts.startDirs }),
+      known: (p) => knownVersion(deps.ledger, src.name, p),
     });
     if (walk.truncated)
       log.warn(
@@ -276,6 +279,18 @@ async function listAndSettle(
     if (result.counts.settling === 0 || opts.dryRun) break;
   }
   return ready;
+}
+
+/** The ledger's latest version of a path, for sources that would otherwise ask the server (HTTP HEAD). */
+async function knownVersion(ledger: Ledger, source: string, path: string): Promise<KnownVersion | undefined> {
+  const [latest] = await ledger.history(source, path);
+  if (latest === undefined || latest.state === 'rejected') return undefined;
+  return {
+    sizeBytes: latest.sizeBytes,
+    mtimeMs: latest.mtimeMs,
+    mtimePrecision: latest.mtimePrecision,
+    settled: latest.state !== 'seen',
+  };
 }
 
 function toObservations(
@@ -353,7 +368,7 @@ async function fetchOne(
         );
         throw err;
       }
-      if (code === 'POLLER_LANDING_SIZE_GREW') {
+      if (CHANGED_CODES.has(code)) {
         // Not the file's fault: it is still being written. Settle again.
         await deps.ledger.releaseFetch(rec.id, deps.owner, now());
         flog.warn(
@@ -518,7 +533,12 @@ export async function processClaimed(
 }
 
 /** Codes of a remote file that is not there: a delete or move of it has nothing left to do. */
-const GONE_CODES = new Set(['POLLER_FTP_NOT_AVAILABLE', 'POLLER_SFTP_NOT_FOUND', 'POLLER_LOCAL_NOT_FOUND']);
+const GONE_CODES = new Set([
+  'POLLER_FTP_NOT_AVAILABLE',
+  'POLLER_SFTP_NOT_FOUND',
+  'POLLER_LOCAL_NOT_FOUND',
+  'POLLER_S3_NOT_FOUND',
+]);
 
 /**
  * The remote action of `after:`, run only once the file is processed and the ledger committed.

@@ -3,7 +3,9 @@ import type { Logger } from 'pino';
 import type { SourceConfig } from '../config/load.js';
 import { createFtpSource } from './ftp/ftp-source.js';
 import type { HostBudget } from './ftp/host-budget.js';
+import { createHttpSource } from './http/http-source.js';
 import { createLocalSource } from './local/local-source.js';
+import { createS3Source } from './s3/s3-source.js';
 import { createSftpSource } from './sftp/sftp-source.js';
 import type { Source, SourceConnectOptions } from './source.js';
 
@@ -25,6 +27,8 @@ export function connectOptions(src: SourceConfig, log: Logger): SourceConnectOpt
     maxConnections: src.maxConnections,
     connectTimeoutMs: src.connectTimeoutMs,
     dataTimeoutMs: src.dataTimeoutMs,
+    ...(src.bearerToken !== undefined && { bearerToken: src.bearerToken }),
+    ...(src.s3 !== undefined && { s3: src.s3 }),
     log,
   };
 }
@@ -44,5 +48,10 @@ export function openSource(src: SourceConfig, log: Logger, shared: SharedSourceS
       return createSftpSource(opts);
     case 'file':
       return createLocalSource(opts);
+    case 'http':
+    case 'https':
+      return createHttpSource(opts);
+    case 's3':
+      return createS3Source(opts);
   }
 }

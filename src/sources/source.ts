@@ -34,6 +34,25 @@ export type Listing = RemoteEntry[] & { truncated?: boolean };
 
 export interface ListOptions {
   signal: AbortSignal;
+  /**
+   * Whether a file path is wanted (the include/exclude globs). A source that pays a request per
+   * file to learn its size (HTTP HEAD) asks only about wanted files.
+   */
+  wanted?: (filePath: string) => boolean;
+  /**
+   * The version the ledger already has for a path, if any (from the engine). An HTTP source whose
+   * index abbreviates sizes sends no HEAD for a file whose known version agrees with the index.
+   */
+  known?: (filePath: string) => Promise<KnownVersion | undefined>;
+}
+
+/** What the ledger knows of a path: its latest version, and whether that version was taken past `seen`. */
+export interface KnownVersion {
+  readonly sizeBytes: number;
+  readonly mtimeMs: number;
+  readonly mtimePrecision: MtimePrecision;
+  /** Settled and taken (fetching, fetched, processed, failed...): not a file still being watched. */
+  readonly settled: boolean;
 }
 
 export interface DownloadOptions {
@@ -42,6 +61,8 @@ export interface DownloadOptions {
   signal: AbortSignal;
   /** Called with the byte count of each chunk written. */
   onBytes?: (n: number) => void;
+  /** The version being fetched, as listed: HTTP and S3 check the reply against it (length, If-Range). */
+  expect?: { sizeBytes: number; mtimeMs: number; mtimePrecision?: MtimePrecision };
 }
 
 /**
@@ -93,7 +114,7 @@ export interface TlsSettings {
 export interface SourceConnectOptions {
   /** The source's name from the config (for logs and errors). */
   name: string;
-  protocol: 'ftp' | 'ftps' | 'sftp' | 'file';
+  protocol: 'ftp' | 'ftps' | 'sftp' | 'file' | 'http' | 'https' | 's3';
   host: string;
   port: number;
   user: string;
@@ -114,5 +135,22 @@ export interface SourceConnectOptions {
   connectTimeoutMs: number;
   /** Inactivity timeout of data transfers and replies. */
   dataTimeoutMs: number;
+  /** HTTP(S): a bearer token (sent as `Authorization: Bearer`); basic auth uses user + password. */
+  bearerToken?: string;
+  /** S3: where and how to sign; absent for other protocols. */
+  s3?: S3Settings;
   log: Logger;
+}
+
+/** S3 settings from the config; credentials absent means anonymous (unsigned) requests. */
+export interface S3Settings {
+  bucket: string;
+  /** Key prefix of the source root ('' or ending in '/'). */
+  prefix: string;
+  /** Endpoint URL (`https://s3.eu-west-1.amazonaws.com`, a MinIO URL); default AWS for the region. */
+  endpoint?: string;
+  region: string;
+  /** Bucket in the path (`endpoint/bucket/key`) instead of the host name (`bucket.endpoint/key`). */
+  forcePathStyle: boolean;
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 }

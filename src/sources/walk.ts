@@ -4,7 +4,7 @@
  * depth and in entries, so a hostile or runaway tree cannot exhaust memory.
  */
 import pLimit from 'p-limit';
-import type { RemoteEntry, Source } from './source.js';
+import type { KnownVersion, RemoteEntry, Source } from './source.js';
 
 /** Deeper than any real archive layout (YYYY/MM/DD/HH/radar/product is 6). */
 export const MAX_WALK_DEPTH = 32;
@@ -29,14 +29,26 @@ export interface WalkResult {
 export async function walkSource(
   source: Source,
   filter: WalkFilter,
-  opts: { signal: AbortSignal; concurrency: number; startDirs?: readonly string[] },
+  opts: {
+    signal: AbortSignal;
+    concurrency: number;
+    startDirs?: readonly string[];
+    /** The ledger's version of a path (passed on to sources that pay a request per file). */
+    known?: (filePath: string) => Promise<KnownVersion | undefined>;
+  },
 ): Promise<WalkResult> {
   const limit = pLimit(Math.max(1, opts.concurrency));
   const result: WalkResult = { files: [], dirsListed: 0, skipped: 0, truncated: false };
   let seenEntries = 0;
   const visit = async (dir: string, depth: number): Promise<void> => {
     opts.signal.throwIfAborted();
-    const entries = await limit(() => source.list(dir, { signal: opts.signal }));
+    const entries = await limit(() =>
+      source.list(dir, {
+        signal: opts.signal,
+        wanted: (p) => filter.matches(p),
+        ...(opts.known && { known: opts.known }),
+      }),
+    );
     result.dirsListed++;
     if (entries.truncated) result.truncated = true;
     const subdirs: string[] = [];

@@ -163,6 +163,11 @@ async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResu
         await source.download(entry.path, out, {
           offsetBytes: offset,
           signal,
+          expect: {
+            sizeBytes: entry.sizeBytes,
+            mtimeMs: entry.mtimeMs,
+            ...('mtimePrecision' in entry && { mtimePrecision: (entry as RemoteEntry).mtimePrecision }),
+          },
           onBytes: (n) => {
             transferred += n;
             opts.onBytes?.(n);

@@ -3,9 +3,10 @@
  * downloads with REST resume, with every error classified at this boundary (errors.ts).
  */
 import path from 'node:path';
-import { Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { FTPError } from 'basic-ftp';
 import { ConfigError, PermanentError } from '../../errors.js';
+import { ForwardingWritable } from '../forwarding-writable.js';
 import type { DownloadOptions, Listing, ListOptions, RemoteEntry, Source, SourceConnectOptions } from '../source.js';
 import { FtpClientPool, type FtpPoolSettings, type PooledClient } from './client-pool.js';
 import { markLocalError } from './errors.js';
@@ -194,81 +195,4 @@ async function statRemote(pc: PooledClient, abs: string, rel: string): Promise<R
     throw new FTPError({ code: 501, message: `unexpected SIZE/MDTM replies: ${sizeRes.message} / ${mdtmRes.message}` });
   }
   return { path: rel, name, type: 'file', sizeBytes, mtimeMs: mtime.ms, mtimePrecision: mtime.precision };
-}
-
-/**
- * Hands each chunk to the caller's stream, honouring its backpressure, but never ends it: basic-ftp
- * ends the stream it is given, and the caller still has to fsync and close. Finishes only when
- * every write callback of the destination has run, so "resolved" means "all bytes accepted".
- */
-class ForwardingWritable extends Writable {
-  readonly #to: Writable;
-  readonly #onBytes: ((n: number) => void) | undefined;
-  readonly #onToError: (err: Error) => void;
-  #pending = 0;
-  #whenSettled: (() => void) | undefined;
-  destinationError: Error | undefined;
-
-  constructor(to: Writable, onBytes: ((n: number) => void) | undefined) {
-    super();
-    this.#to = to;
-    this.#onBytes = onBytes;
-    // Catch the destination's 'error' while we write to it, so a full disk is reported, not thrown.
-    this.#onToError = (err) => {
-      this.destinationError ??= err;
-    };
-    to.on('error', this.#onToError);
-  }
-
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    if (this.destinationError !== undefined) {
-      callback(this.destinationError);
-      return;
-    }
-    if (this.#to.destroyed || this.#to.writableEnded) {
-      this.destinationError = new Error('destination stream closed before the download finished');
-      callback(this.destinationError);
-      return;
-    }
-    this.#pending++;
-    const accepted = this.#to.write(chunk, (err) => {
-      this.#pending--;
-      if (err) this.destinationError ??= err;
-      else this.#onBytes?.(chunk.length);
-      if (this.#pending === 0) this.#whenSettled?.();
-    });
-    if (accepted || this.destinationError !== undefined) {
-      callback(this.destinationError);
-      return;
-    }
-    // Wait for room, or for the destination to fail or close (then no 'drain' will come).
-    const to = this.#to;
-    const settle = (): void => {
-      to.removeListener('drain', settle);
-      to.removeListener('error', settle);
-      to.removeListener('close', settle);
-      if (to.destroyed && this.destinationError === undefined) {
-        this.destinationError = new Error('destination stream closed before the download finished');
-      }
-      callback(this.destinationError);
-    };
-    to.once('drain', settle);
-    to.once('error', settle);
-    to.once('close', settle);
-  }
-
-  override _final(callback: (error?: Error | null) => void): void {
-    if (this.#pending > 0 && this.#to.destroyed) {
-      this.destinationError ??= new Error('destination stream closed before the download finished');
-    }
-    if (this.#pending === 0 || this.#to.destroyed) {
-      callback(this.destinationError);
-      return;
-    }
-    this.#whenSettled = () => callback(this.destinationError);
-  }
-
-  detach(): void {
-    this.#to.removeListener('error', this.#onToError);
-  }
 }

@@ -1,0 +1,340 @@
+/**
+ * The HTTP/HTTPS `Source`: directory index pages (index-parse.ts) over one keep-alive pool.
+ *
+ * Sizes and times come from the index when it shows them exactly (nginx). Otherwise a wanted
+ * file gets one HEAD, unless the ledger already has a settled version that agrees with the row
+ * (`ListOptions.known`): a no-change re-poll sends no HEAD. Downloads require 200 (or 206 for a
+ * resume with `Range` + `If-Range`), check Content-Length against the listed size, and never
+ * stream an error page into the landing file.
+ */
+import type { Writable } from 'node:stream';
+import pLimit from 'p-limit';
+import { ConfigError, PermanentError, type PollerError, TransientError } from '../../errors.js';
+import { assertTimeZone } from '../ftp/list-parse.js';
+import type {
+  DownloadOptions,
+  Listing,
+  ListOptions,
+  MtimePrecision,
+  RemoteEntry,
+  Source,
+  SourceConnectOptions,
+} from '../source.js';
+import {
+  createPool,
+  discard,
+  encodePath,
+  type HttpReply,
+  header,
+  isDestinationError,
+  readText,
+  streamBody,
+} from './client.js';
+import { classifyHttpError, type HttpErrorContext, type HttpOperation, statusError } from './errors.js';
+import { agreesWithIndex, type IndexEntry, parseIndex } from './index-parse.js';
+
+/** Largest index page read (a 100,000-entry nginx page is about 15 MB). */
+const MAX_INDEX_BYTES = 64 * 1024 * 1024;
+
+/** What a HEAD or a listing told us about a file's validators, for If-Range on resume. */
+interface Validators {
+  etag?: string;
+  lastModified?: string;
+}
+
+export interface HttpSourceStats {
+  heads: number;
+  gets: number;
+  indexes: number;
+}
+
+export type HttpSource = Source & { readonly stats: HttpSourceStats };
+
+export function createHttpSource(opts: SourceConnectOptions): HttpSource {
+  try {
+    assertTimeZone(opts.timezone);
+  } catch {
+    throw new ConfigError([
+      `source ${JSON.stringify(opts.name)}: timezone "${opts.timezone}" is not an IANA time zone; use e.g. UTC or Europe/Paris`,
+    ]);
+  }
+  const scheme = opts.protocol === 'https' ? 'https' : 'http';
+  const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  const origin = `${scheme}://${host}:${opts.port}`;
+  const root = `/${opts.rootPath.replace(/^\/+|\/+$/g, '')}/`.replace(/^\/\/$/, '/');
+  const rootUrlPath = encodePath(root);
+  const displayUrl = `${origin}${rootUrlPath}`;
+  const pool = createPool(origin, opts);
+  const heads = pLimit(Math.max(1, opts.maxConnections));
+  const validators = new Map<string, Validators>();
+  const stats: HttpSourceStats = { heads: 0, gets: 0, indexes: 0 };
+  const auth =
+    opts.bearerToken !== undefined
+      ? `Bearer ${opts.bearerToken}`
+      : opts.user !== '' && opts.password !== undefined
+        ? `Basic ${Buffer.from(`${opts.user}:${opts.password}`).toString('base64')}`
+        : undefined;
+  const log = opts.log.child({ source: opts.name });
+  let closed = false;
+
+  const ctx = (operation: HttpOperation, path?: string): HttpErrorContext => ({
+    source: opts.name,
+    operation,
+    area: 'HTTP',
+    ...(path !== undefined && { path }),
+  });
+
+  const urlPathOf = (rel: string, dir: boolean): string => {
+    const clean = rel.replace(/^\/+|\/+$/g, '');
+    if (/[\u0000-\u001f\u007f\\]/.test(clean) || clean.split('/').includes('..')) {
+      throw new PermanentError(
+        'POLLER_HTTP_PATH_INVALID',
+        `source ${JSON.stringify(opts.name)}: path ${JSON.stringify(rel)} leaves the source root or has a control character or backslash`,
+      );
+    }
+    if (clean === '') return rootUrlPath;
+    return `${rootUrlPath}${encodePath(clean)}${dir ? '/' : ''}`;
+  };
+
+  const send = async (
+    method: 'GET' | 'HEAD',
+    urlPath: string,
+    headers: Record<string, string>,
+    signal: AbortSignal,
+    c: HttpErrorContext,
+  ): Promise<HttpReply> => {
+    signal.throwIfAborted();
+    try {
+      return await pool.request({
+        method,
+        path: urlPath,
+        headers: { ...(auth !== undefined && { authorization: auth }), ...headers },
+        signal,
+      });
+    } catch (err) {
+      if (signal.aborted) throw signal.reason;
+      throw classifyHttpError(err, c);
+    }
+  };
+
+  /** HEAD one file: its exact size and Last-Modified; undefined when it is gone. */
+  const headFile = async (rel: string, signal: AbortSignal): Promise<RemoteEntry | undefined> => {
+    stats.heads++;
+    const c = ctx('head', rel);
+    const reply = await send('HEAD', urlPathOf(rel, false), {}, signal, c);
+    await discard(reply);
+    if (reply.statusCode === 404 || reply.statusCode === 410) return undefined;
+    if (reply.statusCode !== 200) throw statusError(reply.statusCode, c, header(reply, 'retry-after'));
+    const length = Number(header(reply, 'content-length'));
+    if (!Number.isSafeInteger(length) || length < 0) {
+      throw new TransientError(
+        'POLLER_HTTP_NO_LENGTH',
+        `source ${JSON.stringify(opts.name)}: HEAD ${JSON.stringify(rel)} gave no Content-Length; will retry`,
+      );
+    }
+    const lm = header(reply, 'last-modified');
+    const mtimeMs = lm !== undefined ? Date.parse(lm) : Number.NaN;
+    rememberValidators(rel, reply);
+    const name = rel.slice(rel.lastIndexOf('/') + 1);
+    return {
+      path: rel,
+      name,
+      type: 'file',
+      sizeBytes: length,
+      // No Last-Modified: the version is the size alone (a constant time).
+      mtimeMs: Number.isFinite(mtimeMs) ? mtimeMs : 0,
+      mtimePrecision: 's',
+    };
+  };
+
+  const rememberValidators = (rel: string, reply: HttpReply): void => {
+    const etag = header(reply, 'etag');
+    const lastModified = header(reply, 'last-modified');
+    validators.set(rel, {
+      // If-Range takes only a strong validator.
+      ...(etag !== undefined && !etag.startsWith('W/') && { etag }),
+      ...(lastModified !== undefined && { lastModified }),
+    });
+  };
+
+  /** One index row as an entry: from the row when exact, from the ledger when it agrees, else by HEAD. */
+  const resolveEntry = async (
+    rel: string,
+    row: IndexEntry,
+    listOpts: ListOptions,
+  ): Promise<RemoteEntry | undefined> => {
+    const name = row.name;
+    if (row.type === 'dir') {
+      return {
+        path: rel,
+        name,
+        type: 'dir',
+        sizeBytes: 0,
+        mtimeMs: row.mtimeMs ?? 0,
+        mtimePrecision: row.mtimePrecision ?? 's',
+      };
+    }
+    const fromRow = (): RemoteEntry => ({
+      path: rel,
+      name,
+      type: 'file',
+      sizeBytes: row.sizeBytes ?? 0,
+      mtimeMs: row.mtimeMs ?? 0,
+      mtimePrecision: row.mtimePrecision ?? ('s' as MtimePrecision),
+    });
+    if (row.sizeExact && row.mtimeMs !== undefined) return fromRow();
+    // Not wanted by the globs: the walk drops it; no request for it.
+    if (listOpts.wanted && !listOpts.wanted(rel)) return fromRow();
+    const known = await listOpts.known?.(rel);
+    if (known?.settled && agreesWithIndex(known, row)) {
+      return {
+        path: rel,
+        name,
+        type: 'file',
+        sizeBytes: known.sizeBytes,
+        mtimeMs: known.mtimeMs,
+        mtimePrecision: known.mtimePrecision,
+      };
+    }
+    return heads(() => headFile(rel, listOpts.signal));
+  };
+
+  return {
+    displayUrl,
+    stats,
+
+    async list(dir: string, listOpts: ListOptions): Promise<Listing> {
+      const relDir = dir.replace(/^\/+|\/+$/g, '');
+      const c = ctx('list', relDir);
+      const urlPath = urlPathOf(relDir, true);
+      stats.indexes++;
+      const reply = await send('GET', urlPath, { accept: 'text/html, application/json;q=0.9' }, listOpts.signal, c);
+      if (reply.statusCode !== 200) {
+        await discard(reply);
+        throw statusError(reply.statusCode, c, header(reply, 'retry-after'));
+      }
+      let body: string;
+      try {
+        body = await readText(
+          reply,
+          MAX_INDEX_BYTES,
+          `source ${JSON.stringify(opts.name)}: index of ${JSON.stringify(relDir)}`,
+        );
+      } catch (err) {
+        throw classifyHttpError(err, c);
+      }
+      // nginx writes autoindex times in UTC (unless autoindex_localtime); others in the server's zone.
+      const server = header(reply, 'server') ?? '';
+      const timezone = /^nginx/i.test(server) ? 'UTC' : opts.timezone;
+      const parsed = parseIndex(body, { dirUrl: `${origin}${urlPath}`, timezone });
+      if (parsed.dropped > 0) {
+        log.debug(
+          { event: 'listing.links_dropped', dir: relDir, count: parsed.dropped },
+          'index links outside the directory dropped',
+        );
+      }
+      const resolved = await Promise.all(
+        parsed.entries.map((row) => resolveEntry(relDir === '' ? row.name : `${relDir}/${row.name}`, row, listOpts)),
+      );
+      const out: Listing = [];
+      for (const e of resolved) if (e !== undefined) out.push(e);
+      return out;
+    },
+
+    async download(remotePath: string, to: Writable, dl: DownloadOptions): Promise<void> {
+      stats.gets++;
+      const rel = remotePath.replace(/^\/+/, '');
+      const c = ctx('download', rel);
+      const urlPath = urlPathOf(rel, false);
+      const offset = Math.max(0, Math.floor(dl.offsetBytes));
+      const headers: Record<string, string> = {};
+      if (offset > 0) {
+        let v = validators.get(rel);
+        if (v?.etag === undefined && !(v?.lastModified !== undefined && dl.expect?.mtimePrecision === 's')) {
+          // No strong validator known for this version (a restart, or an index without one): ask.
+          const now = await headFile(rel, dl.signal);
+          if (now === undefined) throw statusError(404, c);
+          if (dl.expect && (now.sizeBytes !== dl.expect.sizeBytes || !agreesWithIndex(now, dl.expect))) {
+            throw changed(rel, 'it changed since it was listed');
+          }
+          v = validators.get(rel);
+        }
+        const validator = v?.etag ?? v?.lastModified;
+        if (validator === undefined)
+          throw changed(rel, 'the server gives no validator (ETag or Last-Modified), so a resume cannot be checked');
+        headers['range'] = `bytes=${offset}-`;
+        headers['if-range'] = validator;
+      }
+      const reply = await send('GET', urlPath, headers, dl.signal, c);
+      const status = reply.statusCode;
+      let skipBytes = 0;
+      try {
+        if (status !== 200 && status !== 206) throw statusError(status, c, header(reply, 'retry-after'));
+        if (offset > 0 && status === 200) {
+          // Either the validator no longer matches (the file changed) or the server has no ranges
+          // at all (python http.server): only in the second case are the first bytes still ours.
+          const same =
+            header(reply, 'etag') === headers['if-range'] || header(reply, 'last-modified') === headers['if-range'];
+          if (!same || header(reply, 'accept-ranges') === 'bytes') {
+            throw changed(rel, 'the server sent the whole file to a resume: it changed');
+          }
+          skipBytes = offset;
+        }
+        if (offset === 0 && status === 206) throw changed(rel, 'the server sent a part of the file unasked');
+        const length = header(reply, 'content-length');
+        const expected = dl.expect ? dl.expect.sizeBytes - offset + skipBytes : undefined;
+        if (length !== undefined && expected !== undefined && Number(length) !== expected) {
+          throw changed(rel, `the server sends ${length} bytes where the listing makes ${expected}`);
+        }
+        if (status === 206) {
+          const range = /^bytes (\d+)-\d+\/(\d+|\*)$/.exec(header(reply, 'content-range') ?? '');
+          if (
+            !range ||
+            Number(range[1]) !== offset ||
+            (dl.expect && range[2] !== '*' && Number(range[2]) !== dl.expect.sizeBytes)
+          ) {
+            throw changed(rel, 'the server answered a resume with another range');
+          }
+        }
+      } catch (err) {
+        await discard(reply);
+        throw err;
+      }
+      try {
+        const got = (await streamBody(reply, to, dl.onBytes, skipBytes)) + skipBytes;
+        if (length(reply) !== undefined && got !== length(reply)) {
+          throw new TransientError(
+            'POLLER_HTTP_CONNECTION_LOST',
+            `source ${JSON.stringify(opts.name)}: download ${JSON.stringify(rel)}: body ended at ${got} of ${length(reply)} bytes; will resume`,
+          );
+        }
+      } catch (err) {
+        if (isDestinationError(err)) throw err;
+        if (dl.signal.aborted) throw dl.signal.reason;
+        throw classifyHttpError(err, c);
+      }
+    },
+
+    async stat(remotePath: string, statOpts: ListOptions): Promise<RemoteEntry | undefined> {
+      return headFile(remotePath.replace(/^\/+/, ''), statOpts.signal);
+    },
+
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      await pool.close().catch(() => pool.destroy());
+    },
+  };
+
+  function changed(rel: string, why: string): PollerError {
+    return new TransientError(
+      'POLLER_HTTP_CHANGED',
+      `source ${JSON.stringify(opts.name)}: download ${JSON.stringify(rel)}: ${why}; fetched again once it is stable`,
+    );
+  }
+}
+
+function length(reply: HttpReply): number | undefined {
+  const v = header(reply, 'content-length');
+  return v === undefined ? undefined : Number(v);
+}
