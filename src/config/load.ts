@@ -205,7 +205,6 @@ function s3Settings(
   secretIssues: string[] | undefined,
   issues: string[],
 ): S3Settings {
-  const prefix = decodeURIComponent(url.pathname).replace(/^\/+/, '');
   const secret = s.secretAccessKeyFile
     ? readSecretFile(resolve(s.secretAccessKeyFile), `${at}.secretAccessKeyFile`, secretIssues)
     : s.secretAccessKey;
@@ -217,7 +216,6 @@ function s3Settings(
   }
   return {
     bucket: url.hostname,
-    prefix: prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`,
     ...(s.endpoint !== undefined && { endpoint: s.endpoint.replace(/\/+$/, '') }),
     region: s.region,
     forcePathStyle: s.forcePathStyle,

@@ -145,8 +145,6 @@ export interface SourceConnectOptions {
 /** S3 settings from the config; credentials absent means anonymous (unsigned) requests. */
 export interface S3Settings {
   bucket: string;
-  /** Key prefix of the source root ('' or ending in '/'). */
-  prefix: string;
   /** Endpoint URL (`https://s3.eu-west-1.amazonaws.com`, a MinIO URL); default AWS for the region. */
   endpoint?: string;
   region: string;

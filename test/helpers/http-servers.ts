@@ -6,7 +6,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort } from './free-port.js';
@@ -19,7 +19,10 @@ export interface TestWebServer {
   port: number;
   /** The served directory. */
   root: string;
-  /** Requests logged by the server: method and path, in order (nginx and lighttpd only). */
+  /**
+   * Requests logged by the server: method and path, in order (nginx and lighttpd only). lighttpd
+   * buffers its log, so this first sends a marker request and waits until the log shows it.
+   */
   accessLog(): Promise<string[]>;
   close(): Promise<void>;
 }
@@ -96,6 +99,7 @@ dir-listing.activate = "enable"
 dir-listing.encoding = "utf-8"
 accesslog.filename = "${access}"
 server.errorlog = "${dir}/error.log"
+server.stat-cache-engine = "disable"
 mimetype.assign = ( "" => "application/octet-stream" )
 `,
     );
@@ -106,6 +110,7 @@ mimetype.assign = ( "" => "application/octet-stream" )
     });
   }
   let exited = false;
+  let markers = 0;
   child.once('exit', () => {
     exited = true;
   });
@@ -116,9 +121,17 @@ mimetype.assign = ( "" => "application/octet-stream" )
     port,
     root,
     async accessLog() {
-      const { readFile } = await import('node:fs/promises');
-      const text = await readFile(access, 'utf8').catch(() => '');
-      return [...text.matchAll(/"([A-Z]+) (\S+) HTTP/g)].map((m) => `${m[1]} ${m[2]}`);
+      const marker = `/__marker-${++markers}`;
+      await fetch(`http://127.0.0.1:${port}${marker}`).then((r) => r.arrayBuffer());
+      const lines = await waitFor(
+        async () => {
+          const text = await readFile(access, 'utf8').catch(() => '');
+          const all = [...text.matchAll(/"([A-Z]+) (\S+) HTTP/g)].map((m) => `${m[1]} ${m[2]}`);
+          return all.includes(`GET ${marker}`) ? all : undefined;
+        },
+        { timeoutMs: 15_000 },
+      );
+      return lines.filter((l) => !l.includes('/__marker-'));
     },
     async close() {
       if (!exited) {

@@ -117,7 +117,6 @@ export function s3SourceOptions(
     dataTimeoutMs: 10_000,
     s3: {
       bucket: server.bucket,
-      prefix: over.prefix ?? '',
       endpoint: server.endpoint,
       region: 'us-east-1',
       forcePathStyle: true,

@@ -42,10 +42,13 @@ export function createS3Source(opts: SourceConnectOptions & { pageSize?: number 
   const base = s3.forcePathStyle ? endpoint : new URL(`${endpoint.protocol}//${s3.bucket}.${endpoint.host}`);
   const keyPathPrefix = s3.forcePathStyle ? `/${s3.bucket}/` : '/';
   const pool = createPool(base.origin, opts);
+  // The key prefix comes from the URL path as prepared (date templates cut off into the globs).
+  const rootPrefix = opts.rootPath.replace(/^\/+/, '');
+  const keyPrefix = rootPrefix === '' || rootPrefix.endsWith('/') ? rootPrefix : `${rootPrefix}/`;
   const pageSize = Math.max(1, Math.min(DEFAULT_PAGE_SIZE, opts.pageSize ?? DEFAULT_PAGE_SIZE));
   const etags = new Map<string, string>();
   const stats: S3SourceStats = { listPages: 0, gets: 0, deletes: 0 };
-  const displayUrl = `s3://${s3.bucket}/${s3.prefix}`;
+  const displayUrl = `s3://${s3.bucket}/${keyPrefix}`;
   let closed = false;
 
   const ctx = (operation: HttpOperation, path?: string): HttpErrorContext => ({
@@ -55,7 +58,7 @@ export function createS3Source(opts: SourceConnectOptions & { pageSize?: number 
     ...(path !== undefined && { path }),
   });
 
-  const keyOf = (rel: string): string => `${s3.prefix}${rel.replace(/^\/+/, '')}`;
+  const keyOf = (rel: string): string => `${keyPrefix}${rel.replace(/^\/+/, '')}`;
 
   const send = async (
     method: 'GET' | 'HEAD' | 'DELETE',
@@ -122,7 +125,7 @@ export function createS3Source(opts: SourceConnectOptions & { pageSize?: number 
 
     async list(dir: string, listOpts: ListOptions): Promise<Listing> {
       const relDir = dir.replace(/^\/+|\/+$/g, '');
-      const prefix = relDir === '' ? s3.prefix : `${s3.prefix}${relDir}/`;
+      const prefix = relDir === '' ? keyPrefix : `${keyPrefix}${relDir}/`;
       const c = ctx('list', relDir);
       const out: Listing = [];
       let token: string | undefined;

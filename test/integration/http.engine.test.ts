@@ -1,0 +1,231 @@
+/**
+ * The HTTP source under the engine and at its edges: a no-change re-poll of an index with
+ * abbreviated sizes sends no HEAD (lighttpd), a 500-entry nginx page, basic auth, a growing file,
+ * and, from a scripted server for what real servers will not do on demand, an error page on
+ * download and a connection cut mid-body followed by a resume.
+ */
+import { randomBytes } from 'node:crypto';
+import { appendFile, mkdir, utimes, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PermanentError, SourceError, TransientError } from '../../src/errors.js';
+import { createHttpSource } from '../../src/sources/http/http-source.js';
+import { freePort } from '../helpers/free-port.js';
+import { httpServerMissing, startWebServer, type TestWebServer } from '../helpers/http-servers.js';
+import { webSourceOptions } from '../helpers/http-source-options.js';
+import { createLogSink } from '../helpers/log-sink.js';
+import { makeTmpDir, type TmpDir } from '../helpers/tmp-dir.js';
+import { webCycle, writeWebConfig } from '../helpers/web-engine.js';
+
+const log = createLogSink().log;
+const HOUR_AGO = (Date.now() - 3_600_000) / 1000;
+
+function collect(): { sink: PassThrough; data: () => Buffer } {
+  const sink = new PassThrough();
+  const chunks: Buffer[] = [];
+  sink.on('data', (c: Buffer) => chunks.push(c));
+  return { sink, data: () => Buffer.concat(chunks) };
+}
+
+describe.skipIf(httpServerMissing('lighttpd') !== undefined && process.env['CI'] !== 'true')(
+  'lighttpd: abbreviated sizes',
+  () => {
+    let web: TestWebServer;
+    let tmp: TmpDir;
+    beforeAll(async () => {
+      web = await startWebServer('lighttpd');
+      tmp = await makeTmpDir('poller-http-engine-');
+      await mkdir(path.join(web.root, 'radar'));
+      for (let i = 0; i < 30; i++) {
+        const f = path.join(web.root, 'radar', `vol-${i}.bufr`);
+        await writeFile(f, randomBytes(2_000 + i * 100));
+        await utimes(f, HOUR_AGO, HOUR_AGO);
+      }
+      await writeFile(path.join(web.root, 'radar', 'readme.txt'), 'not wanted');
+    });
+    afterAll(async () => {
+      await web?.close();
+      await tmp?.remove();
+    });
+
+    it('fetches every file once, and a no-change re-poll sends no HEAD and no GET of a file', async () => {
+      const config = await writeWebConfig(tmp.path, { url: `http://127.0.0.1:${web.port}/` });
+      const first = await webCycle(config);
+      expect(first).toMatchObject({ fetched: 30, failed: 0 });
+      const afterFirst = await web.accessLog();
+      // One HEAD per wanted file (not for readme.txt), none for the index pages.
+      const heads = afterFirst.filter((l) => l.startsWith('HEAD '));
+      expect(heads.length).toBeGreaterThanOrEqual(30);
+      expect(heads.some((l) => l.includes('readme'))).toBe(false);
+      const second = await webCycle(config);
+      expect(second).toMatchObject({ fetched: 0, failed: 0, listed: 30 });
+      const added = (await web.accessLog()).slice(afterFirst.length);
+      expect(added.filter((l) => l.startsWith('HEAD '))).toEqual([]);
+      expect(added.filter((l) => l.startsWith('GET ') && l.endsWith('.bufr'))).toEqual([]);
+    });
+
+    it('asks again about a file still settling, and sees it grow', async () => {
+      const f = path.join(web.root, 'radar', 'growing.bufr');
+      await writeFile(f, 'x'.repeat(1000));
+      const source = createHttpSource(webSourceOptions(web.port, log));
+      const known = async () => ({
+        sizeBytes: 1000,
+        mtimeMs: Date.now(),
+        mtimePrecision: 's' as const,
+        settled: false,
+      });
+      const signal = AbortSignal.timeout(10_000);
+      const before = (await source.list('radar', { signal, known })).find((e) => e.name === 'growing.bufr');
+      await appendFile(f, 'y'.repeat(5000));
+      const after = (await source.list('radar', { signal, known })).find((e) => e.name === 'growing.bufr');
+      expect(before?.sizeBytes).toBe(1000);
+      expect(after?.sizeBytes).toBe(6000);
+      await source.close();
+    });
+  },
+);
+
+describe('nginx: a 500-entry page and basic auth', () => {
+  let web: TestWebServer;
+  beforeAll(async () => {
+    web = await startWebServer('nginx-html');
+    await mkdir(path.join(web.root, 'many'));
+    for (let i = 0; i < 500; i++)
+      await writeFile(path.join(web.root, 'many', `f-${String(i).padStart(4, '0')} ü.bufr`), String(i));
+    await mkdir(path.join(web.root, 'protected'));
+    await writeFile(path.join(web.root, 'protected', 'a.bufr'), 'secret data');
+    await writeFile(path.join(path.dirname(web.root), 'htpasswd'), 'ingest:{PLAIN}s3cret\n');
+  });
+  afterAll(async () => web?.close());
+
+  it('lists all 500 entries of one page with exact sizes and sends no HEAD', async () => {
+    const source = createHttpSource(webSourceOptions(web.port, log));
+    const entries = await source.list('many', { signal: AbortSignal.timeout(10_000) });
+    expect(entries).toHaveLength(500);
+    expect(entries.find((e) => e.name === 'f-0499 ü.bufr')).toMatchObject({ sizeBytes: 3, type: 'file' });
+    expect(source.stats.heads).toBe(0);
+    await source.close();
+  });
+
+  it('pauses on a refused login (SourceError) and lists with the right password', async () => {
+    const wrong = createHttpSource(webSourceOptions(web.port, log, { user: 'ingest', password: 'nope' }));
+    await expect(wrong.list('protected', { signal: AbortSignal.timeout(10_000) })).rejects.toBeInstanceOf(SourceError);
+    await wrong.close();
+    const right = createHttpSource(webSourceOptions(web.port, log, { user: 'ingest', password: 's3cret' }));
+    const entries = await right.list('protected', { signal: AbortSignal.timeout(10_000) });
+    expect(entries.map((e) => e.name)).toEqual(['a.bufr']);
+    await right.close();
+  });
+
+  it('fails a file that is gone after listing with PermanentError', async () => {
+    const source = createHttpSource(webSourceOptions(web.port, log));
+    const { sink } = collect();
+    await expect(
+      source.download('many/gone.bufr', sink, { offsetBytes: 0, signal: AbortSignal.timeout(10_000) }),
+    ).rejects.toBeInstanceOf(PermanentError);
+    await source.close();
+  });
+});
+
+describe('scripted server: error pages, throttling and a cut connection', () => {
+  const body = randomBytes(200_000);
+  let server: http.Server;
+  let port: number;
+  let cutNext = true;
+  beforeAll(async () => {
+    port = await freePort();
+    server = http.createServer((req, res) => {
+      const url = req.url ?? '/';
+      if (url === '/error.bufr') {
+        res.writeHead(500, { 'content-type': 'text/html' });
+        res.end('<html><body>Internal error</body></html>');
+      } else if (url === '/soft-error.bufr') {
+        // A "soft 404": 200 with an HTML page where the listing promised a data file.
+        res.writeHead(200, { 'content-type': 'text/html', 'content-length': 27 });
+        res.end('<html>File not found</html>');
+      } else if (url === '/busy.bufr') {
+        res.writeHead(503, { 'retry-after': '7' });
+        res.end();
+      } else if (url === '/big.bufr') {
+        const etag = '"v1"';
+        const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+        if (range && req.headers['if-range'] === etag) {
+          const start = Number(range[1]);
+          res.writeHead(206, {
+            etag,
+            'content-length': body.length - start,
+            'content-range': `bytes ${start}-${body.length - 1}/${body.length}`,
+          });
+          res.end(body.subarray(start));
+        } else if (req.method === 'HEAD') {
+          res.writeHead(200, { etag, 'content-length': body.length, 'accept-ranges': 'bytes' });
+          res.end();
+        } else {
+          res.writeHead(200, { etag, 'content-length': body.length, 'accept-ranges': 'bytes' });
+          if (cutNext) {
+            cutNext = false;
+            res.write(body.subarray(0, 70_000), () => res.socket?.destroy());
+          } else res.end(body);
+        }
+      } else {
+        res.writeHead(404);
+        res.end();
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('never writes an error page into the file', async () => {
+    const source = createHttpSource(webSourceOptions(port, log));
+    const a = collect();
+    await expect(
+      source.download('error.bufr', a.sink, { offsetBytes: 0, signal: AbortSignal.timeout(10_000) }),
+    ).rejects.toBeInstanceOf(TransientError);
+    expect(a.data().length).toBe(0);
+    const b = collect();
+    await expect(
+      source.download('soft-error.bufr', b.sink, {
+        offsetBytes: 0,
+        signal: AbortSignal.timeout(10_000),
+        expect: { sizeBytes: 4096, mtimeMs: 0 },
+      }),
+    ).rejects.toMatchObject({ code: 'POLLER_HTTP_CHANGED' });
+    expect(b.data().length).toBe(0);
+    await source.close();
+  });
+
+  it('throttles on 503 with Retry-After', async () => {
+    const source = createHttpSource(webSourceOptions(port, log));
+    const { sink } = collect();
+    await expect(
+      source.download('busy.bufr', sink, { offsetBytes: 0, signal: AbortSignal.timeout(10_000) }),
+    ).rejects.toMatchObject({ code: 'POLLER_HTTP_THROTTLED', retryAfterMs: 7000 });
+    await source.close();
+  });
+
+  it('resumes with Range + If-Range after a cut connection', async () => {
+    const source = createHttpSource(webSourceOptions(port, log));
+    const first = collect();
+    const expectV = { sizeBytes: body.length, mtimeMs: 0 };
+    await expect(
+      source.download('big.bufr', first.sink, { offsetBytes: 0, signal: AbortSignal.timeout(10_000), expect: expectV }),
+    ).rejects.toBeInstanceOf(TransientError);
+    const got = first.data();
+    expect(got.length).toBeGreaterThan(0);
+    expect(got.length).toBeLessThan(body.length);
+    const rest = collect();
+    await source.download('big.bufr', rest.sink, {
+      offsetBytes: got.length,
+      signal: AbortSignal.timeout(10_000),
+      expect: expectV,
+    });
+    expect(Buffer.concat([got, rest.data()]).equals(body)).toBe(true);
+    await source.close();
+  });
+});
