@@ -11,7 +11,8 @@ const server = new S3rver({
   configureBuckets: [{ name: bucket }],
   vhostBuckets: false,
 });
-server.use(async (ctx, next) => {
+// First in the stack: s3rver's routes answer without calling on.
+server.middleware.unshift(async (ctx, next) => {
   process.stdout.write(`REQ ${ctx.method} ${ctx.url}\n`);
   await next();
 });
