@@ -93,7 +93,9 @@ describe('config', () => {
       ),
     );
     const text = issues.join('\n');
-    expect(text).toMatch(/^sources\[0\]\.url: scheme "ftpx" is not supported; use ftp, ftps, sftp or file$/m);
+    expect(text).toMatch(
+      /^sources\[0\]\.url: scheme "ftpx" is not supported; use ftp, ftps, sftp, file, http, https or s3$/m,
+    );
     expect(text).toMatch(/^sources\[0\]\.concurrency: /m);
     expect(text).toMatch(/^sources\[1\]\.name: /m);
     expect(text).toMatch(/^sources\[1\]\.minAge: "soon" is not a duration/m);

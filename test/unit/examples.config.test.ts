@@ -37,6 +37,22 @@ describe('examples', () => {
     expect(north.dateDirTemplates).toEqual(['{YYYY}/{MM}/{DD}']);
   });
 
+  it('s3-to-ftp.yaml is valid: an S3 bucket narrowed by dates, deleted after forwarding, and an HTTPS index', () => {
+    const config = loadConfig(
+      path.join(EXAMPLES, 's3-to-ftp.yaml'),
+      { RADAR_S3_KEY_ID: 'AKID' },
+      { needSecrets: false },
+    );
+    expect(config.sources.map((s) => s.protocol)).toEqual(['s3', 'https']);
+    const [bucket] = config.sources;
+    expect(bucket?.after).toEqual({ action: 'delete' });
+    expect(bucket?.s3).toMatchObject({ bucket: 'radar-outgoing', region: 'eu-west-1', forcePathStyle: true });
+    const prepared = prepareSource(bucket!);
+    expect(prepared.rootPath).toBe('/volumes');
+    expect(cycleStartDirs(prepared, {}, Date.parse('2026-11-23T05:00:00Z'))).toEqual(['2026/11/22', '2026/11/23']);
+    expect(config.plugins.map((p) => p.use)).toEqual(['forward']);
+  });
+
   it('the example plugin counts files per source and day and keeps them across restarts', async () => {
     // Imported by URL so the type check does not need the built `poller/plugin` (dist/) to exist.
     const mod = (await import(pathToFileURL(path.join(EXAMPLES, 'plugins', 'count-volumes.ts')).href)) as {
