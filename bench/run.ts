@@ -2,14 +2,16 @@
  * `npm run bench [case...]`: the side-by-side benchmarks. Each case prints medians, spreads and
  * the ratio poller/peer measured in the same run; results are written as JSON under
  * bench/results/, and a Markdown table of the run is printed last. Cases: repoll, many,
- * big-ftp, big-ftps, big-sftp, catchup. Knobs: BENCH_REPS (default 3), BENCH_SCALE (default 1:
- * multiplies file counts and the big file's size), BENCH_REPOLL_ENTRIES (default 100000).
+ * big-ftp, big-ftps, big-sftp, catchup, http-many, http-repoll. Knobs: BENCH_REPS (default 3), BENCH_SCALE (default 1:
+ * multiplies file counts and the big file's size), BENCH_REPOLL_ENTRIES (default 100000),
+ * BENCH_HTTP_REPOLL_ENTRIES (default 10000).
  * Install the servers and peers first: `bash scripts/install-bench-tools.sh`.
  */
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchCatchUp } from './cases/catch-up.js';
+import { benchHttpMany, benchHttpRepoll } from './cases/http.js';
 import { benchManyFiles } from './cases/many-files.js';
 import { benchRepoll } from './cases/repoll.js';
 import { benchSingleStream, SINGLE_STREAM_CASES, type SingleStreamCase } from './cases/single-stream.js';
@@ -17,7 +19,7 @@ import { type CaseOutcome, TABLE_HEADERS, tableRows } from './lib/side-by-side.j
 import { writeResult } from './lib/stats.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const ALL = ['repoll', 'many', ...SINGLE_STREAM_CASES, 'catchup'];
+const ALL = ['repoll', 'many', ...SINGLE_STREAM_CASES, 'catchup', 'http-many', 'http-repoll'];
 const only = process.argv.slice(2);
 for (const name of only) {
   if (!ALL.includes(name)) {
@@ -39,6 +41,7 @@ console.log(
 const results: unknown[] = [];
 const outcomes: CaseOutcome[] = [];
 const failures: string[] = [];
+const extraGoals: string[] = [];
 
 async function attempt(name: string, run: () => Promise<CaseOutcome | CaseOutcome[] | undefined>): Promise<void> {
   try {
@@ -86,6 +89,21 @@ if (want('many')) await attempt('many', () => benchManyFiles({ reps, scale }));
 const streams = SINGLE_STREAM_CASES.filter(want) as SingleStreamCase[];
 if (streams.length > 0) await attempt(streams.join(','), () => benchSingleStream({ reps, scale, cases: streams }));
 if (want('catchup')) await attempt('catchup', () => benchCatchUp({ reps, scale }));
+if (want('http-many')) await attempt('http-many', () => benchHttpMany({ reps, scale }));
+if (want('http-repoll')) {
+  try {
+    const r = await benchHttpRepoll({ reps, entries: Number(process.env['BENCH_HTTP_REPOLL_ENTRIES'] ?? 10_000) });
+    if (r) {
+      results.push(r);
+      extraGoals.push(
+        `http-repoll: no HEAD for unchanged files on a re-poll of ${r.entries} entries: ${r.repoll.heads.join(', ')} HEAD (${r.repoll.heads.every((h) => h === 0) ? 'met' : 'MISSED'})`,
+      );
+    }
+  } catch (err) {
+    console.error(`http-repoll: FAILED: ${err instanceof Error ? err.message : String(err)}`);
+    failures.push('http-repoll');
+  }
+}
 
 const file = await writeResult(REPO_ROOT, 'bench', {
   date: new Date().toISOString(),
@@ -105,5 +123,6 @@ if (outcomes.length > 0) {
   for (const o of outcomes)
     for (const g of o.goals) console.log(`- ${o.result.case}: ${g.goal}: ${g.actual} (${g.met ? 'met' : 'MISSED'})`);
 }
+for (const g of extraGoals) console.log(`- ${g}`);
 console.log(`\nresults: ${path.relative(process.cwd(), file)} (${((Date.now() - startedMs) / 60_000).toFixed(1)} min)`);
 if (failures.length > 0) process.exitCode = 1;

@@ -204,3 +204,33 @@ export async function ctimesUnder(dir: string): Promise<Map<string, number>> {
   }
   return out;
 }
+
+/** `rclone copy :http: <dest>/out` with RCLONE_HTTP_URL (rclone's HTTP index backend). */
+export function rcloneHttp(url: string, parallel: number, expect: { files: number; bytes: number }): Contender {
+  return peer('rclone', expect.files, expect.bytes, (dest) => ({
+    command: 'rclone',
+    args: ['copy', ':http:', outDir(dest), '--transfers', String(parallel), '--checkers', String(parallel)],
+    env: { RCLONE_CONFIG: '/dev/null', RCLONE_HTTP_URL: url },
+  }));
+}
+
+/** `wget -r -np` of an index tree (one connection: wget has no parallel mode), index pages discarded. */
+export function wgetRecursive(url: string, cutDirs: number, expect: { files: number; bytes: number }): Contender {
+  return peer('wget', expect.files, expect.bytes, (dest) => ({
+    command: 'wget',
+    args: [
+      '-r',
+      '-np',
+      '-nH',
+      `--cut-dirs=${cutDirs}`,
+      '-q',
+      '-e',
+      'robots=off',
+      '--reject',
+      'index.html*',
+      '-P',
+      outDir(dest),
+      url,
+    ],
+  }));
+}
