@@ -16,6 +16,8 @@ interface RunOnceArgs extends CommonArgs {
 
 export interface RunOnceResult {
   sources: CycleSummary[];
+  /** Batches of at most `maxFilesPerPoll` files, over every source. */
+  batches: number;
   durationMs: number;
 }
 
@@ -56,6 +58,8 @@ export async function runOnce(args: RunOnceArgs): Promise<number> {
           return runCycle(prepared, startDirs ? toleratingMissingDirs(source, startDirs) : source, deps, {
             signal: app.shutdown.signal,
             settleWithinCycle: true,
+            // A backfill drains: batch after batch until nothing ready is left.
+            drain: true,
             dryRun: args.dryRun,
             ...(sinceMs !== undefined && { sinceMs }),
             ...(untilMs !== undefined && { untilMs }),
@@ -68,7 +72,11 @@ export async function runOnce(args: RunOnceArgs): Promise<number> {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
-    const result: RunOnceResult = { sources: summaries, durationMs: Date.now() - started };
+    const result: RunOnceResult = {
+      sources: summaries,
+      batches: summaries.reduce((n, s) => n + s.batches, 0),
+      durationMs: Date.now() - started,
+    };
     if (args.json) printJson(result);
     else printSummary(result, args.dryRun);
     return summaries.some((s) => s.failed > 0 || s.error) ? 1 : 0;
@@ -79,7 +87,18 @@ export async function runOnce(args: RunOnceArgs): Promise<number> {
 
 function printSummary(r: RunOnceResult, dryRun: boolean): void {
   printTable(
-    ['source', 'listed', 'new', dryRun ? 'would fetch' : 'fetched', 'bytes', 'processed', 'failed', 'skipped', 'note'],
+    [
+      'source',
+      'listed',
+      'new',
+      dryRun ? 'would fetch' : 'fetched',
+      'bytes',
+      'processed',
+      'failed',
+      'skipped',
+      'batches',
+      'note',
+    ],
     r.sources.map((s) => [
       s.name,
       s.listed,
@@ -89,6 +108,7 @@ function printSummary(r: RunOnceResult, dryRun: boolean): void {
       s.processed,
       s.failed,
       s.skipped,
+      s.batches,
       s.error ? `ERROR ${s.error.message}` : s.settling ? `${s.settling} still settling` : '',
     ]),
   );

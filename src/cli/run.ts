@@ -217,7 +217,8 @@ export async function runDaemon(args: RunArgs): Promise<number> {
         settleWithinCycle: false,
         ...(startDirs && { startDirs }),
       });
-      return { paused: summary.error?.paused === true };
+      // Ready files over the cap: the next batch starts at once instead of at the next tick.
+      return { paused: summary.error?.paused === true, more: summary.readyLeft > 0 && summary.fetched > 0 };
     } finally {
       g.users--;
       closeWhenUnused(g);

@@ -139,6 +139,11 @@ export type ClaimLost = readonly number[];
 export interface FetchedItem {
   readonly id: number;
   readonly localPath: string;
+  /**
+   * No plugin matches the file: it is `processed` as soon as it has landed, in the same write
+   * (no processing claim, no plugin runs).
+   */
+  readonly done?: boolean;
 }
 
 export interface FetchFailedItem {

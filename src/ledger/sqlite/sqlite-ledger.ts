@@ -258,6 +258,12 @@ export class SqliteLedger implements Ledger {
            fetch_attempts = fetch_attempts + 1, updated_ms = @now
          WHERE id = @id AND claimed_by = @owner AND state = 'fetching'`,
       ),
+      fetchedDone: db.prepare(
+        `UPDATE files SET state = 'processed', stage = NULL, local_path = @localPath, fetched_ms = @now, done_ms = @now,
+           claimed_by = NULL, lease_until_ms = NULL, error_code = NULL, last_error = NULL, next_retry_ms = NULL,
+           fetch_attempts = fetch_attempts + 1, updated_ms = @now
+         WHERE id = @id AND claimed_by = @owner AND state = 'fetching'`,
+      ),
       fetchFailed: db.prepare(
         `UPDATE files SET state = @state, stage = 'fetch', error_code = @code, last_error = @error, next_retry_ms = @retry,
            fetch_attempts = fetch_attempts + @counted, claimed_by = NULL, lease_until_ms = NULL, updated_ms = @now,
@@ -278,6 +284,11 @@ export class SqliteLedger implements Ledger {
          WHERE id = @id AND (state = 'fetched' OR (state = 'failed' AND stage = 'process' AND next_retry_ms <= @now))`,
       ),
       runs: db.prepare<[number], RunRow>('SELECT * FROM plugin_runs WHERE file_id = ? ORDER BY plugin'),
+      // Many ids in one statement: a JSON array of ids, expanded by SQLite.
+      runsOf: db.prepare<[string], RunRow>(
+        'SELECT * FROM plugin_runs WHERE file_id IN (SELECT value FROM json_each(?)) ORDER BY file_id, plugin',
+      ),
+      byIds: db.prepare<[string], FileRow>('SELECT * FROM files WHERE id IN (SELECT value FROM json_each(?))'),
       runStart: db.prepare(
         `INSERT INTO plugin_runs (file_id, plugin, state, attempts, updated_ms) VALUES (@id, @plugin, 'running', 1, @now)
          ON CONFLICT (file_id, plugin) DO UPDATE SET state = 'running', attempts = attempts + 1, updated_ms = @now
@@ -510,7 +521,9 @@ export class SqliteLedger implements Ledger {
         for (const id of ids()) if (claim.run({ id, ...params }).changes === 1) got.push(id);
       })
       .immediate();
-    return got.map((id) => toRecord(this.#stmts.byId.get(id) as FileRow));
+    if (got.length === 0) return [];
+    const rows = new Map(this.#stmts.byIds.all(JSON.stringify(got)).map((r) => [r.id, r]));
+    return got.map((id) => toRecord(rows.get(id) as FileRow));
   }
 
   async renewLeases(ids: readonly number[], owner: string, leaseUntilMs: number): Promise<void> {
@@ -522,8 +535,10 @@ export class SqliteLedger implements Ledger {
   async markFetched(items: readonly FetchedItem[], owner: string, nowMs: number): Promise<ClaimLost> {
     const lost: number[] = [];
     this.#db.transaction(() => {
-      for (const { id, localPath } of items)
-        if (this.#stmts.fetched.run({ id, owner, localPath, now: nowMs }).changes !== 1) lost.push(id);
+      for (const { id, localPath, done } of items) {
+        const stmt = done ? this.#stmts.fetchedDone : this.#stmts.fetched;
+        if (stmt.run({ id, owner, localPath, now: nowMs }).changes !== 1) lost.push(id);
+      }
     })();
     return lost;
   }
@@ -587,8 +602,9 @@ export class SqliteLedger implements Ledger {
   }
 
   async pluginRuns(fileIds: readonly number[]): Promise<Map<number, PluginRunRecord[]>> {
-    const out = new Map<number, PluginRunRecord[]>();
-    for (const id of fileIds) out.set(id, this.#stmts.runs.all(id).map(toRun));
+    const out = new Map<number, PluginRunRecord[]>(fileIds.map((id) => [id, []]));
+    if (fileIds.length === 0) return out;
+    for (const row of this.#stmts.runsOf.all(JSON.stringify(fileIds))) out.get(row.file_id)?.push(toRun(row));
     return out;
   }
 
