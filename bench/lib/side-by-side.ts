@@ -142,14 +142,13 @@ export function printSyscalls(result: SideBySideResult, top = 14): void {
       .slice(0, top))
       names.add(k);
   const per = result.unit === 'files/s' ? 'file' : 'unit';
+  const lead = (traced[0]?.syscalls ?? {}) as SyscallTable;
   console.log(`  ${result.case}: syscalls per ${per} (strace -f -c, one extra run each)`);
   printTable(
     ['syscall', ...traced.map((c) => c.name)],
     [
       ...[...names]
-        .sort(
-          (a, b) => ((traced[0]?.syscalls as SyscallTable)[b] ?? 0) - ((traced[0]?.syscalls as SyscallTable)[a] ?? 0),
-        )
+        .sort((a, b) => (lead[b] ?? 0) - (lead[a] ?? 0))
         .map((k) => [k, ...traced.map((c) => fmt((c.syscalls as SyscallTable)[k] ?? 0, 1))]),
       ['all', ...traced.map((c) => fmt(total(c.syscalls as SyscallTable), 1))],
     ],
