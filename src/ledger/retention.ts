@@ -7,7 +7,7 @@
 import type { Config } from '../config/load.js';
 import type { Ledger, PruneRules } from './ledger.js';
 
-/** Rows are kept this long past their source's window. */
+/** Rows are kept this long past their source's window (less for windows shorter than it). */
 export const PRUNE_MARGIN_MS = 3_600_000;
 /** Versions per transaction: short enough that a claim never waits long behind a prune. */
 export const PRUNE_BATCH = 500;
@@ -25,7 +25,7 @@ export function retentionPlan(config: Pick<Config, 'sources' | 'retention'>, now
   const unbounded: string[] = [];
   for (const s of config.sources) {
     if (s.maxAgeMs === undefined) unbounded.push(s.name);
-    else windows.push({ source: s.name, mtimeBeforeMs: nowMs - s.maxAgeMs - PRUNE_MARGIN_MS });
+    else windows.push({ source: s.name, mtimeBeforeMs: nowMs - s.maxAgeMs - Math.min(PRUNE_MARGIN_MS, s.maxAgeMs) });
   }
   return { rules: { windows, quarantinedBeforeMs: nowMs - config.retention.quarantinedMs }, unbounded };
 }
