@@ -36,6 +36,7 @@ const COMMANDS: ReadonlyArray<readonly [readonly string[], Loader]> = [
       return [m.pluginsCommand, m.checkCommand] as never;
     },
   ],
+  [['ledger'], async () => [(await import('./ledger.js')).ledgerCommand as never]],
   [['demo'], async () => [(await import('./demo.js')).demoCommand as never]],
   [['bufr'], async () => [(await import('./bufr.js')).bufrCommand as never]],
 ];
