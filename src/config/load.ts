@@ -10,6 +10,7 @@ import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { redactUrl } from '../observe/logger.js';
 import type { TlsSettings } from '../sources/source.js';
+import { type VolumeSpec, volumeSpecOf } from '../volumes/spec.js';
 import { interpolateEnv } from './interpolate.js';
 import { configSchema, type ParsedPlugin, type ParsedSource } from './schema.js';
 
@@ -47,6 +48,8 @@ export interface SourceConfig {
   readonly dataTimeoutMs: number;
   /** Remote action once a file is processed: delete it, or move it into `dir` (relative to the root). */
   readonly after?: { readonly action: 'delete' } | { readonly action: 'move'; readonly dir: string };
+  /** How this source's files group into radar volumes; absent: no volumes. */
+  readonly volumes?: VolumeSpec;
 }
 
 export interface PluginConfig {
@@ -177,6 +180,7 @@ function normaliseSource(
           ? { action: 'delete' as const }
           : { action: 'move' as const, dir: s.after.move.replace(/^\/+|\/+$/g, '') },
     }),
+    ...(s.volumes !== undefined && { volumes: volumeSpecOf(s.volumes) }),
   };
 }
 

@@ -4,6 +4,7 @@
  */
 import cron from 'node-cron';
 import { z } from 'zod';
+import { compileKeyPattern } from '../volumes/key-pattern.js';
 import { durationSchema } from './duration.js';
 
 const duration = (what: string) => durationSchema().describe(what);
@@ -48,6 +49,46 @@ const sourceName = z
     /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
     'use letters, digits, ".", "_" and "-" (at most 64), starting with a letter or digit',
   );
+
+/** `volumes:` in a source: how its files group into radar volumes (README "Radar volumes"). */
+export const volumesSchema = z
+  .strictObject({
+    pattern: z
+      .string()
+      .min(1)
+      .describe('Regular expression with named groups, matched on the remote path relative to the source root.'),
+    member: z.string().min(1).default('moment').describe('The named group that names a member (e.g. the moment).'),
+    groupBy: z
+      .array(z.string().min(1))
+      .optional()
+      .describe('Named groups that identify a volume, in key order; default: every group but the member.'),
+    expect: z.array(z.string().min(1)).default([]).describe('Members of a complete volume, e.g. [DBZH, VRAD, ZDR].'),
+    minimum: z.number().int().min(1).optional().describe('Fewest members for a partial volume; default 1.'),
+    completeAfter: duration('Quiet time after the last member before the volume is declared partial.').optional(),
+    reopenLate: z
+      .boolean()
+      .default(false)
+      .describe('A member arriving after the volume was processed reopens it as a new version.'),
+  })
+  .superRefine((v, ctx) => {
+    for (const problem of compileKeyPattern(v.pattern, v.member, v.groupBy).problems) {
+      ctx.addIssue({ code: 'custom', path: ['pattern'], message: problem });
+    }
+    if (v.minimum !== undefined && v.expect.length > 0 && v.minimum > v.expect.length) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['minimum'],
+        message: `minimum ${v.minimum} is more than the ${v.expect.length} expected members; lower it or add members`,
+      });
+    }
+    if (v.expect.length === 0 && v.completeAfter === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['completeAfter'],
+        message: 'without an `expect` list a volume is complete only after a quiet time; set completeAfter (e.g. 3m)',
+      });
+    }
+  });
 
 export const sourceSchema = z
   .strictObject({
@@ -101,6 +142,7 @@ export const sourceSchema = z
       ),
     connectTimeout: duration('Connection timeout.').default(15_000),
     dataTimeout: duration('Inactivity timeout for replies and data.').default(30_000),
+    volumes: volumesSchema.optional().describe("Group this source's files into radar volumes."),
   })
   .superRefine((s, ctx) => {
     if (s.password !== undefined && s.passwordFile !== undefined) {
@@ -172,3 +214,4 @@ export type RawConfig = z.input<typeof configSchema>;
 export type ParsedConfig = z.output<typeof configSchema>;
 export type ParsedSource = z.output<typeof sourceSchema>;
 export type ParsedPlugin = z.output<typeof pluginSchema>;
+export type ParsedVolumes = z.output<typeof volumesSchema>;
