@@ -66,6 +66,8 @@ export interface CycleDeps {
   retryMaxMs: number;
   events?: CycleEvents;
   now?: () => number;
+  /** An event sink wants the SHA-512 of landed files (WNM `integrity`): hash them as they stream. */
+  hashLanded?: boolean;
 }
 
 export interface CycleOptions {
@@ -321,8 +323,13 @@ async function fetchOne(
         signal,
         onBytes: (n) => emit.bytes?.(src.name, n),
         ...(transferSlot && { transferSlot }),
+        ...(deps.hashLanded && { sha512: true }),
       });
-      const lost = await deps.ledger.markFetched([{ id: rec.id, localPath: landed.localPath }], deps.owner, now());
+      const lost = await deps.ledger.markFetched(
+        [{ id: rec.id, localPath: landed.localPath, ...(landed.sha512 && { sha512: landed.sha512 }) }],
+        deps.owner,
+        now(),
+      );
       if (lost.length > 0) {
         warnClaimLost(flog, 'mark fetched');
         return false;

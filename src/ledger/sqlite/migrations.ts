@@ -58,4 +58,20 @@ export const MIGRATIONS: readonly string[] = [
      rejected INTEGER NOT NULL,
      PRIMARY KEY (source, dir)
    );`,
+  // The transactional outbox: one row per (transition, sink), written in the transition's own
+  // transaction; the dispatcher of each sink reads its pending rows in order and marks them sent
+  // on the broker's acknowledgement.
+  `CREATE TABLE events (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     id TEXT NOT NULL,
+     sink TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     source TEXT NOT NULL,
+     file_id INTEGER NOT NULL,
+     at_ms INTEGER NOT NULL,
+     fact TEXT NOT NULL,
+     sent_ms INTEGER
+   );
+   CREATE INDEX events_pending ON events (sink, seq) WHERE sent_ms IS NULL;
+   CREATE INDEX events_sent ON events (sent_ms) WHERE sent_ms IS NOT NULL;`,
 ];
