@@ -47,7 +47,8 @@ export const statusCommand: CommandModule<object, CommonArgs> = {
           newestFetchedMtimeMs: r?.newestFetchedMtimeMs ?? null,
         };
       });
-      if (args.json) return printJson({ sources: report });
+      const sinks = config.events ? await ledger.outboxStats() : [];
+      if (args.json) return printJson({ sources: report, ...(config.events && { sinks }) });
       for (const s of report) {
         printLine(`${s.name}${s.configured ? '' : ' (not in config)'}  ${s.url ?? ''}`);
         printLine(
@@ -57,6 +58,12 @@ export const statusCommand: CommandModule<object, CommonArgs> = {
         printLine(`  files: ${counts.join(', ') || 'none'}`);
         printLine(
           `  newest file fetched: ${s.newestFetchedMtimeMs === null ? 'none' : `modified ${ago(s.newestFetchedMtimeMs)}`}`,
+        );
+      }
+      for (const k of sinks) {
+        const type = config.events?.sinks.find((c) => c.name === k.sink)?.type ?? 'not in config';
+        printLine(
+          `sink ${k.sink} (${type})  backlog ${k.pending} event(s)${k.oldestPendingMs === null ? '' : `, oldest written ${ago(k.oldestPendingMs)}`}`,
         );
       }
     });

@@ -225,7 +225,6 @@ export interface OutboxStats {
   readonly sink: string;
   readonly pending: number;
   readonly oldestPendingMs: number | null;
-  readonly sent: number;
 }
 
 export interface Ledger {

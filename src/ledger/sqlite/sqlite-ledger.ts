@@ -988,16 +988,15 @@ export class SqliteLedger implements Ledger {
   }
 
   async outboxStats(): Promise<OutboxStats[]> {
+    // Pending rows only: the partial index answers it without touching the sent history.
     const rows = this.#db
-      .prepare<[], { sink: string; pending: number; oldest: number | null; sent: number }>(
-        `SELECT sink, SUM(sent_ms IS NULL) AS pending, MIN(CASE WHEN sent_ms IS NULL THEN at_ms END) AS oldest,
-           SUM(sent_ms IS NOT NULL) AS sent FROM events GROUP BY sink`,
+      .prepare<[], { sink: string; pending: number; oldest: number | null }>(
+        'SELECT sink, COUNT(*) AS pending, MIN(at_ms) AS oldest FROM events WHERE sent_ms IS NULL GROUP BY sink',
       )
       .all();
     const out = new Map<string, OutboxStats>();
-    for (const r of this.#routes) out.set(r.sink, { sink: r.sink, pending: 0, oldestPendingMs: null, sent: 0 });
-    for (const r of rows)
-      out.set(r.sink, { sink: r.sink, pending: r.pending, oldestPendingMs: r.oldest, sent: r.sent });
+    for (const r of this.#routes) out.set(r.sink, { sink: r.sink, pending: 0, oldestPendingMs: null });
+    for (const r of rows) out.set(r.sink, { sink: r.sink, pending: r.pending, oldestPendingMs: r.oldest });
     return [...out.values()].sort((a, b) => a.sink.localeCompare(b.sink));
   }
 
