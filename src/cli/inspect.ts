@@ -6,6 +6,7 @@ import { FILE_STATES, type FileRecord, type FileState, type Ledger, type PluginR
 import { formatVersion } from '../ledger/version.js';
 import { GlobFilter } from '../sources/glob.js';
 import { openApp } from './app.js';
+import { sizeText } from './ledger.js';
 import { type CommonArgs, commonOptions } from './options.js';
 import { ago, iso, printJson, printLine, printTable } from './output.js';
 
@@ -48,7 +49,8 @@ export const statusCommand: CommandModule<object, CommonArgs> = {
         };
       });
       const sinks = config.events ? await ledger.outboxStats() : [];
-      if (args.json) return printJson({ sources: report, ...(config.events && { sinks }) });
+      const size = await ledger.stats();
+      if (args.json) return printJson({ sources: report, ledger: size, ...(config.events && { sinks }) });
       for (const s of report) {
         printLine(`${s.name}${s.configured ? '' : ' (not in config)'}  ${s.url ?? ''}`);
         printLine(
@@ -66,6 +68,7 @@ export const statusCommand: CommandModule<object, CommonArgs> = {
           `sink ${k.sink} (${type})  backlog ${k.pending} event(s)${k.oldestPendingMs === null ? '' : `, oldest written ${ago(k.oldestPendingMs)}`}`,
         );
       }
+      printLine(`ledger: ${size.fileRows} file version(s), ${size.pluginRunRows} plugin run(s)${sizeText(size.bytes)}`);
     });
   },
 };

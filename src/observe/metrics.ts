@@ -34,6 +34,10 @@ export interface Metrics {
   eventsFailed(sink: string): void;
   /** The outbox backlog of a sink as last seen: pending rows and when the oldest was written. */
   outboxBacklog(sink: string, pending: number, oldestPendingMs: number | null): void;
+  /** The ledger's size at the last check (rows per table, bytes on disk). */
+  ledgerSize(stats: { fileRows: number; pluginRunRows: number; bytes: number | null }): void;
+  /** Rows deleted by retention. */
+  ledgerPruned(files: number): void;
   /** The text exposition format, for `GET /metrics`. */
   render(): Promise<string>;
   /** The Content-Type header that goes with {@link Metrics.render}. */
@@ -135,6 +139,23 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
     name: 'poller_pool_connections_in_use',
     help: 'Connections of the source pool currently in use.',
     labelNames: ['source'] as const,
+    registers,
+  });
+
+  const ledgerRows = new Gauge({
+    name: 'poller_ledger_rows',
+    help: 'Rows in the ledger, by table (file versions, plugin runs); bounded by rate x retention window.',
+    labelNames: ['table'] as const,
+    registers,
+  });
+  const ledgerBytes = new Gauge({
+    name: 'poller_ledger_bytes',
+    help: 'Size of the ledger on disk (database and write-ahead log).',
+    registers,
+  });
+  const ledgerPruned = new Counter({
+    name: 'poller_ledger_pruned_total',
+    help: 'File versions deleted by retention.',
     registers,
   });
 
@@ -242,6 +263,14 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
     },
     outboxBacklog(sink, pending, oldestPendingMs) {
       backlog.set(sink, { pending, oldestMs: oldestPendingMs });
+    },
+    ledgerSize(stats) {
+      ledgerRows.set({ table: 'files' }, stats.fileRows);
+      ledgerRows.set({ table: 'plugin_runs' }, stats.pluginRunRows);
+      if (stats.bytes !== null) ledgerBytes.set(stats.bytes);
+    },
+    ledgerPruned(files) {
+      ledgerPruned.inc(files);
     },
     render() {
       return registry.metrics();

@@ -58,6 +58,10 @@ export const MIGRATIONS: readonly string[] = [
      rejected INTEGER NOT NULL,
      PRIMARY KEY (source, dir)
    );`,
+  // Retention: done versions are pruned by file age per source, in small batches; digests of
+  // directories not listed differently for a whole window go with them.
+  `CREATE INDEX files_by_mtime ON files (source, mtime_ms);
+   ALTER TABLE listing_digests ADD COLUMN stored_ms INTEGER NOT NULL DEFAULT 0;`,
   // The transactional outbox: one row per (transition, sink), written in the transition's own
   // transaction; the dispatcher of each sink reads its pending rows in order and marks them sent
   // on the broker's acknowledgement.
