@@ -10,6 +10,7 @@ import type { LevelWithSilent, Logger } from 'pino';
 import { type Config, loadConfig, type SourceConfig } from '../config/load.js';
 import type { CycleDeps, CycleEvents } from '../engine/cycle.js';
 import { isOwnerGone, newOwnerId } from '../engine/owner.js';
+import { outboxRoutes, wantsIntegrity } from '../events/outbox.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { SqliteLedger } from '../ledger/sqlite/sqlite-ledger.js';
 import { createLogger } from '../observe/logger.js';
@@ -74,6 +75,8 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
       ? new SqliteLedger(':memory:')
       : new SqliteLedger(config.ledger, { readonly: mode !== 'write' });
   releasers.push(() => ledger.close());
+  // Transitions write outbox rows only for configured sinks: without `events:` the outbox costs nothing.
+  if (config.events) ledger.setOutbox(outboxRoutes(config));
   const owner = newOwnerId();
   const shutdown = new AbortController();
   const sources = new Map<string, Source>();
@@ -136,6 +139,7 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
         transferLimit,
         retryBaseMs: config.retryBaseMs,
         retryMaxMs: config.retryMaxMs,
+        ...(wantsIntegrity(config) && { hashLanded: true }),
         ...(events && { events }),
       };
     },

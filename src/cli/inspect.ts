@@ -48,8 +48,9 @@ export const statusCommand: CommandModule<object, CommonArgs> = {
           newestFetchedMtimeMs: r?.newestFetchedMtimeMs ?? null,
         };
       });
+      const sinks = config.events ? await ledger.outboxStats() : [];
       const size = await ledger.stats();
-      if (args.json) return printJson({ sources: report, ledger: size });
+      if (args.json) return printJson({ sources: report, ledger: size, ...(config.events && { sinks }) });
       for (const s of report) {
         printLine(`${s.name}${s.configured ? '' : ' (not in config)'}  ${s.url ?? ''}`);
         printLine(
@@ -59,6 +60,12 @@ export const statusCommand: CommandModule<object, CommonArgs> = {
         printLine(`  files: ${counts.join(', ') || 'none'}`);
         printLine(
           `  newest file fetched: ${s.newestFetchedMtimeMs === null ? 'none' : `modified ${ago(s.newestFetchedMtimeMs)}`}`,
+        );
+      }
+      for (const k of sinks) {
+        const type = config.events?.sinks.find((c) => c.name === k.sink)?.type ?? 'not in config';
+        printLine(
+          `sink ${k.sink} (${type})  backlog ${k.pending} event(s)${k.oldestPendingMs === null ? '' : `, oldest written ${ago(k.oldestPendingMs)}`}`,
         );
       }
       printLine(`ledger: ${size.fileRows} file version(s), ${size.pluginRunRows} plugin run(s)${sizeText(size.bytes)}`);

@@ -181,6 +181,21 @@ export async function runDaemon(args: RunArgs): Promise<number> {
   for (const s of await app.ledger.status()) {
     if (configured.has(s.name) && s.lastSuccessMs !== null) metrics.pollSucceeded(s.name, s.lastSuccessMs);
   }
+  const { openEventsHub } = await import('../events/outbox.js');
+  const hub = await openEventsHub(app.config, app.ledger, log, {
+    onPublished: (sink, n) => metrics.eventsPublished(sink, n),
+    onFailed: (sink) => metrics.eventsFailed(sink),
+  });
+  hub?.start();
+  // Sent rows are deleted after the retention, at start and then hourly.
+  const pruneEvents = () =>
+    void hub
+      ?.prune(Date.now())
+      .then((n) => n && log.info({ event: 'outbox.pruned', events: n }, `pruned ${n} sent events`))
+      .catch((err: unknown) => log.warn({ err }, 'pruning sent events failed'));
+  pruneEvents();
+  const pruneTimer = hub ? setInterval(pruneEvents, 3_600_000) : undefined;
+  pruneTimer?.unref();
   /** Aborted on SIGTERM: no new cycle starts. */
   const stopScheduling = new AbortController();
   /** Aborted on SIGTERM too: cycles under way start no new transfer. `app.shutdown` aborts the rest. */
@@ -237,6 +252,14 @@ export async function runDaemon(args: RunArgs): Promise<number> {
 
   const health = (): HealthReport => ({
     live: true,
+    ...(hub && {
+      degraded: hub
+        .lagging(Date.now())
+        .map(
+          (l) =>
+            `sink ${l.sink}: ${l.pending} event(s) pending, oldest ${Math.round(l.oldestPendingAgeMs / 1000)} s old`,
+        ),
+    }),
     readiness: evaluateReadiness({
       nowMs: Date.now(),
       startedAtMs,
@@ -258,6 +281,7 @@ export async function runDaemon(args: RunArgs): Promise<number> {
         metrics: {
           contentType: metrics.contentType,
           render() {
+            for (const d of hub?.stats() ?? []) metrics.outboxBacklog(d.sink, d.pending, d.oldestPendingMs);
             for (const s of gen.config.sources) {
               const n = app.connectionsInUse(s);
               if (n !== undefined) metrics.poolInUse(s.name, n);
@@ -375,6 +399,13 @@ export async function runDaemon(args: RunArgs): Promise<number> {
     await scheduler.idle();
     await retention.stop();
     clearTimeout(grace);
+    clearInterval(pruneTimer);
+    // What the last cycles committed goes out if the broker answers quickly; the rest waits in the outbox.
+    if (hub) {
+      await hub.stop();
+      await hub.drain(Date.now() + Math.min(graceMs, 5000));
+      await hub.stop();
+    }
     await reloading;
     await http?.close();
     await Promise.all(closings);

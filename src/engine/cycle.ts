@@ -81,6 +81,8 @@ export interface CycleDeps {
   retryMaxMs: number;
   events?: CycleEvents;
   now?: () => number;
+  /** An event sink wants the SHA-512 of landed files (WNM `integrity`): hash them as they stream. */
+  hashLanded?: boolean;
 }
 
 export interface CycleOptions {
@@ -401,10 +403,16 @@ async function fetchOne(
         signal,
         onBytes: (n) => emit.bytes?.(src.name, n),
         ...(transferSlot && { transferSlot }),
+        ...(deps.hashLanded && { sha512: true }),
       });
       // After the rename (and its directory fsync): a crash before this commit is recovered by
       // the landed-file check on the next attempt.
-      const item: FetchedItem = { id: rec.id, localPath: landed.localPath, ...(batch?.done && { done: true }) };
+      const item: FetchedItem = {
+        id: rec.id,
+        localPath: landed.localPath,
+        ...(batch?.done && { done: true }),
+        ...(landed.sha512 && { sha512: landed.sha512 }),
+      };
       const lost = batch
         ? await batch.commits.fetched.add(item)
         : (await deps.ledger.markFetched([item], deps.owner, now())).length > 0;

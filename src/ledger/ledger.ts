@@ -144,6 +144,8 @@ export interface FetchedItem {
    * (no processing claim, no plugin runs).
    */
   readonly done?: boolean;
+  /** SHA-512 of the landed bytes, base64; given when an event sink wants it (WNM `integrity`). */
+  readonly sha512?: string;
 }
 
 export interface FetchFailedItem {
@@ -177,6 +179,57 @@ export interface SourceStatus {
   readonly lastError: string | null;
   readonly counts: Readonly<Partial<Record<FileState, number>>>;
   readonly newestFetchedMtimeMs: number | null;
+}
+
+/** Transitions that write an outbox event when a sink wants them. */
+export type EventKind = 'fetched' | 'processed' | 'failed' | 'quarantined' | 'output';
+export const EVENT_KINDS: readonly EventKind[] = ['fetched', 'processed', 'failed', 'quarantined', 'output'];
+
+/** Which transitions one sink receives; `sources` null means every source. */
+export interface OutboxRoute {
+  readonly sink: string;
+  readonly kinds: readonly EventKind[];
+  readonly sources: readonly string[] | null;
+}
+
+/**
+ * What the ledger records of a transition: facts only. Payloads (WNM, CloudEvents) are built from
+ * these by `events/` when sent, so the ledger stays free of any wire format.
+ */
+export interface EventFact {
+  readonly path: string;
+  readonly sizeBytes: number;
+  readonly mtimeMs: number;
+  readonly localPath?: string | null;
+  readonly sha512?: string | null;
+  /** A newer version of a path that landed before (WNM `update` link instead of `canonical`). */
+  readonly update?: boolean;
+  readonly stage?: FailedStage | null;
+  readonly errorCode?: string | null;
+  readonly message?: string | null;
+  readonly attempts?: number;
+  /** `processed`: the plugin outputs; `output`: the output itself. */
+  readonly outputs?: readonly EmittedOutput[];
+  readonly output?: EmittedOutput;
+}
+
+export interface OutboxEvent {
+  /** Order within the outbox; the dispatcher sends by it. */
+  readonly seq: number;
+  /** Stable across retries: the message id consumers dedupe by. */
+  readonly id: string;
+  readonly sink: string;
+  readonly kind: EventKind;
+  readonly source: string;
+  readonly fileId: number;
+  readonly atMs: number;
+  readonly fact: EventFact;
+}
+
+export interface OutboxStats {
+  readonly sink: string;
+  readonly pending: number;
+  readonly oldestPendingMs: number | null;
 }
 
 /** What retention may delete: done versions whose file is older than their source's window. */
@@ -272,6 +325,19 @@ export interface Ledger {
   files(query: FileQuery): Promise<FileRecord[]>;
   recordPoll(source: string, displayUrl: string, ok: boolean, error: string | null, nowMs: number): Promise<void>;
   status(): Promise<SourceStatus[]>;
+  /**
+   * The sinks that want events. With none (the default) no event is written: the outbox costs
+   * nothing. Set once at start (and on a config reload); applies to later transitions.
+   */
+  setOutbox(routes: readonly OutboxRoute[]): void;
+  /** The oldest unsent events of a sink, in order. */
+  pendingEvents(sink: string, limit: number): Promise<OutboxEvent[]>;
+  /** The broker acknowledged these events (by `seq`). */
+  markEventsSent(sink: string, seqs: readonly number[], nowMs: number): Promise<void>;
+  /** Backlog per sink (sinks with rows in the outbox, and every routed sink). */
+  outboxStats(): Promise<OutboxStats[]>;
+  /** Delete sent events acknowledged before `beforeMs`; unsent events are never pruned. */
+  pruneSentEvents(beforeMs: number): Promise<number>;
   /**
    * Delete one batch (at most `limit` versions, one short transaction) of done versions that
    * retention allows: processed, superseded, rejected, seen or failed-to-fetch (a listing skips

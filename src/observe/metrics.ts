@@ -28,6 +28,12 @@ export interface Metrics {
   poolInUse(source: string, n: number): void;
   /** A listing looked cut short by a server cap (pure-ftpd stops at 2,000 entries silently). */
   listingTruncated(source: string): void;
+  /** A sink's broker acknowledged `n` events. */
+  eventsPublished(sink: string, n: number): void;
+  /** A publish to a sink failed (the events stay in the outbox). */
+  eventsFailed(sink: string): void;
+  /** The outbox backlog of a sink as last seen: pending rows and when the oldest was written. */
+  outboxBacklog(sink: string, pending: number, oldestPendingMs: number | null): void;
   /** The ledger's size at the last check (rows per table, bytes on disk). */
   ledgerSize(stats: { fileRows: number; pluginRunRows: number; bytes: number | null }): void;
   /** Rows deleted by retention. */
@@ -155,6 +161,40 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
 
   const lastSuccessMs = new Map<string, number>();
   const newestMtimeMs = new Map<string, number>();
+  const backlog = new Map<string, { pending: number; oldestMs: number | null }>();
+
+  const eventsPublished = new Counter({
+    name: 'poller_events_published_total',
+    help: 'Events acknowledged by the broker of each sink.',
+    labelNames: ['sink'] as const,
+    registers,
+  });
+  const eventsFailed = new Counter({
+    name: 'poller_events_failed_total',
+    help: 'Failed publish attempts per sink (the events stay in the outbox and are sent again).',
+    labelNames: ['sink'] as const,
+    registers,
+  });
+  new Gauge({
+    name: 'poller_outbox_pending',
+    help: 'Events in the outbox not yet acknowledged by each sink.',
+    labelNames: ['sink'] as const,
+    registers,
+    collect() {
+      for (const [sink, b] of backlog) this.set({ sink }, b.pending);
+    },
+  });
+  new Gauge({
+    name: 'poller_outbox_oldest_pending_age_seconds',
+    help: 'Age of the oldest unsent event of each sink (0 when none); alert when it grows.',
+    labelNames: ['sink'] as const,
+    registers,
+    collect() {
+      const now = nowMs();
+      for (const [sink, b] of backlog)
+        this.set({ sink }, b.oldestMs === null ? 0 : Math.max(0, now - b.oldestMs) / 1000);
+    },
+  });
 
   new Gauge({
     name: 'poller_last_poll_success_timestamp_seconds',
@@ -214,6 +254,15 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
     },
     listingTruncated(source) {
       truncated.inc({ source });
+    },
+    eventsPublished(sink, n) {
+      eventsPublished.inc({ sink }, n);
+    },
+    eventsFailed(sink) {
+      eventsFailed.inc({ sink });
+    },
+    outboxBacklog(sink, pending, oldestPendingMs) {
+      backlog.set(sink, { pending, oldestMs: oldestPendingMs });
     },
     ledgerSize(stats) {
       ledgerRows.set({ table: 'files' }, stats.fileRows);

@@ -3,7 +3,18 @@
  * size against the listing, fsync, set the remote mtime, rename into place, fsync the directory.
  * A plugin only ever sees a complete file.
  */
-import { close as closeFd, closeSync, createWriteStream, fsync, futimesSync, open as openFd, statSync } from 'node:fs';
+import { createHash, type Hash } from 'node:crypto';
+import {
+  close as closeFd,
+  closeSync,
+  createReadStream,
+  createWriteStream,
+  fsync,
+  futimesSync,
+  open as openFd,
+  statSync,
+  type WriteStream,
+} from 'node:fs';
 import { mkdir, open, readdir, rename, rm, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
@@ -34,6 +45,8 @@ export interface LandOptions {
    * serves the next file meanwhile. Default: run directly.
    */
   transferSlot?: <T>(work: () => Promise<T>) => Promise<T>;
+  /** Compute the SHA-512 of the landed bytes (an event sink wants `integrity`); hashed as they stream. */
+  sha512?: boolean;
 }
 
 export interface LandResult {
@@ -41,6 +54,37 @@ export interface LandResult {
   /** Bytes transferred in this call (excludes a resumed prefix). */
   bytesTransferred: number;
   resumedFromBytes: number;
+  /** Base64 SHA-512 of the landed file, when asked for. */
+  sha512?: string;
+}
+
+/** Feeds `hash` from a file's first `endBytes` bytes (all of it when omitted). */
+async function hashFileInto(hash: Hash, file: string, endBytes?: number): Promise<void> {
+  if (endBytes === 0) return;
+  const stream = createReadStream(file, endBytes === undefined ? {} : { end: endBytes - 1 });
+  for await (const chunk of stream) hash.update(chunk as Buffer);
+}
+
+/**
+ * Hash what a write stream writes, on its way to the disk: no second read of the file. The
+ * stream's own write hooks are wrapped, so the bytes hashed are exactly the bytes written.
+ */
+function hashWrites(out: WriteStream, hash: Hash): void {
+  type WriteFn = (chunk: Buffer, encoding: BufferEncoding, cb: (err?: Error | null) => void) => void;
+  type WritevFn = (chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void) => void;
+  const hooks = out as unknown as { _write: WriteFn; _writev?: WritevFn };
+  const write = hooks._write;
+  hooks._write = function (chunk, encoding, cb) {
+    hash.update(chunk);
+    write.call(this, chunk, encoding, cb);
+  };
+  const writev = hooks._writev;
+  if (writev) {
+    hooks._writev = function (chunks, cb) {
+      for (const c of chunks) hash.update(c.chunk);
+      writev.call(this, chunks, cb);
+    };
+  }
 }
 
 /** Size of a file, or undefined when it is missing. Sync without throwing: a missing file is the common case (~5 µs). */
@@ -181,8 +225,13 @@ export async function landFile(source: Source, opts: LandOptions): Promise<LandR
 async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResult> {
   const { landingRoot, sourceName, fileId, entry, signal } = opts;
   const localPath = landingPathFor(landingRoot, sourceName, entry.path);
-  if (await isAlreadyLanded(localPath, entry))
-    return { localPath, bytesTransferred: 0, resumedFromBytes: entry.sizeBytes };
+  if (await isAlreadyLanded(localPath, entry)) {
+    const landed: LandResult = { localPath, bytesTransferred: 0, resumedFromBytes: entry.sizeBytes };
+    if (!opts.sha512) return landed;
+    const hash = createHash('sha512');
+    await hashFileInto(hash, localPath);
+    return { ...landed, sha512: hash.digest('base64') };
+  }
   const partial = partialPathFor(landingRoot, fileId, entry.sizeBytes, entry.mtimeMs);
   let offset = sizeOf(partial) ?? 0;
   if (offset > entry.sizeBytes) {
@@ -195,7 +244,10 @@ async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResu
   let synced = false;
   let written = 0;
   const mtime = new Date(entry.mtimeMs);
+  const hash = opts.sha512 ? createHash('sha512') : undefined;
   if (offset < entry.sizeBytes || entry.sizeBytes === 0) {
+    // A resumed download: the prefix already on disk is hashed first.
+    if (hash && offset > 0) await hashFileInto(hash, partial, offset);
     written = await (opts.transferSlot ?? runDirectly)(async () => {
       const fd = await openPartial(partial, offset > 0 ? 'r+' : 'w');
       // The descriptor stays ours once the writes are done (autoClose off): the mtime is set and
@@ -207,6 +259,7 @@ async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResu
         highWaterMark: WRITE_BUFFER_BYTES,
         autoClose: false,
       });
+      if (hash) hashWrites(out, hash);
       let writeError: unknown;
       out.on('error', (err) => {
         writeError ??= err;
@@ -257,10 +310,11 @@ async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResu
       `${sourceName}:${entry.path}: transfer ended at ${got} of ${entry.sizeBytes} bytes; it resumes on the next attempt`,
     );
   }
-  // A partial completed by an earlier run was never synced by this one.
+  // A partial completed by an earlier run was never synced (nor hashed) by this one.
   if (!synced) {
     await utimes(partial, mtime, mtime);
     await fsyncPath(partial, 'r+');
+    if (hash) await hashFileInto(hash, partial);
   }
   try {
     await renameIntoPlace(partial, localPath);
@@ -277,7 +331,12 @@ async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResu
   }
   await syncDir(path.dirname(localPath)).catch(() => undefined);
   crashHookAfterRename();
-  return { localPath, bytesTransferred: transferred, resumedFromBytes: offset };
+  return {
+    localPath,
+    bytesTransferred: transferred,
+    resumedFromBytes: offset,
+    ...(hash && { sha512: hash.digest('base64') }),
+  };
 }
 
 /**

@@ -3,6 +3,7 @@
  * conditional UPDATEs, so two processes on one ledger file (a daemon and a run-once backfill)
  * never take the same version. better-sqlite3 is synchronous: each call is short and bounded.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -11,6 +12,8 @@ import type { EmittedOutput } from '../../plugins/api.js';
 import type { MtimePrecision } from '../../sources/source.js';
 import type {
   ClaimLost,
+  EventFact,
+  EventKind,
   FetchedItem,
   FetchFailedItem,
   FileQuery,
@@ -21,6 +24,9 @@ import type {
   Observation,
   ObserveOptions,
   ObserveResult,
+  OutboxEvent,
+  OutboxRoute,
+  OutboxStats,
   PluginOutcome,
   PluginRunRecord,
   PluginRunStart,
@@ -198,6 +204,10 @@ export class SqliteLedger implements Ledger {
    */
   readonly #quiet = new Map<string, Map<string, string>>();
   #dataVersion = -1;
+  /** Outbox routes; empty means no event is written. */
+  #routes: readonly OutboxRoute[] = [];
+  /** `kind \0 source` → sinks, so a transition asks one Map per file. */
+  readonly #sinksFor = new Map<string, readonly string[]>();
 
   constructor(file: string, opts: SqliteLedgerOptions = {}) {
     if (!opts.readonly) mkdirSync(path.dirname(file), { recursive: true });
@@ -325,6 +335,28 @@ export class SqliteLedger implements Ledger {
          ON CONFLICT (name) DO UPDATE SET display_url = @url, last_poll_ms = @now,
            last_success_ms = COALESCE(@success, last_success_ms), last_error = @error`,
       ),
+      eventInsert: db.prepare(
+        `INSERT INTO events (id, sink, kind, source, file_id, at_ms, fact) VALUES (@id, @sink, @kind, @source, @fileId, @at, @fact)`,
+      ),
+      priorVersion: db.prepare<[string, string, number], { one: number }>(
+        `SELECT 1 AS one FROM files WHERE source = ? AND path = ? AND id < ? AND fetched_ms IS NOT NULL LIMIT 1`,
+      ),
+      eventsPending: db.prepare<
+        [string, number],
+        {
+          seq: number;
+          id: string;
+          sink: string;
+          kind: EventKind;
+          source: string;
+          file_id: number;
+          at_ms: number;
+          fact: string;
+        }
+      >(
+        `SELECT seq, id, sink, kind, source, file_id, at_ms, fact FROM events WHERE sink = ? AND sent_ms IS NULL ORDER BY seq LIMIT ?`,
+      ),
+      eventSent: db.prepare(`UPDATE events SET sent_ms = @now WHERE seq = @seq AND sink = @sink AND sent_ms IS NULL`),
       prunable: db.prepare<
         { source: string; before: number; quarantinedBefore: number; limit: number },
         { id: number; path: string }
@@ -557,9 +589,20 @@ export class SqliteLedger implements Ledger {
   async markFetched(items: readonly FetchedItem[], owner: string, nowMs: number): Promise<ClaimLost> {
     const lost: number[] = [];
     this.#db.transaction(() => {
-      for (const { id, localPath, done } of items) {
+      for (const { id, localPath, done, sha512 } of items) {
         const stmt = done ? this.#stmts.fetchedDone : this.#stmts.fetched;
-        if (stmt.run({ id, owner, localPath, now: nowMs }).changes !== 1) lost.push(id);
+        if (stmt.run({ id, owner, localPath, now: nowMs }).changes !== 1) {
+          lost.push(id);
+          continue;
+        }
+        if (this.#routes.length === 0) continue;
+        const row = this.#stmts.byId.get(id) as FileRow;
+        if (this.#sinks('fetched', row.source).length > 0) {
+          const update = this.#stmts.priorVersion.get(row.source, row.path, id) !== undefined;
+          this.#emit('fetched', row, { localPath, sha512: sha512 ?? null, update }, nowMs);
+        }
+        // No plugin matches: the file is processed in this same write.
+        if (done) this.#emit('processed', row, { localPath, outputs: [] }, nowMs);
       }
     })();
     return lost;
@@ -579,7 +622,18 @@ export class SqliteLedger implements Ledger {
           counted: f.notCounted ? 0 : 1,
           now: nowMs,
         }).changes;
-        if (changes !== 1) lost.push(id);
+        if (changes !== 1) {
+          lost.push(id);
+          continue;
+        }
+        if (this.#routes.length === 0 || (f.notCounted && !f.quarantine)) continue;
+        const row = this.#stmts.byId.get(id) as FileRow;
+        this.#emit(
+          f.quarantine ? 'quarantined' : 'failed',
+          row,
+          { stage: 'fetch', errorCode: f.errorCode, message: row.last_error, attempts: row.fetch_attempts },
+          nowMs,
+        );
       }
     })();
     return lost;
@@ -724,6 +778,7 @@ export class SqliteLedger implements Ledger {
       now: nowMs,
     }).changes;
     if (changes !== 1) throw new ClaimLostSignal(id);
+    if (this.#routes.length > 0) this.#emitProcessing(id, state, outcomes, runs, nowMs);
     return state;
   }
 
@@ -898,6 +953,95 @@ export class SqliteLedger implements Ledger {
       counts: Object.fromEntries(counts.filter((c) => c.source === s.name).map((c) => [c.state, c.n])),
       newestFetchedMtimeMs: newest.find((n) => n.source === s.name)?.m ?? null,
     }));
+  }
+
+  setOutbox(routes: readonly OutboxRoute[]): void {
+    this.#routes = routes;
+    this.#sinksFor.clear();
+  }
+
+  /** The sinks that want `kind` events of `source`. */
+  #sinks(kind: EventKind, source: string): readonly string[] {
+    const key = `${kind}\0${source}`;
+    let sinks = this.#sinksFor.get(key);
+    if (!sinks) {
+      sinks = this.#routes
+        .filter((r) => r.kinds.includes(kind) && (r.sources === null || r.sources.includes(source)))
+        .map((r) => r.sink);
+      this.#sinksFor.set(key, sinks);
+    }
+    return sinks;
+  }
+
+  /** One outbox row per interested sink, in the caller's transaction; one id for all of them. */
+  #emit(kind: EventKind, row: FileRow, extra: Partial<EventFact>, nowMs: number): void {
+    const sinks = this.#sinks(kind, row.source);
+    if (sinks.length === 0) return;
+    const fact: EventFact = { path: row.path, sizeBytes: row.size_bytes, mtimeMs: row.mtime_ms, ...extra };
+    const text = JSON.stringify(fact);
+    const id = randomUUID();
+    for (const sink of sinks)
+      this.#stmts.eventInsert.run({ id, sink, kind, source: row.source, fileId: row.id, at: nowMs, fact: text });
+  }
+
+  /** Events of one file's processing outcome (inside its savepoint: a lost claim writes none). */
+  #emitProcessing(
+    id: number,
+    state: FileState,
+    outcomes: readonly PluginOutcome[],
+    runs: readonly RunRow[],
+    nowMs: number,
+  ): void {
+    const row = this.#stmts.byId.get(id) as FileRow;
+    const outputs = outcomes.filter((o) => o.ok).flatMap((o) => o.outputs);
+    for (const output of outputs) this.#emit('output', row, { localPath: row.local_path, output }, nowMs);
+    if (state === 'processed') {
+      this.#emit('processed', row, { localPath: row.local_path, outputs }, nowMs);
+    } else if (state === 'failed' || state === 'quarantined') {
+      const attempts = Math.max(0, ...runs.map((r) => r.attempts));
+      this.#emit(
+        state,
+        row,
+        { stage: 'process', errorCode: row.error_code, message: row.last_error, attempts, localPath: row.local_path },
+        nowMs,
+      );
+    }
+  }
+
+  async pendingEvents(sink: string, limit: number): Promise<OutboxEvent[]> {
+    return this.#stmts.eventsPending.all(sink, limit).map((r) => ({
+      seq: r.seq,
+      id: r.id,
+      sink: r.sink,
+      kind: r.kind,
+      source: r.source,
+      fileId: r.file_id,
+      atMs: r.at_ms,
+      fact: JSON.parse(r.fact) as EventFact,
+    }));
+  }
+
+  async markEventsSent(sink: string, seqs: readonly number[], nowMs: number): Promise<void> {
+    this.#db.transaction(() => {
+      for (const seq of seqs) this.#stmts.eventSent.run({ seq, sink, now: nowMs });
+    })();
+  }
+
+  async outboxStats(): Promise<OutboxStats[]> {
+    // Pending rows only: the partial index answers it without touching the sent history.
+    const rows = this.#db
+      .prepare<[], { sink: string; pending: number; oldest: number | null }>(
+        'SELECT sink, COUNT(*) AS pending, MIN(at_ms) AS oldest FROM events WHERE sent_ms IS NULL GROUP BY sink',
+      )
+      .all();
+    const out = new Map<string, OutboxStats>();
+    for (const r of this.#routes) out.set(r.sink, { sink: r.sink, pending: 0, oldestPendingMs: null });
+    for (const r of rows) out.set(r.sink, { sink: r.sink, pending: r.pending, oldestPendingMs: r.oldest });
+    return [...out.values()].sort((a, b) => a.sink.localeCompare(b.sink));
+  }
+
+  async pruneSentEvents(beforeMs: number): Promise<number> {
+    return this.#db.prepare('DELETE FROM events WHERE sent_ms IS NOT NULL AND sent_ms < ?').run(beforeMs).changes;
   }
 
   async prune(
