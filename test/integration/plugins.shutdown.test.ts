@@ -18,6 +18,8 @@ function loaded(plugin: ReturnType<typeof definePlugin>, maxAttempts = 1): Loade
     timeoutMs: 60_000,
     maxAttempts,
     concurrency: 1,
+    isolate: 'none',
+    memoryLimitMb: 512,
     origin: 'test',
   };
 }
