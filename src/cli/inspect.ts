@@ -120,7 +120,8 @@ export async function explainPath(
   const answers: WhyAnswer[] = [];
   for (const src of sources) {
     const history = await ledger.history(src.name, p);
-    const versions = await Promise.all(history.map(async (f) => ({ ...f, plugins: await ledger.pluginRuns(f.id) })));
+    const runs = await ledger.pluginRuns(history.map((f) => f.id));
+    const versions = history.map((f) => ({ ...f, plugins: runs.get(f.id) ?? [] }));
     let verdict: string;
     const latest = versions[0];
     if (!latest) {

@@ -193,7 +193,7 @@ export async function runCycle(
       claimed.map((rec) =>
         inFlight(async () => {
           if (stopped()) {
-            await deps.ledger.releaseFetch(rec.id, deps.owner, now());
+            await deps.ledger.releaseFetch([rec.id], deps.owner, now());
             return;
           }
           const ok = await fetchOne(src, source, rec, deps, opts.signal, summary, emit, log, transferSlot).catch(
@@ -322,7 +322,11 @@ async function fetchOne(
         onBytes: (n) => emit.bytes?.(src.name, n),
         ...(transferSlot && { transferSlot }),
       });
-      await deps.ledger.markFetched(rec.id, deps.owner, landed.localPath, now());
+      const lost = await deps.ledger.markFetched([{ id: rec.id, localPath: landed.localPath }], deps.owner, now());
+      if (lost.length > 0) {
+        warnClaimLost(flog, 'mark fetched');
+        return false;
+      }
       const durationMs = performance.now() - started;
       summary.fetched++;
       summary.bytes += landed.bytesTransferred;
@@ -340,22 +344,32 @@ async function fetchOne(
     } catch (thrown) {
       const err = coerceError(thrown);
       if (signal.aborted || err instanceof CycleStoppedError) {
-        await deps.ledger.releaseFetch(rec.id, deps.owner, now());
+        await deps.ledger.releaseFetch([rec.id], deps.owner, now());
         return false;
       }
       const code = errorCode(err);
       if (err instanceof SourceError) {
         await deps.ledger.markFetchFailed(
-          rec.id,
+          [
+            {
+              id: rec.id,
+              failure: {
+                errorCode: code,
+                message: err.message,
+                nextRetryMs: now(),
+                quarantine: false,
+                notCounted: true,
+              },
+            },
+          ],
           deps.owner,
-          { errorCode: code, message: err.message, nextRetryMs: now(), quarantine: false, notCounted: true },
           now(),
         );
         throw err;
       }
       if (code === 'POLLER_LANDING_SIZE_GREW') {
         // Not the file's fault: it is still being written. Settle again.
-        await deps.ledger.releaseFetch(rec.id, deps.owner, now());
+        await deps.ledger.releaseFetch([rec.id], deps.owner, now());
         flog.warn(
           { event: 'file.changed', err: { code, message: err.message } },
           'file changed during download; waiting for it to settle',
@@ -372,7 +386,7 @@ async function fetchOne(
         try {
           await sleep(delayMs, signal);
         } catch {
-          await deps.ledger.releaseFetch(rec.id, deps.owner, now());
+          await deps.ledger.releaseFetch([rec.id], deps.owner, now());
           return false;
         }
         continue;
@@ -382,9 +396,13 @@ async function fetchOne(
       const quarantine = !throttled && (!retryable || attempts >= src.maxAttempts);
       const nextRetryMs = now() + backoffDelayMs(attempts, { baseMs: deps.retryBaseMs, maxMs: deps.retryMaxMs });
       await deps.ledger.markFetchFailed(
-        rec.id,
+        [
+          {
+            id: rec.id,
+            failure: { errorCode: code, message: err.message, nextRetryMs, quarantine, notCounted: throttled },
+          },
+        ],
         deps.owner,
-        { errorCode: code, message: err.message, nextRetryMs, quarantine, notCounted: throttled },
         now(),
       );
       summary.failed++;
@@ -396,6 +414,20 @@ async function fetchOne(
       return false;
     }
   }
+}
+
+/**
+ * This process's lease on the file expired and another process took it over; that process
+ * finishes the file, so nothing is written here.
+ */
+function warnClaimLost(log: Logger, what: string): void {
+  log.warn(
+    {
+      event: 'file.claim_lost',
+      err: { code: 'POLLER_LEDGER_CLAIM_LOST', message: `cannot ${what}: the claim was lost` },
+    },
+    `cannot ${what}: the claim was lost (its lease expired and another process took the file over)`,
+  );
 }
 
 function isRetryable(err: Error): boolean {
@@ -454,18 +486,22 @@ export async function processClaimed(
   emit: CycleEvents,
   log: Logger,
   onlyPlugin?: string,
-): Promise<FileState> {
+): Promise<FileState | 'claim-lost'> {
   const now = deps.now ?? Date.now;
   if (!(await isAlreadyLanded(rec.localPath as string, rec))) {
     // A newer version of the file landed on the same path before this one's plugins ran.
-    await deps.ledger.markSuperseded(rec.id, deps.owner, now());
+    if ((await deps.ledger.markSuperseded([rec.id], deps.owner, now())).length > 0) {
+      warnClaimLost(log.child({ path: rec.path, version: formatVersion(rec) }), 'mark superseded');
+      return 'claim-lost';
+    }
     log.info(
       { event: 'file.superseded', path: rec.path, version: formatVersion(rec) },
       'superseded by a newer version',
     );
     return 'superseded';
   }
-  const previous = new Map((await deps.ledger.pluginRuns(rec.id)).map((r) => [r.plugin, r]));
+  const runs = (await deps.ledger.pluginRuns([rec.id])).get(rec.id) ?? [];
+  const previous = new Map(runs.map((r) => [r.plugin, r]));
   const base: Omit<PluginFile, 'attempt'> = {
     localPath: rec.localPath as string,
     remotePath: rec.path,
@@ -479,7 +515,7 @@ export async function processClaimed(
     const prev = previous.get(p.name);
     if (prev && (prev.state === 'succeeded' || prev.state === 'quarantined')) continue;
     if (prev?.state === 'failed' && prev.nextRetryMs !== null && prev.nextRetryMs > now()) continue;
-    const attempt = await deps.ledger.markPluginRunning(rec.id, p.name, now());
+    const [attempt = 1] = await deps.ledger.markPluginRunning([{ fileId: rec.id, plugin: p.name }], now());
     const out = await deps.runner.run(p, { ...base, attempt });
     emit.pluginRan?.(p.name, out.ok, out.durationMs);
     // A run cut short by shutdown is retried at the next start without using up an attempt.
@@ -500,7 +536,11 @@ export async function processClaimed(
           : now() + backoffDelayMs(attempt, { baseMs: deps.retryBaseMs, maxMs: deps.retryMaxMs }),
     });
   }
-  const state = await deps.ledger.finishProcessing(rec.id, deps.owner, outcomes, now());
+  const [state = 'claim-lost'] = await deps.ledger.finishProcessing([{ id: rec.id, outcomes }], deps.owner, now());
+  if (state === 'claim-lost') {
+    warnClaimLost(log.child({ path: rec.path, version: formatVersion(rec) }), 'finish processing');
+    return state;
+  }
   if (state === 'processed') summary.processed++;
   else summary.failed++;
   emit.processed?.(src.name, rec.path, state);

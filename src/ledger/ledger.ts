@@ -133,6 +133,29 @@ export interface PluginOutcome {
   readonly notCounted?: boolean;
 }
 
+/** Ids of rows a batch write skipped because this owner no longer held their claim. */
+export type ClaimLost = readonly number[];
+
+export interface FetchedItem {
+  readonly id: number;
+  readonly localPath: string;
+}
+
+export interface FetchFailedItem {
+  readonly id: number;
+  readonly failure: FetchFailure;
+}
+
+export interface PluginRunStart {
+  readonly fileId: number;
+  readonly plugin: string;
+}
+
+export interface ProcessingResult {
+  readonly id: number;
+  readonly outcomes: readonly PluginOutcome[];
+}
+
 export interface FileQuery {
   readonly source?: string;
   readonly state?: FileState;
@@ -158,12 +181,15 @@ export interface Ledger {
   claimForFetch(ids: readonly number[], owner: string, leaseUntilMs: number, nowMs: number): Promise<FileRecord[]>;
   /** Extend the lease of rows this owner holds. */
   renewLeases(ids: readonly number[], owner: string, leaseUntilMs: number): Promise<void>;
-  /** The file is complete at `localPath`. */
-  markFetched(id: number, owner: string, localPath: string, nowMs: number): Promise<void>;
-  /** The fetch failed, or the remote changed under it (then `back to seen`). */
-  markFetchFailed(id: number, owner: string, failure: FetchFailure, nowMs: number): Promise<void>;
-  /** Put a claimed version back to `seen` without counting an attempt (shutdown, grew during download). */
-  releaseFetch(id: number, owner: string, nowMs: number): Promise<void>;
+  /**
+   * Files complete at their `localPath`, committed in one transaction. A row whose claim this
+   * owner no longer holds (lease expired, taken over) is left alone; its id is returned.
+   */
+  markFetched(items: readonly FetchedItem[], owner: string, nowMs: number): Promise<ClaimLost>;
+  /** Fetches that failed, or whose remote changed under them, in one transaction. */
+  markFetchFailed(items: readonly FetchFailedItem[], owner: string, nowMs: number): Promise<ClaimLost>;
+  /** Put claimed versions back to `seen` without counting an attempt (shutdown, grew during download). */
+  releaseFetch(ids: readonly number[], owner: string, nowMs: number): Promise<void>;
   /** Atomically take fetched (or failed-in-a-plugin and due) files of a source for processing. */
   claimForProcessing(
     source: string | undefined,
@@ -179,12 +205,26 @@ export interface Ledger {
     leaseUntilMs: number,
     nowMs: number,
   ): Promise<FileRecord[]>;
-  /** The landed bytes are a newer version's: this version will not be processed. */
-  markSuperseded(id: number, owner: string, nowMs: number): Promise<void>;
-  pluginRuns(fileId: number): Promise<PluginRunRecord[]>;
-  markPluginRunning(fileId: number, plugin: string, nowMs: number): Promise<number>;
-  /** Record every plugin outcome of one processing pass and the file's resulting state, in one transaction. */
-  finishProcessing(id: number, owner: string, outcomes: readonly PluginOutcome[], nowMs: number): Promise<FileState>;
+  /** The landed bytes are a newer version's: these versions will not be processed. */
+  markSuperseded(ids: readonly number[], owner: string, nowMs: number): Promise<ClaimLost>;
+  /** Plugin runs of each file (files without runs map to an empty list). */
+  pluginRuns(fileIds: readonly number[]): Promise<Map<number, PluginRunRecord[]>>;
+  /**
+   * Record that these runs start, in one transaction, before any of them runs: the attempt
+   * counter is crash-safe (a run that dies with the process has used its attempt). Returns
+   * each run's attempt number, in order.
+   */
+  markPluginRunning(runs: readonly PluginRunStart[], nowMs: number): Promise<number[]>;
+  /**
+   * Record the plugin outcomes of processing passes and each file's resulting state, in one
+   * transaction. Returns each file's state in order, or `claim-lost` where this owner no longer
+   * held the file (nothing is written for it).
+   */
+  finishProcessing(
+    results: readonly ProcessingResult[],
+    owner: string,
+    nowMs: number,
+  ): Promise<Array<FileState | 'claim-lost'>>;
   /** Give up claims whose lease expired or whose owner is gone. Returns how many rows were reset. */
   recoverStale(
     nowMs: number,

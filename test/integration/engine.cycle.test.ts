@@ -123,7 +123,9 @@ describe('poll cycle end to end (ftp-srv, SQLite, real files)', () => {
     const ledger = env.ledger();
     const [file] = await ledger.history('radar', 'one.bufr');
     expect(file?.state).toBe('failed');
-    const runs = Object.fromEntries((await ledger.pluginRuns(file!.id)).map((r) => [r.plugin, r]));
+    const runs = Object.fromEntries(
+      ((await ledger.pluginRuns([file!.id])).get(file!.id) ?? []).map((r) => [r.plugin, r]),
+    );
     expect(runs['throws']).toMatchObject({ state: 'failed', lastError: 'boom on one.bufr' });
     expect(runs['rejects']).toMatchObject({ state: 'failed', lastError: 'rejected with a string' });
     expect(runs['hangs']).toMatchObject({ state: 'failed', errorCode: 'POLLER_PLUGIN_TIMEOUT' });
@@ -142,7 +144,9 @@ describe('poll cycle end to end (ftp-srv, SQLite, real files)', () => {
     expect(retry.code).toBe(1);
     expect(env.ftp.retrieved().length).toBe(retrievedBefore);
     expect(recorded(env)).toHaveLength(2);
-    const after = Object.fromEntries((await ledger.pluginRuns(file!.id)).map((r) => [r.plugin, r]));
+    const after = Object.fromEntries(
+      ((await ledger.pluginRuns([file!.id])).get(file!.id) ?? []).map((r) => [r.plugin, r]),
+    );
     expect(after['throws']).toMatchObject({ state: 'succeeded', attempts: 2 });
     expect(after['rejects']?.attempts).toBe(1);
     expect(after['record']?.attempts).toBe(1);

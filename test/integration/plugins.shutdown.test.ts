@@ -51,7 +51,7 @@ describe('plugin runs cut short by shutdown', () => {
     );
     const id = ready[0]!.id;
     await ledger.claimForFetch([id], 'me', t + 60_000, t);
-    await ledger.markFetched(id, 'me', local, t);
+    await ledger.markFetched([{ id, localPath: local }], 'me', t);
     const [rec] = await ledger.claimIdsForProcessing([id], 'me', t + 60_000, t);
 
     const shutdown = new AbortController();
@@ -79,7 +79,7 @@ describe('plugin runs cut short by shutdown', () => {
     await running;
     shutdown.abort(new Error('SIGTERM'));
     await done;
-    const [run] = await ledger.pluginRuns(id);
+    const [run] = (await ledger.pluginRuns([id])).get(id) ?? [];
     expect(run).toMatchObject({ plugin: 'slow', state: 'failed', attempts: 0 });
     const file = await ledger.get(id);
     expect(file?.state).toBe('failed');

@@ -6,11 +6,13 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { PermanentError, TransientError } from '../../errors.js';
+import { PermanentError } from '../../errors.js';
 import type { EmittedOutput } from '../../plugins/api.js';
 import type { MtimePrecision } from '../../sources/source.js';
 import type {
-  FetchFailure,
+  ClaimLost,
+  FetchedItem,
+  FetchFailedItem,
   FileQuery,
   FileRecord,
   FileState,
@@ -20,6 +22,8 @@ import type {
   ObserveResult,
   PluginOutcome,
   PluginRunRecord,
+  PluginRunStart,
+  ProcessingResult,
   SourceStatus,
 } from '../ledger.js';
 import { isSameVersion } from '../version.js';
@@ -518,26 +522,39 @@ export class SqliteLedger implements Ledger {
     })();
   }
 
-  async markFetched(id: number, owner: string, localPath: string, nowMs: number): Promise<void> {
-    this.#expectOne(this.#stmts.fetched.run({ id, owner, localPath, now: nowMs }).changes, id, 'mark fetched');
+  async markFetched(items: readonly FetchedItem[], owner: string, nowMs: number): Promise<ClaimLost> {
+    const lost: number[] = [];
+    this.#db.transaction(() => {
+      for (const { id, localPath } of items)
+        if (this.#stmts.fetched.run({ id, owner, localPath, now: nowMs }).changes !== 1) lost.push(id);
+    })();
+    return lost;
   }
 
-  async markFetchFailed(id: number, owner: string, f: FetchFailure, nowMs: number): Promise<void> {
-    const state = f.quarantine ? 'quarantined' : 'failed';
-    this.#stmts.fetchFailed.run({
-      id,
-      owner,
-      state,
-      code: f.errorCode,
-      error: clip(f.message),
-      retry: f.quarantine ? null : (f.nextRetryMs ?? nowMs),
-      counted: f.notCounted ? 0 : 1,
-      now: nowMs,
-    });
+  async markFetchFailed(items: readonly FetchFailedItem[], owner: string, nowMs: number): Promise<ClaimLost> {
+    const lost: number[] = [];
+    this.#db.transaction(() => {
+      for (const { id, failure: f } of items) {
+        const changes = this.#stmts.fetchFailed.run({
+          id,
+          owner,
+          state: f.quarantine ? 'quarantined' : 'failed',
+          code: f.errorCode,
+          error: clip(f.message),
+          retry: f.quarantine ? null : (f.nextRetryMs ?? nowMs),
+          counted: f.notCounted ? 0 : 1,
+          now: nowMs,
+        }).changes;
+        if (changes !== 1) lost.push(id);
+      }
+    })();
+    return lost;
   }
 
-  async releaseFetch(id: number, owner: string, nowMs: number): Promise<void> {
-    this.#stmts.release.run({ id, owner, now: nowMs });
+  async releaseFetch(ids: readonly number[], owner: string, nowMs: number): Promise<void> {
+    this.#db.transaction(() => {
+      for (const id of ids) this.#stmts.release.run({ id, owner, now: nowMs });
+    })();
   }
 
   async claimForProcessing(
@@ -562,89 +579,116 @@ export class SqliteLedger implements Ledger {
     return this.#claimEach(this.#stmts.claimProcess, () => ids, { owner, lease: leaseUntilMs, now: nowMs });
   }
 
-  async markSuperseded(id: number, owner: string, nowMs: number): Promise<void> {
+  async markSuperseded(ids: readonly number[], owner: string, nowMs: number): Promise<ClaimLost> {
     const error = 'a newer version landed on its path before its plugins ran; the newer version is processed instead';
-    this.#expectOne(this.#stmts.superseded.run({ id, owner, now: nowMs, error }).changes, id, 'mark superseded');
+    const lost: number[] = [];
+    this.#db.transaction(() => {
+      for (const id of ids)
+        if (this.#stmts.superseded.run({ id, owner, now: nowMs, error }).changes !== 1) lost.push(id);
+    })();
+    return lost;
   }
 
-  async pluginRuns(fileId: number): Promise<PluginRunRecord[]> {
-    return this.#stmts.runs.all(fileId).map(toRun);
+  async pluginRuns(fileIds: readonly number[]): Promise<Map<number, PluginRunRecord[]>> {
+    const out = new Map<number, PluginRunRecord[]>();
+    for (const id of fileIds) out.set(id, this.#stmts.runs.all(id).map(toRun));
+    return out;
   }
 
-  async markPluginRunning(fileId: number, plugin: string, nowMs: number): Promise<number> {
-    const row = this.#stmts.runStart.get({ id: fileId, plugin, now: nowMs }) as { attempts: number };
-    return row.attempts;
+  async markPluginRunning(runs: readonly PluginRunStart[], nowMs: number): Promise<number[]> {
+    const attempts: number[] = [];
+    this.#db.transaction(() => {
+      for (const { fileId, plugin } of runs) {
+        const row = this.#stmts.runStart.get({ id: fileId, plugin, now: nowMs }) as { attempts: number };
+        attempts.push(row.attempts);
+      }
+    })();
+    return attempts;
   }
 
   async finishProcessing(
-    id: number,
+    results: readonly ProcessingResult[],
     owner: string,
-    outcomes: readonly PluginOutcome[],
     nowMs: number,
-  ): Promise<FileState> {
-    const s = this.#stmts;
-    let state: FileState = 'processed';
+  ): Promise<Array<FileState | 'claim-lost'>> {
+    const states: Array<FileState | 'claim-lost'> = [];
     this.#db
       .transaction(() => {
-        let retry: number | null = null;
-        let firstError: PluginOutcome | undefined;
-        let anyRetryable = false;
-        for (const o of outcomes) {
-          const runState = o.ok ? 'succeeded' : o.quarantine ? 'quarantined' : 'failed';
-          s.runEnd.run({
-            id,
-            plugin: o.plugin,
-            state: runState,
-            code: o.ok ? null : (o.errorCode ?? 'POLLER_PLUGIN_FAILED'),
-            error: o.ok ? null : clip(o.message ?? 'failed'),
-            duration: Math.round(o.durationMs),
-            retry: o.ok || o.quarantine ? null : (o.nextRetryMs ?? nowMs),
-            outputs: JSON.stringify(o.outputs),
-            now: nowMs,
-            uncounted: o.notCounted ? 1 : 0,
-          });
-          if (!o.ok) {
-            firstError ??= o;
-            if (!o.quarantine) {
-              anyRetryable = true;
-              const at = o.nextRetryMs ?? nowMs;
-              retry = retry === null ? at : Math.min(retry, at);
-            }
+        for (const r of results) {
+          try {
+            // A nested transaction is a savepoint: a lost claim undoes only that file's writes.
+            states.push(this.#db.transaction(() => this.#finishOne(r.id, owner, r.outcomes, nowMs))());
+          } catch (err) {
+            if (!(err instanceof ClaimLostSignal)) throw err;
+            states.push('claim-lost');
           }
         }
-        // Runs of earlier passes count too: a file is processed only when every matching plugin succeeded.
-        const runs = s.runs.all(id);
-        const failedRuns = runs.filter((r) => r.state === 'failed');
-        const quarantinedRuns = runs.filter((r) => r.state === 'quarantined');
-        if (failedRuns.length === 0 && quarantinedRuns.length === 0) state = 'processed';
-        else if (anyRetryable || failedRuns.length > 0) state = 'failed';
-        else state = 'quarantined';
-        if (state === 'failed' && retry === null) {
-          retry = Math.min(...failedRuns.map((r) => r.next_retry_ms ?? nowMs));
-        }
-        const err = firstError;
-        const errRun = failedRuns[0] ?? quarantinedRuns[0];
-        const changes = s.processed.run({
-          id,
-          owner,
-          state,
-          stage: state === 'processed' ? null : 'process',
-          code: state === 'processed' ? null : (err?.errorCode ?? errRun?.error_code ?? null),
-          error:
-            state === 'processed'
-              ? null
-              : clip(
-                  err
-                    ? `${err.plugin}: ${err.message ?? 'failed'}`
-                    : `${errRun?.plugin}: ${errRun?.last_error ?? 'failed'}`,
-                ),
-          retry: state === 'failed' ? retry : null,
-          done: state === 'failed' ? null : nowMs,
-          now: nowMs,
-        }).changes;
-        this.#expectOne(changes, id, 'finish processing');
       })
       .immediate();
+    return states;
+  }
+
+  /** One file's processing outcome; runs inside `finishProcessing`'s transaction. */
+  #finishOne(id: number, owner: string, outcomes: readonly PluginOutcome[], nowMs: number): FileState {
+    const s = this.#stmts;
+    let retry: number | null = null;
+    let firstError: PluginOutcome | undefined;
+    let anyRetryable = false;
+    for (const o of outcomes) {
+      const runState = o.ok ? 'succeeded' : o.quarantine ? 'quarantined' : 'failed';
+      s.runEnd.run({
+        id,
+        plugin: o.plugin,
+        state: runState,
+        code: o.ok ? null : (o.errorCode ?? 'POLLER_PLUGIN_FAILED'),
+        error: o.ok ? null : clip(o.message ?? 'failed'),
+        duration: Math.round(o.durationMs),
+        retry: o.ok || o.quarantine ? null : (o.nextRetryMs ?? nowMs),
+        outputs: JSON.stringify(o.outputs),
+        now: nowMs,
+        uncounted: o.notCounted ? 1 : 0,
+      });
+      if (!o.ok) {
+        firstError ??= o;
+        if (!o.quarantine) {
+          anyRetryable = true;
+          const at = o.nextRetryMs ?? nowMs;
+          retry = retry === null ? at : Math.min(retry, at);
+        }
+      }
+    }
+    // Runs of earlier passes count too: a file is processed only when every matching plugin succeeded.
+    const runs = s.runs.all(id);
+    const failedRuns = runs.filter((r) => r.state === 'failed');
+    const quarantinedRuns = runs.filter((r) => r.state === 'quarantined');
+    let state: FileState;
+    if (failedRuns.length === 0 && quarantinedRuns.length === 0) state = 'processed';
+    else if (anyRetryable || failedRuns.length > 0) state = 'failed';
+    else state = 'quarantined';
+    if (state === 'failed' && retry === null) {
+      retry = Math.min(...failedRuns.map((r) => r.next_retry_ms ?? nowMs));
+    }
+    const err = firstError;
+    const errRun = failedRuns[0] ?? quarantinedRuns[0];
+    const changes = s.processed.run({
+      id,
+      owner,
+      state,
+      stage: state === 'processed' ? null : 'process',
+      code: state === 'processed' ? null : (err?.errorCode ?? errRun?.error_code ?? null),
+      error:
+        state === 'processed'
+          ? null
+          : clip(
+              err
+                ? `${err.plugin}: ${err.message ?? 'failed'}`
+                : `${errRun?.plugin}: ${errRun?.last_error ?? 'failed'}`,
+            ),
+      retry: state === 'failed' ? retry : null,
+      done: state === 'failed' ? null : nowMs,
+      now: nowMs,
+    }).changes;
+    if (changes !== 1) throw new ClaimLostSignal(id);
     return state;
   }
 
@@ -831,12 +875,11 @@ export class SqliteLedger implements Ledger {
   async close(): Promise<void> {
     if (this.#db.open) this.#db.close();
   }
+}
 
-  #expectOne(changes: number, id: number, what: string): void {
-    if (changes !== 1)
-      throw new TransientError(
-        'POLLER_LEDGER_CLAIM_LOST',
-        `ledger: cannot ${what} for file ${id}: the claim was lost (its lease expired and another process took the file over)`,
-      );
+/** Thrown inside a savepoint to undo one file's writes whose claim was lost. */
+class ClaimLostSignal extends Error {
+  constructor(readonly id: number) {
+    super(`claim lost for file ${id}`);
   }
 }
