@@ -16,7 +16,7 @@ import { ConfigError, coerceError } from '../errors.js';
 import { evaluateReadiness, type HealthReport } from '../observe/health.js';
 import type { HttpServerHandle } from '../observe/http.js';
 import type { Metrics } from '../observe/metrics.js';
-import type { PluginRunner } from '../plugins/runner.js';
+import type { PluginRunner, RunnerObserver } from '../plugins/runner.js';
 import { toleratingMissingDirs } from '../sources/date-template.js';
 import type { Source } from '../sources/source.js';
 import { type App, cycleStartDirs, openApp, prepareSource } from './app.js';
@@ -53,8 +53,9 @@ async function openGeneration(
   config: Config,
   events: CycleEvents,
   previous: Generation | undefined,
+  observer: RunnerObserver,
 ): Promise<Generation> {
-  const runner = await app.openRunner(config);
+  const runner = await app.openRunner(config, observer);
   const sources = new Map<string, { src: SourceConfig; source: Source }>();
   for (const src of config.sources) {
     const prev = previous?.sources.get(src.name);
@@ -132,6 +133,15 @@ function metricEvents(metrics: Metrics, lastSuccessMs: Map<string, number>): Cyc
   };
 }
 
+/** Runner hooks → metrics: runs in flight, time waiting for a worker, workers replaced. */
+function runnerMetrics(metrics: Metrics): RunnerObserver {
+  return {
+    inFlight: (plugin, n) => metrics.pluginInFlight(plugin, n),
+    waited: (plugin, ms) => metrics.pluginWaited(plugin, ms),
+    hostReplaced: (plugin, reason) => metrics.pluginHostReplaced(plugin, reason),
+  };
+}
+
 /** Log every problem of a config that could not be loaded, one line each. */
 function logReloadFailure(log: Logger, thrown: unknown): void {
   const err = coerceError(thrown);
@@ -175,6 +185,7 @@ export async function runDaemon(args: RunArgs): Promise<number> {
   const metrics = createMetrics({ processMetrics: true });
   const lastSuccessMs = new Map<string, number>();
   const events = metricEvents(metrics, lastSuccessMs);
+  const observer = runnerMetrics(metrics);
   // The last-success gauge carries over a restart, so an alert on its age does not reset.
   const configured = new Set(app.config.sources.map((s) => s.name));
   for (const s of await app.ledger.status()) {
@@ -187,7 +198,7 @@ export async function runDaemon(args: RunArgs): Promise<number> {
   let gen: Generation;
   let http: HttpServerHandle | undefined;
   try {
-    gen = await openGeneration(app, app.config, events, undefined);
+    gen = await openGeneration(app, app.config, events, undefined, observer);
   } catch (err) {
     await app.close();
     throw err;
@@ -281,7 +292,7 @@ export async function runDaemon(args: RunArgs): Promise<number> {
     let next: Generation;
     try {
       loaded = loadConfig(args.config, process.env, { needSecrets: true });
-      next = await openGeneration(app, keepRestartOnly(loaded, gen.config), events, gen);
+      next = await openGeneration(app, keepRestartOnly(loaded, gen.config), events, gen, observer);
     } catch (err) {
       logReloadFailure(log, err);
       return;

@@ -139,8 +139,13 @@ export const pluginSchema = z.strictObject({
   isolate: z
     .enum(['worker', 'process', 'none'])
     .optional()
-    .describe("Where runs happen: worker threads, child processes, or the poller's own thread; default: the plugin's choice, else worker."),
-  memoryLimit: sizeMibSchema('Heap limit of one worker or child (512MiB, 1GiB); default: the plugin\'s, else 512MiB.', 16).optional(),
+    .describe(
+      "Where runs happen: worker threads, child processes, or the poller's own thread; default: the plugin's choice, else worker.",
+    ),
+  memoryLimit: sizeMibSchema(
+    "Heap limit of one worker or child (512MiB, 1GiB); default: the plugin's, else 512MiB.",
+    16,
+  ).optional(),
 });
 
 export const configSchema = z

@@ -259,7 +259,8 @@ export class PluginRunner {
       return { kind: 'ok' };
     } catch (thrown) {
       const err = coerceError(thrown);
-      if (err instanceof PluginTimeoutError) return this.#shutdown.aborted ? { kind: 'interrupted' } : { kind: 'timeout' };
+      if (err instanceof PluginTimeoutError)
+        return this.#shutdown.aborted ? { kind: 'interrupted' } : { kind: 'timeout' };
       return { kind: 'error', error: { name: err.name, message: err.message, ...wireExtras(err) } };
     }
   }

@@ -62,7 +62,8 @@ type LatestRow = [number, number, number, MtimePrecision, FileState, 'fetch' | '
  * (settling) and fetch failures (retried when listed) need each sighting.
  */
 /** Recorded against a plugin run that was in progress when its poller died (kill -9, crash, out of memory). */
-const CRASHED_RUN_MESSAGE = 'the poller stopped during this run (killed, crashed or out of memory); counted as an attempt';
+const CRASHED_RUN_MESSAGE =
+  'the poller stopped during this run (killed, crashed or out of memory); counted as an attempt';
 
 const QUIET_STATES: ReadonlySet<FileState> = new Set([
   'fetched',

@@ -18,7 +18,9 @@ export function runnableUrl(url: string): string {
   if (!file.endsWith('.ts')) return url;
   const rel = path.relative(ROOT, file);
   if (rel.startsWith('..') || path.isAbsolute(rel))
-    throw new Error(`${file}: a TypeScript module cannot run in a worker or child process on Node 20; compile it to .js`);
+    throw new Error(
+      `${file}: a TypeScript module cannot run in a worker or child process on Node 20; compile it to .js`,
+    );
   const built = path.join(ROOT, 'dist', rel.replace(/\.ts$/, '.js'));
   if (!existsSync(built)) throw new Error(`${rel} has no build at dist/; run npm run build`);
   return pathToFileURL(built).href;
