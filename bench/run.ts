@@ -17,6 +17,12 @@ import { type CaseOutcome, TABLE_HEADERS, tableRows } from './lib/side-by-side.j
 import { writeResult } from './lib/stats.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+// The soak is a long run of its own (a simulated week), never part of the side-by-side set.
+if (process.argv[2] === 'soak') {
+  const { benchSoak } = await import('./soak.js');
+  await benchSoak();
+  process.exit(0);
+}
 const ALL = ['repoll', 'many', ...SINGLE_STREAM_CASES, 'catchup'];
 const only = process.argv.slice(2);
 for (const name of only) {

@@ -5,6 +5,7 @@ import { hideBin } from 'yargs/helpers';
 import { bufrCommand } from './bufr.js';
 import { demoCommand } from './demo.js';
 import { filesCommand, statusCommand, whyCommand } from './inspect.js';
+import { ledgerCommand } from './ledger.js';
 import { forgetCommand, retryCommand } from './manage.js';
 import { reportFatal } from './output.js';
 import { checkCommand, pluginsCommand } from './plugins.js';
@@ -37,6 +38,7 @@ export async function main(argv: string[]): Promise<void> {
       .command(checkCommand)
       .command(demoCommand)
       .command(bufrCommand)
+      .command(ledgerCommand)
       .demandCommand(1, 'give a command; see poller --help')
       .strict()
       .help()

@@ -6,6 +6,7 @@ import { FILE_STATES, type FileRecord, type FileState, type Ledger, type PluginR
 import { formatVersion } from '../ledger/version.js';
 import { GlobFilter } from '../sources/glob.js';
 import { openApp } from './app.js';
+import { sizeText } from './ledger.js';
 import { type CommonArgs, commonOptions } from './options.js';
 import { ago, iso, printJson, printLine, printTable } from './output.js';
 
@@ -47,7 +48,8 @@ export const statusCommand: CommandModule<object, CommonArgs> = {
           newestFetchedMtimeMs: r?.newestFetchedMtimeMs ?? null,
         };
       });
-      if (args.json) return printJson({ sources: report });
+      const size = await ledger.stats();
+      if (args.json) return printJson({ sources: report, ledger: size });
       for (const s of report) {
         printLine(`${s.name}${s.configured ? '' : ' (not in config)'}  ${s.url ?? ''}`);
         printLine(
@@ -59,6 +61,7 @@ export const statusCommand: CommandModule<object, CommonArgs> = {
           `  newest file fetched: ${s.newestFetchedMtimeMs === null ? 'none' : `modified ${ago(s.newestFetchedMtimeMs)}`}`,
         );
       }
+      printLine(`ledger: ${size.fileRows} file version(s), ${size.pluginRunRows} plugin run(s)${sizeText(size.bytes)}`);
     });
   },
 };

@@ -11,6 +11,7 @@ import type { CommandModule } from 'yargs';
 import { formatDurationMs, parseDurationMs } from '../config/duration.js';
 import { type Config, loadConfig, type SourceConfig } from '../config/load.js';
 import { type CycleDeps, type CycleEvents, runCycle } from '../engine/cycle.js';
+import { startRetentionTimer, unboundedWarning } from '../engine/retention-timer.js';
 import { type CycleOutcome, createScheduler, nominalIntervalMs } from '../engine/scheduler.js';
 import { ConfigError, coerceError } from '../errors.js';
 import { evaluateReadiness, type HealthReport } from '../observe/health.js';
@@ -342,6 +343,16 @@ export async function runDaemon(args: RunArgs): Promise<number> {
   process.on('SIGHUP', onHup);
 
   scheduler.update(app.config.sources);
+  const unbounded = unboundedWarning(app.config);
+  if (unbounded) log.warn({ event: 'ledger.unbounded' }, unbounded);
+  const retention = startRetentionTimer({
+    ledger: app.ledger,
+    config: () => gen.config,
+    log,
+    signal: drain.signal,
+    onPruned: (n) => metrics.ledgerPruned(n),
+    onStats: (s) => metrics.ledgerSize(s),
+  });
   log.info(
     {
       event: 'daemon.started',
@@ -372,6 +383,7 @@ export async function runDaemon(args: RunArgs): Promise<number> {
   }, graceMs);
   try {
     await scheduler.idle();
+    await retention.stop();
     clearTimeout(grace);
     await reloading;
     await http?.close();

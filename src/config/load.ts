@@ -73,6 +73,13 @@ export interface Config {
   readonly maxTransfers: number;
   readonly retryBaseMs: number;
   readonly retryMaxMs: number;
+  /** Ledger retention: windows come from each source's `maxAgeMs` (defaulted from `keepMs`). */
+  readonly retention: {
+    /** The window of sources without their own maxAge; absent: their rows are kept forever. */
+    readonly keepMs?: number;
+    readonly quarantinedMs: number;
+    readonly everyMs: number;
+  };
   readonly sources: readonly SourceConfig[];
   readonly plugins: readonly PluginConfig[];
 }
@@ -219,7 +226,18 @@ export function buildConfig(
   const parsed = configSchema.safeParse(interpolated.value);
   if (!parsed.success) throw new ConfigError([...issues, ...zodIssues(parsed.error)]);
   const c = parsed.data;
-  const sources = c.sources.map((s, i) => normaliseSource(s, i, baseDir, issues, needSecrets));
+  // `retention.keep` is the maxAge of sources without one: a row is pruned only once its file can
+  // no longer be taken from a listing, so a pruned file is never fetched again.
+  const keep = c.retention.keep;
+  const sources = c.sources.map((s, i) =>
+    normaliseSource(
+      s.maxAge === undefined && keep !== undefined ? { ...s, maxAge: keep } : s,
+      i,
+      baseDir,
+      issues,
+      needSecrets,
+    ),
+  );
   c.plugins.forEach((p, i) => {
     for (const name of p.sources ?? []) {
       if (!sources.some((s) => s.name === name)) issues.push(`plugins[${i}].sources: no source named "${name}"`);
@@ -237,6 +255,11 @@ export function buildConfig(
     maxTransfers: c.maxTransfers,
     retryBaseMs: c.retryBase,
     retryMaxMs: c.retryMax,
+    retention: {
+      ...(keep !== undefined && { keepMs: keep }),
+      quarantinedMs: c.retention.quarantined,
+      everyMs: c.retention.every,
+    },
     sources,
     plugins: c.plugins.map(normalisePlugin),
   });

@@ -162,6 +162,17 @@ export const configSchema = z
     maxTransfers: z.number().int().min(1).max(256).default(16).describe('Global cap on concurrent transfers.'),
     retryBase: duration('First retry delay; doubles per attempt, with jitter.').default(30_000),
     retryMax: duration('Longest retry delay.').default(3_600_000),
+    retention: z
+      .strictObject({
+        keep: duration(
+          'Window for sources without maxAge: older files are ignored in listings (as maxAge) and their done rows pruned.',
+        ).optional(),
+        quarantined: duration('Quarantined versions are kept this long after giving up, for `poller retry`.').default(
+          7 * 86_400_000,
+        ),
+        every: duration('How often the daemon prunes in the background.').default(600_000),
+      })
+      .default({ quarantined: 7 * 86_400_000, every: 600_000 }),
     sources: z.array(sourceSchema).min(1, 'add at least one source'),
     plugins: z.array(pluginSchema).default([]),
   })

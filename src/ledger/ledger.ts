@@ -174,6 +174,30 @@ export interface SourceStatus {
   readonly newestFetchedMtimeMs: number | null;
 }
 
+/** What retention may delete: done versions whose file is older than their source's window. */
+export interface PruneRules {
+  /** Per source: versions whose file mtime is before this can no longer come from a listing. */
+  readonly windows: ReadonlyArray<{ readonly source: string; readonly mtimeBeforeMs: number }>;
+  /** Quarantined versions given up before this are pruned too; later ones are kept for `retry`. */
+  readonly quarantinedBeforeMs: number;
+}
+
+export interface PruneResult {
+  /** File versions deleted (or, in a dry run, that would be). */
+  readonly files: number;
+  /** Their plugin runs. */
+  readonly pluginRuns: number;
+  /** More prunable rows remain past this batch's limit. */
+  readonly more: boolean;
+}
+
+export interface LedgerStats {
+  readonly fileRows: number;
+  readonly pluginRunRows: number;
+  /** Bytes on disk (database and write-ahead log); null where the backend cannot tell. */
+  readonly bytes: number | null;
+}
+
 export interface Ledger {
   /** Record one listing of a source (one transaction); returns what is ready to fetch. */
   observe(source: string, observations: readonly Observation[], opts: ObserveOptions): Promise<ObserveResult>;
@@ -243,6 +267,17 @@ export interface Ledger {
   files(query: FileQuery): Promise<FileRecord[]>;
   recordPoll(source: string, displayUrl: string, ok: boolean, error: string | null, nowMs: number): Promise<void>;
   status(): Promise<SourceStatus[]>;
+  /**
+   * Delete one batch (at most `limit` versions, one short transaction) of done versions that
+   * retention allows: processed, superseded, rejected, seen or failed-to-fetch (a listing skips
+   * them now), and quarantined ones past the hold. In-flight and plugin-retrying rows are kept.
+   */
+  prune(
+    rules: PruneRules,
+    opts: { readonly limit: number; readonly nowMs: number; readonly dryRun?: boolean },
+  ): Promise<PruneResult>;
+  /** Rows and size of the ledger, for `status` and `/metrics`. */
+  stats(): Promise<LedgerStats>;
   /** Versions that may still be fetched (their partial files can be resumed). */
   liveFetches(): Promise<Array<{ id: number; sizeBytes: number; mtimeMs: number }>>;
   close(): Promise<void>;

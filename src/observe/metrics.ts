@@ -34,6 +34,10 @@ export interface Metrics {
   poolInUse(source: string, n: number): void;
   /** A listing looked cut short by a server cap (pure-ftpd stops at 2,000 entries silently). */
   listingTruncated(source: string): void;
+  /** The ledger's size at the last check (rows per table, bytes on disk). */
+  ledgerSize(stats: { fileRows: number; pluginRunRows: number; bytes: number | null }): void;
+  /** Rows deleted by retention. */
+  ledgerPruned(files: number): void;
   /** The text exposition format, for `GET /metrics`. */
   render(): Promise<string>;
   /** The Content-Type header that goes with {@link Metrics.render}. */
@@ -157,6 +161,23 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
     registers,
   });
 
+  const ledgerRows = new Gauge({
+    name: 'poller_ledger_rows',
+    help: 'Rows in the ledger, by table (file versions, plugin runs); bounded by rate x retention window.',
+    labelNames: ['table'] as const,
+    registers,
+  });
+  const ledgerBytes = new Gauge({
+    name: 'poller_ledger_bytes',
+    help: 'Size of the ledger on disk (database and write-ahead log).',
+    registers,
+  });
+  const ledgerPruned = new Counter({
+    name: 'poller_ledger_pruned_total',
+    help: 'File versions deleted by retention.',
+    registers,
+  });
+
   const lastSuccessMs = new Map<string, number>();
   const newestMtimeMs = new Map<string, number>();
 
@@ -227,6 +248,14 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
     },
     listingTruncated(source) {
       truncated.inc({ source });
+    },
+    ledgerSize(stats) {
+      ledgerRows.set({ table: 'files' }, stats.fileRows);
+      ledgerRows.set({ table: 'plugin_runs' }, stats.pluginRunRows);
+      if (stats.bytes !== null) ledgerBytes.set(stats.bytes);
+    },
+    ledgerPruned(files) {
+      ledgerPruned.inc(files);
     },
     render() {
       return registry.metrics();

@@ -58,4 +58,8 @@ export const MIGRATIONS: readonly string[] = [
      rejected INTEGER NOT NULL,
      PRIMARY KEY (source, dir)
    );`,
+  // Retention: done versions are pruned by file age per source, in small batches; digests of
+  // directories not listed differently for a whole window go with them.
+  `CREATE INDEX files_by_mtime ON files (source, mtime_ms);
+   ALTER TABLE listing_digests ADD COLUMN stored_ms INTEGER NOT NULL DEFAULT 0;`,
 ];

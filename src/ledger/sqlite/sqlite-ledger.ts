@@ -3,7 +3,7 @@
  * conditional UPDATEs, so two processes on one ledger file (a daemon and a run-once backfill)
  * never take the same version. better-sqlite3 is synchronous: each call is short and bounded.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { PermanentError } from '../../errors.js';
@@ -17,6 +17,7 @@ import type {
   FileRecord,
   FileState,
   Ledger,
+  LedgerStats,
   Observation,
   ObserveOptions,
   ObserveResult,
@@ -24,6 +25,8 @@ import type {
   PluginRunRecord,
   PluginRunStart,
   ProcessingResult,
+  PruneResult,
+  PruneRules,
   SourceStatus,
 } from '../ledger.js';
 import { isSameVersion } from '../version.js';
@@ -245,8 +248,9 @@ export class SqliteLedger implements Ledger {
         'SELECT digest, rejected FROM listing_digests WHERE source = ? AND dir = ?',
       ),
       digestPut: db.prepare(
-        `INSERT INTO listing_digests (source, dir, digest, rejected) VALUES (?, ?, ?, ?)
-         ON CONFLICT (source, dir) DO UPDATE SET digest = excluded.digest, rejected = excluded.rejected`,
+        `INSERT INTO listing_digests (source, dir, digest, rejected, stored_ms) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (source, dir) DO UPDATE SET digest = excluded.digest, rejected = excluded.rejected,
+           stored_ms = excluded.stored_ms`,
       ),
       digestDrop: db.prepare('DELETE FROM listing_digests WHERE source = ? AND dir = ?'),
       claimFetch: db.prepare(
@@ -314,6 +318,21 @@ export class SqliteLedger implements Ledger {
          ON CONFLICT (name) DO UPDATE SET display_url = @url, last_poll_ms = @now,
            last_success_ms = COALESCE(@success, last_success_ms), last_error = @error`,
       ),
+      prunable: db.prepare<
+        { source: string; before: number; quarantinedBefore: number; limit: number },
+        { id: number; path: string }
+      >(
+        `SELECT id, path FROM files WHERE source = @source AND mtime_ms < @before
+           AND (state IN ('processed', 'superseded', 'rejected', 'seen')
+             OR (state = 'failed' AND stage = 'fetch')
+             OR (state = 'quarantined' AND done_ms < @quarantinedBefore))
+         LIMIT @limit`,
+      ),
+      runsOf: db.prepare<[number], { n: number }>('SELECT count(*) AS n FROM plugin_runs WHERE file_id = ?'),
+      deleteFile: db.prepare('DELETE FROM files WHERE id = ?'),
+      pruneDigests: db.prepare('DELETE FROM listing_digests WHERE source = ? AND stored_ms < ?'),
+      countFiles: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM files'),
+      countRuns: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM plugin_runs'),
       liveFetches: db.prepare<[], { id: number; sizeBytes: number; mtimeMs: number }>(
         `SELECT id, size_bytes AS sizeBytes, mtime_ms AS mtimeMs FROM files WHERE state IN ('fetching', 'seen', 'failed')`,
       ),
@@ -368,7 +387,7 @@ export class SqliteLedger implements Ledger {
             }
             const rejectedBefore = counts.rejected;
             if (this.#observeAll(source, group, now, isReady, counts, readyIds)) {
-              s.digestPut.run(source, dir, digest, counts.rejected - rejectedBefore);
+              s.digestPut.run(source, dir, digest, counts.rejected - rejectedBefore, now);
             } else if (stored) {
               s.digestDrop.run(source, dir);
             }
@@ -469,8 +488,11 @@ export class SqliteLedger implements Ledger {
         continue;
       }
       counts.unchanged++;
-      if (isQuiet(row.state, row.stage)) quiet.set(entry.path, key);
-      else allQuiet = false;
+      if (isQuiet(row.state, row.stage)) {
+        // Bounded: a feed of new names every few minutes would otherwise grow it for months.
+        if (quiet.size >= QUIET_CACHE_MAX) quiet.clear();
+        quiet.set(entry.path, key);
+      } else allQuiet = false;
       if (row.state === 'failed' && row.stage === 'fetch' && row.next_retry_ms !== null && row.next_retry_ms <= now) {
         readyIds.push(row.id);
       }
@@ -869,6 +891,73 @@ export class SqliteLedger implements Ledger {
     }));
   }
 
+  async prune(
+    rules: PruneRules,
+    opts: { readonly limit: number; readonly nowMs: number; readonly dryRun?: boolean },
+  ): Promise<PruneResult> {
+    const s = this.#stmts;
+    let files = 0;
+    let pluginRuns = 0;
+    let more = false;
+    this.#db
+      .transaction(() => {
+        let budget = opts.limit;
+        for (const w of rules.windows) {
+          if (budget <= 0) {
+            more = true;
+            break;
+          }
+          // One row past the budget tells whether another batch is needed.
+          const rows = s.prunable.all({
+            source: w.source,
+            before: w.mtimeBeforeMs,
+            quarantinedBefore: rules.quarantinedBeforeMs,
+            limit: budget + 1,
+          });
+          if (rows.length > budget) more = true;
+          const dirs = new Set<string>();
+          for (const { id, path: p } of rows.slice(0, budget)) {
+            pluginRuns += (s.runsOf.get(id) as { n: number }).n;
+            if (!opts.dryRun) s.deleteFile.run(id);
+            dirs.add(p.lastIndexOf('/') < 0 ? '' : p.slice(0, p.lastIndexOf('/')));
+            files++;
+          }
+          // A digest covering a deleted row must not answer for its directory again.
+          if (!opts.dryRun) for (const dir of dirs) s.digestDrop.run(w.source, dir);
+          budget -= Math.min(rows.length, budget);
+          // A digest not rewritten for a whole window (stored_ms is a listing time, compared with the
+          // same cut-off) describes a directory that is no longer listed differently; if it still is
+          // listed, the next listing diffs it entry by entry and stores it again.
+          if (!opts.dryRun) s.pruneDigests.run(w.source, w.mtimeBeforeMs);
+        }
+      })
+      .immediate();
+    // Paths of deleted rows must not be answered from memory; the cache refills from the next listing.
+    if (files > 0 && !opts.dryRun) this.#quiet.clear();
+    return { files, pluginRuns, more };
+  }
+
+  async stats(): Promise<LedgerStats> {
+    const s = this.#stmts;
+    const name = this.#db.name;
+    let bytes: number | null = null;
+    if (name !== ':memory:') {
+      bytes = 0;
+      for (const f of [name, `${name}-wal`]) {
+        try {
+          bytes += statSync(f).size;
+        } catch {
+          // No WAL file yet (or it was checkpointed away).
+        }
+      }
+    }
+    return {
+      fileRows: (s.countFiles.get() as { n: number }).n,
+      pluginRunRows: (s.countRuns.get() as { n: number }).n,
+      bytes,
+    };
+  }
+
   async liveFetches(): Promise<Array<{ id: number; sizeBytes: number; mtimeMs: number }>> {
     return this.#stmts.liveFetches.all();
   }
@@ -877,6 +966,9 @@ export class SqliteLedger implements Ledger {
     if (this.#db.open) this.#db.close();
   }
 }
+
+/** Paths per source held in the quiet-version cache: a few 100k-entry directories' worth. */
+const QUIET_CACHE_MAX = 500_000;
 
 /** Thrown inside a savepoint to undo one file's writes whose claim was lost. */
 class ClaimLostSignal extends Error {
