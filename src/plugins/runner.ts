@@ -55,6 +55,9 @@ export class PluginTimeoutError extends Error {
   readonly code = 'POLLER_PLUGIN_TIMEOUT';
 }
 
+/** A host's setup (node start, module load, setup) may take at least this long. */
+const MIN_HOST_SETUP_MS = 30_000;
+
 /** How long teardown of one plugin may take, per host. */
 const TEARDOWN_TIMEOUT_MS = 10_000;
 
@@ -103,7 +106,8 @@ export class PluginRunner {
       rawOptions: p.rawOptions ?? p.options,
       stateDir: path.join(this.#stateDir, p.name),
       logLevel: this.#log.level,
-      setupTimeoutMs: p.timeoutMs,
+      // Starting a worker or a node child on a busy host can take seconds: a short run timeout must not fail setup.
+      setupTimeoutMs: Math.max(p.timeoutMs, MIN_HOST_SETUP_MS),
     };
     const isolate = p.isolate === 'process' ? 'process' : 'worker';
     const pluginLog = this.#log.child({ plugin: p.name });
