@@ -2,7 +2,7 @@
  * `npm run bench [case...]`: the side-by-side benchmarks. Each case prints medians, spreads and
  * the ratio poller/peer measured in the same run; results are written as JSON under
  * bench/results/, and a Markdown table of the run is printed last. Cases: repoll, many,
- * big-ftp, big-ftps, big-sftp, catchup. Knobs: BENCH_REPS (default 3), BENCH_SCALE (default 1:
+ * big-ftp, big-ftps, big-sftp, catchup, plugins (bufr plugin in workers vs in process). Knobs: BENCH_REPS (default 3), BENCH_SCALE (default 1:
  * multiplies file counts and the big file's size), BENCH_REPOLL_ENTRIES (default 100000).
  * Install the servers and peers first: `bash scripts/install-bench-tools.sh`.
  */
@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchCatchUp } from './cases/catch-up.js';
 import { benchManyFiles } from './cases/many-files.js';
+import { benchPluginIsolation } from './cases/plugin-isolation.js';
 import { benchRepoll } from './cases/repoll.js';
 import { benchSingleStream, SINGLE_STREAM_CASES, type SingleStreamCase } from './cases/single-stream.js';
 import { type CaseOutcome, TABLE_HEADERS, tableRows } from './lib/side-by-side.js';
@@ -23,7 +24,7 @@ if (process.argv[2] === 'soak') {
   await benchSoak();
   process.exit(0);
 }
-const ALL = ['repoll', 'many', ...SINGLE_STREAM_CASES, 'catchup'];
+const ALL = ['repoll', 'many', ...SINGLE_STREAM_CASES, 'catchup', 'plugins'];
 const only = process.argv.slice(2);
 for (const name of only) {
   if (!ALL.includes(name)) {
@@ -92,6 +93,15 @@ if (want('many')) await attempt('many', () => benchManyFiles({ reps, scale }));
 const streams = SINGLE_STREAM_CASES.filter(want) as SingleStreamCase[];
 if (streams.length > 0) await attempt(streams.join(','), () => benchSingleStream({ reps, scale, cases: streams }));
 if (want('catchup')) await attempt('catchup', () => benchCatchUp({ reps, scale }));
+if (want('plugins')) {
+  try {
+    const r = await benchPluginIsolation({ reps, scale });
+    if (r) results.push(r);
+  } catch (err) {
+    console.error(`plugins: FAILED: ${err instanceof Error ? err.message : String(err)}`);
+    failures.push('plugins');
+  }
+}
 
 const file = await writeResult(REPO_ROOT, 'bench', {
   date: new Date().toISOString(),

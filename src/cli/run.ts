@@ -17,7 +17,7 @@ import { ConfigError, coerceError } from '../errors.js';
 import { evaluateReadiness, type HealthReport } from '../observe/health.js';
 import type { HttpServerHandle } from '../observe/http.js';
 import type { Metrics } from '../observe/metrics.js';
-import type { PluginRunner } from '../plugins/runner.js';
+import type { PluginRunner, RunnerObserver } from '../plugins/runner.js';
 import { toleratingMissingDirs } from '../sources/date-template.js';
 import type { Source } from '../sources/source.js';
 import { type App, cycleStartDirs, openApp, prepareSource } from './app.js';
@@ -54,8 +54,9 @@ async function openGeneration(
   config: Config,
   events: CycleEvents,
   previous: Generation | undefined,
+  observer: RunnerObserver,
 ): Promise<Generation> {
-  const runner = await app.openRunner(config);
+  const runner = await app.openRunner(config, observer);
   const sources = new Map<string, { src: SourceConfig; source: Source }>();
   for (const src of config.sources) {
     const prev = previous?.sources.get(src.name);
@@ -133,6 +134,15 @@ function metricEvents(metrics: Metrics, lastSuccessMs: Map<string, number>): Cyc
   };
 }
 
+/** Runner hooks → metrics: runs in flight, time waiting for a worker, workers replaced. */
+function runnerMetrics(metrics: Metrics): RunnerObserver {
+  return {
+    inFlight: (plugin, n) => metrics.pluginInFlight(plugin, n),
+    waited: (plugin, ms) => metrics.pluginWaited(plugin, ms),
+    hostReplaced: (plugin, reason) => metrics.pluginHostReplaced(plugin, reason),
+  };
+}
+
 /** Log every problem of a config that could not be loaded, one line each. */
 function logReloadFailure(log: Logger, thrown: unknown): void {
   const err = coerceError(thrown);
@@ -176,6 +186,7 @@ export async function runDaemon(args: RunArgs): Promise<number> {
   const metrics = createMetrics({ processMetrics: true });
   const lastSuccessMs = new Map<string, number>();
   const events = metricEvents(metrics, lastSuccessMs);
+  const observer = runnerMetrics(metrics);
   // The last-success gauge carries over a restart, so an alert on its age does not reset.
   const configured = new Set(app.config.sources.map((s) => s.name));
   for (const s of await app.ledger.status()) {
@@ -203,7 +214,7 @@ export async function runDaemon(args: RunArgs): Promise<number> {
   let gen: Generation;
   let http: HttpServerHandle | undefined;
   try {
-    gen = await openGeneration(app, app.config, events, undefined);
+    gen = await openGeneration(app, app.config, events, undefined, observer);
   } catch (err) {
     await app.close();
     throw err;
@@ -307,7 +318,7 @@ export async function runDaemon(args: RunArgs): Promise<number> {
     let next: Generation;
     try {
       loaded = loadConfig(args.config, process.env, { needSecrets: true });
-      next = await openGeneration(app, keepRestartOnly(loaded, gen.config), events, gen);
+      next = await openGeneration(app, keepRestartOnly(loaded, gen.config), events, gen, observer);
     } catch (err) {
       logReloadFailure(log, err);
       return;

@@ -108,7 +108,9 @@ export interface PluginConfig {
   readonly options: Readonly<Record<string, unknown>>;
   readonly timeoutMs?: number;
   readonly maxAttempts: number;
-  readonly concurrency: number;
+  readonly concurrency?: number;
+  readonly isolate?: 'worker' | 'process' | 'none';
+  readonly memoryLimitMb?: number;
 }
 
 export interface Config {
@@ -297,7 +299,9 @@ function normalisePlugin(p: ParsedPlugin): PluginConfig {
     options: p.options,
     ...(p.timeout !== undefined && { timeoutMs: p.timeout }),
     maxAttempts: p.maxAttempts,
-    concurrency: p.concurrency,
+    ...(p.concurrency !== undefined && { concurrency: p.concurrency }),
+    ...(p.isolate !== undefined && { isolate: p.isolate }),
+    ...(p.memoryLimit !== undefined && { memoryLimitMb: p.memoryLimit }),
   };
 }
 

@@ -6,6 +6,7 @@ import cron from 'node-cron';
 import { z } from 'zod';
 import { compileKeyPattern } from '../volumes/key-pattern.js';
 import { durationSchema } from './duration.js';
+import { sizeMibSchema } from './size.js';
 
 const duration = (what: string) => durationSchema().describe(what);
 
@@ -194,7 +195,23 @@ export const pluginSchema = z.strictObject({
   options: z.record(z.string(), z.unknown()).default({}),
   timeout: duration('Per-file timeout of one run.').optional(),
   maxAttempts: z.number().int().min(1).max(100).default(5),
-  concurrency: z.number().int().min(1).max(64).default(2),
+  concurrency: z
+    .number()
+    .int()
+    .min(1)
+    .max(64)
+    .optional()
+    .describe('Runs at once (with isolate worker or process: the pool size); default: the number of cores.'),
+  isolate: z
+    .enum(['worker', 'process', 'none'])
+    .optional()
+    .describe(
+      "Where runs happen: worker threads, child processes, or the poller's own thread; default: the plugin's choice, else worker.",
+    ),
+  memoryLimit: sizeMibSchema(
+    "Heap limit of one worker or child (512MiB, 1GiB); default: the plugin's, else 512MiB.",
+    16,
+  ).optional(),
 });
 
 export const EVENT_KIND_NAMES = ['fetched', 'processed', 'failed', 'quarantined', 'output'] as const;

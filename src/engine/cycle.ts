@@ -655,6 +655,22 @@ export async function processClaimed(
     const prev = previous.get(p.name);
     if (prev && (prev.state === 'succeeded' || prev.state === 'quarantined')) continue;
     if (prev?.state === 'failed' && prev.nextRetryMs !== null && prev.nextRetryMs > now()) continue;
+    if (prev?.state === 'failed' && prev.errorCode === CRASHED && prev.attempts >= p.maxAttempts) {
+      // Each run that was in progress when a poller died counted its attempt as it started: after
+      // maxAttempts of them the version is quarantined without another run, so a file that
+      // kills the poller cannot crash-loop it (under systemd's Restart=, every feed of the host).
+      outcomes.push({
+        plugin: p.name,
+        ok: false,
+        errorCode: CRASHED,
+        message: `${prev.lastError ?? 'the poller stopped during this run'} (${prev.attempts} attempts)`,
+        durationMs: 0,
+        outputs: [],
+        quarantine: true,
+        nextRetryMs: null,
+      });
+      continue;
+    }
     const attempt = await commits.running.add({ fileId: rec.id, plugin: p.name });
     const out = await deps.runner.run(p, { ...base, attempt });
     emit.pluginRan?.(p.name, out.ok, out.durationMs);
@@ -696,6 +712,9 @@ export async function processClaimed(
   }
   return state;
 }
+
+/** A run ended by the death of its worker, child or poller (see the ledger's crash recovery). */
+const CRASHED = 'POLLER_PLUGIN_CRASHED';
 
 /** Codes of a remote file that is not there: a delete or move of it has nothing left to do. */
 const GONE_CODES = new Set(['POLLER_FTP_NOT_AVAILABLE', 'POLLER_SFTP_NOT_FOUND', 'POLLER_LOCAL_NOT_FOUND']);

@@ -21,6 +21,12 @@ export interface Metrics {
   fileQuarantined(source: string): void;
   /** One plugin run finished; anything but `succeeded` also counts as a plugin failure. */
   pluginRun(plugin: string, outcome: PluginOutcome, durationMs: number): void;
+  /** Runs of `plugin` executing now. */
+  pluginInFlight(plugin: string, n: number): void;
+  /** A run of `plugin` waited this long for a free worker (or concurrency slot). */
+  pluginWaited(plugin: string, ms: number): void;
+  /** A worker or child of `plugin` was lost and will be replaced. */
+  pluginHostReplaced(plugin: string, reason: string): void;
   /** A poll cycle of `source` completed without a source-level error at `atMs`. */
   pollSucceeded(source: string, atMs: number): void;
   pollFailed(source: string): void;
@@ -121,6 +127,25 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
     name: 'poller_plugin_failures_total',
     help: 'Plugin runs that failed or timed out.',
     labelNames: ['plugin'] as const,
+    registers,
+  });
+  const pluginInFlight = new Gauge({
+    name: 'poller_plugin_runs_in_flight',
+    help: 'Plugin runs executing now.',
+    labelNames: ['plugin'] as const,
+    registers,
+  });
+  const pluginWait = new Histogram({
+    name: 'poller_plugin_wait_seconds',
+    help: 'Time a plugin run waited for a free worker (or concurrency slot) before it started.',
+    labelNames: ['plugin'] as const,
+    buckets: PLUGIN_BUCKETS_S,
+    registers,
+  });
+  const pluginRestarts = new Counter({
+    name: 'poller_plugin_worker_restarts_total',
+    help: 'Workers or child processes of a plugin lost (crash, out of memory, terminated at the timeout or shutdown) and replaced.',
+    labelNames: ['plugin', 'reason'] as const,
     registers,
   });
   const pollFailures = new Counter({
@@ -241,6 +266,15 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
     pluginRun(plugin, outcome, durationMs) {
       pluginDuration.observe({ plugin, outcome }, durationMs / 1000);
       if (outcome !== 'succeeded') pluginFailures.inc({ plugin });
+    },
+    pluginInFlight(plugin, n) {
+      pluginInFlight.set({ plugin }, n);
+    },
+    pluginWaited(plugin, ms) {
+      pluginWait.observe({ plugin }, ms / 1000);
+    },
+    pluginHostReplaced(plugin, reason) {
+      pluginRestarts.inc({ plugin, reason });
     },
     pollSucceeded(source, atMs) {
       const previous = lastSuccessMs.get(source);

@@ -70,6 +70,10 @@ type LatestRow = [number, number, number, MtimePrecision, FileState, 'fetch' | '
  * retries are driven by due times, not by listings), finished, or refused. Only 'seen' rows
  * (settling) and fetch failures (retried when listed) need each sighting.
  */
+/** Recorded against a plugin run that was in progress when its poller died (kill -9, crash, out of memory). */
+const CRASHED_RUN_MESSAGE =
+  'the poller stopped during this run (killed, crashed or out of memory); counted as an attempt';
+
 const QUIET_STATES: ReadonlySet<FileState> = new Set([
   'fetched',
   'processing',
@@ -799,11 +803,14 @@ export class SqliteLedger implements Ledger {
             fetches += s.unclaimFetch.run({ id: row.id, owner: row.claimed_by, now: nowMs }).changes;
           else processing += s.unclaimProcess.run({ id: row.id, owner: row.claimed_by, now: nowMs }).changes;
         }
-        // A plugin run left 'running' by a crash was not recorded as a success: it runs again.
+        // A plugin run left 'running' by a process that died was not recorded as a success: it
+        // runs again. Its attempt was counted when it started, so a file whose run kills the
+        // poller every time is quarantined after maxAttempts instead of crash-looping.
         this.#db
-          .prepare(`UPDATE plugin_runs SET state = 'failed', last_error = 'interrupted', next_retry_ms = @now
+          .prepare(`UPDATE plugin_runs SET state = 'failed', error_code = 'POLLER_PLUGIN_CRASHED',
+             last_error = @error, next_retry_ms = @now
            WHERE state = 'running' AND file_id IN (SELECT id FROM files WHERE state = 'fetched')`)
-          .run({ now: nowMs });
+          .run({ now: nowMs, error: CRASHED_RUN_MESSAGE });
       })
       .immediate();
     return { fetches, processing };
