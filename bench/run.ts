@@ -2,9 +2,9 @@
  * `npm run bench [case...]`: the side-by-side benchmarks. Each case prints medians, spreads and
  * the ratio poller/peer measured in the same run; results are written as JSON under
  * bench/results/, and a Markdown table of the run is printed last. Cases: repoll, many,
- * big-ftp, big-ftps, big-sftp, catchup, http-many, http-repoll. Knobs: BENCH_REPS (default 3), BENCH_SCALE (default 1:
- * multiplies file counts and the big file's size), BENCH_REPOLL_ENTRIES (default 100000),
- * BENCH_HTTP_REPOLL_ENTRIES (default 10000).
+ * big-ftp, big-ftps, big-sftp, catchup, plugins (bufr plugin in workers vs in process), http-many,
+ * http-repoll. Knobs: BENCH_REPS (default 3), BENCH_SCALE (default 1: multiplies file counts and the
+ * big file's size), BENCH_REPOLL_ENTRIES (default 100000), BENCH_HTTP_REPOLL_ENTRIES (default 10000).
  * Install the servers and peers first: `bash scripts/install-bench-tools.sh`.
  */
 import os from 'node:os';
@@ -13,13 +13,20 @@ import { fileURLToPath } from 'node:url';
 import { benchCatchUp } from './cases/catch-up.js';
 import { benchHttpMany, benchHttpRepoll } from './cases/http.js';
 import { benchManyFiles } from './cases/many-files.js';
+import { benchPluginIsolation } from './cases/plugin-isolation.js';
 import { benchRepoll } from './cases/repoll.js';
 import { benchSingleStream, SINGLE_STREAM_CASES, type SingleStreamCase } from './cases/single-stream.js';
 import { type CaseOutcome, TABLE_HEADERS, tableRows } from './lib/side-by-side.js';
 import { writeResult } from './lib/stats.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const ALL = ['repoll', 'many', ...SINGLE_STREAM_CASES, 'catchup', 'http-many', 'http-repoll'];
+// The soak is a long run of its own (a simulated week), never part of the side-by-side set.
+if (process.argv[2] === 'soak') {
+  const { benchSoak } = await import('./soak.js');
+  await benchSoak();
+  process.exit(0);
+}
+const ALL = ['repoll', 'many', ...SINGLE_STREAM_CASES, 'catchup', 'plugins', 'http-many', 'http-repoll'];
 const only = process.argv.slice(2);
 for (const name of only) {
   if (!ALL.includes(name)) {
@@ -89,6 +96,15 @@ if (want('many')) await attempt('many', () => benchManyFiles({ reps, scale }));
 const streams = SINGLE_STREAM_CASES.filter(want) as SingleStreamCase[];
 if (streams.length > 0) await attempt(streams.join(','), () => benchSingleStream({ reps, scale, cases: streams }));
 if (want('catchup')) await attempt('catchup', () => benchCatchUp({ reps, scale }));
+if (want('plugins')) {
+  try {
+    const r = await benchPluginIsolation({ reps, scale });
+    if (r) results.push(r);
+  } catch (err) {
+    console.error(`plugins: FAILED: ${err instanceof Error ? err.message : String(err)}`);
+    failures.push('plugins');
+  }
+}
 if (want('http-many')) await attempt('http-many', () => benchHttpMany({ reps, scale }));
 if (want('http-repoll')) {
   try {

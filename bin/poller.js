@@ -1,5 +1,12 @@
 #!/usr/bin/env node
-// libuv's pool runs every file write and fsync; its default of 4 threads serialises the fsyncs
-// of 8 concurrent transfers. Set before anything uses the pool (hence the dynamic import).
-process.env.UV_THREADPOOL_SIZE ??= '16';
-await import('../dist/src/cli/index.js');
+// `poller --version` answers before any module loads: it is what scripts and health checks run.
+if (process.argv.length === 3 && process.argv[2] === '--version') {
+  const { readFileSync } = await import('node:fs');
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+  process.stdout.write(`${pkg.version}\n`);
+} else {
+  // libuv's pool runs every file write and fsync; its default of 4 threads serialises the fsyncs
+  // of 8 concurrent transfers. Set before anything uses the pool (hence the dynamic import).
+  process.env.UV_THREADPOOL_SIZE ??= '16';
+  await import('../dist/src/cli/index.js');
+}

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { createServerAccount, realServerSupport, startVsftpd } from '../../test/helpers/debian-ftp.js';
 import { writeRadarFeed } from '../lib/data.js';
 import { ctimesUnder, type FtpLogin, lftpMirror, outDir, rcloneCopy } from '../lib/peers.js';
-import { logTimeMs, pollerContender, pollerLogLines } from '../lib/poller-cli.js';
+import { logTimeMs, pollerContenders, pollerLogLines } from '../lib/poller-cli.js';
 import {
   type CaseOutcome,
   type GoalCheck,
@@ -76,7 +76,7 @@ export async function benchCatchUp(opts: { reps: number; scale: number }): Promi
       reps: opts.reps,
       scratch,
       contenders: [
-        pollerContender({
+        ...pollerContenders({
           source: {
             url: `ftp://${login.user}@${login.host}:${login.port}/radar`,
             include: '**/*.bufr',

@@ -85,15 +85,22 @@ async function poller(a: RepollArgs, mode: 'seed' | 'cold' | 'warm'): Promise<vo
       now + 60_000,
       now,
     );
-    for (const c of claimed) await ledger.markFetched(c.id, 'seed', '/dev/null', now);
-    for (const p of await ledger.claimIdsForProcessing(
+    await ledger.markFetched(
+      claimed.map((c) => ({ id: c.id, localPath: '/dev/null' })),
+      'seed',
+      now,
+    );
+    const processing = await ledger.claimIdsForProcessing(
       claimed.map((c) => c.id),
       'seed',
       now + 60_000,
       now,
-    )) {
-      await ledger.finishProcessing(p.id, 'seed', [], now);
-    }
+    );
+    await ledger.finishProcessing(
+      processing.map((p) => ({ id: p.id, outcomes: [] })),
+      'seed',
+      now,
+    );
   }
   const runner = new PluginRunner({ plugins: [], log, stateDir: config.stateDir, shutdownSignal: signal });
   const deps = {

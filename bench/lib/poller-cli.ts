@@ -68,9 +68,26 @@ interface RunOnceJson {
   sources: Array<{ name: string; fetched: number; processed: number; failed: number; error?: { message: string } }>;
 }
 
-export function pollerContender(opts: PollerContenderOptions): Contender {
+/**
+ * poller, and with `BENCH_BASELINE=<another checkout, built>` that checkout's poller as a second
+ * contender (`baseline`), interleaved with this one: an A/B of two versions in one run.
+ */
+export function pollerContenders(opts: PollerContenderOptions): Contender[] {
+  const base = process.env['BENCH_BASELINE'];
+  return [
+    pollerContender(opts),
+    ...(base
+      ? [pollerContender(opts, { name: 'baseline', bin: path.join(path.resolve(base), 'bin', 'poller.js') })]
+      : []),
+  ];
+}
+
+export function pollerContender(
+  opts: PollerContenderOptions,
+  as: { name: string; bin: string } = { name: 'poller', bin: POLLER_BIN },
+): Contender {
   return {
-    name: 'poller',
+    name: as.name,
     async command(dest) {
       const configPath = path.join(dest, 'poller.yaml');
       const config = {
@@ -89,7 +106,7 @@ export function pollerContender(opts: PollerContenderOptions): Contender {
         command: process.execPath,
         args: [
           ...profileFlags(),
-          POLLER_BIN,
+          as.bin,
           'run-once',
           '--config',
           configPath,

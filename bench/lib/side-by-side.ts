@@ -7,7 +7,7 @@
 import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fmt, median, printTable, spreadPct } from './stats.js';
-import { runTimed, type TimedCommand, type TimedRun } from './timed.js';
+import { missingTools, runStraced, runTimed, type TimedCommand, type TimedRun } from './timed.js';
 
 /** One tool doing the job. */
 export interface Contender {
@@ -31,7 +31,15 @@ export interface SideBySideSpec {
   reps: number;
   /** Where each repetition's output directory is made (same disk for every tool). */
   scratch: string;
+  /**
+   * Contenders to run once more under `strace -f -c` (not timed) for a per-file syscall table;
+   * skipped when strace is missing or BENCH_STRACE=0.
+   */
+  strace?: readonly string[];
 }
+
+/** Calls per unit of work (per file), by syscall, of one straced run. */
+export type SyscallTable = Record<string, number>;
 
 export interface ContenderResult {
   name: string;
@@ -41,6 +49,8 @@ export interface ContenderResult {
   /** Work per second, one per repetition. */
   rate: number[];
   extra: Record<string, number[]>;
+  /** Syscalls per unit of work from one straced run, when the case asked for it. */
+  syscalls?: SyscallTable;
 }
 
 export interface SideBySideResult {
@@ -95,6 +105,21 @@ export async function runSideBySide(spec: SideBySideSpec): Promise<SideBySideRes
       }
     }
   }
+  const traced = spec.strace ?? [];
+  if (traced.length > 0 && process.env['BENCH_STRACE'] !== '0' && missingTools(['strace']).length === 0) {
+    for (const [i, c] of spec.contenders.entries()) {
+      if (!traced.includes(c.name)) continue;
+      const dest = await mkdtemp(path.join(spec.scratch, `${c.name}-strace-`));
+      try {
+        const counts = await runStraced(await c.command(dest));
+        (results[i] as ContenderResult).syscalls = Object.fromEntries(
+          Object.entries(counts).map(([k, n]) => [k, n / spec.work]),
+        );
+      } finally {
+        await rm(dest, { recursive: true, force: true });
+      }
+    }
+  }
   return {
     case: spec.name,
     label: spec.label,
@@ -105,12 +130,45 @@ export async function runSideBySide(spec: SideBySideSpec): Promise<SideBySideRes
   };
 }
 
+/** The syscalls that matter most per file, side by side for the straced contenders. */
+export function printSyscalls(result: SideBySideResult, top = 14): void {
+  const traced = result.contenders.filter((c) => c.syscalls);
+  if (traced.length === 0) return;
+  const total = (t: SyscallTable) => Object.values(t).reduce((a, b) => a + b, 0);
+  const names = new Set<string>();
+  for (const c of traced)
+    for (const [k] of Object.entries(c.syscalls as SyscallTable)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top))
+      names.add(k);
+  const per = result.unit === 'files/s' ? 'file' : 'unit';
+  const lead = (traced[0]?.syscalls ?? {}) as SyscallTable;
+  console.log(`  ${result.case}: syscalls per ${per} (strace -f -c, one extra run each)`);
+  printTable(
+    ['syscall', ...traced.map((c) => c.name)],
+    [
+      ...[...names]
+        .sort((a, b) => (lead[b] ?? 0) - (lead[a] ?? 0))
+        .map((k) => [k, ...traced.map((c) => fmt((c.syscalls as SyscallTable)[k] ?? 0, 1))]),
+      ['all', ...traced.map((c) => fmt(total(c.syscalls as SyscallTable), 1))],
+    ],
+  );
+}
+
 /** poller's median rate over the peer's (throughput: higher is better for poller). */
 export function rateRatio(result: SideBySideResult, peer: string, of = 'poller'): number {
   const a = result.contenders.find((c) => c.name === of);
   const b = result.contenders.find((c) => c.name === peer);
   if (!a || !b) return Number.NaN;
   return median(a.rate) / median(b.rate);
+}
+
+/** poller's median CPU seconds over the peer's (lower is better for poller; the goal is <= 1). */
+export function cpuRatio(result: SideBySideResult, peer: string, of = 'poller'): number {
+  const a = result.contenders.find((c) => c.name === of);
+  const b = result.contenders.find((c) => c.name === peer);
+  if (!a || !b) return Number.NaN;
+  return median(a.cpuS) / median(b.cpuS);
 }
 
 /** The peer with the highest median rate. */
@@ -132,8 +190,10 @@ export function tableRows(result: SideBySideResult): string[][] {
     fmt(spreadPct(c.wallMs), 0),
     `${fmt(median(c.rate), 1)} ${result.unit}`,
     fmt(median(c.cpuS)),
+    result.unit === 'files/s' ? fmt((median(c.cpuS) / result.work) * 1000) : '',
     fmt(Math.max(...c.rssMb), 0),
     c.name === 'poller' ? '' : fmt(rateRatio(result, c.name)),
+    c.name === 'poller' ? '' : fmt(cpuRatio(result, c.name)),
   ]);
 }
 
@@ -144,12 +204,15 @@ export const TABLE_HEADERS = [
   'spread %',
   'median rate',
   'CPU s',
+  'CPU s/1000 files',
   'peak RSS MB',
-  'poller/tool',
+  'poller/tool speed',
+  'poller/tool CPU',
 ] as const;
 
 export function printSideBySide(result: SideBySideResult): void {
   printTable(TABLE_HEADERS, tableRows(result));
+  printSyscalls(result);
 }
 
 /** Files and bytes under `dir`, skipping dot-directories (poller's .partial and .state). */
@@ -205,6 +268,12 @@ export function ratioGoal(result: SideBySideResult, min: number, peer?: string):
     actual: `${fmt(ratio)}x`,
     met: ratio >= min,
   };
+}
+
+/** poller's CPU seconds at most `max` x the peer's. */
+export function cpuGoal(result: SideBySideResult, max: number, peer: string): GoalCheck {
+  const ratio = cpuRatio(result, peer);
+  return { goal: `CPU <= ${max}x ${peer}'s`, actual: `${fmt(ratio)}x`, met: ratio <= max };
 }
 
 /** poller's peak RSS at most `maxMb`. */

@@ -86,3 +86,38 @@ export async function runTimed(cmd: TimedCommand): Promise<TimedRun> {
     stderr: Buffer.concat(err).toString(),
   };
 }
+
+/**
+ * Runs one command under `strace -f -c` (every thread and child) and returns the calls per
+ * syscall. Not timed: strace slows every call down.
+ */
+export async function runStraced(cmd: TimedCommand): Promise<Record<string, number>> {
+  const report = path.join(os.tmpdir(), `poller-bench-strace-${process.pid}-${seq++}.txt`);
+  const child = spawn('strace', ['-f', '-c', '-o', report, cmd.command, ...cmd.args], {
+    stdio: ['ignore', 'ignore', 'ignore'],
+    env: { ...process.env, ...cmd.env },
+    ...(cmd.cwd !== undefined && { cwd: cmd.cwd }),
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), cmd.timeoutMs ?? 600_000);
+  await new Promise<void>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', () => resolve());
+  });
+  clearTimeout(timer);
+  const text = await readFile(report, 'utf8').catch(() => '');
+  await rm(report, { force: true });
+  return parseStraceSummary(text);
+}
+
+/** `strace -c`'s table: "% time seconds usecs/call calls [errors] syscall" rows. */
+export function parseStraceSummary(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    const parts = line.trim().split(/\s+/);
+    if (parts.length < 5 || !/^[0-9.]+$/.test(parts[0] ?? '')) continue;
+    const name = parts[parts.length - 1] as string;
+    if (name === 'total') continue;
+    out[name] = Number(parts[3]);
+  }
+  return out;
+}

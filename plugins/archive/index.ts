@@ -19,6 +19,8 @@ export default definePlugin({
     layout: z.string().default('{source}/{YYYY}/{MM}/{DD}'),
   }),
   timeoutMs: 120_000,
+  // A copy or hard link is libuv I/O, not JavaScript work: in a worker it would only add a hand-off per file.
+  isolate: 'none',
   async setup(ctx) {
     await mkdir(ctx.options.root, { recursive: true });
   },

@@ -40,6 +40,11 @@ export default definePlugin({
   match: ['**/*.bufr', '**/*.BUFR'],
   options,
   timeoutMs: 120_000,
+  // Decoding is CPU work that can need far more memory than the file's size (a 2.8 MB satellite
+  // message has exhausted a 4 GB heap): in worker threads, so a decode never stalls transfers,
+  // and bounded, so a bad file costs one worker, not the poller.
+  isolate: 'worker',
+  memoryLimitMb: 1024,
   setup(ctx) {
     const dir = ctx.options.tables;
     if (dir === undefined) return;

@@ -85,6 +85,9 @@ const PIPE_DRAIN_MS = 2000;
 export default definePlugin({
   name: 'exec',
   options,
+  // The command already runs in a process of its own, killed with its group at the timeout;
+  // the plugin only waits for it.
+  isolate: 'none',
   async process(file, ctx) {
     const o = ctx.options;
     const values = placeholderValues(file);

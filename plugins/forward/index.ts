@@ -266,6 +266,8 @@ export default definePlugin({
   name: 'forward',
   options,
   timeoutMs: 300_000,
+  // Uploads wait on the network; a worker each would open its own connection pool per target.
+  isolate: 'none',
   async setup(ctx) {
     const destination = await destinationFor(ctx.options);
     destination.refs++;

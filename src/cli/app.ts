@@ -10,11 +10,12 @@ import type { LevelWithSilent, Logger } from 'pino';
 import { type Config, loadConfig, type SourceConfig } from '../config/load.js';
 import type { CycleDeps, CycleEvents } from '../engine/cycle.js';
 import { isOwnerGone, newOwnerId } from '../engine/owner.js';
+import { outboxRoutes, wantsIntegrity } from '../events/outbox.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { SqliteLedger } from '../ledger/sqlite/sqlite-ledger.js';
 import { createLogger } from '../observe/logger.js';
 import { loadPlugins } from '../plugins/loader.js';
-import { PluginRunner } from '../plugins/runner.js';
+import { PluginRunner, type RunnerObserver } from '../plugins/runner.js';
 import { type DateWindow, splitDateTemplate, startDirsFor } from '../sources/date-template.js';
 import { createHostBudget } from '../sources/ftp/host-budget.js';
 import { openSource } from '../sources/index.js';
@@ -36,7 +37,7 @@ export interface App {
   /** A new Source, not cached: the daemon owns it and closes it (config reload). */
   openSource(src: SourceConfig): Source;
   /** Load and set up the plugins of `config`; the caller tears the runner down (config reload). */
-  openRunner(config: Config): Promise<PluginRunner>;
+  openRunner(config: Config, observer?: RunnerObserver): Promise<PluginRunner>;
   /** Connections of the host of an FTP source currently in use; undefined for other protocols. */
   connectionsInUse(src: SourceConfig): number | undefined;
   cycleDeps(events?: CycleEvents): Promise<CycleDeps>;
@@ -74,6 +75,8 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
       ? new SqliteLedger(':memory:')
       : new SqliteLedger(config.ledger, { readonly: mode !== 'write' });
   releasers.push(() => ledger.close());
+  // Transitions write outbox rows only for configured sinks: without `events:` the outbox costs nothing.
+  if (config.events) ledger.setOutbox(outboxRoutes(config));
   const owner = newOwnerId();
   const shutdown = new AbortController();
   const sources = new Map<string, Source>();
@@ -107,9 +110,15 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
     openSource(src) {
       return openSource(prepareSource(src), log.child({ source: src.name }), shared);
     },
-    async openRunner(cfg) {
+    async openRunner(cfg, observer) {
       const plugins = await loadPlugins(cfg.plugins, cfg.baseDir);
-      const r = new PluginRunner({ plugins, log, stateDir: cfg.stateDir, shutdownSignal: shutdown.signal });
+      const r = new PluginRunner({
+        plugins,
+        log,
+        stateDir: cfg.stateDir,
+        shutdownSignal: shutdown.signal,
+        ...(observer && { observer }),
+      });
       await r.setup();
       return r;
     },
@@ -136,6 +145,7 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
         transferLimit,
         retryBaseMs: config.retryBaseMs,
         retryMaxMs: config.retryMaxMs,
+        ...(wantsIntegrity(config) && { hashLanded: true }),
         ...(events && { events }),
       };
     },

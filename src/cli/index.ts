@@ -1,15 +1,54 @@
 #!/usr/bin/env node
 /** The `poller` command: entry point; each command lives in its own module. */
+import type { CommandModule } from 'yargs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { bufrCommand } from './bufr.js';
-import { demoCommand } from './demo.js';
-import { filesCommand, statusCommand, whyCommand } from './inspect.js';
-import { forgetCommand, retryCommand } from './manage.js';
 import { reportFatal } from './output.js';
-import { checkCommand, pluginsCommand } from './plugins.js';
-import { runCommand } from './run.js';
-import { runOnceCommand } from './run-once.js';
+
+type Loader = () => Promise<CommandModule<object, never>[]>;
+
+/**
+ * Commands by name, each loaded only when it runs: start-up pays for the one command asked for
+ * (the engine, SQLite, the BUFR decoder or the demo's FTP server), not for all of them. Help,
+ * and anything that names no known command, loads them all.
+ */
+const COMMANDS: ReadonlyArray<readonly [readonly string[], Loader]> = [
+  [['run'], async () => [(await import('./run.js')).runCommand as never]],
+  [['run-once'], async () => [(await import('./run-once.js')).runOnceCommand as never]],
+  [
+    ['status', 'files', 'why'],
+    async () => {
+      const m = await import('./inspect.js');
+      return [m.statusCommand, m.filesCommand, m.whyCommand] as never;
+    },
+  ],
+  [
+    ['retry', 'forget'],
+    async () => {
+      const m = await import('./manage.js');
+      return [m.retryCommand, m.forgetCommand] as never;
+    },
+  ],
+  [
+    ['plugins', 'check'],
+    async () => {
+      const m = await import('./plugins.js');
+      return [m.pluginsCommand, m.checkCommand] as never;
+    },
+  ],
+  [['ledger'], async () => [(await import('./ledger.js')).ledgerCommand as never]],
+  [['demo'], async () => [(await import('./demo.js')).demoCommand as never]],
+  [['bufr'], async () => [(await import('./bufr.js')).bufrCommand as never]],
+];
+
+/** The command modules this argv needs: its command's, none for a bare --version, else all. */
+async function commandsFor(argv: readonly string[]): Promise<CommandModule<object, never>[]> {
+  const first = argv.find((a) => !a.startsWith('-'));
+  const named = first === undefined ? undefined : COMMANDS.find(([names]) => names.includes(first));
+  if (named && !argv.includes('--help')) return named[1]();
+  if (first === undefined && argv.length > 0 && argv.every((a) => a === '--version')) return [];
+  return (await Promise.all(COMMANDS.map(([, load]) => load()))).flat();
+}
 
 export async function main(argv: string[]): Promise<void> {
   // A promise a library drops (basic-ftp can leave one behind when the landing disk fails under a
@@ -23,20 +62,11 @@ export async function main(argv: string[]): Promise<void> {
     );
   });
   try {
+    const commands = await commandsFor(argv);
     await yargs(argv)
       .scriptName('poller')
       .usage('$0 <command> [options]')
-      .command(runCommand)
-      .command(runOnceCommand)
-      .command(statusCommand)
-      .command(filesCommand)
-      .command(whyCommand)
-      .command(retryCommand)
-      .command(forgetCommand)
-      .command(pluginsCommand)
-      .command(checkCommand)
-      .command(demoCommand)
-      .command(bufrCommand)
+      .command(commands)
       .demandCommand(1, 'give a command; see poller --help')
       .strict()
       .help()

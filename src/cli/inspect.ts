@@ -6,6 +6,7 @@ import { FILE_STATES, type FileRecord, type FileState, type Ledger, type PluginR
 import { formatVersion } from '../ledger/version.js';
 import { GlobFilter } from '../sources/glob.js';
 import { openApp } from './app.js';
+import { sizeText } from './ledger.js';
 import { type CommonArgs, commonOptions } from './options.js';
 import { ago, iso, printJson, printLine, printTable } from './output.js';
 
@@ -47,7 +48,9 @@ export const statusCommand: CommandModule<object, CommonArgs> = {
           newestFetchedMtimeMs: r?.newestFetchedMtimeMs ?? null,
         };
       });
-      if (args.json) return printJson({ sources: report });
+      const sinks = config.events ? await ledger.outboxStats() : [];
+      const size = await ledger.stats();
+      if (args.json) return printJson({ sources: report, ledger: size, ...(config.events && { sinks }) });
       for (const s of report) {
         printLine(`${s.name}${s.configured ? '' : ' (not in config)'}  ${s.url ?? ''}`);
         printLine(
@@ -59,6 +62,13 @@ export const statusCommand: CommandModule<object, CommonArgs> = {
           `  newest file fetched: ${s.newestFetchedMtimeMs === null ? 'none' : `modified ${ago(s.newestFetchedMtimeMs)}`}`,
         );
       }
+      for (const k of sinks) {
+        const type = config.events?.sinks.find((c) => c.name === k.sink)?.type ?? 'not in config';
+        printLine(
+          `sink ${k.sink} (${type})  backlog ${k.pending} event(s)${k.oldestPendingMs === null ? '' : `, oldest written ${ago(k.oldestPendingMs)}`}`,
+        );
+      }
+      printLine(`ledger: ${size.fileRows} file version(s), ${size.pluginRunRows} plugin run(s)${sizeText(size.bytes)}`);
     });
   },
 };
@@ -120,7 +130,8 @@ export async function explainPath(
   const answers: WhyAnswer[] = [];
   for (const src of sources) {
     const history = await ledger.history(src.name, p);
-    const versions = await Promise.all(history.map(async (f) => ({ ...f, plugins: await ledger.pluginRuns(f.id) })));
+    const runs = await ledger.pluginRuns(history.map((f) => f.id));
+    const versions = history.map((f) => ({ ...f, plugins: runs.get(f.id) ?? [] }));
     let verdict: string;
     const latest = versions[0];
     if (!latest) {

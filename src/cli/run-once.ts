@@ -1,8 +1,10 @@
 /** `poller run-once`: one cycle of each selected source, a summary, exit 1 if anything failed. */
 import type { CommandModule } from 'yargs';
+import { parseDurationMs } from '../config/duration.js';
 import { type CycleSummary, runCycle } from '../engine/cycle.js';
+import { openEventsHub } from '../events/outbox.js';
 import { toleratingMissingDirs } from '../sources/date-template.js';
-import { cycleStartDirs, openApp, prepareSource } from './app.js';
+import { type App, cycleStartDirs, openApp, prepareSource } from './app.js';
 import { type CommonArgs, commonOptions, parseTime } from './options.js';
 import { humanBytes, printJson, printTable, UsageError } from './output.js';
 import { createProgress } from './progress.js';
@@ -12,11 +14,16 @@ interface RunOnceArgs extends CommonArgs {
   dryRun: boolean;
   since?: string;
   until?: string;
+  eventsWait?: string;
 }
 
 export interface RunOnceResult {
   sources: CycleSummary[];
+  /** Batches of at most `maxFilesPerPoll` files, over every source. */
+  batches: number;
   durationMs: number;
+  /** Per sink: events sent at exit, and those left in the outbox for the next run. */
+  events?: Array<{ sink: string; sent: number; duplicates: number; pending: number; lastError: string | null }>;
 }
 
 export async function runOnce(args: RunOnceArgs): Promise<number> {
@@ -24,6 +31,9 @@ export async function runOnce(args: RunOnceArgs): Promise<number> {
   // Per-file info lines would scroll the progress display away: a terminal gets warnings and
   // errors unless --log-level says otherwise.
   const logLevel = args.logLevel ?? (showProgress ? 'warn' : undefined);
+  const eventsWaitMs = parseDurationMs(args.eventsWait ?? '10s');
+  if (eventsWaitMs === undefined)
+    throw new UsageError(`--events-wait ${args.eventsWait}: not a duration; write e.g. 10s`);
   const app = await openApp({
     configPath: args.config,
     logTo: 'stderr',
@@ -56,6 +66,8 @@ export async function runOnce(args: RunOnceArgs): Promise<number> {
           return runCycle(prepared, startDirs ? toleratingMissingDirs(source, startDirs) : source, deps, {
             signal: app.shutdown.signal,
             settleWithinCycle: true,
+            // A backfill drains: batch after batch until nothing ready is left.
+            drain: true,
             dryRun: args.dryRun,
             ...(sinceMs !== undefined && { sinceMs }),
             ...(untilMs !== undefined && { untilMs }),
@@ -68,7 +80,12 @@ export async function runOnce(args: RunOnceArgs): Promise<number> {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
-    const result: RunOnceResult = { sources: summaries, durationMs: Date.now() - started };
+    const result: RunOnceResult = {
+      sources: summaries,
+      batches: summaries.reduce((n, s) => n + s.batches, 0),
+      durationMs: Date.now() - started,
+    };
+    if (app.config.events && !args.dryRun) result.events = await flushEvents(app, eventsWaitMs);
     if (args.json) printJson(result);
     else printSummary(result, args.dryRun);
     return summaries.some((s) => s.failed > 0 || s.error) ? 1 : 0;
@@ -77,9 +94,48 @@ export async function runOnce(args: RunOnceArgs): Promise<number> {
   }
 }
 
+/**
+ * Send what the outbox holds within the bound; the rest stays for the next run (or the daemon),
+ * and the command says so. Ingest is done by now: a dead broker delays nothing but the exit.
+ */
+async function flushEvents(app: App, waitMs: number): Promise<NonNullable<RunOnceResult['events']>> {
+  const hub = await openEventsHub(app.config, app.ledger, app.log);
+  if (!hub) return [];
+  try {
+    const left = await hub.drain(Date.now() + waitMs);
+    await hub.prune(Date.now());
+    const out = hub.stats().map((s) => ({
+      sink: s.sink,
+      sent: s.published,
+      duplicates: s.duplicates,
+      pending: left.get(s.sink) ?? 0,
+      lastError: s.lastError,
+    }));
+    for (const e of out)
+      if (e.pending > 0)
+        process.stderr.write(
+          `events: ${e.pending} event(s) for sink ${e.sink} stay in the outbox and are sent by the next run${e.lastError ? ` (${e.lastError})` : ''}\n`,
+        );
+    return out;
+  } finally {
+    await hub.stop();
+  }
+}
+
 function printSummary(r: RunOnceResult, dryRun: boolean): void {
   printTable(
-    ['source', 'listed', 'new', dryRun ? 'would fetch' : 'fetched', 'bytes', 'processed', 'failed', 'skipped', 'note'],
+    [
+      'source',
+      'listed',
+      'new',
+      dryRun ? 'would fetch' : 'fetched',
+      'bytes',
+      'processed',
+      'failed',
+      'skipped',
+      'batches',
+      'note',
+    ],
     r.sources.map((s) => [
       s.name,
       s.listed,
@@ -89,6 +145,7 @@ function printSummary(r: RunOnceResult, dryRun: boolean): void {
       s.processed,
       s.failed,
       s.skipped,
+      s.batches,
       s.error ? `ERROR ${s.error.message}` : s.settling ? `${s.settling} still settling` : '',
     ]),
   );
@@ -106,7 +163,12 @@ export const runOnceCommand: CommandModule<object, RunOnceArgs> = {
         describe: 'List and diff only: fetch nothing, record nothing',
       })
       .option('since', { type: 'string', describe: 'Only files modified at or after this time (ISO 8601)' })
-      .option('until', { type: 'string', describe: 'Only files modified before this time (ISO 8601)' }) as never,
+      .option('until', { type: 'string', describe: 'Only files modified before this time (ISO 8601)' })
+      .option('events-wait', {
+        type: 'string',
+        default: '10s',
+        describe: 'At exit, send pending events for at most this long; the rest waits for the next run',
+      }) as never,
   handler: async (args) => {
     process.exitCode = await runOnce(args);
   },

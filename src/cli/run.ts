@@ -11,12 +11,13 @@ import type { CommandModule } from 'yargs';
 import { formatDurationMs, parseDurationMs } from '../config/duration.js';
 import { type Config, loadConfig, type SourceConfig } from '../config/load.js';
 import { type CycleDeps, type CycleEvents, runCycle } from '../engine/cycle.js';
+import { startRetentionTimer, unboundedWarning } from '../engine/retention-timer.js';
 import { type CycleOutcome, createScheduler, nominalIntervalMs } from '../engine/scheduler.js';
 import { ConfigError, coerceError } from '../errors.js';
 import { evaluateReadiness, type HealthReport } from '../observe/health.js';
 import type { HttpServerHandle } from '../observe/http.js';
 import type { Metrics } from '../observe/metrics.js';
-import type { PluginRunner } from '../plugins/runner.js';
+import type { PluginRunner, RunnerObserver } from '../plugins/runner.js';
 import { toleratingMissingDirs } from '../sources/date-template.js';
 import type { Source } from '../sources/source.js';
 import { type App, cycleStartDirs, openApp, prepareSource } from './app.js';
@@ -53,8 +54,9 @@ async function openGeneration(
   config: Config,
   events: CycleEvents,
   previous: Generation | undefined,
+  observer: RunnerObserver,
 ): Promise<Generation> {
-  const runner = await app.openRunner(config);
+  const runner = await app.openRunner(config, observer);
   const sources = new Map<string, { src: SourceConfig; source: Source }>();
   for (const src of config.sources) {
     const prev = previous?.sources.get(src.name);
@@ -132,6 +134,15 @@ function metricEvents(metrics: Metrics, lastSuccessMs: Map<string, number>): Cyc
   };
 }
 
+/** Runner hooks → metrics: runs in flight, time waiting for a worker, workers replaced. */
+function runnerMetrics(metrics: Metrics): RunnerObserver {
+  return {
+    inFlight: (plugin, n) => metrics.pluginInFlight(plugin, n),
+    waited: (plugin, ms) => metrics.pluginWaited(plugin, ms),
+    hostReplaced: (plugin, reason) => metrics.pluginHostReplaced(plugin, reason),
+  };
+}
+
 /** Log every problem of a config that could not be loaded, one line each. */
 function logReloadFailure(log: Logger, thrown: unknown): void {
   const err = coerceError(thrown);
@@ -175,11 +186,27 @@ export async function runDaemon(args: RunArgs): Promise<number> {
   const metrics = createMetrics({ processMetrics: true });
   const lastSuccessMs = new Map<string, number>();
   const events = metricEvents(metrics, lastSuccessMs);
+  const observer = runnerMetrics(metrics);
   // The last-success gauge carries over a restart, so an alert on its age does not reset.
   const configured = new Set(app.config.sources.map((s) => s.name));
   for (const s of await app.ledger.status()) {
     if (configured.has(s.name) && s.lastSuccessMs !== null) metrics.pollSucceeded(s.name, s.lastSuccessMs);
   }
+  const { openEventsHub } = await import('../events/outbox.js');
+  const hub = await openEventsHub(app.config, app.ledger, log, {
+    onPublished: (sink, n) => metrics.eventsPublished(sink, n),
+    onFailed: (sink) => metrics.eventsFailed(sink),
+  });
+  hub?.start();
+  // Sent rows are deleted after the retention, at start and then hourly.
+  const pruneEvents = () =>
+    void hub
+      ?.prune(Date.now())
+      .then((n) => n && log.info({ event: 'outbox.pruned', events: n }, `pruned ${n} sent events`))
+      .catch((err: unknown) => log.warn({ err }, 'pruning sent events failed'));
+  pruneEvents();
+  const pruneTimer = hub ? setInterval(pruneEvents, 3_600_000) : undefined;
+  pruneTimer?.unref();
   /** Aborted on SIGTERM: no new cycle starts. */
   const stopScheduling = new AbortController();
   /** Aborted on SIGTERM too: cycles under way start no new transfer. `app.shutdown` aborts the rest. */
@@ -187,7 +214,7 @@ export async function runDaemon(args: RunArgs): Promise<number> {
   let gen: Generation;
   let http: HttpServerHandle | undefined;
   try {
-    gen = await openGeneration(app, app.config, events, undefined);
+    gen = await openGeneration(app, app.config, events, undefined, observer);
   } catch (err) {
     await app.close();
     throw err;
@@ -217,7 +244,8 @@ export async function runDaemon(args: RunArgs): Promise<number> {
         settleWithinCycle: false,
         ...(startDirs && { startDirs }),
       });
-      return { paused: summary.error?.paused === true };
+      // Ready files over the cap: the next batch starts at once instead of at the next tick.
+      return { paused: summary.error?.paused === true, more: summary.readyLeft > 0 && summary.fetched > 0 };
     } finally {
       g.users--;
       closeWhenUnused(g);
@@ -235,6 +263,14 @@ export async function runDaemon(args: RunArgs): Promise<number> {
 
   const health = (): HealthReport => ({
     live: true,
+    ...(hub && {
+      degraded: hub
+        .lagging(Date.now())
+        .map(
+          (l) =>
+            `sink ${l.sink}: ${l.pending} event(s) pending, oldest ${Math.round(l.oldestPendingAgeMs / 1000)} s old`,
+        ),
+    }),
     readiness: evaluateReadiness({
       nowMs: Date.now(),
       startedAtMs,
@@ -256,6 +292,7 @@ export async function runDaemon(args: RunArgs): Promise<number> {
         metrics: {
           contentType: metrics.contentType,
           render() {
+            for (const d of hub?.stats() ?? []) metrics.outboxBacklog(d.sink, d.pending, d.oldestPendingMs);
             for (const s of gen.config.sources) {
               const n = app.connectionsInUse(s);
               if (n !== undefined) metrics.poolInUse(s.name, n);
@@ -281,7 +318,7 @@ export async function runDaemon(args: RunArgs): Promise<number> {
     let next: Generation;
     try {
       loaded = loadConfig(args.config, process.env, { needSecrets: true });
-      next = await openGeneration(app, keepRestartOnly(loaded, gen.config), events, gen);
+      next = await openGeneration(app, keepRestartOnly(loaded, gen.config), events, gen, observer);
     } catch (err) {
       logReloadFailure(log, err);
       return;
@@ -331,6 +368,16 @@ export async function runDaemon(args: RunArgs): Promise<number> {
   process.on('SIGHUP', onHup);
 
   scheduler.update(app.config.sources);
+  const unbounded = unboundedWarning(app.config);
+  if (unbounded) log.warn({ event: 'ledger.unbounded' }, unbounded);
+  const retention = startRetentionTimer({
+    ledger: app.ledger,
+    config: () => gen.config,
+    log,
+    signal: drain.signal,
+    onPruned: (n) => metrics.ledgerPruned(n),
+    onStats: (s) => metrics.ledgerSize(s),
+  });
   log.info(
     {
       event: 'daemon.started',
@@ -361,7 +408,15 @@ export async function runDaemon(args: RunArgs): Promise<number> {
   }, graceMs);
   try {
     await scheduler.idle();
+    await retention.stop();
     clearTimeout(grace);
+    clearInterval(pruneTimer);
+    // What the last cycles committed goes out if the broker answers quickly; the rest waits in the outbox.
+    if (hub) {
+      await hub.stop();
+      await hub.drain(Date.now() + Math.min(graceMs, 5000));
+      await hub.stop();
+    }
     await reloading;
     await http?.close();
     await Promise.all(closings);

@@ -10,8 +10,9 @@ import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { redactUrl } from '../observe/logger.js';
 import type { S3Settings, TlsSettings } from '../sources/source.js';
+import { type VolumeSpec, volumeSpecOf } from '../volumes/spec.js';
 import { interpolateEnv } from './interpolate.js';
-import { configSchema, type ParsedPlugin, type ParsedSource } from './schema.js';
+import { configSchema, type ParsedPlugin, type ParsedSink, type ParsedSource } from './schema.js';
 
 /** A source, complete: defaults applied, URL split, secrets loaded, durations in ms. */
 export interface SourceConfig {
@@ -49,8 +50,58 @@ export interface SourceConfig {
   readonly everyMs?: number;
   readonly connectTimeoutMs: number;
   readonly dataTimeoutMs: number;
+  /** WIS2 Notification Message properties of this source's files. */
+  readonly wnm?: WnmSourceConfig;
   /** Remote action once a file is processed: delete it, or move it into `dir` (relative to the root). */
   readonly after?: { readonly action: 'delete' } | { readonly action: 'move'; readonly dir: string };
+  /** How this source's files group into radar volumes; absent: no volumes. */
+  readonly volumes?: VolumeSpec;
+}
+
+export type Geometry =
+  | { readonly type: 'Point'; readonly coordinates: readonly number[] }
+  | { readonly type: 'Polygon'; readonly coordinates: readonly (readonly (readonly number[])[])[] };
+
+export interface WnmSourceConfig {
+  readonly geometry: Geometry | null;
+  readonly datetimePattern?: RegExp;
+  readonly metadataId?: string;
+  readonly mediaType?: string;
+}
+
+export type SinkType = 'mqtt' | 'nats' | 'amqp' | 'file' | 'webhook';
+
+/** One event sink, complete: secrets loaded, durations in ms. */
+export interface SinkConfig {
+  readonly name: string;
+  readonly type: SinkType;
+  /** As configured; may carry a user name but never a password. */
+  readonly url: string;
+  readonly kinds: readonly ('fetched' | 'processed' | 'failed' | 'quarantined' | 'output')[];
+  readonly sources: readonly string[] | null;
+  readonly topic?: string;
+  readonly lifecycleTopic?: string;
+  readonly format: 'wnm' | 'sr3-v03';
+  readonly user?: string;
+  readonly password?: string;
+  readonly clientId?: string;
+  readonly mqttVersion?: 4 | 5;
+  readonly ca?: string;
+  readonly insecure: boolean;
+  readonly exchange: string;
+  readonly stream: string;
+  readonly publicBaseUrl?: string;
+  readonly inlineContent: boolean;
+  readonly batch: number;
+  readonly inFlight: number;
+  readonly lagAlertMs: number;
+  readonly timeoutMs: number;
+}
+
+export interface EventsConfig {
+  readonly centreId: string;
+  readonly retentionMs: number;
+  readonly sinks: readonly SinkConfig[];
 }
 
 export interface PluginConfig {
@@ -61,7 +112,9 @@ export interface PluginConfig {
   readonly options: Readonly<Record<string, unknown>>;
   readonly timeoutMs?: number;
   readonly maxAttempts: number;
-  readonly concurrency: number;
+  readonly concurrency?: number;
+  readonly isolate?: 'worker' | 'process' | 'none';
+  readonly memoryLimitMb?: number;
 }
 
 export interface Config {
@@ -75,8 +128,16 @@ export interface Config {
   readonly maxTransfers: number;
   readonly retryBaseMs: number;
   readonly retryMaxMs: number;
+  /** Ledger retention: windows come from each source's `maxAgeMs` (defaulted from `keepMs`). */
+  readonly retention: {
+    /** The window of sources without their own maxAge; absent: their rows are kept forever. */
+    readonly keepMs?: number;
+    readonly quarantinedMs: number;
+    readonly everyMs: number;
+  };
   readonly sources: readonly SourceConfig[];
   readonly plugins: readonly PluginConfig[];
+  readonly events?: EventsConfig;
 }
 
 const DEFAULT_PORTS: Record<string, number> = { ftp: 21, ftps: 21, sftp: 22, file: 0, http: 80, https: 443, s3: 443 };
@@ -186,12 +247,68 @@ function normaliseSource(
     ...(s.every !== undefined && { everyMs: s.every }),
     connectTimeoutMs: s.connectTimeout,
     dataTimeoutMs: s.dataTimeout,
+    ...(s.wnm !== undefined && { wnm: normaliseWnm(s.wnm, `${at}.wnm`, issues) }),
     ...(s.after !== undefined && {
       after:
         s.after === 'delete'
           ? { action: 'delete' as const }
           : { action: 'move' as const, dir: s.after.move.replace(/^\/+|\/+$/g, '') },
     }),
+    ...(s.volumes !== undefined && { volumes: volumeSpecOf(s.volumes) }),
+  };
+}
+
+function normaliseWnm(w: NonNullable<ParsedSource['wnm']>, at: string, issues: string[]): WnmSourceConfig {
+  let datetimePattern: RegExp | undefined;
+  if (w.datetimePattern !== undefined) {
+    try {
+      datetimePattern = new RegExp(w.datetimePattern);
+      if (!/\(\?<Y>/.test(w.datetimePattern)) issues.push(`${at}.datetimePattern: name the year group (?<Y>\\d{4})`);
+    } catch (err) {
+      issues.push(`${at}.datetimePattern: not a regular expression (${(err as Error).message})`);
+    }
+  }
+  return {
+    geometry: w.geometry as Geometry | null,
+    ...(datetimePattern && { datetimePattern }),
+    ...(w.metadataId !== undefined && { metadataId: w.metadataId }),
+    ...(w.mediaType !== undefined && { mediaType: w.mediaType }),
+  };
+}
+
+function normaliseSink(s: ParsedSink, i: number, baseDir: string, issues: string[], needSecrets: boolean): SinkConfig {
+  const at = `events.sinks[${i}]`;
+  const resolve = (p: string) => path.resolve(baseDir, p);
+  const secretIssues = needSecrets ? issues : undefined;
+  const password = s.passwordFile
+    ? readSecretFile(resolve(s.passwordFile), `${at}.passwordFile`, secretIssues)
+    : s.password;
+  const ca = s.ca ? readSecretFile(resolve(s.ca), `${at}.ca`, secretIssues) : undefined;
+  if (s.type === 'nats' && s.insecure)
+    issues.push(`${at}.insecure: the NATS client always verifies certificates; give the broker's CA in \`ca\` instead`);
+  return {
+    name: s.name,
+    type: s.type,
+    url: s.type === 'file' ? resolve(s.url) : s.url,
+    kinds: s.kinds,
+    sources: s.sources ?? null,
+    ...(s.topic !== undefined && { topic: s.topic }),
+    ...(s.lifecycleTopic !== undefined && { lifecycleTopic: s.lifecycleTopic }),
+    format: s.format,
+    ...(s.user !== undefined && { user: s.user }),
+    ...(password !== undefined && { password }),
+    ...(s.clientId !== undefined && { clientId: s.clientId }),
+    ...(s.mqttVersion !== undefined && { mqttVersion: s.mqttVersion }),
+    ...(ca !== undefined && { ca }),
+    insecure: s.insecure,
+    exchange: s.exchange,
+    stream: s.stream,
+    ...(s.publicBaseUrl !== undefined && { publicBaseUrl: s.publicBaseUrl.replace(/\/+$/, '') }),
+    inlineContent: s.inlineContent,
+    batch: s.batch,
+    inFlight: s.inFlight,
+    lagAlertMs: s.lagAlert,
+    timeoutMs: s.timeout,
   };
 }
 
@@ -236,7 +353,9 @@ function normalisePlugin(p: ParsedPlugin): PluginConfig {
     options: p.options,
     ...(p.timeout !== undefined && { timeoutMs: p.timeout }),
     maxAttempts: p.maxAttempts,
-    concurrency: p.concurrency,
+    ...(p.concurrency !== undefined && { concurrency: p.concurrency }),
+    ...(p.isolate !== undefined && { isolate: p.isolate }),
+    ...(p.memoryLimit !== undefined && { memoryLimitMb: p.memoryLimit }),
   };
 }
 
@@ -269,12 +388,29 @@ export function buildConfig(
   const parsed = configSchema.safeParse(interpolated.value);
   if (!parsed.success) throw new ConfigError([...issues, ...zodIssues(parsed.error)]);
   const c = parsed.data;
-  const sources = c.sources.map((s, i) => normaliseSource(s, i, baseDir, issues, needSecrets, env));
+  // `retention.keep` is the maxAge of sources without one: a row is pruned only once its file can
+  // no longer be taken from a listing, so a pruned file is never fetched again.
+  const keep = c.retention.keep;
+  const sources = c.sources.map((s, i) =>
+    normaliseSource(
+      s.maxAge === undefined && keep !== undefined ? { ...s, maxAge: keep } : s,
+      i,
+      baseDir,
+      issues,
+      needSecrets,
+      env,
+    ),
+  );
   c.plugins.forEach((p, i) => {
     for (const name of p.sources ?? []) {
       if (!sources.some((s) => s.name === name)) issues.push(`plugins[${i}].sources: no source named "${name}"`);
     }
   });
+  const events: EventsConfig | undefined = c.events && {
+    centreId: c.events.centreId,
+    retentionMs: c.events.retention,
+    sinks: c.events.sinks.map((s, i) => normaliseSink(s, i, baseDir, issues, needSecrets)),
+  };
   if (issues.length > 0) throw new ConfigError(issues);
   const landing = path.resolve(baseDir, c.landing);
   return deepFreeze({
@@ -287,8 +423,14 @@ export function buildConfig(
     maxTransfers: c.maxTransfers,
     retryBaseMs: c.retryBase,
     retryMaxMs: c.retryMax,
+    retention: {
+      ...(keep !== undefined && { keepMs: keep }),
+      quarantinedMs: c.retention.quarantined,
+      everyMs: c.retention.every,
+    },
     sources,
     plugins: c.plugins.map(normalisePlugin),
+    ...(events && { events }),
   });
 }
 

@@ -4,7 +4,9 @@
  */
 import cron from 'node-cron';
 import { z } from 'zod';
+import { compileKeyPattern } from '../volumes/key-pattern.js';
 import { durationSchema } from './duration.js';
+import { sizeMibSchema } from './size.js';
 
 const duration = (what: string) => durationSchema().describe(what);
 
@@ -48,6 +50,46 @@ const sourceName = z
     /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
     'use letters, digits, ".", "_" and "-" (at most 64), starting with a letter or digit',
   );
+
+/** `volumes:` in a source: how its files group into radar volumes (README "Radar volumes"). */
+export const volumesSchema = z
+  .strictObject({
+    pattern: z
+      .string()
+      .min(1)
+      .describe('Regular expression with named groups, matched on the remote path relative to the source root.'),
+    member: z.string().min(1).default('moment').describe('The named group that names a member (e.g. the moment).'),
+    groupBy: z
+      .array(z.string().min(1))
+      .optional()
+      .describe('Named groups that identify a volume, in key order; default: every group but the member.'),
+    expect: z.array(z.string().min(1)).default([]).describe('Members of a complete volume, e.g. [DBZH, VRAD, ZDR].'),
+    minimum: z.number().int().min(1).optional().describe('Fewest members for a partial volume; default 1.'),
+    completeAfter: duration('Quiet time after the last member before the volume is declared partial.').optional(),
+    reopenLate: z
+      .boolean()
+      .default(false)
+      .describe('A member arriving after the volume was processed reopens it as a new version.'),
+  })
+  .superRefine((v, ctx) => {
+    for (const problem of compileKeyPattern(v.pattern, v.member, v.groupBy).problems) {
+      ctx.addIssue({ code: 'custom', path: ['pattern'], message: problem });
+    }
+    if (v.minimum !== undefined && v.expect.length > 0 && v.minimum > v.expect.length) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['minimum'],
+        message: `minimum ${v.minimum} is more than the ${v.expect.length} expected members; lower it or add members`,
+      });
+    }
+    if (v.expect.length === 0 && v.completeAfter === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['completeAfter'],
+        message: 'without an `expect` list a volume is complete only after a quiet time; set completeAfter (e.g. 3m)',
+      });
+    }
+  });
 
 export const sourceSchema = z
   .strictObject({
@@ -118,6 +160,31 @@ export const sourceSchema = z
       ),
     connectTimeout: duration('Connection timeout.').default(15_000),
     dataTimeout: duration('Inactivity timeout for replies and data.').default(30_000),
+    volumes: volumesSchema.optional().describe("Group this source's files into radar volumes."),
+    wnm: z
+      .strictObject({
+        geometry: z
+          .union([
+            z.strictObject({ type: z.literal('Point'), coordinates: z.array(z.number()).min(2).max(3) }),
+            z.strictObject({
+              type: z.literal('Polygon'),
+              coordinates: z.array(z.array(z.array(z.number()).min(2).max(3)).min(4)),
+            }),
+            z.null(),
+          ])
+          .default(null)
+          .describe('GeoJSON geometry of the data, e.g. the radar site as a Point [lon, lat].'),
+        datetimePattern: z
+          .string()
+          .optional()
+          .describe(
+            'Regular expression on the remote path with named groups Y, m, d, H, M (S optional) giving the data time.',
+          ),
+        metadataId: z.string().optional().describe('WCMP2 record id; default urn:wmo:md:<centreId>:<source>.'),
+        mediaType: z.string().optional().describe('Media type of the files; default from the extension.'),
+      })
+      .optional()
+      .describe('WIS2 Notification Message properties of this source.'),
   })
   .superRefine((s, ctx) => {
     if (s.password !== undefined && s.passwordFile !== undefined) {
@@ -152,7 +219,79 @@ export const pluginSchema = z.strictObject({
   options: z.record(z.string(), z.unknown()).default({}),
   timeout: duration('Per-file timeout of one run.').optional(),
   maxAttempts: z.number().int().min(1).max(100).default(5),
-  concurrency: z.number().int().min(1).max(64).default(2),
+  concurrency: z
+    .number()
+    .int()
+    .min(1)
+    .max(64)
+    .optional()
+    .describe('Runs at once (with isolate worker or process: the pool size); default: the number of cores.'),
+  isolate: z
+    .enum(['worker', 'process', 'none'])
+    .optional()
+    .describe(
+      "Where runs happen: worker threads, child processes, or the poller's own thread; default: the plugin's choice, else worker.",
+    ),
+  memoryLimit: sizeMibSchema(
+    "Heap limit of one worker or child (512MiB, 1GiB); default: the plugin's, else 512MiB.",
+    16,
+  ).optional(),
+});
+
+export const EVENT_KIND_NAMES = ['fetched', 'processed', 'failed', 'quarantined', 'output'] as const;
+
+export const sinkSchema = z
+  .strictObject({
+    name: sourceName.describe('Unique name: the outbox key of this sink.'),
+    type: z.enum(['mqtt', 'nats', 'amqp', 'file', 'webhook']),
+    url: z
+      .string()
+      .min(1)
+      .describe('mqtt(s)://host:port, nats://host:port, amqp(s)://host:port/vhost, a file path, or http(s)://...'),
+    kinds: z.array(z.enum(EVENT_KIND_NAMES)).min(1).default(['fetched', 'failed', 'quarantined']),
+    sources: z.array(z.string()).optional().describe('Only events of these sources; default all.'),
+    topic: z.string().optional().describe('Topic (subject, routing key) of data events; {centreId} {source} {dirs}.'),
+    lifecycleTopic: z.string().optional().describe('Topic of lifecycle events; {centreId} {source} {kind} {dirs}.'),
+    format: z.enum(['wnm', 'sr3-v03']).default('wnm').describe('Data events: WIS2 Notification Message, or sr3 v03.'),
+    user: z.string().optional(),
+    password: z.string().optional(),
+    passwordFile: z.string().optional().describe('File holding the broker password.'),
+    clientId: z.string().optional().describe('MQTT client id; default poller-<sink>-<host> (stable across restarts).'),
+    mqttVersion: z
+      .union([z.literal(5), z.literal(4)])
+      .optional()
+      .describe('MQTT protocol; default 5, then 3.1.1.'),
+    ca: z.string().optional().describe('PEM file of the CA that signs the broker certificate.'),
+    insecure: z.boolean().default(false),
+    exchange: z.string().default('xpublic').describe('AMQP topic exchange.'),
+    stream: z.string().default('POLLER').describe('NATS JetStream stream, created when missing.'),
+    publicBaseUrl: z.string().optional().describe('WNM link base: href = <publicBaseUrl>/<source>/<path>.'),
+    inlineContent: z.boolean().default(false).describe('Embed files whose base64 is <= 4096 bytes in the WNM.'),
+    batch: z.number().int().min(1).max(10_000).default(100),
+    inFlight: z.number().int().min(1).max(10_000).default(64).describe('Unacknowledged messages at once.'),
+    lagAlert: duration('Health says degraded when the oldest unsent event is older than this.').default(60_000),
+    timeout: duration('A publish not acknowledged within this is retried.').default(10_000),
+  })
+  .superRefine((s, ctx) => {
+    if (s.password !== undefined && s.passwordFile !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['password'], message: 'give password or passwordFile, not both' });
+    if (s.format === 'sr3-v03' && s.type !== 'amqp' && s.type !== 'mqtt')
+      ctx.addIssue({ code: 'custom', path: ['format'], message: 'sr3-v03 is for amqp (or mqtt) sinks' });
+    if (s.type !== 'file' && /\/\/[^/@]*:[^/@]*@/.test(s.url))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['url'],
+        message: 'the URL contains a password; move it to `passwordFile` so it stays out of logs',
+      });
+  });
+
+export const eventsSchema = z.strictObject({
+  centreId: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]*[a-z0-9]$/, 'a WIS2 centre id: lower case, digits and "-", e.g. fr-meteofrance')
+    .describe('WIS2 centre id: in data_id and the default topic.'),
+  retention: duration('Sent events are deleted this long after their acknowledgement.').default(7 * 86_400_000),
+  sinks: z.array(sinkSchema).min(1, 'add at least one sink'),
 });
 
 export const configSchema = z
@@ -169,10 +308,39 @@ export const configSchema = z
     maxTransfers: z.number().int().min(1).max(256).default(16).describe('Global cap on concurrent transfers.'),
     retryBase: duration('First retry delay; doubles per attempt, with jitter.').default(30_000),
     retryMax: duration('Longest retry delay.').default(3_600_000),
+    retention: z
+      .strictObject({
+        keep: duration(
+          'Window for sources without maxAge: older files are ignored in listings (as maxAge) and their done rows pruned.',
+        ).optional(),
+        quarantined: duration('Quarantined versions are kept this long after giving up, for `poller retry`.').default(
+          7 * 86_400_000,
+        ),
+        every: duration('How often the daemon prunes in the background.').default(600_000),
+      })
+      .default({ quarantined: 7 * 86_400_000, every: 600_000 }),
     sources: z.array(sourceSchema).min(1, 'add at least one source'),
     plugins: z.array(pluginSchema).default([]),
+    events: eventsSchema.optional().describe('Sinks that receive an event per landed, processed or failed file.'),
   })
   .superRefine((c, ctx) => {
+    const sinkNames = new Set<string>();
+    c.events?.sinks.forEach((s, i) => {
+      if (sinkNames.has(s.name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['events', 'sinks', i, 'name'],
+          message: `duplicate sink name "${s.name}"`,
+        });
+      sinkNames.add(s.name);
+      for (const name of s.sources ?? [])
+        if (!c.sources.some((src) => src.name === name))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['events', 'sinks', i, 'sources'],
+            message: `no source named "${name}"`,
+          });
+    });
     const seen = new Set<string>();
     c.sources.forEach((s, i) => {
       if (seen.has(s.name))
@@ -185,3 +353,5 @@ export type RawConfig = z.input<typeof configSchema>;
 export type ParsedConfig = z.output<typeof configSchema>;
 export type ParsedSource = z.output<typeof sourceSchema>;
 export type ParsedPlugin = z.output<typeof pluginSchema>;
+export type ParsedVolumes = z.output<typeof volumesSchema>;
+export type ParsedSink = z.output<typeof sinkSchema>;

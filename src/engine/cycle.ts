@@ -8,7 +8,17 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import type { Logger } from 'pino';
 import type { SourceConfig } from '../config/load.js';
 import { coerceError, errorCode, PollerError, SourceError, ThrottledError } from '../errors.js';
-import type { FileRecord, FileState, Ledger, Observation, PluginOutcome } from '../ledger/ledger.js';
+import type {
+  FetchedItem,
+  FileRecord,
+  FileState,
+  Ledger,
+  Observation,
+  PluginOutcome,
+  PluginRunRecord,
+  PluginRunStart,
+  ProcessingResult,
+} from '../ledger/ledger.js';
 import { formatVersion } from '../ledger/version.js';
 import type { PluginFile } from '../plugins/api.js';
 import type { PluginRunner } from '../plugins/runner.js';
@@ -16,8 +26,9 @@ import { GlobFilter } from '../sources/glob.js';
 import type { KnownVersion, RemoteEntry, Source } from '../sources/source.js';
 import { type WalkFilter, walkSource } from '../sources/walk.js';
 import { isAlreadyLanded, landFile, sweepPartials } from '../transfer/landing.js';
-import { unsafeRemotePathReason } from '../transfer/landing-path.js';
+import { landingPathFor, unsafeRemotePathReason } from '../transfer/landing-path.js';
 import { backoffDelayMs, sleep } from '../transfer/retry.js';
+import { GroupCommit } from './group-commit.js';
 
 export interface CycleSummary {
   name: string;
@@ -31,6 +42,10 @@ export interface CycleSummary {
   skipped: number;
   settling: number;
   rejected: number;
+  /** Batches of at most `maxFilesPerPoll` files taken in this cycle. */
+  batches: number;
+  /** Ready files left for a later cycle (over the cap, when the cycle does not drain). */
+  readyLeft: number;
   /** Set when the cycle could not run (listing failed, source unusable). */
   error?: {
     code: string;
@@ -66,6 +81,8 @@ export interface CycleDeps {
   retryMaxMs: number;
   events?: CycleEvents;
   now?: () => number;
+  /** An event sink wants the SHA-512 of landed files (WNM `integrity`): hash them as they stream. */
+  hashLanded?: boolean;
 }
 
 export interface CycleOptions {
@@ -83,10 +100,18 @@ export interface CycleOptions {
    * while those under way go on until `signal` aborts them.
    */
   drainSignal?: AbortSignal;
+  /**
+   * Keep taking batches of `maxFilesPerPoll` from this cycle's listing until none is ready
+   * (run-once). Off (the daemon): one batch; `readyLeft` tells the scheduler to come back at once.
+   */
+  drain?: boolean;
 }
 
-/** The cycle stopped (paused source, drain, shutdown) before this file's transfer began. */
-class CycleStoppedError extends Error {}
+/**
+ * The cycle stopped (paused source, drain, shutdown) before this file's transfer began. One
+ * shared instance: it is control flow, never reported, so no stack is built per file.
+ */
+const STOPPED: unique symbol = Symbol('cycle stopped');
 
 /** Listeners the cycle's signals may carry before Node warns of a leak (in-flight work is bounded by config). */
 const MAX_SIGNAL_LISTENERS = 10_000;
@@ -120,6 +145,8 @@ export async function runCycle(
     skipped: 0,
     settling: 0,
     rejected: 0,
+    batches: 0,
+    readyLeft: 0,
   };
   const emit = safeEvents(deps.events, log);
   // Files moved into the `after: { move }` directory must not come back as new files.
@@ -157,67 +184,41 @@ export async function runCycle(
 
   // Newest first: the latest radar volume matters more than the backlog.
   ready.sort((a, b) => b.mtimeMs - a.mtimeMs || a.path.localeCompare(b.path));
-  const capped = ready.slice(0, src.maxFilesPerPoll);
-  const claimed = await deps.ledger.claimForFetch(
-    capped.map((r) => r.id),
-    deps.owner,
-    now() + LEASE_MS,
-    now(),
-  );
-  summary.skipped = summary.listed - claimed.length;
-  emit.claimed?.(
-    src.name,
-    claimed.length,
-    claimed.reduce((n, c) => n + c.sizeBytes, 0),
-  );
-  const leases = new LeaseKeeper(
-    deps,
-    claimed.map((c) => c.id),
-  );
-  const perSource = pLimit(src.concurrency);
-  // Files in flight (transferring or finishing): bounded, so open files and memory stay bounded.
-  const inFlight = pLimit(src.concurrency * 2);
+  const commits = new LedgerCommits(deps.ledger, deps.owner, now);
   let pausedBy: SourceError | undefined;
   const stopped = () => pausedBy !== undefined || opts.signal.aborted || opts.drainSignal?.aborted === true;
-  // A transfer holds a connection (per source) and a global transfer slot; a file waiting for
-  // one when the cycle stops (pause, drain, shutdown) is given back without an attempt.
-  const transferSlot = <T>(work: () => Promise<T>): Promise<T> =>
-    perSource(() =>
-      deps.transferLimit(async () => {
-        if (stopped()) throw new CycleStoppedError();
-        return work();
-      }),
-    );
-  const processing: Promise<void>[] = [];
-  const processingCtx: CycleProcessing = { src, source, deps, summary, emit, log, signal: opts.signal };
+  const processingCtx: CycleProcessing = { src, source, deps, summary, emit, log, signal: opts.signal, commits };
+  const claimedTotal = { files: 0, bytes: 0 };
+  let taken = 0;
   try {
-    await Promise.all(
-      claimed.map((rec) =>
-        inFlight(async () => {
-          if (stopped()) {
-            await deps.ledger.releaseFetch(rec.id, deps.owner, now());
-            return;
-          }
-          const ok = await fetchOne(src, source, rec, deps, opts.signal, summary, emit, log, transferSlot).catch(
-            (err: unknown) => {
-              if (err instanceof SourceError) pausedBy ??= err;
-              return false;
-            },
-          );
-          leases.drop(rec.id);
-          if (ok) processing.push(processIds(processingCtx, [rec.id]));
-        }),
-      ),
-    );
-    await Promise.all(processing);
+    // The cap bounds one batch (its claims, leases and memory), not the cycle.
+    while (taken < ready.length && !stopped()) {
+      const batch = ready.slice(taken, taken + src.maxFilesPerPoll);
+      taken += batch.length;
+      summary.batches++;
+      const claimed = await deps.ledger.claimForFetch(
+        batch.map((r) => r.id),
+        deps.owner,
+        now() + LEASE_MS,
+        now(),
+      );
+      claimedTotal.files += claimed.length;
+      claimedTotal.bytes += claimed.reduce((n, c) => n + c.sizeBytes, 0);
+      emit.claimed?.(src.name, claimedTotal.files, claimedTotal.bytes);
+      const paused = await fetchBatch(processingCtx, claimed, opts, stopped);
+      pausedBy ??= paused;
+      if (!opts.drain) break;
+    }
+    summary.readyLeft = ready.length - taken;
+    summary.skipped = summary.listed - claimedTotal.files;
     // Files fetched earlier whose processing is due (retries, or a crash between fetch and process).
     if (!opts.drainSignal?.aborted) await processDue(processingCtx, started);
   } finally {
-    leases.stop();
+    commits.flush();
   }
   // A version that moved while settling leaves its old partial behind; it is never resumed
   // (the version is in the name) and is removed here, after a cycle that fetched.
-  if (claimed.length > 0) await sweepPartials(deps.landingRoot, await deps.ledger.liveFetches());
+  if (claimedTotal.files > 0) await sweepPartials(deps.landingRoot, await deps.ledger.liveFetches());
   if (pausedBy) {
     summary.error = { code: pausedBy.code, message: pausedBy.message, paused: true };
     log.error(
@@ -228,6 +229,84 @@ export async function runCycle(
   }
   log.info({ event: 'cycle.finished', durationMs: now() - started, ...withoutName(summary) }, 'cycle finished');
   return summary;
+}
+
+/**
+ * Fetch one batch of claimed files (each processed as soon as it is committed); resolves with the
+ * SourceError that paused the source, if one did.
+ */
+async function fetchBatch(
+  p: CycleProcessing,
+  claimed: readonly FileRecord[],
+  opts: CycleOptions,
+  stopped: () => boolean,
+): Promise<SourceError | undefined> {
+  const { src, source, deps, summary, emit, log, commits } = p;
+  const now = deps.now ?? Date.now;
+  const leases = new LeaseKeeper(
+    deps,
+    claimed.map((c) => c.id),
+  );
+  const perSource = pLimit(src.concurrency);
+  // Files in flight (transferring or finishing): bounded, so open files and memory stay bounded.
+  const inFlight = pLimit(src.concurrency * 2);
+  let pausedBy: SourceError | undefined;
+  const isStopped = () => pausedBy !== undefined || stopped();
+  // A transfer holds a connection (per source) and a global transfer slot; a file waiting for
+  // one when the cycle stops (pause, drain, shutdown) is given back without an attempt.
+  const transferSlot = <T>(work: () => Promise<T>): Promise<T> =>
+    perSource(() =>
+      deps.transferLimit(async () => {
+        if (isStopped()) throw STOPPED;
+        return work();
+      }),
+    );
+  const processing: Promise<void>[] = [];
+  const plugins = deps.runner;
+  try {
+    await Promise.all(
+      claimed.map((rec) =>
+        inFlight(async () => {
+          if (isStopped()) {
+            await deps.ledger.releaseFetch([rec.id], deps.owner, now());
+            return;
+          }
+          // A file no plugin wants is done once it has landed: one commit, no processing pass.
+          const done = wantedByNoPlugin(plugins, src.name, rec, deps.landingRoot);
+          const ok = await fetchOne(src, source, rec, deps, opts.signal, summary, emit, log, transferSlot, {
+            commits,
+            done,
+          }).catch((err: unknown) => {
+            if (err instanceof SourceError) pausedBy ??= err;
+            return false;
+          });
+          leases.drop(rec.id);
+          if (!ok) return;
+          if (done) {
+            summary.processed++;
+            emit.processed?.(src.name, rec.path, 'processed');
+            if (src.after) processing.push(applyAfter(src, source, rec, opts.signal, log));
+          } else processing.push(processIds(p, [rec.id]));
+        }),
+      ),
+    );
+    commits.flush();
+    await Promise.all(processing);
+  } finally {
+    leases.stop();
+  }
+  return pausedBy;
+}
+
+function wantedByNoPlugin(runner: PluginRunner, source: string, rec: FileRecord, landingRoot: string): boolean {
+  let localPath: string;
+  try {
+    localPath = landingPathFor(landingRoot, source, rec.path);
+  } catch {
+    return false; // the landing refuses it with its own error
+  }
+  const file = { localPath, remotePath: rec.path, source, sizeBytes: rec.sizeBytes, mtimeMs: rec.mtimeMs, attempt: 1 };
+  return runner.pluginsFor(file).length === 0;
 }
 
 async function listAndSettle(
@@ -321,9 +400,12 @@ async function fetchOne(
   emit: CycleEvents,
   log: Logger,
   transferSlot?: <T>(work: () => Promise<T>) => Promise<T>,
+  batch?: { commits: LedgerCommits; done: boolean },
 ): Promise<boolean> {
   const now = deps.now ?? Date.now;
-  const flog = log.child({ path: rec.path, version: formatVersion(rec) });
+  // A child logger costs a serialisation of its bindings: made only when something goes wrong.
+  let child: Logger | undefined;
+  const flog = () => (child ??= log.child({ path: rec.path, version: formatVersion(rec) }));
   for (let attempt = 1; ; attempt++) {
     const started = performance.now();
     emit.fetchStarted?.(src.name, rec.path, rec.sizeBytes);
@@ -336,15 +418,32 @@ async function fetchOne(
         signal,
         onBytes: (n) => emit.bytes?.(src.name, n),
         ...(transferSlot && { transferSlot }),
+        ...(deps.hashLanded && { sha512: true }),
       });
-      await deps.ledger.markFetched(rec.id, deps.owner, landed.localPath, now());
+      // After the rename (and its directory fsync): a crash before this commit is recovered by
+      // the landed-file check on the next attempt.
+      const item: FetchedItem = {
+        id: rec.id,
+        localPath: landed.localPath,
+        ...(batch?.done && { done: true }),
+        ...(landed.sha512 && { sha512: landed.sha512 }),
+      };
+      const lost = batch
+        ? await batch.commits.fetched.add(item)
+        : (await deps.ledger.markFetched([item], deps.owner, now())).length > 0;
+      if (lost) {
+        warnClaimLost(flog(), 'mark fetched');
+        return false;
+      }
       const durationMs = performance.now() - started;
       summary.fetched++;
       summary.bytes += landed.bytesTransferred;
       emit.fetched?.(src.name, rec.path, rec.sizeBytes, durationMs, rec.mtimeMs);
-      flog.info(
+      log.info(
         {
           event: 'file.fetched',
+          path: rec.path,
+          version: formatVersion(rec),
           bytes: landed.bytesTransferred,
           resumedFrom: landed.resumedFromBytes || undefined,
           durationMs: Math.round(durationMs),
@@ -354,24 +453,34 @@ async function fetchOne(
       return true;
     } catch (thrown) {
       const err = coerceError(thrown);
-      if (signal.aborted || err instanceof CycleStoppedError) {
-        await deps.ledger.releaseFetch(rec.id, deps.owner, now());
+      if (signal.aborted || thrown === STOPPED) {
+        await deps.ledger.releaseFetch([rec.id], deps.owner, now());
         return false;
       }
       const code = errorCode(err);
       if (err instanceof SourceError) {
         await deps.ledger.markFetchFailed(
-          rec.id,
+          [
+            {
+              id: rec.id,
+              failure: {
+                errorCode: code,
+                message: err.message,
+                nextRetryMs: now(),
+                quarantine: false,
+                notCounted: true,
+              },
+            },
+          ],
           deps.owner,
-          { errorCode: code, message: err.message, nextRetryMs: now(), quarantine: false, notCounted: true },
           now(),
         );
         throw err;
       }
       if (CHANGED_CODES.has(code)) {
         // Not the file's fault: it is still being written. Settle again.
-        await deps.ledger.releaseFetch(rec.id, deps.owner, now());
-        flog.warn(
+        await deps.ledger.releaseFetch([rec.id], deps.owner, now());
+        flog().warn(
           { event: 'file.changed', err: { code, message: err.message } },
           'file changed during download; waiting for it to settle',
         );
@@ -380,14 +489,14 @@ async function fetchOne(
       const retryable = isRetryable(err);
       if (retryable && attempt < IN_CYCLE_ATTEMPTS) {
         const delayMs = backoffDelayMs(attempt, { baseMs: 500, maxMs: 5_000 });
-        flog.warn(
+        flog().warn(
           { event: 'file.retried', attempt, delayMs, err: { code, message: err.message } },
           'fetch failed; retrying',
         );
         try {
           await sleep(delayMs, signal);
         } catch {
-          await deps.ledger.releaseFetch(rec.id, deps.owner, now());
+          await deps.ledger.releaseFetch([rec.id], deps.owner, now());
           return false;
         }
         continue;
@@ -397,20 +506,38 @@ async function fetchOne(
       const quarantine = !throttled && (!retryable || attempts >= src.maxAttempts);
       const nextRetryMs = now() + backoffDelayMs(attempts, { baseMs: deps.retryBaseMs, maxMs: deps.retryMaxMs });
       await deps.ledger.markFetchFailed(
-        rec.id,
+        [
+          {
+            id: rec.id,
+            failure: { errorCode: code, message: err.message, nextRetryMs, quarantine, notCounted: throttled },
+          },
+        ],
         deps.owner,
-        { errorCode: code, message: err.message, nextRetryMs, quarantine, notCounted: throttled },
         now(),
       );
       summary.failed++;
       emit.fetchFailed?.(src.name, rec.path, code, quarantine);
-      flog.error(
+      flog().error(
         { event: quarantine ? 'file.quarantined' : 'file.fetch_failed', attempts, err: { code, message: err.message } },
         quarantine ? `fetch failed for good: ${err.message}` : `fetch failed: ${err.message}`,
       );
       return false;
     }
   }
+}
+
+/**
+ * This process's lease on the file expired and another process took it over; that process
+ * finishes the file, so nothing is written here.
+ */
+function warnClaimLost(log: Logger, what: string): void {
+  log.warn(
+    {
+      event: 'file.claim_lost',
+      err: { code: 'POLLER_LEDGER_CLAIM_LOST', message: `cannot ${what}: the claim was lost` },
+    },
+    `cannot ${what}: the claim was lost (its lease expired and another process took the file over)`,
+  );
 }
 
 function isRetryable(err: Error): boolean {
@@ -428,6 +555,49 @@ interface CycleProcessing {
   emit: CycleEvents;
   log: Logger;
   signal: AbortSignal;
+  commits: LedgerCommits;
+}
+
+/**
+ * The cycle's group commits, one per stage: concurrent files meet in one ledger call (one
+ * transaction, or one round trip for a networked ledger) instead of one each.
+ */
+export class LedgerCommits {
+  /** Resolves true when the claim was lost. */
+  readonly fetched: GroupCommit<FetchedItem, boolean>;
+  readonly claimProcess: GroupCommit<number, FileRecord | undefined>;
+  readonly runs: GroupCommit<number, PluginRunRecord[]>;
+  readonly running: GroupCommit<PluginRunStart, number>;
+  readonly finish: GroupCommit<ProcessingResult, FileState | 'claim-lost'>;
+
+  /** `direct`: every item is written at once, alone (a command processing a few files). */
+  constructor(ledger: Ledger, owner: string, now: () => number, direct = false) {
+    const opts = direct ? { maxDelayMs: 0, maxItems: 1 } : undefined;
+    this.fetched = new GroupCommit(async (items) => {
+      const lost = new Set(await ledger.markFetched(items, owner, now()));
+      return items.map((i) => lost.has(i.id));
+    }, opts);
+    this.claimProcess = new GroupCommit(async (ids) => {
+      const got = new Map(
+        (await ledger.claimIdsForProcessing(ids, owner, now() + LEASE_MS, now())).map((r) => [r.id, r]),
+      );
+      return ids.map((id) => got.get(id));
+    }, opts);
+    this.runs = new GroupCommit(async (ids) => {
+      const runs = await ledger.pluginRuns(ids);
+      return ids.map((id) => runs.get(id) ?? []);
+    }, opts);
+    this.running = new GroupCommit((starts) => ledger.markPluginRunning(starts, now()), opts);
+    this.finish = new GroupCommit((results) => ledger.finishProcessing(results, owner, now()), opts);
+  }
+
+  flush(): void {
+    this.fetched.flush();
+    this.claimProcess.flush();
+    this.runs.flush();
+    this.running.flush();
+    this.finish.flush();
+  }
 }
 
 /**
@@ -440,20 +610,21 @@ async function processDue(p: CycleProcessing, cycleStartMs: number): Promise<voi
   for (let batch = 0; batch < 100; batch++) {
     const recs = await p.deps.ledger.claimForProcessing(p.src.name, p.deps.owner, now() + LEASE_MS, cycleStartMs, 256);
     if (recs.length === 0) return;
-    await Promise.all(recs.map((r) => processAndAfter(p, r)));
+    const work = Promise.all(recs.map((r) => processAndAfter(p, r)));
+    p.commits.flush();
+    await work;
   }
 }
 
 /** Process files this cycle just landed. */
 async function processIds(p: CycleProcessing, ids: number[]): Promise<void> {
-  const now = p.deps.now ?? Date.now;
-  const recs = await p.deps.ledger.claimIdsForProcessing(ids, p.deps.owner, now() + LEASE_MS, now());
-  await Promise.all(recs.map((r) => processAndAfter(p, r)));
+  const recs = await Promise.all(ids.map((id) => p.commits.claimProcess.add(id)));
+  await Promise.all(recs.map((r) => r && processAndAfter(p, r)));
 }
 
 /** Process a claimed file; once it is processed (and committed), apply the source's `after:`. */
 async function processAndAfter(p: CycleProcessing, rec: FileRecord): Promise<void> {
-  const state = await processClaimed(rec, p.src, p.deps, p.summary, p.emit, p.log);
+  const state = await processClaimed(rec, p.src, p.deps, p.summary, p.emit, p.log, undefined, p.commits);
   if (state === 'processed') await applyAfter(p.src, p.source, rec, p.signal, p.log);
 }
 
@@ -469,18 +640,23 @@ export async function processClaimed(
   emit: CycleEvents,
   log: Logger,
   onlyPlugin?: string,
-): Promise<FileState> {
+  commits = new LedgerCommits(deps.ledger, deps.owner, deps.now ?? Date.now, true),
+): Promise<FileState | 'claim-lost'> {
   const now = deps.now ?? Date.now;
   if (!(await isAlreadyLanded(rec.localPath as string, rec))) {
     // A newer version of the file landed on the same path before this one's plugins ran.
-    await deps.ledger.markSuperseded(rec.id, deps.owner, now());
+    if ((await deps.ledger.markSuperseded([rec.id], deps.owner, now())).length > 0) {
+      warnClaimLost(log.child({ path: rec.path, version: formatVersion(rec) }), 'mark superseded');
+      return 'claim-lost';
+    }
     log.info(
       { event: 'file.superseded', path: rec.path, version: formatVersion(rec) },
       'superseded by a newer version',
     );
     return 'superseded';
   }
-  const previous = new Map((await deps.ledger.pluginRuns(rec.id)).map((r) => [r.plugin, r]));
+  const runs = await commits.runs.add(rec.id);
+  const previous = new Map(runs.map((r) => [r.plugin, r]));
   const base: Omit<PluginFile, 'attempt'> = {
     localPath: rec.localPath as string,
     remotePath: rec.path,
@@ -494,7 +670,23 @@ export async function processClaimed(
     const prev = previous.get(p.name);
     if (prev && (prev.state === 'succeeded' || prev.state === 'quarantined')) continue;
     if (prev?.state === 'failed' && prev.nextRetryMs !== null && prev.nextRetryMs > now()) continue;
-    const attempt = await deps.ledger.markPluginRunning(rec.id, p.name, now());
+    if (prev?.state === 'failed' && prev.errorCode === CRASHED && prev.attempts >= p.maxAttempts) {
+      // Each run that was in progress when a poller died counted its attempt as it started: after
+      // maxAttempts of them the version is quarantined without another run, so a file that
+      // kills the poller cannot crash-loop it (under systemd's Restart=, every feed of the host).
+      outcomes.push({
+        plugin: p.name,
+        ok: false,
+        errorCode: CRASHED,
+        message: `${prev.lastError ?? 'the poller stopped during this run'} (${prev.attempts} attempts)`,
+        durationMs: 0,
+        outputs: [],
+        quarantine: true,
+        nextRetryMs: null,
+      });
+      continue;
+    }
+    const attempt = await commits.running.add({ fileId: rec.id, plugin: p.name });
     const out = await deps.runner.run(p, { ...base, attempt });
     emit.pluginRan?.(p.name, out.ok, out.durationMs);
     // A run cut short by shutdown is retried at the next start without using up an attempt.
@@ -515,7 +707,11 @@ export async function processClaimed(
           : now() + backoffDelayMs(attempt, { baseMs: deps.retryBaseMs, maxMs: deps.retryMaxMs }),
     });
   }
-  const state = await deps.ledger.finishProcessing(rec.id, deps.owner, outcomes, now());
+  const state = await commits.finish.add({ id: rec.id, outcomes });
+  if (state === 'claim-lost') {
+    warnClaimLost(log.child({ path: rec.path, version: formatVersion(rec) }), 'finish processing');
+    return state;
+  }
   if (state === 'processed') summary.processed++;
   else summary.failed++;
   emit.processed?.(src.name, rec.path, state);
@@ -531,6 +727,9 @@ export async function processClaimed(
   }
   return state;
 }
+
+/** A run ended by the death of its worker, child or poller (see the ledger's crash recovery). */
+const CRASHED = 'POLLER_PLUGIN_CRASHED';
 
 /** Codes of a remote file that is not there: a delete or move of it has nothing left to do. */
 const GONE_CODES = new Set([

@@ -22,6 +22,8 @@ export interface ScheduledSource {
 export interface CycleOutcome {
   /** The source is unusable (SourceError): back off instead of polling on schedule. */
   paused: boolean;
+  /** Ready files were left over the cycle's cap: run the next cycle at once. */
+  more?: boolean;
 }
 
 export interface SchedulerOptions<S extends ScheduledSource> {
@@ -259,7 +261,7 @@ class SourceLoop<S extends ScheduledSource> {
         if (this.#pauses > 0) this.#log.info({ event: 'source.resumed' }, 'source usable again');
         this.#pauses = 0;
         pausedWait = false;
-        delayMs = this.#pendingTrigger ? WATCH_DEBOUNCE_MS : this.#nextDelayMs();
+        delayMs = outcome.more ? 0 : this.#pendingTrigger ? WATCH_DEBOUNCE_MS : this.#nextDelayMs();
       }
     }
   }

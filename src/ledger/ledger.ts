@@ -133,6 +133,36 @@ export interface PluginOutcome {
   readonly notCounted?: boolean;
 }
 
+/** Ids of rows a batch write skipped because this owner no longer held their claim. */
+export type ClaimLost = readonly number[];
+
+export interface FetchedItem {
+  readonly id: number;
+  readonly localPath: string;
+  /**
+   * No plugin matches the file: it is `processed` as soon as it has landed, in the same write
+   * (no processing claim, no plugin runs).
+   */
+  readonly done?: boolean;
+  /** SHA-512 of the landed bytes, base64; given when an event sink wants it (WNM `integrity`). */
+  readonly sha512?: string;
+}
+
+export interface FetchFailedItem {
+  readonly id: number;
+  readonly failure: FetchFailure;
+}
+
+export interface PluginRunStart {
+  readonly fileId: number;
+  readonly plugin: string;
+}
+
+export interface ProcessingResult {
+  readonly id: number;
+  readonly outcomes: readonly PluginOutcome[];
+}
+
 export interface FileQuery {
   readonly source?: string;
   readonly state?: FileState;
@@ -151,6 +181,81 @@ export interface SourceStatus {
   readonly newestFetchedMtimeMs: number | null;
 }
 
+/** Transitions that write an outbox event when a sink wants them. */
+export type EventKind = 'fetched' | 'processed' | 'failed' | 'quarantined' | 'output';
+export const EVENT_KINDS: readonly EventKind[] = ['fetched', 'processed', 'failed', 'quarantined', 'output'];
+
+/** Which transitions one sink receives; `sources` null means every source. */
+export interface OutboxRoute {
+  readonly sink: string;
+  readonly kinds: readonly EventKind[];
+  readonly sources: readonly string[] | null;
+}
+
+/**
+ * What the ledger records of a transition: facts only. Payloads (WNM, CloudEvents) are built from
+ * these by `events/` when sent, so the ledger stays free of any wire format.
+ */
+export interface EventFact {
+  readonly path: string;
+  readonly sizeBytes: number;
+  readonly mtimeMs: number;
+  readonly localPath?: string | null;
+  readonly sha512?: string | null;
+  /** A newer version of a path that landed before (WNM `update` link instead of `canonical`). */
+  readonly update?: boolean;
+  readonly stage?: FailedStage | null;
+  readonly errorCode?: string | null;
+  readonly message?: string | null;
+  readonly attempts?: number;
+  /** `processed`: the plugin outputs; `output`: the output itself. */
+  readonly outputs?: readonly EmittedOutput[];
+  readonly output?: EmittedOutput;
+}
+
+export interface OutboxEvent {
+  /** Order within the outbox; the dispatcher sends by it. */
+  readonly seq: number;
+  /** Stable across retries: the message id consumers dedupe by. */
+  readonly id: string;
+  readonly sink: string;
+  readonly kind: EventKind;
+  readonly source: string;
+  readonly fileId: number;
+  readonly atMs: number;
+  readonly fact: EventFact;
+}
+
+export interface OutboxStats {
+  readonly sink: string;
+  readonly pending: number;
+  readonly oldestPendingMs: number | null;
+}
+
+/** What retention may delete: done versions whose file is older than their source's window. */
+export interface PruneRules {
+  /** Per source: versions whose file mtime is before this can no longer come from a listing. */
+  readonly windows: ReadonlyArray<{ readonly source: string; readonly mtimeBeforeMs: number }>;
+  /** Quarantined versions given up before this are pruned too; later ones are kept for `retry`. */
+  readonly quarantinedBeforeMs: number;
+}
+
+export interface PruneResult {
+  /** File versions deleted (or, in a dry run, that would be). */
+  readonly files: number;
+  /** Their plugin runs. */
+  readonly pluginRuns: number;
+  /** More prunable rows remain past this batch's limit. */
+  readonly more: boolean;
+}
+
+export interface LedgerStats {
+  readonly fileRows: number;
+  readonly pluginRunRows: number;
+  /** Bytes on disk (database and write-ahead log); null where the backend cannot tell. */
+  readonly bytes: number | null;
+}
+
 export interface Ledger {
   /** Record one listing of a source (one transaction); returns what is ready to fetch. */
   observe(source: string, observations: readonly Observation[], opts: ObserveOptions): Promise<ObserveResult>;
@@ -158,12 +263,15 @@ export interface Ledger {
   claimForFetch(ids: readonly number[], owner: string, leaseUntilMs: number, nowMs: number): Promise<FileRecord[]>;
   /** Extend the lease of rows this owner holds. */
   renewLeases(ids: readonly number[], owner: string, leaseUntilMs: number): Promise<void>;
-  /** The file is complete at `localPath`. */
-  markFetched(id: number, owner: string, localPath: string, nowMs: number): Promise<void>;
-  /** The fetch failed, or the remote changed under it (then `back to seen`). */
-  markFetchFailed(id: number, owner: string, failure: FetchFailure, nowMs: number): Promise<void>;
-  /** Put a claimed version back to `seen` without counting an attempt (shutdown, grew during download). */
-  releaseFetch(id: number, owner: string, nowMs: number): Promise<void>;
+  /**
+   * Files complete at their `localPath`, committed in one transaction. A row whose claim this
+   * owner no longer holds (lease expired, taken over) is left alone; its id is returned.
+   */
+  markFetched(items: readonly FetchedItem[], owner: string, nowMs: number): Promise<ClaimLost>;
+  /** Fetches that failed, or whose remote changed under them, in one transaction. */
+  markFetchFailed(items: readonly FetchFailedItem[], owner: string, nowMs: number): Promise<ClaimLost>;
+  /** Put claimed versions back to `seen` without counting an attempt (shutdown, grew during download). */
+  releaseFetch(ids: readonly number[], owner: string, nowMs: number): Promise<void>;
   /** Atomically take fetched (or failed-in-a-plugin and due) files of a source for processing. */
   claimForProcessing(
     source: string | undefined,
@@ -179,12 +287,26 @@ export interface Ledger {
     leaseUntilMs: number,
     nowMs: number,
   ): Promise<FileRecord[]>;
-  /** The landed bytes are a newer version's: this version will not be processed. */
-  markSuperseded(id: number, owner: string, nowMs: number): Promise<void>;
-  pluginRuns(fileId: number): Promise<PluginRunRecord[]>;
-  markPluginRunning(fileId: number, plugin: string, nowMs: number): Promise<number>;
-  /** Record every plugin outcome of one processing pass and the file's resulting state, in one transaction. */
-  finishProcessing(id: number, owner: string, outcomes: readonly PluginOutcome[], nowMs: number): Promise<FileState>;
+  /** The landed bytes are a newer version's: these versions will not be processed. */
+  markSuperseded(ids: readonly number[], owner: string, nowMs: number): Promise<ClaimLost>;
+  /** Plugin runs of each file (files without runs map to an empty list). */
+  pluginRuns(fileIds: readonly number[]): Promise<Map<number, PluginRunRecord[]>>;
+  /**
+   * Record that these runs start, in one transaction, before any of them runs: the attempt
+   * counter is crash-safe (a run that dies with the process has used its attempt). Returns
+   * each run's attempt number, in order.
+   */
+  markPluginRunning(runs: readonly PluginRunStart[], nowMs: number): Promise<number[]>;
+  /**
+   * Record the plugin outcomes of processing passes and each file's resulting state, in one
+   * transaction. Returns each file's state in order, or `claim-lost` where this owner no longer
+   * held the file (nothing is written for it).
+   */
+  finishProcessing(
+    results: readonly ProcessingResult[],
+    owner: string,
+    nowMs: number,
+  ): Promise<Array<FileState | 'claim-lost'>>;
   /** Give up claims whose lease expired or whose owner is gone. Returns how many rows were reset. */
   recoverStale(
     nowMs: number,
@@ -203,6 +325,30 @@ export interface Ledger {
   files(query: FileQuery): Promise<FileRecord[]>;
   recordPoll(source: string, displayUrl: string, ok: boolean, error: string | null, nowMs: number): Promise<void>;
   status(): Promise<SourceStatus[]>;
+  /**
+   * The sinks that want events. With none (the default) no event is written: the outbox costs
+   * nothing. Set once at start (and on a config reload); applies to later transitions.
+   */
+  setOutbox(routes: readonly OutboxRoute[]): void;
+  /** The oldest unsent events of a sink, in order. */
+  pendingEvents(sink: string, limit: number): Promise<OutboxEvent[]>;
+  /** The broker acknowledged these events (by `seq`). */
+  markEventsSent(sink: string, seqs: readonly number[], nowMs: number): Promise<void>;
+  /** Backlog per sink (sinks with rows in the outbox, and every routed sink). */
+  outboxStats(): Promise<OutboxStats[]>;
+  /** Delete sent events acknowledged before `beforeMs`; unsent events are never pruned. */
+  pruneSentEvents(beforeMs: number): Promise<number>;
+  /**
+   * Delete one batch (at most `limit` versions, one short transaction) of done versions that
+   * retention allows: processed, superseded, rejected, seen or failed-to-fetch (a listing skips
+   * them now), and quarantined ones past the hold. In-flight and plugin-retrying rows are kept.
+   */
+  prune(
+    rules: PruneRules,
+    opts: { readonly limit: number; readonly nowMs: number; readonly dryRun?: boolean },
+  ): Promise<PruneResult>;
+  /** Rows and size of the ledger, for `status` and `/metrics`. */
+  stats(): Promise<LedgerStats>;
   /** Versions that may still be fetched (their partial files can be resumed). */
   liveFetches(): Promise<Array<{ id: number; sizeBytes: number; mtimeMs: number }>>;
   close(): Promise<void>;

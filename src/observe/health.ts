@@ -45,6 +45,8 @@ export interface HealthReport {
   live: boolean;
   /** One line per liveness problem (`ledger: database is locked`); never credentials. */
   problems?: readonly string[];
+  /** Still up, but something lags (an event sink behind its lagAlert); `/healthz` says degraded. */
+  degraded?: readonly string[];
   readiness: Readiness;
 }
 

@@ -106,7 +106,9 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: HttpSe
   switch (pathname) {
     case '/healthz': {
       const report = await probe(options);
-      if (report.live) sendJson(res, 200, { status: 'ok' });
+      // Degraded is still alive (200): a lagging event sink must not get the process restarted.
+      if (report.live && report.degraded?.length) sendJson(res, 200, { status: 'degraded', degraded: report.degraded });
+      else if (report.live) sendJson(res, 200, { status: 'ok' });
       else sendJson(res, 503, { status: 'down', problems: report.problems ?? [] });
       return;
     }

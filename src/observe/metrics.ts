@@ -21,6 +21,12 @@ export interface Metrics {
   fileQuarantined(source: string): void;
   /** One plugin run finished; anything but `succeeded` also counts as a plugin failure. */
   pluginRun(plugin: string, outcome: PluginOutcome, durationMs: number): void;
+  /** Runs of `plugin` executing now. */
+  pluginInFlight(plugin: string, n: number): void;
+  /** A run of `plugin` waited this long for a free worker (or concurrency slot). */
+  pluginWaited(plugin: string, ms: number): void;
+  /** A worker or child of `plugin` was lost and will be replaced. */
+  pluginHostReplaced(plugin: string, reason: string): void;
   /** A poll cycle of `source` completed without a source-level error at `atMs`. */
   pollSucceeded(source: string, atMs: number): void;
   pollFailed(source: string): void;
@@ -28,6 +34,16 @@ export interface Metrics {
   poolInUse(source: string, n: number): void;
   /** A listing looked cut short by a server cap (pure-ftpd stops at 2,000 entries silently). */
   listingTruncated(source: string): void;
+  /** A sink's broker acknowledged `n` events. */
+  eventsPublished(sink: string, n: number): void;
+  /** A publish to a sink failed (the events stay in the outbox). */
+  eventsFailed(sink: string): void;
+  /** The outbox backlog of a sink as last seen: pending rows and when the oldest was written. */
+  outboxBacklog(sink: string, pending: number, oldestPendingMs: number | null): void;
+  /** The ledger's size at the last check (rows per table, bytes on disk). */
+  ledgerSize(stats: { fileRows: number; pluginRunRows: number; bytes: number | null }): void;
+  /** Rows deleted by retention. */
+  ledgerPruned(files: number): void;
   /** The text exposition format, for `GET /metrics`. */
   render(): Promise<string>;
   /** The Content-Type header that goes with {@link Metrics.render}. */
@@ -113,6 +129,25 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
     labelNames: ['plugin'] as const,
     registers,
   });
+  const pluginInFlight = new Gauge({
+    name: 'poller_plugin_runs_in_flight',
+    help: 'Plugin runs executing now.',
+    labelNames: ['plugin'] as const,
+    registers,
+  });
+  const pluginWait = new Histogram({
+    name: 'poller_plugin_wait_seconds',
+    help: 'Time a plugin run waited for a free worker (or concurrency slot) before it started.',
+    labelNames: ['plugin'] as const,
+    buckets: PLUGIN_BUCKETS_S,
+    registers,
+  });
+  const pluginRestarts = new Counter({
+    name: 'poller_plugin_worker_restarts_total',
+    help: 'Workers or child processes of a plugin lost (crash, out of memory, terminated at the timeout or shutdown) and replaced.',
+    labelNames: ['plugin', 'reason'] as const,
+    registers,
+  });
   const pollFailures = new Counter({
     name: 'poller_poll_failures_total',
     help: 'Poll cycles that ended in a source-level error.',
@@ -132,8 +167,59 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
     registers,
   });
 
+  const ledgerRows = new Gauge({
+    name: 'poller_ledger_rows',
+    help: 'Rows in the ledger, by table (file versions, plugin runs); bounded by rate x retention window.',
+    labelNames: ['table'] as const,
+    registers,
+  });
+  const ledgerBytes = new Gauge({
+    name: 'poller_ledger_bytes',
+    help: 'Size of the ledger on disk (database and write-ahead log).',
+    registers,
+  });
+  const ledgerPruned = new Counter({
+    name: 'poller_ledger_pruned_total',
+    help: 'File versions deleted by retention.',
+    registers,
+  });
+
   const lastSuccessMs = new Map<string, number>();
   const newestMtimeMs = new Map<string, number>();
+  const backlog = new Map<string, { pending: number; oldestMs: number | null }>();
+
+  const eventsPublished = new Counter({
+    name: 'poller_events_published_total',
+    help: 'Events acknowledged by the broker of each sink.',
+    labelNames: ['sink'] as const,
+    registers,
+  });
+  const eventsFailed = new Counter({
+    name: 'poller_events_failed_total',
+    help: 'Failed publish attempts per sink (the events stay in the outbox and are sent again).',
+    labelNames: ['sink'] as const,
+    registers,
+  });
+  new Gauge({
+    name: 'poller_outbox_pending',
+    help: 'Events in the outbox not yet acknowledged by each sink.',
+    labelNames: ['sink'] as const,
+    registers,
+    collect() {
+      for (const [sink, b] of backlog) this.set({ sink }, b.pending);
+    },
+  });
+  new Gauge({
+    name: 'poller_outbox_oldest_pending_age_seconds',
+    help: 'Age of the oldest unsent event of each sink (0 when none); alert when it grows.',
+    labelNames: ['sink'] as const,
+    registers,
+    collect() {
+      const now = nowMs();
+      for (const [sink, b] of backlog)
+        this.set({ sink }, b.oldestMs === null ? 0 : Math.max(0, now - b.oldestMs) / 1000);
+    },
+  });
 
   new Gauge({
     name: 'poller_last_poll_success_timestamp_seconds',
@@ -181,6 +267,15 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
       pluginDuration.observe({ plugin, outcome }, durationMs / 1000);
       if (outcome !== 'succeeded') pluginFailures.inc({ plugin });
     },
+    pluginInFlight(plugin, n) {
+      pluginInFlight.set({ plugin }, n);
+    },
+    pluginWaited(plugin, ms) {
+      pluginWait.observe({ plugin }, ms / 1000);
+    },
+    pluginHostReplaced(plugin, reason) {
+      pluginRestarts.inc({ plugin, reason });
+    },
     pollSucceeded(source, atMs) {
       const previous = lastSuccessMs.get(source);
       if (previous === undefined || atMs > previous) lastSuccessMs.set(source, atMs);
@@ -193,6 +288,23 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
     },
     listingTruncated(source) {
       truncated.inc({ source });
+    },
+    eventsPublished(sink, n) {
+      eventsPublished.inc({ sink }, n);
+    },
+    eventsFailed(sink) {
+      eventsFailed.inc({ sink });
+    },
+    outboxBacklog(sink, pending, oldestPendingMs) {
+      backlog.set(sink, { pending, oldestMs: oldestPendingMs });
+    },
+    ledgerSize(stats) {
+      ledgerRows.set({ table: 'files' }, stats.fileRows);
+      ledgerRows.set({ table: 'plugin_runs' }, stats.pluginRunRows);
+      if (stats.bytes !== null) ledgerBytes.set(stats.bytes);
+    },
+    ledgerPruned(files) {
+      ledgerPruned.inc(files);
     },
     render() {
       return registry.metrics();

@@ -76,11 +76,24 @@ export interface PluginDefinition<Schema extends z.ZodType = z.ZodType> {
   options?: Schema;
   /** Default per-run timeout; the config's `timeout` overrides it. @default 60_000 */
   timeoutMs?: number;
-  /** Once per process, before the first file. A throw disables the plugin with a clear error. */
+  /**
+   * Where runs happen; the config's `isolate` overrides it. `worker`: a pool of worker threads
+   * (the module is loaded once per worker; a spin, a crash or running out of memory costs only
+   * that worker). `process`: a pool of child processes (native code, untrusted code, or a plugin
+   * that may bring its process down). `none`: in the poller's own thread, for light plugins that
+   * only wait on I/O; a synchronous loop there stalls every transfer. @default 'worker'
+   */
+  isolate?: 'worker' | 'process' | 'none';
+  /** Heap limit of one worker or child in MiB; the config's `memoryLimit` overrides it. @default 512 */
+  memoryLimitMb?: number;
+  /**
+   * Once per worker or child process (once per poller with `isolate: none`), before its first
+   * file. A throw disables the plugin with a clear error.
+   */
   setup?(ctx: PluginSetupContext<z.output<Schema>>): Promise<void> | void;
   /** Once per (file version, attempt). Throw to fail; a PermanentError is not retried. */
   process(file: PluginFile, ctx: PluginContext<z.output<Schema>>): Promise<void> | void;
-  /** On shutdown; bounded by a timeout. */
+  /** On shutdown, once per worker or child that ran setup; bounded by a timeout. */
   teardown?(ctx: PluginSetupContext<z.output<Schema>>): Promise<void> | void;
 }
 

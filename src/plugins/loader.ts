@@ -4,12 +4,15 @@
  * Validates the API version and the plugin's options; errors name the plugin and the fix.
  */
 import { existsSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { PluginConfig } from '../config/load.js';
 import { ConfigError } from '../errors.js';
 import { compileGlobs } from '../sources/glob.js';
 import { PLUGIN_API_VERSION, type Plugin, type PluginFile } from './api.js';
+import type { IsolationMode } from './isolation/pool.js';
+import { runnableUrl } from './isolation/runnable.js';
 
 /** Built-in plugins shipped in `plugins/<name>/index.ts` (compiled to dist/plugins/<name>/index.js). */
 export const BUILTIN_PLUGINS = ['archive', 'bufr', 'exec', 'forward'] as const;
@@ -23,12 +26,22 @@ export interface LoadedPlugin {
   readonly sources?: readonly string[];
   readonly timeoutMs: number;
   readonly maxAttempts: number;
+  /** Runs at once; with `worker` or `process`, the size of the pool. */
   readonly concurrency: number;
+  readonly isolate: IsolationMode;
+  /** Heap limit of one worker or child, MiB (unused with `isolate: none`). */
+  readonly memoryLimitMb: number;
+  /** The module a worker or child loads (required unless `isolate` is `none`). */
+  readonly moduleUrl?: string;
+  /** The config's options as written: a worker validates them again with the plugin's schema. */
+  readonly rawOptions?: unknown;
   /** Where it came from, for `poller plugins`. */
   readonly origin: string;
 }
 
 const DEFAULT_TIMEOUT_MS = 60_000;
+/** Heap of one worker or child unless the plugin or the config says otherwise. */
+export const DEFAULT_MEMORY_LIMIT_MB = 512;
 
 function builtinUrl(name: string): URL | undefined {
   // This file is src/plugins/loader.{ts,js}; built-ins are <root>/plugins/<name>/index.{ts,js}.
@@ -48,6 +61,16 @@ function resolveSpecifier(use: string, baseDir: string): { url: string; origin: 
     return { url: pathToFileURL(file).href, origin: file };
   }
   return { url: use, origin: `package ${use}` };
+}
+
+/** A package name resolved as this module resolved it, so a worker loads the same file. */
+function resolveForHost(url: string): string {
+  if (/^[a-z][a-z0-9+.-]*:/i.test(url)) return url;
+  try {
+    return import.meta.resolve(url);
+  } catch {
+    return url;
+  }
 }
 
 function isPlugin(value: unknown): value is Plugin {
@@ -107,6 +130,15 @@ export async function loadPlugin(cfg: PluginConfig, index: number, baseDir: stri
     const m = compileGlobs(typeof match === 'string' ? [match] : match);
     matches = (file) => m(file.remotePath);
   }
+  const isolate = cfg.isolate ?? plugin.isolate ?? 'worker';
+  let moduleUrl: string | undefined;
+  if (isolate !== 'none') {
+    try {
+      moduleUrl = runnableUrl(resolveForHost(url));
+    } catch (err) {
+      throw new ConfigError([`${at}.isolate: ${(err as Error).message}, or set isolate: none`]);
+    }
+  }
   return {
     name: cfg.name ?? plugin.name,
     plugin,
@@ -115,7 +147,10 @@ export async function loadPlugin(cfg: PluginConfig, index: number, baseDir: stri
     ...(cfg.sources && { sources: cfg.sources }),
     timeoutMs: cfg.timeoutMs ?? plugin.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     maxAttempts: cfg.maxAttempts,
-    concurrency: cfg.concurrency,
+    concurrency: cfg.concurrency ?? os.availableParallelism(),
+    isolate,
+    memoryLimitMb: cfg.memoryLimitMb ?? plugin.memoryLimitMb ?? DEFAULT_MEMORY_LIMIT_MB,
+    ...(moduleUrl !== undefined && { moduleUrl, rawOptions: cfg.options }),
     origin,
   };
 }

@@ -3,9 +3,22 @@
  * size against the listing, fsync, set the remote mtime, rename into place, fsync the directory.
  * A plugin only ever sees a complete file.
  */
-import { createWriteStream, open as openFd, statSync } from 'node:fs';
+import { createHash, type Hash } from 'node:crypto';
+import {
+  close as closeFd,
+  closeSync,
+  createReadStream,
+  createWriteStream,
+  fsync,
+  futimesSync,
+  open as openFd,
+  statSync,
+  type WriteStream,
+} from 'node:fs';
 import { mkdir, open, readdir, rename, rm, utimes } from 'node:fs/promises';
 import path from 'node:path';
+import type { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { PermanentError, SourceError, TransientError } from '../errors.js';
 import type { RemoteEntry, Source } from '../sources/source.js';
@@ -32,6 +45,8 @@ export interface LandOptions {
    * serves the next file meanwhile. Default: run directly.
    */
   transferSlot?: <T>(work: () => Promise<T>) => Promise<T>;
+  /** Compute the SHA-512 of the landed bytes (an event sink wants `integrity`); hashed as they stream. */
+  sha512?: boolean;
 }
 
 export interface LandResult {
@@ -39,6 +54,37 @@ export interface LandResult {
   /** Bytes transferred in this call (excludes a resumed prefix). */
   bytesTransferred: number;
   resumedFromBytes: number;
+  /** Base64 SHA-512 of the landed file, when asked for. */
+  sha512?: string;
+}
+
+/** Feeds `hash` from a file's first `endBytes` bytes (all of it when omitted). */
+async function hashFileInto(hash: Hash, file: string, endBytes?: number): Promise<void> {
+  if (endBytes === 0) return;
+  const stream = createReadStream(file, endBytes === undefined ? {} : { end: endBytes - 1 });
+  for await (const chunk of stream) hash.update(chunk as Buffer);
+}
+
+/**
+ * Hash what a write stream writes, on its way to the disk: no second read of the file. The
+ * stream's own write hooks are wrapped, so the bytes hashed are exactly the bytes written.
+ */
+function hashWrites(out: WriteStream, hash: Hash): void {
+  type WriteFn = (chunk: Buffer, encoding: BufferEncoding, cb: (err?: Error | null) => void) => void;
+  type WritevFn = (chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void) => void;
+  const hooks = out as unknown as { _write: WriteFn; _writev?: WritevFn };
+  const write = hooks._write;
+  hooks._write = function (chunk, encoding, cb) {
+    hash.update(chunk);
+    write.call(this, chunk, encoding, cb);
+  };
+  const writev = hooks._writev;
+  if (writev) {
+    hooks._writev = function (chunks, cb) {
+      for (const c of chunks) hash.update(c.chunk);
+      writev.call(this, chunks, cb);
+    };
+  }
 }
 
 /** Size of a file, or undefined when it is missing. Sync without throwing: a missing file is the common case (~5 µs). */
@@ -51,6 +97,16 @@ function runDirectly<T>(work: () => Promise<T>): Promise<T> {
 }
 
 const openFdAsync = promisify(openFd);
+const fsyncAsync = promisify(fsync);
+const closeAsync = promisify(closeFd);
+
+/** Destroys a stream and waits until it has closed its descriptor (after any pending write). */
+async function destroyAndWait(out: Writable & { closed: boolean }): Promise<void> {
+  if (out.closed) return;
+  const closed = new Promise<void>((resolve) => out.once('close', () => resolve()));
+  out.destroy();
+  await closed;
+}
 
 /**
  * Opens the partial file as a plain descriptor, making `.partial/` only when it is missing (one
@@ -85,6 +141,42 @@ async function fsyncPath(p: string, flags = 'r'): Promise<void> {
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * Directory fsyncs, grouped per directory: a rename waits for the next fsync of its directory
+ * that starts after it, and every rename made meanwhile shares that one fsync. A directory with
+ * no sync running is synced at once (no added latency for a lone file).
+ */
+const dirSyncs = new Map<string, { running?: Promise<void>; next?: Promise<void> }>();
+
+function syncDir(dir: string): Promise<void> {
+  let s = dirSyncs.get(dir);
+  if (!s) {
+    s = {};
+    dirSyncs.set(dir, s);
+  }
+  const state = s;
+  const start = (): Promise<void> => {
+    const run = fsyncPath(dir).finally(() => {
+      if (state.running === run) state.running = undefined;
+      if (!state.running && !state.next) dirSyncs.delete(dir);
+    });
+    state.running = run;
+    return run;
+  };
+  if (state.next) return state.next;
+  if (!state.running) return start();
+  // The running fsync may have begun before this rename: one more after it covers every rename
+  // that joins it meanwhile.
+  const next = state.running
+    .catch(() => undefined)
+    .then(() => {
+      state.next = undefined;
+      return start();
+    });
+  state.next = next;
+  return next;
 }
 
 /**
@@ -133,8 +225,13 @@ export async function landFile(source: Source, opts: LandOptions): Promise<LandR
 async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResult> {
   const { landingRoot, sourceName, fileId, entry, signal } = opts;
   const localPath = landingPathFor(landingRoot, sourceName, entry.path);
-  if (await isAlreadyLanded(localPath, entry))
-    return { localPath, bytesTransferred: 0, resumedFromBytes: entry.sizeBytes };
+  if (await isAlreadyLanded(localPath, entry)) {
+    const landed: LandResult = { localPath, bytesTransferred: 0, resumedFromBytes: entry.sizeBytes };
+    if (!opts.sha512) return landed;
+    const hash = createHash('sha512');
+    await hashFileInto(hash, localPath);
+    return { ...landed, sha512: hash.digest('base64') };
+  }
   const partial = partialPathFor(landingRoot, fileId, entry.sizeBytes, entry.mtimeMs);
   let offset = sizeOf(partial) ?? 0;
   if (offset > entry.sizeBytes) {
@@ -143,22 +240,30 @@ async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResu
     offset = 0;
   }
   let transferred = 0;
-  /** The stream fsyncs the file before closing it (`flush`), saving a reopen per file. */
+  /** The file was fsynced (with its mtime set) by this call. */
   let synced = false;
   let written = 0;
+  const mtime = new Date(entry.mtimeMs);
+  const hash = opts.sha512 ? createHash('sha512') : undefined;
   if (offset < entry.sizeBytes || entry.sizeBytes === 0) {
+    // A resumed download: the prefix already on disk is hashed first.
+    if (hash && offset > 0) await hashFileInto(hash, partial, offset);
     written = await (opts.transferSlot ?? runDirectly)(async () => {
       const fd = await openPartial(partial, offset > 0 ? 'r+' : 'w');
-      const out = createWriteStream(partial, { fd, start: offset, highWaterMark: WRITE_BUFFER_BYTES, flush: true });
-      let writeError: unknown;
-      const closed = new Promise<void>((resolve, reject) => {
-        out.once('close', resolve);
-        out.once('error', (err) => {
-          writeError = err;
-          reject(err);
-        });
+      // The descriptor stays ours once the writes are done (autoClose off): the mtime is set and
+      // the file fsynced through it, with no reopen and no path lookup. On a failure the stream
+      // closes it itself, after any write still under way.
+      const out = createWriteStream(partial, {
+        fd,
+        start: offset,
+        highWaterMark: WRITE_BUFFER_BYTES,
+        autoClose: false,
       });
-      let closeError: unknown;
+      if (hash) hashWrites(out, hash);
+      let writeError: unknown;
+      out.on('error', (err) => {
+        writeError ??= err;
+      });
       try {
         await source.download(entry.path, out, {
           offsetBytes: offset,
@@ -173,20 +278,24 @@ async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResu
             opts.onBytes?.(n);
           },
         });
+        if (!out.writableEnded) out.end();
+        await finished(out);
       } catch (err) {
+        await destroyAndWait(out);
         // A source may report a failed local write as its own transfer error: the disk's error wins.
         throw noSpaceCode(writeError) !== undefined ? writeError : err;
-      } finally {
-        if (!out.writableEnded) out.end();
-        closeError = await closed.then(
-          () => undefined,
-          (err: unknown) => err,
-        );
       }
-      // Reached only after a complete download. A file whose last writes, fsync or close failed is
-      // not known to be on disk: it must not be landed (a full disk shows up here too; landFile
-      // turns it into POLLER_LANDING_NO_SPACE).
-      if (closeError !== undefined) throw closeError;
+      // Reached only after a complete download whose writes all succeeded. A file whose fsync or
+      // close failed is not known to be on disk: it must not be landed (a full disk shows up here
+      // too; landFile turns it into POLLER_LANDING_NO_SPACE).
+      try {
+        futimesSync(fd, mtime, mtime);
+        await fsyncAsync(fd);
+      } catch (err) {
+        await closeAsync(fd).catch(() => undefined);
+        throw err;
+      }
+      closeSync(fd);
       synced = true;
       return out.bytesWritten;
     });
@@ -206,10 +315,12 @@ async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResu
       `${sourceName}:${entry.path}: transfer ended at ${got} of ${entry.sizeBytes} bytes; it resumes on the next attempt`,
     );
   }
-  // A partial completed by an earlier run was never synced by this one.
-  if (!synced) await fsyncPath(partial, 'r+');
-  const mtime = new Date(entry.mtimeMs);
-  await utimes(partial, mtime, mtime);
+  // A partial completed by an earlier run was never synced (nor hashed) by this one.
+  if (!synced) {
+    await utimes(partial, mtime, mtime);
+    await fsyncPath(partial, 'r+');
+    if (hash) await hashFileInto(hash, partial);
+  }
   try {
     await renameIntoPlace(partial, localPath);
   } catch (err) {
@@ -223,9 +334,14 @@ async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResu
     }
     throw err;
   }
-  await fsyncPath(path.dirname(localPath)).catch(() => undefined);
+  await syncDir(path.dirname(localPath)).catch(() => undefined);
   crashHookAfterRename();
-  return { localPath, bytesTransferred: transferred, resumedFromBytes: offset };
+  return {
+    localPath,
+    bytesTransferred: transferred,
+    resumedFromBytes: offset,
+    ...(hash && { sha512: hash.digest('base64') }),
+  };
 }
 
 /**

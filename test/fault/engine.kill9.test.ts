@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ISOLATION_MODES } from '../../src/plugins/isolation/pool.js';
 import { type EngineEnv, FIXTURE_PLUGINS, startEngineEnv } from '../helpers/engine-env.js';
 import { countBy, readRecords, sha256 } from '../helpers/records.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -56,20 +57,30 @@ async function landedNow(env: EngineEnv): Promise<Set<string>> {
 }
 
 describe('kill -9 and restart', () => {
-  it('killed while plugins run: the rest is fetched, unfinished plugin runs run again', async () => {
-    env = await startEngineEnv({
-      plugins: (_dir, log) => [
-        { use: path.join(FIXTURE_PLUGINS, 'record.mjs'), options: { log, delayMs: 100 }, concurrency: 1 },
-      ],
-    });
-    const names = Array.from({ length: 20 }, (_, i) => `d/${String(i).padStart(2, '0')}.bufr`);
-    for (const [i, n] of names.entries()) await env.put(n, Buffer.alloc(50_000 + i, i));
-    const e = env;
-    await killAfter(e, () => readRecords(e.recordLog).length >= 3);
-    const before = await landedNow(e);
-    expect(before.size).toBeGreaterThan(0);
-    await checkInvariants(e, names, before);
-  });
+  it.each(ISOLATION_MODES)(
+    'killed while plugins run (isolate: %s): the rest is fetched, unfinished runs run again, none twice to success',
+    async (isolate) => {
+      env = await startEngineEnv({
+        plugins: (_dir, log) => [
+          { use: path.join(FIXTURE_PLUGINS, 'record.mjs'), options: { log, delayMs: 100 }, concurrency: 1, isolate },
+        ],
+      });
+      const names = Array.from({ length: 20 }, (_, i) => `d/${String(i).padStart(2, '0')}.bufr`);
+      for (const [i, n] of names.entries()) await env.put(n, Buffer.alloc(50_000 + i, i));
+      const e = env;
+      await killAfter(e, () => readRecords(e.recordLog).length >= 3);
+      const before = await landedNow(e);
+      expect(before.size).toBeGreaterThan(0);
+      await checkInvariants(e, names, before);
+      // A run recorded as a success is never run again: a further run-once runs nothing.
+      const runs = readRecords(e.recordLog).length;
+      for (const n of names)
+        expect(countBy(readRecords(e.recordLog), (r) => r.path).get(n) ?? 0, n).toBeLessThanOrEqual(2);
+      const again = await e.cli(['run-once', '--json']);
+      expect(again.code, again.stderr).toBe(0);
+      expect(readRecords(e.recordLog)).toHaveLength(runs);
+    },
+  );
 
   it('killed mid-transfer: the partial is resumed, the file lands whole', async () => {
     env = await startEngineEnv({ source: { concurrency: 2 } });

@@ -24,6 +24,8 @@ export interface EngineEnvOptions {
   plugins?: Array<Record<string, unknown>> | ((dir: string, recordLog: string) => Array<Record<string, unknown>>);
   /** Written as the source password instead of the server's (to test a wrong one). */
   password?: string;
+  /** Top-level config keys added to (or replacing) the defaults. */
+  config?: Record<string, unknown>;
 }
 
 export interface CliResult {
@@ -78,6 +80,7 @@ export async function startEngineEnv(opts: EngineEnvOptions = {}): Promise<Engin
       typeof opts.plugins === 'function'
         ? opts.plugins(dir, recordLog)
         : (opts.plugins ?? [{ use: path.join(FIXTURE_PLUGINS, 'record.mjs'), options: { log: recordLog } }]),
+    ...opts.config,
   };
   const configPath = path.join(dir, 'poller.yaml');
   await writeFile(configPath, JSON.stringify(config, null, 2));

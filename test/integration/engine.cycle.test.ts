@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ISOLATION_MODES } from '../../src/plugins/isolation/pool.js';
 import { type EngineEnv, FIXTURE_PLUGINS, startEngineEnv } from '../helpers/engine-env.js';
 
 interface Recorded {
@@ -100,14 +101,17 @@ describe('poll cycle end to end (ftp-srv, SQLite, real files)', () => {
     const c = await env.cycle({ settleWithinCycle: true });
     expect(c).toMatchObject({ fetched: 1, processed: 1 });
   });
+});
 
+// The same isolation, retry and quarantine rules whatever runs the plugin.
+describe.each(ISOLATION_MODES)('plugin failures (isolate: %s)', (isolate) => {
   it('a throwing, a rejecting and a hanging plugin are recorded; the others and other files go on; retry re-runs only them', async () => {
     env = await startEngineEnv({
       plugins: (dir, recordLog) => [
-        { use: path.join(FIXTURE_PLUGINS, 'throws.mjs'), options: { fixedFlag: path.join(dir, 'fixed') } },
-        { use: path.join(FIXTURE_PLUGINS, 'rejects.mjs') },
-        { use: path.join(FIXTURE_PLUGINS, 'hangs.mjs'), timeout: '300ms' },
-        { use: path.join(FIXTURE_PLUGINS, 'record.mjs'), options: { log: recordLog } },
+        { use: path.join(FIXTURE_PLUGINS, 'throws.mjs'), options: { fixedFlag: path.join(dir, 'fixed') }, isolate },
+        { use: path.join(FIXTURE_PLUGINS, 'rejects.mjs'), isolate },
+        { use: path.join(FIXTURE_PLUGINS, 'hangs.mjs'), timeout: '300ms', isolate },
+        { use: path.join(FIXTURE_PLUGINS, 'record.mjs'), options: { log: recordLog }, isolate },
       ],
     });
     await env.put('one.bufr', '1');
@@ -123,7 +127,9 @@ describe('poll cycle end to end (ftp-srv, SQLite, real files)', () => {
     const ledger = env.ledger();
     const [file] = await ledger.history('radar', 'one.bufr');
     expect(file?.state).toBe('failed');
-    const runs = Object.fromEntries((await ledger.pluginRuns(file!.id)).map((r) => [r.plugin, r]));
+    const runs = Object.fromEntries(
+      ((await ledger.pluginRuns([file!.id])).get(file!.id) ?? []).map((r) => [r.plugin, r]),
+    );
     expect(runs['throws']).toMatchObject({ state: 'failed', lastError: 'boom on one.bufr' });
     expect(runs['rejects']).toMatchObject({ state: 'failed', lastError: 'rejected with a string' });
     expect(runs['hangs']).toMatchObject({ state: 'failed', errorCode: 'POLLER_PLUGIN_TIMEOUT' });
@@ -142,14 +148,18 @@ describe('poll cycle end to end (ftp-srv, SQLite, real files)', () => {
     expect(retry.code).toBe(1);
     expect(env.ftp.retrieved().length).toBe(retrievedBefore);
     expect(recorded(env)).toHaveLength(2);
-    const after = Object.fromEntries((await ledger.pluginRuns(file!.id)).map((r) => [r.plugin, r]));
+    const after = Object.fromEntries(
+      ((await ledger.pluginRuns([file!.id])).get(file!.id) ?? []).map((r) => [r.plugin, r]),
+    );
     expect(after['throws']).toMatchObject({ state: 'succeeded', attempts: 2 });
     expect(after['rejects']?.attempts).toBe(1);
     expect(after['record']?.attempts).toBe(1);
   });
 
   it('a plugin that keeps failing is quarantined after maxAttempts', async () => {
-    env = await startEngineEnv({ plugins: [{ use: path.join(FIXTURE_PLUGINS, 'throws.mjs'), maxAttempts: 2 }] });
+    env = await startEngineEnv({
+      plugins: [{ use: path.join(FIXTURE_PLUGINS, 'throws.mjs'), maxAttempts: 2, isolate }],
+    });
     await env.put('q.bufr', 'q');
     await env.cycle();
     // retryBase is 50 ms in the test config: the second attempt is due almost at once.

@@ -72,7 +72,7 @@ describe('sqlite ledger', () => {
     expect(ca.length + cb.length).toBe(1);
     const winner = ca.length ? a : b;
     const owner = ca.length ? 'A' : 'B';
-    await winner.markFetched(ids[0]!, owner, '/landing/s/x.bufr', T0);
+    await winner.markFetched([{ id: ids[0]!, localPath: '/landing/s/x.bufr' }], owner, T0);
     const again = await b.observe('s', [old], opts(T0 + 1000));
     expect(again.ready).toHaveLength(0);
     expect(again.counts.unchanged).toBe(1);
@@ -89,41 +89,51 @@ describe('sqlite ledger', () => {
     const { ready } = await l.observe('s', [entry('p.bufr', 10, T0 - 3_600_000)], opts(T0));
     const id = ready[0]!.id;
     await l.claimForFetch([id], 'A', T0 + 1, T0);
-    await l.markFetched(id, 'A', '/l/p.bufr', T0);
+    await l.markFetched([{ id, localPath: '/l/p.bufr' }], 'A', T0);
     const [rec] = await l.claimIdsForProcessing([id], 'A', T0 + 60_000, T0);
     expect(rec?.state).toBe('processing');
-    await l.markPluginRunning(id, 'good', T0);
-    await l.markPluginRunning(id, 'bad', T0);
-    const state = await l.finishProcessing(
-      id,
-      'A',
+    expect(
+      await l.markPluginRunning(
+        [
+          { fileId: id, plugin: 'good' },
+          { fileId: id, plugin: 'bad' },
+        ],
+        T0,
+      ),
+    ).toEqual([1, 1]);
+    const [state] = await l.finishProcessing(
       [
-        { plugin: 'good', ok: true, durationMs: 1, outputs: [{ path: '/out/p.json' }] },
         {
-          plugin: 'bad',
-          ok: false,
-          errorCode: 'X_BROKE',
-          message: 'boom',
-          durationMs: 1,
-          outputs: [],
-          nextRetryMs: T0 + 1000,
+          id,
+          outcomes: [
+            { plugin: 'good', ok: true, durationMs: 1, outputs: [{ path: '/out/p.json' }] },
+            {
+              plugin: 'bad',
+              ok: false,
+              errorCode: 'X_BROKE',
+              message: 'boom',
+              durationMs: 1,
+              outputs: [],
+              nextRetryMs: T0 + 1000,
+            },
+          ],
         },
       ],
+      'A',
       T0,
     );
     expect(state).toBe('failed');
     expect(await l.claimForProcessing('s', 'A', T0 + 60_000, T0 + 500, 10)).toHaveLength(0);
     const due = await l.claimForProcessing('s', 'A', T0 + 60_000, T0 + 1000, 10);
     expect(due.map((d) => d.id)).toEqual([id]);
-    expect(await l.markPluginRunning(id, 'bad', T0 + 1000)).toBe(2);
-    const final = await l.finishProcessing(
-      id,
+    expect(await l.markPluginRunning([{ fileId: id, plugin: 'bad' }], T0 + 1000)).toEqual([2]);
+    const [final] = await l.finishProcessing(
+      [{ id, outcomes: [{ plugin: 'bad', ok: false, message: 'boom', durationMs: 1, outputs: [], quarantine: true }] }],
       'A',
-      [{ plugin: 'bad', ok: false, message: 'boom', durationMs: 1, outputs: [], quarantine: true }],
       T0 + 1000,
     );
     expect(final).toBe('quarantined');
-    const runs = await l.pluginRuns(id);
+    const runs = (await l.pluginRuns([id])).get(id) ?? [];
     expect(runs.map((r) => [r.plugin, r.state])).toEqual([
       ['bad', 'quarantined'],
       ['good', 'succeeded'],
@@ -175,9 +185,17 @@ describe('sqlite ledger', () => {
     const { ready } = await l.observe('s', listing, opts(T0));
     const ids = ready.map((r) => r.id);
     await l.claimForFetch(ids, 'A', T0 + 60_000, T0);
-    for (const id of ids) await l.markFetched(id, 'A', '/x', T0);
-    for (const r of await l.claimIdsForProcessing(ids, 'A', T0 + 60_000, T0))
-      await l.finishProcessing(r.id, 'A', [], T0);
+    await l.markFetched(
+      ids.map((id) => ({ id, localPath: '/x' })),
+      'A',
+      T0,
+    );
+    const claimedForProcessing = await l.claimIdsForProcessing(ids, 'A', T0 + 60_000, T0);
+    await l.finishProcessing(
+      claimedForProcessing.map((r) => ({ id: r.id, outcomes: [] })),
+      'A',
+      T0,
+    );
     // Second listing stores the digests, third is answered by them; a fresh connection has no cache.
     expect((await l.observe('s', listing, opts(T0 + 1))).counts).toMatchObject({ unchanged: 3, new: 0 });
     const fresh = new SqliteLedger(ledgerFile.last!);
@@ -193,19 +211,51 @@ describe('sqlite ledger', () => {
     const [b] = changed.ready;
     await fresh.claimForFetch([b!.id], 'A', T0 + 60_000, T0 + 3);
     await fresh.markFetchFailed(
-      b!.id,
+      [{ id: b!.id, failure: { errorCode: 'X', message: 'x', nextRetryMs: T0 + 10, quarantine: false } }],
       'A',
-      { errorCode: 'X', message: 'x', nextRetryMs: T0 + 10, quarantine: false },
       T0 + 3,
     );
     const listing2 = [entry('d/a', 1, old), entry('d/b', 20, old), entry('e/c', 3, old)];
     expect((await fresh.observe('s', listing2, opts(T0 + 5))).ready).toHaveLength(0);
     expect((await fresh.observe('s', listing2, opts(T0 + 11))).ready.map((r) => r.path)).toEqual(['d/b']);
     // forget drops the digests: the forgotten file is new again.
-    await fresh.releaseFetch(b!.id, 'A', T0 + 11);
+    await fresh.releaseFetch([b!.id], 'A', T0 + 11);
     expect(await fresh.forget({ source: 's', path: 'd/a' })).toBe(1);
     expect((await l.observe('s', listing2, opts(T0 + 12))).counts.new).toBe(1);
     await l.close();
     await fresh.close();
+  });
+
+  it('batch writes skip rows whose claim was lost, and keep the rest', async () => {
+    const l = new SqliteLedger(ledgerFile());
+    const old = T0 - 3_600_000;
+    const { ready } = await l.observe('s', [entry('a', 1, old), entry('b', 1, old), entry('c', 1, old)], opts(T0));
+    const [a, b, c] = ready.map((r) => r.id) as [number, number, number];
+    await l.claimForFetch([a, b], 'A', T0 + 60_000, T0);
+    await l.claimForFetch([c], 'B', T0 + 60_000, T0);
+    const lost = await l.markFetched(
+      [a, b, c].map((id) => ({ id, localPath: `/l/${id}` })),
+      'A',
+      T0,
+    );
+    expect(lost).toEqual([c]);
+    expect((await l.get(a))?.state).toBe('fetched');
+    expect((await l.get(c))?.state).toBe('fetching');
+    await l.claimIdsForProcessing([a], 'A', T0 + 60_000, T0);
+    await l.markPluginRunning([{ fileId: a, plugin: 'p' }], T0);
+    const ok = { plugin: 'p', ok: true, durationMs: 1, outputs: [] };
+    // b was never claimed for processing by A: its outcome is refused, a's is written.
+    const states = await l.finishProcessing(
+      [
+        { id: a, outcomes: [ok] },
+        { id: b, outcomes: [ok] },
+      ],
+      'A',
+      T0,
+    );
+    expect(states).toEqual(['processed', 'claim-lost']);
+    expect((await l.pluginRuns([a, b])).get(b)).toEqual([]);
+    expect((await l.get(b))?.state).toBe('fetched');
+    await l.close();
   });
 });

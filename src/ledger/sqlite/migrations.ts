@@ -58,4 +58,24 @@ export const MIGRATIONS: readonly string[] = [
      rejected INTEGER NOT NULL,
      PRIMARY KEY (source, dir)
    );`,
+  // Retention: done versions are pruned by file age per source, in small batches; digests of
+  // directories not listed differently for a whole window go with them.
+  `CREATE INDEX files_by_mtime ON files (source, mtime_ms);
+   ALTER TABLE listing_digests ADD COLUMN stored_ms INTEGER NOT NULL DEFAULT 0;`,
+  // The transactional outbox: one row per (transition, sink), written in the transition's own
+  // transaction; the dispatcher of each sink reads its pending rows in order and marks them sent
+  // on the broker's acknowledgement.
+  `CREATE TABLE events (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     id TEXT NOT NULL,
+     sink TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     source TEXT NOT NULL,
+     file_id INTEGER NOT NULL,
+     at_ms INTEGER NOT NULL,
+     fact TEXT NOT NULL,
+     sent_ms INTEGER
+   );
+   CREATE INDEX events_pending ON events (sink, seq) WHERE sent_ms IS NULL;
+   CREATE INDEX events_sent ON events (sent_ms) WHERE sent_ms IS NOT NULL;`,
 ];

@@ -3,23 +3,36 @@
  * conditional UPDATEs, so two processes on one ledger file (a daemon and a run-once backfill)
  * never take the same version. better-sqlite3 is synchronous: each call is short and bounded.
  */
-import { mkdirSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { PermanentError, TransientError } from '../../errors.js';
+import { PermanentError } from '../../errors.js';
 import type { EmittedOutput } from '../../plugins/api.js';
 import type { MtimePrecision } from '../../sources/source.js';
 import type {
-  FetchFailure,
+  ClaimLost,
+  EventFact,
+  EventKind,
+  FetchedItem,
+  FetchFailedItem,
   FileQuery,
   FileRecord,
   FileState,
   Ledger,
+  LedgerStats,
   Observation,
   ObserveOptions,
   ObserveResult,
+  OutboxEvent,
+  OutboxRoute,
+  OutboxStats,
   PluginOutcome,
   PluginRunRecord,
+  PluginRunStart,
+  ProcessingResult,
+  PruneResult,
+  PruneRules,
   SourceStatus,
 } from '../ledger.js';
 import { isSameVersion } from '../version.js';
@@ -57,6 +70,10 @@ type LatestRow = [number, number, number, MtimePrecision, FileState, 'fetch' | '
  * retries are driven by due times, not by listings), finished, or refused. Only 'seen' rows
  * (settling) and fetch failures (retried when listed) need each sighting.
  */
+/** Recorded against a plugin run that was in progress when its poller died (kill -9, crash, out of memory). */
+const CRASHED_RUN_MESSAGE =
+  'the poller stopped during this run (killed, crashed or out of memory); counted as an attempt';
+
 const QUIET_STATES: ReadonlySet<FileState> = new Set([
   'fetched',
   'processing',
@@ -191,6 +208,10 @@ export class SqliteLedger implements Ledger {
    */
   readonly #quiet = new Map<string, Map<string, string>>();
   #dataVersion = -1;
+  /** Outbox routes; empty means no event is written. */
+  #routes: readonly OutboxRoute[] = [];
+  /** `kind \0 source` → sinks, so a transition asks one Map per file. */
+  readonly #sinksFor = new Map<string, readonly string[]>();
 
   constructor(file: string, opts: SqliteLedgerOptions = {}) {
     if (!opts.readonly) mkdirSync(path.dirname(file), { recursive: true });
@@ -237,8 +258,9 @@ export class SqliteLedger implements Ledger {
         'SELECT digest, rejected FROM listing_digests WHERE source = ? AND dir = ?',
       ),
       digestPut: db.prepare(
-        `INSERT INTO listing_digests (source, dir, digest, rejected) VALUES (?, ?, ?, ?)
-         ON CONFLICT (source, dir) DO UPDATE SET digest = excluded.digest, rejected = excluded.rejected`,
+        `INSERT INTO listing_digests (source, dir, digest, rejected, stored_ms) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (source, dir) DO UPDATE SET digest = excluded.digest, rejected = excluded.rejected,
+           stored_ms = excluded.stored_ms`,
       ),
       digestDrop: db.prepare('DELETE FROM listing_digests WHERE source = ? AND dir = ?'),
       claimFetch: db.prepare(
@@ -251,6 +273,12 @@ export class SqliteLedger implements Ledger {
       fetched: db.prepare(
         `UPDATE files SET state = 'fetched', stage = NULL, local_path = @localPath, fetched_ms = @now, claimed_by = NULL,
            lease_until_ms = NULL, error_code = NULL, last_error = NULL, next_retry_ms = NULL,
+           fetch_attempts = fetch_attempts + 1, updated_ms = @now
+         WHERE id = @id AND claimed_by = @owner AND state = 'fetching'`,
+      ),
+      fetchedDone: db.prepare(
+        `UPDATE files SET state = 'processed', stage = NULL, local_path = @localPath, fetched_ms = @now, done_ms = @now,
+           claimed_by = NULL, lease_until_ms = NULL, error_code = NULL, last_error = NULL, next_retry_ms = NULL,
            fetch_attempts = fetch_attempts + 1, updated_ms = @now
          WHERE id = @id AND claimed_by = @owner AND state = 'fetching'`,
       ),
@@ -274,6 +302,11 @@ export class SqliteLedger implements Ledger {
          WHERE id = @id AND (state = 'fetched' OR (state = 'failed' AND stage = 'process' AND next_retry_ms <= @now))`,
       ),
       runs: db.prepare<[number], RunRow>('SELECT * FROM plugin_runs WHERE file_id = ? ORDER BY plugin'),
+      // Many ids in one statement: a JSON array of ids, expanded by SQLite.
+      runsOfMany: db.prepare<[string], RunRow>(
+        'SELECT * FROM plugin_runs WHERE file_id IN (SELECT value FROM json_each(?)) ORDER BY file_id, plugin',
+      ),
+      byIds: db.prepare<[string], FileRow>('SELECT * FROM files WHERE id IN (SELECT value FROM json_each(?))'),
       runStart: db.prepare(
         `INSERT INTO plugin_runs (file_id, plugin, state, attempts, updated_ms) VALUES (@id, @plugin, 'running', 1, @now)
          ON CONFLICT (file_id, plugin) DO UPDATE SET state = 'running', attempts = attempts + 1, updated_ms = @now
@@ -306,6 +339,43 @@ export class SqliteLedger implements Ledger {
          ON CONFLICT (name) DO UPDATE SET display_url = @url, last_poll_ms = @now,
            last_success_ms = COALESCE(@success, last_success_ms), last_error = @error`,
       ),
+      eventInsert: db.prepare(
+        `INSERT INTO events (id, sink, kind, source, file_id, at_ms, fact) VALUES (@id, @sink, @kind, @source, @fileId, @at, @fact)`,
+      ),
+      priorVersion: db.prepare<[string, string, number], { one: number }>(
+        `SELECT 1 AS one FROM files WHERE source = ? AND path = ? AND id < ? AND fetched_ms IS NOT NULL LIMIT 1`,
+      ),
+      eventsPending: db.prepare<
+        [string, number],
+        {
+          seq: number;
+          id: string;
+          sink: string;
+          kind: EventKind;
+          source: string;
+          file_id: number;
+          at_ms: number;
+          fact: string;
+        }
+      >(
+        `SELECT seq, id, sink, kind, source, file_id, at_ms, fact FROM events WHERE sink = ? AND sent_ms IS NULL ORDER BY seq LIMIT ?`,
+      ),
+      eventSent: db.prepare(`UPDATE events SET sent_ms = @now WHERE seq = @seq AND sink = @sink AND sent_ms IS NULL`),
+      prunable: db.prepare<
+        { source: string; before: number; quarantinedBefore: number; limit: number },
+        { id: number; path: string }
+      >(
+        `SELECT id, path FROM files WHERE source = @source AND mtime_ms < @before
+           AND (state IN ('processed', 'superseded', 'rejected', 'seen')
+             OR (state = 'failed' AND stage = 'fetch')
+             OR (state = 'quarantined' AND done_ms < @quarantinedBefore))
+         LIMIT @limit`,
+      ),
+      runsOf: db.prepare<[number], { n: number }>('SELECT count(*) AS n FROM plugin_runs WHERE file_id = ?'),
+      deleteFile: db.prepare('DELETE FROM files WHERE id = ?'),
+      pruneDigests: db.prepare('DELETE FROM listing_digests WHERE source = ? AND stored_ms < ?'),
+      countFiles: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM files'),
+      countRuns: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM plugin_runs'),
       liveFetches: db.prepare<[], { id: number; sizeBytes: number; mtimeMs: number }>(
         `SELECT id, size_bytes AS sizeBytes, mtime_ms AS mtimeMs FROM files WHERE state IN ('fetching', 'seen', 'failed')`,
       ),
@@ -360,7 +430,7 @@ export class SqliteLedger implements Ledger {
             }
             const rejectedBefore = counts.rejected;
             if (this.#observeAll(source, group, now, isReady, counts, readyIds)) {
-              s.digestPut.run(source, dir, digest, counts.rejected - rejectedBefore);
+              s.digestPut.run(source, dir, digest, counts.rejected - rejectedBefore, now);
             } else if (stored) {
               s.digestDrop.run(source, dir);
             }
@@ -461,8 +531,11 @@ export class SqliteLedger implements Ledger {
         continue;
       }
       counts.unchanged++;
-      if (isQuiet(row.state, row.stage)) quiet.set(entry.path, key);
-      else allQuiet = false;
+      if (isQuiet(row.state, row.stage)) {
+        // Bounded: a feed of new names every few minutes would otherwise grow it for months.
+        if (quiet.size >= QUIET_CACHE_MAX) quiet.clear();
+        quiet.set(entry.path, key);
+      } else allQuiet = false;
       if (row.state === 'failed' && row.stage === 'fetch' && row.next_retry_ms !== null && row.next_retry_ms <= now) {
         readyIds.push(row.id);
       }
@@ -506,7 +579,9 @@ export class SqliteLedger implements Ledger {
         for (const id of ids()) if (claim.run({ id, ...params }).changes === 1) got.push(id);
       })
       .immediate();
-    return got.map((id) => toRecord(this.#stmts.byId.get(id) as FileRow));
+    if (got.length === 0) return [];
+    const rows = new Map(this.#stmts.byIds.all(JSON.stringify(got)).map((r) => [r.id, r]));
+    return got.map((id) => toRecord(rows.get(id) as FileRow));
   }
 
   async renewLeases(ids: readonly number[], owner: string, leaseUntilMs: number): Promise<void> {
@@ -515,26 +590,63 @@ export class SqliteLedger implements Ledger {
     })();
   }
 
-  async markFetched(id: number, owner: string, localPath: string, nowMs: number): Promise<void> {
-    this.#expectOne(this.#stmts.fetched.run({ id, owner, localPath, now: nowMs }).changes, id, 'mark fetched');
+  async markFetched(items: readonly FetchedItem[], owner: string, nowMs: number): Promise<ClaimLost> {
+    const lost: number[] = [];
+    this.#db.transaction(() => {
+      for (const { id, localPath, done, sha512 } of items) {
+        const stmt = done ? this.#stmts.fetchedDone : this.#stmts.fetched;
+        if (stmt.run({ id, owner, localPath, now: nowMs }).changes !== 1) {
+          lost.push(id);
+          continue;
+        }
+        if (this.#routes.length === 0) continue;
+        const row = this.#stmts.byId.get(id) as FileRow;
+        if (this.#sinks('fetched', row.source).length > 0) {
+          const update = this.#stmts.priorVersion.get(row.source, row.path, id) !== undefined;
+          this.#emit('fetched', row, { localPath, sha512: sha512 ?? null, update }, nowMs);
+        }
+        // No plugin matches: the file is processed in this same write.
+        if (done) this.#emit('processed', row, { localPath, outputs: [] }, nowMs);
+      }
+    })();
+    return lost;
   }
 
-  async markFetchFailed(id: number, owner: string, f: FetchFailure, nowMs: number): Promise<void> {
-    const state = f.quarantine ? 'quarantined' : 'failed';
-    this.#stmts.fetchFailed.run({
-      id,
-      owner,
-      state,
-      code: f.errorCode,
-      error: clip(f.message),
-      retry: f.quarantine ? null : (f.nextRetryMs ?? nowMs),
-      counted: f.notCounted ? 0 : 1,
-      now: nowMs,
-    });
+  async markFetchFailed(items: readonly FetchFailedItem[], owner: string, nowMs: number): Promise<ClaimLost> {
+    const lost: number[] = [];
+    this.#db.transaction(() => {
+      for (const { id, failure: f } of items) {
+        const changes = this.#stmts.fetchFailed.run({
+          id,
+          owner,
+          state: f.quarantine ? 'quarantined' : 'failed',
+          code: f.errorCode,
+          error: clip(f.message),
+          retry: f.quarantine ? null : (f.nextRetryMs ?? nowMs),
+          counted: f.notCounted ? 0 : 1,
+          now: nowMs,
+        }).changes;
+        if (changes !== 1) {
+          lost.push(id);
+          continue;
+        }
+        if (this.#routes.length === 0 || (f.notCounted && !f.quarantine)) continue;
+        const row = this.#stmts.byId.get(id) as FileRow;
+        this.#emit(
+          f.quarantine ? 'quarantined' : 'failed',
+          row,
+          { stage: 'fetch', errorCode: f.errorCode, message: row.last_error, attempts: row.fetch_attempts },
+          nowMs,
+        );
+      }
+    })();
+    return lost;
   }
 
-  async releaseFetch(id: number, owner: string, nowMs: number): Promise<void> {
-    this.#stmts.release.run({ id, owner, now: nowMs });
+  async releaseFetch(ids: readonly number[], owner: string, nowMs: number): Promise<void> {
+    this.#db.transaction(() => {
+      for (const id of ids) this.#stmts.release.run({ id, owner, now: nowMs });
+    })();
   }
 
   async claimForProcessing(
@@ -559,89 +671,118 @@ export class SqliteLedger implements Ledger {
     return this.#claimEach(this.#stmts.claimProcess, () => ids, { owner, lease: leaseUntilMs, now: nowMs });
   }
 
-  async markSuperseded(id: number, owner: string, nowMs: number): Promise<void> {
+  async markSuperseded(ids: readonly number[], owner: string, nowMs: number): Promise<ClaimLost> {
     const error = 'a newer version landed on its path before its plugins ran; the newer version is processed instead';
-    this.#expectOne(this.#stmts.superseded.run({ id, owner, now: nowMs, error }).changes, id, 'mark superseded');
+    const lost: number[] = [];
+    this.#db.transaction(() => {
+      for (const id of ids)
+        if (this.#stmts.superseded.run({ id, owner, now: nowMs, error }).changes !== 1) lost.push(id);
+    })();
+    return lost;
   }
 
-  async pluginRuns(fileId: number): Promise<PluginRunRecord[]> {
-    return this.#stmts.runs.all(fileId).map(toRun);
+  async pluginRuns(fileIds: readonly number[]): Promise<Map<number, PluginRunRecord[]>> {
+    const out = new Map<number, PluginRunRecord[]>(fileIds.map((id) => [id, []]));
+    if (fileIds.length === 0) return out;
+    for (const row of this.#stmts.runsOfMany.all(JSON.stringify(fileIds))) out.get(row.file_id)?.push(toRun(row));
+    return out;
   }
 
-  async markPluginRunning(fileId: number, plugin: string, nowMs: number): Promise<number> {
-    const row = this.#stmts.runStart.get({ id: fileId, plugin, now: nowMs }) as { attempts: number };
-    return row.attempts;
+  async markPluginRunning(runs: readonly PluginRunStart[], nowMs: number): Promise<number[]> {
+    const attempts: number[] = [];
+    this.#db.transaction(() => {
+      for (const { fileId, plugin } of runs) {
+        const row = this.#stmts.runStart.get({ id: fileId, plugin, now: nowMs }) as { attempts: number };
+        attempts.push(row.attempts);
+      }
+    })();
+    return attempts;
   }
 
   async finishProcessing(
-    id: number,
+    results: readonly ProcessingResult[],
     owner: string,
-    outcomes: readonly PluginOutcome[],
     nowMs: number,
-  ): Promise<FileState> {
-    const s = this.#stmts;
-    let state: FileState = 'processed';
+  ): Promise<Array<FileState | 'claim-lost'>> {
+    const states: Array<FileState | 'claim-lost'> = [];
     this.#db
       .transaction(() => {
-        let retry: number | null = null;
-        let firstError: PluginOutcome | undefined;
-        let anyRetryable = false;
-        for (const o of outcomes) {
-          const runState = o.ok ? 'succeeded' : o.quarantine ? 'quarantined' : 'failed';
-          s.runEnd.run({
-            id,
-            plugin: o.plugin,
-            state: runState,
-            code: o.ok ? null : (o.errorCode ?? 'POLLER_PLUGIN_FAILED'),
-            error: o.ok ? null : clip(o.message ?? 'failed'),
-            duration: Math.round(o.durationMs),
-            retry: o.ok || o.quarantine ? null : (o.nextRetryMs ?? nowMs),
-            outputs: JSON.stringify(o.outputs),
-            now: nowMs,
-            uncounted: o.notCounted ? 1 : 0,
-          });
-          if (!o.ok) {
-            firstError ??= o;
-            if (!o.quarantine) {
-              anyRetryable = true;
-              const at = o.nextRetryMs ?? nowMs;
-              retry = retry === null ? at : Math.min(retry, at);
-            }
+        for (const r of results) {
+          try {
+            // A nested transaction is a savepoint: a lost claim undoes only that file's writes.
+            states.push(this.#db.transaction(() => this.#finishOne(r.id, owner, r.outcomes, nowMs))());
+          } catch (err) {
+            if (!(err instanceof ClaimLostSignal)) throw err;
+            states.push('claim-lost');
           }
         }
-        // Runs of earlier passes count too: a file is processed only when every matching plugin succeeded.
-        const runs = s.runs.all(id);
-        const failedRuns = runs.filter((r) => r.state === 'failed');
-        const quarantinedRuns = runs.filter((r) => r.state === 'quarantined');
-        if (failedRuns.length === 0 && quarantinedRuns.length === 0) state = 'processed';
-        else if (anyRetryable || failedRuns.length > 0) state = 'failed';
-        else state = 'quarantined';
-        if (state === 'failed' && retry === null) {
-          retry = Math.min(...failedRuns.map((r) => r.next_retry_ms ?? nowMs));
-        }
-        const err = firstError;
-        const errRun = failedRuns[0] ?? quarantinedRuns[0];
-        const changes = s.processed.run({
-          id,
-          owner,
-          state,
-          stage: state === 'processed' ? null : 'process',
-          code: state === 'processed' ? null : (err?.errorCode ?? errRun?.error_code ?? null),
-          error:
-            state === 'processed'
-              ? null
-              : clip(
-                  err
-                    ? `${err.plugin}: ${err.message ?? 'failed'}`
-                    : `${errRun?.plugin}: ${errRun?.last_error ?? 'failed'}`,
-                ),
-          retry: state === 'failed' ? retry : null,
-          done: state === 'failed' ? null : nowMs,
-          now: nowMs,
-        }).changes;
-        this.#expectOne(changes, id, 'finish processing');
       })
       .immediate();
+    return states;
+  }
+
+  /** One file's processing outcome; runs inside `finishProcessing`'s transaction. */
+  #finishOne(id: number, owner: string, outcomes: readonly PluginOutcome[], nowMs: number): FileState {
+    const s = this.#stmts;
+    let retry: number | null = null;
+    let firstError: PluginOutcome | undefined;
+    let anyRetryable = false;
+    for (const o of outcomes) {
+      const runState = o.ok ? 'succeeded' : o.quarantine ? 'quarantined' : 'failed';
+      s.runEnd.run({
+        id,
+        plugin: o.plugin,
+        state: runState,
+        code: o.ok ? null : (o.errorCode ?? 'POLLER_PLUGIN_FAILED'),
+        error: o.ok ? null : clip(o.message ?? 'failed'),
+        duration: Math.round(o.durationMs),
+        retry: o.ok || o.quarantine ? null : (o.nextRetryMs ?? nowMs),
+        outputs: JSON.stringify(o.outputs),
+        now: nowMs,
+        uncounted: o.notCounted ? 1 : 0,
+      });
+      if (!o.ok) {
+        firstError ??= o;
+        if (!o.quarantine) {
+          anyRetryable = true;
+          const at = o.nextRetryMs ?? nowMs;
+          retry = retry === null ? at : Math.min(retry, at);
+        }
+      }
+    }
+    // Runs of earlier passes count too: a file is processed only when every matching plugin succeeded.
+    const runs = s.runs.all(id);
+    const failedRuns = runs.filter((r) => r.state === 'failed');
+    const quarantinedRuns = runs.filter((r) => r.state === 'quarantined');
+    let state: FileState;
+    if (failedRuns.length === 0 && quarantinedRuns.length === 0) state = 'processed';
+    else if (anyRetryable || failedRuns.length > 0) state = 'failed';
+    else state = 'quarantined';
+    if (state === 'failed' && retry === null) {
+      retry = Math.min(...failedRuns.map((r) => r.next_retry_ms ?? nowMs));
+    }
+    const err = firstError;
+    const errRun = failedRuns[0] ?? quarantinedRuns[0];
+    const changes = s.processed.run({
+      id,
+      owner,
+      state,
+      stage: state === 'processed' ? null : 'process',
+      code: state === 'processed' ? null : (err?.errorCode ?? errRun?.error_code ?? null),
+      error:
+        state === 'processed'
+          ? null
+          : clip(
+              err
+                ? `${err.plugin}: ${err.message ?? 'failed'}`
+                : `${errRun?.plugin}: ${errRun?.last_error ?? 'failed'}`,
+            ),
+      retry: state === 'failed' ? retry : null,
+      done: state === 'failed' ? null : nowMs,
+      now: nowMs,
+    }).changes;
+    if (changes !== 1) throw new ClaimLostSignal(id);
+    if (this.#routes.length > 0) this.#emitProcessing(id, state, outcomes, runs, nowMs);
     return state;
   }
 
@@ -662,11 +803,14 @@ export class SqliteLedger implements Ledger {
             fetches += s.unclaimFetch.run({ id: row.id, owner: row.claimed_by, now: nowMs }).changes;
           else processing += s.unclaimProcess.run({ id: row.id, owner: row.claimed_by, now: nowMs }).changes;
         }
-        // A plugin run left 'running' by a crash was not recorded as a success: it runs again.
+        // A plugin run left 'running' by a process that died was not recorded as a success: it
+        // runs again. Its attempt was counted when it started, so a file whose run kills the
+        // poller every time is quarantined after maxAttempts instead of crash-looping.
         this.#db
-          .prepare(`UPDATE plugin_runs SET state = 'failed', last_error = 'interrupted', next_retry_ms = @now
+          .prepare(`UPDATE plugin_runs SET state = 'failed', error_code = 'POLLER_PLUGIN_CRASHED',
+             last_error = @error, next_retry_ms = @now
            WHERE state = 'running' AND file_id IN (SELECT id FROM files WHERE state = 'fetched')`)
-          .run({ now: nowMs });
+          .run({ now: nowMs, error: CRASHED_RUN_MESSAGE });
       })
       .immediate();
     return { fetches, processing };
@@ -818,6 +962,162 @@ export class SqliteLedger implements Ledger {
     }));
   }
 
+  setOutbox(routes: readonly OutboxRoute[]): void {
+    this.#routes = routes;
+    this.#sinksFor.clear();
+  }
+
+  /** The sinks that want `kind` events of `source`. */
+  #sinks(kind: EventKind, source: string): readonly string[] {
+    const key = `${kind}\0${source}`;
+    let sinks = this.#sinksFor.get(key);
+    if (!sinks) {
+      sinks = this.#routes
+        .filter((r) => r.kinds.includes(kind) && (r.sources === null || r.sources.includes(source)))
+        .map((r) => r.sink);
+      this.#sinksFor.set(key, sinks);
+    }
+    return sinks;
+  }
+
+  /** One outbox row per interested sink, in the caller's transaction; one id for all of them. */
+  #emit(kind: EventKind, row: FileRow, extra: Partial<EventFact>, nowMs: number): void {
+    const sinks = this.#sinks(kind, row.source);
+    if (sinks.length === 0) return;
+    const fact: EventFact = { path: row.path, sizeBytes: row.size_bytes, mtimeMs: row.mtime_ms, ...extra };
+    const text = JSON.stringify(fact);
+    const id = randomUUID();
+    for (const sink of sinks)
+      this.#stmts.eventInsert.run({ id, sink, kind, source: row.source, fileId: row.id, at: nowMs, fact: text });
+  }
+
+  /** Events of one file's processing outcome (inside its savepoint: a lost claim writes none). */
+  #emitProcessing(
+    id: number,
+    state: FileState,
+    outcomes: readonly PluginOutcome[],
+    runs: readonly RunRow[],
+    nowMs: number,
+  ): void {
+    const row = this.#stmts.byId.get(id) as FileRow;
+    const outputs = outcomes.filter((o) => o.ok).flatMap((o) => o.outputs);
+    for (const output of outputs) this.#emit('output', row, { localPath: row.local_path, output }, nowMs);
+    if (state === 'processed') {
+      this.#emit('processed', row, { localPath: row.local_path, outputs }, nowMs);
+    } else if (state === 'failed' || state === 'quarantined') {
+      const attempts = Math.max(0, ...runs.map((r) => r.attempts));
+      this.#emit(
+        state,
+        row,
+        { stage: 'process', errorCode: row.error_code, message: row.last_error, attempts, localPath: row.local_path },
+        nowMs,
+      );
+    }
+  }
+
+  async pendingEvents(sink: string, limit: number): Promise<OutboxEvent[]> {
+    return this.#stmts.eventsPending.all(sink, limit).map((r) => ({
+      seq: r.seq,
+      id: r.id,
+      sink: r.sink,
+      kind: r.kind,
+      source: r.source,
+      fileId: r.file_id,
+      atMs: r.at_ms,
+      fact: JSON.parse(r.fact) as EventFact,
+    }));
+  }
+
+  async markEventsSent(sink: string, seqs: readonly number[], nowMs: number): Promise<void> {
+    this.#db.transaction(() => {
+      for (const seq of seqs) this.#stmts.eventSent.run({ seq, sink, now: nowMs });
+    })();
+  }
+
+  async outboxStats(): Promise<OutboxStats[]> {
+    // Pending rows only: the partial index answers it without touching the sent history.
+    const rows = this.#db
+      .prepare<[], { sink: string; pending: number; oldest: number | null }>(
+        'SELECT sink, COUNT(*) AS pending, MIN(at_ms) AS oldest FROM events WHERE sent_ms IS NULL GROUP BY sink',
+      )
+      .all();
+    const out = new Map<string, OutboxStats>();
+    for (const r of this.#routes) out.set(r.sink, { sink: r.sink, pending: 0, oldestPendingMs: null });
+    for (const r of rows) out.set(r.sink, { sink: r.sink, pending: r.pending, oldestPendingMs: r.oldest });
+    return [...out.values()].sort((a, b) => a.sink.localeCompare(b.sink));
+  }
+
+  async pruneSentEvents(beforeMs: number): Promise<number> {
+    return this.#db.prepare('DELETE FROM events WHERE sent_ms IS NOT NULL AND sent_ms < ?').run(beforeMs).changes;
+  }
+
+  async prune(
+    rules: PruneRules,
+    opts: { readonly limit: number; readonly nowMs: number; readonly dryRun?: boolean },
+  ): Promise<PruneResult> {
+    const s = this.#stmts;
+    let files = 0;
+    let pluginRuns = 0;
+    let more = false;
+    this.#db
+      .transaction(() => {
+        let budget = opts.limit;
+        for (const w of rules.windows) {
+          if (budget <= 0) {
+            more = true;
+            break;
+          }
+          // One row past the budget tells whether another batch is needed.
+          const rows = s.prunable.all({
+            source: w.source,
+            before: w.mtimeBeforeMs,
+            quarantinedBefore: rules.quarantinedBeforeMs,
+            limit: budget + 1,
+          });
+          if (rows.length > budget) more = true;
+          const dirs = new Set<string>();
+          for (const { id, path: p } of rows.slice(0, budget)) {
+            pluginRuns += (s.runsOf.get(id) as { n: number }).n;
+            if (!opts.dryRun) s.deleteFile.run(id);
+            dirs.add(p.lastIndexOf('/') < 0 ? '' : p.slice(0, p.lastIndexOf('/')));
+            files++;
+          }
+          // A digest covering a deleted row must not answer for its directory again.
+          if (!opts.dryRun) for (const dir of dirs) s.digestDrop.run(w.source, dir);
+          budget -= Math.min(rows.length, budget);
+          // A digest not rewritten for a whole window (stored_ms is a listing time, compared with the
+          // same cut-off) describes a directory that is no longer listed differently; if it still is
+          // listed, the next listing diffs it entry by entry and stores it again.
+          if (!opts.dryRun) s.pruneDigests.run(w.source, w.mtimeBeforeMs);
+        }
+      })
+      .immediate();
+    // Paths of deleted rows must not be answered from memory; the cache refills from the next listing.
+    if (files > 0 && !opts.dryRun) this.#quiet.clear();
+    return { files, pluginRuns, more };
+  }
+
+  async stats(): Promise<LedgerStats> {
+    const s = this.#stmts;
+    const name = this.#db.name;
+    let bytes: number | null = null;
+    if (name !== ':memory:') {
+      bytes = 0;
+      for (const f of [name, `${name}-wal`]) {
+        try {
+          bytes += statSync(f).size;
+        } catch {
+          // No WAL file yet (or it was checkpointed away).
+        }
+      }
+    }
+    return {
+      fileRows: (s.countFiles.get() as { n: number }).n,
+      pluginRunRows: (s.countRuns.get() as { n: number }).n,
+      bytes,
+    };
+  }
+
   async liveFetches(): Promise<Array<{ id: number; sizeBytes: number; mtimeMs: number }>> {
     return this.#stmts.liveFetches.all();
   }
@@ -825,12 +1125,14 @@ export class SqliteLedger implements Ledger {
   async close(): Promise<void> {
     if (this.#db.open) this.#db.close();
   }
+}
 
-  #expectOne(changes: number, id: number, what: string): void {
-    if (changes !== 1)
-      throw new TransientError(
-        'POLLER_LEDGER_CLAIM_LOST',
-        `ledger: cannot ${what} for file ${id}: the claim was lost (its lease expired and another process took the file over)`,
-      );
+/** Paths per source held in the quiet-version cache: a few 100k-entry directories' worth. */
+const QUIET_CACHE_MAX = 500_000;
+
+/** Thrown inside a savepoint to undo one file's writes whose claim was lost. */
+class ClaimLostSignal extends Error {
+  constructor(readonly id: number) {
+    super(`claim lost for file ${id}`);
   }
 }

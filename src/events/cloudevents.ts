@@ -1,0 +1,73 @@
+/**
+ * Lifecycle events (failed, quarantined, processed, outputs) as CloudEvents 1.0 in the JSON
+ * event format (structured mode), with a severity, a title and a description for people.
+ */
+import type { EventKind, OutboxEvent } from '../ledger/ledger.js';
+import { rfc3339 } from './wnm.js';
+
+export interface CloudEvent {
+  specversion: '1.0';
+  id: string;
+  source: string;
+  type: string;
+  subject: string;
+  time: string;
+  datacontenttype: 'application/json';
+  severity: 'info' | 'warning' | 'error';
+  data: Record<string, unknown>;
+}
+
+const SEVERITY: Record<EventKind, CloudEvent['severity']> = {
+  fetched: 'info',
+  processed: 'info',
+  output: 'info',
+  failed: 'warning',
+  quarantined: 'error',
+};
+
+function title(e: OutboxEvent): string {
+  const f = e.fact;
+  switch (e.kind) {
+    case 'fetched':
+      return `${e.source}: ${f.path} landed`;
+    case 'processed':
+      return `${e.source}: ${f.path} processed`;
+    case 'output':
+      return `${e.source}: ${f.path} produced ${f.output?.path ?? 'an output'}`;
+    case 'failed':
+      return `${e.source}: ${f.path} failed (${f.stage ?? 'fetch'}), will be retried`;
+    case 'quarantined':
+      return `${e.source}: ${f.path} quarantined after ${f.attempts ?? 0} attempts`;
+  }
+}
+
+export function buildCloudEvent(e: OutboxEvent, centreId: string): CloudEvent {
+  const f = e.fact;
+  return {
+    specversion: '1.0',
+    id: e.id,
+    source: `/poller/${centreId}/${e.source}`,
+    type: `org.poller.file.${e.kind}`,
+    subject: f.path,
+    time: rfc3339(e.atMs),
+    datacontenttype: 'application/json',
+    severity: SEVERITY[e.kind],
+    data: {
+      title: title(e),
+      description:
+        f.message ??
+        (e.kind === 'processed'
+          ? `every matching plugin succeeded${f.outputs?.length ? `; ${f.outputs.length} output(s)` : ''}`
+          : title(e)),
+      source: e.source,
+      path: f.path,
+      sizeBytes: f.sizeBytes,
+      mtime: rfc3339(f.mtimeMs),
+      ...(f.stage && { stage: f.stage }),
+      ...(f.errorCode && { errorCode: f.errorCode }),
+      ...(f.attempts !== undefined && { attempts: f.attempts }),
+      ...(f.outputs && { outputs: f.outputs }),
+      ...(f.output && { output: f.output }),
+    },
+  };
+}

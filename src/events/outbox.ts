@@ -1,0 +1,100 @@
+/**
+ * The events side of a process: outbox routes from the config, one dispatcher per sink, the
+ * backlog for health and `poller status`, and the pruning of sent rows after the retention.
+ */
+import type { Logger } from 'pino';
+import type { Config } from '../config/load.js';
+import type { Ledger, OutboxRoute } from '../ledger/ledger.js';
+import { Dispatcher, type DispatcherStats } from './dispatcher.js';
+import { openSink } from './sinks/index.js';
+
+export function outboxRoutes(config: Config): OutboxRoute[] {
+  return (config.events?.sinks ?? []).map((s) => ({ sink: s.name, kinds: s.kinds, sources: s.sources }));
+}
+
+/** Landed files need a SHA-512 when some sink announces them (WNM `integrity`). */
+export function wantsIntegrity(config: Config): boolean {
+  return (config.events?.sinks ?? []).some((s) => s.kinds.includes('fetched'));
+}
+
+export interface SinkLag {
+  readonly sink: string;
+  readonly pending: number;
+  readonly oldestPendingAgeMs: number;
+}
+
+export interface EventsHub {
+  readonly dispatchers: readonly Dispatcher[];
+  start(): void;
+  /** Wake every dispatcher: new rows were committed. */
+  kick(): void;
+  /** Send what can be sent before `deadlineMs`; returns the rows left per sink. */
+  drain(deadlineMs: number): Promise<Map<string, number>>;
+  /** Sinks whose oldest pending event is older than their `lagAlert`. */
+  lagging(nowMs: number): SinkLag[];
+  stats(): DispatcherStats[];
+  prune(nowMs: number): Promise<number>;
+  stop(): Promise<void>;
+}
+
+export interface EventsHubOptions {
+  onPublished?: (sink: string, n: number) => void;
+  onFailed?: (sink: string) => void;
+}
+
+export async function openEventsHub(
+  config: Config,
+  ledger: Ledger,
+  log: Logger,
+  opts: EventsHubOptions = {},
+): Promise<EventsHub | undefined> {
+  const events = config.events;
+  if (!events) return undefined;
+  const sources = new Map(config.sources.map((s) => [s.name, s]));
+  const dispatchers: Dispatcher[] = [];
+  for (const sink of events.sinks) {
+    dispatchers.push(
+      new Dispatcher({
+        name: sink.name,
+        sink: await openSink(sink),
+        ledger,
+        format: { centreId: events.centreId, sink, sources },
+        log: log.child({ sink: sink.name }),
+        batch: sink.batch,
+        inFlight: sink.inFlight,
+        onPublished: (n) => opts.onPublished?.(sink.name, n),
+        onFailed: () => opts.onFailed?.(sink.name),
+      }),
+    );
+  }
+  const lagAlert = new Map(events.sinks.map((s) => [s.name, s.lagAlertMs]));
+  return {
+    dispatchers,
+    start: () => {
+      for (const d of dispatchers) d.start();
+    },
+    kick: () => {
+      for (const d of dispatchers) d.kick();
+    },
+    async drain(deadlineMs) {
+      const left = await Promise.all(dispatchers.map((d) => d.drain(deadlineMs)));
+      return new Map(dispatchers.map((d, i) => [d.stats.sink, left[i] ?? 0]));
+    },
+    lagging(nowMs) {
+      const out: SinkLag[] = [];
+      for (const d of dispatchers) {
+        const oldest = d.stats.oldestPendingMs;
+        if (oldest === null) continue;
+        const age = nowMs - oldest;
+        if (age > (lagAlert.get(d.stats.sink) ?? 60_000))
+          out.push({ sink: d.stats.sink, pending: d.stats.pending, oldestPendingAgeMs: age });
+      }
+      return out;
+    },
+    stats: () => dispatchers.map((d) => d.stats),
+    prune: (nowMs) => ledger.pruneSentEvents(nowMs - events.retentionMs),
+    async stop() {
+      await Promise.all(dispatchers.map((d) => d.stop()));
+    },
+  };
+}

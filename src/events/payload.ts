@@ -1,0 +1,113 @@
+/**
+ * One outbox event → the message a sink sends: topic, body, content type. Data events
+ * (`fetched`) are WIS2 Notification Messages (or sr3 v03); every other kind is a CloudEvent.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import type { SinkConfig, SourceConfig } from '../config/load.js';
+import type { OutboxEvent } from '../ledger/ledger.js';
+import { buildCloudEvent } from './cloudevents.js';
+import { buildSr3 } from './sr3.js';
+import {
+  DEFAULT_DATA_TOPIC,
+  DEFAULT_LIFECYCLE_TOPIC,
+  DEFAULT_SR3_TOPIC,
+  renderTopic,
+  type TopicStyle,
+} from './topic.js';
+import { buildWnm, encodeWnm, WNM_MAX_INLINE_BYTES, wnmHref } from './wnm.js';
+
+export interface SinkMessage {
+  readonly seq: number;
+  /** The event id: the broker's dedupe key (JetStream Nats-Msg-Id, AMQP message-id). */
+  readonly id: string;
+  readonly topic: string;
+  readonly body: Buffer;
+  readonly contentType: string;
+}
+
+/** An event that cannot be sent as it is (over the size limit); it is logged and skipped. */
+export interface Unsendable {
+  readonly seq: number;
+  readonly id: string;
+  readonly reason: string;
+}
+
+export interface FormatContext {
+  readonly centreId: string;
+  readonly sink: SinkConfig;
+  readonly sources: ReadonlyMap<string, SourceConfig>;
+}
+
+const STYLE: Record<SinkConfig['type'], TopicStyle> = {
+  mqtt: 'slash',
+  file: 'slash',
+  webhook: 'slash',
+  nats: 'dot',
+  amqp: 'dot',
+};
+
+/** The file's bytes as base64 when they fit inline and still match the recorded hash. */
+async function inlineContent(e: OutboxEvent): Promise<string | undefined> {
+  const f = e.fact;
+  if (!f.localPath || !f.sha512 || Math.ceil(f.sizeBytes / 3) * 4 > WNM_MAX_INLINE_BYTES) return undefined;
+  const bytes = await readFile(f.localPath).catch(() => undefined);
+  // A plugin may have moved or rewritten it: inline only the bytes the integrity describes.
+  if (!bytes || createHash('sha512').update(bytes).digest('base64') !== f.sha512) return undefined;
+  return bytes.toString('base64');
+}
+
+export async function formatEvent(e: OutboxEvent, ctx: FormatContext): Promise<SinkMessage | Unsendable> {
+  const { sink } = ctx;
+  const style = STYLE[sink.type];
+  const values = { centreId: ctx.centreId, source: e.source, kind: e.kind, path: e.fact.path };
+  const src = ctx.sources.get(e.source);
+  const sourceUrl = src?.displayUrl ?? `poller:${e.source}`;
+  if (e.kind === 'fetched' && sink.format === 'sr3-v03') {
+    const href = wnmHref({ publicBaseUrl: sink.publicBaseUrl, sourceUrl, source: e.source, fact: e.fact });
+    const relPath = sink.publicBaseUrl ? `${e.source}/${e.fact.path}` : e.fact.path;
+    const baseUrl = href.slice(0, href.length - encodeURI(relPath).length).replace(/\/$/, '');
+    const msg = buildSr3(e.id, e.atMs, baseUrl, relPath, e.fact);
+    return {
+      seq: e.seq,
+      id: e.id,
+      topic: renderTopic(sink.topic ?? DEFAULT_SR3_TOPIC, values, style),
+      body: Buffer.from(JSON.stringify(msg)),
+      contentType: 'application/json',
+    };
+  }
+  if (e.kind === 'fetched') {
+    const inline = sink.inlineContent ? await inlineContent(e) : undefined;
+    const wnm = buildWnm({
+      id: e.id,
+      centreId: ctx.centreId,
+      source: e.source,
+      sourceUrl,
+      atMs: e.atMs,
+      fact: e.fact,
+      wnm: src?.wnm,
+      ...(sink.publicBaseUrl && { publicBaseUrl: sink.publicBaseUrl }),
+      ...(inline !== undefined && { inlineBase64: inline }),
+    });
+    const body = encodeWnm(wnm);
+    if (!body) return { seq: e.seq, id: e.id, reason: 'WIS2 notification message over 8192 bytes' };
+    return {
+      seq: e.seq,
+      id: e.id,
+      topic: renderTopic(sink.topic ?? DEFAULT_DATA_TOPIC, values, style),
+      body,
+      contentType: 'application/geo+json',
+    };
+  }
+  return {
+    seq: e.seq,
+    id: e.id,
+    topic: renderTopic(sink.lifecycleTopic ?? DEFAULT_LIFECYCLE_TOPIC, values, style),
+    body: Buffer.from(JSON.stringify(buildCloudEvent(e, ctx.centreId))),
+    contentType: 'application/cloudevents+json',
+  };
+}
+
+export function isUnsendable(m: SinkMessage | Unsendable): m is Unsendable {
+  return 'reason' in m;
+}

@@ -1,0 +1,36 @@
+/**
+ * Topic templates: `{centreId}`, `{source}`, `{kind}` and `{dirs}` (the directories of
+ * `<source>/<path>`). Templates are written with `/` separators (MQTT); subject- and
+ * routing-key-based brokers (NATS, AMQP) get `.` separators, with dots inside a level made `_`
+ * so that a level stays one token.
+ */
+export interface TopicValues {
+  readonly centreId: string;
+  readonly source: string;
+  readonly kind: string;
+  /** The remote path; its directories fill `{dirs}`. */
+  readonly path: string;
+}
+
+export type TopicStyle = 'slash' | 'dot';
+
+export const DEFAULT_DATA_TOPIC = 'origin/a/wis2/{centreId}/data/core/weather/surface-based-observations/weather-radar';
+export const DEFAULT_SR3_TOPIC = 'v03/post/{dirs}';
+export const DEFAULT_LIFECYCLE_TOPIC = 'poller/{centreId}/{source}/{kind}';
+
+/** A topic level may not contain the MQTT wildcards or separators. */
+function level(text: string, style: TopicStyle): string {
+  const clean = text.replace(/[#+\0]/g, '_');
+  return style === 'dot' ? clean.replace(/[.*>\s]/g, '_') : clean;
+}
+
+export function renderTopic(template: string, v: TopicValues, style: TopicStyle): string {
+  const dirs = [v.source, ...v.path.split('/').slice(0, -1)].filter((d) => d !== '').map((d) => level(d, style));
+  const levels = template.split('/').flatMap((part) => {
+    if (part === '{dirs}') return dirs;
+    return [
+      part.replace(/\{(centreId|source|kind)\}/g, (_m, key: 'centreId' | 'source' | 'kind') => level(v[key], style)),
+    ];
+  });
+  return levels.join(style === 'dot' ? '.' : '/');
+}

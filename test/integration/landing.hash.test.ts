@@ -1,0 +1,64 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import type { Source } from '../../src/sources/source.js';
+import { landFile } from '../../src/transfer/landing.js';
+import { partialDir, partialPathFor } from '../../src/transfer/landing-path.js';
+import { makeTmpDir } from '../helpers/tmp-dir.js';
+
+/** Serves a buffer from any offset in many small writes, as a socket would. */
+function chunkedSource(content: Buffer): Source {
+  return {
+    displayUrl: 'test://',
+    async list() {
+      return [];
+    },
+    async download(_p: string, to: Writable, opts) {
+      for (let at = opts.offsetBytes; at < content.length; at += 7000) {
+        const chunk = content.subarray(at, Math.min(content.length, at + 7000));
+        if (!to.write(chunk)) await new Promise((r) => to.once('drain', r));
+      }
+    },
+    async close() {},
+  };
+}
+
+const sha512 = (b: Buffer) => createHash('sha512').update(b).digest('base64');
+
+describe('landing integrity', () => {
+  it('hashes the landed bytes while they stream, after a resume and for a file already in place', async () => {
+    const tmp = await makeTmpDir('poller-hash-');
+    const landing = path.join(tmp.path, 'landing');
+    const signal = new AbortController().signal;
+    const content = randomBytes(300_000);
+    const entry = { path: 'd/a.h5', sizeBytes: content.length, mtimeMs: 5000 };
+    const base = { landingRoot: landing, sourceName: 's', signal, sha512: true };
+
+    const fresh = await landFile(chunkedSource(content), { ...base, fileId: 1, entry });
+    expect(fresh.sha512).toBe(sha512(content));
+    // Already landed (a crash before the commit): hashed from the file.
+    const again = await landFile(chunkedSource(content), { ...base, fileId: 1, entry });
+    expect(again.bytesTransferred).toBe(0);
+    expect(again.sha512).toBe(sha512(content));
+
+    // Resumed: the prefix on disk is part of the hash.
+    const entry2 = { ...entry, path: 'd/b.h5' };
+    await mkdir(partialDir(landing), { recursive: true });
+    await writeFile(partialPathFor(landing, 2, content.length, 5000), content.subarray(0, 123_457));
+    const resumed = await landFile(chunkedSource(content), { ...base, fileId: 2, entry: entry2 });
+    expect(resumed.resumedFromBytes).toBe(123_457);
+    expect(resumed.sha512).toBe(sha512(content));
+
+    // Not asked: no hash.
+    const plain = await landFile(chunkedSource(content), {
+      ...base,
+      sha512: false,
+      fileId: 3,
+      entry: { ...entry, path: 'c' },
+    });
+    expect(plain.sha512).toBeUndefined();
+    await tmp.remove();
+  });
+});
