@@ -3,6 +3,7 @@
  * field (Unix `ls -l`, `ls -l --time-style=long-iso`, DOS/IIS). No I/O, no clock: `nowMs` is passed in.
  */
 import type { EntryType, MtimePrecision } from '../source.js';
+import { MONTHS } from '../text.js';
 
 /** One parsed listing line. `name` is the last path segment as the server sent it. */
 export interface ParsedEntry {
@@ -32,21 +33,6 @@ export interface ParseListOptions {
   /** "Now" for choosing the year of year-less Unix dates. */
   nowMs: number;
 }
-
-const MONTHS: Record<string, number> = {
-  jan: 1,
-  feb: 2,
-  mar: 3,
-  apr: 4,
-  may: 5,
-  jun: 6,
-  jul: 7,
-  aug: 8,
-  sep: 9,
-  oct: 10,
-  nov: 11,
-  dec: 12,
-};
 
 /**
  * A year-less date up to this far ahead of "now" still counts as this year: server and client

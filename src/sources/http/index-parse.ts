@@ -10,6 +10,7 @@
  */
 import { zonedTimeToUtcMs } from '../ftp/list-parse.js';
 import type { MtimePrecision } from '../source.js';
+import { decodeEntities, MONTHS } from '../text.js';
 
 export interface IndexEntry {
   /** Decoded last path segment. */
@@ -38,21 +39,6 @@ export interface IndexParseOptions {
   /** IANA zone of the dates in the page (UTC for nginx). */
   readonly timezone: string;
 }
-
-const MONTHS: Record<string, number> = {
-  jan: 1,
-  feb: 2,
-  mar: 3,
-  apr: 4,
-  may: 5,
-  jun: 6,
-  jul: 7,
-  aug: 8,
-  sep: 9,
-  oct: 10,
-  nov: 11,
-  dec: 12,
-};
 
 /** Most links read from one page: a hostile page cannot make the poller hold millions. */
 export const MAX_INDEX_LINKS = 200_000;
@@ -214,20 +200,6 @@ function parseRowMeta(row: string, timezone: string): RowMeta {
 
 function stripTags(html: string): string {
   return decodeEntities(html.replace(/<[^>]*>/g, ' '));
-}
-
-function decodeEntities(text: string): string {
-  return text.replace(/&(#x[0-9a-f]+|#\d+|amp|lt|gt|quot|apos|nbsp);/gi, (_, e: string) => {
-    const k = e.toLowerCase();
-    if (k === 'amp') return '&';
-    if (k === 'lt') return '<';
-    if (k === 'gt') return '>';
-    if (k === 'quot') return '"';
-    if (k === 'apos') return "'";
-    if (k === 'nbsp') return '\u00a0';
-    const code = k.startsWith('#x') ? Number.parseInt(k.slice(2), 16) : Number.parseInt(k.slice(1), 10);
-    return Number.isFinite(code) && code > 0 && code < 0x110000 ? String.fromCodePoint(code) : '';
-  });
 }
 
 /**

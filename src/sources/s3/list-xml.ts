@@ -2,6 +2,7 @@
  * ListObjectsV2 and error replies, read with a few regular expressions: the format is flat and
  * fixed, and a full XML parser would be a dependency for five element names. Pure.
  */
+import { decodeEntities } from '../text.js';
 
 export interface ListedObject {
   key: string;
@@ -21,7 +22,7 @@ export interface ListObjectsPage {
 
 function text(block: string, tag: string): string | undefined {
   const m = new RegExp(`<${tag}>([\\s\\S]*?)</${tag}>`).exec(block);
-  return m ? decodeXml(m[1] as string) : undefined;
+  return m ? decodeEntities(m[1] as string) : undefined;
 }
 
 export function parseListObjects(xml: string): ListObjectsPage {
@@ -53,17 +54,4 @@ export function parseListObjects(xml: string): ListObjectsPage {
 export function xmlErrorCode(xml: string): string | undefined {
   const code = /<Error>[\s\S]*?<Code>([A-Za-z0-9.]{1,64})<\/Code>/.exec(xml);
   return code ? code[1] : undefined;
-}
-
-function decodeXml(s: string): string {
-  return s.replace(/&(#x[0-9a-f]+|#\d+|amp|lt|gt|quot|apos);/gi, (_, e: string) => {
-    const k = e.toLowerCase();
-    if (k === 'amp') return '&';
-    if (k === 'lt') return '<';
-    if (k === 'gt') return '>';
-    if (k === 'quot') return '"';
-    if (k === 'apos') return "'";
-    const code = k.startsWith('#x') ? Number.parseInt(k.slice(2), 16) : Number.parseInt(k.slice(1), 10);
-    return Number.isFinite(code) && code > 0 && code < 0x110000 ? String.fromCodePoint(code) : '';
-  });
 }
