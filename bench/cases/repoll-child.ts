@@ -13,7 +13,7 @@ import { SqliteLedger } from '../../src/ledger/sqlite/sqlite-ledger.js';
 import { PluginRunner } from '../../src/plugins/runner.js';
 import { createHostBudget } from '../../src/sources/ftp/host-budget.js';
 import { GlobFilter } from '../../src/sources/glob.js';
-import { openSource } from '../../src/sources/index.js';
+import { loadSourceKinds, openSource } from '../../src/sources/index.js';
 import { walkSource } from '../../src/sources/walk.js';
 import { selfMeasure } from '../lib/child.js';
 
@@ -63,6 +63,7 @@ async function poller(a: RepollArgs, mode: 'seed' | 'cold' | 'warm'): Promise<vo
   const src = config.sources[0]!;
   const log = pino({ level: 'warn' }, pino.destination(2));
   const ledger = new SqliteLedger(config.ledger);
+  await loadSourceKinds([src]);
   const source = openSource(src, log, { hostBudget: createHostBudget() });
   const signal = new AbortController().signal;
   if (mode === 'seed') {

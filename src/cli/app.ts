@@ -18,7 +18,7 @@ import { loadPlugins } from '../plugins/loader.js';
 import { PluginRunner, type RunnerObserver } from '../plugins/runner.js';
 import { type DateWindow, splitDateTemplate, startDirsFor } from '../sources/date-template.js';
 import { createHostBudget } from '../sources/ftp/host-budget.js';
-import { openSource } from '../sources/index.js';
+import { loadSourceKinds, openSource } from '../sources/index.js';
 import type { Source } from '../sources/source.js';
 import { sweepPartials } from '../transfer/landing.js';
 import { UsageError } from './output.js';
@@ -60,7 +60,7 @@ export interface OpenAppOptions {
 
 export async function openApp(opts: OpenAppOptions): Promise<App> {
   const config = loadConfig(opts.configPath, process.env, { needSecrets: opts.needSecrets ?? true });
-  const { pino } = await import('pino');
+  const [{ pino }] = await Promise.all([import('pino'), loadSourceKinds(config.sources)]);
   const log = createLogger({
     level: opts.logLevel ?? (config.logLevel as LevelWithSilent),
     // Asynchronous writes: a synchronous line per file costs more than the file's own syscalls.

@@ -19,6 +19,7 @@ import type { HttpServerHandle } from '../observe/http.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { PluginRunner, RunnerObserver } from '../plugins/runner.js';
 import { toleratingMissingDirs } from '../sources/date-template.js';
+import { loadSourceKinds } from '../sources/index.js';
 import type { Source } from '../sources/source.js';
 import { type App, cycleStartDirs, openApp, prepareSource } from './app.js';
 import { type CommonArgs, commonOptions } from './options.js';
@@ -56,6 +57,8 @@ async function openGeneration(
   previous: Generation | undefined,
   observer: RunnerObserver,
 ): Promise<Generation> {
+  // A reload may bring a source kind the process has not imported yet.
+  await loadSourceKinds(config.sources);
   const runner = await app.openRunner(config, observer);
   const sources = new Map<string, { src: SourceConfig; source: Source }>();
   for (const src of config.sources) {

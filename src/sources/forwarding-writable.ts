@@ -76,6 +76,16 @@ export class ForwardingWritable extends Writable {
     this.#whenSettled = () => callback(this.destinationError);
   }
 
+  // basic-ftp ends its destination once more after the pipeline has ended it; Node would build an
+  // ERR_STREAM_ALREADY_FINISHED error, stack trace and all, per file only to drop it.
+  override end(cb?: () => void): this;
+  override end(chunk: unknown, cb?: () => void): this;
+  override end(chunk: unknown, encoding: BufferEncoding, cb?: () => void): this;
+  override end(...args: unknown[]): this {
+    if (args.length === 0 && this.writableEnded) return this;
+    return (super.end as (...a: unknown[]) => this).apply(this, args);
+  }
+
   detach(): void {
     this.#to.removeListener('error', this.#onToError);
   }

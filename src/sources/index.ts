@@ -1,13 +1,54 @@
-/** Opens the Source for a configured source, by URL scheme. */
+/**
+ * Opens the Source for a configured source, by URL scheme. Each kind's module (and its client
+ * library: undici, ssh2, chokidar) is imported only when a config uses it: an FTP-only run-once
+ * does not pay ~100 ms and ~10 MB for the HTTP and S3 clients it never calls.
+ */
 import type { Logger } from 'pino';
 import type { SourceConfig } from '../config/load.js';
-import { createFtpSource } from './ftp/ftp-source.js';
 import type { HostBudget } from './ftp/host-budget.js';
-import { createHttpSource } from './http/http-source.js';
-import { createLocalSource } from './local/local-source.js';
-import { createS3Source } from './s3/s3-source.js';
-import { createSftpSource } from './sftp/sftp-source.js';
 import type { Source, SourceConnectOptions } from './source.js';
+
+type Protocol = SourceConfig['protocol'];
+type SourceFactory = (opts: SourceConnectOptions, shared: SharedSourceState) => Source;
+
+const LOADERS: Record<Protocol, () => Promise<SourceFactory>> = {
+  ftp: loadFtp,
+  ftps: loadFtp,
+  sftp: async () => {
+    const { createSftpSource } = await import('./sftp/sftp-source.js');
+    return (opts) => createSftpSource(opts);
+  },
+  file: async () => {
+    const { createLocalSource } = await import('./local/local-source.js');
+    return (opts) => createLocalSource(opts);
+  },
+  http: loadHttp,
+  https: loadHttp,
+  s3: async () => {
+    const { createS3Source } = await import('./s3/s3-source.js');
+    return (opts) => createS3Source(opts);
+  },
+};
+
+async function loadFtp(): Promise<SourceFactory> {
+  const { createFtpSource } = await import('./ftp/ftp-source.js');
+  return (opts, shared) => createFtpSource({ ...opts, hostBudget: shared.hostBudget });
+}
+
+async function loadHttp(): Promise<SourceFactory> {
+  const { createHttpSource } = await import('./http/http-source.js');
+  return (opts) => createHttpSource(opts);
+}
+
+/** Factories of the kinds imported so far (module imports are process-wide anyway). */
+const factories = new Map<Protocol, SourceFactory>();
+
+/** Imports the source kinds these sources use; openSource then opens them synchronously. */
+export async function loadSourceKinds(sources: Iterable<Pick<SourceConfig, 'protocol'>>): Promise<void> {
+  for (const protocol of new Set([...sources].map((s) => s.protocol))) {
+    if (!factories.has(protocol)) factories.set(protocol, await LOADERS[protocol]());
+  }
+}
 
 export function connectOptions(src: SourceConfig, log: Logger): SourceConnectOptions {
   return {
@@ -39,19 +80,8 @@ export interface SharedSourceState {
 }
 
 export function openSource(src: SourceConfig, log: Logger, shared: SharedSourceState): Source {
-  const opts = connectOptions(src, log);
-  switch (src.protocol) {
-    case 'ftp':
-    case 'ftps':
-      return createFtpSource({ ...opts, hostBudget: shared.hostBudget });
-    case 'sftp':
-      return createSftpSource(opts);
-    case 'file':
-      return createLocalSource(opts);
-    case 'http':
-    case 'https':
-      return createHttpSource(opts);
-    case 's3':
-      return createS3Source(opts);
-  }
+  const factory = factories.get(src.protocol);
+  // A programming error, not a user's: the composition root loads the kinds of every config it opens.
+  if (!factory) throw new Error(`source kind ${src.protocol} was not loaded (call loadSourceKinds first)`);
+  return factory(connectOptions(src, log), shared);
 }

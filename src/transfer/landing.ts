@@ -11,18 +11,30 @@ import {
   createWriteStream,
   fsync,
   futimesSync,
+  mkdirSync,
   open as openFd,
+  openSync,
+  renameSync,
   statSync,
   type WriteStream,
+  writeSync,
 } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, utimes } from 'node:fs/promises';
+import { mkdir, open, readdir, rm, utimes } from 'node:fs/promises';
 import path from 'node:path';
-import type { Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { PermanentError, SourceError, TransientError } from '../errors.js';
 import type { RemoteEntry, Source } from '../sources/source.js';
 import { landingPathFor, partialDir, partialPathFor } from './landing-path.js';
+import {
+  BUFFER_BYTES,
+  type LandingWriteError,
+  releaseBuffer,
+  syncDirectory,
+  takeBuffer,
+  writeAndRename,
+} from './landing-writer.js';
 
 /**
  * What the landing file's write stream buffers before it pushes back on the network. Node's
@@ -31,6 +43,44 @@ import { landingPathFor, partialDir, partialPathFor } from './landing-path.js';
  * while the socket keeps reading, for a bounded 1 MiB per transfer.
  */
 const WRITE_BUFFER_BYTES = 1024 * 1024;
+
+/**
+ * A new file up to this size is received into memory and landed by a writer thread in one round
+ * trip (open, write, mtime, fsync, close, rename: landing-writer.ts) instead of a thread-pool
+ * round trip for each, the bulk of a small file's cost. Bounded: the cycle keeps at most twice
+ * the source's concurrency files in flight. Larger files, and resumed ones, stream to disk as
+ * they arrive (and a kill mid-transfer leaves their partial to resume).
+ */
+const IN_MEMORY_MAX_BYTES = BUFFER_BYTES;
+
+/**
+ * Receives a download into a reused landing buffer (copied as it arrives, so socket chunks die
+ * young), hashing as it goes. Past the expected size it only counts: a file growing on the server
+ * is refetched once stable, and memory stays bounded.
+ */
+class MemorySink extends Writable {
+  readonly data: Buffer = takeBuffer();
+  bytes = 0;
+  readonly #hash: Hash | undefined;
+  readonly #expectBytes: number;
+  constructor(expectBytes: number, hash: Hash | undefined) {
+    super();
+    this.#expectBytes = expectBytes;
+    this.#hash = hash;
+  }
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    if (this.bytes + chunk.length <= this.#expectBytes) {
+      chunk.copy(this.data, this.bytes);
+      this.#hash?.update(chunk);
+    }
+    this.bytes += chunk.length;
+    callback();
+  }
+  /** What arrived within the expected size. */
+  received(): Buffer {
+    return this.data.subarray(0, Math.min(this.bytes, this.#expectBytes));
+  }
+}
 
 export interface LandOptions {
   landingRoot: string;
@@ -123,14 +173,45 @@ async function openPartial(partial: string, flags: 'r+' | 'w'): Promise<number> 
   }
 }
 
-/** Renames into place, making the destination directory only when it is missing. */
-async function renameIntoPlace(partial: string, localPath: string): Promise<void> {
+/** Opens a new partial file synchronously (a create in the page cache), making `.partial/` only when missing. */
+function openPartialSync(partial: string): number {
   try {
-    await rename(partial, localPath);
+    return openSync(partial, 'w');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    await mkdir(path.dirname(localPath), { recursive: true });
-    await rename(partial, localPath);
+    mkdirSync(path.dirname(partial), { recursive: true });
+    return openSync(partial, 'w');
+  }
+}
+
+/**
+ * Renames into place, making the destination directory only when it is missing. Synchronous: a
+ * rename is a metadata update of microseconds, cheaper inline than a thread-pool round trip; the
+ * directory's fsync (the slow part) stays asynchronous and grouped.
+ */
+function renameIntoPlace(partial: string, localPath: string): void {
+  try {
+    renameSync(partial, localPath);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    mkdirSync(path.dirname(localPath), { recursive: true });
+    renameSync(partial, localPath);
+  }
+}
+
+/** Keeps what a failed in-memory download received as the partial, so the next attempt resumes. */
+function keepPrefix(partial: string, sink: MemorySink): void {
+  const prefix = sink.received();
+  if (prefix.length === 0) return;
+  try {
+    const fd = openPartialSync(partial);
+    try {
+      for (let off = 0; off < prefix.length; ) off += writeSync(fd, prefix, off);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // Best effort: without it the next attempt starts from byte 0.
   }
 }
 
@@ -158,7 +239,7 @@ function syncDir(dir: string): Promise<void> {
   }
   const state = s;
   const start = (): Promise<void> => {
-    const run = fsyncPath(dir).finally(() => {
+    const run = syncDirectory(dir).finally(() => {
       if (state.running === run) state.running = undefined;
       if (!state.running && !state.next) dirSyncs.delete(dir);
     });
@@ -245,7 +326,50 @@ async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResu
   let written = 0;
   const mtime = new Date(entry.mtimeMs);
   const hash = opts.sha512 ? createHash('sha512') : undefined;
-  if (offset < entry.sizeBytes || entry.sizeBytes === 0) {
+  // Whether the partial was renamed into place already (by a landing writer).
+  let renamed = false;
+  if (offset === 0 && entry.sizeBytes <= IN_MEMORY_MAX_BYTES) {
+    const sink = await (opts.transferSlot ?? runDirectly)(async () => {
+      const received = new MemorySink(entry.sizeBytes, hash);
+      try {
+        await source.download(
+          entry.path,
+          received,
+          downloadOptions(entry, 0, signal, (n) => {
+            transferred += n;
+            opts.onBytes?.(n);
+          }),
+        );
+      } catch (err) {
+        keepPrefix(partial, received);
+        releaseBuffer(received.data);
+        throw err;
+      }
+      return received;
+    });
+    written = sink.bytes;
+    // The connection serves the next file while a writer thread lands this one.
+    if (sink.bytes === entry.sizeBytes) {
+      try {
+        await writeAndRename({
+          partial,
+          localPath,
+          mtimeMs: entry.mtimeMs,
+          // The buffer is the writer's now; it comes back for reuse.
+          data: sink.data,
+          sizeBytes: sink.bytes,
+        });
+      } catch (err) {
+        throw (err as LandingWriteError).stage === 'rename' ? renameFailure(err, sourceName, entry, localPath) : err;
+      }
+      synced = true;
+      renamed = true;
+    } else {
+      // Judged below; a short one resumes from what arrived.
+      if (sink.bytes < entry.sizeBytes) keepPrefix(partial, sink);
+      releaseBuffer(sink.data);
+    }
+  } else if (offset < entry.sizeBytes || entry.sizeBytes === 0) {
     // A resumed download: the prefix already on disk is hashed first.
     if (hash && offset > 0) await hashFileInto(hash, partial, offset);
     written = await (opts.transferSlot ?? runDirectly)(async () => {
@@ -265,19 +389,14 @@ async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResu
         writeError ??= err;
       });
       try {
-        await source.download(entry.path, out, {
-          offsetBytes: offset,
-          signal,
-          expect: {
-            sizeBytes: entry.sizeBytes,
-            mtimeMs: entry.mtimeMs,
-            ...('mtimePrecision' in entry && { mtimePrecision: (entry as RemoteEntry).mtimePrecision }),
-          },
-          onBytes: (n) => {
+        await source.download(
+          entry.path,
+          out,
+          downloadOptions(entry, offset, signal, (n) => {
             transferred += n;
             opts.onBytes?.(n);
-          },
-        });
+          }),
+        );
         if (!out.writableEnded) out.end();
         await finished(out);
       } catch (err) {
@@ -300,8 +419,9 @@ async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResu
       return out.bytesWritten;
     });
   }
-  // After a download whose stream closed cleanly, the stream knows what it wrote: no stat.
-  const got = synced ? offset + written : (sizeOf(partial) ?? 0);
+  // After a download whose stream closed cleanly, the stream knows what it wrote: no stat. An
+  // in-memory download that came out short or long knows it too.
+  const got = synced || offset === 0 ? offset + written : (sizeOf(partial) ?? 0);
   if (got !== entry.sizeBytes) {
     if (got > entry.sizeBytes) {
       await rm(partial, { force: true });
@@ -321,18 +441,12 @@ async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResu
     await fsyncPath(partial, 'r+');
     if (hash) await hashFileInto(hash, partial);
   }
-  try {
-    await renameIntoPlace(partial, localPath);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EISDIR' || code === 'ENOTDIR' || code === 'ENOTEMPTY') {
-      throw new PermanentError(
-        'POLLER_LANDING_PATH_CONFLICT',
-        `${sourceName}:${entry.path}: cannot land at ${localPath} (${code}): a file and a directory share this name`,
-        { cause: err },
-      );
+  if (!renamed) {
+    try {
+      renameIntoPlace(partial, localPath);
+    } catch (err) {
+      throw renameFailure(err, sourceName, entry, localPath);
     }
-    throw err;
   }
   await syncDir(path.dirname(localPath)).catch(() => undefined);
   crashHookAfterRename();
@@ -341,6 +455,37 @@ async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResu
     bytesTransferred: transferred,
     resumedFromBytes: offset,
     ...(hash && { sha512: hash.digest('base64') }),
+  };
+}
+
+/** A rename into place that failed: a file/directory clash is the file's permanent problem. */
+function renameFailure(err: unknown, sourceName: string, entry: LandOptions['entry'], localPath: string): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'EISDIR' || code === 'ENOTDIR' || code === 'ENOTEMPTY') {
+    return new PermanentError(
+      'POLLER_LANDING_PATH_CONFLICT',
+      `${sourceName}:${entry.path}: cannot land at ${localPath} (${code}): a file and a directory share this name`,
+      { cause: err },
+    );
+  }
+  return err;
+}
+
+function downloadOptions(
+  entry: LandOptions['entry'],
+  offsetBytes: number,
+  signal: AbortSignal,
+  onBytes: (n: number) => void,
+): Parameters<Source['download']>[2] {
+  return {
+    offsetBytes,
+    signal,
+    expect: {
+      sizeBytes: entry.sizeBytes,
+      mtimeMs: entry.mtimeMs,
+      ...('mtimePrecision' in entry && { mtimePrecision: (entry as RemoteEntry).mtimePrecision }),
+    },
+    onBytes,
   };
 }
 

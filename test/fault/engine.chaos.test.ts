@@ -241,7 +241,8 @@ it(`survives ${KILLS} kill -9 at random points of a changing feed`, { timeout: 1
 it('a file rewritten after a kill mid-transfer lands as its new version, not the old partial plus the new tail', async () => {
   env = await startEngineEnv({ ftp: { faults: { stallDataAfterBytes: 200_000, stallTimes: 1 } } });
   const e = env;
-  await e.put('a.bufr', Buffer.alloc(1_000_000, 1));
+  // Larger than what lands through memory (1 MiB): this one streams to a partial on disk.
+  await e.put('a.bufr', Buffer.alloc(2_000_000, 1));
   const child = e.spawnCli(['run-once']);
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   const partialDir = path.join(e.landing, '.partial');

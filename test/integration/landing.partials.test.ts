@@ -59,6 +59,31 @@ describe('partial files', () => {
     await tmp.remove();
   });
 
+  it('keep what a small file received before its transfer broke, and the next attempt resumes from there', async () => {
+    const tmp = await makeTmpDir('poller-partials-');
+    const landing = path.join(tmp.path, 'landing');
+    const signal = new AbortController().signal;
+    const content = 'received in memory, then the connection broke';
+    const breaking: Source = {
+      ...bytesSource(content),
+      async download(_p: string, to: Writable) {
+        await new Promise<void>((resolve, reject) =>
+          to.write(content.slice(0, 10), (e) => (e ? reject(e) : resolve())),
+        );
+        throw new Error('connection reset');
+      },
+    };
+    const entry = { path: 'c.bufr', sizeBytes: content.length, mtimeMs: 4000 };
+    const opts = { landingRoot: landing, sourceName: 's', fileId: 9, entry, signal };
+    await expect(landFile(breaking, opts)).rejects.toThrow('connection reset');
+    expect(await readFile(partialPathFor(landing, 9, content.length, 4000), 'utf8')).toBe(content.slice(0, 10));
+    const resumed = await landFile(bytesSource(content), opts);
+    expect(resumed.resumedFromBytes).toBe(10);
+    expect(await readFile(resumed.localPath, 'utf8')).toBe(content);
+    expect(await readdir(partialDir(landing))).toEqual([]);
+    await tmp.remove();
+  });
+
   it('are swept at start-up when no fetchable row owns them', async () => {
     const tmp = await makeTmpDir('poller-sweep-');
     await mkdir(partialDir(tmp.path), { recursive: true });

@@ -328,6 +328,7 @@ export class FtpClientPool {
   async #connect(signal: AbortSignal, releaseHost: () => void): Promise<PooledClient> {
     const o = this.#opts;
     const client = new Client(o.dataTimeoutMs, { maxListingBytes: this.#settings.maxListingBytes });
+    withoutTaskStacks(client);
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -485,6 +486,25 @@ function passiveToControlHost(): TransferStrategy {
       const res = await pasv(ftp);
       chosen = pasv;
       return res;
+    }
+  };
+}
+
+/**
+ * basic-ftp records `new Error().stack` for every command only to explain one misuse (a task
+ * started while another runs) that the pool rules out; the stack walk is a few per cent of a
+ * small file's CPU. Commands are sent with stack capture off; errors raised later keep theirs.
+ */
+function withoutTaskStacks(client: Client): void {
+  const ftp = client.ftp;
+  const handle = ftp.handle;
+  ftp.handle = function (this: typeof ftp, ...args: Parameters<typeof handle>) {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      return handle.apply(this, args);
+    } finally {
+      Error.stackTraceLimit = limit;
     }
   };
 }

@@ -1,0 +1,131 @@
+/**
+ * The landing writers: a few threads that land small files which arrived in memory, and fsync
+ * directories (landing-writer-worker.ts). Started on first use, at most WRITERS of them, each
+ * referenced only while it has work, so an idle writer never keeps the process alive. The file
+ * buffers are reused: each goes to a writer and comes back, so a catch-up of many small files
+ * allocates a few buffers, not one per file (less for the collector to chase).
+ */
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { runnableUrl } from '../plugins/isolation/runnable.js';
+
+/**
+ * Enough writers for fsyncs of several connections to overlap (an fsync takes a millisecond or
+ * more on real disks), few enough to cost little memory (a thread each, a few MB).
+ */
+const WRITERS = 4;
+
+/** Capacity of a landing buffer: the largest file landed through memory. */
+export const BUFFER_BYTES = 1024 * 1024;
+
+/** Free buffers kept for reuse; more than the files in flight of a busy host are let go. */
+const MAX_FREE_BUFFERS = 32;
+
+export type WriteJob =
+  | { kind: 'land'; id: number; partial: string; localPath: string; mtimeMs: number; data: Buffer; sizeBytes: number }
+  | { kind: 'syncdir'; id: number; dir: string };
+
+export interface WriteReply {
+  id: number;
+  /** Set on failure: where it failed. `write` means the file is not known to be on disk. */
+  stage?: 'write' | 'rename';
+  error?: { message: string; code?: string; errno?: number; syscall?: string; path?: string };
+  /** A landed file's buffer, handed back for reuse. */
+  data?: Uint8Array;
+}
+
+/** A failure of a landing writer, with the errno fields of the fs call that failed. */
+export type LandingWriteError = NodeJS.ErrnoException & { stage: 'write' | 'rename' };
+
+interface Writer {
+  worker: Worker;
+  pending: Map<number, { resolve: () => void; reject: (err: Error) => void }>;
+}
+
+const writers: Writer[] = [];
+const freeBuffers: Buffer[] = [];
+let nextId = 1;
+
+/** A landing buffer of BUFFER_BYTES: give it back with releaseBuffer unless a writer takes it. */
+export function takeBuffer(): Buffer {
+  return freeBuffers.pop() ?? Buffer.allocUnsafeSlow(BUFFER_BYTES);
+}
+
+export function releaseBuffer(buf: Buffer): void {
+  if (freeBuffers.length < MAX_FREE_BUFFERS && buf.byteLength === BUFFER_BYTES) freeBuffers.push(buf);
+}
+
+function workerUrl(): URL {
+  const here = fileURLToPath(import.meta.url);
+  const script = path.join(path.dirname(here), `landing-writer-worker${path.extname(here)}`);
+  return new URL(runnableUrl(pathToFileURL(script).href));
+}
+
+function startWriter(): Writer {
+  const worker = new Worker(workerUrl());
+  const w: Writer = { worker, pending: new Map() };
+  worker.unref();
+  worker.on('message', (reply: WriteReply) => {
+    if (reply.data) releaseBuffer(Buffer.from(reply.data.buffer, reply.data.byteOffset, reply.data.byteLength));
+    const job = w.pending.get(reply.id);
+    if (!job) return;
+    w.pending.delete(reply.id);
+    if (w.pending.size === 0) worker.unref();
+    if (!reply.error) job.resolve();
+    else job.reject(Object.assign(new Error(reply.error.message), reply.error, { stage: reply.stage ?? 'write' }));
+  });
+  const fail = (err: Error): void => {
+    const i = writers.indexOf(w);
+    if (i >= 0) writers.splice(i, 1);
+    for (const job of w.pending.values()) job.reject(Object.assign(err, { stage: 'write' as const }));
+    w.pending.clear();
+  };
+  worker.on('error', fail);
+  worker.on('exit', (code) => fail(new Error(`a landing writer thread exited (code ${code})`)));
+  writers.push(w);
+  return w;
+}
+
+/** The idle writer, else a new one while under WRITERS, else the least busy. */
+function pickWriter(): Writer {
+  let best: Writer | undefined;
+  for (const w of writers) {
+    if (w.pending.size === 0) return w;
+    if (!best || w.pending.size < best.pending.size) best = w;
+  }
+  return writers.length < WRITERS || !best ? startWriter() : best;
+}
+
+type JobBody = WriteJob extends infer J ? (J extends WriteJob ? Omit<J, 'id'> : never) : never;
+
+function submit(body: JobBody): Promise<void> {
+  const w = pickWriter();
+  const id = nextId++;
+  return new Promise<void>((resolve, reject) => {
+    w.pending.set(id, { resolve, reject });
+    w.worker.ref();
+    if (body.kind === 'land') w.worker.postMessage({ ...body, id }, [body.data.buffer as ArrayBuffer]);
+    else w.worker.postMessage({ ...body, id });
+  });
+}
+
+/**
+ * Writes the first `sizeBytes` of `data` (a buffer from takeBuffer, now the writer's) to
+ * `partial`, sets the mtime, fsyncs, closes and renames to `localPath`, in one round trip.
+ * Rejects with a LandingWriteError (`stage` says whether only the rename failed).
+ */
+export function writeAndRename(job: {
+  partial: string;
+  localPath: string;
+  mtimeMs: number;
+  data: Buffer;
+  sizeBytes: number;
+}): Promise<void> {
+  return submit({ kind: 'land', ...job });
+}
+
+/** fsyncs a directory (its renames made durable) in one round trip. */
+export function syncDirectory(dir: string): Promise<void> {
+  return submit({ kind: 'syncdir', dir });
+}
