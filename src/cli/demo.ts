@@ -3,11 +3,13 @@
  * it from an FTP server on 127.0.0.1, writes a config next to it and runs one cycle: listing,
  * settle check, ledger diff, landing, plugins. Run it twice: the second run fetches nothing.
  */
+
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
+import { builtinPluginFile } from '../package-paths.js';
 import { BUILTIN_PLUGINS } from '../plugins/loader.js';
 import { printLine } from './output.js';
 import { runOnce } from './run-once.js';
@@ -95,6 +97,5 @@ next:
 };
 
 function existsBuiltin(name: string): boolean {
-  const here = path.dirname(new URL(import.meta.url).pathname);
-  return ['.js', '.ts'].some((ext) => existsSync(path.resolve(here, '..', '..', 'plugins', name, `index${ext}`)));
+  return builtinPluginFile(name) !== undefined;
 }

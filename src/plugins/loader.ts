@@ -1,14 +1,9 @@
-/**
- * Loads plugins named in the config: a built-in by name (`use: archive`), a file path
- * (`use: ./plugins/mine.js`, relative to the config file) or an installed package name.
- * Validates the API version and the plugin's options; errors name the plugin and the fix.
- */
-import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import type { PluginConfig } from '../config/load.js';
 import { ConfigError } from '../errors.js';
+import { builtinPluginFile } from '../package-paths.js';
 import { compileGlobs } from '../sources/glob.js';
 import { PLUGIN_API_VERSION, type Plugin, type PluginFile } from './api.js';
 import type { IsolationMode } from './isolation/pool.js';
@@ -44,11 +39,8 @@ const DEFAULT_TIMEOUT_MS = 60_000;
 export const DEFAULT_MEMORY_LIMIT_MB = 512;
 
 function builtinUrl(name: string): URL | undefined {
-  // This file is src/plugins/loader.{ts,js}; built-ins are <root>/plugins/<name>/index.{ts,js}.
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const ext = path.extname(fileURLToPath(import.meta.url));
-  const file = path.resolve(here, '..', '..', 'plugins', name, `index${ext}`);
-  return existsSync(file) ? pathToFileURL(file) : undefined;
+  const file = builtinPluginFile(name);
+  return file === undefined ? undefined : pathToFileURL(file);
 }
 
 function resolveSpecifier(use: string, baseDir: string): { url: string; origin: string } {

@@ -5,10 +5,8 @@
  * buffers are reused: each goes to a writer and comes back, so a catch-up of many small files
  * allocates a few buffers, not one per file (less for the collector to chase).
  */
-import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { runnableUrl } from '../plugins/isolation/runnable.js';
+import { builtModuleUrl } from '../package-paths.js';
 
 /**
  * Enough writers for fsyncs of several connections to overlap (an fsync takes a millisecond or
@@ -57,9 +55,7 @@ export function releaseBuffer(buf: Buffer): void {
 }
 
 function workerUrl(): URL {
-  const here = fileURLToPath(import.meta.url);
-  const script = path.join(path.dirname(here), `landing-writer-worker${path.extname(here)}`);
-  return new URL(runnableUrl(pathToFileURL(script).href));
+  return new URL(builtModuleUrl('src/transfer/landing-writer-worker.js'));
 }
 
 function startWriter(): Writer {

@@ -6,10 +6,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-
-// This file is <root>/src/plugins/isolation/runnable.{ts,js} (or under <root>/dist/ once built).
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.resolve(HERE, '..', '..', '..');
+import { builtModuleUrl, PACKAGE_ROOT as ROOT } from '../../package-paths.js';
 
 /** The URL a worker thread or child process can import for `url` (unchanged unless a repo .ts). */
 export function runnableUrl(url: string): string {
@@ -28,6 +25,5 @@ export function runnableUrl(url: string): string {
 
 /** The plugin host script, as a worker thread or child process loads it. */
 export function hostScriptUrl(): string {
-  const ext = path.extname(fileURLToPath(import.meta.url));
-  return runnableUrl(pathToFileURL(path.join(HERE, `host${ext}`)).href);
+  return builtModuleUrl('src/plugins/isolation/host.js');
 }
