@@ -368,6 +368,8 @@ async function knownVersion(ledger: Ledger, source: string, path: string): Promi
     sizeBytes: latest.sizeBytes,
     mtimeMs: latest.mtimeMs,
     mtimePrecision: latest.mtimePrecision,
+    ...(latest.etag !== undefined && { etag: latest.etag }),
+    ...(latest.fetchedMs !== null && { fetchedMs: latest.fetchedMs }),
     settled: latest.state !== 'seen',
   };
 }

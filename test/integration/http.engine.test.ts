@@ -5,7 +5,7 @@
  * download and a connection cut mid-body followed by a resume.
  */
 import { randomBytes } from 'node:crypto';
-import { appendFile, mkdir, utimes, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -100,12 +100,14 @@ describe('nginx: a 500-entry page and basic auth', () => {
   });
   afterAll(async () => web?.close());
 
-  it('lists all 500 entries of one page with exact sizes and sends no HEAD', async () => {
+  it('lists all 500 entries of one page with exact sizes; a new file gets one HEAD, for its ETag', async () => {
     const source = createHttpSource(webSourceOptions(web.port, log));
     const entries = await source.list('many', { signal: AbortSignal.timeout(10_000) });
     expect(entries).toHaveLength(500);
-    expect(entries.find((e) => e.name === 'f-0499 ü.bufr')).toMatchObject({ sizeBytes: 3, type: 'file' });
-    expect(source.stats.heads).toBe(0);
+    const last = entries.find((e) => e.name === 'f-0499 ü.bufr');
+    expect(last).toMatchObject({ sizeBytes: 3, type: 'file', mtimePrecision: 's' });
+    expect(last?.etag).toMatch(/^"[0-9a-f]+-3"$/);
+    expect(source.stats.heads).toBe(500);
     await source.close();
   });
 
@@ -145,6 +147,9 @@ describe('scripted server: error pages, throttling and a cut connection', () => 
         // A "soft 404": 200 with an HTML page where the listing promised a data file.
         res.writeHead(200, { 'content-type': 'text/html', 'content-length': 27 });
         res.end('<html>File not found</html>');
+      } else if (url === '/weak.bufr' || url === '/strong.bufr') {
+        res.writeHead(200, { etag: url === '/weak.bufr' ? 'W/"w1"' : '"s1"', 'content-length': 4 });
+        res.end(req.method === 'HEAD' ? undefined : 'data');
       } else if (url === '/busy.bufr') {
         res.writeHead(503, { 'retry-after': '7' });
         res.end();
@@ -200,6 +205,26 @@ describe('scripted server: error pages, throttling and a cut connection', () => 
     await source.close();
   });
 
+  it('keeps a strong ETag as the version key and ignores a weak one', async () => {
+    const source = createHttpSource(webSourceOptions(port, log));
+    const signal = AbortSignal.timeout(10_000);
+    expect((await source.stat?.('strong.bufr', { signal }))?.etag).toBe('"s1"');
+    const weak = await source.stat?.('weak.bufr', { signal });
+    expect(weak).toMatchObject({ sizeBytes: 4 });
+    expect(weak?.etag).toBeUndefined();
+    // A GET whose ETag is not the listed version's is refused before a byte is written.
+    const c = collect();
+    await expect(
+      source.download('strong.bufr', c.sink, {
+        offsetBytes: 0,
+        signal,
+        expect: { sizeBytes: 4, mtimeMs: 0, etag: '"s0"' },
+      }),
+    ).rejects.toMatchObject({ code: 'POLLER_HTTP_CHANGED' });
+    expect(c.data().length).toBe(0);
+    await source.close();
+  });
+
   it('throttles on 503 with Retry-After', async () => {
     const source = createHttpSource(webSourceOptions(port, log));
     const { sink } = collect();
@@ -227,5 +252,46 @@ describe('scripted server: error pages, throttling and a cut connection', () => 
     });
     expect(Buffer.concat([got, rest.data()]).equals(body)).toBe(true);
     await source.close();
+  });
+});
+
+describe('nginx: the strong ETag is the version key', () => {
+  let web: TestWebServer;
+  let tmp: TmpDir;
+  // A minute already past, so no settle wait: its index shows only "HH:MM" for both versions.
+  const minuteStart = Math.floor(Date.now() / 60_000) * 60_000 - 60_000;
+  beforeAll(async () => {
+    web = await startWebServer('nginx-html');
+    tmp = await makeTmpDir('poller-http-etag-');
+    await mkdir(path.join(web.root, 'radar'));
+    for (const name of ['a.bufr', 'b.bufr']) {
+      const f = path.join(web.root, 'radar', name);
+      await writeFile(f, `${name} v1 `.padEnd(64, '.'));
+      await utimes(f, (minuteStart + 5_000) / 1000, (minuteStart + 5_000) / 1000);
+    }
+  });
+  afterAll(async () => {
+    await web?.close();
+    await tmp?.remove();
+  });
+
+  it('fetches again a file rewritten with the same size inside the same listed minute, and not an unchanged one', async () => {
+    const config = await writeWebConfig(tmp.path, { url: `http://127.0.0.1:${web.port}/`, minAge: '0s' });
+    expect(await webCycle(config)).toMatchObject({ fetched: 2, failed: 0 });
+    const afterFirst = await web.accessLog();
+    const a = path.join(web.root, 'radar', 'a.bufr');
+    const v2 = 'a.bufr v2 '.padEnd(64, '.');
+    await writeFile(a, v2);
+    await utimes(a, (minuteStart + 25_000) / 1000, (minuteStart + 25_000) / 1000);
+    // The index row of a.bufr is unchanged: same bytes count, same minute.
+    const index = await fetch(`http://127.0.0.1:${web.port}/radar/`).then((r) => r.text());
+    expect(index).toMatch(/a\.bufr<\/a>\s+\S+ \d\d:\d\d\s+64/);
+    expect(await webCycle(config)).toMatchObject({ fetched: 1, failed: 0 });
+    const added = (await web.accessLog()).slice(afterFirst.length);
+    expect(added.filter((l) => l.startsWith('GET ') && l.endsWith('.bufr'))).toEqual(['GET /radar/a.bufr']);
+    const landed = await readFile(path.join(tmp.path, 'landing', 'web', 'radar', 'a.bufr'), 'utf8');
+    expect(landed).toBe(v2);
+    // Nothing changed since: nothing is fetched.
+    expect(await webCycle(config)).toMatchObject({ fetched: 0, failed: 0 });
   });
 });

@@ -169,7 +169,16 @@ export function createS3Source(opts: SourceConnectOptions & { pageSize?: number 
           if (!o.key.startsWith(prefix) || name === '' || name.includes('/')) continue;
           const rel = relDir === '' ? name : `${relDir}/${name}`;
           if (o.etag !== undefined) etags.set(rel, o.etag);
-          out.push({ path: rel, name, type: 'file', sizeBytes: o.sizeBytes, mtimeMs: o.mtimeMs, mtimePrecision: 'ms' });
+          out.push({
+            path: rel,
+            name,
+            type: 'file',
+            sizeBytes: o.sizeBytes,
+            mtimeMs: o.mtimeMs,
+            mtimePrecision: 'ms',
+            // The version key with the size (multipart ETags, "<md5>-<parts>", included).
+            ...(o.etag !== undefined && { etag: o.etag }),
+          });
         }
         if (!parsed.truncated) return out;
         if (parsed.nextToken === undefined) {
@@ -193,7 +202,7 @@ export function createS3Source(opts: SourceConnectOptions & { pageSize?: number 
       if (offset > 0) {
         extra['range'] = `bytes=${offset}-`;
         // S3 answers a mismatch with 412 rather than the whole object (If-Range is not supported).
-        const etag = etags.get(rel);
+        const etag = dl.expect?.etag ?? etags.get(rel);
         if (etag !== undefined) extra['if-match'] = etag;
         else if (dl.expect) extra['if-unmodified-since'] = new Date(dl.expect.mtimeMs).toUTCString();
       }
@@ -206,6 +215,11 @@ export function createS3Source(opts: SourceConnectOptions & { pageSize?: number 
       if (status !== 200 && status !== 206) throw await replyError(reply, c);
       try {
         if (offset > 0 && status !== 206) throw changed(rel, 'the server sent the whole object to a resume');
+        const replyEtag = header(reply, 'etag');
+        if (dl.expect?.etag !== undefined && replyEtag !== undefined && replyEtag !== dl.expect.etag) {
+          // Overwritten since it was listed: these bytes are not the version the ledger recorded.
+          throw changed(rel, 'its ETag differs from the listed version');
+        }
         const length = header(reply, 'content-length');
         const expected = dl.expect ? dl.expect.sizeBytes - offset : undefined;
         if (length !== undefined && expected !== undefined && Number(length) !== expected) {
