@@ -1,18 +1,38 @@
 /**
  * Real web servers on 127.0.0.1 for the HTTP source tests: nginx (HTML or JSON autoindex),
- * lighttpd (mod_dirlisting), `python3 -m http.server`; and s3rver (S3 API) in process. Each serves
+ * Apache httpd (mod_autoindex: fancy as an HTML table as Debian ships it, fancy in `<pre>`, and the
+ * plain list), lighttpd (mod_dirlisting), `python3 -m http.server`; and s3rver (S3 API) in process. Each serves
  * a fresh tmp directory and is stopped by `close()`. A server whose binary is missing is reported
  * by `httpServerMissing` so suites can skip with a notice (and fail under CI=true).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort } from './free-port.js';
 import { waitFor } from './wait-for.js';
 
-export type WebServerKind = 'nginx-html' | 'nginx-json' | 'lighttpd' | 'python';
+export type WebServerKind =
+  | 'nginx-html'
+  | 'nginx-json'
+  | 'apache-table'
+  | 'apache-pre'
+  | 'apache-plain'
+  | 'lighttpd'
+  | 'python';
+
+export interface WebServerOptions {
+  /** The server process's TZ (Apache and lighttpd write index times in local time). @default 'UTC' */
+  timezone?: string;
+}
+
+/** mod_autoindex options per Apache kind; the table form is Debian's default autoindex.conf. */
+const APACHE_INDEX_OPTIONS: Record<string, string> = {
+  'apache-table': 'FancyIndexing VersionSort HTMLTable NameWidth=* DescriptionWidth=* Charset=UTF-8',
+  'apache-pre': 'FancyIndexing NameWidth=* Charset=UTF-8',
+  'apache-plain': '-FancyIndexing Charset=UTF-8',
+};
 
 export interface TestWebServer {
   kind: WebServerKind;
@@ -20,7 +40,7 @@ export interface TestWebServer {
   /** The served directory. */
   root: string;
   /**
-   * Requests logged by the server: method and path, in order (nginx and lighttpd only). lighttpd
+   * Requests logged by the server: method and path, in order (nginx, Apache and lighttpd). lighttpd
    * buffers its log, so this first sends a marker request and waits until the log shows it.
    */
   accessLog(): Promise<string[]>;
@@ -30,6 +50,9 @@ export interface TestWebServer {
 const BINARIES: Record<WebServerKind, string> = {
   'nginx-html': '/usr/sbin/nginx',
   'nginx-json': '/usr/sbin/nginx',
+  'apache-table': '/usr/sbin/apache2',
+  'apache-pre': '/usr/sbin/apache2',
+  'apache-plain': '/usr/sbin/apache2',
   lighttpd: '/usr/sbin/lighttpd',
   python: 'python3',
 };
@@ -51,7 +74,8 @@ async function portOpen(port: number): Promise<boolean> {
   }
 }
 
-export async function startWebServer(kind: WebServerKind): Promise<TestWebServer> {
+export async function startWebServer(kind: WebServerKind, opts: WebServerOptions = {}): Promise<TestWebServer> {
+  const tz = opts.timezone ?? 'UTC';
   const dir = await mkdtemp(path.join(tmpdir(), `poller-${kind}-`));
   const root = path.join(dir, 'www');
   await mkdir(root);
@@ -87,6 +111,42 @@ http {
 `,
     );
     child = spawn('/usr/sbin/nginx', ['-c', conf, '-p', dir], { stdio: 'ignore' });
+  } else if (kind.startsWith('apache-')) {
+    // Started as root, Apache serves as `www-data`: the tree must be readable by others.
+    await chmod(dir, 0o755);
+    await chmod(root, 0o755);
+    const conf = path.join(dir, 'httpd.conf');
+    const mod = (name: string) => `LoadModule ${name}_module /usr/lib/apache2/modules/mod_${name}.so`;
+    await writeFile(
+      conf,
+      `ServerRoot ${dir}
+PidFile ${dir}/httpd.pid
+Listen 127.0.0.1:${port}
+ServerName 127.0.0.1
+${['mpm_event', 'authz_core', 'authn_core', 'authn_file', 'authz_user', 'auth_basic', 'autoindex', 'mime'].map(mod).join('\n')}
+${process.getuid?.() === 0 ? 'User www-data\nGroup www-data' : ''}
+ErrorLog ${dir}/error.log
+CustomLog ${access} "%h \\"%r\\" %>s"
+TypesConfig /dev/null
+AddType application/octet-stream .bin .bufr
+DocumentRoot ${root}
+<Directory ${root}>
+  Options +Indexes
+  Require all granted
+  IndexOptions ${APACHE_INDEX_OPTIONS[kind]}
+</Directory>
+<Directory ${root}/protected>
+  AuthType Basic
+  AuthName "x"
+  AuthUserFile ${dir}/htpasswd
+  Require valid-user
+</Directory>
+`,
+    );
+    child = spawn('/usr/sbin/apache2', ['-DFOREGROUND', '-f', conf], {
+      stdio: 'ignore',
+      env: { ...process.env, TZ: tz, APACHE_RUN_DIR: dir, APACHE_LOCK_DIR: dir },
+    });
   } else if (kind === 'lighttpd') {
     const conf = path.join(dir, 'lighttpd.conf');
     await writeFile(
@@ -103,7 +163,7 @@ server.stat-cache-engine = "disable"
 mimetype.assign = ( "" => "application/octet-stream" )
 `,
     );
-    child = spawn('/usr/sbin/lighttpd', ['-D', '-f', conf], { stdio: 'ignore', env: { ...process.env, TZ: 'UTC' } });
+    child = spawn('/usr/sbin/lighttpd', ['-D', '-f', conf], { stdio: 'ignore', env: { ...process.env, TZ: tz } });
   } else {
     child = spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '--directory', root], {
       stdio: 'ignore',

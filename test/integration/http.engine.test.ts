@@ -295,3 +295,52 @@ describe('nginx: the strong ETag is the version key', () => {
     expect(await webCycle(config)).toMatchObject({ fetched: 0, failed: 0 });
   });
 });
+
+describe.skipIf(httpServerMissing('apache-table') !== undefined && process.env['CI'] !== 'true')(
+  'Apache: index times in its own zone, no HEAD on a no-change re-poll',
+  () => {
+    let web: TestWebServer;
+    let tmp: TmpDir;
+    // A zone far from UTC, with the server process in it: its index shows local times.
+    const zone = 'America/New_York';
+    const mtimeMs = Math.floor((Date.now() - 3_600_000) / 60_000) * 60_000;
+    beforeAll(async () => {
+      web = await startWebServer('apache-table', { timezone: zone });
+      tmp = await makeTmpDir('poller-http-apache-');
+      await mkdir(path.join(web.root, 'radar'));
+      for (let i = 0; i < 12; i++) {
+        const f = path.join(web.root, 'radar', `vol-${i}.bufr`);
+        await writeFile(f, randomBytes(1_500 + i * 700));
+        await utimes(f, mtimeMs / 1000, mtimeMs / 1000);
+      }
+    });
+    afterAll(async () => {
+      await web?.close();
+      await tmp?.remove();
+    });
+
+    it('reads the listed times in the `timezone` option (and hours off without it)', async () => {
+      const signal = AbortSignal.timeout(10_000);
+      const inZone = createHttpSource(webSourceOptions(web.port, log, { timezone: zone }));
+      const wanted = () => false; // the rows as listed, no HEAD
+      const row = (await inZone.list('radar', { signal, wanted })).find((e) => e.name === 'vol-0.bufr');
+      expect(row).toMatchObject({ mtimeMs, mtimePrecision: 'minute' });
+      await inZone.close();
+      const asUtc = createHttpSource(webSourceOptions(web.port, log));
+      const wrong = (await asUtc.list('radar', { signal, wanted })).find((e) => e.name === 'vol-0.bufr');
+      expect(Math.abs((wrong?.mtimeMs ?? 0) - mtimeMs)).toBeGreaterThanOrEqual(3_600_000);
+      await asUtc.close();
+    });
+
+    it('fetches every file once; the re-poll sends no HEAD and no GET of a file', async () => {
+      const config = await writeWebConfig(tmp.path, { url: `http://127.0.0.1:${web.port}/`, timezone: zone });
+      expect(await webCycle(config)).toMatchObject({ fetched: 12, failed: 0 });
+      const afterFirst = await web.accessLog();
+      expect(afterFirst.filter((l) => l.startsWith('HEAD ')).length).toBe(12);
+      expect(await webCycle(config)).toMatchObject({ fetched: 0, failed: 0, listed: 12 });
+      const added = (await web.accessLog()).slice(afterFirst.length);
+      expect(added.filter((l) => l.startsWith('HEAD '))).toEqual([]);
+      expect(added.filter((l) => l.startsWith('GET ') && l.endsWith('.bufr'))).toEqual([]);
+    });
+  },
+);

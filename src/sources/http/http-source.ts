@@ -145,7 +145,9 @@ export function createHttpSource(opts: SourceConnectOptions): HttpSource {
     await discard(reply);
     if (reply.statusCode === 404 || reply.statusCode === 410) return undefined;
     if (reply.statusCode !== 200) throw statusError(reply.statusCode, c, header(reply, 'retry-after'));
-    const length = Number(header(reply, 'content-length'));
+    const cl = header(reply, 'content-length');
+    // Apache answers HEAD of an empty file without Content-Length: ask for its first byte instead.
+    const length = cl !== undefined ? Number(cl) : await lengthByRange(rel, signal, c);
     if (!Number.isSafeInteger(length) || length < 0) {
       throw new TransientError(
         'POLLER_HTTP_NO_LENGTH',
@@ -167,6 +169,23 @@ export function createHttpSource(opts: SourceConnectOptions): HttpSource {
       mtimePrecision: 's',
       ...(etag !== undefined && { etag }),
     };
+  };
+
+  /** A file's length from `GET Range: bytes=0-0` (206 Content-Range, or a 200's Content-Length). */
+  const lengthByRange = async (rel: string, signal: AbortSignal, c: HttpErrorContext): Promise<number> => {
+    const reply = await send('GET', urlPathOf(rel, false), { range: 'bytes=0-0' }, signal, c);
+    // At most a byte, or a whole body from a server without ranges: not read past a small limit.
+    await discard(reply);
+    if (reply.statusCode === 206) {
+      const total = /\/(\d+)$/.exec(header(reply, 'content-range') ?? '');
+      return total ? Number(total[1]) : Number.NaN;
+    }
+    if (reply.statusCode === 200) return Number(header(reply, 'content-length') ?? Number.NaN);
+    if (reply.statusCode === 416) {
+      const total = /^bytes \*\/(\d+)$/.exec(header(reply, 'content-range') ?? '');
+      return total ? Number(total[1]) : Number.NaN;
+    }
+    throw statusError(reply.statusCode, c, header(reply, 'retry-after'));
   };
 
   const rememberValidators = (rel: string, reply: HttpReply, checkedMs: number): void => {
