@@ -151,7 +151,7 @@ export interface SourceConnectOptions {
   log: Logger;
 }
 
-/** S3 settings from the config; credentials absent means anonymous (unsigned) requests. */
+/** S3 settings from the config; neither credentials nor instanceProfile means anonymous (unsigned) requests. */
 export interface S3Settings {
   bucket: string;
   /** Endpoint URL (`https://s3.eu-west-1.amazonaws.com`, a MinIO URL); default AWS for the region. */
@@ -160,4 +160,9 @@ export interface S3Settings {
   /** Bucket in the path (`endpoint/bucket/key`) instead of the host name (`bucket.endpoint/key`). */
   forcePathStyle: boolean;
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /**
+   * No keys given and not anonymous: temporary keys from the instance metadata service, at
+   * `endpoint` (AWS_EC2_METADATA_SERVICE_ENDPOINT) or the link-local default.
+   */
+  instanceProfile?: { endpoint?: string };
 }

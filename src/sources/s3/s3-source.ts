@@ -17,6 +17,11 @@ import {
 } from '../http/client.js';
 import { classifyHttpError, type HttpErrorContext, type HttpOperation, statusError } from '../http/errors.js';
 import type { DownloadOptions, Listing, ListOptions, RemoteEntry, Source, SourceConnectOptions } from '../source.js';
+import {
+  type CredentialProvider,
+  createInstanceProfileCredentials,
+  DEFAULT_IMDS_ENDPOINT,
+} from './instance-profile.js';
 import { parseListObjects, xmlErrorCode } from './list-xml.js';
 import { awsEncodePath, canonicalQuery, signRequest } from './sigv4.js';
 
@@ -47,6 +52,13 @@ export function createS3Source(opts: SourceConnectOptions & { pageSize?: number 
   const keyPrefix = rootPrefix === '' || rootPrefix.endsWith('/') ? rootPrefix : `${rootPrefix}/`;
   const pageSize = Math.max(1, Math.min(DEFAULT_PAGE_SIZE, opts.pageSize ?? DEFAULT_PAGE_SIZE));
   const etags = new Map<string, string>();
+  const profile: CredentialProvider | undefined =
+    s3.credentials === undefined && s3.instanceProfile !== undefined
+      ? createInstanceProfileCredentials({
+          source: opts.name,
+          endpoint: s3.instanceProfile.endpoint ?? DEFAULT_IMDS_ENDPOINT,
+        })
+      : undefined;
   const stats: S3SourceStats = { listPages: 0, gets: 0, deletes: 0 };
   const displayUrl = `s3://${s3.bucket}/${keyPrefix}`;
   let closed = false;
@@ -71,14 +83,15 @@ export function createS3Source(opts: SourceConnectOptions & { pageSize?: number 
     signal.throwIfAborted();
     const path =
       s3.forcePathStyle && key === '' ? `/${awsEncodePath(s3.bucket)}` : awsEncodePath(`${keyPathPrefix}${key}`);
-    const signed = s3.credentials
+    const credentials = s3.credentials ?? (await profile?.get(signal));
+    const signed = credentials
       ? signRequest({
           method,
           host: base.host,
           encodedPath: path,
           query,
           region: s3.region,
-          credentials: s3.credentials,
+          credentials,
           nowMs: Date.now(),
         })
       : {};
