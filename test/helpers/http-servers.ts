@@ -85,6 +85,8 @@ export async function startWebServer(kind: WebServerKind, opts: WebServerOptions
   if (kind === 'nginx-html' || kind === 'nginx-json') {
     for (const d of ['client', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) await mkdir(path.join(dir, d));
     const conf = path.join(dir, 'nginx.conf');
+    const index = `autoindex on; ${kind === 'nginx-json' ? 'autoindex_format json;' : ''}`;
+    await writeFile(path.join(dir, 'soft-404.html'), '<html><body>Sorry, no such file here.</body></html>\n');
     await writeFile(
       conf,
       `daemon off;
@@ -104,8 +106,15 @@ http {
   server {
     listen 127.0.0.1:${port};
     root ${root};
-    location / { autoindex on; ${kind === 'nginx-json' ? 'autoindex_format json;' : ''} }
-    location /protected/ { autoindex on; auth_basic "x"; auth_basic_user_file ${dir}/htpasswd; }
+    location / { ${index} }
+    location /protected/ { ${index} auth_basic "x"; auth_basic_user_file ${dir}/htpasswd; }
+    # Faults a real server shows: no access, a "soft 404" page with status 200, throttling.
+    location /forbidden/ { deny all; }
+    location /soft/ { ${index} error_page 404 =200 /soft-404.html; }
+    location = /soft-404.html { internal; root ${dir}; }
+    location ~ ^/busy/slow[^/]*$ { add_header Retry-After 7 always; return 429; }
+    location ~ ^/busy/.+$ { add_header Retry-After 9 always; return 503; }
+    location /busy/ { ${index} }
   }
 }
 `,

@@ -5,12 +5,14 @@
  * download and a connection cut mid-body followed by a resume.
  */
 import { randomBytes } from 'node:crypto';
-import { appendFile, mkdir, readFile, utimes, writeFile } from 'node:fs/promises';
+import { existsSync, statSync } from 'node:fs';
+import { appendFile, mkdir, readdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PermanentError, SourceError, TransientError } from '../../src/errors.js';
+import { SqliteLedger } from '../../src/ledger/sqlite/sqlite-ledger.js';
 import { createHttpSource } from '../../src/sources/http/http-source.js';
 import { freePort } from '../helpers/free-port.js';
 import { httpServerMissing, startWebServer, type TestWebServer } from '../helpers/http-servers.js';
@@ -344,3 +346,103 @@ describe.skipIf(httpServerMissing('apache-table') !== undefined && process.env['
     });
   },
 );
+
+describe('nginx faults under the engine: refused access, gone after listing, soft 404, throttling', () => {
+  let web: TestWebServer;
+  let tmp: TmpDir;
+  const HOUR = Date.now() / 1000 - 3600;
+  beforeAll(async () => {
+    // JSON: exact rows, so a download is the first request about a file (no HEAD filters it out).
+    web = await startWebServer('nginx-json');
+    tmp = await makeTmpDir('poller-http-faults-');
+    for (const d of ['protected', 'forbidden', 'gone', 'soft', 'busy']) await mkdir(path.join(web.root, d));
+    await writeFile(path.join(path.dirname(web.root), 'htpasswd'), 'ingest:{PLAIN}s3cret\n');
+    await writeFile(path.join(web.root, 'protected', 'a.bufr'), 'secret data');
+    await writeFile(path.join(web.root, 'forbidden', 'a.bufr'), 'no access');
+    // A stale index page, as a script that writes index pages leaves it: it still lists a file
+    // that is gone (in nginx's JSON form, so nothing but the GET asks about the file).
+    const stale = JSON.stringify([
+      { name: 'vanished.bufr', type: 'file', mtime: new Date(HOUR * 1000).toUTCString(), size: 5000 },
+    ]);
+    for (const d of ['gone', 'soft']) await writeFile(path.join(web.root, d, 'index.html'), stale);
+    for (const name of ['slow.bufr', 'busy.bufr']) {
+      await writeFile(path.join(web.root, 'busy', name), 'x'.repeat(100));
+      await utimes(path.join(web.root, 'busy', name), HOUR, HOUR);
+    }
+    await writeFile(path.join(tmp.path, 'password'), 'wrong-password\n');
+  });
+  afterAll(async () => {
+    await web?.close();
+    await tmp?.remove();
+  });
+
+  /** A working directory (config, ledger, landing) of its own per case. */
+  const caseDir = async (name: string) => {
+    const d = path.join(tmp.path, name);
+    await mkdir(d, { recursive: true });
+    return d;
+  };
+  const history = async (dir: string, p: string) => {
+    const ledger = new SqliteLedger(path.join(dir, 'ledger.db'));
+    try {
+      return await ledger.history('web', p);
+    } finally {
+      await ledger.close();
+    }
+  };
+
+  it('401 (wrong password) and 403 pause the source with one line and no secret', async () => {
+    const unauth = await webCycle(
+      await writeWebConfig(tmp.path, {
+        url: `http://ingest@127.0.0.1:${web.port}/protected/`,
+        passwordFile: './password',
+      }),
+    );
+    expect(unauth.error).toMatchObject({ code: 'POLLER_HTTP_AUTH_REJECTED', paused: true });
+    expect(unauth.error?.message).toMatch(/401/);
+    expect(unauth.error?.message).not.toMatch(/\n|wrong-password/);
+    const forbidden = await webCycle(
+      await writeWebConfig(tmp.path, { url: `http://127.0.0.1:${web.port}/forbidden/` }),
+    );
+    expect(forbidden.error).toMatchObject({ code: 'POLLER_HTTP_AUTH_REJECTED', paused: true });
+    expect(forbidden.error?.message).toMatch(/403/);
+    expect(forbidden.error?.message).not.toMatch(/\n/);
+  });
+
+  it('a file listed and then 404 fails that file, and lands nothing', async () => {
+    const dir = await caseDir('gone');
+    const summary = await webCycle(await writeWebConfig(dir, { url: `http://127.0.0.1:${web.port}/gone/` }));
+    expect(summary).toMatchObject({ fetched: 0, failed: 1 });
+    expect(summary.error).toBeUndefined();
+    const [row] = await history(dir, 'vanished.bufr');
+    expect(row).toMatchObject({ state: 'quarantined', errorCode: 'POLLER_HTTP_NOT_FOUND' });
+    expect(existsSync(path.join(dir, 'landing', 'web', 'vanished.bufr'))).toBe(false);
+  });
+
+  it('a "soft 404" (an HTML page with status 200) is never landed', async () => {
+    const dir = await caseDir('soft');
+    const summary = await webCycle(await writeWebConfig(dir, { url: `http://127.0.0.1:${web.port}/soft/` }));
+    expect(summary.fetched).toBe(0);
+    // Refused as a changed file (its length is not the listed one): back to settling, nothing landed.
+    const [row] = await history(dir, 'vanished.bufr');
+    expect(row).toMatchObject({ state: 'seen', localPath: null, fetchedMs: null });
+    expect(existsSync(path.join(dir, 'landing', 'web', 'vanished.bufr'))).toBe(false);
+    const partials = await readdir(path.join(dir, 'landing', '.partial')).catch(() => []);
+    for (const p of partials) expect(statSync(path.join(dir, 'landing', '.partial', p)).size).toBe(0);
+  });
+
+  it('429 and 503 with Retry-After throttle: no attempt used, retried no sooner than asked', async () => {
+    const before = Date.now();
+    const dir = await caseDir('busy');
+    const summary = await webCycle(await writeWebConfig(dir, { url: `http://127.0.0.1:${web.port}/busy/` }));
+    expect(summary).toMatchObject({ fetched: 0 });
+    for (const [name, seconds] of [
+      ['slow.bufr', 7],
+      ['busy.bufr', 9],
+    ] as const) {
+      const [row] = await history(dir, name);
+      expect(row).toMatchObject({ errorCode: 'POLLER_HTTP_THROTTLED', fetchAttempts: 0 });
+      expect(row?.nextRetryMs ?? 0).toBeGreaterThanOrEqual(before + seconds * 1000);
+    }
+  });
+});
