@@ -8,6 +8,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort } from './free-port.js';
@@ -25,7 +26,12 @@ export type WebServerKind =
 export interface WebServerOptions {
   /** The server process's TZ (Apache and lighttpd write index times in local time). @default 'UTC' */
   timezone?: string;
+  /** nginx only: serve HTTPS with this certificate and key. */
+  tls?: { certPath: string; keyPath: string };
 }
+
+/** The token nginx accepts under `/bearer/` (`Authorization: Bearer <token>`). */
+export const TEST_BEARER_TOKEN = 'test-bearer-token-1';
 
 /** mod_autoindex options per Apache kind; the table form is Debian's default autoindex.conf. */
 const APACHE_INDEX_OPTIONS: Record<string, string> = {
@@ -64,7 +70,17 @@ export function httpServerMissing(kind: WebServerKind): string | undefined {
   return undefined;
 }
 
-async function portOpen(port: number): Promise<boolean> {
+async function portOpen(port: number, tls: boolean): Promise<boolean> {
+  if (tls) {
+    // A self-signed server: accepting a TCP connection is enough.
+    return new Promise((resolve) => {
+      const socket = connect(port, '127.0.0.1', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+  }
   try {
     const res = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(1000) });
     await res.arrayBuffer();
@@ -104,12 +120,14 @@ http {
   scgi_temp_path ${dir}/scgi;
   types { application/octet-stream bin; }
   server {
-    listen 127.0.0.1:${port};
+    listen 127.0.0.1:${port}${opts.tls ? ' ssl' : ''};
+    ${opts.tls ? `ssl_certificate ${opts.tls.certPath}; ssl_certificate_key ${opts.tls.keyPath};` : ''}
     root ${root};
     location / { ${index} }
     location /protected/ { ${index} auth_basic "x"; auth_basic_user_file ${dir}/htpasswd; }
     # Faults a real server shows: no access, a "soft 404" page with status 200, throttling.
     location /forbidden/ { deny all; }
+    location /bearer/ { if ($http_authorization != "Bearer ${TEST_BEARER_TOKEN}") { return 401; } ${index} }
     location /soft/ { ${index} error_page 404 =200 /soft-404.html; }
     location = /soft-404.html { internal; root ${dir}; }
     location ~ ^/busy/slow[^/]*$ { add_header Retry-After 7 always; return 429; }
@@ -183,7 +201,7 @@ mimetype.assign = ( "" => "application/octet-stream" )
   child.once('exit', () => {
     exited = true;
   });
-  await waitFor(async () => exited || (await portOpen(port)), { timeoutMs: 15_000 });
+  await waitFor(async () => exited || (await portOpen(port, opts.tls !== undefined)), { timeoutMs: 15_000 });
   if (exited) throw new Error(`${kind} exited at start; see ${dir}`);
   return {
     kind,

@@ -15,9 +15,10 @@ import { PermanentError, SourceError, TransientError } from '../../src/errors.js
 import { SqliteLedger } from '../../src/ledger/sqlite/sqlite-ledger.js';
 import { createHttpSource } from '../../src/sources/http/http-source.js';
 import { freePort } from '../helpers/free-port.js';
-import { httpServerMissing, startWebServer, type TestWebServer } from '../helpers/http-servers.js';
+import { httpServerMissing, startWebServer, TEST_BEARER_TOKEN, type TestWebServer } from '../helpers/http-servers.js';
 import { webSourceOptions } from '../helpers/http-source-options.js';
 import { createLogSink } from '../helpers/log-sink.js';
+import { makeTestCertificate } from '../helpers/tls-cert.js';
 import { makeTmpDir, type TmpDir } from '../helpers/tmp-dir.js';
 import { webCycle, writeWebConfig } from '../helpers/web-engine.js';
 
@@ -446,3 +447,93 @@ describe('nginx faults under the engine: refused access, gone after listing, sof
     }
   });
 });
+
+describe('nginx over HTTPS: verified by default, `ca` and `insecure`; bearer token from a file; hostile links', () => {
+  let web: TestWebServer;
+  let tmp: TmpDir;
+  beforeAll(async () => {
+    tmp = await makeTmpDir('poller-https-');
+    const cert = await makeTestCertificate(tmp.path);
+    web = await startWebServer('nginx-html', { tls: cert });
+    const old = Date.now() / 1000 - 3600;
+    for (const d of ['radar', 'bearer', 'hostile']) await mkdir(path.join(web.root, d));
+    for (const d of ['radar', 'bearer']) {
+      await writeFile(path.join(web.root, d, 'a.bufr'), `${d} data`);
+      await utimes(path.join(web.root, d, 'a.bufr'), old, old);
+    }
+    await writeFile(path.join(tmp.path, 'token'), `${TEST_BEARER_TOKEN}\n`);
+    await writeFile(path.join(tmp.path, 'wrong-token'), 'not-the-token\n');
+    // A hand-written index (nginx serves it as the directory's index.html) with every kind of link
+    // a listing must not follow; only ok.bufr is a child of the directory.
+    await writeFile(path.join(web.root, 'secret.bufr'), 'outside the source root');
+    await writeFile(path.join(web.root, 'hostile', 'ok.bufr'), 'fine');
+    const links = [
+      '../',
+      '../secret.bufr',
+      '/secret.bufr',
+      `https://127.0.0.2:${web.port}/hostile/other-host.bufr`,
+      '//evil.example.com/x.bufr',
+      '%2e%2e/secret.bufr',
+      'ok.bufr?download=1',
+      'javascript:alert(1)',
+      'ok.bufr',
+    ];
+    await writeFile(
+      path.join(web.root, 'hostile', 'index.html'),
+      `<html><body><pre>${links.map((h) => `<a href="${h}">x</a>  23-Nov-2026 10:05  4`).join('\n')}</pre></body></html>`,
+    );
+  });
+  afterAll(async () => {
+    await web?.close();
+    await tmp?.remove();
+  });
+
+  it('refuses an unverified certificate (pause), lists with `ca`, and with `insecure`', async () => {
+    const url = `https://127.0.0.1:${web.port}/radar/`;
+    const plain = await webCycle(await writeWebConfig(await sub(tmp, 'plain'), { url }));
+    expect(plain.error).toMatchObject({ code: 'POLLER_HTTP_TLS_REJECTED', paused: true });
+    const withCa = await webCycle(
+      await writeWebConfig(await sub(tmp, 'ca'), { url, ca: path.join(tmp.path, 'server.crt') }),
+    );
+    expect(withCa).toMatchObject({ fetched: 1, failed: 0 });
+    const insecure = await webCycle(await writeWebConfig(await sub(tmp, 'insecure'), { url, insecure: true }));
+    expect(insecure).toMatchObject({ fetched: 1, failed: 0 });
+  });
+
+  it('sends the bearer token from `bearerTokenFile`; a wrong one pauses the source', async () => {
+    const url = `https://127.0.0.1:${web.port}/bearer/`;
+    const ca = path.join(tmp.path, 'server.crt');
+    const good = await webCycle(
+      await writeWebConfig(await sub(tmp, 'bearer'), { url, ca, bearerTokenFile: path.join(tmp.path, 'token') }),
+    );
+    expect(good).toMatchObject({ fetched: 1, failed: 0 });
+    const wrongDir = await sub(tmp, 'bearer-wrong');
+    const wrong = await webCycle(
+      await writeWebConfig(wrongDir, { url, ca, bearerTokenFile: path.join(tmp.path, 'wrong-token') }),
+    );
+    expect(wrong.error).toMatchObject({ code: 'POLLER_HTTP_AUTH_REJECTED', paused: true });
+    expect(wrong.error?.message).not.toContain('not-the-token');
+  });
+
+  it('follows no hostile link of an index: only the directory child is listed and fetched', async () => {
+    const before = (await web.accessLog()).length;
+    const summary = await webCycle(
+      await writeWebConfig(await sub(tmp, 'hostile'), {
+        url: `https://127.0.0.1:${web.port}/hostile/`,
+        ca: path.join(tmp.path, 'server.crt'),
+        minAge: '0s',
+      }),
+    );
+    expect(summary).toMatchObject({ listed: 1, fetched: 1, failed: 0, rejected: 0 });
+    const requested = (await web.accessLog()).slice(before);
+    // The index (once per settle listing), HEADs of ok.bufr while it settles, one GET: nothing else.
+    expect(new Set(requested)).toEqual(new Set(['GET /hostile/', 'HEAD /hostile/ok.bufr', 'GET /hostile/ok.bufr']));
+    expect(requested.filter((l) => l === 'GET /hostile/ok.bufr')).toHaveLength(1);
+  });
+});
+
+async function sub(tmp: TmpDir, name: string): Promise<string> {
+  const d = path.join(tmp.path, name);
+  await mkdir(d, { recursive: true });
+  return d;
+}
