@@ -50,6 +50,8 @@ export interface TestWebServer {
    * buffers its log, so this first sends a marker request and waits until the log shows it.
    */
   accessLog(): Promise<string[]>;
+  /** nginx only: the connection serial number of each logged request (marker requests left out). */
+  connectionIds(): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -112,7 +114,9 @@ pid ${dir}/nginx.pid;
 error_log ${dir}/error.log;
 events { worker_connections 256; }
 http {
-  access_log ${access} ;
+  # The connection serial number first: a witness of keep-alive.
+  log_format poller '$connection "$request" $status';
+  access_log ${access} poller;
   client_body_temp_path ${dir}/client;
   proxy_temp_path ${dir}/proxy;
   fastcgi_temp_path ${dir}/fastcgi;
@@ -133,6 +137,7 @@ http {
     location ~ ^/busy/slow[^/]*$ { add_header Retry-After 7 always; return 429; }
     location ~ ^/busy/.+$ { add_header Retry-After 9 always; return 503; }
     location /busy/ { ${index} }
+    location ~ ^/broken/.+$ { return 500; }
   }
 }
 `,
@@ -203,22 +208,31 @@ mimetype.assign = ( "" => "application/octet-stream" )
   });
   await waitFor(async () => exited || (await portOpen(port, opts.tls !== undefined)), { timeoutMs: 15_000 });
   if (exited) throw new Error(`${kind} exited at start; see ${dir}`);
+  const accessLog = async (): Promise<string[]> => {
+    const marker = `/__marker-${++markers}`;
+    await fetch(`http://127.0.0.1:${port}${marker}`).then((r) => r.arrayBuffer());
+    const lines = await waitFor(
+      async () => {
+        const text = await readFile(access, 'utf8').catch(() => '');
+        const all = [...text.matchAll(/"([A-Z]+) (\S+) HTTP/g)].map((m) => `${m[1]} ${m[2]}`);
+        return all.includes(`GET ${marker}`) ? all : undefined;
+      },
+      { timeoutMs: 15_000 },
+    );
+    return lines.filter((l) => !l.includes('/__marker-'));
+  };
   return {
     kind,
     port,
     root,
-    async accessLog() {
-      const marker = `/__marker-${++markers}`;
-      await fetch(`http://127.0.0.1:${port}${marker}`).then((r) => r.arrayBuffer());
-      const lines = await waitFor(
-        async () => {
-          const text = await readFile(access, 'utf8').catch(() => '');
-          const all = [...text.matchAll(/"([A-Z]+) (\S+) HTTP/g)].map((m) => `${m[1]} ${m[2]}`);
-          return all.includes(`GET ${marker}`) ? all : undefined;
-        },
-        { timeoutMs: 15_000 },
-      );
-      return lines.filter((l) => !l.includes('/__marker-'));
+    accessLog,
+    async connectionIds() {
+      // The marker request makes sure the server has written every earlier line.
+      await accessLog();
+      const text = await readFile(access, 'utf8');
+      return [...text.matchAll(/^(\d+) "[A-Z]+ (\S+) /gm)]
+        .filter((m) => !(m[2] as string).includes('/__marker-'))
+        .map((m) => m[1] as string);
     },
     async close() {
       if (!exited) {

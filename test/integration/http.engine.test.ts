@@ -356,7 +356,15 @@ describe('nginx faults under the engine: refused access, gone after listing, sof
     // JSON: exact rows, so a download is the first request about a file (no HEAD filters it out).
     web = await startWebServer('nginx-json');
     tmp = await makeTmpDir('poller-http-faults-');
-    for (const d of ['protected', 'forbidden', 'gone', 'soft', 'busy']) await mkdir(path.join(web.root, d));
+    for (const d of ['protected', 'forbidden', 'gone', 'soft', 'busy', 'broken', 'many'])
+      await mkdir(path.join(web.root, d));
+    await writeFile(path.join(web.root, 'broken', 'a.bufr'), 'served as a 500');
+    await utimes(path.join(web.root, 'broken', 'a.bufr'), HOUR, HOUR);
+    for (let i = 0; i < 40; i++) {
+      const f = path.join(web.root, 'many', `f-${i}.bufr`);
+      await writeFile(f, `file ${i}`);
+      await utimes(f, HOUR, HOUR);
+    }
     await writeFile(path.join(path.dirname(web.root), 'htpasswd'), 'ingest:{PLAIN}s3cret\n');
     await writeFile(path.join(web.root, 'protected', 'a.bufr'), 'secret data');
     await writeFile(path.join(web.root, 'forbidden', 'a.bufr'), 'no access');
@@ -391,6 +399,29 @@ describe('nginx faults under the engine: refused access, gone after listing, sof
       await ledger.close();
     }
   };
+
+  it('a 500 on download is retried, then recorded as a failure to retry later (not quarantined)', async () => {
+    const dir = await caseDir('broken');
+    const summary = await webCycle(await writeWebConfig(dir, { url: `http://127.0.0.1:${web.port}/broken/` }));
+    expect(summary).toMatchObject({ fetched: 0, failed: 1 });
+    const [row] = await history(dir, 'a.bufr');
+    expect(row).toMatchObject({ state: 'failed', errorCode: 'POLLER_HTTP_SERVER_ERROR', fetchAttempts: 1 });
+    // The in-cycle retries reached the server: one GET per attempt.
+    const gets = (await web.accessLog()).filter((l) => l === 'GET /broken/a.bufr');
+    expect(gets.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('keeps connections alive: 40 downloads over no more connections than allowed', async () => {
+    const dir = await caseDir('keepalive');
+    const before = (await web.connectionIds()).length;
+    const summary = await webCycle(
+      await writeWebConfig(dir, { url: `http://127.0.0.1:${web.port}/many/`, concurrency: 4, maxConnections: 4 }),
+    );
+    expect(summary).toMatchObject({ fetched: 40, failed: 0 });
+    const ids = new Set((await web.connectionIds()).slice(before));
+    expect(ids.size).toBeGreaterThan(0);
+    expect(ids.size).toBeLessThanOrEqual(4);
+  });
 
   it('401 (wrong password) and 403 pause the source with one line and no secret', async () => {
     const unauth = await webCycle(
