@@ -153,6 +153,7 @@ http {
       conf,
       `ServerRoot ${dir}
 PidFile ${dir}/httpd.pid
+DefaultRuntimeDir ${dir}
 Listen 127.0.0.1:${port}
 ServerName 127.0.0.1
 ${['mpm_event', 'authz_core', 'authn_core', 'authn_file', 'authz_user', 'auth_basic', 'autoindex', 'mime'].map(mod).join('\n')}
