@@ -107,18 +107,9 @@ if (want('plugins')) {
 }
 if (want('http-many')) await attempt('http-many', () => benchHttpMany({ reps, scale }));
 if (want('http-repoll')) {
-  try {
-    const r = await benchHttpRepoll({ reps, entries: Number(process.env['BENCH_HTTP_REPOLL_ENTRIES'] ?? 10_000) });
-    if (r) {
-      results.push(r);
-      extraGoals.push(
-        `http-repoll: no HEAD for unchanged files on a re-poll of ${r.entries} entries: ${r.repoll.heads.join(', ')} HEAD (${r.repoll.heads.every((h) => h === 0) ? 'met' : 'MISSED'})`,
-      );
-    }
-  } catch (err) {
-    console.error(`http-repoll: FAILED: ${err instanceof Error ? err.message : String(err)}`);
-    failures.push('http-repoll');
-  }
+  await attempt('http-repoll', () =>
+    benchHttpRepoll({ reps, entries: Number(process.env['BENCH_HTTP_REPOLL_ENTRIES'] ?? 10_000) }),
+  );
 }
 
 const file = await writeResult(REPO_ROOT, 'bench', {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the web servers the HTTP source tests and the HTTP benchmark run against: nginx
-# (nginx-light: autoindex in HTML and JSON), lighttpd (mod_dirlisting), python3 (http.server)
+# (nginx-light: autoindex in HTML and JSON), Apache httpd (apache2: mod_autoindex, fancy and plain),
+# lighttpd (mod_dirlisting), python3 (http.server)
 # and wget (a peer in `npm run bench`). The tests start their own instances on 127.0.0.1; the
 # packages' services are kept from starting. Idempotent and quiet.
 set -euo pipefail
@@ -11,6 +12,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 missing=()
 [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+[ -x /usr/sbin/apache2 ] || missing+=(apache2)
 [ -x /usr/sbin/lighttpd ] || missing+=(lighttpd)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 command -v wget >/dev/null 2>&1 || missing+=(wget)

@@ -20,7 +20,14 @@ export class TransientError extends PollerError {
 }
 
 /** Too many connections (FTP 421 and kin): use fewer connections for a while; not the file's fault. */
-export class ThrottledError extends TransientError {}
+export class ThrottledError extends TransientError {
+  /** How long the server asked us to wait (HTTP `Retry-After`), when it said. */
+  readonly retryAfterMs: number | undefined;
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions & { retryAfterMs?: number | undefined }) {
+    super(code, message, options);
+    this.retryAfterMs = options?.retryAfterMs;
+  }
+}
 
 /** Retrying will not help: 550 not found, 553, a corrupt file. The file fails. */
 export class PermanentError extends PollerError {

@@ -312,7 +312,10 @@ function normaliseSink(s: ParsedSink, i: number, baseDir: string, issues: string
   };
 }
 
-/** Bucket, prefix and credentials of an s3:// source (keys: config, else AWS_* env, else anonymous). */
+/**
+ * Bucket, prefix and credentials of an s3:// source: keys from the config, else AWS_* env, else
+ * the instance profile; unsigned only with `anonymous: true`.
+ */
 function s3Settings(
   s: ParsedSource,
   url: URL,
@@ -331,6 +334,14 @@ function s3Settings(
   if (!s.anonymous && (accessKeyId === undefined) !== (secretAccessKey === undefined) && secretIssues) {
     issues.push(`${at}: give both accessKeyId and secretAccessKey (or secretAccessKeyFile), or anonymous: true`);
   }
+  const hasKeys = accessKeyId !== undefined && secretAccessKey !== undefined;
+  // Neither keys nor anonymous: the instance profile, unless the metadata service is switched off.
+  const useProfile = !s.anonymous && !hasKeys && accessKeyId === undefined && secretAccessKey === undefined;
+  if (useProfile && env['AWS_EC2_METADATA_DISABLED']?.toLowerCase() === 'true') {
+    issues.push(
+      `${at}: no S3 credentials: give accessKeyId and secretAccessKey(File) (or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), anonymous: true for a public bucket, or unset AWS_EC2_METADATA_DISABLED to use the instance profile`,
+    );
+  }
   return {
     bucket: url.hostname,
     ...(s.endpoint !== undefined && { endpoint: s.endpoint.replace(/\/+$/, '') }),
@@ -341,6 +352,11 @@ function s3Settings(
       secretAccessKey !== undefined && {
         credentials: { accessKeyId, secretAccessKey, ...(sessionToken && { sessionToken }) },
       }),
+    ...(useProfile && {
+      instanceProfile: env['AWS_EC2_METADATA_SERVICE_ENDPOINT']
+        ? { endpoint: env['AWS_EC2_METADATA_SERVICE_ENDPOINT'].replace(/\/+$/, '') }
+        : {},
+    }),
   };
 }
 

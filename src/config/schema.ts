@@ -145,7 +145,10 @@ export const sourceSchema = z
       .describe('S3: endpoint URL (MinIO, Ceph, another region); default https://s3.<region>.amazonaws.com.'),
     region: z.string().default('us-east-1').describe('S3: region used in request signatures.'),
     forcePathStyle: z.boolean().default(false).describe('S3: bucket in the URL path instead of the host name.'),
-    accessKeyId: z.string().optional().describe('S3: access key id; default AWS_ACCESS_KEY_ID; none: anonymous.'),
+    accessKeyId: z
+      .string()
+      .optional()
+      .describe('S3: access key id; default AWS_ACCESS_KEY_ID; none: the instance profile (IMDSv2).'),
     secretAccessKey: z.string().optional().describe('S3: secret key; write ${ENV_VAR} rather than the secret.'),
     secretAccessKeyFile: z.string().optional().describe('S3: file holding the secret key.'),
     anonymous: z

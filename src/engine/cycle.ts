@@ -122,6 +122,8 @@ export const LEASE_MS = 10 * 60_000;
 const CHANGED_CODES = new Set(['POLLER_LANDING_SIZE_GREW', 'POLLER_HTTP_CHANGED', 'POLLER_S3_CHANGED']);
 /** Quick retries inside one cycle for a broken transfer before it waits for a later cycle. */
 const IN_CYCLE_ATTEMPTS = 3;
+/** A server's Retry-After up to this long is waited out inside the cycle; a longer one, by a later cycle. */
+const IN_CYCLE_MAX_WAIT_MS = 5_000;
 
 export async function runCycle(
   src: SourceConfig,
@@ -368,6 +370,8 @@ async function knownVersion(ledger: Ledger, source: string, path: string): Promi
     sizeBytes: latest.sizeBytes,
     mtimeMs: latest.mtimeMs,
     mtimePrecision: latest.mtimePrecision,
+    ...(latest.etag !== undefined && { etag: latest.etag }),
+    ...(latest.fetchedMs !== null && { fetchedMs: latest.fetchedMs }),
     settled: latest.state !== 'seen',
   };
 }
@@ -487,8 +491,10 @@ async function fetchOne(
         return false;
       }
       const retryable = isRetryable(err);
-      if (retryable && attempt < IN_CYCLE_ATTEMPTS) {
-        const delayMs = backoffDelayMs(attempt, { baseMs: 500, maxMs: 5_000 });
+      // The server said when to come back (Retry-After): never sooner; past a short wait, a later cycle.
+      const askedWaitMs = err instanceof ThrottledError ? err.retryAfterMs : undefined;
+      if (retryable && attempt < IN_CYCLE_ATTEMPTS && (askedWaitMs ?? 0) <= IN_CYCLE_MAX_WAIT_MS) {
+        const delayMs = Math.max(askedWaitMs ?? 0, backoffDelayMs(attempt, { baseMs: 500, maxMs: 5_000 }));
         flog().warn(
           { event: 'file.retried', attempt, delayMs, err: { code, message: err.message } },
           'fetch failed; retrying',
@@ -504,7 +510,9 @@ async function fetchOne(
       const attempts = rec.fetchAttempts + 1;
       const throttled = err instanceof ThrottledError;
       const quarantine = !throttled && (!retryable || attempts >= src.maxAttempts);
-      const nextRetryMs = now() + backoffDelayMs(attempts, { baseMs: deps.retryBaseMs, maxMs: deps.retryMaxMs });
+      const nextRetryMs =
+        now() +
+        Math.max(askedWaitMs ?? 0, backoffDelayMs(attempts, { baseMs: deps.retryBaseMs, maxMs: deps.retryMaxMs }));
       await deps.ledger.markFetchFailed(
         [
           {

@@ -63,6 +63,8 @@ export interface FileRecord {
   readonly claimedBy: string | null;
   readonly leaseUntilMs: number | null;
   readonly updatedMs: number;
+  /** The server's strong ETag for this version (HTTP, S3), when it gave one. */
+  readonly etag?: string;
 }
 
 export interface PluginRunRecord {

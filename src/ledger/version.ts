@@ -2,7 +2,9 @@
  * File versions and their comparison. A version is the (size, mtime) seen when the file
  * settled. Servers report mtimes at different precisions (MLSD: seconds; LIST: minutes, or only
  * the day for files older than six months), so two sightings are the same version when their
- * sizes match and the finer mtime falls inside the coarser one's unit.
+ * sizes match and the finer mtime falls inside the coarser one's unit. When both sightings carry a
+ * strong ETag (HTTP, S3), the ETag is the key instead of the mtime: a file rewritten with the same
+ * size inside one listed minute (or one second) is still a new version.
  */
 import type { MtimePrecision } from '../sources/source.js';
 
@@ -13,11 +15,14 @@ export interface VersionKey {
   sizeBytes: number;
   mtimeMs: number;
   mtimePrecision: MtimePrecision;
+  /** The server's strong ETag; absent or '' when it gave none. */
+  etag?: string | null | undefined;
 }
 
 /** True when two sightings describe the same file content as far as the listing can tell. */
 export function isSameVersion(a: VersionKey, b: VersionKey): boolean {
   if (a.sizeBytes !== b.sizeBytes) return false;
+  if (a.etag && b.etag) return a.etag === b.etag;
   const [coarse, fine] = RANK[a.mtimePrecision] >= RANK[b.mtimePrecision] ? [a, b] : [b, a];
   const unit = UNIT_MS[coarse.mtimePrecision];
   if (coarse.mtimePrecision === fine.mtimePrecision)

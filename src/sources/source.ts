@@ -22,6 +22,11 @@ export interface RemoteEntry {
   /** Modification time, ms since the epoch (UTC, after applying the source's timezone). */
   readonly mtimeMs: number;
   readonly mtimePrecision: MtimePrecision;
+  /**
+   * The server's strong ETag (HTTP, S3), when it gives one: then it is the version key with the
+   * size, in place of the mtime. Weak ETags (`W/"..."`) are never set here.
+   */
+  readonly etag?: string;
 }
 
 /**
@@ -51,6 +56,10 @@ export interface KnownVersion {
   readonly sizeBytes: number;
   readonly mtimeMs: number;
   readonly mtimePrecision: MtimePrecision;
+  /** The strong ETag recorded with the version, if any. */
+  readonly etag?: string;
+  /** When this version was last fetched (a GET that checked its ETag), if ever. */
+  readonly fetchedMs?: number;
   /** Settled and taken (fetching, fetched, processed, failed...): not a file still being watched. */
   readonly settled: boolean;
 }
@@ -62,7 +71,7 @@ export interface DownloadOptions {
   /** Called with the byte count of each chunk written. */
   onBytes?: (n: number) => void;
   /** The version being fetched, as listed: HTTP and S3 check the reply against it (length, If-Range). */
-  expect?: { sizeBytes: number; mtimeMs: number; mtimePrecision?: MtimePrecision };
+  expect?: { sizeBytes: number; mtimeMs: number; mtimePrecision?: MtimePrecision; etag?: string };
 }
 
 /**
@@ -142,7 +151,7 @@ export interface SourceConnectOptions {
   log: Logger;
 }
 
-/** S3 settings from the config; credentials absent means anonymous (unsigned) requests. */
+/** S3 settings from the config; neither credentials nor instanceProfile means anonymous (unsigned) requests. */
 export interface S3Settings {
   bucket: string;
   /** Endpoint URL (`https://s3.eu-west-1.amazonaws.com`, a MinIO URL); default AWS for the region. */
@@ -151,4 +160,9 @@ export interface S3Settings {
   /** Bucket in the path (`endpoint/bucket/key`) instead of the host name (`bucket.endpoint/key`). */
   forcePathStyle: boolean;
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /**
+   * No keys given and not anonymous: temporary keys from the instance metadata service, at
+   * `endpoint` (AWS_EC2_METADATA_SERVICE_ENDPOINT) or the link-local default.
+   */
+  instanceProfile?: { endpoint?: string };
 }

@@ -86,7 +86,7 @@ export interface LandOptions {
   landingRoot: string;
   sourceName: string;
   fileId: number;
-  entry: Pick<RemoteEntry, 'path' | 'sizeBytes' | 'mtimeMs'>;
+  entry: Pick<RemoteEntry, 'path' | 'sizeBytes' | 'mtimeMs'> & { readonly etag?: string | undefined };
   signal: AbortSignal;
   onBytes?: (n: number) => void;
   /**
@@ -306,7 +306,9 @@ export async function landFile(source: Source, opts: LandOptions): Promise<LandR
 async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResult> {
   const { landingRoot, sourceName, fileId, entry, signal } = opts;
   const localPath = landingPathFor(landingRoot, sourceName, entry.path);
-  if (await isAlreadyLanded(localPath, entry)) {
+  // A version keyed by ETag may share size and mtime with the one landed before it: only the
+  // bytes could tell, so it is downloaded (after a crash too: one extra transfer, never stale bytes).
+  if (entry.etag === undefined && (await isAlreadyLanded(localPath, entry))) {
     const landed: LandResult = { localPath, bytesTransferred: 0, resumedFromBytes: entry.sizeBytes };
     if (!opts.sha512) return landed;
     const hash = createHash('sha512');
@@ -484,6 +486,7 @@ function downloadOptions(
       sizeBytes: entry.sizeBytes,
       mtimeMs: entry.mtimeMs,
       ...('mtimePrecision' in entry && { mtimePrecision: (entry as RemoteEntry).mtimePrecision }),
+      ...(entry.etag !== undefined && { etag: entry.etag }),
     },
     onBytes,
   };

@@ -5,7 +5,15 @@ import { webSourceOptions } from '../helpers/http-source-options.js';
 import { createLogSink } from '../helpers/log-sink.js';
 import { defineSourceContract } from '../helpers/source-contract.js';
 
-const KINDS: WebServerKind[] = ['nginx-html', 'nginx-json', 'lighttpd', 'python'];
+const KINDS: WebServerKind[] = [
+  'nginx-html',
+  'nginx-json',
+  'apache-table',
+  'apache-pre',
+  'apache-plain',
+  'lighttpd',
+  'python',
+];
 
 for (const kind of KINDS) {
   const missing = httpServerMissing(kind);

@@ -1,7 +1,7 @@
 /**
  * The S3 source under the engine (s3rver): date templates narrow the listing to the window's
  * prefixes, signed requests, `after: delete` removes each object only once it is processed, and
- * a no-change re-poll fetches nothing.
+ * a no-change re-poll fetches nothing; an object overwritten with the same size is a new version.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { S3RVER_KEYS, startS3Server, type TestS3Server } from '../helpers/s3-server.js';
@@ -66,4 +66,36 @@ it('pauses the source on an unknown access key (SourceError), without failing fi
   const summary = await webCycle(config);
   expect(summary.error).toMatchObject({ code: 'POLLER_S3_AUTH_REJECTED', paused: true });
   expect(summary.error?.message).not.toContain('wrong-secret');
+});
+
+it('an object overwritten with the same size is a new version (its ETag): fetched again, new bytes landed', async () => {
+  const { mkdir, readFile } = await import('node:fs/promises');
+  const path = await import('node:path');
+  const dir = path.join(tmp.path, 'overwrite');
+  await mkdir(dir, { recursive: true });
+  await s3.put('same/x.bufr', 'version one');
+  const config = await writeWebConfig(dir, {
+    url: `s3://${s3.bucket}/same/`,
+    endpoint: s3.endpoint,
+    forcePathStyle: true,
+    accessKeyId: S3RVER_KEYS.accessKeyId,
+    secretAccessKey: S3RVER_KEYS.secretAccessKey,
+    stableListings: 1,
+  });
+  expect(await webCycle(config)).toMatchObject({ fetched: 1, failed: 0 });
+  await s3.put('same/x.bufr', 'version two');
+  expect(await webCycle(config)).toMatchObject({ fetched: 1, failed: 0 });
+  expect(await readFile(path.join(dir, 'landing', 'web', 'x.bufr'), 'utf8')).toBe('version two');
+  const { SqliteLedger } = await import('../../src/ledger/sqlite/sqlite-ledger.js');
+  const ledger = new SqliteLedger(path.join(dir, 'ledger.db'));
+  try {
+    const versions = await ledger.history('web', 'x.bufr');
+    expect(versions).toHaveLength(2);
+    // Both versions carry the object's ETag, and they differ.
+    expect(versions.every((v) => /^"[0-9a-f]{32}"$/.test(v.etag ?? ''))).toBe(true);
+    expect(versions[0]?.etag).not.toBe(versions[1]?.etag);
+  } finally {
+    await ledger.close();
+  }
+  expect(await webCycle(config)).toMatchObject({ fetched: 0, failed: 0 });
 });

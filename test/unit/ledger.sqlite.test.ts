@@ -1,8 +1,10 @@
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import type { Observation, ObserveOptions } from '../../src/ledger/ledger.js';
+import { MIGRATIONS } from '../../src/ledger/sqlite/migrations.js';
 import { SqliteLedger } from '../../src/ledger/sqlite/sqlite-ledger.js';
 import type { RemoteEntry } from '../../src/sources/source.js';
 
@@ -256,6 +258,48 @@ describe('sqlite ledger', () => {
     expect(states).toEqual(['processed', 'claim-lost']);
     expect((await l.pluginRuns([a, b])).get(b)).toEqual([]);
     expect((await l.get(b))?.state).toBe('fetched');
+    await l.close();
+  });
+
+  it('a rewrite with the same size and mtime but another ETag is a new version', async () => {
+    const l = new SqliteLedger(ledgerFile());
+    const old = T0 - 3_600_000;
+    const v1: Observation = { entry: { ...entry('e.bufr', 10, old).entry, etag: '"a1"' } };
+    const { ready } = await l.observe('s', [v1], opts(T0));
+    expect(ready.map((r) => r.etag)).toEqual(['"a1"']);
+    await l.claimForFetch([ready[0]!.id], 'A', T0 + 60_000, T0);
+    await l.markFetched([{ id: ready[0]!.id, localPath: '/l/e.bufr' }], 'A', T0);
+    expect((await l.observe('s', [v1], opts(T0 + 1000))).counts.unchanged).toBe(1);
+    const v2: Observation = { entry: { ...v1.entry, etag: '"a2"' } };
+    const changed = await l.observe('s', [v2], opts(T0 + 2000));
+    expect(changed.counts.changed).toBe(1);
+    expect(changed.ready.map((r) => r.etag)).toEqual(['"a2"']);
+    expect((await l.history('s', 'e.bufr')).map((r) => [r.state, r.etag])).toEqual([
+      ['seen', '"a2"'],
+      ['fetched', '"a1"'],
+    ]);
+    await l.close();
+  });
+
+  it('migrating a ledger from before ETags keeps every row, id and plugin run', async () => {
+    const file = ledgerFile();
+    const etagStep = MIGRATIONS.findIndex((m) => m.includes('CREATE TABLE files_etag'));
+    expect(etagStep).toBeGreaterThan(0);
+    const db = new Database(file);
+    for (let i = 0; i < etagStep; i++) db.exec(MIGRATIONS[i]!);
+    db.pragma(`user_version = ${etagStep}`);
+    db.exec(`INSERT INTO files (id, source, path, size_bytes, mtime_ms, mtime_precision, state, first_seen_ms,
+               last_seen_ms, updated_ms, fetched_ms) VALUES (41, 's', 'm.bufr', 5, ${T0}, 's', 'processed', 1, 1, 1, 1);
+             INSERT INTO plugin_runs (file_id, plugin, state, updated_ms) VALUES (41, 'p', 'succeeded', 1);`);
+    db.close();
+    const l = new SqliteLedger(file);
+    const [row] = await l.history('s', 'm.bufr');
+    expect(row).toMatchObject({ id: 41, state: 'processed', sizeBytes: 5 });
+    expect(row?.etag).toBeUndefined();
+    expect((await l.pluginRuns([41])).get(41)?.map((r) => r.state)).toEqual(['succeeded']);
+    // The old version, now listed with an ETag, is still the same version (no ETag on one side).
+    const again = await l.observe('s', [{ entry: { ...entry('m.bufr', 5, T0).entry, etag: '"x"' } }], opts(T0 + 1000));
+    expect(again.counts.unchanged).toBe(1);
     await l.close();
   });
 });

@@ -36,4 +36,12 @@ describe('version comparison across listing precisions', () => {
       ),
     ).toBe(false);
   });
+  it('a strong ETag on both sides decides, whatever the mtimes; without one on either side, size and mtime do', () => {
+    const a = { sizeBytes: 7, mtimeMs: midnight + 5_000, mtimePrecision: 's' as const, etag: '"5f-7"' };
+    expect(isSameVersion(a, { ...a, etag: '"60-7"' })).toBe(false);
+    expect(isSameVersion(a, { ...a, mtimeMs: midnight + 9_000 })).toBe(true);
+    expect(isSameVersion(a, { ...a, sizeBytes: 8 })).toBe(false);
+    expect(isSameVersion(a, { ...a, etag: undefined })).toBe(true);
+    expect(isSameVersion(a, { ...a, etag: '', mtimeMs: midnight + 9_000 })).toBe(false);
+  });
 });

@@ -78,4 +78,40 @@ export const MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX events_pending ON events (sink, seq) WHERE sent_ms IS NULL;
    CREATE INDEX events_sent ON events (sent_ms) WHERE sent_ms IS NOT NULL;`,
+  // The strong ETag (HTTP, S3) joins the version: a file rewritten with the same size and mtime is
+  // a new version. SQLite cannot change a UNIQUE constraint in place, so the table is rebuilt
+  // (the ledger runs migrations with foreign keys off: plugin_runs rows keep their file ids).
+  // '' means no ETag, so versions without one stay unique as before.
+  `CREATE TABLE files_etag (
+     id INTEGER PRIMARY KEY,
+     source TEXT NOT NULL,
+     path TEXT NOT NULL,
+     size_bytes INTEGER NOT NULL,
+     mtime_ms INTEGER NOT NULL,
+     mtime_precision TEXT NOT NULL,
+     state TEXT NOT NULL,
+     stage TEXT,
+     sightings INTEGER NOT NULL DEFAULT 1,
+     first_seen_ms INTEGER NOT NULL,
+     last_seen_ms INTEGER NOT NULL,
+     fetch_attempts INTEGER NOT NULL DEFAULT 0,
+     next_retry_ms INTEGER,
+     error_code TEXT,
+     last_error TEXT,
+     local_path TEXT,
+     fetched_ms INTEGER,
+     done_ms INTEGER,
+     claimed_by TEXT,
+     lease_until_ms INTEGER,
+     updated_ms INTEGER NOT NULL,
+     etag TEXT NOT NULL DEFAULT '',
+     UNIQUE (source, path, size_bytes, mtime_ms, etag)
+   );
+   INSERT INTO files_etag (id, source, path, size_bytes, mtime_ms, mtime_precision, state, stage, sightings, first_seen_ms, last_seen_ms, fetch_attempts, next_retry_ms, error_code, last_error, local_path, fetched_ms, done_ms, claimed_by, lease_until_ms, updated_ms)
+     SELECT id, source, path, size_bytes, mtime_ms, mtime_precision, state, stage, sightings, first_seen_ms, last_seen_ms, fetch_attempts, next_retry_ms, error_code, last_error, local_path, fetched_ms, done_ms, claimed_by, lease_until_ms, updated_ms FROM files;
+   DROP TABLE files;
+   ALTER TABLE files_etag RENAME TO files;
+   CREATE INDEX files_by_path ON files (source, path, id);
+   CREATE INDEX files_by_state ON files (state, source);
+   CREATE INDEX files_by_mtime ON files (source, mtime_ms);`,
 ];

@@ -60,10 +60,22 @@ interface FileRow {
   claimed_by: string | null;
   lease_until_ms: number | null;
   updated_ms: number;
+  /** Strong ETag of the version, '' when none. */
+  etag: string;
 }
 
-/** `latest` in raw mode: [id, size, mtime, precision, state, stage, sightings, next_retry]. */
-type LatestRow = [number, number, number, MtimePrecision, FileState, 'fetch' | 'process' | null, number, number | null];
+/** `latest` in raw mode: [id, size, mtime, precision, state, stage, sightings, next_retry, etag]. */
+type LatestRow = [
+  number,
+  number,
+  number,
+  MtimePrecision,
+  FileState,
+  'fetch' | 'process' | null,
+  number,
+  number | null,
+  string,
+];
 
 /**
  * An unchanged sighting of a row in these states asks nothing of the ledger: it is fetched (plugin
@@ -112,7 +124,7 @@ export function listingDigest(observations: readonly Observation[]): string {
   let a = 0;
   let b = 0;
   for (const { entry } of observations) {
-    const text = `${entry.path}\n${entry.sizeBytes}\n${entry.mtimeMs}\n${entry.mtimePrecision}`;
+    const text = `${entry.path}\n${entry.sizeBytes}\n${entry.mtimeMs}\n${entry.mtimePrecision}\n${entry.etag ?? ''}`;
     let h1 = 0x811c9dc5;
     let h2 = 0x01000193 ^ 0x5bd1e995;
     for (let i = 0; i < text.length; i++) {
@@ -162,6 +174,7 @@ function toRecord(r: FileRow): FileRecord {
     claimedBy: r.claimed_by,
     leaseUntilMs: r.lease_until_ms,
     updatedMs: r.updated_ms,
+    ...(r.etag !== '' && { etag: r.etag }),
   };
 }
 
@@ -220,8 +233,10 @@ export class SqliteLedger implements Ledger {
     if (!opts.readonly) {
       this.#db.pragma('journal_mode = WAL');
       this.#db.pragma('synchronous = NORMAL');
-      this.#db.pragma('foreign_keys = ON');
+      // Off while migrating: a step that rebuilds `files` must not cascade into plugin_runs.
+      this.#db.pragma('foreign_keys = OFF');
       this.#migrate();
+      this.#db.pragma('foreign_keys = ON');
     } else {
       const version = this.#db.pragma('user_version', { simple: true }) as number;
       if (version !== MIGRATIONS.length) {
@@ -237,17 +252,17 @@ export class SqliteLedger implements Ledger {
       // Narrow columns, raw rows: this runs once per listed entry (100k per cycle on big directories).
       latest: db
         .prepare<[string, string], LatestRow>(
-          `SELECT id, size_bytes, mtime_ms, mtime_precision, state, stage, sightings, next_retry_ms
+          `SELECT id, size_bytes, mtime_ms, mtime_precision, state, stage, sightings, next_retry_ms, etag
            FROM files WHERE source = ? AND path = ? ORDER BY id DESC LIMIT 1`,
         )
         .raw(true),
       insert: db.prepare(
-        `INSERT OR IGNORE INTO files (source, path, size_bytes, mtime_ms, mtime_precision, state, stage, sightings,
+        `INSERT OR IGNORE INTO files (source, path, size_bytes, mtime_ms, mtime_precision, etag, state, stage, sightings,
            first_seen_ms, last_seen_ms, error_code, last_error, updated_ms)
-         VALUES (@source, @path, @size, @mtime, @precision, @state, NULL, 1, @now, @now, @code, @error, @now)`,
+         VALUES (@source, @path, @size, @mtime, @precision, @etag, @state, NULL, 1, @now, @now, @code, @error, @now)`,
       ),
       regrow: db.prepare(
-        `UPDATE files SET size_bytes = @size, mtime_ms = @mtime, mtime_precision = @precision, sightings = 1,
+        `UPDATE files SET size_bytes = @size, mtime_ms = @mtime, mtime_precision = @precision, etag = @etag, sightings = 1,
            last_seen_ms = @now, updated_ms = @now WHERE id = @id AND state = 'seen'`,
       ),
       sighted: db.prepare(
@@ -458,7 +473,7 @@ export class SqliteLedger implements Ledger {
     // Whether every entry was unchanged and needs nothing: then the listing's digest is kept.
     let allQuiet = true;
     for (const { entry, rejectReason } of observations) {
-      const key = `${entry.sizeBytes}:${entry.mtimeMs}:${entry.mtimePrecision}`;
+      const key = `${entry.sizeBytes}:${entry.mtimeMs}:${entry.mtimePrecision}:${entry.etag ?? ''}`;
       if (rejectReason === undefined && quiet.get(entry.path) === key) {
         counts.unchanged++;
         continue;
@@ -473,8 +488,14 @@ export class SqliteLedger implements Ledger {
         stage: raw[5],
         sightings: raw[6],
         next_retry_ms: raw[7],
+        etag: raw[8],
       };
-      const version = { size: entry.sizeBytes, mtime: entry.mtimeMs, precision: entry.mtimePrecision };
+      const version = {
+        size: entry.sizeBytes,
+        mtime: entry.mtimeMs,
+        precision: entry.mtimePrecision,
+        etag: entry.etag ?? '',
+      };
       if (rejectReason !== undefined) {
         if (!row) {
           s.insert.run({
@@ -494,7 +515,10 @@ export class SqliteLedger implements Ledger {
       }
       const same =
         row !== undefined &&
-        isSameVersion({ sizeBytes: row.size_bytes, mtimeMs: row.mtime_ms, mtimePrecision: row.mtime_precision }, entry);
+        isSameVersion(
+          { sizeBytes: row.size_bytes, mtimeMs: row.mtime_ms, mtimePrecision: row.mtime_precision, etag: row.etag },
+          entry,
+        );
       if (row === undefined || (!same && row.state !== 'seen')) {
         // New file, or a new version of a file we already took further than 'seen'.
         allQuiet = false;

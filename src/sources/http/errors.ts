@@ -17,10 +17,8 @@ export interface HttpErrorContext {
 
 /** A ThrottledError that says how long the server asked us to wait. */
 export class RetryAfterError extends ThrottledError {
-  readonly retryAfterMs: number | undefined;
   constructor(code: string, message: string, retryAfterMs: number | undefined) {
-    super(code, message);
-    this.retryAfterMs = retryAfterMs;
+    super(code, message, { retryAfterMs });
   }
 }
 

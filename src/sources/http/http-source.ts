@@ -1,11 +1,14 @@
 /**
  * The HTTP/HTTPS `Source`: directory index pages (index-parse.ts) over one keep-alive pool.
  *
- * Sizes and times come from the index when it shows them exactly (nginx). Otherwise a wanted
- * file gets one HEAD, unless the ledger already has a settled version that agrees with the row
- * (`ListOptions.known`): a no-change re-poll sends no HEAD. Downloads require 200 (or 206 for a
- * resume with `Range` + `If-Range`), check Content-Length against the listed size, and never
- * stream an error page into the landing file.
+ * Sizes and times come from the index when it shows them exactly to the second (nginx JSON;
+ * nginx's ETag is that same mtime and size in hex, so nothing is lost). Otherwise a wanted file
+ * gets one HEAD, which also gives its strong ETag (the version key), unless the ledger already has
+ * a settled version that agrees with the row (`ListOptions.known`): a no-change re-poll sends no
+ * HEAD. A row that shows only the minute cannot tell a same-size rewrite inside that minute, so a
+ * version not yet checked after its minute was over (plus clock skew) is asked about again.
+ * Downloads require 200 (or 206 for a resume with `Range` + `If-Range`), check Content-Length and
+ * the ETag against the listed version, and never stream an error page into the landing file.
  */
 import type { Writable } from 'node:stream';
 import pLimit from 'p-limit';
@@ -13,6 +16,7 @@ import { ConfigError, PermanentError, type PollerError, TransientError } from '.
 import { assertTimeZone } from '../ftp/list-parse.js';
 import type {
   DownloadOptions,
+  KnownVersion,
   Listing,
   ListOptions,
   MtimePrecision,
@@ -36,10 +40,25 @@ import { agreesWithIndex, type IndexEntry, parseIndex } from './index-parse.js';
 /** Largest index page read (a 100,000-entry nginx page is about 15 MB). */
 const MAX_INDEX_BYTES = 64 * 1024 * 1024;
 
+/**
+ * How long after a listed minute ends a rewrite inside it may still happen by the server's clock:
+ * the allowance for skew between its clock and ours.
+ */
+const CLOCK_SKEW_MS = 120_000;
+
 /** What a HEAD or a listing told us about a file's validators, for If-Range on resume. */
 interface Validators {
   etag?: string;
   lastModified?: string;
+  /** When the HEAD that gave them was sent. */
+  checkedMs: number;
+}
+
+/** A strong ETag, or undefined for none or a weak one (`W/"..."`: not a byte-for-byte validator). */
+function strongEtag(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const v = value.trim();
+  return v === '' || v.startsWith('W/') ? undefined : v;
 }
 
 export interface HttpSourceStats {
@@ -120,12 +139,15 @@ export function createHttpSource(opts: SourceConnectOptions): HttpSource {
   /** HEAD one file: its exact size and Last-Modified; undefined when it is gone. */
   const headFile = async (rel: string, signal: AbortSignal): Promise<RemoteEntry | undefined> => {
     stats.heads++;
+    const checkedMs = Date.now();
     const c = ctx('head', rel);
     const reply = await send('HEAD', urlPathOf(rel, false), {}, signal, c);
     await discard(reply);
     if (reply.statusCode === 404 || reply.statusCode === 410) return undefined;
     if (reply.statusCode !== 200) throw statusError(reply.statusCode, c, header(reply, 'retry-after'));
-    const length = Number(header(reply, 'content-length'));
+    const cl = header(reply, 'content-length');
+    // Apache answers HEAD of an empty file without Content-Length: ask for its first byte instead.
+    const length = cl !== undefined ? Number(cl) : await lengthByRange(rel, signal, c);
     if (!Number.isSafeInteger(length) || length < 0) {
       throw new TransientError(
         'POLLER_HTTP_NO_LENGTH',
@@ -134,8 +156,9 @@ export function createHttpSource(opts: SourceConnectOptions): HttpSource {
     }
     const lm = header(reply, 'last-modified');
     const mtimeMs = lm !== undefined ? Date.parse(lm) : Number.NaN;
-    rememberValidators(rel, reply);
+    rememberValidators(rel, reply, checkedMs);
     const name = rel.slice(rel.lastIndexOf('/') + 1);
+    const etag = strongEtag(header(reply, 'etag'));
     return {
       path: rel,
       name,
@@ -144,17 +167,47 @@ export function createHttpSource(opts: SourceConnectOptions): HttpSource {
       // No Last-Modified: the version is the size alone (a constant time).
       mtimeMs: Number.isFinite(mtimeMs) ? mtimeMs : 0,
       mtimePrecision: 's',
+      ...(etag !== undefined && { etag }),
     };
   };
 
-  const rememberValidators = (rel: string, reply: HttpReply): void => {
-    const etag = header(reply, 'etag');
+  /** A file's length from `GET Range: bytes=0-0` (206 Content-Range, or a 200's Content-Length). */
+  const lengthByRange = async (rel: string, signal: AbortSignal, c: HttpErrorContext): Promise<number> => {
+    const reply = await send('GET', urlPathOf(rel, false), { range: 'bytes=0-0' }, signal, c);
+    // At most a byte, or a whole body from a server without ranges: not read past a small limit.
+    await discard(reply);
+    if (reply.statusCode === 206) {
+      const total = /\/(\d+)$/.exec(header(reply, 'content-range') ?? '');
+      return total ? Number(total[1]) : Number.NaN;
+    }
+    if (reply.statusCode === 200) return Number(header(reply, 'content-length') ?? Number.NaN);
+    if (reply.statusCode === 416) {
+      const total = /^bytes \*\/(\d+)$/.exec(header(reply, 'content-range') ?? '');
+      return total ? Number(total[1]) : Number.NaN;
+    }
+    throw statusError(reply.statusCode, c, header(reply, 'retry-after'));
+  };
+
+  const rememberValidators = (rel: string, reply: HttpReply, checkedMs: number): void => {
+    const etag = strongEtag(header(reply, 'etag'));
     const lastModified = header(reply, 'last-modified');
     validators.set(rel, {
       // If-Range takes only a strong validator.
-      ...(etag !== undefined && !etag.startsWith('W/') && { etag }),
+      ...(etag !== undefined && { etag }),
       ...(lastModified !== undefined && { lastModified }),
+      checkedMs,
     });
+  };
+
+  /**
+   * Whether a row that agrees with the known version could still hide a same-size rewrite: the
+   * row shows only the minute, and the version was last checked (HEAD or GET) before that minute
+   * was safely over, so a later write inside it would list the same.
+   */
+  const couldHideRewrite = (rel: string, known: KnownVersion, row: IndexEntry): boolean => {
+    if (row.mtimePrecision !== 'minute' || row.mtimeMs === undefined || known.mtimePrecision === 'minute') return false;
+    const checkedMs = Math.max(known.fetchedMs ?? 0, validators.get(rel)?.checkedMs ?? 0);
+    return checkedMs < row.mtimeMs + 60_000 + CLOCK_SKEW_MS;
   };
 
   /** One index row as an entry: from the row when exact, from the ledger when it agrees, else by HEAD. */
@@ -182,11 +235,12 @@ export function createHttpSource(opts: SourceConnectOptions): HttpSource {
       mtimeMs: row.mtimeMs ?? 0,
       mtimePrecision: row.mtimePrecision ?? ('s' as MtimePrecision),
     });
-    if (row.sizeExact && row.mtimeMs !== undefined) return fromRow();
+    // nginx JSON: exact size and second, which is all its ETag holds.
+    if (row.sizeExact && row.mtimeMs !== undefined && row.mtimePrecision === 's') return fromRow();
     // Not wanted by the globs: the walk drops it; no request for it.
     if (listOpts.wanted && !listOpts.wanted(rel)) return fromRow();
     const known = await listOpts.known?.(rel);
-    if (known?.settled && agreesWithIndex(known, row)) {
+    if (known?.settled && agreesWithIndex(known, row) && !couldHideRewrite(rel, known, row)) {
       return {
         path: rel,
         name,
@@ -194,6 +248,7 @@ export function createHttpSource(opts: SourceConnectOptions): HttpSource {
         sizeBytes: known.sizeBytes,
         mtimeMs: known.mtimeMs,
         mtimePrecision: known.mtimePrecision,
+        ...(known.etag !== undefined && { etag: known.etag }),
       };
     }
     return heads(() => headFile(rel, listOpts.signal));
@@ -249,7 +304,8 @@ export function createHttpSource(opts: SourceConnectOptions): HttpSource {
       const offset = Math.max(0, Math.floor(dl.offsetBytes));
       const headers: Record<string, string> = {};
       if (offset > 0) {
-        let v = validators.get(rel);
+        let v: Omit<Validators, 'checkedMs'> | undefined =
+          dl.expect?.etag !== undefined ? { etag: dl.expect.etag } : validators.get(rel);
         if (v?.etag === undefined && !(v?.lastModified !== undefined && dl.expect?.mtimePrecision === 's')) {
           // No strong validator known for this version (a restart, or an index without one): ask.
           const now = await headFile(rel, dl.signal);
@@ -281,6 +337,11 @@ export function createHttpSource(opts: SourceConnectOptions): HttpSource {
           skipBytes = offset;
         }
         if (offset === 0 && status === 206) throw changed(rel, 'the server sent a part of the file unasked');
+        const replyEtag = strongEtag(header(reply, 'etag'));
+        if (dl.expect?.etag !== undefined && replyEtag !== undefined && replyEtag !== dl.expect.etag) {
+          // Rewritten since it was listed: these bytes are not the version the ledger recorded.
+          throw changed(rel, 'its ETag differs from the listed version');
+        }
         const length = header(reply, 'content-length');
         const expected = dl.expect ? dl.expect.sizeBytes - offset + skipBytes : undefined;
         if (length !== undefined && expected !== undefined && Number(length) !== expected) {

@@ -17,6 +17,11 @@ import {
 } from '../http/client.js';
 import { classifyHttpError, type HttpErrorContext, type HttpOperation, statusError } from '../http/errors.js';
 import type { DownloadOptions, Listing, ListOptions, RemoteEntry, Source, SourceConnectOptions } from '../source.js';
+import {
+  type CredentialProvider,
+  createInstanceProfileCredentials,
+  DEFAULT_IMDS_ENDPOINT,
+} from './instance-profile.js';
 import { parseListObjects, xmlErrorCode } from './list-xml.js';
 import { awsEncodePath, canonicalQuery, signRequest } from './sigv4.js';
 
@@ -47,6 +52,13 @@ export function createS3Source(opts: SourceConnectOptions & { pageSize?: number 
   const keyPrefix = rootPrefix === '' || rootPrefix.endsWith('/') ? rootPrefix : `${rootPrefix}/`;
   const pageSize = Math.max(1, Math.min(DEFAULT_PAGE_SIZE, opts.pageSize ?? DEFAULT_PAGE_SIZE));
   const etags = new Map<string, string>();
+  const profile: CredentialProvider | undefined =
+    s3.credentials === undefined && s3.instanceProfile !== undefined
+      ? createInstanceProfileCredentials({
+          source: opts.name,
+          endpoint: s3.instanceProfile.endpoint ?? DEFAULT_IMDS_ENDPOINT,
+        })
+      : undefined;
   const stats: S3SourceStats = { listPages: 0, gets: 0, deletes: 0 };
   const displayUrl = `s3://${s3.bucket}/${keyPrefix}`;
   let closed = false;
@@ -71,14 +83,15 @@ export function createS3Source(opts: SourceConnectOptions & { pageSize?: number 
     signal.throwIfAborted();
     const path =
       s3.forcePathStyle && key === '' ? `/${awsEncodePath(s3.bucket)}` : awsEncodePath(`${keyPathPrefix}${key}`);
-    const signed = s3.credentials
+    const credentials = s3.credentials ?? (await profile?.get(signal));
+    const signed = credentials
       ? signRequest({
           method,
           host: base.host,
           encodedPath: path,
           query,
           region: s3.region,
-          credentials: s3.credentials,
+          credentials,
           nowMs: Date.now(),
         })
       : {};
@@ -169,7 +182,16 @@ export function createS3Source(opts: SourceConnectOptions & { pageSize?: number 
           if (!o.key.startsWith(prefix) || name === '' || name.includes('/')) continue;
           const rel = relDir === '' ? name : `${relDir}/${name}`;
           if (o.etag !== undefined) etags.set(rel, o.etag);
-          out.push({ path: rel, name, type: 'file', sizeBytes: o.sizeBytes, mtimeMs: o.mtimeMs, mtimePrecision: 'ms' });
+          out.push({
+            path: rel,
+            name,
+            type: 'file',
+            sizeBytes: o.sizeBytes,
+            mtimeMs: o.mtimeMs,
+            mtimePrecision: 'ms',
+            // The version key with the size (multipart ETags, "<md5>-<parts>", included).
+            ...(o.etag !== undefined && { etag: o.etag }),
+          });
         }
         if (!parsed.truncated) return out;
         if (parsed.nextToken === undefined) {
@@ -193,7 +215,7 @@ export function createS3Source(opts: SourceConnectOptions & { pageSize?: number 
       if (offset > 0) {
         extra['range'] = `bytes=${offset}-`;
         // S3 answers a mismatch with 412 rather than the whole object (If-Range is not supported).
-        const etag = etags.get(rel);
+        const etag = dl.expect?.etag ?? etags.get(rel);
         if (etag !== undefined) extra['if-match'] = etag;
         else if (dl.expect) extra['if-unmodified-since'] = new Date(dl.expect.mtimeMs).toUTCString();
       }
@@ -206,6 +228,11 @@ export function createS3Source(opts: SourceConnectOptions & { pageSize?: number 
       if (status !== 200 && status !== 206) throw await replyError(reply, c);
       try {
         if (offset > 0 && status !== 206) throw changed(rel, 'the server sent the whole object to a resume');
+        const replyEtag = header(reply, 'etag');
+        if (dl.expect?.etag !== undefined && replyEtag !== undefined && replyEtag !== dl.expect.etag) {
+          // Overwritten since it was listed: these bytes are not the version the ledger recorded.
+          throw changed(rel, 'its ETag differs from the listed version');
+        }
         const length = header(reply, 'content-length');
         const expected = dl.expect ? dl.expect.sizeBytes - offset : undefined;
         if (length !== undefined && expected !== undefined && Number(length) !== expected) {
