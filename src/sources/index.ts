@@ -8,6 +8,7 @@ import { createLocalSource } from './local/local-source.js';
 import { createS3Source } from './s3/s3-source.js';
 import { createSftpSource } from './sftp/sftp-source.js';
 import type { Source, SourceConnectOptions } from './source.js';
+import { createWis2Source } from './wis2/wis2-source.js';
 
 export function connectOptions(src: SourceConfig, log: Logger): SourceConnectOptions {
   return {
@@ -29,6 +30,7 @@ export function connectOptions(src: SourceConfig, log: Logger): SourceConnectOpt
     dataTimeoutMs: src.dataTimeoutMs,
     ...(src.bearerToken !== undefined && { bearerToken: src.bearerToken }),
     ...(src.s3 !== undefined && { s3: src.s3 }),
+    ...(src.wis2 !== undefined && { wis2: src.wis2 }),
     log,
   };
 }
@@ -36,10 +38,12 @@ export function connectOptions(src: SourceConfig, log: Logger): SourceConnectOpt
 /** What sources of one process share: the per-host connection budget (`maxConnections`). */
 export interface SharedSourceState {
   hostBudget: HostBudget;
+  /** The process's private state directory (WIS2 journals). */
+  stateDir?: string;
 }
 
 export function openSource(src: SourceConfig, log: Logger, shared: SharedSourceState): Source {
-  const opts = connectOptions(src, log);
+  const opts = { ...connectOptions(src, log), ...(shared.stateDir !== undefined && { stateDir: shared.stateDir }) };
   switch (src.protocol) {
     case 'ftp':
     case 'ftps':
@@ -53,5 +57,8 @@ export function openSource(src: SourceConfig, log: Logger, shared: SharedSourceS
       return createHttpSource(opts);
     case 's3':
       return createS3Source(opts);
+    case 'wis2+mqtt':
+    case 'wis2+mqtts':
+      return createWis2Source(opts);
   }
 }

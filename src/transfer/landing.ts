@@ -21,7 +21,7 @@ import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { PermanentError, SourceError, TransientError } from '../errors.js';
-import type { RemoteEntry, Source } from '../sources/source.js';
+import type { Integrity, RemoteEntry, Source } from '../sources/source.js';
 import { landingPathFor, partialDir, partialPathFor } from './landing-path.js';
 
 /**
@@ -47,6 +47,11 @@ export interface LandOptions {
   transferSlot?: <T>(work: () => Promise<T>) => Promise<T>;
   /** Compute the SHA-512 of the landed bytes (an event sink wants `integrity`); hashed as they stream. */
   sha512?: boolean;
+  /**
+   * The digest the file was announced with: computed over every byte (a resumed prefix too) and
+   * compared before the rename. A mismatch removes the partial and fails the file for good.
+   */
+  integrity?: Integrity;
 }
 
 export interface LandResult {
@@ -245,9 +250,13 @@ async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResu
   let written = 0;
   const mtime = new Date(entry.mtimeMs);
   const hash = opts.sha512 ? createHash('sha512') : undefined;
+  // One hash serves both when the announced method is SHA-512.
+  const check =
+    opts.integrity && (opts.integrity.method === 'sha512' && hash ? undefined : createHash(opts.integrity.method));
   if (offset < entry.sizeBytes || entry.sizeBytes === 0) {
     // A resumed download: the prefix already on disk is hashed first.
     if (hash && offset > 0) await hashFileInto(hash, partial, offset);
+    if (check && offset > 0) await hashFileInto(check, partial, offset);
     written = await (opts.transferSlot ?? runDirectly)(async () => {
       const fd = await openPartial(partial, offset > 0 ? 'r+' : 'w');
       // The descriptor stays ours once the writes are done (autoClose off): the mtime is set and
@@ -260,6 +269,7 @@ async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResu
         autoClose: false,
       });
       if (hash) hashWrites(out, hash);
+      if (check) hashWrites(out, check);
       let writeError: unknown;
       out.on('error', (err) => {
         writeError ??= err;
@@ -320,6 +330,18 @@ async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResu
     await utimes(partial, mtime, mtime);
     await fsyncPath(partial, 'r+');
     if (hash) await hashFileInto(hash, partial);
+    if (check) await hashFileInto(check, partial);
+  }
+  const sha512 = hash?.digest('base64');
+  if (opts.integrity) {
+    const got = check ? check.digest() : Buffer.from(sha512 as string, 'base64');
+    if (!got.equals(opts.integrity.digest)) {
+      await rm(partial, { force: true });
+      throw new PermanentError(
+        'POLLER_LANDING_INTEGRITY_MISMATCH',
+        `${sourceName}:${entry.path}: the ${opts.integrity.method} of the downloaded bytes is ${got.toString('base64')}, the announced one ${opts.integrity.digest.toString('base64')}: not landed`,
+      );
+    }
   }
   try {
     await renameIntoPlace(partial, localPath);
@@ -340,7 +362,7 @@ async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResu
     localPath,
     bytesTransferred: transferred,
     resumedFromBytes: offset,
-    ...(hash && { sha512: hash.digest('base64') }),
+    ...(sha512 !== undefined && { sha512 }),
   };
 }
 
