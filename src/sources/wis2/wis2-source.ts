@@ -36,6 +36,13 @@ const MAX_ORIGINS = 32;
 /** Reconnect interval after the broker went away (mqtt.js retries on its own). */
 const RECONNECT_MS = 2_000;
 
+/**
+ * Journals in use in this process, with the close of their holder. A reload opens the new source
+ * before the old one closes; both share the client id (the broker would bounce the session
+ * between them) and the journal, so the new one starts only once the old one has closed.
+ */
+const holders = new Map<string, Promise<void>>();
+
 interface Pending {
   entry: JournalEntry;
   /** Size from a HEAD, when the notification gave no `length`. */
@@ -61,6 +68,7 @@ export function createWis2Source(opts: SourceConnectOptions): Source {
   let client: MqttClient | undefined;
   let startup: Promise<void> | undefined;
   let closed = false;
+  let releaseHold: (() => void) | undefined;
   let brokerDown = false;
   let lastBrokerError: string | undefined;
   /** The pending set as directories → entries, rebuilt at each listing of the root. */
@@ -206,6 +214,18 @@ export function createWis2Source(opts: SourceConnectOptions): Source {
   /** Opens the journal and connects; resolves once subscribed, or after the connect timeout (retries go on). */
   function start(): Promise<void> {
     startup ??= (async () => {
+      for (let previous = holders.get(journalFile); previous !== undefined; previous = holders.get(journalFile))
+        await previous;
+      if (closed) return;
+      holders.set(
+        journalFile,
+        new Promise<void>((resolve) => {
+          releaseHold = () => {
+            holders.delete(journalFile);
+            resolve();
+          };
+        }),
+      );
       const opened = Journal.open(journalFile, settings.keepMs, Date.now());
       journal = opened.journal;
       for (const line of opened.lines) apply(line);
@@ -420,6 +440,7 @@ export function createWis2Source(opts: SourceConnectOptions): Source {
       await startup?.catch(() => undefined);
       await client?.endAsync(false).catch(() => undefined);
       journal?.close();
+      releaseHold?.();
       await Promise.all([...origins.values()].map((s) => s.close().catch(() => undefined)));
       origins.clear();
     },
