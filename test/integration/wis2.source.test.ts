@@ -18,8 +18,11 @@ import { createHostBudget } from '../../src/sources/ftp/host-budget.js';
 import { openSource } from '../../src/sources/index.js';
 import type { Source } from '../../src/sources/source.js';
 import { type Broker, brokerAvailable, startMosquitto } from '../helpers/brokers.js';
+import { type Daemon, startDaemon } from '../helpers/daemon.js';
+import { startEngineEnv } from '../helpers/engine-env.js';
 import { httpServerMissing, startWebServer, type TestWebServer } from '../helpers/http-servers.js';
 import { createLogSink, type LogSink } from '../helpers/log-sink.js';
+import { makeTestCertificate } from '../helpers/tls-cert.js';
 import { makeTmpDir, type TmpDir } from '../helpers/tmp-dir.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -34,14 +37,24 @@ describe.skipIf(!available && process.env['CI'] !== 'true')('WIS2 subscription a
   let n = 0;
   const open: Array<{ app: App; source: Source }> = [];
 
+  let certDir: TmpDir;
+  let caPath: string;
+
   beforeAll(async () => {
-    [broker, web] = await Promise.all([startMosquitto(), startWebServer('nginx-html')]);
+    certDir = await makeTmpDir('poller-wis2-cert-');
+    const cert = await makeTestCertificate(certDir.path);
+    caPath = cert.certPath;
+    [broker, web] = await Promise.all([
+      startMosquitto({ tls: { certPath: cert.certPath, keyPath: cert.keyPath } }),
+      startWebServer('nginx-html'),
+    ]);
     publisher = await mqtt.connectAsync(broker.url, { clientId: 'wis2-test-publisher', protocolVersion: 5 });
   });
   afterAll(async () => {
     await publisher?.endAsync(true);
     await broker?.destroy();
     await web?.close();
+    await certDir?.remove();
   });
   afterEach(async () => {
     for (const o of open.splice(0)) await stop(o);
@@ -296,5 +309,45 @@ describe.skipIf(!available && process.env['CI'] !== 'true')('WIS2 subscription a
     await publish(wnm('r/after.bufr', await serve('r/after.bufr')));
     await cycleUntil(p, () => existsSync(landed(configPath, 'r/after.bufr')));
     expect(p.logs.events('wis2.broker_down').length).toBeGreaterThanOrEqual(1);
+  });
+  it('over TLS (wis2+mqtts://) with the broker CA given', async () => {
+    const { configPath } = await setup({
+      url: `wis2+mqtts://127.0.0.1:${broker.tlsPort}/${TOPIC}/#`,
+      ca: caPath,
+    });
+    const p = await start(configPath);
+    await publish(wnm('tls/one.bufr', await serve('tls/one.bufr')));
+    await cycleUntil(p, () => existsSync(landed(configPath, 'tls/one.bufr')));
+  });
+
+  it('under `poller run`, a notification starts a cycle at once (no wait for the schedule)', async () => {
+    const e = await startEngineEnv({
+      config: {
+        sources: [
+          {
+            name: 'wis2',
+            url: `wis2+mqtt://127.0.0.1:${broker.port}/${TOPIC}/#`,
+            include: ['**/*.bufr'],
+            every: '1h',
+            wis2: { clientId: `poller-wis2-daemon-${process.pid}` },
+          },
+        ],
+      },
+    });
+    let daemon: Daemon | undefined;
+    try {
+      daemon = await startDaemon(e);
+      await daemon.waitForEvent('wis2.subscribed');
+      await daemon.waitForEvent('cycle.finished');
+      const body = await serve('d/one.bufr');
+      await publish(wnm('d/one.bufr', body));
+      await daemon.waitForEvent('file.fetched', (l) => l['path'] === 'xx-test/d/one.bufr', 10_000);
+      expect(await readFile(path.join(e.landing, 'wis2', 'xx-test', 'd', 'one.bufr'))).toEqual(body);
+      daemon.child.kill('SIGTERM');
+      expect(await daemon.exited).toEqual({ code: 0, signal: null });
+    } finally {
+      daemon?.child.kill('SIGKILL');
+      await e.close();
+    }
   });
 });
