@@ -5,6 +5,7 @@
  * lands, notifications published while poller is down arrive after its restart (persistent
  * session), and a broker that restarted without its state gets the subscription again.
  */
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -19,7 +20,7 @@ import { openSource } from '../../src/sources/index.js';
 import type { Source } from '../../src/sources/source.js';
 import { type Broker, brokerAvailable, startMosquitto } from '../helpers/brokers.js';
 import { type Daemon, startDaemon } from '../helpers/daemon.js';
-import { startEngineEnv } from '../helpers/engine-env.js';
+import { REPO_ROOT, startEngineEnv } from '../helpers/engine-env.js';
 import { httpServerMissing, startWebServer, type TestWebServer } from '../helpers/http-servers.js';
 import { createLogSink, type LogSink } from '../helpers/log-sink.js';
 import { makeTestCertificate } from '../helpers/tls-cert.js';
@@ -310,6 +311,29 @@ describe.skipIf(!available && process.env['CI'] !== 'true')('WIS2 subscription a
     await cycleUntil(p, () => existsSync(landed(configPath, 'r/after.bufr')));
     expect(p.logs.events('wis2.broker_down').length).toBeGreaterThanOrEqual(1);
   });
+  it('poller run-once fetches what the subscription received, then exits', async () => {
+    const { configPath } = await setup();
+    const first = await start(configPath);
+    const body = await serve('once/a.bufr');
+    await publish(wnm('once/a.bufr', body));
+    await waitFor(async () => (await first.source.list('', { signal: AbortSignal.timeout(5000) })).length > 0, {
+      what: 'the notification',
+    });
+    await stop(first);
+    const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = execFile(
+        process.execPath,
+        [path.join(REPO_ROOT, 'bin', 'poller.js'), 'run-once', '--json', '--config', configPath],
+        { timeout: 30_000 },
+        (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+      child.stdin?.end();
+    });
+    expect(run.code, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ sources: [expect.objectContaining({ fetched: 1, failed: 0 })] });
+    expect(await readFile(landed(configPath, 'once/a.bufr'))).toEqual(body);
+  });
+
   it('over TLS (wis2+mqtts://) with the broker CA given', async () => {
     const { configPath } = await setup({
       url: `wis2+mqtts://127.0.0.1:${broker.tlsPort}/${TOPIC}/#`,

@@ -2,7 +2,8 @@
  * The notifications a WIS2 source has accepted, on disk before the broker is acknowledged: a
  * crash after the PUBACK loses nothing, and a file whose download failed is still retried
  * after a restart. JSON lines, appended and fsynced one per message; lines older than `keepMs`
- * are dropped when the file is compacted (at open, and when it has grown well past its live part).
+ * are dropped when the file is compacted: at open, and once it has doubled since the last
+ * compaction (so each line is rewritten a bounded number of times).
  */
 import { closeSync, fdatasyncSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import path from 'node:path';
@@ -36,7 +37,8 @@ export class Journal {
   readonly #keepMs: number;
   #fd: number;
   #lines = 0;
-  #live = 0;
+  /** Lines right after the last compaction. */
+  #compacted = 0;
 
   /** Opens (creating) the journal and returns the lines younger than `keepMs`, in order. */
   static open(file: string, keepMs: number, nowMs: number): { journal: Journal; lines: JournalLine[] } {
@@ -60,10 +62,9 @@ export class Journal {
     this.#lines++;
   }
 
-  /** Tells the journal how many lines are still needed; it compacts when most are not. */
-  maybeCompact(liveLines: number, nowMs: number): void {
-    this.#live = liveLines;
-    if (this.#lines < 1000 || this.#lines < 4 * this.#live) return;
+  /** Compacts when the file has doubled (and has 1000 lines more) since the last compaction. */
+  maybeCompact(nowMs: number): void {
+    if (this.#lines < 2 * this.#compacted + 1000) return;
     const kept = readLines(this.#file).filter((l) => nowMs - l.at < this.#keepMs);
     closeSync(this.#fd);
     this.#fd = this.#rewrite(kept);
@@ -93,6 +94,7 @@ export class Journal {
       closeSync(dirFd);
     }
     this.#lines = lines.length;
+    this.#compacted = lines.length;
     return openSync(this.#file, 'a', 0o600);
   }
 }

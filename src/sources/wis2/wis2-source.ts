@@ -372,7 +372,7 @@ export function createWis2Source(opts: SourceConnectOptions): Source {
         });
       }
     }
-    if (done > 0) journal?.maybeCompact(pending.size, now);
+    if (done > 0) journal?.maybeCompact(now);
     return out;
   }
 
