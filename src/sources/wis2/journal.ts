@@ -1,12 +1,15 @@
 /**
  * The notifications a WIS2 source has accepted, on disk before the broker is acknowledged: a
  * crash after the PUBACK loses nothing, and a file whose download failed is still retried
- * after a restart. JSON lines, appended and fsynced one per message; lines older than `keepMs`
+ * after a restart. JSON lines, appended and fsynced (lines that arrive during an fsync share the next); lines older than `keepMs`
  * are dropped when the file is compacted: at open, and once it has doubled since the last
  * compaction (so each line is rewritten a bounded number of times).
  */
-import { closeSync, fdatasyncSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
+
+const fdatasyncAsync = promisify(fdatasync);
 
 /** A notification as stored: what a download and the dedupe need. */
 export interface JournalEntry {
@@ -36,6 +39,12 @@ export class Journal {
   readonly #file: string;
   readonly #keepMs: number;
   #fd: number;
+  /** Appends and compactions, one after the other: a compaction swaps the file under the appends. */
+  #chain: Promise<void> = Promise.resolve();
+  /** The fsync that will cover lines written since the last one started. */
+  #sync: Promise<void> | undefined;
+  /** The fsync under way (or the last one); settles without rejecting. */
+  #lastSync: Promise<void> = Promise.resolve();
   #lines = 0;
   /** Lines right after the last compaction. */
   #compacted = 0;
@@ -54,23 +63,54 @@ export class Journal {
     this.#fd = this.#rewrite(lines);
   }
 
-  /** Appends one line and makes it durable before returning (the caller acknowledges after). */
-  append(line: JournalLine): void {
-    const text = `${JSON.stringify(line)}\n`;
-    writeSync(this.#fd, text);
-    fdatasyncSync(this.#fd);
-    this.#lines++;
+  /**
+   * Appends one line; resolves once it is durable (the caller acknowledges after). The write is
+   * a small synchronous one; the fsync runs off the event loop, and lines appended while one is
+   * under way share the next.
+   */
+  append(line: JournalLine): Promise<void> {
+    let synced: Promise<void> = Promise.resolve();
+    const wrote = this.#chain.then(() => {
+      writeSync(this.#fd, `${JSON.stringify(line)}\n`);
+      this.#lines++;
+      synced = this.#syncSoon();
+    });
+    this.#chain = wrote.catch(() => undefined);
+    return wrote.then(() => synced);
+  }
+
+  /** An fsync that starts after the writes made so far (in a microtask: writes of this tick join it). */
+  #syncSoon(): Promise<void> {
+    this.#sync ??= Promise.resolve().then(() => {
+      this.#sync = undefined;
+      const fd = this.#fd;
+      const run = fdatasyncAsync(fd);
+      this.#lastSync = run.catch(() => undefined);
+      return run;
+    });
+    return this.#sync;
   }
 
   /** Compacts when the file has doubled (and has 1000 lines more) since the last compaction. */
-  maybeCompact(nowMs: number): void {
-    if (this.#lines < 2 * this.#compacted + 1000) return;
-    const kept = readLines(this.#file).filter((l) => nowMs - l.at < this.#keepMs);
-    closeSync(this.#fd);
-    this.#fd = this.#rewrite(kept);
+  maybeCompact(nowMs: number): Promise<void> {
+    const run = this.#chain.then(async () => {
+      if (this.#fd < 0 || this.#lines < 2 * this.#compacted + 1000) return;
+      // Every line written so far is durable before the file is replaced.
+      await this.#sync?.catch(() => undefined);
+      await this.#lastSync;
+      const kept = readLines(this.#file).filter((l) => nowMs - l.at < this.#keepMs);
+      closeSync(this.#fd);
+      this.#fd = this.#rewrite(kept);
+    });
+    this.#chain = run.catch(() => undefined);
+    return run;
   }
 
-  close(): void {
+  /** Closes once the appends under way are durable. */
+  async close(): Promise<void> {
+    await this.#chain;
+    await this.#sync?.catch(() => undefined);
+    await this.#lastSync;
     if (this.#fd < 0) return;
     closeSync(this.#fd);
     this.#fd = -1;

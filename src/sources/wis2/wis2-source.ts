@@ -121,8 +121,17 @@ export function createWis2Source(opts: SourceConnectOptions): Source {
     }
   }
 
-  /** Handles one message; throws only when it could not be made durable (then it is not acknowledged). */
-  function onNotification(topic: string, payload: Buffer): void {
+  /** Undoes `apply` of a notification that could not be made durable: its re-delivery is taken. */
+  function forget(e: JournalEntry): void {
+    seenIds.delete(e.id);
+    const key = contentKey(e);
+    if (key) seenContent.delete(key);
+    if (pending.get(e.path)?.entry === e) pending.delete(e.path);
+    tree = undefined;
+  }
+
+  /** Handles one message; rejects only when it could not be made durable (then it is not acknowledged). */
+  async function onNotification(topic: string, payload: Buffer): Promise<void> {
     const parsed = parseNotification(payload);
     if (!parsed.ok) {
       log.warn(
@@ -153,9 +162,15 @@ export function createWis2Source(opts: SourceConnectOptions): Source {
       log.debug({ event: 'wis2.duplicate', path: n.path, id: n.id }, 'duplicate notification skipped');
       return;
     }
-    (journal as Journal).append(entry);
+    // Applied at once, so that a duplicate right behind it is recognised; undone if not durable.
     apply(entry);
     tree = undefined;
+    try {
+      await (journal as Journal).append(entry);
+    } catch (err) {
+      forget(entry);
+      throw err;
+    }
     for (const l of listeners) {
       try {
         l();
@@ -180,18 +195,17 @@ export function createWis2Source(opts: SourceConnectOptions): Source {
       rejectUnauthorized: !opts.tls.insecure,
       // Acknowledge only once the notification is in the journal (or is known to be unusable).
       customHandleAcks: (topic, message, _packet, done) => {
-        try {
-          onNotification(topic, message);
-        } catch (err) {
-          log.error(
-            { event: 'wis2.journal_failed', err },
-            `cannot record a notification in ${journalFile}; the broker will deliver it again`,
-          );
-          // No PUBACK: dropping the connection makes the broker keep and re-send it.
-          client?.stream.destroy();
-          return;
-        }
-        done(0);
+        onNotification(topic, message).then(
+          () => done(0),
+          (err: unknown) => {
+            log.error(
+              { event: 'wis2.journal_failed', err },
+              `cannot record a notification in ${journalFile}; the broker will deliver it again`,
+            );
+            // No PUBACK: dropping the connection makes the broker keep and re-send it.
+            client?.stream.destroy();
+          },
+        );
       },
     };
   }
@@ -265,11 +279,9 @@ export function createWis2Source(opts: SourceConnectOptions): Source {
       // QoS 0 messages have no acknowledgement to hold back.
       c.on('message', (topic, payload, packet) => {
         if (packet.qos !== 0) return;
-        try {
-          onNotification(topic, payload);
-        } catch (err) {
-          log.error({ event: 'wis2.journal_failed', err }, `cannot record a notification in ${journalFile}`);
-        }
+        onNotification(topic, payload).catch((err: unknown) =>
+          log.error({ event: 'wis2.journal_failed', err }, `cannot record a notification in ${journalFile}`),
+        );
       });
       const timer = setTimeout(() => firstReady?.(), opts.connectTimeoutMs);
       await ready;
@@ -329,7 +341,9 @@ export function createWis2Source(opts: SourceConnectOptions): Source {
       if (known?.done && known.mtimeMs === pend.entry.mtimeMs) {
         // Fetched (or given up) by the ledger: the notification has served.
         pending.delete(p);
-        journal?.append({ t: 'd', at: now, path: p, mtimeMs: pend.entry.mtimeMs });
+        journal
+          ?.append({ t: 'd', at: now, path: p, mtimeMs: pend.entry.mtimeMs })
+          .catch((err: unknown) => log.warn({ event: 'wis2.journal_failed', err }, `cannot write to ${journalFile}`));
         done++;
         continue;
       }
@@ -372,7 +386,10 @@ export function createWis2Source(opts: SourceConnectOptions): Source {
         });
       }
     }
-    if (done > 0) journal?.maybeCompact(now);
+    if (done > 0)
+      journal
+        ?.maybeCompact(now)
+        .catch((err: unknown) => log.warn({ event: 'wis2.journal_failed', err }, `cannot compact ${journalFile}`));
     return out;
   }
 
@@ -439,7 +456,7 @@ export function createWis2Source(opts: SourceConnectOptions): Source {
       listeners.clear();
       await startup?.catch(() => undefined);
       await client?.endAsync(false).catch(() => undefined);
-      journal?.close();
+      await journal?.close().catch(() => undefined);
       releaseHold?.();
       await Promise.all([...origins.values()].map((s) => s.close().catch(() => undefined)));
       origins.clear();
