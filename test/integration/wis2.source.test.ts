@@ -124,6 +124,7 @@ describe.skipIf(!available && process.env['CI'] !== 'true')('WIS2 subscription a
     integrity?: { method: string; value: string } | null;
     length?: number | null;
     href?: string;
+    rel?: 'canonical' | 'update';
   }
 
   function wnm(rel: string, bytes: Buffer, o: WnmOptions = {}): string {
@@ -145,7 +146,7 @@ describe.skipIf(!available && process.env['CI'] !== 'true')('WIS2 subscription a
       links: [
         {
           href: o.href ?? `http://127.0.0.1:${web.port}/${rel}`,
-          rel: 'canonical',
+          rel: o.rel ?? 'canonical',
           type: 'application/bufr',
           ...(o.length !== null && { length: o.length ?? bytes.length }),
         },
@@ -204,6 +205,18 @@ describe.skipIf(!available && process.env['CI'] !== 'true')('WIS2 subscription a
     await publish(wnm('t2/c.bufr', bodies[2] as Buffer, { pubtime, integrity: null }));
     expect((await p.cycle()).fetched).toBe(0);
     expect(await gets('t2/c.bufr')).toBe(1);
+  });
+
+  it('fetches a changed file again when an update notification announces it', async () => {
+    const { configPath } = await setup();
+    const p = await start(configPath);
+    const v1 = await serve('u/vol.bufr', Buffer.from('first version'));
+    await publish(wnm('u/vol.bufr', v1, { pubtime: new Date(Date.now() - 2000).toISOString() }));
+    await cycleUntil(p, () => existsSync(landed(configPath, 'u/vol.bufr')));
+    const v2 = await serve('u/vol.bufr', Buffer.from('second, corrected version'));
+    await publish(wnm('u/vol.bufr', v2, { rel: 'update', pubtime: new Date(Date.now() - 1000).toISOString() }));
+    await cycleUntil(p, async () => (await readFile(landed(configPath, 'u/vol.bufr'))).equals(v2));
+    expect(await gets('u/vol.bufr')).toBe(2);
   });
 
   it('refuses a hash mismatch and an error page: neither lands; a hex sha256 and a missing length are accepted', async () => {
