@@ -34,7 +34,7 @@ describe.skipIf(!available && process.env['CI'] !== 'true')('WIS2 subscription a
   let broker: Broker;
   let web: TestWebServer;
   let publisher: MqttClient;
-  let tmp: TmpDir;
+  const tmps: TmpDir[] = [];
   let n = 0;
   const open: Array<{ app: App; source: Source }> = [];
 
@@ -59,12 +59,13 @@ describe.skipIf(!available && process.env['CI'] !== 'true')('WIS2 subscription a
   });
   afterEach(async () => {
     for (const o of open.splice(0)) await stop(o);
-    await tmp?.remove();
+    for (const t of tmps.splice(0)) await t.remove();
   });
 
   /** A fresh config (own client id, ledger, landing) for one test. */
   async function setup(extra: Record<string, unknown> = {}): Promise<{ configPath: string; clientId: string }> {
-    tmp = await makeTmpDir('poller-wis2-');
+    const tmp = await makeTmpDir('poller-wis2-');
+    tmps.push(tmp);
     const clientId = `poller-wis2-test-${++n}-${process.pid}`;
     const configPath = path.join(tmp.path, 'poller.yaml');
     const config = {
@@ -345,6 +346,29 @@ describe.skipIf(!available && process.env['CI'] !== 'true')('WIS2 subscription a
     expect(run.code, run.stderr).toBe(0);
     expect(JSON.parse(run.stdout)).toMatchObject({ sources: [expect.objectContaining({ fetched: 1, failed: 0 })] });
     expect(await readFile(landed(configPath, 'once/a.bufr'))).toEqual(body);
+  });
+
+  it('shares the work between two pollers with $share/<group>/: each file is fetched by one of them', async () => {
+    const shared = { url: `wis2+mqtt://127.0.0.1:${broker.port}/$share/pollers/${TOPIC}/#` };
+    const a = await setup(shared);
+    const b = await setup(shared);
+    const pa = await start(a.configPath);
+    const pb = await start(b.configPath);
+    const files = Array.from({ length: 12 }, (_, i) => `s/f${i}.bufr`);
+    for (const f of files) await publish(wnm(f, await serve(f)));
+    const where = (f: string) => [existsSync(landed(a.configPath, f)), existsSync(landed(b.configPath, f))];
+    await waitFor(
+      async () => {
+        await pa.cycle();
+        await pb.cycle();
+        return files.every((f) => where(f).includes(true));
+      },
+      { timeoutMs: 20_000, intervalMs: 100, what: 'every file on one host' },
+    );
+    for (const f of files) expect(where(f).filter(Boolean), f).toHaveLength(1);
+    // Both took part (mosquitto hands shared messages round-robin).
+    expect(files.some((f) => where(f)[0])).toBe(true);
+    expect(files.some((f) => where(f)[1])).toBe(true);
   });
 
   it('over TLS (wis2+mqtts://) with the broker CA given', async () => {
