@@ -1,7 +1,8 @@
 /**
  * kill -9 of `poller run` with a WIS2 subscription, right after a file is renamed into place and
  * before the ledger commit: after a restart every announced file is landed and processed once,
- * none is downloaded twice, nothing acknowledged to the broker is lost (the journal).
+ * none landed before the kill is downloaded again, nothing acknowledged to the broker is lost
+ * (the journal).
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -55,6 +56,8 @@ describe.skipIf(!available && process.env['CI'] !== 'true')('WIS2 subscription: 
     const publisher = await mqtt.connectAsync(broker.url, { clientId: 'kill9-publisher' });
     const names = Array.from({ length: 8 }, (_, i) => `k/f${i}.bufr`);
     const bodies = new Map<string, Buffer>();
+    // One pubtime for all: the cycle takes them in path order (f0, f1, f2 land before the kill).
+    const pubtime = new Date(Date.now() - 1000).toISOString();
     for (const n of names) {
       const bytes = randomBytes(5000);
       bodies.set(n, bytes);
@@ -68,7 +71,7 @@ describe.skipIf(!available && process.env['CI'] !== 'true')('WIS2 subscription: 
           geometry: null,
           properties: {
             data_id: `xx-test/${n}`,
-            pubtime: new Date(Date.now() - 1000).toISOString(),
+            pubtime,
             integrity: { method: 'sha512', value: createHash('sha512').update(bytes).digest('base64') },
           },
           links: [{ href: `http://127.0.0.1:${web.port}/${n}`, rel: 'canonical', length: bytes.length }],
@@ -84,27 +87,30 @@ describe.skipIf(!available && process.env['CI'] !== 'true')('WIS2 subscription: 
     expect(crashed).toBe('SIGKILL');
 
     const daemon = await startDaemon(e);
-    const recorded = () => new Set(readRecords(e.recordLog).map((r) => r.path));
-    await waitFor(() => names.every((n) => recorded().has(`xx-test/${n}`)), {
-      timeoutMs: 20_000,
-      what: 'every file processed',
-    });
+    const ledger = e.ledger();
+    await waitFor(
+      async () => (await ledger.files({ limit: 100 })).filter((f) => f.state === 'processed').length === names.length,
+      { timeoutMs: 20_000, what: 'every file processed' },
+    );
     daemon.child.kill('SIGTERM');
     expect(await daemon.exited).toEqual({ code: 0, signal: null });
 
-    const files = await e.ledger().files({ limit: 100 });
-    expect(
-      files
-        .filter((f) => f.state === 'processed')
-        .map((f) => f.path)
-        .sort(),
-    ).toEqual(names.map((n) => `xx-test/${n}`).sort());
+    const files = await ledger.files({ limit: 100 });
+    expect(files.map((f) => f.path).sort()).toEqual(names.map((n) => `xx-test/${n}`).sort());
+    expect(new Set(files.map((f) => f.state))).toEqual(new Set(['processed']));
+    // Plugins run at least once: a run the kill cut short before its commit runs again.
+    const runs = readRecords(e.recordLog).map((r) => r.path);
+    for (const n of names) expect(runs.filter((p) => p === `xx-test/${n}`).length, n).toBeGreaterThanOrEqual(1);
+    expect(runs.length).toBeLessThanOrEqual(names.length + 1);
     for (const n of names) {
       expect(await readFile(path.join(e.landing, 'wis2', 'xx-test', n))).toEqual(bodies.get(n));
     }
-    expect(readRecords(e.recordLog)).toHaveLength(names.length);
-    // The file renamed before the kill is recognised as landed: no file is downloaded twice.
+    // Files landed before the kill (the third one renamed but not committed) are recognised as
+    // landed and not downloaded again; only a transfer under way at the kill is resumed.
     const gets = (await web.accessLog()).filter((l) => l.startsWith('GET /k/'));
-    expect(gets.sort()).toEqual(names.map((n) => `GET /${n}`).sort());
+    const count = (n: string) => gets.filter((l) => l === `GET /${n}`).length;
+    for (const n of names.slice(0, 3)) expect(count(n), n).toBe(1);
+    for (const n of names) expect(count(n), n).toBeGreaterThanOrEqual(1);
+    expect(gets.length).toBeLessThanOrEqual(names.length + 1);
   });
 });
