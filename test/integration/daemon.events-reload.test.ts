@@ -46,7 +46,7 @@ describe('poller run: SIGHUP reloads events', () => {
     // No events at start.
     daemon = await startDaemon(e);
     await e.put('a/before.bufr', 'no sink yet');
-    await daemon.waitForEvent('file.fetched', (l) => l['path'] === 'a/before.bufr');
+    await daemon.waitForEvent('file.fetched', (l) => l['path'] === 'a/before.bufr', 20_000);
 
     await editConfig(e, (c) => ({
       ...c,
@@ -56,11 +56,11 @@ describe('poller run: SIGHUP reloads events', () => {
       },
     }));
     daemon.child.kill('SIGHUP');
-    await daemon.waitForEvent('events.reloaded');
-    await daemon.waitForEvent('config.reloaded');
+    await daemon.waitForEvent('events.reloaded', undefined, 20_000);
+    await daemon.waitForEvent('config.reloaded', undefined, 20_000);
     await e.put('a/one.bufr', 'to the first sink');
     await waitFor(() => announced(first).some((x) => x.path === 'a/one.bufr'), {
-      timeoutMs: 8_000,
+      timeoutMs: 20_000,
       what: 'first sink',
     });
     // The daemon hashes landed files once a sink announces them.
@@ -75,11 +75,12 @@ describe('poller run: SIGHUP reloads events', () => {
     }));
     daemon.child.kill('SIGHUP');
     await waitFor(() => daemon?.lines().filter((l) => l.event === 'events.reloaded').length === 2, {
+      timeoutMs: 20_000,
       what: 'second reload',
     });
     await e.put('a/two.bufr', 'to the second sink');
     await waitFor(() => announced(second).some((x) => x.path === 'a/two.bufr'), {
-      timeoutMs: 8_000,
+      timeoutMs: 20_000,
       what: 'second sink',
     });
     expect(announced(first).map((x) => x.path)).toEqual(['a/one.bufr']);
@@ -92,10 +93,11 @@ describe('poller run: SIGHUP reloads events', () => {
     });
     daemon.child.kill('SIGHUP');
     await waitFor(() => daemon?.lines().filter((l) => l.event === 'events.reloaded').length === 3, {
+      timeoutMs: 20_000,
       what: 'third reload',
     });
     await e.put('a/three.bufr', 'to no sink');
-    await daemon.waitForEvent('file.fetched', (l) => l['path'] === 'a/three.bufr');
+    await daemon.waitForEvent('file.fetched', (l) => l['path'] === 'a/three.bufr', 20_000);
     daemon.child.kill('SIGTERM');
     expect(await daemon.exited).toEqual({ code: 0, signal: null });
     expect(announced(first).map((x) => x.path)).toEqual(['a/one.bufr']);
