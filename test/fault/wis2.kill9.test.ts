@@ -50,7 +50,7 @@ describe.skipIf(!available && process.env['CI'] !== 'true')('WIS2 subscription: 
     const e = env;
     // Subscribe once (the broker keeps the session), then publish while poller is away.
     const first = await startDaemon(e);
-    await first.waitForEvent('wis2.subscribed');
+    await first.waitForEvent('wis2.subscribed', undefined, 20_000);
     first.child.kill('SIGTERM');
     await first.exited;
     const publisher = await mqtt.connectAsync(broker.url, { clientId: 'kill9-publisher' });

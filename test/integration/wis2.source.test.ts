@@ -398,11 +398,11 @@ describe.skipIf(!available && process.env['CI'] !== 'true')('WIS2 subscription a
     let daemon: Daemon | undefined;
     try {
       daemon = await startDaemon(e);
-      await daemon.waitForEvent('wis2.subscribed');
-      await daemon.waitForEvent('cycle.finished');
+      await daemon.waitForEvent('wis2.subscribed', undefined, 20_000);
+      await daemon.waitForEvent('cycle.finished', undefined, 20_000);
       const body = await serve('d/one.bufr');
       await publish(wnm('d/one.bufr', body));
-      await daemon.waitForEvent('file.fetched', (l) => l['path'] === 'xx-test/d/one.bufr', 10_000);
+      await daemon.waitForEvent('file.fetched', (l) => l['path'] === 'xx-test/d/one.bufr', 20_000);
       expect(await readFile(path.join(e.landing, 'wis2', 'xx-test', 'd', 'one.bufr'))).toEqual(body);
       daemon.child.kill('SIGTERM');
       expect(await daemon.exited).toEqual({ code: 0, signal: null });
