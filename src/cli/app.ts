@@ -82,7 +82,7 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
   const sources = new Map<string, Source>();
   let runner: PluginRunner | undefined;
   const transferLimit = pLimit(config.maxTransfers);
-  const shared = { hostBudget: createHostBudget() };
+  const shared = { hostBudget: createHostBudget(), stateDir: config.stateDir };
 
   for (const s of config.sources) {
     if (s.tls.insecure)

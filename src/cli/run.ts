@@ -14,6 +14,7 @@ import { type CycleDeps, type CycleEvents, runCycle } from '../engine/cycle.js';
 import { startRetentionTimer, unboundedWarning } from '../engine/retention-timer.js';
 import { type CycleOutcome, createScheduler, nominalIntervalMs } from '../engine/scheduler.js';
 import { ConfigError, coerceError } from '../errors.js';
+import { type EventsHub, type EventsHubOptions, outboxRoutes, wantsIntegrity } from '../events/outbox.js';
 import { evaluateReadiness, type HealthReport } from '../observe/health.js';
 import type { HttpServerHandle } from '../observe/http.js';
 import type { Metrics } from '../observe/metrics.js';
@@ -94,6 +95,8 @@ async function openGeneration(
       retryBaseMs: config.retryBaseMs,
       retryMaxMs: config.retryMaxMs,
       events,
+      // A sink that announces landed files wants their SHA-512 (WNM `integrity`).
+      ...(wantsIntegrity(config) && { hashLanded: true }),
     },
     close() {
       closing ??= (async () => {
@@ -196,10 +199,12 @@ export async function runDaemon(args: RunArgs): Promise<number> {
     if (configured.has(s.name) && s.lastSuccessMs !== null) metrics.pollSucceeded(s.name, s.lastSuccessMs);
   }
   const { openEventsHub } = await import('../events/outbox.js');
-  const hub = await openEventsHub(app.config, app.ledger, log, {
+  const hubOptions: EventsHubOptions = {
     onPublished: (sink, n) => metrics.eventsPublished(sink, n),
     onFailed: (sink) => metrics.eventsFailed(sink),
-  });
+  };
+  /** Replaced on a SIGHUP that changes `events:`. */
+  let hub: EventsHub | undefined = await openEventsHub(app.config, app.ledger, log, hubOptions);
   hub?.start();
   // Sent rows are deleted after the retention, at start and then hourly.
   const pruneEvents = () =>
@@ -208,8 +213,36 @@ export async function runDaemon(args: RunArgs): Promise<number> {
       .then((n) => n && log.info({ event: 'outbox.pruned', events: n }, `pruned ${n} sent events`))
       .catch((err: unknown) => log.warn({ err }, 'pruning sent events failed'));
   pruneEvents();
-  const pruneTimer = hub ? setInterval(pruneEvents, 3_600_000) : undefined;
-  pruneTimer?.unref();
+  const pruneTimer = setInterval(pruneEvents, 3_600_000);
+  pruneTimer.unref();
+
+  /**
+   * A reload that changes `events:`: the old dispatchers finish the batch under way and close
+   * before the new ones start (one sender per sink: ids stay in order, none sent twice by two
+   * loops), and the ledger writes rows for the new routes from the next transition on. Rows
+   * pending for a sink that is gone stay in the outbox, and the log says how many.
+   */
+  const reloadEvents = async (next: Config, previous: Config): Promise<void> => {
+    if (isDeepStrictEqual(next.events, previous.events)) return;
+    const nextHub = await openEventsHub(next, app.ledger, log, hubOptions);
+    const old = hub;
+    const kept = new Set((next.events?.sinks ?? []).map((s) => s.name));
+    for (const d of old?.stats() ?? []) {
+      if (!kept.has(d.sink) && d.pending > 0)
+        log.warn(
+          { event: 'events.sink_removed', sink: d.sink, pending: d.pending },
+          `sink ${d.sink} was removed with ${d.pending} event(s) unsent; they stay in the outbox and go out if it comes back`,
+        );
+    }
+    app.ledger.setOutbox(outboxRoutes(next));
+    await old?.stop();
+    hub = nextHub;
+    hub?.start();
+    log.info(
+      { event: 'events.reloaded', sinks: (next.events?.sinks ?? []).map((s) => s.name) },
+      'event sinks reloaded',
+    );
+  };
   /** Aborted on SIGTERM: no new cycle starts. */
   const stopScheduling = new AbortController();
   /** Aborted on SIGTERM too: cycles under way start no new transfer. `app.shutdown` aborts the rest. */
@@ -330,6 +363,13 @@ export async function runDaemon(args: RunArgs): Promise<number> {
       await next.close();
       return;
     }
+    try {
+      await reloadEvents(next.config, gen.config);
+    } catch (err) {
+      await next.close();
+      logReloadFailure(log, err);
+      return;
+    }
     for (const key of RESTART_ONLY) {
       if (!isDeepStrictEqual(loaded[key], gen.config[key]))
         log.warn(
@@ -414,6 +454,7 @@ export async function runDaemon(args: RunArgs): Promise<number> {
     await retention.stop();
     clearTimeout(grace);
     clearInterval(pruneTimer);
+    await reloading;
     // What the last cycles committed goes out if the broker answers quickly; the rest waits in the outbox.
     if (hub) {
       await hub.stop();

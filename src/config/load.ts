@@ -9,7 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { redactUrl } from '../observe/logger.js';
-import type { S3Settings, TlsSettings } from '../sources/source.js';
+import type { S3Settings, TlsSettings, Wis2Settings } from '../sources/source.js';
 import { type VolumeSpec, volumeSpecOf } from '../volumes/spec.js';
 import { interpolateEnv } from './interpolate.js';
 import { configSchema, type ParsedPlugin, type ParsedSink, type ParsedSource } from './schema.js';
@@ -18,7 +18,7 @@ import { configSchema, type ParsedPlugin, type ParsedSink, type ParsedSource } f
 export interface SourceConfig {
   readonly name: string;
   readonly enabled: boolean;
-  readonly protocol: 'ftp' | 'ftps' | 'sftp' | 'file' | 'http' | 'https' | 's3';
+  readonly protocol: 'ftp' | 'ftps' | 'sftp' | 'file' | 'http' | 'https' | 's3' | 'wis2+mqtt' | 'wis2+mqtts';
   readonly host: string;
   readonly port: number;
   readonly user: string;
@@ -33,6 +33,8 @@ export interface SourceConfig {
   readonly bearerToken?: string;
   /** S3: bucket, prefix, endpoint, signing. */
   readonly s3?: S3Settings;
+  /** WIS2: the broker subscription. */
+  readonly wis2?: Wis2Settings;
   readonly hostKey?: string;
   readonly knownHosts?: string;
   readonly timezone: string;
@@ -140,7 +142,40 @@ export interface Config {
   readonly events?: EventsConfig;
 }
 
-const DEFAULT_PORTS: Record<string, number> = { ftp: 21, ftps: 21, sftp: 22, file: 0, http: 80, https: 443, s3: 443 };
+const DEFAULT_PORTS: Record<string, number> = {
+  ftp: 21,
+  ftps: 21,
+  sftp: 22,
+  file: 0,
+  http: 80,
+  https: 443,
+  s3: 443,
+  'wis2+mqtt': 1883,
+  'wis2+mqtts': 8883,
+};
+
+/** MQTT topic filter rules: `+` and `#` fill a whole level, `#` only the last (after `$share/<group>/`). */
+function isTopicFilter(topic: string): boolean {
+  const levels = topic.replace(/^\$share\/[^/+#]+\//, '').split('/');
+  return levels.every(
+    (l, i) => (!l.includes('+') && !l.includes('#')) || l === '+' || (l === '#' && i === levels.length - 1),
+  );
+}
+
+/**
+ * The topic filter of a `wis2+mqtt://broker/<filter>` URL: the raw text after the authority,
+ * percent-decoded. Read from the text, not from `URL`, because a filter's `#` is a URL fragment.
+ */
+export function wis2TopicOf(rawUrl: string): string {
+  const afterScheme = rawUrl.slice(rawUrl.indexOf('//') + 2);
+  const slash = afterScheme.indexOf('/');
+  if (slash < 0) return '';
+  try {
+    return decodeURIComponent(afterScheme.slice(slash + 1));
+  } catch {
+    return afterScheme.slice(slash + 1);
+  }
+}
 
 /** `sources[0].url` from zod's path array. */
 export function formatIssuePath(p: readonly PropertyKey[]): string {
@@ -194,7 +229,12 @@ function normaliseSource(
   if (tlsMode !== 'none' && protocol !== 'ftp' && protocol !== 'ftps') {
     issues.push(`${at}.tls: TLS modes apply to ftp/ftps sources only; remove it`);
   }
-  const rootPath = protocol === 'file' ? decodeURIComponent(url.pathname) : decodeURIComponent(url.pathname) || '/';
+  const rootPath =
+    protocol === 'file'
+      ? decodeURIComponent(url.pathname)
+      : protocol === 'wis2+mqtt' || protocol === 'wis2+mqtts'
+        ? '/'
+        : decodeURIComponent(url.pathname) || '/';
   const isHttp = protocol === 'http' || protocol === 'https';
   const bearerToken = s.bearerTokenFile
     ? readSecretFile(resolve(s.bearerTokenFile), `${at}.bearerTokenFile`, secretIssues)
@@ -203,6 +243,26 @@ function normaliseSource(
   if (isHttp && s.after !== undefined) {
     issues.push(`${at}.after: an http(s) index cannot delete or move files; remove it (s3 sources can delete)`);
   }
+  let wis2: Wis2Settings | undefined;
+  const isWis2 = protocol === 'wis2+mqtt' || protocol === 'wis2+mqtts';
+  if (isWis2) {
+    const topic = wis2TopicOf(s.url);
+    if (topic === '')
+      issues.push(`${at}.url: give the topic filter after the broker, e.g. wis2+mqtt://broker/origin/a/wis2/+/data/#`);
+    else if (!isTopicFilter(topic))
+      issues.push(
+        `${at}.url: "${topic}" is not an MQTT topic filter (+ and # stand alone between slashes; # comes last)`,
+      );
+    if (s.after !== undefined) issues.push(`${at}.after: a WIS2 subscription cannot delete or move files; remove it`);
+    wis2 = {
+      topic,
+      clientId: s.wis2?.clientId ?? `poller-${s.name}`,
+      protocolVersion: s.wis2?.protocolVersion ?? 5,
+      tls: protocol === 'wis2+mqtts',
+      keepMs: s.wis2?.keep ?? 86_400_000,
+      sessionExpirySec: Math.round((s.wis2?.sessionExpiry ?? 7 * 86_400_000) / 1000),
+    };
+  } else if (s.wis2 !== undefined) issues.push(`${at}.wis2: applies to wis2+mqtt(s) sources only; remove it`);
   let s3: S3Settings | undefined;
   if (protocol === 's3') {
     if (s.after !== undefined && s.after !== 'delete') {
@@ -224,6 +284,7 @@ function normaliseSource(
     ...(passphrase !== undefined && { passphrase }),
     ...(bearerToken !== undefined && { bearerToken }),
     ...(s3 !== undefined && { s3 }),
+    ...(wis2 !== undefined && { wis2 }),
     tls: {
       mode: tlsMode,
       insecure: s.insecure,
@@ -239,7 +300,8 @@ function normaliseSource(
     maxConnections: s.maxConnections ?? s.concurrency,
     minAgeMs: s.minAge,
     ...(s.maxAge !== undefined && { maxAgeMs: s.maxAge }),
-    stableListings: s.stableListings,
+    // A notification announces a complete file: there is no upload to wait out.
+    stableListings: isWis2 ? 1 : s.stableListings,
     settleDelayMs: s.settleDelay,
     maxFilesPerPoll: s.maxFilesPerPoll,
     maxAttempts: s.maxAttempts,

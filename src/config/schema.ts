@@ -15,7 +15,7 @@ const globList = z
   .transform((v) => (Array.isArray(v) ? v : [v]))
   .describe('One glob or a list of globs (minimatch) on the path relative to the source root.');
 
-const SUPPORTED_SCHEMES = ['ftp:', 'ftps:', 'sftp:', 'file:', 'http:', 'https:', 's3:'];
+const SUPPORTED_SCHEMES = ['ftp:', 'ftps:', 'sftp:', 'file:', 'http:', 'https:', 's3:', 'wis2+mqtt:', 'wis2+mqtts:'];
 
 const sourceUrl = z.string().superRefine((v, ctx) => {
   let url: URL;
@@ -31,7 +31,7 @@ const sourceUrl = z.string().superRefine((v, ctx) => {
   if (!SUPPORTED_SCHEMES.includes(url.protocol)) {
     ctx.addIssue({
       code: 'custom',
-      message: `scheme "${url.protocol.replace(':', '')}" is not supported; use ftp, ftps, sftp, file, http, https or s3`,
+      message: `scheme "${url.protocol.replace(':', '')}" is not supported; use ftp, ftps, sftp, file, http, https, s3, wis2+mqtt or wis2+mqtts`,
     });
   }
   if (url.password) {
@@ -95,7 +95,7 @@ export const sourceSchema = z
   .strictObject({
     name: sourceName.describe('Unique name: the landing subdirectory and the ledger key.'),
     url: sourceUrl.describe(
-      'ftp://[user@]host[:port]/path, ftps://..., sftp://user@host/path, file:///dir, http(s)://host/dir/ or s3://bucket/prefix',
+      'ftp://[user@]host[:port]/path, ftps://..., sftp://user@host/path, file:///dir, http(s)://host/dir/, s3://bucket/prefix or wis2+mqtt(s)://[user@]broker[:port]/<topic filter>',
     ),
     enabled: z.boolean().default(true),
     password: z.string().optional().describe('Password; write ${ENV_VAR} rather than the secret itself.'),
@@ -164,6 +164,26 @@ export const sourceSchema = z
     connectTimeout: duration('Connection timeout.').default(15_000),
     dataTimeout: duration('Inactivity timeout for replies and data.').default(30_000),
     volumes: volumesSchema.optional().describe("Group this source's files into radar volumes."),
+    wis2: z
+      .strictObject({
+        clientId: z
+          .string()
+          .regex(/^[A-Za-z0-9._-]{1,64}$/, 'use letters, digits, ".", "_" and "-" (at most 64)')
+          .optional()
+          .describe(
+            'MQTT client id, stable across restarts (the broker keeps the session under it); default poller-<source>.',
+          ),
+        protocolVersion: z
+          .union([z.literal(4), z.literal(5)])
+          .default(5)
+          .describe('MQTT 5, or 4 for MQTT 3.1.1.'),
+        keep: duration('How long a notification is kept for retries and to recognise duplicates.').default(86_400_000),
+        sessionExpiry: duration('MQTT 5: how long the broker keeps the session while poller is away.').default(
+          7 * 86_400_000,
+        ),
+      })
+      .optional()
+      .describe('WIS2 subscription settings (wis2+mqtt:// sources).'),
     wnm: z
       .strictObject({
         geometry: z

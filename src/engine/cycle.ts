@@ -119,7 +119,12 @@ const MAX_SIGNAL_LISTENERS = 10_000;
 /** Claims are held this long without renewal; renewed every third of it while work goes on. */
 export const LEASE_MS = 10 * 60_000;
 /** The remote file changed under the download (it grew, or its validator moved): settle again. */
-const CHANGED_CODES = new Set(['POLLER_LANDING_SIZE_GREW', 'POLLER_HTTP_CHANGED', 'POLLER_S3_CHANGED']);
+const CHANGED_CODES = new Set([
+  'POLLER_LANDING_SIZE_GREW',
+  'POLLER_HTTP_CHANGED',
+  'POLLER_S3_CHANGED',
+  'POLLER_WIS2_SUPERSEDED',
+]);
 /** Quick retries inside one cycle for a broken transfer before it waits for a later cycle. */
 const IN_CYCLE_ATTEMPTS = 3;
 /** A server's Retry-After up to this long is waited out inside the cycle; a longer one, by a later cycle. */
@@ -373,6 +378,10 @@ async function knownVersion(ledger: Ledger, source: string, path: string): Promi
     ...(latest.etag !== undefined && { etag: latest.etag }),
     ...(latest.fetchedMs !== null && { fetchedMs: latest.fetchedMs }),
     settled: latest.state !== 'seen',
+    done:
+      latest.state !== 'seen' &&
+      latest.state !== 'fetching' &&
+      !(latest.state === 'failed' && latest.stage === 'fetch'),
   };
 }
 
@@ -414,6 +423,7 @@ async function fetchOne(
     const started = performance.now();
     emit.fetchStarted?.(src.name, rec.path, rec.sizeBytes);
     try {
+      const integrity = source.integrity?.(rec.path, rec);
       const landed = await landFile(source, {
         landingRoot: deps.landingRoot,
         sourceName: src.name,
@@ -423,6 +433,7 @@ async function fetchOne(
         onBytes: (n) => emit.bytes?.(src.name, n),
         ...(transferSlot && { transferSlot }),
         ...(deps.hashLanded && { sha512: true }),
+        ...(integrity && { integrity }),
       });
       // After the rename (and its directory fsync): a crash before this commit is recovered by
       // the landed-file check on the next attempt.

@@ -28,7 +28,14 @@ const LOADERS: Record<Protocol, () => Promise<SourceFactory>> = {
     const { createS3Source } = await import('./s3/s3-source.js');
     return (opts) => createS3Source(opts);
   },
+  'wis2+mqtt': loadWis2,
+  'wis2+mqtts': loadWis2,
 };
+
+async function loadWis2(): Promise<SourceFactory> {
+  const { createWis2Source } = await import('./wis2/wis2-source.js');
+  return (opts) => createWis2Source(opts);
+}
 
 async function loadFtp(): Promise<SourceFactory> {
   const { createFtpSource } = await import('./ftp/ftp-source.js');
@@ -70,6 +77,7 @@ export function connectOptions(src: SourceConfig, log: Logger): SourceConnectOpt
     dataTimeoutMs: src.dataTimeoutMs,
     ...(src.bearerToken !== undefined && { bearerToken: src.bearerToken }),
     ...(src.s3 !== undefined && { s3: src.s3 }),
+    ...(src.wis2 !== undefined && { wis2: src.wis2 }),
     log,
   };
 }
@@ -77,11 +85,14 @@ export function connectOptions(src: SourceConfig, log: Logger): SourceConnectOpt
 /** What sources of one process share: the per-host connection budget (`maxConnections`). */
 export interface SharedSourceState {
   hostBudget: HostBudget;
+  /** The process's private state directory (WIS2 journals). */
+  stateDir?: string;
 }
 
 export function openSource(src: SourceConfig, log: Logger, shared: SharedSourceState): Source {
   const factory = factories.get(src.protocol);
   // A programming error, not a user's: the composition root loads the kinds of every config it opens.
   if (!factory) throw new Error(`source kind ${src.protocol} was not loaded (call loadSourceKinds first)`);
-  return factory(connectOptions(src, log), shared);
+  const opts = { ...connectOptions(src, log), ...(shared.stateDir !== undefined && { stateDir: shared.stateDir }) };
+  return factory(opts, shared);
 }

@@ -62,6 +62,8 @@ export interface KnownVersion {
   readonly fetchedMs?: number;
   /** Settled and taken (fetching, fetched, processed, failed...): not a file still being watched. */
   readonly settled: boolean;
+  /** Nothing more to fetch for this version: landed, or given up (quarantined at the fetch). */
+  readonly done?: boolean;
 }
 
 export interface DownloadOptions {
@@ -101,8 +103,35 @@ export interface Source {
    * so the engine keeps rescanning on its schedule and applies the settle rule as usual.
    */
   watch?(onChange: (relPath: string) => void, opts: WatchOptions): Promise<void>;
+  /**
+   * The digest a version is announced with (WIS2 notifications carry one), if any. The landing
+   * computes it over the whole file, resumed prefix included, and refuses a mismatch before the
+   * rename: a wrong file never lands.
+   */
+  integrity?(path: string, version: { sizeBytes: number; mtimeMs: number }): Integrity | undefined;
   /** Close every pooled connection. Idempotent. */
   close(): Promise<void>;
+}
+
+/** An expected digest: a Node hash name (sha256, sha512, sha3-256...) and the digest bytes. */
+export interface Integrity {
+  readonly method: string;
+  readonly digest: Buffer;
+}
+
+/** A WIS2 subscription (`wis2+mqtt://broker/<topic filter>`), from the config. */
+export interface Wis2Settings {
+  /** MQTT topic filter, `+` and `#` allowed, `$share/<group>/` for several hosts. */
+  readonly topic: string;
+  /** Stable client id: the broker keeps the session (and what arrives while away) under it. */
+  readonly clientId: string;
+  readonly protocolVersion: 4 | 5;
+  /** `wis2+mqtts://`: TLS to the broker. */
+  readonly tls: boolean;
+  /** How long a notification is kept for retries and dedupe. */
+  readonly keepMs: number;
+  /** MQTT 5: how long the broker keeps the session while the poller is away. */
+  readonly sessionExpirySec: number;
 }
 
 export interface WatchOptions {
@@ -123,7 +152,7 @@ export interface TlsSettings {
 export interface SourceConnectOptions {
   /** The source's name from the config (for logs and errors). */
   name: string;
-  protocol: 'ftp' | 'ftps' | 'sftp' | 'file' | 'http' | 'https' | 's3';
+  protocol: 'ftp' | 'ftps' | 'sftp' | 'file' | 'http' | 'https' | 's3' | 'wis2+mqtt' | 'wis2+mqtts';
   host: string;
   port: number;
   user: string;
@@ -148,6 +177,10 @@ export interface SourceConnectOptions {
   bearerToken?: string;
   /** S3: where and how to sign; absent for other protocols. */
   s3?: S3Settings;
+  /** WIS2: the subscription; absent for other protocols. */
+  wis2?: Wis2Settings;
+  /** The process's private state directory (a WIS2 source keeps its journal there). */
+  stateDir?: string;
   log: Logger;
 }
 

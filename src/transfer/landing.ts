@@ -25,7 +25,7 @@ import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { PermanentError, SourceError, TransientError } from '../errors.js';
-import type { RemoteEntry, Source } from '../sources/source.js';
+import type { Integrity, RemoteEntry, Source } from '../sources/source.js';
 import { landingPathFor, partialDir, partialPathFor } from './landing-path.js';
 import {
   BUFFER_BYTES,
@@ -61,17 +61,17 @@ const IN_MEMORY_MAX_BYTES = BUFFER_BYTES;
 class MemorySink extends Writable {
   readonly data: Buffer = takeBuffer();
   bytes = 0;
-  readonly #hash: Hash | undefined;
+  readonly #hashes: Hash[];
   readonly #expectBytes: number;
-  constructor(expectBytes: number, hash: Hash | undefined) {
+  constructor(expectBytes: number, hashes: Array<Hash | undefined>) {
     super();
     this.#expectBytes = expectBytes;
-    this.#hash = hash;
+    this.#hashes = hashes.filter((h): h is Hash => h !== undefined);
   }
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     if (this.bytes + chunk.length <= this.#expectBytes) {
       chunk.copy(this.data, this.bytes);
-      this.#hash?.update(chunk);
+      for (const h of this.#hashes) h.update(chunk);
     }
     this.bytes += chunk.length;
     callback();
@@ -97,6 +97,11 @@ export interface LandOptions {
   transferSlot?: <T>(work: () => Promise<T>) => Promise<T>;
   /** Compute the SHA-512 of the landed bytes (an event sink wants `integrity`); hashed as they stream. */
   sha512?: boolean;
+  /**
+   * The digest the file was announced with: computed over every byte (a resumed prefix too) and
+   * compared before the rename. A mismatch removes the partial and fails the file for good.
+   */
+  integrity?: Integrity;
 }
 
 export interface LandResult {
@@ -328,11 +333,21 @@ async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResu
   let written = 0;
   const mtime = new Date(entry.mtimeMs);
   const hash = opts.sha512 ? createHash('sha512') : undefined;
+  // One hash serves both when the announced method is SHA-512.
+  const check =
+    opts.integrity && (opts.integrity.method === 'sha512' && hash ? undefined : createHash(opts.integrity.method));
+  let sha512: string | undefined;
+  const digestSha512 = (): string | undefined => {
+    sha512 ??= hash?.digest('base64');
+    return sha512;
+  };
   // Whether the partial was renamed into place already (by a landing writer).
   let renamed = false;
+  // The announced digest was checked (over what arrived in memory) before the writer renamed it.
+  let verified = false;
   if (offset === 0 && entry.sizeBytes <= IN_MEMORY_MAX_BYTES) {
     const sink = await (opts.transferSlot ?? runDirectly)(async () => {
-      const received = new MemorySink(entry.sizeBytes, hash);
+      const received = new MemorySink(entry.sizeBytes, [hash, check]);
       try {
         await source.download(
           entry.path,
@@ -352,6 +367,14 @@ async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResu
     written = sink.bytes;
     // The connection serves the next file while a writer thread lands this one.
     if (sink.bytes === entry.sizeBytes) {
+      if (opts.integrity) {
+        const got = check ? check.digest() : Buffer.from(digestSha512() as string, 'base64');
+        if (!got.equals(opts.integrity.digest)) {
+          releaseBuffer(sink.data);
+          throw integrityMismatch(sourceName, entry, opts.integrity, got);
+        }
+        verified = true;
+      }
       try {
         await writeAndRename({
           partial,
@@ -374,6 +397,7 @@ async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResu
   } else if (offset < entry.sizeBytes || entry.sizeBytes === 0) {
     // A resumed download: the prefix already on disk is hashed first.
     if (hash && offset > 0) await hashFileInto(hash, partial, offset);
+    if (check && offset > 0) await hashFileInto(check, partial, offset);
     written = await (opts.transferSlot ?? runDirectly)(async () => {
       const fd = await openPartial(partial, offset > 0 ? 'r+' : 'w');
       // The descriptor stays ours once the writes are done (autoClose off): the mtime is set and
@@ -386,6 +410,7 @@ async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResu
         autoClose: false,
       });
       if (hash) hashWrites(out, hash);
+      if (check) hashWrites(out, check);
       let writeError: unknown;
       out.on('error', (err) => {
         writeError ??= err;
@@ -442,6 +467,15 @@ async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResu
     await utimes(partial, mtime, mtime);
     await fsyncPath(partial, 'r+');
     if (hash) await hashFileInto(hash, partial);
+    if (check) await hashFileInto(check, partial);
+  }
+  digestSha512();
+  if (opts.integrity && !verified) {
+    const got = check ? check.digest() : Buffer.from(sha512 as string, 'base64');
+    if (!got.equals(opts.integrity.digest)) {
+      await rm(partial, { force: true });
+      throw integrityMismatch(sourceName, entry, opts.integrity, got);
+    }
   }
   if (!renamed) {
     try {
@@ -456,8 +490,20 @@ async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResu
     localPath,
     bytesTransferred: transferred,
     resumedFromBytes: offset,
-    ...(hash && { sha512: hash.digest('base64') }),
+    ...(sha512 !== undefined && { sha512 }),
   };
+}
+
+function integrityMismatch(
+  sourceName: string,
+  entry: LandOptions['entry'],
+  want: Integrity,
+  got: Buffer,
+): PermanentError {
+  return new PermanentError(
+    'POLLER_LANDING_INTEGRITY_MISMATCH',
+    `${sourceName}:${entry.path}: the ${want.method} of the downloaded bytes is ${got.toString('base64')}, the announced one ${want.digest.toString('base64')}: not landed`,
+  );
 }
 
 /** A rename into place that failed: a file/directory clash is the file's permanent problem. */

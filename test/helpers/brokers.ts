@@ -18,6 +18,9 @@ const execFileAsync = promisify(execFile);
 export interface Broker {
   readonly port: number;
   readonly url: string;
+  /** mosquitto with `tls`: the TLS listener (`mqtts://127.0.0.1:<tlsPort>`). */
+  readonly tlsPort?: number;
+  readonly tlsUrl?: string;
   readonly dir: string;
   /** Stop the broker (SIGTERM, then SIGKILL); its data directory stays for a restart. */
   stop(): Promise<void>;
@@ -82,9 +85,11 @@ async function brokerDir(name: string): Promise<string> {
   return dir;
 }
 
-export async function startMosquitto(): Promise<Broker> {
+/** mosquitto; with `tls`, a second listener speaks TLS with that certificate. */
+export async function startMosquitto(opts: { tls?: { certPath: string; keyPath: string } } = {}): Promise<Broker> {
   const dir = await brokerDir('mosquitto');
   const port = await freePort();
+  const tlsPort = opts.tls ? await freePort() : undefined;
   const conf = path.join(dir, 'mosquitto.conf');
   await writeFile(
     conf,
@@ -95,6 +100,9 @@ export async function startMosquitto(): Promise<Broker> {
       `persistence_location ${dir}/`,
       'user root',
       'max_queued_messages 100000',
+      ...(opts.tls && tlsPort !== undefined
+        ? [`listener ${tlsPort} 127.0.0.1`, `certfile ${opts.tls.certPath}`, `keyfile ${opts.tls.keyPath}`]
+        : []),
       '',
     ].join('\n'),
   );
@@ -102,10 +110,12 @@ export async function startMosquitto(): Promise<Broker> {
   const broker: Broker = {
     port,
     url: `mqtt://127.0.0.1:${port}`,
+    ...(tlsPort !== undefined && { tlsPort, tlsUrl: `mqtts://127.0.0.1:${tlsPort}` }),
     dir,
     async start() {
       child = spawnQuiet(MOSQUITTO, ['-c', conf]);
       await waitForPort(port, 10_000, child);
+      if (tlsPort !== undefined) await waitForPort(tlsPort, 10_000, child);
     },
     stop: () => stopChild(child),
     async destroy() {

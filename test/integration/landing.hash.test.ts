@@ -1,8 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { PermanentError } from '../../src/errors.js';
 import type { Source } from '../../src/sources/source.js';
 import { landFile } from '../../src/transfer/landing.js';
 import { partialDir, partialPathFor } from '../../src/transfer/landing-path.js';
@@ -59,6 +60,44 @@ describe('landing integrity', () => {
       entry: { ...entry, path: 'c' },
     });
     expect(plain.sha512).toBeUndefined();
+    await tmp.remove();
+  });
+
+  it('checks an announced digest over every byte, a resumed prefix too, and lands nothing on a mismatch', async () => {
+    const tmp = await makeTmpDir('poller-integrity-');
+    const landing = path.join(tmp.path, 'landing');
+    const signal = new AbortController().signal;
+    const content = randomBytes(200_000);
+    const entry = { path: 'd/x.bufr', sizeBytes: content.length, mtimeMs: 5000 };
+    const sha256 = createHash('sha256').update(content).digest();
+    const base = { landingRoot: landing, sourceName: 's', signal };
+
+    // Resumed from a prefix on disk, sha256 announced (and sha512 asked for events too).
+    await mkdir(partialDir(landing), { recursive: true });
+    await writeFile(partialPathFor(landing, 1, content.length, 5000), content.subarray(0, 77_777));
+    const ok = await landFile(chunkedSource(content), {
+      ...base,
+      fileId: 1,
+      entry,
+      sha512: true,
+      integrity: { method: 'sha256', digest: sha256 },
+    });
+    expect(ok).toMatchObject({ resumedFromBytes: 77_777, sha512: sha512(content) });
+
+    // A prefix on disk that is not the file's: the whole is wrong, so nothing lands.
+    const bad = Buffer.from(content);
+    bad[10] = (bad[10] as number) ^ 0xff;
+    await writeFile(partialPathFor(landing, 2, content.length, 5000), bad.subarray(0, 50_000));
+    const refused = landFile(chunkedSource(content), {
+      ...base,
+      fileId: 2,
+      entry: { ...entry, path: 'd/y.bufr' },
+      integrity: { method: 'sha512', digest: createHash('sha512').update(content).digest() },
+    });
+    await expect(refused).rejects.toBeInstanceOf(PermanentError);
+    await expect(refused).rejects.toMatchObject({ code: 'POLLER_LANDING_INTEGRITY_MISMATCH' });
+    expect(await readdir(path.join(landing, 's', 'd'))).toEqual(['x.bufr']);
+    expect(await readdir(partialDir(landing))).toEqual([]);
     await tmp.remove();
   });
 });

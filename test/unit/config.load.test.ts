@@ -94,7 +94,7 @@ describe('config', () => {
     );
     const text = issues.join('\n');
     expect(text).toMatch(
-      /^sources\[0\]\.url: scheme "ftpx" is not supported; use ftp, ftps, sftp, file, http, https or s3$/m,
+      /^sources\[0\]\.url: scheme "ftpx" is not supported; use ftp, ftps, sftp, file, http, https, s3, wis2\+mqtt or wis2\+mqtts$/m,
     );
     expect(text).toMatch(/^sources\[0\]\.concurrency: /m);
     expect(text).toMatch(/^sources\[1\]\.name: /m);
@@ -103,6 +103,64 @@ describe('config', () => {
     expect(text).toMatch(/^plugins\[0\]\.timeout: /m);
     expect(text).toMatch(/extra/);
     for (const line of issues) expect(line).not.toContain('\n');
+  });
+
+  it('reads a WIS2 subscription: topic filter from the URL text (# included), settle-free, stable client id', () => {
+    const c = buildConfig(
+      {
+        ...base,
+        sources: [
+          {
+            name: 'gb',
+            url: 'wis2+mqtt://everyone@127.0.0.1/$share/poller/origin/a/wis2/+/data/core/#',
+            password: 'everyone',
+          },
+          {
+            name: 'gbs',
+            url: 'wis2+mqtts://broker.example.org/cache/a/wis2/#',
+            wis2: { protocolVersion: 4, clientId: 'c1' },
+          },
+        ],
+      },
+      '/',
+      {},
+    );
+    expect(c.sources[0]).toMatchObject({
+      protocol: 'wis2+mqtt',
+      port: 1883,
+      user: 'everyone',
+      stableListings: 1,
+      wis2: {
+        topic: '$share/poller/origin/a/wis2/+/data/core/#',
+        clientId: 'poller-gb',
+        protocolVersion: 5,
+        tls: false,
+      },
+    });
+    expect(c.sources[0]!.displayUrl).not.toContain('everyone@');
+    expect(c.sources[1]).toMatchObject({ port: 8883, wis2: { tls: true, protocolVersion: 4, clientId: 'c1' } });
+    const issues = issuesOf(() =>
+      buildConfig(
+        {
+          ...base,
+          sources: [
+            { name: 'a', url: 'wis2+mqtt://h' },
+            { name: 'b', url: 'wis2+mqtt://h/origin/#/x' },
+            { name: 'c', url: 'wis2+mqtt://h/origin/a+b', after: 'delete' },
+            { name: 'd', url: 'ftp://h/', wis2: {} },
+          ],
+        },
+        '/',
+        {},
+      ),
+    );
+    expect(issues).toEqual([
+      expect.stringMatching(/^sources\[0\]\.url: give the topic filter after the broker/),
+      expect.stringMatching(/^sources\[1\]\.url: "origin\/#\/x" is not an MQTT topic filter/),
+      expect.stringMatching(/^sources\[2\]\.url: "origin\/a\+b" is not an MQTT topic filter/),
+      expect.stringMatching(/^sources\[2\]\.after: a WIS2 subscription cannot delete or move files/),
+      expect.stringMatching(/^sources\[3\]\.wis2: applies to wis2\+mqtt\(s\) sources only/),
+    ]);
   });
 
   it('names a missing environment variable and refuses a password in the URL without echoing it', () => {

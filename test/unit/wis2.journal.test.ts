@@ -1,0 +1,77 @@
+import { appendFileSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Journal, type JournalEntry } from '../../src/sources/wis2/journal.js';
+import { makeTmpDir, type TmpDir } from '../helpers/tmp-dir.js';
+
+const HOUR = 3_600_000;
+const entry = (i: number, at: number): JournalEntry => ({
+  t: 'n',
+  at,
+  id: `id-${i}`,
+  path: `c/f${i}.bufr`,
+  href: `http://127.0.0.1/f${i}.bufr`,
+  mtimeMs: at,
+});
+
+describe('WIS2 journal', () => {
+  let tmp: TmpDir;
+  let file: string;
+  beforeEach(async () => {
+    tmp = await makeTmpDir('poller-journal-');
+    file = path.join(tmp.path, 'wis2', 'src.jsonl');
+  });
+  afterEach(() => tmp.remove());
+
+  it('gives back what was appended, drops lines past the keep window and a line torn by a crash', async () => {
+    const now = Date.now();
+    const { journal, lines } = Journal.open(file, 24 * HOUR, now);
+    expect(lines).toEqual([]);
+    await journal.append(entry(1, now - 30 * HOUR));
+    await journal.append(entry(2, now - HOUR));
+    await journal.append({ t: 'd', at: now, path: 'c/f2.bufr', mtimeMs: now - HOUR });
+    await journal.append(entry(3, now));
+    await journal.close();
+    appendFileSync(file, '{"t":"n","at":1,"id":"torn');
+    const again = Journal.open(file, 24 * HOUR, now);
+    expect(again.lines.map((l) => (l.t === 'n' ? l.id : `done ${l.path}`))).toEqual(['id-2', 'done c/f2.bufr', 'id-3']);
+    // Opening compacted the file: the expired and the torn lines are gone from disk too.
+    expect(readFileSync(file, 'utf8').trim().split('\n')).toHaveLength(3);
+    await again.journal.close();
+  });
+
+  it('compacts once the file has doubled, keeping every line of the window', async () => {
+    const now = Date.now();
+    const { journal } = Journal.open(file, HOUR, now);
+    for (let i = 0; i < 600; i++) await journal.append(entry(i, now - 2 * HOUR));
+    for (let i = 600; i < 1200; i++) await journal.append(entry(i, now));
+    await journal.maybeCompact(now);
+    const lines = readFileSync(file, 'utf8').trim().split('\n');
+    expect(lines).toHaveLength(600);
+    // Appends go on into the compacted file.
+    await journal.append(entry(5000, now));
+    await journal.close();
+    const reopened = Journal.open(file, HOUR, now);
+    expect(reopened.lines).toHaveLength(601);
+    await reopened.journal.close();
+  });
+
+  it('keeps the order of appends made at once, with a compaction among them', async () => {
+    const now = Date.now();
+    const { journal } = Journal.open(file, HOUR, now);
+    await Promise.all(
+      Array.from({ length: 1500 }, (_, i) => journal.append(entry(i, i < 1000 ? now - 2 * HOUR : now))),
+    );
+    await Promise.all([
+      ...Array.from({ length: 50 }, (_, i) => journal.append(entry(2000 + i, now))),
+      journal.maybeCompact(now),
+      ...Array.from({ length: 50 }, (_, i) => journal.append(entry(3000 + i, now))),
+    ]);
+    await journal.close();
+    const reopened = Journal.open(file, HOUR, now);
+    const ids = reopened.lines.map((l) => (l.t === 'n' ? Number(l.id.slice(3)) : -1));
+    expect(ids).toHaveLength(600);
+    expect(ids).toEqual([...ids].sort((a, b) => a - b));
+    await reopened.journal.close();
+  });
+});
