@@ -177,6 +177,30 @@ describe.skipIf(!HAVE)('bufr cross-check with ecCodes on freshly encoded message
         q.toBytes(),
       ),
     });
+    // String edge cases: all-ones, NUL- and blank-filled, leading and trailing blanks.
+    const strings = [
+      '\xff'.repeat(20),
+      '\0'.repeat(20),
+      '\0AB',
+      ' '.repeat(20),
+      '  LEAD',
+      'TRAIL   ',
+      'AB\0\0',
+      'A\0B',
+    ];
+    for (const compressed of [false, true])
+      messages.push({
+        name: `strings-${compressed}`,
+        bytes: encodeMessage({
+          centre: 98,
+          category: 0,
+          masterVersion: 33,
+          time: t,
+          compressed,
+          descriptors: [1015],
+          subsets: strings.map((s) => [s]),
+        }),
+      });
     let totals = { messages: 0, agree: 0, values: 0, valuesAgree: 0 };
     for (const m of messages) {
       const file = path.join(dir, `${m.name}.bufr`);

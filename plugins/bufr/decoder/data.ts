@@ -91,8 +91,25 @@ function scaleValue(raw: number, reference: number, scale: number): number {
   return scale > 0 ? v / 10 ** scale : scale < 0 ? v * 10 ** -scale : v;
 }
 
-function trimString(s: string): string {
-  return s.replace(/^[\s\0]+|[\s\0]+$/g, '');
+/** C isspace(): blank, tab, newline, vertical tab, form feed, carriage return. */
+function isCSpace(c: number): boolean {
+  return c === 0x20 || (c >= 0x09 && c <= 0x0d);
+}
+
+/**
+ * The string conventions of ecCodes (WMO for all-ones): all bytes 0xFF is missing (the reader
+ * already returns null); the string ends at the first NUL, as a C string does, and an empty one is
+ * missing (so NUL-filled is missing); trailing blanks are dropped, but an all-blank string keeps
+ * one blank (present, not missing); leading blanks are data and kept.
+ */
+export function bufrString(raw: string | null): string | null {
+  if (raw === null) return null;
+  const nul = raw.indexOf('\0');
+  const s = nul >= 0 ? raw.slice(0, nul) : raw;
+  if (s === '') return null;
+  let end = s.length;
+  while (end > 1 && isCSpace(s.charCodeAt(end - 1))) end--;
+  return end === s.length ? s : s.slice(0, end);
 }
 
 const MARKER_KIND: Record<number, ItemKind> = { 23: 'substituted', 24: 'firstOrder', 25: 'difference', 32: 'replaced' };
@@ -197,19 +214,18 @@ export class DataDecoder {
     if (!this.compressed) {
       const s = r.readString(bytes);
       r.skip(widthBits & 7);
-      return [s === null ? null : trimString(s)];
+      return [bufrString(s)];
     }
     const s0 = r.readString(bytes);
     r.skip(widthBits & 7);
     const nbinc = r.read(6);
     const out: Val[] = new Array(this.n);
     if (nbinc === 0) {
-      out.fill(s0 === null ? null : trimString(s0));
+      out.fill(bufrString(s0));
       return out;
     }
     for (let k = 0; k < this.n; k++) {
-      const s = r.readString(nbinc);
-      out[k] = s === null ? null : trimString(s);
+      out[k] = bufrString(r.readString(nbinc));
     }
     return out;
   }
