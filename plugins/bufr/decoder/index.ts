@@ -127,6 +127,7 @@ function decodeOne(
   const h = layout.header;
   const describe = describeMessage(number, offset, h);
   const tables: TableLookup = tablesFor({
+    masterTable: h.masterTable,
     masterVersion: h.masterTablesVersion,
     centre: h.centre,
     subCentre: h.subCentre,
