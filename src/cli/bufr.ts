@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { type DecodeResult, decodeBufr } from '../../plugins/bufr/decoder/index.js';
 import { type LocalTable, loadLocalTables } from '../../plugins/bufr/decoder/tables.js';
-import { formatDump, formatSummary, toJsonDocument } from '../../plugins/bufr/output/document.js';
+import { dumpLines, formatSummary, jsonChunks, toJsonDocument } from '../../plugins/bufr/output/document.js';
 import { renderPpi } from '../../plugins/bufr/render/ppi.js';
 
 /** Where output lines go. */
@@ -162,11 +162,9 @@ async function eachFile(
   return code;
 }
 
-/** Lines of a formatter, written through an async writer. */
-async function writeLines(format: (write: WriteLine) => void, out: WriteText): Promise<void> {
-  const lines: string[] = [];
-  format((l) => lines.push(l));
-  for (const l of lines) await put(out, `${l}\n`);
+/** Pieces of text written in turn, waiting whenever the writer is full. */
+async function writeAll(pieces: Iterable<string>, out: WriteText, suffix = ''): Promise<void> {
+  for (const p of pieces) await put(out, `${p}${suffix}`);
 }
 
 /**
@@ -175,21 +173,23 @@ async function writeLines(format: (write: WriteLine) => void, out: WriteText): P
  */
 export async function runBufrDump(
   files: string | readonly string[],
-  opts: { json?: boolean; tables?: string },
+  opts: { json?: boolean; tables?: string; nested?: boolean },
   out: WriteText = stdoutText,
   err: WriteText = stderrText,
 ): Promise<number> {
   return eachFile(files, opts, err, async (file, loaded, many) => {
     if (opts.json) {
       const doc = loaded.ok
-        ? toJsonDocument(loaded.result, file, { nested: true })
+        ? toJsonDocument(loaded.result, file, { nested: opts.nested ?? true })
         : { file, error: { message: loaded.message }, messages: [] };
-      await put(out, `${JSON.stringify(doc)}\n`);
+      // Streamed: a file of thousands of messages or subsets never becomes one string.
+      await writeAll(jsonChunks(doc), out);
+      await put(out, '\n');
       return;
     }
     if (!loaded.ok) return;
     if (many) await put(out, `file ${file}\n`);
-    await writeLines((w) => formatDump(loaded.result, w), out);
+    await writeAll(dumpLines(loaded.result), out, '\n');
   });
 }
 
@@ -213,7 +213,9 @@ export async function runBufrSummary(
     totals.decoded += ok;
     if (ok < r.messages.length) totals.failedFiles++;
     if (many) await put(out, `file ${file}\n`);
-    await writeLines((w) => formatSummary(r, w), out);
+    const lines: string[] = [];
+    formatSummary(r, (l) => lines.push(l));
+    await writeAll(lines, out, '\n');
   });
   if (totals.files > 1)
     await put(
@@ -310,14 +312,24 @@ export const bufrCommand: CommandModule = {
         'dump <files..>',
         'Print every decoded value of each file',
         (y) =>
-          withFiles(y).option('json', {
-            type: 'boolean',
-            default: false,
-            describe: 'print one JSON document per file, one per line',
-          }),
-        async (argv: ArgumentsCamelCase<FilesArgs & { json: boolean }>) => {
+          withFiles(y)
+            .option('json', {
+              type: 'boolean',
+              default: false,
+              describe: 'print one JSON document per file, one per line',
+            })
+            .option('nested', {
+              type: 'boolean',
+              default: true,
+              describe: 'with --json, add the nested form of each subset (--no-nested: flat values only)',
+            }),
+        async (argv: ArgumentsCamelCase<FilesArgs & { json: boolean; nested: boolean }>) => {
           process.exitCode = await withStdout((out) =>
-            runBufrDump(argv.files, { json: argv.json, ...(argv.tables ? { tables: argv.tables } : {}) }, out),
+            runBufrDump(
+              argv.files,
+              { json: argv.json, nested: argv.nested, ...(argv.tables ? { tables: argv.tables } : {}) },
+              out,
+            ),
           );
         },
       )

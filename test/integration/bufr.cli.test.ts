@@ -53,6 +53,9 @@ describe('poller bufr', () => {
     expect(await runBufrDump(obs, { json: true }, (l) => json.push(l))).toBe(0);
     const doc = JSON.parse(json.join('\n')) as { messages: Array<{ nested: unknown[] }> };
     expect(doc.messages[0]!.nested.length).toBe(1);
+    const flat: string[] = [];
+    expect(await runBufrDump(obs, { json: true, nested: false }, (l) => flat.push(l))).toBe(0);
+    expect(JSON.parse(flat.join('')).messages[0]).not.toHaveProperty('nested');
   });
 
   it('summary lists radar sweeps; render writes a PNG', async () => {

@@ -10,6 +10,7 @@ import { BitWriter } from '../../plugins/bufr/encoder/bit-writer.js';
 import { assembleMessage, type EncodeValue, encodeMessage } from '../../plugins/bufr/encoder/message.js';
 import { encodeRadarVolume } from '../../plugins/bufr/encoder/radar.js';
 import { rng } from '../../plugins/bufr/encoder/sample.js';
+import { encodeSatelliteSwath } from '../../plugins/bufr/encoder/satellite.js';
 import { encodeSynop } from '../../plugins/bufr/encoder/synop.js';
 import { compareWithEccodes, type EcEntry } from './bufr.compare.js';
 
@@ -177,6 +178,8 @@ describe.skipIf(!HAVE)('bufr cross-check with ecCodes on freshly encoded message
         q.toBytes(),
       ),
     });
+    // A satellite-like compressed swath: constant and varying columns, missing brightness temperatures.
+    messages.push({ name: 'swath', bytes: encodeSatelliteSwath({ subsets: 400, channels: 7, missingShare: 0.1 }) });
     // String edge cases: all-ones, NUL- and blank-filled, leading and trailing blanks.
     const strings = [
       '\xff'.repeat(20),

@@ -11,6 +11,19 @@ import type { ElementDef, TableLookup } from './tables.js';
 /** A decoded value: number (scaled), string, or null for missing. */
 export type Val = number | string | null;
 
+/**
+ * The values of one item: a single value shared by every subset (always so when uncompressed,
+ * and for a compressed column that does not vary), one value per subset, or, for a compressed
+ * numeric column that varies, a Float64Array with NaN for missing (8 bytes a value, no objects).
+ */
+export type Column = Val[] | Float64Array;
+
+/** Value of `vals` for subset `s` (0-based), null when missing. */
+export function valueAt(vals: Column, s: number): Val {
+  const v = vals.length === 1 ? vals[0] : vals[s];
+  return v === undefined || (typeof v === 'number' && Number.isNaN(v)) ? null : v;
+}
+
 /** What an item in the element list is. */
 export type ItemKind =
   | 'element'
@@ -40,8 +53,8 @@ export interface Item {
   code: number;
   kind: ItemKind;
   def: ItemDef;
-  /** One value per subset when compressed, else a single value. */
-  vals: Val[];
+  /** Values, see {@link Column}: read them with {@link valueAt}. */
+  vals: Column;
   /** For `bytes`: a run of 8-bit elements copied straight out of the data. */
   bytes?: Uint8Array;
 }
@@ -183,7 +196,7 @@ export class DataDecoder {
 
   // --- value reading -------------------------------------------------------------------------
 
-  private readNumbers(code: number, width: number, reference: number, scale: number): Val[] {
+  private readNumbers(code: number, width: number, reference: number, scale: number): Column {
     const r = this.r;
     const missingOk = canBeMissing(code) && width > 1;
     const allOnes = 2 ** width - 1;
@@ -193,17 +206,16 @@ export class DataDecoder {
     }
     const r0 = r.read(width);
     const nbinc = r.read(6);
-    const out: Val[] = new Array(this.n);
-    if (nbinc === 0) {
-      const v = missingOk && r0 === allOnes ? null : scaleValue(r0, reference, scale);
-      out.fill(v);
-      return out;
-    }
+    // The same for every subset: stored once.
+    if (nbinc === 0) return [missingOk && r0 === allOnes ? null : scaleValue(r0, reference, scale)];
     if (nbinc > 53) this.fail('BUFR_BAD_DATA', `${fxy(code)}: increment width ${nbinc} is impossible`);
+    if (r.remaining < nbinc * this.n)
+      this.fail('BUFR_TRUNCATED', `${fxy(code)}: ${this.n} increments of ${nbinc} bits need more bits than are left`);
     const incOnes = 2 ** nbinc - 1;
+    const out = new Float64Array(this.n);
     for (let k = 0; k < this.n; k++) {
       const inc = r.read(nbinc);
-      out[k] = missingOk && inc === incOnes ? null : scaleValue(r0 + inc, reference, scale);
+      out[k] = missingOk && inc === incOnes ? Number.NaN : scaleValue(r0 + inc, reference, scale);
     }
     return out;
   }
@@ -219,11 +231,10 @@ export class DataDecoder {
     const s0 = r.readString(bytes);
     r.skip(widthBits & 7);
     const nbinc = r.read(6);
+    if (nbinc === 0) return [bufrString(s0)];
+    if (r.remaining < nbinc * 8 * this.n)
+      this.fail('BUFR_TRUNCATED', `${this.n} strings of ${nbinc} bytes need more bits than are left`);
     const out: Val[] = new Array(this.n);
-    if (nbinc === 0) {
-      out.fill(bufrString(s0));
-      return out;
-    }
     for (let k = 0; k < this.n; k++) {
       out[k] = bufrString(r.readString(nbinc));
     }
@@ -252,8 +263,8 @@ export class DataDecoder {
     return { key: def.key, name: def.name, unit: def.unit, scale, reference, width, isString: false };
   }
 
-  private readDef(code: number, def: ItemDef): Val[] {
-    if (def.width <= 0) return new Array(this.n).fill(null);
+  private readDef(code: number, def: ItemDef): Column {
+    if (def.width <= 0) return [null];
     if (def.width > 53 && !def.isString)
       this.fail('BUFR_BAD_DATA', `${fxy(code)}: width ${def.width} bits is too wide for a number`);
     return def.isString ? this.readStrings(def.width) : this.readNumbers(code, def.width, def.reference, def.scale);
@@ -306,10 +317,10 @@ export class DataDecoder {
               width,
               isString: false,
             };
-        let vals: Val[];
+        let vals: Column;
         if (width > 53) {
           this.r.skip(width);
-          vals = new Array(this.n).fill(null);
+          vals = [null];
         } else vals = this.readNumbers(code, width, 0, 0);
         return this.push({ code, kind: known ? 'element' : 'skipped', def, vals }, out);
       }
@@ -452,7 +463,7 @@ export class DataDecoder {
     };
     if (x === 22 && y !== 0) return;
     this.finishBitmap();
-    this.push({ code, kind: 'operator', def: opDef, vals: new Array(this.n).fill(null) }, out);
+    this.push({ code, kind: 'operator', def: opDef, vals: [null] }, out);
     if (BITMAP_OPS.has(code) && this.elementsBeforeFirstBitmapOp === undefined)
       this.elementsBeforeFirstBitmapOp = this.elementIdx.length;
     const next = descs[i + 1];
@@ -534,7 +545,7 @@ export class DataDecoder {
         this.fail('BUFR_BAD_DESCRIPTOR', `replication ${fxy(d)} needs ${x} descriptors, ${body.length} follow`);
       const fi = this.element(factorCode, out);
       const fv = fi >= 0 ? this.items[fi]!.vals : [0];
-      const n = fv[0];
+      const n = valueAt(fv, 0);
       if (typeof n !== 'number' || !Number.isInteger(n) || n < 0)
         this.fail('BUFR_BAD_DATA', `replication factor ${String(n)} is invalid`);
       if (this.compressed && fv.some((v) => v !== n))
