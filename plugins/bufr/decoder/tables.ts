@@ -128,18 +128,28 @@ export function masterTables(wanted: number): MasterTables {
   const cached = versionCache.get(version);
   if (cached) return cached;
   const raw = loadRaw();
-  // Newest stored whole; each older version stores what differs from the next newer one.
-  const chain = raw.versions.filter((v) => v >= version).sort((a, b) => b - a);
-  const el: Record<string, RawElement | null> = { ...raw.elements[String(raw.newest)] };
-  const sq: Record<string, number[] | null> = { ...raw.sequences[String(raw.newest)] };
-  for (const v of chain.slice(1)) {
-    Object.assign(el, raw.elements[String(v)]);
-    Object.assign(sq, raw.sequences[String(v)]);
+  // Newest stored whole; each older version stores what differs from the next newer one. Each
+  // version is built from the next newer one (cached), so a run that meets many versions converts
+  // every entry once, not once per version.
+  const newer = raw.versions.filter((v) => v > version).sort((a, b) => a - b)[0];
+  let elements: Map<number, ElementDef>;
+  let sequences: Map<number, readonly number[]>;
+  if (newer === undefined) {
+    elements = new Map();
+    sequences = new Map();
+  } else {
+    const base = masterTables(newer);
+    elements = new Map(base.elements);
+    sequences = new Map(base.sequences);
   }
-  const elements = new Map<number, ElementDef>();
-  for (const [k, r] of Object.entries(el)) if (r) elements.set(Number(k), toElement(Number(k), r));
-  const sequences = new Map<number, readonly number[]>();
-  for (const [k, s] of Object.entries(sq)) if (s) sequences.set(Number(k), s);
+  for (const [k, r] of Object.entries(raw.elements[String(version)] ?? {})) {
+    if (r) elements.set(Number(k), toElement(Number(k), r));
+    else elements.delete(Number(k));
+  }
+  for (const [k, q] of Object.entries(raw.sequences[String(version)] ?? {})) {
+    if (q) sequences.set(Number(k), q);
+    else sequences.delete(Number(k));
+  }
   const t = { version, elements, sequences };
   versionCache.set(version, t);
   return t;

@@ -194,6 +194,43 @@ export function* batched(pieces: Iterable<string>, chars = 64 * 1024): Generator
   if (size > 0) yield buf.join('');
 }
 
+function six(code: number): string {
+  return String(code).padStart(6, '0');
+}
+
+type DocItem = DecodedMessage['items'][number][number];
+
+/** One value of an uncompressed subset in the JSON document (built straight from the item). */
+function entryJson(it: DocItem): Record<string, unknown> {
+  const o: Record<string, unknown> = {
+    descriptor: six(it.code),
+    key: it.def.key,
+    name: it.def.name,
+    unit: it.def.unit,
+    value: it.bytes ? null : valueAt(it.vals, 0),
+  };
+  if (it.bytes) o['bytes'] = it.bytes.length;
+  if (it.kind !== 'element') o['kind'] = it.kind;
+  return o;
+}
+
+/** One element of a compressed message: a single value when all subsets agree, like ecCodes. */
+function columnEntryJson(it: DocItem): Record<string, unknown> {
+  const first = valueAt(it.vals, 0);
+  const col = it.vals.length === 1 ? undefined : columnJson(it.vals);
+  const same = col === undefined || col.every((v) => v === first);
+  const o: Record<string, unknown> = {
+    descriptor: six(it.code),
+    key: it.def.key,
+    name: it.def.name,
+    unit: it.def.unit,
+  };
+  if (same) o['value'] = first;
+  else o['values'] = col;
+  if (it.kind !== 'element') o['kind'] = it.kind;
+  return o;
+}
+
 /**
  * A JSON-serialisable document of a decode result (byte runs and sweep arrays replaced by sizes).
  * The per-element and per-subset parts are {@link LazyArray}s: `JSON.stringify` gives the whole
@@ -222,36 +259,10 @@ export function toJsonDocument(result: DecodeResult, file: string, opts: JsonDoc
           // (a single value when all subsets agree), like ecCodes does.
           ...(m.header.compressed
             ? {
-                elements: new LazyArray(() =>
-                  mapIter(m.items[0]!, (it) => {
-                    const first = valueAt(it.vals, 0);
-                    const col = it.vals.length === 1 ? undefined : columnJson(it.vals);
-                    const same = col === undefined || col.every((v) => v === first);
-                    return {
-                      descriptor: String(it.code).padStart(6, '0'),
-                      key: it.def.key,
-                      name: it.def.name,
-                      unit: it.def.unit,
-                      ...(same ? { value: first } : { values: col }),
-                      ...(it.kind !== 'element' ? { kind: it.kind } : {}),
-                    };
-                  }),
-                ),
+                elements: new LazyArray(() => mapIter(m.items[0]!, columnEntryJson)),
               }
             : {
-                subsets: new LazyArray(() =>
-                  mapIter(eachSubset(m), (entries) =>
-                    entries.map((e) => ({
-                      descriptor: e.descriptor,
-                      key: e.key,
-                      name: e.name,
-                      unit: e.unit,
-                      value: e.bytes ? null : e.value,
-                      ...(e.bytes ? { bytes: e.bytes.length } : {}),
-                      ...(e.kind !== 'element' ? { kind: e.kind } : {}),
-                    })),
-                  ),
-                ),
+                subsets: new LazyArray(() => mapIter(m.items, (list) => list.map(entryJson))),
               }),
           ...(m.radarError ? { radarError: { code: m.radarError.code, message: m.radarError.message } } : {}),
           ...(opts.nested
