@@ -259,36 +259,48 @@ interface RawLocal {
   sequences?: Record<string, number[]>;
 }
 
-let shippedCache: LocalTable[] | undefined;
+let shippedRaw: RawLocal[] | undefined;
+const shippedBuilt = new Map<number, LocalTable>();
+
+function loadShippedRaw(): RawLocal[] {
+  shippedRaw ??= (JSON.parse(readFileSync(shippedLocalTablesPath(), 'utf8')) as { tables: RawLocal[] }).tables;
+  return shippedRaw;
+}
+
+// Built on first use: a run that meets one centre pays for that table only.
+function buildShipped(i: number): LocalTable {
+  const cached = shippedBuilt.get(i);
+  if (cached) return cached;
+  const r = loadShippedRaw()[i]!;
+  let elements: Map<number, ElementDef>;
+  let sequences: Map<number, readonly number[]>;
+  if (r.sameAs !== undefined) {
+    const base = buildShipped(r.sameAs);
+    elements = base.elements;
+    sequences = base.sequences;
+  } else {
+    elements = new Map();
+    for (const [k, e] of Object.entries(r.elements ?? {})) elements.set(Number(k), toElement(Number(k), e));
+    sequences = new Map();
+    for (const [k, q] of Object.entries(r.sequences ?? {})) sequences.set(Number(k), q);
+  }
+  const t: LocalTable = {
+    centre: r.centre,
+    subCentre: r.subCentre,
+    version: r.localVersion,
+    masterVersion: r.masterVersion ?? undefined,
+    masterTable: r.masterTable,
+    source: r.path,
+    elements,
+    sequences,
+  };
+  shippedBuilt.set(i, t);
+  return t;
+}
 
 /** The local tables ecCodes ships (ECMWF, DWD, EUMETSAT, ...), generated into the project. */
 export function shippedLocalTables(): readonly LocalTable[] {
-  if (shippedCache) return shippedCache;
-  const raw = JSON.parse(readFileSync(shippedLocalTablesPath(), 'utf8')) as { tables: RawLocal[] };
-  const out: LocalTable[] = [];
-  for (const r of raw.tables) {
-    const base = r.sameAs === undefined ? undefined : out[r.sameAs];
-    let elements = base?.elements;
-    let sequences = base?.sequences;
-    if (!elements || !sequences) {
-      elements = new Map();
-      for (const [k, e] of Object.entries(r.elements ?? {})) elements.set(Number(k), toElement(Number(k), e));
-      sequences = new Map();
-      for (const [k, q] of Object.entries(r.sequences ?? {})) sequences.set(Number(k), q);
-    }
-    out.push({
-      centre: r.centre,
-      subCentre: r.subCentre,
-      version: r.localVersion,
-      masterVersion: r.masterVersion ?? undefined,
-      masterTable: r.masterTable,
-      source: r.path,
-      elements,
-      sequences,
-    });
-  }
-  shippedCache = out;
-  return out;
+  return loadShippedRaw().map((_, i) => buildShipped(i));
 }
 
 /**
@@ -304,15 +316,16 @@ export function shippedLocalTable(
   localVersion: number,
 ): LocalTable | undefined {
   if (localVersion === 0) return undefined;
-  const wantMaster = masterVersion === 19 ? 19 : undefined;
-  return shippedLocalTables().find(
+  const wantMaster = masterVersion === 19 ? 19 : null;
+  const i = loadShippedRaw().findIndex(
     (t) =>
       t.masterTable === masterTable &&
       t.centre === centre &&
       t.subCentre === subCentre &&
-      t.version === localVersion &&
+      t.localVersion === localVersion &&
       t.masterVersion === wantMaster,
   );
+  return i < 0 ? undefined : buildShipped(i);
 }
 
 const MAX_TABLE_DIR_DEPTH = 5; // ecCodes nests local tables as <version>/<centre>/<subcentre>/
