@@ -93,6 +93,23 @@ describe('bufr large compressed messages', () => {
     }
   });
 
+  it('streams the JSON and the dump of a compressed message without building every subset list', () => {
+    const res = decodeBufr(encodeSatelliteSwath({ subsets: 2000, channels: 4 }));
+    const m = res.messages[0]!;
+    // msg.subsets keeps all lists at once: the streaming paths must never touch it.
+    Object.defineProperty(m, 'subsets', {
+      get: () => {
+        throw new Error('msg.subsets read');
+      },
+    });
+    let chars = 0;
+    for (const c of jsonChunks(toJsonDocument(res, 'swath', { nested: true }))) chars += c.length;
+    expect(chars).toBeGreaterThan(1_000_000);
+    let lines = 0;
+    for (const _ of dumpLines(res)) lines++;
+    expect(lines).toBeGreaterThan(2000 * 13);
+  });
+
   it('dumps a many-subset message line by line', () => {
     const m = decodeBufr(encodeSatelliteSwath({ subsets: 200, channels: 2, missingShare: 0 }));
     const lines = [...dumpLines(m)];

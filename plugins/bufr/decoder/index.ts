@@ -191,6 +191,7 @@ function decodeOne(
   let cache: BufrEntry[][] | undefined;
   Object.defineProperty(msg, 'subsets', {
     enumerable: true,
+    configurable: true, // tests replace it to prove the streaming paths never read it
     get: () => {
       cache ??= [...eachSubset(msg)];
       return cache;

@@ -140,6 +140,49 @@ function columnJson(vals: DecodedMessage['items'][number][number]['vals']): unkn
   return out;
 }
 
+/** JSON text already made: {@link jsonChunks} writes it as it is, `JSON.stringify` parses it back. */
+export class RawJson {
+  constructor(readonly text: string) {}
+  toJSON(): unknown {
+    return JSON.parse(this.text);
+  }
+}
+
+const SLOT = '\u0001'; // never in table text: marks where a value goes in the nested template
+const SLOT_JSON = /"\\u0001(\d+)\\u0001"/g;
+
+/**
+ * The nested form of every subset of a compressed message. Its tree is the same in all subsets,
+ * so it is rendered once as a template with a slot per value, then filled in per subset: no
+ * objects per subset and value, which matters at tens of thousands of subsets.
+ */
+function* compressedNested(m: DecodedMessage): Generator<RawJson> {
+  const items = m.items[0]!;
+  const marked = items.map((it, k) => ({ ...it, vals: [`${SLOT}${k}${SLOT}`] }));
+  // Not `{ ...m }`: that would read `m.subsets` and build every subset's list.
+  const template = { header: m.header, tree: m.tree, items: [marked] } as unknown as DecodedMessage;
+  const text = JSON.stringify(toNestedJson(template, 0));
+  const parts: string[] = [];
+  const slots: number[] = [];
+  let last = 0;
+  for (const hit of text.matchAll(SLOT_JSON)) {
+    parts.push(text.slice(last, hit.index));
+    slots.push(Number(hit[1]));
+    last = hit.index + hit[0].length;
+  }
+  parts.push(text.slice(last));
+  const n = m.header.numberOfSubsets;
+  const out = new Array<string>(parts.length + slots.length);
+  for (let s = 0; s < n; s++) {
+    for (let k = 0; k < slots.length; k++) {
+      out[2 * k] = parts[k]!;
+      out[2 * k + 1] = JSON.stringify(valueAt(items[slots[k]!]!.vals, s));
+    }
+    out[2 * slots.length] = parts[slots.length]!;
+    yield new RawJson(out.join(''));
+  }
+}
+
 function hasLazyValue(value: object): boolean {
   if (Object.getPrototypeOf(value) !== Object.prototype) return false;
   for (const v of Object.values(value)) if (v instanceof LazyArray) return true;
@@ -152,6 +195,10 @@ function hasLazyValue(value: object): boolean {
  * The output of a huge document never exists as one string.
  */
 export function* jsonChunks(value: unknown): Generator<string> {
+  if (value instanceof RawJson) {
+    yield value.text;
+    return;
+  }
   if (value instanceof LazyArray) {
     yield '[';
     let first = true;
@@ -266,7 +313,11 @@ export function toJsonDocument(result: DecodeResult, file: string, opts: JsonDoc
               }),
           ...(m.radarError ? { radarError: { code: m.radarError.code, message: m.radarError.message } } : {}),
           ...(opts.nested
-            ? { nested: new LazyArray(() => mapIter(range(subsetCount(m)), (s) => toNestedJson(m, s))) }
+            ? {
+                nested: new LazyArray<unknown>(() =>
+                  m.header.compressed ? compressedNested(m) : mapIter(range(subsetCount(m)), (s) => toNestedJson(m, s)),
+                ),
+              }
             : {}),
           ...(m.radar
             ? {
