@@ -16,8 +16,8 @@ import { renderPpi } from './render/ppi.js';
 const options = z.object({
   /** Root of the output tree. */
   out: z.string().min(1).describe('directory the decoded outputs are written under'),
-  /** Local tables (ecCodes or OPERA CSV format). */
-  tables: z.string().optional().describe('directory of local BUFR tables'),
+  /** Local tables (ecCodes or OPERA CSV format), added to (and overriding) the shipped ones. */
+  tables: z.string().optional().describe('directory of local BUFR tables, added to the shipped ones'),
   /** Also write the nested (tree) form of every subset into the JSON document. */
   nested: z.boolean().default(false).describe('add the nested form of each subset to the JSON'),
   /** Also write a PNG quicklook per radar sweep. */
