@@ -6,6 +6,9 @@
  * process so its peak RSS is its own; ecCodes' peak RSS comes from `/usr/bin/time -v`.
  * Results: bench/results/bufr-<date>.json. Environment: POLLER_BUFR_FIXTURES (fixture folder),
  * BENCH_BUFR_SKIP_ECCODES_VOLUME=1 skips ecCodes on the volume (about 40 s and 9 GB).
+ * Memory case: a generated satellite-like swath (one compressed message of 60,000 subsets, about
+ * 2.4 MB, like a HIRS level-1 file) decoded and streamed as JSON: peak RSS per MB of input, against
+ * the bound of 10x the message size + 100 MB, and the time against `bufr_dump -jf`.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -14,12 +17,16 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeBufr } from '../plugins/bufr/decoder/index.js';
 import { findRepoRoot, loadLocalTables, OPERA_LOCAL } from '../plugins/bufr/decoder/tables.js';
-import { toJsonDocument } from '../plugins/bufr/output/document.js';
+import { encodeSatelliteSwath } from '../plugins/bufr/encoder/satellite.js';
+import { jsonChunks, toJsonDocument } from '../plugins/bufr/output/document.js';
 
 const VOLUME = 'radarlib-invap/RMA11_0315_01_DBZH_20251020T152828Z.BUFR';
 const ECCODES_LOCAL = '/usr/share/eccodes/definitions/bufr/tables/0/local';
 const LIMIT_VOLUME_MS = 500;
 const LIMIT_VOLUME_RSS_MB = 200;
+const SWATH_SUBSETS = 60_000;
+// The issue's bound: peak memory within 10x the message size + 100 MB.
+const swathLimitMb = (sizeBytes: number) => (10 * sizeBytes) / 2 ** 20 + 100;
 
 interface ChildResult {
   wallMs: number;
@@ -42,7 +49,8 @@ function child(args: string[]): void {
     const res = decodeBufr(readFileSync(f), tables ? { tables } : {});
     messages += res.messages.length;
     failed += res.messages.filter((m) => !m.ok).length;
-    if (json) JSON.stringify(toJsonDocument(res, f));
+    // Streamed as the CLI does; only the length is kept.
+    if (json) for (const c of jsonChunks(toJsonDocument(res, f))) void c.length;
   }
   const decodeMs = performance.now() - t0;
   const out: Omit<ChildResult, 'wallMs'> = {
@@ -185,6 +193,18 @@ function main(): void {
     };
   }
 
+  // 3. Memory: a large satellite-like compressed message.
+  const swathFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'bench-bufr-swath-')), 'swath.bufr');
+  writeFileSync(swathFile, encodeSatelliteSwath({ subsets: SWATH_SUBSETS }));
+  const swathBytes = statSync(swathFile).size;
+  const sw = [0, 1, 2].map(() => runOurs([swathFile], ['--json']));
+  const oursSwath = {
+    decodeMs: median(sw.map((v) => v.decodeMs)),
+    wallMs: median(sw.map((v) => v.wallMs)),
+    maxRssMb: Math.max(...sw.map((v) => v.maxRssMb)),
+  };
+  const ecSwath = haveEccodes ? runEccodes(swathFile) : undefined;
+
   const ratio = (a: number | undefined, b: number) => (a === undefined ? null : Math.round((a / b) * 10) / 10);
   const result = {
     date: new Date().toISOString(),
@@ -207,6 +227,15 @@ function main(): void {
       speedup: ratio(ecSmall?.wallMs, oursSmall.wallMs),
       notSlower: ecSmall ? oursSmall.wallMs <= ecSmall.wallMs : null,
     },
+    swath: {
+      subsets: SWATH_SUBSETS,
+      sizeBytes: swathBytes,
+      ours: { ...oursSwath, limitRssMb: swathLimitMb(swathBytes) },
+      rssMbPerInputMb: Math.round((oursSwath.maxRssMb / (swathBytes / 2 ** 20)) * 10) / 10,
+      eccodes: ecSwath ?? null,
+      timeRatio: ecSwath ? Math.round((oursSwath.wallMs / ecSwath.wallMs) * 10) / 10 : null,
+      withinLimits: oursSwath.maxRssMb <= swathLimitMb(swathBytes),
+    },
   };
   const f1 = (n: number | undefined | null) => (n === undefined || n === null || Number.isNaN(n) ? '-' : n.toFixed(0));
   console.log(
@@ -218,6 +247,9 @@ function main(): void {
   console.log(
     `small set (${files.length} files)    ${f1(oursSmall.wallMs).padStart(12)}  ${f1(oursSmall.decodeMs).padStart(14)}  ${f1(oursSmall.maxRssMb).padStart(11)}  ${f1(ecSmall?.wallMs).padStart(15)}  ${f1(ecSmall?.maxRssMb).padStart(14)}  ${String(result.smallSet.speedup ?? '-').padStart(8)}`,
   );
+  console.log(
+    `swath (${SWATH_SUBSETS} subsets) ${f1(oursSwath.wallMs).padStart(12)}  ${f1(oursSwath.decodeMs).padStart(14)}  ${f1(oursSwath.maxRssMb).padStart(11)}  ${f1(ecSwath?.wallMs).padStart(15)}  ${f1(ecSwath?.maxRssMb).padStart(14)}  (${result.swath.rssMbPerInputMb} MB RSS per MB of input)`,
+  );
   const outDir = path.join(root, 'bench', 'results');
   mkdirSync(outDir, { recursive: true });
   const out = path.join(outDir, `bufr-${result.date.slice(0, 10)}.json`);
@@ -226,6 +258,12 @@ function main(): void {
   if (!result.volume.withinLimits) {
     console.error(
       `bench:bufr: volume decode ${ours.decodeMs.toFixed(0)} ms / ${ours.maxRssMb.toFixed(0)} MB exceeds ${LIMIT_VOLUME_MS} ms / ${LIMIT_VOLUME_RSS_MB} MB`,
+    );
+    process.exitCode = 1;
+  }
+  if (!result.swath.withinLimits) {
+    console.error(
+      `bench:bufr: swath peak RSS ${oursSwath.maxRssMb.toFixed(0)} MB exceeds ${swathLimitMb(swathBytes).toFixed(0)} MB (10x the message + 100 MB)`,
     );
     process.exitCode = 1;
   }

@@ -9,15 +9,15 @@ import { z } from 'zod';
 import { definePlugin, PermanentError } from '../../src/plugins/api.js';
 import { decodeBufr } from './decoder/index.js';
 import { type LocalTable, loadLocalTables } from './decoder/tables.js';
-import { toJsonDocument } from './output/document.js';
+import { batched, jsonChunks, toJsonDocument } from './output/document.js';
 import { toNpy } from './output/npy.js';
 import { renderPpi } from './render/ppi.js';
 
 const options = z.object({
   /** Root of the output tree. */
   out: z.string().min(1).describe('directory the decoded outputs are written under'),
-  /** Local tables (ecCodes or OPERA CSV format). */
-  tables: z.string().optional().describe('directory of local BUFR tables'),
+  /** Local tables (ecCodes or OPERA CSV format), added to (and overriding) the shipped ones. */
+  tables: z.string().optional().describe('directory of local BUFR tables, added to the shipped ones'),
   /** Also write the nested (tree) form of every subset into the JSON document. */
   nested: z.boolean().default(false).describe('add the nested form of each subset to the JSON'),
   /** Also write a PNG quicklook per radar sweep. */
@@ -27,7 +27,7 @@ const options = z.object({
 // Parsed local tables are immutable; parse them once per process, not once per file.
 let tableCache: { dir: string; tables: LocalTable[] } | undefined;
 
-async function writeAtomic(file: string, data: string | Uint8Array): Promise<void> {
+async function writeAtomic(file: string, data: string | Uint8Array | Iterable<string>): Promise<void> {
   await mkdir(path.dirname(file), { recursive: true });
   // Same-directory temp + rename: a crash never leaves a half-written output under the final name.
   const tmp = `${file}.${process.pid}.tmp`;
@@ -118,7 +118,8 @@ export default definePlugin({
       sweepFile: (i) => sweepFile(i, 'npy'),
     });
     const json = `${base}.json`;
-    await writeAtomic(json, JSON.stringify(doc));
+    // Streamed: a file of thousands of messages never becomes one (too long) string.
+    await writeAtomic(json, batched(jsonChunks(doc)));
     ctx.emit({ path: json, kind: 'bufr.json' });
     ctx.log.info(
       { event: 'bufr.decoded', messages: result.messages.length, failed: failed.length, sweeps: sweeps.length },

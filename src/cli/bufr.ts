@@ -1,19 +1,61 @@
 /**
  * `poller bufr dump|summary|render`: look inside BUFR files with the shipped decoder.
- * Exit codes: 0 ok, 1 a message could not be decoded, 2 usage (bad arguments, unreadable file).
+ * `dump` and `summary` take many files (and directories, read recursively) in one process: one
+ * result per file, a file that fails gives a one-line error naming it and the others go on.
+ * Exit codes: 0 ok, 1 a message could not be decoded, 2 usage (bad arguments, unreadable file);
+ * with several files, the worst of them.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { once } from 'node:events';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { type DecodeResult, decodeBufr } from '../../plugins/bufr/decoder/index.js';
-import { formatDump, formatSummary, toJsonDocument } from '../../plugins/bufr/output/document.js';
+import { type LocalTable, loadLocalTables } from '../../plugins/bufr/decoder/tables.js';
+import { dumpLines, formatSummary, jsonChunks, toJsonDocument } from '../../plugins/bufr/output/document.js';
 import { renderPpi } from '../../plugins/bufr/render/ppi.js';
 
 /** Where output lines go. */
 export type WriteLine = (line: string) => void;
 
+/** Where output text goes (newlines included); a returned promise means "wait before writing more". */
+export type WriteText = (text: string) => unknown;
+
+async function put(out: WriteText, text: string): Promise<void> {
+  const p = out(text);
+  if (p instanceof Promise) await p;
+}
+
+const stdoutText: WriteText = (text) => process.stdout.write(text);
+
 const stdoutLine: WriteLine = (line) => {
   process.stdout.write(`${line}\n`);
 };
+
+// Small writes are batched; a full stream is waited for, so a slow reader bounds our memory.
+const FLUSH_AT_CHARS = 64 * 1024;
+
+/** A batching writer on a stream; `flush` before exiting. */
+export function streamText(stream: NodeJS.WritableStream): {
+  write: (text: string) => Promise<void> | undefined;
+  flush: () => Promise<void>;
+} {
+  let buf = '';
+  const flush = async (): Promise<void> => {
+    if (buf === '') return;
+    const chunk = buf;
+    buf = '';
+    if (!stream.write(chunk)) await once(stream, 'drain');
+  };
+  return {
+    write: (text) => {
+      buf += text;
+      return buf.length >= FLUSH_AT_CHARS ? flush() : undefined;
+    },
+    flush,
+  };
+}
+
+const stderrText: WriteText = (text) => process.stderr.write(text);
 
 // `poller bufr dump big.bufr | head` closes the pipe early: that is not an error.
 function quietOnClosedPipe(): void {
@@ -23,55 +65,179 @@ function quietOnClosedPipe(): void {
   });
 }
 
-async function load(file: string, tables: string | undefined, write: WriteLine): Promise<DecodeResult | number> {
+const MAX_DIR_DEPTH = 16; // a directory argument is walked this deep, no further
+const MAX_FILES = 1_000_000; // and yields at most this many files
+
+/** Files named on the command line, directories expanded (sorted, dot files skipped). */
+export async function expandInputs(args: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (dir: string, depth: number): Promise<void> => {
+    if (depth > MAX_DIR_DEPTH) return;
+    const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
+    for (const e of entries) {
+      if (out.length >= MAX_FILES) return;
+      if (e.name.startsWith('.')) continue;
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) await walk(p, depth + 1);
+      else if (e.isFile()) out.push(p);
+    }
+  };
+  for (const a of args) {
+    const st = await stat(a).catch(() => undefined);
+    if (st?.isDirectory()) await walk(a, 0);
+    else out.push(a); // unreadable: reported when it is read
+  }
+  return out;
+}
+
+type Loaded = { ok: true; result: DecodeResult } | { ok: false; code: number; message: string };
+
+async function decodeFile(file: string, tables: readonly LocalTable[] | undefined): Promise<Loaded> {
   let bytes: Buffer;
   try {
     bytes = await readFile(file);
   } catch (err) {
-    write(
-      `error: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; check the path`,
-    );
-    return 2;
+    const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    return { ok: false, code: 2, message: `cannot read ${file}: ${why}; check the path` };
   }
+  const result = decodeBufr(bytes, tables ? { tables } : {});
+  if (result.messages.length === 0) return { ok: false, code: 1, message: `no BUFR message found in ${file}` };
+  return { ok: true, result };
+}
+
+function loadTables(dir: string | undefined): readonly LocalTable[] | string | undefined {
+  if (dir === undefined) return undefined;
   try {
-    return decodeBufr(bytes, tables === undefined ? {} : { tables });
+    return loadLocalTables(dir);
   } catch (err) {
-    write(`error: cannot load local tables from ${tables}: ${(err as Error).message}`);
+    return `cannot load local tables from ${dir}: ${(err as Error).message}; check --tables`;
+  }
+}
+
+/** Exit code of one decoded file, and its one-line error when a message failed. */
+function verdict(file: string, result: DecodeResult): { code: number; error?: string } {
+  const failed = result.messages.filter((m) => !m.ok);
+  const first = failed[0];
+  if (!first || first.ok) return { code: 0 };
+  return {
+    code: 1,
+    error: `${file}: ${failed.length} of ${result.messages.length} message(s) failed; first: ${first.error.message}`,
+  };
+}
+
+interface ManyOptions {
+  tables?: string;
+}
+
+async function eachFile(
+  files: string | readonly string[],
+  opts: ManyOptions,
+  err: WriteText,
+  onFile: (file: string, loaded: Loaded, many: boolean) => Promise<void>,
+): Promise<number> {
+  const tables = loadTables(opts.tables);
+  if (typeof tables === 'string') {
+    await put(err, `error: ${tables}\n`);
     return 2;
   }
-}
-
-function exitCodeOf(result: DecodeResult): number {
-  return result.messages.length > 0 && result.messages.every((m) => m.ok) ? 0 : 1;
-}
-
-/** `poller bufr dump FILE [--json] [--tables DIR]`. */
-export async function runBufrDump(
-  file: string,
-  opts: { json?: boolean; tables?: string },
-  write: WriteLine = stdoutLine,
-): Promise<number> {
-  const result = await load(file, opts.tables, write);
-  if (typeof result === 'number') return result;
-  if (result.messages.length === 0) {
-    write(`error: no BUFR message found in ${file}`);
-    return 1;
+  const list = await expandInputs(typeof files === 'string' ? [files] : files);
+  if (list.length === 0) {
+    await put(err, 'error: no files to decode; name BUFR files or directories\n');
+    return 2;
   }
-  if (opts.json) write(JSON.stringify(toJsonDocument(result, file, { nested: true }), null, 1));
-  else formatDump(result, write);
-  return exitCodeOf(result);
+  const many = list.length > 1;
+  let code = 0;
+  for (const file of list) {
+    const loaded = await decodeFile(file, tables);
+    await onFile(file, loaded, many);
+    if (!loaded.ok) {
+      await put(err, `error: ${loaded.message}\n`);
+      code = Math.max(code, loaded.code);
+      continue;
+    }
+    const v = verdict(file, loaded.result);
+    if (v.error) await put(err, `error: ${v.error}\n`);
+    code = Math.max(code, v.code);
+  }
+  return code;
 }
 
-/** `poller bufr summary FILE [--tables DIR]`. */
-export async function runBufrSummary(
-  file: string,
-  opts: { tables?: string },
-  write: WriteLine = stdoutLine,
+/** Pieces of text written in turn, waiting whenever the writer is full. */
+async function writeAll(pieces: Iterable<string>, out: WriteText, suffix = ''): Promise<void> {
+  for (const p of pieces) await put(out, `${p}${suffix}`);
+}
+
+/**
+ * `poller bufr dump FILE... [--json] [--tables DIR]`: every value; with `--json`, one JSON document
+ * per file, each on one line (JSON lines).
+ */
+export async function runBufrDump(
+  files: string | readonly string[],
+  opts: { json?: boolean; tables?: string; nested?: boolean },
+  out: WriteText = stdoutText,
+  err: WriteText = stderrText,
 ): Promise<number> {
-  const result = await load(file, opts.tables, write);
-  if (typeof result === 'number') return result;
-  formatSummary(result, write);
-  return exitCodeOf(result);
+  return eachFile(files, opts, err, async (file, loaded, many) => {
+    if (opts.json) {
+      const doc = loaded.ok
+        ? toJsonDocument(loaded.result, file, { nested: opts.nested ?? true })
+        : { file, error: { message: loaded.message }, messages: [] };
+      // Streamed: a file of thousands of messages or subsets never becomes one string.
+      await writeAll(jsonChunks(doc), out);
+      await put(out, '\n');
+      return;
+    }
+    if (!loaded.ok) return;
+    if (many) await put(out, `file ${file}\n`);
+    await writeAll(dumpLines(loaded.result), out, '\n');
+  });
+}
+
+/** `poller bufr summary FILE... [--tables DIR]`. */
+export async function runBufrSummary(
+  files: string | readonly string[],
+  opts: { tables?: string },
+  out: WriteText = stdoutText,
+  err: WriteText = stderrText,
+): Promise<number> {
+  const totals = { files: 0, failedFiles: 0, messages: 0, decoded: 0 };
+  const code = await eachFile(files, opts, err, async (file, loaded, many) => {
+    totals.files++;
+    if (!loaded.ok) {
+      totals.failedFiles++;
+      return;
+    }
+    const r = loaded.result;
+    totals.messages += r.messages.length;
+    const ok = r.messages.filter((m) => m.ok).length;
+    totals.decoded += ok;
+    if (ok < r.messages.length) totals.failedFiles++;
+    if (many) await put(out, `file ${file}\n`);
+    const lines: string[] = [];
+    formatSummary(r, (l) => lines.push(l));
+    await writeAll(lines, out, '\n');
+  });
+  if (totals.files > 1)
+    await put(
+      out,
+      `${totals.files} files, ${totals.files - totals.failedFiles} decoded whole, ${totals.failedFiles} with errors; ` +
+        `${totals.messages} message(s), ${totals.decoded} decoded, ${totals.messages - totals.decoded} failed\n`,
+    );
+  return code;
+}
+
+async function load(file: string, tables: string | undefined, write: WriteLine): Promise<DecodeResult | number> {
+  const t = loadTables(tables);
+  if (typeof t === 'string') {
+    write(`error: ${t}`);
+    return 2;
+  }
+  const loaded = await decodeFile(file, t);
+  if (!loaded.ok) {
+    write(`error: ${loaded.message}`);
+    return loaded.code;
+  }
+  return loaded.result;
 }
 
 /** `poller bufr render FILE --sweep N --out sweep.png [--size PX] [--tables DIR]`. */
@@ -107,10 +273,34 @@ interface FileArgs {
   tables?: string;
 }
 
+interface FilesArgs {
+  files: string[];
+  tables?: string;
+}
+
+const TABLES_OPTION = {
+  type: 'string',
+  describe: 'directory of local tables (ecCodes or OPERA CSV format), added to the shipped ones',
+} as const;
+
 const withFile = <T>(y: Argv<T>) =>
+  y.positional('file', { type: 'string', demandOption: true, describe: 'BUFR file' }).option('tables', TABLES_OPTION);
+
+const withFiles = <T>(y: Argv<T>) =>
   y
-    .positional('file', { type: 'string', demandOption: true, describe: 'BUFR file' })
-    .option('tables', { type: 'string', describe: 'directory of local tables (ecCodes or OPERA CSV format)' });
+    .positional('files', { type: 'string', array: true, demandOption: true, describe: 'BUFR files or directories' })
+    .option('tables', TABLES_OPTION);
+
+/** stdout with batching and back-pressure, flushed when the command is done. */
+async function withStdout(run: (out: WriteText) => Promise<number>): Promise<number> {
+  quietOnClosedPipe();
+  const s = streamText(process.stdout);
+  try {
+    return await run(s.write);
+  } finally {
+    await s.flush();
+  }
+}
 
 /** The `bufr` command with its subcommands, for the CLI entry. */
 export const bufrCommand: CommandModule = {
@@ -119,24 +309,38 @@ export const bufrCommand: CommandModule = {
   builder: (yargs: Argv) =>
     yargs
       .command(
-        'dump <file>',
-        'Print every decoded value',
-        (y) => withFile(y).option('json', { type: 'boolean', default: false, describe: 'print a JSON document' }),
-        async (argv: ArgumentsCamelCase<FileArgs & { json: boolean }>) => {
-          quietOnClosedPipe();
-          process.exitCode = await runBufrDump(argv.file, {
-            json: argv.json,
-            ...(argv.tables ? { tables: argv.tables } : {}),
-          });
+        'dump <files..>',
+        'Print every decoded value of each file',
+        (y) =>
+          withFiles(y)
+            .option('json', {
+              type: 'boolean',
+              default: false,
+              describe: 'print one JSON document per file, one per line',
+            })
+            .option('nested', {
+              type: 'boolean',
+              default: true,
+              describe: 'with --json, add the nested form of each subset (--no-nested: flat values only)',
+            }),
+        async (argv: ArgumentsCamelCase<FilesArgs & { json: boolean; nested: boolean }>) => {
+          process.exitCode = await withStdout((out) =>
+            runBufrDump(
+              argv.files,
+              { json: argv.json, nested: argv.nested, ...(argv.tables ? { tables: argv.tables } : {}) },
+              out,
+            ),
+          );
         },
       )
       .command(
-        'summary <file>',
-        'Print one line per message and the radar sweeps',
-        (y) => withFile(y),
-        async (argv: ArgumentsCamelCase<FileArgs>) => {
-          quietOnClosedPipe();
-          process.exitCode = await runBufrSummary(argv.file, argv.tables ? { tables: argv.tables } : {});
+        'summary <files..>',
+        'Print one line per message and the radar sweeps of each file',
+        (y) => withFiles(y),
+        async (argv: ArgumentsCamelCase<FilesArgs>) => {
+          process.exitCode = await withStdout((out) =>
+            runBufrSummary(argv.files, argv.tables ? { tables: argv.tables } : {}, out),
+          );
         },
       )
       .command(

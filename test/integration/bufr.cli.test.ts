@@ -53,6 +53,9 @@ describe('poller bufr', () => {
     expect(await runBufrDump(obs, { json: true }, (l) => json.push(l))).toBe(0);
     const doc = JSON.parse(json.join('\n')) as { messages: Array<{ nested: unknown[] }> };
     expect(doc.messages[0]!.nested.length).toBe(1);
+    const flat: string[] = [];
+    expect(await runBufrDump(obs, { json: true, nested: false }, (l) => flat.push(l))).toBe(0);
+    expect(JSON.parse(flat.join('')).messages[0]).not.toHaveProperty('nested');
   });
 
   it('summary lists radar sweeps; render writes a PNG', async () => {
@@ -72,11 +75,79 @@ describe('poller bufr', () => {
     const bad = path.join(dir, 'bad.bufr');
     await writeFile(bad, (await readFile(obs)).subarray(0, 50));
     const sink: string[] = [];
-    expect(await runBufrDump(bad, {}, (l) => sink.push(l))).toBe(1);
-    expect(await runBufrDump(path.join(dir, 'missing.bufr'), {}, (l) => sink.push(l))).toBe(2);
+    const errs: string[] = [];
+    expect(
+      await runBufrDump(
+        bad,
+        {},
+        (l) => sink.push(l),
+        (l) => errs.push(l),
+      ),
+    ).toBe(1);
+    expect(
+      await runBufrDump(
+        path.join(dir, 'missing.bufr'),
+        {},
+        (l) => sink.push(l),
+        (l) => errs.push(l),
+      ),
+    ).toBe(2);
+    expect(errs.join('')).toMatch(/cannot read .*missing\.bufr: ENOENT; check the path/);
     expect(await runBufrRender(radar, { sweep: 5, out: path.join(dir, 'x.png') }, (l) => sink.push(l))).toBe(2);
     expect(await runBufrRender(obs, { sweep: 0, out: path.join(dir, 'x.png') }, (l) => sink.push(l))).toBe(1);
     expect(sink.join('\n')).toMatch(/out of range; .* has sweeps 0 to 0/);
+  });
+
+  it('decodes many files and directories in one call: one result per file, failures named, the rest go on', async () => {
+    const { dir, obs, radar } = await files();
+    const bad = path.join(dir, 'bad.bufr');
+    await writeFile(bad, (await readFile(obs)).subarray(0, 50));
+    const missing = path.join(dir, 'missing.bufr');
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await runBufrDump(
+      [obs, bad, missing, radar],
+      { json: true },
+      (t) => out.push(t),
+      (t) => err.push(t),
+    );
+    expect(code).toBe(2);
+    const docs = out
+      .join('')
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as { file: string; messages: Array<{ ok: boolean }>; error?: { message: string } });
+    expect(docs.map((d) => d.file)).toEqual([obs, bad, missing, radar]);
+    expect(docs[0]!.messages[0]!.ok).toBe(true);
+    expect(docs[1]!.messages[0]!.ok).toBe(false);
+    expect(docs[2]!.error?.message).toMatch(/cannot read/);
+    expect(docs[3]!.messages[0]!.ok).toBe(true);
+    const errLines = err.join('').trimEnd().split('\n');
+    expect(errLines).toHaveLength(2);
+    expect(errLines[0]).toMatch(new RegExp(`^error: ${bad}: 1 of 1 message\\(s\\) failed; first: `));
+    expect(errLines[1]).toMatch(/^error: cannot read .*missing\.bufr: ENOENT/);
+
+    // A directory is read recursively, in name order; only the truncated file fails.
+    const text: string[] = [];
+    expect(
+      await runBufrSummary(
+        [dir],
+        {},
+        (t) => text.push(t),
+        () => {},
+      ),
+    ).toBe(1);
+    const summary = text.join('');
+    expect(summary).toMatch(new RegExp(`file ${bad}\n[^]*file ${obs}\n[^]*file ${radar}\n`));
+    expect(summary).toMatch(/3 files, 2 decoded whole, 1 with errors; 3 message\(s\), 2 decoded, 1 failed/);
+    expect(
+      await runBufrSummary(
+        [path.join(dir, 'nothing-here')],
+        {},
+        () => {},
+        () => {},
+      ),
+    ).toBe(2);
   });
 
   it('the yargs command module parses its subcommands and sets the exit code', async () => {
@@ -94,12 +165,15 @@ describe('poller bufr', () => {
       expect(process.exitCode).toBe(0);
       await yargs(['bufr', 'summary', radar]).command(bufrCommand).strict().parseAsync();
       expect(process.exitCode).toBe(0);
+      await yargs(['bufr', 'dump', '--json', radar, radar]).command(bufrCommand).strict().parseAsync();
+      expect(process.exitCode).toBe(0);
     } finally {
       process.stdout.write = write;
       process.exitCode = before;
     }
     expect(chunks.join('')).toMatch(/wrote .*y\.png: DBZH sweep 0/);
     expect(chunks.join('')).toMatch(/1 message\(s\), 1 decoded, 0 failed/);
+    expect(chunks.join('').match(/^\{"file":/gm)).toHaveLength(2);
     expect((await readFile(out)).subarray(1, 4).toString('latin1')).toBe('PNG');
   });
 });

@@ -67,8 +67,10 @@ const MARKER_KEYS: Record<string, string> = {
   text: 'text',
 };
 
+// ecCodes keeps trailing blanks in compressed messages (poller drops them): compare without them.
+// Leading blanks are data on both sides.
 function norm(v: unknown): unknown {
-  return typeof v === 'string' ? v.replace(/^[\s\0]+|[\s\0]+$/g, '') : v;
+  return typeof v === 'string' ? v.replace(/[\s\0]+$/, '') : v;
 }
 
 function sameValue(ours: unknown, theirs: unknown, scale: number): boolean {

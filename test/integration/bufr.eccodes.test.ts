@@ -10,6 +10,7 @@ import { BitWriter } from '../../plugins/bufr/encoder/bit-writer.js';
 import { assembleMessage, type EncodeValue, encodeMessage } from '../../plugins/bufr/encoder/message.js';
 import { encodeRadarVolume } from '../../plugins/bufr/encoder/radar.js';
 import { rng } from '../../plugins/bufr/encoder/sample.js';
+import { encodeSatelliteSwath } from '../../plugins/bufr/encoder/satellite.js';
 import { encodeSynop } from '../../plugins/bufr/encoder/synop.js';
 import { compareWithEccodes, type EcEntry } from './bufr.compare.js';
 
@@ -177,6 +178,66 @@ describe.skipIf(!HAVE)('bufr cross-check with ecCodes on freshly encoded message
         q.toBytes(),
       ),
     });
+    // A satellite-like compressed swath: constant and varying columns, missing brightness temperatures.
+    messages.push({ name: 'swath', bytes: encodeSatelliteSwath({ subsets: 400, channels: 7, missingShare: 0.1 }) });
+    // ECMWF local descriptors (local table version 1, shipped): elements and a local sequence
+    // (3-01-194: carrier balloon identifier, position, date and time), compressed and not.
+    for (const compressed of [false, true]) {
+      const local = (i: number): EncodeValue[] => [
+        Math.floor(r() * 255),
+        `BAL${i}`,
+        Math.floor(r() * 360),
+        Math.floor(r() * 100),
+        Math.floor(r() * 255),
+        Math.floor(r() * 15),
+        2026,
+        11,
+        23,
+        12,
+        i,
+        Math.round((r() * 180 - 90) * 100) / 100,
+        Math.round((r() * 360 - 180) * 100) / 100,
+        Math.round(r() * 20000) - 400,
+      ];
+      messages.push({
+        name: `ecmwf-local-${compressed}`,
+        bytes: encodeMessage({
+          edition: 4,
+          centre: 98,
+          localVersion: 1,
+          category: 0,
+          masterVersion: 13,
+          time: t,
+          compressed,
+          descriptors: [1201, 301194],
+          subsets: compressed ? [local(1), local(2), local(3)] : [local(1)],
+        }),
+      });
+    }
+    // String edge cases: all-ones, NUL- and blank-filled, leading and trailing blanks.
+    const strings = [
+      '\xff'.repeat(20),
+      '\0'.repeat(20),
+      '\0AB',
+      ' '.repeat(20),
+      '  LEAD',
+      'TRAIL   ',
+      'AB\0\0',
+      'A\0B',
+    ];
+    for (const compressed of [false, true])
+      messages.push({
+        name: `strings-${compressed}`,
+        bytes: encodeMessage({
+          centre: 98,
+          category: 0,
+          masterVersion: 33,
+          time: t,
+          compressed,
+          descriptors: [1015],
+          subsets: strings.map((s) => [s]),
+        }),
+      });
     let totals = { messages: 0, agree: 0, values: 0, valuesAgree: 0 };
     for (const m of messages) {
       const file = path.join(dir, `${m.name}.bufr`);

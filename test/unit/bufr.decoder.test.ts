@@ -40,6 +40,36 @@ const OBS = [0, 1, 2].map((i) => ({
 }));
 
 describe('bufr decoder', () => {
+  it('follows the ecCodes string conventions: all-ones and NUL-filled missing, trailing blanks dropped, leading kept', () => {
+    const cases: Array<[string, string | null]> = [
+      ['\xff'.repeat(20), null],
+      ['\0'.repeat(20), null],
+      ['\0AB', null],
+      [' '.repeat(20), ' '],
+      ['  LEAD', '  LEAD'],
+      ['TRAIL   ', 'TRAIL'],
+      ['AB\0\0\0', 'AB'],
+      ['A\0B', 'A'],
+      [' A B ', ' A B'],
+    ];
+    for (const compressed of [false, true]) {
+      const bytes = encodeMessage({
+        centre: 98,
+        category: 0,
+        masterVersion: 33,
+        time: TIME,
+        compressed,
+        descriptors: [1015],
+        subsets: cases.map(([raw]) => [raw]),
+      });
+      const m = only(bytes);
+      expect(
+        m.subsets.map((s) => s[0]!.value),
+        `compressed ${compressed}`,
+      ).toEqual(cases.map(([, want]) => want));
+    }
+  });
+
   it('round-trips compressed observations with strings and missing values', () => {
     const m = only(encodeSynop(OBS, { compressed: true }));
     expect(m.header.compressed).toBe(true);

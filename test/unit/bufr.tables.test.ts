@@ -12,6 +12,8 @@ import {
   parseEccodesSequences,
   parseOperaTableB,
   parseOperaTableD,
+  shippedLocalTable,
+  shippedLocalTables,
   tablesFor,
 } from '../../plugins/bufr/decoder/tables.js';
 
@@ -63,6 +65,69 @@ describe('bufr tables', () => {
     expect(t78.element(12192)).toMatchObject({ key: 'myTemp', scale: 1, width: 12 });
     expect(t78.sequence(312192)).toEqual([12192, 12101]);
     expect(t78.label).toMatch(/centre 78, sub-centre 0, master table version 13, local table version 5/);
+  });
+
+  it("ships the local tables ecCodes has and picks them by ecCodes' folder rule", () => {
+    const centres = new Set(shippedLocalTables().map((t) => t.centre));
+    for (const c of [98, 78, 254]) expect(centres).toContain(c);
+    const ecmwf = tablesFor({ masterVersion: 13, centre: 98, subCentre: 0, localVersion: 1, opera: false });
+    expect(ecmwf.element(1201)).toBeDefined();
+    expect(ecmwf.sequence(310195)).toBeDefined();
+    expect(ecmwf.label).toMatch(/shipped local tables 0\/local\/1\/98\/0/);
+    // Master version 19 uses the <master>-<local> folder, as ecCodes does.
+    expect(shippedLocalTable(0, 19, 98, 0, 1)?.source).toBe('0/local/19-1/98/0');
+    expect(shippedLocalTable(0, 13, 98, 0, 1)?.source).toBe('0/local/1/98/0');
+    // No folder for that sub-centre or local version 0: none, as in ecCodes.
+    expect(shippedLocalTable(0, 13, 98, 7, 1)).toBeUndefined();
+    expect(shippedLocalTable(0, 13, 98, 0, 0)).toBeUndefined();
+    const off = tablesFor({
+      masterVersion: 13,
+      centre: 98,
+      subCentre: 0,
+      localVersion: 1,
+      opera: false,
+      shipped: false,
+    });
+    expect(off.element(1201)).toBeUndefined();
+    expect(off.label).toMatch(/no local tables shipped for it or loaded/);
+  });
+
+  it('loads ecCodes <master version>-<local version> folders from --tables for that master version only', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'bufr-tables-mv-'));
+    const head = '#code|abbreviation|type|name|unit|scale|reference|width\n';
+    for (const [folder, width] of [
+      ['19-1', 9],
+      ['1', 11],
+    ] as const) {
+      const d = path.join(dir, '0', 'local', folder, '98', '0');
+      await mkdir(d, { recursive: true });
+      await writeFile(path.join(d, 'element.table'), `${head}012193|localTemp|long|LOCAL TEMP|K|0|0|${width}\n`);
+    }
+    const local = loadLocalTables(dir);
+    expect(local.find((t) => t.source.includes('19-1'))).toMatchObject({
+      version: 1,
+      centre: 98,
+      subCentre: 0,
+      masterVersion: 19,
+    });
+    const at = (masterVersion: number) =>
+      tablesFor({ masterVersion, centre: 98, subCentre: 0, localVersion: 1, local, opera: false }).element(12193)
+        ?.width;
+    expect(at(19)).toBe(9);
+    expect(at(13)).toBe(11);
+  });
+
+  const LOCAL = '/usr/share/eccodes/definitions/bufr/tables';
+  it.skipIf(!existsSync(LOCAL))('ships every local table exactly as in the ecCodes definitions', () => {
+    for (const t of shippedLocalTables()) {
+      const dir = path.join(LOCAL, t.source);
+      const el = path.join(dir, 'element.table');
+      const want = existsSync(el) ? parseEccodesElements(readFileSync(el, 'latin1')) : new Map();
+      expect(new Map(t.elements), t.source).toEqual(want);
+      const sq = path.join(dir, 'sequence.def');
+      const seqWant = existsSync(sq) ? parseEccodesSequences(readFileSync(sq, 'latin1')) : new Map();
+      expect(new Map(t.sequences), t.source).toEqual(seqWant);
+    }
   });
 
   const WMO = '/usr/share/eccodes/definitions/bufr/tables/0/wmo';

@@ -11,6 +11,19 @@ import type { ElementDef, TableLookup } from './tables.js';
 /** A decoded value: number (scaled), string, or null for missing. */
 export type Val = number | string | null;
 
+/**
+ * The values of one item: a single value shared by every subset (always so when uncompressed,
+ * and for a compressed column that does not vary), one value per subset, or, for a compressed
+ * numeric column that varies, a Float64Array with NaN for missing (8 bytes a value, no objects).
+ */
+export type Column = Val[] | Float64Array;
+
+/** Value of `vals` for subset `s` (0-based), null when missing. */
+export function valueAt(vals: Column, s: number): Val {
+  const v = vals.length === 1 ? vals[0] : vals[s];
+  return v === undefined || (typeof v === 'number' && Number.isNaN(v)) ? null : v;
+}
+
 /** What an item in the element list is. */
 export type ItemKind =
   | 'element'
@@ -40,8 +53,8 @@ export interface Item {
   code: number;
   kind: ItemKind;
   def: ItemDef;
-  /** One value per subset when compressed, else a single value. */
-  vals: Val[];
+  /** Values, see {@link Column}: read them with {@link valueAt}. */
+  vals: Column;
   /** For `bytes`: a run of 8-bit elements copied straight out of the data. */
   bytes?: Uint8Array;
 }
@@ -91,8 +104,25 @@ function scaleValue(raw: number, reference: number, scale: number): number {
   return scale > 0 ? v / 10 ** scale : scale < 0 ? v * 10 ** -scale : v;
 }
 
-function trimString(s: string): string {
-  return s.replace(/^[\s\0]+|[\s\0]+$/g, '');
+/** C isspace(): blank, tab, newline, vertical tab, form feed, carriage return. */
+function isCSpace(c: number): boolean {
+  return c === 0x20 || (c >= 0x09 && c <= 0x0d);
+}
+
+/**
+ * The string conventions of ecCodes (WMO for all-ones): all bytes 0xFF is missing (the reader
+ * already returns null); the string ends at the first NUL, as a C string does, and an empty one is
+ * missing (so NUL-filled is missing); trailing blanks are dropped, but an all-blank string keeps
+ * one blank (present, not missing); leading blanks are data and kept.
+ */
+export function bufrString(raw: string | null): string | null {
+  if (raw === null) return null;
+  const nul = raw.indexOf('\0');
+  const s = nul >= 0 ? raw.slice(0, nul) : raw;
+  if (s === '') return null;
+  let end = s.length;
+  while (end > 1 && isCSpace(s.charCodeAt(end - 1))) end--;
+  return end === s.length ? s : s.slice(0, end);
 }
 
 const MARKER_KIND: Record<number, ItemKind> = { 23: 'substituted', 24: 'firstOrder', 25: 'difference', 32: 'replaced' };
@@ -166,7 +196,7 @@ export class DataDecoder {
 
   // --- value reading -------------------------------------------------------------------------
 
-  private readNumbers(code: number, width: number, reference: number, scale: number): Val[] {
+  private readNumbers(code: number, width: number, reference: number, scale: number): Column {
     const r = this.r;
     const missingOk = canBeMissing(code) && width > 1;
     const allOnes = 2 ** width - 1;
@@ -176,17 +206,16 @@ export class DataDecoder {
     }
     const r0 = r.read(width);
     const nbinc = r.read(6);
-    const out: Val[] = new Array(this.n);
-    if (nbinc === 0) {
-      const v = missingOk && r0 === allOnes ? null : scaleValue(r0, reference, scale);
-      out.fill(v);
-      return out;
-    }
+    // The same for every subset: stored once.
+    if (nbinc === 0) return [missingOk && r0 === allOnes ? null : scaleValue(r0, reference, scale)];
     if (nbinc > 53) this.fail('BUFR_BAD_DATA', `${fxy(code)}: increment width ${nbinc} is impossible`);
+    if (r.remaining < nbinc * this.n)
+      this.fail('BUFR_TRUNCATED', `${fxy(code)}: ${this.n} increments of ${nbinc} bits need more bits than are left`);
     const incOnes = 2 ** nbinc - 1;
+    const out = new Float64Array(this.n);
     for (let k = 0; k < this.n; k++) {
       const inc = r.read(nbinc);
-      out[k] = missingOk && inc === incOnes ? null : scaleValue(r0 + inc, reference, scale);
+      out[k] = missingOk && inc === incOnes ? Number.NaN : scaleValue(r0 + inc, reference, scale);
     }
     return out;
   }
@@ -197,19 +226,17 @@ export class DataDecoder {
     if (!this.compressed) {
       const s = r.readString(bytes);
       r.skip(widthBits & 7);
-      return [s === null ? null : trimString(s)];
+      return [bufrString(s)];
     }
     const s0 = r.readString(bytes);
     r.skip(widthBits & 7);
     const nbinc = r.read(6);
+    if (nbinc === 0) return [bufrString(s0)];
+    if (r.remaining < nbinc * 8 * this.n)
+      this.fail('BUFR_TRUNCATED', `${this.n} strings of ${nbinc} bytes need more bits than are left`);
     const out: Val[] = new Array(this.n);
-    if (nbinc === 0) {
-      out.fill(s0 === null ? null : trimString(s0));
-      return out;
-    }
     for (let k = 0; k < this.n; k++) {
-      const s = r.readString(nbinc);
-      out[k] = s === null ? null : trimString(s);
+      out[k] = bufrString(r.readString(nbinc));
     }
     return out;
   }
@@ -236,8 +263,8 @@ export class DataDecoder {
     return { key: def.key, name: def.name, unit: def.unit, scale, reference, width, isString: false };
   }
 
-  private readDef(code: number, def: ItemDef): Val[] {
-    if (def.width <= 0) return new Array(this.n).fill(null);
+  private readDef(code: number, def: ItemDef): Column {
+    if (def.width <= 0) return [null];
     if (def.width > 53 && !def.isString)
       this.fail('BUFR_BAD_DATA', `${fxy(code)}: width ${def.width} bits is too wide for a number`);
     return def.isString ? this.readStrings(def.width) : this.readNumbers(code, def.width, def.reference, def.scale);
@@ -290,10 +317,10 @@ export class DataDecoder {
               width,
               isString: false,
             };
-        let vals: Val[];
+        let vals: Column;
         if (width > 53) {
           this.r.skip(width);
-          vals = new Array(this.n).fill(null);
+          vals = [null];
         } else vals = this.readNumbers(code, width, 0, 0);
         return this.push({ code, kind: known ? 'element' : 'skipped', def, vals }, out);
       }
@@ -436,7 +463,7 @@ export class DataDecoder {
     };
     if (x === 22 && y !== 0) return;
     this.finishBitmap();
-    this.push({ code, kind: 'operator', def: opDef, vals: new Array(this.n).fill(null) }, out);
+    this.push({ code, kind: 'operator', def: opDef, vals: [null] }, out);
     if (BITMAP_OPS.has(code) && this.elementsBeforeFirstBitmapOp === undefined)
       this.elementsBeforeFirstBitmapOp = this.elementIdx.length;
     const next = descs[i + 1];
@@ -518,7 +545,7 @@ export class DataDecoder {
         this.fail('BUFR_BAD_DESCRIPTOR', `replication ${fxy(d)} needs ${x} descriptors, ${body.length} follow`);
       const fi = this.element(factorCode, out);
       const fv = fi >= 0 ? this.items[fi]!.vals : [0];
-      const n = fv[0];
+      const n = valueAt(fv, 0);
       if (typeof n !== 'number' || !Number.isInteger(n) || n < 0)
         this.fail('BUFR_BAD_DATA', `replication factor ${String(n)} is invalid`);
       if (this.compressed && fv.some((v) => v !== n))

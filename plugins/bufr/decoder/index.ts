@@ -3,12 +3,13 @@
  * values per subset, a nested tree, and (for ODIM-in-BUFR polar volumes) radar sweeps.
  */
 import { BitReader, BitsExhaustedError } from './bit-reader.js';
-import { DataDecoder, type Item, type ItemKind, type Node, type Val } from './data.js';
+import { DataDecoder, type Item, type ItemKind, type Node, valueAt } from './data.js';
 import { BufrError } from './errors.js';
 import { extractRadarVolume, type RadarVolume } from './radar.js';
 import { type BufrHeader, findMessages, readSections } from './sections.js';
 import { type LocalTable, loadLocalTables, masterTables, type TableLookup, tablesFor } from './tables.js';
 
+export { type Column, valueAt } from './data.js';
 export { BufrError } from './errors.js';
 export type { RadarSweep, RadarVolume } from './radar.js';
 export type { BufrHeader } from './sections.js';
@@ -88,14 +89,14 @@ function toEntries(items: readonly Item[], subset: number, firstIndex: number): 
   let index = firstIndex;
   for (let i = 0; i < items.length; i++) {
     const it = items[i]!;
-    const value = (it.vals.length === 1 ? it.vals[0] : it.vals[subset]) as Val | undefined;
+    const value = valueAt(it.vals, subset);
     const e: BufrEntry = {
       descriptor: six(it.code),
       key: it.def.key,
       name: it.def.name,
       unit: it.def.unit,
       scale: it.def.scale,
-      value: value ?? null,
+      value,
       index,
       kind: it.kind,
     };
@@ -127,6 +128,7 @@ function decodeOne(
   const h = layout.header;
   const describe = describeMessage(number, offset, h);
   const tables: TableLookup = tablesFor({
+    masterTable: h.masterTable,
     masterVersion: h.masterTablesVersion,
     centre: h.centre,
     subCentre: h.subCentre,
@@ -175,21 +177,6 @@ function decodeOne(
       });
     throw err;
   }
-  const buildSubsets = (): BufrEntry[][] => {
-    const subsets: BufrEntry[][] = [];
-    if (h.compressed) {
-      const only = items[0]!;
-      for (let s = 0; s < h.numberOfSubsets; s++) subsets.push(toEntries(only, s, 1).entries);
-    } else {
-      let index = 1;
-      for (const list of items) {
-        const r = toEntries(list, 0, index);
-        subsets.push(r.entries);
-        index = r.next;
-      }
-    }
-    return subsets;
-  };
   const msg = {
     ok: true,
     number,
@@ -204,8 +191,9 @@ function decodeOne(
   let cache: BufrEntry[][] | undefined;
   Object.defineProperty(msg, 'subsets', {
     enumerable: true,
+    configurable: true, // tests replace it to prove the streaming paths never read it
     get: () => {
-      cache ??= buildSubsets();
+      cache ??= [...eachSubset(msg)];
       return cache;
     },
   });
@@ -263,6 +251,35 @@ export function decodeBufr(bytes: Uint8Array, options: DecodeOptions = {}): Deco
   return out;
 }
 
+/**
+ * The flat list of each subset in turn, built as it is asked for: a compressed message of many
+ * subsets never holds more than one subset's list (unlike `msg.subsets`, which keeps them all).
+ */
+export function* eachSubset(msg: DecodedMessage): Generator<BufrEntry[]> {
+  if (msg.header.compressed) {
+    const only = msg.items[0]!;
+    for (let s = 0; s < msg.header.numberOfSubsets; s++) yield toEntries(only, s, 1).entries;
+    return;
+  }
+  let index = 1;
+  for (const list of msg.items) {
+    const r = toEntries(list, 0, index);
+    index = r.next;
+    yield r.entries;
+  }
+}
+
+/** Number of subsets that {@link eachSubset} yields. */
+export function subsetCount(msg: DecodedMessage): number {
+  return msg.header.compressed ? msg.header.numberOfSubsets : msg.items.length;
+}
+
+/** Number of values in the message's flat lists (items times subsets), without building them. */
+export function valueCount(msg: DecodedMessage): number {
+  if (msg.header.compressed) return msg.items[0]!.length * msg.header.numberOfSubsets;
+  return msg.items.reduce((a, list) => a + list.length, 0);
+}
+
 /** Nested JSON of one subset: sequences as objects, replications as arrays of repetitions. */
 export function toNestedJson(msg: DecodedMessage, subset = 0): unknown[] {
   const items = msg.header.compressed ? msg.items[0]! : msg.items[subset]!;
@@ -273,11 +290,10 @@ export function toNestedJson(msg: DecodedMessage, subset = 0): unknown[] {
       if (typeof n === 'number') {
         const it = items[n]!;
         if (it.bytes) return { descriptor: six(it.code), key: it.def.key, bytes: it.bytes.length };
-        const v = it.vals.length === 1 ? it.vals[0] : it.vals[s];
         return {
           descriptor: six(it.code),
           key: it.def.key,
-          value: v ?? null,
+          value: valueAt(it.vals, s),
           ...(it.def.unit ? { unit: it.def.unit } : {}),
         };
       }

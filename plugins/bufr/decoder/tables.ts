@@ -1,7 +1,8 @@
 /**
- * BUFR Table B (elements) and Table D (sequences): the WMO master tables generated from ecCodes
- * (`../tables/wmo-tables.json`), local tables loaded from a directory (ecCodes or OPERA CSV format)
- * and a built-in copy of the OPERA/ODIM radar local descriptors.
+ * BUFR Table B (elements) and Table D (sequences): the WMO master tables and the local tables
+ * ecCodes ships, both generated from ecCodes (`../tables/wmo-tables.json`, `../tables/local-tables.json`),
+ * local tables loaded from a directory (ecCodes or OPERA CSV format) and a built-in copy of the
+ * OPERA/ODIM radar local descriptors.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -35,6 +36,10 @@ export interface LocalTable {
   readonly centre: number | undefined;
   readonly subCentre: number | undefined;
   readonly version: number | undefined;
+  /** Set for ecCodes' `<master version>-<local version>` folders: only for that master version. */
+  readonly masterVersion?: number | undefined;
+  /** Master table number (0 meteorology, 3 oceanography, ...) of a shipped table. */
+  readonly masterTable?: number | undefined;
   readonly source: string;
   readonly elements: Map<number, ElementDef>;
   readonly sequences: Map<number, readonly number[]>;
@@ -58,6 +63,11 @@ export function findRepoRoot(from: string = path.dirname(fileURLToPath(import.me
     dir = up;
   }
   throw new Error(`bufr: cannot find package.json above ${from}; the table data lives in plugins/bufr/tables`);
+}
+
+/** Path of the generated local table data (the local tables ecCodes ships). */
+export function shippedLocalTablesPath(): string {
+  return path.join(findRepoRoot(), 'plugins', 'bufr', 'tables', 'local-tables.json');
 }
 
 /** Path of the generated WMO table data. */
@@ -118,18 +128,28 @@ export function masterTables(wanted: number): MasterTables {
   const cached = versionCache.get(version);
   if (cached) return cached;
   const raw = loadRaw();
-  // Newest stored whole; each older version stores what differs from the next newer one.
-  const chain = raw.versions.filter((v) => v >= version).sort((a, b) => b - a);
-  const el: Record<string, RawElement | null> = { ...raw.elements[String(raw.newest)] };
-  const sq: Record<string, number[] | null> = { ...raw.sequences[String(raw.newest)] };
-  for (const v of chain.slice(1)) {
-    Object.assign(el, raw.elements[String(v)]);
-    Object.assign(sq, raw.sequences[String(v)]);
+  // Newest stored whole; each older version stores what differs from the next newer one. Each
+  // version is built from the next newer one (cached), so a run that meets many versions converts
+  // every entry once, not once per version.
+  const newer = raw.versions.filter((v) => v > version).sort((a, b) => a - b)[0];
+  let elements: Map<number, ElementDef>;
+  let sequences: Map<number, readonly number[]>;
+  if (newer === undefined) {
+    elements = new Map();
+    sequences = new Map();
+  } else {
+    const base = masterTables(newer);
+    elements = new Map(base.elements);
+    sequences = new Map(base.sequences);
   }
-  const elements = new Map<number, ElementDef>();
-  for (const [k, r] of Object.entries(el)) if (r) elements.set(Number(k), toElement(Number(k), r));
-  const sequences = new Map<number, readonly number[]>();
-  for (const [k, s] of Object.entries(sq)) if (s) sequences.set(Number(k), s);
+  for (const [k, r] of Object.entries(raw.elements[String(version)] ?? {})) {
+    if (r) elements.set(Number(k), toElement(Number(k), r));
+    else elements.delete(Number(k));
+  }
+  for (const [k, q] of Object.entries(raw.sequences[String(version)] ?? {})) {
+    if (q) sequences.set(Number(k), q);
+    else sequences.delete(Number(k));
+  }
   const t = { version, elements, sequences };
   versionCache.set(version, t);
   return t;
@@ -227,6 +247,87 @@ export function parseEccodesSequences(text: string): Map<number, readonly number
   return out;
 }
 
+interface RawLocal {
+  masterTable: number;
+  masterVersion: number | null;
+  localVersion: number;
+  centre: number;
+  subCentre: number;
+  path: string;
+  sameAs?: number;
+  elements?: Record<string, RawElement>;
+  sequences?: Record<string, number[]>;
+}
+
+let shippedRaw: RawLocal[] | undefined;
+const shippedBuilt = new Map<number, LocalTable>();
+
+function loadShippedRaw(): RawLocal[] {
+  shippedRaw ??= (JSON.parse(readFileSync(shippedLocalTablesPath(), 'utf8')) as { tables: RawLocal[] }).tables;
+  return shippedRaw;
+}
+
+// Built on first use: a run that meets one centre pays for that table only.
+function buildShipped(i: number): LocalTable {
+  const cached = shippedBuilt.get(i);
+  if (cached) return cached;
+  const r = loadShippedRaw()[i]!;
+  let elements: Map<number, ElementDef>;
+  let sequences: Map<number, readonly number[]>;
+  if (r.sameAs !== undefined) {
+    const base = buildShipped(r.sameAs);
+    elements = base.elements;
+    sequences = base.sequences;
+  } else {
+    elements = new Map();
+    for (const [k, e] of Object.entries(r.elements ?? {})) elements.set(Number(k), toElement(Number(k), e));
+    sequences = new Map();
+    for (const [k, q] of Object.entries(r.sequences ?? {})) sequences.set(Number(k), q);
+  }
+  const t: LocalTable = {
+    centre: r.centre,
+    subCentre: r.subCentre,
+    version: r.localVersion,
+    masterVersion: r.masterVersion ?? undefined,
+    masterTable: r.masterTable,
+    source: r.path,
+    elements,
+    sequences,
+  };
+  shippedBuilt.set(i, t);
+  return t;
+}
+
+/** The local tables ecCodes ships (ECMWF, DWD, EUMETSAT, ...), generated into the project. */
+export function shippedLocalTables(): readonly LocalTable[] {
+  return loadShippedRaw().map((_, i) => buildShipped(i));
+}
+
+/**
+ * The shipped local table ecCodes would use for a message: exactly
+ * `<master table>/local/<local version>/<centre>/<sub-centre>`, or for master version 19
+ * `<master table>/local/19-<local version>/<centre>/<sub-centre>` (ecCodes' section.3.def).
+ */
+export function shippedLocalTable(
+  masterTable: number,
+  masterVersion: number,
+  centre: number,
+  subCentre: number,
+  localVersion: number,
+): LocalTable | undefined {
+  if (localVersion === 0) return undefined;
+  const wantMaster = masterVersion === 19 ? 19 : null;
+  const i = loadShippedRaw().findIndex(
+    (t) =>
+      t.masterTable === masterTable &&
+      t.centre === centre &&
+      t.subCentre === subCentre &&
+      t.localVersion === localVersion &&
+      t.masterVersion === wantMaster,
+  );
+  return i < 0 ? undefined : buildShipped(i);
+}
+
 const MAX_TABLE_DIR_DEPTH = 5; // ecCodes nests local tables as <version>/<centre>/<subcentre>/
 const MAX_TABLE_FILES = 2000; // a mistaken --tables / pointing at a huge tree must not hang
 
@@ -238,10 +339,17 @@ const MAX_TABLE_FILES = 2000; // a mistaken --tables / pointing at a huge tree m
 export function loadLocalTables(dir: string): LocalTable[] {
   const tables = new Map<string, LocalTable>();
   let seen = 0;
-  const get = (key: string, centre?: number, subCentre?: number, version?: number, source = key): LocalTable => {
+  const get = (
+    key: string,
+    centre?: number,
+    subCentre?: number,
+    version?: number,
+    source = key,
+    masterVersion?: number,
+  ): LocalTable => {
     let t = tables.get(key);
     if (!t) {
-      t = { centre, subCentre, version, source, elements: new Map(), sequences: new Map() };
+      t = { centre, subCentre, version, masterVersion, source, elements: new Map(), sequences: new Map() };
       tables.set(key, t);
     }
     return t;
@@ -270,7 +378,9 @@ export function loadLocalTables(dir: string): LocalTable[] {
           .relative(dir, d)
           .split(path.sep)
           .filter((s) => s !== '');
-        const nums = rel.map((s) => (/^\d+$/.test(s) ? Number(s) : undefined));
+        // `<local version>` or ecCodes' `<master version>-<local version>` (as in 19-1/98/0).
+        const parsed = rel.map((s) => /^(?:(\d+)-)?(\d+)$/.exec(s));
+        const nums = parsed.map((m) => (m ? Number(m[2]) : undefined));
         const n = nums.length;
         const [version, centre, subCentre] =
           n >= 3
@@ -278,7 +388,9 @@ export function loadLocalTables(dir: string): LocalTable[] {
             : n === 2
               ? [nums[0], nums[1], undefined]
               : [undefined, undefined, undefined];
-        const t = get(`ec:${d}`, centre, subCentre, version, d);
+        const versionSeg = n >= 3 ? parsed[n - 3] : n === 2 ? parsed[0] : undefined;
+        const masterVersion = versionSeg?.[1] === undefined ? undefined : Number(versionSeg[1]);
+        const t = get(`ec:${d}`, centre, subCentre, version, d, masterVersion);
         const text = readFileSync(p, 'latin1');
         if (name === 'element.table') for (const [k, v] of parseEccodesElements(text)) t.elements.set(k, v);
         else for (const [k, v] of parseEccodesSequences(text)) t.sequences.set(k, v);
@@ -295,12 +407,16 @@ export function selectLocalTable(
   centre: number,
   subCentre: number,
   version: number,
+  masterVersion?: number,
 ): LocalTable | undefined {
   let best: LocalTable | undefined;
   let bestScore = -1;
   for (const t of tables) {
     if (t.centre !== undefined && t.centre !== centre) continue;
+    // A `<master>-<local>` folder is for that master version only (ecCodes uses it for 19).
+    if (t.masterVersion !== undefined && masterVersion !== undefined && t.masterVersion !== masterVersion) continue;
     let score = t.centre === centre ? 100 : 0;
+    if (t.masterVersion !== undefined) score += 30;
     if (t.version !== undefined) score += t.version === version ? 20 : 10 - Math.min(9, Math.abs(t.version - version));
     if (t.subCentre !== undefined) score += t.subCentre === subCentre ? 5 : -50;
     if (score > bestScore) {
@@ -363,6 +479,8 @@ export function isLocalDescriptor(code: number): boolean {
 
 /** Options that pick the tables for a message. */
 export interface TableChoice {
+  /** Master table number (Section 1), 0 for meteorology. @default 0 */
+  masterTable?: number;
   masterVersion: number;
   centre: number;
   subCentre: number;
@@ -370,23 +488,39 @@ export interface TableChoice {
   local?: readonly LocalTable[];
   /** Use the built-in OPERA radar descriptors when a local descriptor is not found elsewhere. */
   opera: boolean;
+  /** Use the local tables ecCodes ships when no table in `local` fits. @default true */
+  shipped?: boolean;
 }
 
 /** Combine master, local and built-in tables for one message. */
 export function tablesFor(choice: TableChoice): TableLookup {
   const master = masterTables(choice.masterVersion);
-  const local = choice.local
-    ? selectLocalTable(choice.local, choice.centre, choice.subCentre, choice.localVersion)
+  const given = choice.local
+    ? selectLocalTable(choice.local, choice.centre, choice.subCentre, choice.localVersion, choice.masterVersion)
     : undefined;
+  // Tables given with --tables win; otherwise the one ecCodes would pick from what it ships.
+  const local =
+    given ??
+    ((choice.shipped ?? true)
+      ? shippedLocalTable(
+          choice.masterTable ?? 0,
+          choice.masterVersion,
+          choice.centre,
+          choice.subCentre,
+          choice.localVersion,
+        )
+      : undefined);
   const opera = choice.opera ? OPERA_LOCAL : undefined;
   const label =
     `centre ${choice.centre}, sub-centre ${choice.subCentre}, master table version ${choice.masterVersion}` +
     `${master.version !== choice.masterVersion ? ` (using ${master.version})` : ''}, local table version ${choice.localVersion}` +
-    (local
-      ? ` (local tables ${path.basename(local.source)})`
-      : choice.local && choice.local.length > 0
-        ? ` (none of the ${choice.local.length} local tables loaded is for this centre)`
-        : ' (no local tables loaded)');
+    (given
+      ? ` (local tables ${path.basename(given.source)})`
+      : local
+        ? ` (shipped local tables ${local.source})`
+        : choice.local && choice.local.length > 0
+          ? ` (none of the ${choice.local.length} local tables loaded is for this centre, none shipped)`
+          : ' (no local tables shipped for it or loaded)');
   return {
     label,
     // A local table overrides the master table (as in ecCodes); the OPERA set only fills gaps.

@@ -1,6 +1,10 @@
-/** Text dump, summary and JSON document of a decode result. */
+/**
+ * Text dump, summary and JSON document of a decode result. Each can be produced piece by piece
+ * (`dumpLines`, `jsonChunks`), so a message of many subsets is written out without ever being
+ * held whole as text or as per-subset objects.
+ */
 import type { BufrEntry, DecodedMessage, DecodeResult, FailedMessage } from '../decoder/index.js';
-import { toNestedJson } from '../decoder/index.js';
+import { eachSubset, subsetCount, toNestedJson, valueAt, valueCount } from '../decoder/index.js';
 import type { RadarSweep } from '../decoder/radar.js';
 
 function fmtValue(e: BufrEntry): string {
@@ -27,27 +31,33 @@ function headerLine(m: DecodedMessage | FailedMessage): string {
   );
 }
 
-/** Line-by-line dump of every value. */
-export function formatDump(result: DecodeResult, write: (line: string) => void): void {
+/** The dump of every value, line by line (without newlines). */
+export function* dumpLines(result: DecodeResult): Generator<string> {
   for (const m of result.messages) {
-    write(headerLine(m));
+    yield headerLine(m);
     if (!m.ok) {
-      write(`  error ${m.error.code}: ${m.error.message}`);
+      yield `  error ${m.error.code}: ${m.error.message}`;
       continue;
     }
-    write(`  descriptors ${m.header.descriptors.map((d) => String(d).padStart(6, '0')).join(' ')}`);
-    m.subsets.forEach((entries, s) => {
-      write(`  subset ${s + 1}`);
+    yield `  descriptors ${m.header.descriptors.map((d) => String(d).padStart(6, '0')).join(' ')}`;
+    let s = 0;
+    for (const entries of eachSubset(m)) {
+      yield `  subset ${++s}`;
       for (const e of entries) {
         if (e.kind === 'operator') {
-          write(`    ${e.descriptor} ${e.name}`);
+          yield `    ${e.descriptor} ${e.name}`;
           continue;
         }
         const unit = e.unit && !/table|CCITT/i.test(e.unit) ? ` ${e.unit}` : '';
-        write(`    ${e.descriptor} ${e.key} = ${fmtValue(e)}${e.value === null ? '' : unit}`);
+        yield `    ${e.descriptor} ${e.key} = ${fmtValue(e)}${e.value === null ? '' : unit}`;
       }
-    });
+    }
   }
+}
+
+/** Line-by-line dump of every value. */
+export function formatDump(result: DecodeResult, write: (line: string) => void): void {
+  for (const line of dumpLines(result)) write(line);
 }
 
 function sweepLine(s: RadarSweep, i: number): string {
@@ -78,7 +88,7 @@ export function formatSummary(result: DecodeResult, write: (line: string) => voi
       write(`  error ${m.error.code}: ${m.error.message}`);
       continue;
     }
-    const values = m.subsets.reduce((a, s) => a + s.length, 0);
+    const values = valueCount(m);
     write(`  ${values} values; tables: ${m.tables.label}`);
     if (m.radarError) write(`  radar error ${m.radarError.code}: ${m.radarError.message}`);
     if (m.radar) {
@@ -101,70 +111,228 @@ export interface JsonDocumentOptions {
   sweepFile?: (sweep: number) => string;
 }
 
-/** A JSON-serialisable document of a decode result (byte runs and sweep arrays replaced by sizes). */
+/**
+ * An array made on demand: `JSON.stringify` sees the whole array (through `toJSON`), while
+ * {@link jsonChunks} walks it one element at a time.
+ */
+export class LazyArray<T = unknown> {
+  constructor(private readonly make: () => Iterable<T>) {}
+  [Symbol.iterator](): Iterator<T> {
+    return this.make()[Symbol.iterator]();
+  }
+  toJSON(): T[] {
+    return [...this.make()];
+  }
+}
+
+function* mapIter<T, U>(it: Iterable<T>, f: (x: T) => U): Generator<U> {
+  for (const x of it) yield f(x);
+}
+
+function* range(n: number): Generator<number> {
+  for (let i = 0; i < n; i++) yield i;
+}
+
+/** Column values as JSON: missing as null. */
+function columnJson(vals: DecodedMessage['items'][number][number]['vals']): unknown[] {
+  const out = new Array<unknown>(vals.length);
+  for (let i = 0; i < vals.length; i++) out[i] = valueAt(vals, i);
+  return out;
+}
+
+/** JSON text already made: {@link jsonChunks} writes it as it is, `JSON.stringify` parses it back. */
+export class RawJson {
+  constructor(readonly text: string) {}
+  toJSON(): unknown {
+    return JSON.parse(this.text);
+  }
+}
+
+const SLOT = '\u0001'; // never in table text: marks where a value goes in the nested template
+const SLOT_JSON = /"\\u0001(\d+)\\u0001"/g;
+
+/**
+ * The nested form of every subset of a compressed message. Its tree is the same in all subsets,
+ * so it is rendered once as a template with a slot per value, then filled in per subset: no
+ * objects per subset and value, which matters at tens of thousands of subsets.
+ */
+function* compressedNested(m: DecodedMessage): Generator<RawJson> {
+  const items = m.items[0]!;
+  const marked = items.map((it, k) => ({ ...it, vals: [`${SLOT}${k}${SLOT}`] }));
+  // Not `{ ...m }`: that would read `m.subsets` and build every subset's list.
+  const template = { header: m.header, tree: m.tree, items: [marked] } as unknown as DecodedMessage;
+  const text = JSON.stringify(toNestedJson(template, 0));
+  const parts: string[] = [];
+  const slots: number[] = [];
+  let last = 0;
+  for (const hit of text.matchAll(SLOT_JSON)) {
+    parts.push(text.slice(last, hit.index));
+    slots.push(Number(hit[1]));
+    last = hit.index + hit[0].length;
+  }
+  parts.push(text.slice(last));
+  const n = m.header.numberOfSubsets;
+  const out = new Array<string>(parts.length + slots.length);
+  for (let s = 0; s < n; s++) {
+    for (let k = 0; k < slots.length; k++) {
+      out[2 * k] = parts[k]!;
+      out[2 * k + 1] = JSON.stringify(valueAt(items[slots[k]!]!.vals, s));
+    }
+    out[2 * slots.length] = parts[slots.length]!;
+    yield new RawJson(out.join(''));
+  }
+}
+
+function hasLazyValue(value: object): boolean {
+  if (Object.getPrototypeOf(value) !== Object.prototype) return false;
+  for (const v of Object.values(value)) if (v instanceof LazyArray) return true;
+  return false;
+}
+
+/**
+ * `JSON.stringify(value)` as a series of pieces: {@link LazyArray}s are walked one element at a
+ * time (and plain objects holding one, key by key); everything else is stringified in one piece.
+ * The output of a huge document never exists as one string.
+ */
+export function* jsonChunks(value: unknown): Generator<string> {
+  if (value instanceof RawJson) {
+    yield value.text;
+    return;
+  }
+  if (value instanceof LazyArray) {
+    yield '[';
+    let first = true;
+    for (const x of value) {
+      if (!first) yield ',';
+      first = false;
+      yield* jsonChunks(x === undefined || typeof x === 'function' ? null : x);
+    }
+    yield ']';
+    return;
+  }
+  if (value !== null && typeof value === 'object' && hasLazyValue(value)) {
+    yield '{';
+    let first = true;
+    for (const [k, v] of Object.entries(value)) {
+      if (v === undefined || typeof v === 'function') continue;
+      yield `${first ? '' : ','}${JSON.stringify(k)}:`;
+      first = false;
+      yield* jsonChunks(v);
+    }
+    yield '}';
+    return;
+  }
+  yield JSON.stringify(value) ?? 'null';
+}
+
+/** Pieces joined into strings of about `chars` characters: few writes, no giant string. */
+export function* batched(pieces: Iterable<string>, chars = 64 * 1024): Generator<string> {
+  let buf: string[] = [];
+  let size = 0;
+  for (const p of pieces) {
+    buf.push(p);
+    size += p.length;
+    if (size >= chars) {
+      yield buf.join('');
+      buf = [];
+      size = 0;
+    }
+  }
+  if (size > 0) yield buf.join('');
+}
+
+function six(code: number): string {
+  return String(code).padStart(6, '0');
+}
+
+type DocItem = DecodedMessage['items'][number][number];
+
+/** One value of an uncompressed subset in the JSON document (built straight from the item). */
+function entryJson(it: DocItem): Record<string, unknown> {
+  const o: Record<string, unknown> = {
+    descriptor: six(it.code),
+    key: it.def.key,
+    name: it.def.name,
+    unit: it.def.unit,
+    value: it.bytes ? null : valueAt(it.vals, 0),
+  };
+  if (it.bytes) o['bytes'] = it.bytes.length;
+  if (it.kind !== 'element') o['kind'] = it.kind;
+  return o;
+}
+
+/** One element of a compressed message: a single value when all subsets agree, like ecCodes. */
+function columnEntryJson(it: DocItem): Record<string, unknown> {
+  const first = valueAt(it.vals, 0);
+  const col = it.vals.length === 1 ? undefined : columnJson(it.vals);
+  const same = col === undefined || col.every((v) => v === first);
+  const o: Record<string, unknown> = {
+    descriptor: six(it.code),
+    key: it.def.key,
+    name: it.def.name,
+    unit: it.def.unit,
+  };
+  if (same) o['value'] = first;
+  else o['values'] = col;
+  if (it.kind !== 'element') o['kind'] = it.kind;
+  return o;
+}
+
+/**
+ * A JSON-serialisable document of a decode result (byte runs and sweep arrays replaced by sizes).
+ * The per-element and per-subset parts are {@link LazyArray}s: `JSON.stringify` gives the whole
+ * document, {@link jsonChunks} streams it.
+ */
 export function toJsonDocument(result: DecodeResult, file: string, opts: JsonDocumentOptions = {}): unknown {
   return {
     file,
-    messages: result.messages.map((m) => {
-      if (!m.ok)
+    messages: new LazyArray(() =>
+      mapIter(result.messages, (m) => {
+        if (!m.ok)
+          return {
+            number: m.number,
+            offset: m.offset,
+            ok: false,
+            header: m.header ?? null,
+            error: { code: m.error.code, message: m.error.message },
+          };
         return {
           number: m.number,
           offset: m.offset,
-          ok: false,
-          header: m.header ?? null,
-          error: { code: m.error.code, message: m.error.message },
-        };
-      return {
-        number: m.number,
-        offset: m.offset,
-        ok: true,
-        header: m.header,
-        tables: m.tables,
-        // Compressed messages share one element list: write it once with a value per subset
-        // (a single value when all subsets agree), like ecCodes does.
-        ...(m.header.compressed
-          ? {
-              elements: m.items[0]!.map((it) => {
-                const first = it.vals[0] ?? null;
-                const same = it.vals.every((v) => v === first);
-                return {
-                  descriptor: String(it.code).padStart(6, '0'),
-                  key: it.def.key,
-                  name: it.def.name,
-                  unit: it.def.unit,
-                  ...(same ? { value: first } : { values: it.vals }),
-                  ...(it.kind !== 'element' ? { kind: it.kind } : {}),
-                };
+          ok: true,
+          header: m.header,
+          tables: m.tables,
+          // Compressed messages share one element list: write it once with a value per subset
+          // (a single value when all subsets agree), like ecCodes does.
+          ...(m.header.compressed
+            ? {
+                elements: new LazyArray(() => mapIter(m.items[0]!, columnEntryJson)),
+              }
+            : {
+                subsets: new LazyArray(() => mapIter(m.items, (list) => list.map(entryJson))),
               }),
-            }
-          : {
-              subsets: m.subsets.map((entries) =>
-                entries.map((e) => ({
-                  descriptor: e.descriptor,
-                  key: e.key,
-                  name: e.name,
-                  unit: e.unit,
-                  value: e.bytes ? null : e.value,
-                  ...(e.bytes ? { bytes: e.bytes.length } : {}),
-                  ...(e.kind !== 'element' ? { kind: e.kind } : {}),
-                })),
-              ),
-            }),
-        ...(m.radarError ? { radarError: { code: m.radarError.code, message: m.radarError.message } } : {}),
-        ...(opts.nested ? { nested: m.subsets.map((_, s) => toNestedJson(m, s)) } : {}),
-        ...(m.radar
-          ? {
-              radar: {
-                ...m.radar,
-                sweeps: m.radar.sweeps.map(({ data, compressed, ...rest }, i) => ({
-                  ...rest,
-                  values: data.length,
-                  ...(opts.sweepFile ? { file: opts.sweepFile(i) } : {}),
-                })),
-              },
-            }
-          : {}),
-      };
-    }),
+          ...(m.radarError ? { radarError: { code: m.radarError.code, message: m.radarError.message } } : {}),
+          ...(opts.nested
+            ? {
+                nested: new LazyArray<unknown>(() =>
+                  m.header.compressed ? compressedNested(m) : mapIter(range(subsetCount(m)), (s) => toNestedJson(m, s)),
+                ),
+              }
+            : {}),
+          ...(m.radar
+            ? {
+                radar: {
+                  ...m.radar,
+                  sweeps: m.radar.sweeps.map(({ data, compressed, ...rest }, i) => ({
+                    ...rest,
+                    values: data.length,
+                    ...(opts.sweepFile ? { file: opts.sweepFile(i) } : {}),
+                  })),
+                },
+              }
+            : {}),
+        };
+      }),
+    ),
   };
 }
