@@ -78,4 +78,7 @@ export const MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX events_pending ON events (sink, seq) WHERE sent_ms IS NULL;
    CREATE INDEX events_sent ON events (sent_ms) WHERE sent_ms IS NOT NULL;`,
+  // The status page's chart: files fetched per source per 5 minutes over 24 h, one range scan of
+  // this covering index instead of a pass over every row.
+  `CREATE INDEX files_by_fetched ON files (fetched_ms, source, size_bytes) WHERE fetched_ms IS NOT NULL;`,
 ];

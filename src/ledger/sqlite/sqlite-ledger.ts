@@ -11,6 +11,7 @@ import { PermanentError } from '../../errors.js';
 import type { EmittedOutput } from '../../plugins/api.js';
 import type { MtimePrecision } from '../../sources/source.js';
 import type {
+  ActivitySlot,
   ClaimLost,
   EventFact,
   EventKind,
@@ -1095,6 +1096,21 @@ export class SqliteLedger implements Ledger {
     // Paths of deleted rows must not be answered from memory; the cache refills from the next listing.
     if (files > 0 && !opts.dryRun) this.#quiet.clear();
     return { files, pluginRuns, more };
+  }
+
+  async activity(nowMs: number, slotMs: number, slots: number): Promise<ActivitySlot[]> {
+    // Integer division: fetched_ms in (now - slots·slotMs, now] maps to slot 0 … slots-1.
+    return this.#db
+      .prepare<{ now: number; slot: number; since: number }, ActivitySlot>(
+        `SELECT source, (@now - fetched_ms) / @slot AS slot, COUNT(*) AS files, SUM(size_bytes) AS bytes
+         FROM files WHERE fetched_ms > @since AND fetched_ms <= @now
+         GROUP BY source, slot ORDER BY source, slot`,
+      )
+      .all({
+        now: Math.floor(nowMs),
+        slot: Math.max(1, Math.floor(slotMs)),
+        since: Math.floor(nowMs - slots * slotMs),
+      });
   }
 
   async stats(): Promise<LedgerStats> {
