@@ -1099,10 +1099,11 @@ export class SqliteLedger implements Ledger {
   }
 
   async activity(nowMs: number, slotMs: number, slots: number): Promise<ActivitySlot[]> {
-    // Integer division: fetched_ms in (now - slots·slotMs, now] maps to slot 0 … slots-1.
+    // fetched_ms in (now - slots·slotMs, now] maps to slot 0 … slots-1. The CAST floors: a bound
+    // JS number may arrive as a REAL, and REAL division would give fractional slots.
     return this.#db
       .prepare<{ now: number; slot: number; since: number }, ActivitySlot>(
-        `SELECT source, (@now - fetched_ms) / @slot AS slot, COUNT(*) AS files, SUM(size_bytes) AS bytes
+        `SELECT source, CAST((@now - fetched_ms) / @slot AS INTEGER) AS slot, COUNT(*) AS files, SUM(size_bytes) AS bytes
          FROM files WHERE fetched_ms > @since AND fetched_ms <= @now
          GROUP BY source, slot ORDER BY source, slot`,
       )

@@ -82,8 +82,6 @@ export function renderStatusBody(r: StatusReport): string {
       .join('');
     return `<svg class="chart" viewBox="0 0 ${n} 40" preserveAspectRatio="none" role="img" aria-label="files per ${span(slotMs)} over the last ${span(n * slotMs)}, at most ${max}">${bars}</svg><div class="axis"><span>-${span(n * slotMs)}</span><span>max ${max} / ${span(slotMs)}</span><span>now</span></div>`;
   };
-  const stateText = (s: StatusReport['sources'][number]): string =>
-    s.state === 'paused' ? `paused: ${s.pausedReason ?? ''}` : s.state;
 
   const cards = r.sources
     .map((s) => {
@@ -97,11 +95,12 @@ export function renderStatusBody(r: StatusReport): string {
       // Paused by an error (server gone, login refused) is red; paused by the config is grey.
       const byError = s.state === 'paused' && s.enabled && s.configured;
       return `<article class="source state-${esc(s.state)}${byError ? ' has-error' : ''}" data-source="${esc(s.name)}">
-<header><h2>${esc(s.name)}</h2><span class="badge">${esc(stateText(s))}</span></header>
+<header><h2>${esc(s.name)}</h2><span class="badge">${esc(s.state)}</span></header>
 <p class="url">${esc(s.url ?? '')}</p>
 <dl>
 <dt>last successful poll</dt><dd class="last-success">${ago(s.lastSuccessMs)}</dd>
 <dt>newest file</dt><dd class="newest fresh-${esc(s.freshness)}">${esc(newest)}</dd>
+${s.pausedReason === null || s.pausedReason === s.lastError ? '' : `<dt>paused</dt><dd class="paused-reason">${esc(s.pausedReason)}</dd>`}
 ${s.lastError === null ? '' : `<dt>last error</dt><dd class="last-error">${esc(s.lastError)}</dd>`}
 <dt>files</dt><dd class="files">${files || 'none'}</dd>
 <dt>last hour</dt><dd class="last-hour">${s.lastHour.files} file(s), ${bytes(s.lastHour.bytes)}</dd>
@@ -237,8 +236,8 @@ main { padding: 1rem; }
 .sources { display: grid; grid-template-columns: repeat(auto-fill, minmax(20rem, 1fr)); gap: 1rem; }
 .source { background: var(--card); border: 1px solid var(--line); border-left: 6px solid var(--ok); border-radius: 6px; padding: .6rem .8rem; min-width: 0; }
 .source header { display: flex; justify-content: space-between; gap: .5rem; align-items: center; }
-.source h2 { font-size: 1.05rem; margin: 0; overflow-wrap: anywhere; }
-.badge { border-radius: 1rem; padding: .1rem .6rem; color: #fff; background: var(--ok); font-weight: 600; font-size: .85rem; text-align: right; }
+.source h2 { font-size: 1.05rem; margin: 0; overflow-wrap: anywhere; flex: 1 1 auto; min-width: 0; }
+.badge { flex: none; border-radius: 1rem; padding: .1rem .6rem; color: #fff; background: var(--ok); font-weight: 600; font-size: .85rem; text-align: right; }
 .state-late { border-left-color: var(--late); } .state-late .badge { background: var(--late); }
 .state-failing { border-left-color: var(--bad); } .state-failing .badge { background: var(--bad); }
 .state-paused { border-left-color: var(--muted); } .state-paused .badge { background: var(--muted); }
