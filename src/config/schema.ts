@@ -321,7 +321,7 @@ export const configSchema = z
           .superRefine((a, ctx) => {
             if ((a.user === undefined) !== (a.passwordFile === undefined))
               ctx.addIssue({ code: 'custom', message: 'give both user and passwordFile for basic auth' });
-            if (a.passwordFile === undefined && a.tokenFile === undefined)
+            if (a.user === undefined && a.passwordFile === undefined && a.tokenFile === undefined)
               ctx.addIssue({ code: 'custom', message: 'give user + passwordFile, tokenFile, or both' });
           })
           .optional()

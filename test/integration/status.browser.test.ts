@@ -36,7 +36,11 @@ describe.skipIf(!HAVE_CHROMIUM)('the status page in Chromium', () => {
   beforeAll(async () => {
     await mkdir(ARTIFACTS, { recursive: true });
     setup = await startStatusDaemon({ auth: true });
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic'],
+    });
   }, 60_000);
   afterAll(async () => {
     await browser?.close();
