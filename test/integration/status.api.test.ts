@@ -51,7 +51,7 @@ function secretForms(): string[] {
 
 describe('the status API with auth', () => {
   it('serves a schema-valid document, asks for credentials, and never shows a secret', {
-    timeout: 60_000,
+    timeout: 150_000,
   }, async () => {
     setup = await startStatusDaemon({ auth: true });
     const s = setup;
@@ -86,7 +86,7 @@ describe('the status API with auth', () => {
         const done = doc.sources.every((x) => (x.files['processed'] ?? 0) >= (x.name === 'north' ? 2 : 1));
         return done && north && doc.failures.some((f) => f.path === 'bad-1.bufr') ? doc : undefined;
       },
-      { timeoutMs: 20_000, what: 'every source processed and the failure recorded' },
+      { timeoutMs: 45_000, what: 'every source processed and the failure recorded' },
     );
     expect(validate(r), JSON.stringify(validate.errors)).toBe(true);
     const state = Object.fromEntries(r.sources.map((x) => [x.name, [x.state, x.freshness]]));
@@ -124,7 +124,7 @@ describe('the status API with auth', () => {
         const east = (await report()).sources.find((x) => x.name === 'east');
         return east && east.state !== 'ok' ? east : undefined;
       },
-      { timeoutMs: 15_000, what: 'east no longer ok with its server stopped' },
+      { timeoutMs: 45_000, what: 'east no longer ok with its server stopped' },
     );
     expect(['paused', 'failing']).toContain(down.state);
     await get('/');

@@ -28,7 +28,7 @@ const RED = 'rgb(207, 34, 46)';
 const GREEN = 'rgb(26, 127, 55)';
 
 // A wait in the page, bounded: Playwright polls the condition until it holds or the time is up.
-const WAIT_MS = 20_000;
+const WAIT_MS = 45_000;
 
 describe.skipIf(!HAVE_CHROMIUM)('the status page in Chromium', () => {
   let setup: StatusDaemon;
@@ -130,7 +130,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the status page in Chromium', () => {
     expect(requests.filter((u) => u.includes('/api/status')).length).toBeGreaterThan(1);
     expect(errors).toEqual([]);
     await context.close();
-  }, 90_000);
+  }, 240_000);
 
   it('fits a narrow window: one column, table rows as blocks, no sideways scroll', async () => {
     const { context, page, errors } = await openPage({ width: 360, height: 800 });

@@ -1,6 +1,8 @@
 /**
- * `ledger.activity`: files fetched per source per slot, by fetch time, from one aggregate query
- * over the covering index; slot 0 ends at `now`, whole slots only (the chart indexes by them).
+ * The ledger reads behind the status page. `activity`: files fetched per source per slot, by
+ * fetch time, from one aggregate query over the covering index; slot 0 ends at `now`, whole
+ * slots only (the chart indexes by them). `status`: every source (polled, or only in file rows)
+ * with the mtime of its newest landed file, found down the (source, mtime) index.
  */
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
@@ -12,15 +14,15 @@ import { SqliteLedger } from '../../src/ledger/sqlite/sqlite-ledger.js';
 const T0 = Date.UTC(2026, 10, 23, 12);
 const SLOT = 5 * 60_000;
 
-async function land(l: SqliteLedger, source: string, name: string, size: number, fetchedMs: number): Promise<void> {
-  const entry = {
-    path: name,
-    name,
-    type: 'file' as const,
-    sizeBytes: size,
-    mtimeMs: T0 - 86_400_000,
-    mtimePrecision: 's' as const,
-  };
+async function land(
+  l: SqliteLedger,
+  source: string,
+  name: string,
+  size: number,
+  fetchedMs: number,
+  mtimeMs = T0 - 86_400_000,
+): Promise<void> {
+  const entry = { path: name, name, type: 'file' as const, sizeBytes: size, mtimeMs, mtimePrecision: 's' as const };
   const { ready } = await l.observe(source, [{ entry }], {
     nowMs: fetchedMs,
     minAgeMs: 0,
@@ -67,4 +69,36 @@ it('counts files and bytes per source per whole slot, newest slot 0, nothing out
     .all(now, SLOT, now - 288 * SLOT, now) as Array<{ detail: string }>;
   db.close();
   expect(plan.map((p) => p.detail).join('; ')).toMatch(/USING COVERING INDEX files_by_fetched/);
+});
+
+it('status: every source once, with the mtime of its newest landed file only', async () => {
+  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'poller-status-')), 'ledger.db');
+  const l = new SqliteLedger(file);
+  await l.recordPoll('polled-only', 'ftp://h/', true, null, T0);
+  await land(l, 'a', 'old.bufr', 1, T0, T0 - 3_600_000);
+  await land(l, 'a', 'new.bufr', 1, T0, T0 - 60_000);
+  // Newer, but only seen (not landed): it does not count as the newest file.
+  await l.observe(
+    'a',
+    [
+      {
+        entry: { path: 'young.bufr', name: 'young.bufr', type: 'file', sizeBytes: 1, mtimeMs: T0, mtimePrecision: 's' },
+      },
+    ],
+    {
+      nowMs: T0,
+      minAgeMs: 60_000,
+      stableListings: 2,
+      oldEnoughMs: 600_000,
+    },
+  );
+  await land(l, 'b', 'b.bufr', 1, T0, T0 - 7_200_000);
+  const rows = await l.status();
+  expect(rows.map((r) => [r.name, r.newestFetchedMtimeMs])).toEqual([
+    ['a', T0 - 60_000],
+    ['b', T0 - 7_200_000],
+    ['polled-only', null],
+  ]);
+  expect(rows[0]?.counts).toEqual({ processed: 2, seen: 1 });
+  await l.close();
 });

@@ -937,9 +937,14 @@ export class SqliteLedger implements Ledger {
           last_error: string | null;
         }
       >(
-        `SELECT name, display_url, last_poll_ms, last_success_ms, last_error FROM sources
-       UNION SELECT DISTINCT source, NULL, NULL, NULL, NULL FROM files WHERE source NOT IN (SELECT name FROM sources)
-       ORDER BY name`,
+        // The sources of file rows by a loose index scan (one index seek per source): a plain
+        // DISTINCT reads every row of the index, ~0.35 s on a million rows, on each status page refresh.
+        `WITH RECURSIVE seen(source) AS (
+           SELECT MIN(source) FROM files
+           UNION ALL SELECT (SELECT MIN(source) FROM files WHERE source > seen.source) FROM seen WHERE seen.source IS NOT NULL)
+         SELECT name, display_url, last_poll_ms, last_success_ms, last_error FROM sources
+         UNION SELECT source, NULL, NULL, NULL, NULL FROM seen WHERE source IS NOT NULL AND source NOT IN (SELECT name FROM sources)
+         ORDER BY name`,
       )
       .all();
     const counts = db
@@ -947,11 +952,13 @@ export class SqliteLedger implements Ledger {
         'SELECT source, state, COUNT(*) n FROM files GROUP BY source, state',
       )
       .all();
-    const newest = db
-      .prepare<[], { source: string; m: number | null }>(
-        `SELECT source, MAX(mtime_ms) m FROM files WHERE state IN ('fetched', 'processing', 'processed', 'failed') AND local_path IS NOT NULL GROUP BY source`,
-      )
-      .all();
+    // Per source, down the (source, mtime_ms) index from the newest until a landed row: usually the
+    // first. A GROUP BY over the states read every such row (4.5 s on a million rows).
+    const newestOf = db.prepare<[string], { m: number }>(
+      `SELECT mtime_ms m FROM files WHERE source = ? AND state IN ('fetched', 'processing', 'processed', 'failed')
+         AND local_path IS NOT NULL ORDER BY mtime_ms DESC LIMIT 1`,
+    );
+    const newest = sources.map((s) => ({ source: s.name, m: newestOf.get(s.name)?.m ?? null }));
     return sources.map((s) => ({
       name: s.name,
       displayUrl: s.display_url,
