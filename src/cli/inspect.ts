@@ -185,6 +185,25 @@ function describe(f: FileRecord, runs: PluginRunRecord[], stableListings: number
   }
 }
 
+/** The text `poller why` prints (and the status page shows for a failure). */
+export function whyLines(answers: readonly WhyAnswer[]): string[] {
+  const lines: string[] = [];
+  for (const a of answers) {
+    lines.push(`${a.source}:${a.path}: ${a.verdict}`);
+    for (const v of a.versions.slice(0, 5)) {
+      lines.push(
+        `  version ${formatVersion(v)}: ${v.state}, first seen ${iso(v.firstSeenMs)}${v.fetchedMs ? `, fetched ${iso(v.fetchedMs)}` : ''}`,
+      );
+      for (const r of v.plugins) {
+        lines.push(
+          `    plugin ${r.plugin}: ${r.state}, ${r.attempts} attempt(s)${r.lastError ? `, ${r.lastError}` : ''}`,
+        );
+      }
+    }
+  }
+  return lines;
+}
+
 export const whyCommand: CommandModule<object, WhyArgs> = {
   command: 'why <path>',
   describe: 'Explain what happened to a remote file: fetched, skipped (and why), or failed where',
@@ -196,19 +215,7 @@ export const whyCommand: CommandModule<object, WhyArgs> = {
     await withLedger(args, async (ledger, config) => {
       const answers = await explainPath(ledger, config, args.path, args.source);
       if (args.json) return printJson({ answers });
-      for (const a of answers) {
-        printLine(`${a.source}:${a.path}: ${a.verdict}`);
-        for (const v of a.versions.slice(0, 5)) {
-          printLine(
-            `  version ${formatVersion(v)}: ${v.state}, first seen ${iso(v.firstSeenMs)}${v.fetchedMs ? `, fetched ${iso(v.fetchedMs)}` : ''}`,
-          );
-          for (const r of v.plugins) {
-            printLine(
-              `    plugin ${r.plugin}: ${r.state}, ${r.attempts} attempt(s)${r.lastError ? `, ${r.lastError}` : ''}`,
-            );
-          }
-        }
-      }
+      for (const line of whyLines(answers)) printLine(line);
     });
   },
 };

@@ -23,6 +23,7 @@ import { toleratingMissingDirs } from '../sources/date-template.js';
 import { loadSourceKinds } from '../sources/index.js';
 import type { Source } from '../sources/source.js';
 import { type App, cycleStartDirs, openApp, prepareSource } from './app.js';
+import { explainPath, whyLines } from './inspect.js';
 import { type CommonArgs, commonOptions } from './options.js';
 import { UsageError } from './output.js';
 
@@ -189,6 +190,8 @@ export async function runDaemon(args: RunArgs): Promise<number> {
   // Loaded here, not at the top: every other command starts faster without prom-client.
   const { createMetrics } = await import('../observe/metrics.js');
   const { startHttpServer } = await import('../observe/http.js');
+  const { collectStatus } = await import('../observe/status/collect.js');
+  const { freshness, isLate } = await import('../observe/status/freshness.js');
   const metrics = createMetrics({ processMetrics: true });
   const lastSuccessMs = new Map<string, number>();
   const events = metricEvents(metrics, lastSuccessMs);
@@ -267,6 +270,9 @@ export async function runDaemon(args: RunArgs): Promise<number> {
     closeWhenUnused(old);
   };
 
+  /** Sources held paused by a source-level error (login rejected, TLS), with its message, for the status page. */
+  const paused = new Map<string, string>();
+
   const cycle = async (src: SourceConfig): Promise<CycleOutcome> => {
     const g = gen;
     g.users++;
@@ -280,6 +286,8 @@ export async function runDaemon(args: RunArgs): Promise<number> {
         settleWithinCycle: false,
         ...(startDirs && { startDirs }),
       });
+      if (summary.error?.paused) paused.set(src.name, summary.error.message);
+      else paused.delete(src.name);
       // Ready files over the cap: the next batch starts at once instead of at the next tick.
       return { paused: summary.error?.paused === true, more: summary.readyLeft > 0 && summary.fetched > 0 };
     } finally {
@@ -319,6 +327,30 @@ export async function runDaemon(args: RunArgs): Promise<number> {
     }),
   });
 
+  const statusReport = () =>
+    collectStatus({ ledger: app.ledger, sources: gen.config.sources, paused, nowMs: Date.now(), startedAtMs });
+  const whyText = async (remotePath: string, sourceName: string | undefined): Promise<string> => {
+    const answers = await explainPath(app.ledger, gen.config, remotePath, sourceName);
+    if (answers.length === 0) return `no source named "${sourceName ?? ''}" in the config\n`;
+    return `${whyLines(answers).join('\n')}\n`;
+  };
+  /** `poller_source_late` from the same freshness rule as the status page. */
+  const updateLateness = async () => {
+    const expecting = gen.config.sources.filter((s) => s.expectEveryMs !== undefined);
+    if (expecting.length === 0) return;
+    const newest = new Map((await app.ledger.status()).map((r) => [r.name, r.newestFetchedMtimeMs]));
+    const nowMs = Date.now();
+    for (const s of expecting) {
+      const f = freshness({
+        expectEveryMs: s.expectEveryMs,
+        newestMtimeMs: newest.get(s.name) ?? null,
+        nowMs,
+        startedAtMs,
+      });
+      metrics.sourceLate(s.name, s.enabled && isLate(f));
+    }
+  };
+
   const httpConfig = app.config.http;
   if (httpConfig) {
     try {
@@ -327,16 +359,19 @@ export async function runDaemon(args: RunArgs): Promise<number> {
         port: httpConfig.port,
         metrics: {
           contentType: metrics.contentType,
-          render() {
+          async render() {
             for (const d of hub?.stats() ?? []) metrics.outboxBacklog(d.sink, d.pending, d.oldestPendingMs);
             for (const s of gen.config.sources) {
               const n = app.connectionsInUse(s);
               if (n !== undefined) metrics.poolInUse(s.name, n);
             }
+            await updateLateness();
             return metrics.render();
           },
         },
         health,
+        status: { report: statusReport, why: whyText, refreshMs: httpConfig.refreshMs },
+        ...(httpConfig.auth && { auth: httpConfig.auth }),
         log,
         signal: app.shutdown.signal,
       });

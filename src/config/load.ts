@@ -12,7 +12,7 @@ import { redactUrl } from '../observe/logger.js';
 import type { S3Settings, TlsSettings, Wis2Settings } from '../sources/source.js';
 import { type VolumeSpec, volumeSpecOf } from '../volumes/spec.js';
 import { interpolateEnv } from './interpolate.js';
-import { configSchema, type ParsedPlugin, type ParsedSink, type ParsedSource } from './schema.js';
+import { configSchema, type ParsedConfig, type ParsedPlugin, type ParsedSink, type ParsedSource } from './schema.js';
 
 /** A source, complete: defaults applied, URL split, secrets loaded, durations in ms. */
 export interface SourceConfig {
@@ -50,6 +50,8 @@ export interface SourceConfig {
   readonly maxAttempts: number;
   readonly schedule?: string;
   readonly everyMs?: number;
+  /** A new file is expected at least this often (`expectEvery`); drives "late". */
+  readonly expectEveryMs?: number;
   readonly connectTimeoutMs: number;
   readonly dataTimeoutMs: number;
   /** WIS2 Notification Message properties of this source's files. */
@@ -119,6 +121,19 @@ export interface PluginConfig {
   readonly memoryLimitMb?: number;
 }
 
+/** `http:`: the probe, metrics and status page listener. */
+export interface HttpConfig {
+  readonly host: string;
+  readonly port: number;
+  /** How often the status page polls `/api/status`. */
+  readonly refreshMs: number;
+  /** Credentials asked for everything but the probes; read from their files. */
+  readonly auth?: {
+    readonly basic?: { readonly user: string; readonly password: string };
+    readonly token?: string;
+  };
+}
+
 export interface Config {
   /** Directory the config file is in; relative plugin paths resolve from here. */
   readonly baseDir: string;
@@ -126,7 +141,7 @@ export interface Config {
   readonly ledger: string;
   readonly stateDir: string;
   readonly logLevel: string;
-  readonly http?: { readonly host: string; readonly port: number };
+  readonly http?: HttpConfig;
   readonly maxTransfers: number;
   readonly retryBaseMs: number;
   readonly retryMaxMs: number;
@@ -307,6 +322,7 @@ function normaliseSource(
     maxAttempts: s.maxAttempts,
     ...(s.schedule !== undefined && { schedule: s.schedule }),
     ...(s.every !== undefined && { everyMs: s.every }),
+    ...(s.expectEvery !== undefined && { expectEveryMs: s.expectEvery }),
     connectTimeoutMs: s.connectTimeout,
     dataTimeoutMs: s.dataTimeout,
     ...(s.wnm !== undefined && { wnm: normaliseWnm(s.wnm, `${at}.wnm`, issues) }),
@@ -422,6 +438,33 @@ function s3Settings(
   };
 }
 
+function normaliseHttp(
+  h: NonNullable<ParsedConfig['http']>,
+  baseDir: string,
+  issues: string[],
+  needSecrets: boolean,
+): HttpConfig {
+  const secretIssues = needSecrets ? issues : undefined;
+  const a = h.auth;
+  const password =
+    a?.passwordFile === undefined
+      ? undefined
+      : readSecretFile(path.resolve(baseDir, a.passwordFile), 'http.auth.passwordFile', secretIssues);
+  const token =
+    a?.tokenFile === undefined
+      ? undefined
+      : readSecretFile(path.resolve(baseDir, a.tokenFile), 'http.auth.tokenFile', secretIssues);
+  if (needSecrets && (password === '' || token === ''))
+    issues.push('http.auth: a password or token file is empty; write the secret into it');
+  const basic = a?.user !== undefined && password ? { user: a.user, password } : undefined;
+  return {
+    host: h.host,
+    port: h.port,
+    refreshMs: h.refresh,
+    ...(a && { auth: { ...(basic && { basic }), ...(token && { token }) } }),
+  };
+}
+
 function normalisePlugin(p: ParsedPlugin): PluginConfig {
   return {
     use: p.use,
@@ -489,6 +532,7 @@ export function buildConfig(
     retentionMs: c.events.retention,
     sinks: c.events.sinks.map((s, i) => normaliseSink(s, i, baseDir, issues, needSecrets)),
   };
+  const http = c.http && normaliseHttp(c.http, baseDir, issues, needSecrets);
   if (issues.length > 0) throw new ConfigError(issues);
   const landing = path.resolve(baseDir, c.landing);
   return deepFreeze({
@@ -497,7 +541,7 @@ export function buildConfig(
     ledger: path.resolve(baseDir, c.ledger),
     stateDir: c.stateDir ? path.resolve(baseDir, c.stateDir) : path.join(landing, '.state'),
     logLevel: c.log.level,
-    ...(c.http && { http: { host: c.http.host, port: c.http.port } }),
+    ...(http && { http }),
     maxTransfers: c.maxTransfers,
     retryBaseMs: c.retryBase,
     retryMaxMs: c.retryMax,

@@ -130,6 +130,9 @@ export const sourceSchema = z
       .refine((v) => cron.validate(v), 'invalid cron expression; e.g. "*/2 * * * *"')
       .optional(),
     every: duration('Poll interval, instead of a cron schedule.').optional(),
+    expectEvery: duration(
+      'A new file is expected at least this often: older makes the source late (status page, poller_source_late).',
+    ).optional(),
     tls: z.enum(['none', 'explicit', 'implicit']).optional().describe('FTPS mode; ftps:// implies explicit.'),
     ca: z.string().optional().describe('FTPS: PEM file of the CA to trust.'),
     fingerprint: z.string().optional().describe('FTPS: pin the server certificate by its SHA-256 fingerprint.'),
@@ -326,7 +329,28 @@ export const configSchema = z
       .strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') })
       .default({ level: 'info' }),
     http: z
-      .strictObject({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535) })
+      .strictObject({
+        host: z
+          .string()
+          .default('127.0.0.1')
+          .describe('Address to bind; the default keeps the page and the metrics on this host.'),
+        port: z.number().int().min(0).max(65535),
+        auth: z
+          .strictObject({
+            user: z.string().min(1).optional().describe('Basic auth user name (with passwordFile).'),
+            passwordFile: z.string().optional().describe('File holding the basic auth password.'),
+            tokenFile: z.string().optional().describe('File holding a bearer token (Authorization: Bearer).'),
+          })
+          .superRefine((a, ctx) => {
+            if ((a.user === undefined) !== (a.passwordFile === undefined))
+              ctx.addIssue({ code: 'custom', message: 'give both user and passwordFile for basic auth' });
+            if (a.user === undefined && a.passwordFile === undefined && a.tokenFile === undefined)
+              ctx.addIssue({ code: 'custom', message: 'give user + passwordFile, tokenFile, or both' });
+          })
+          .optional()
+          .describe('Everything but /healthz and /readyz asks for these credentials.'),
+        refresh: duration('How often the status page polls /api/status.').default(5000),
+      })
       .optional(),
     maxTransfers: z.number().int().min(1).max(256).default(16).describe('Global cap on concurrent transfers.'),
     retryBase: duration('First retry delay; doubles per attempt, with jitter.').default(30_000),

@@ -251,6 +251,15 @@ export interface PruneResult {
   readonly more: boolean;
 }
 
+/** Files fetched by one source in one time slot (see {@link Ledger.activity}). */
+export interface ActivitySlot {
+  readonly source: string;
+  /** 0 is the newest slot, ending at `nowMs`; slot `n` covers `(now - (n+1)·slotMs, now - n·slotMs]`. */
+  readonly slot: number;
+  readonly files: number;
+  readonly bytes: number;
+}
+
 export interface LedgerStats {
   readonly fileRows: number;
   readonly pluginRunRows: number;
@@ -349,6 +358,11 @@ export interface Ledger {
     rules: PruneRules,
     opts: { readonly limit: number; readonly nowMs: number; readonly dryRun?: boolean },
   ): Promise<PruneResult>;
+  /**
+   * Files fetched per source per slot over the last `slots × slotMs` before `nowMs`, by fetch
+   * time; slots without a fetch are left out. One aggregate query (the status page's chart).
+   */
+  activity(nowMs: number, slotMs: number, slots: number): Promise<ActivitySlot[]>;
   /** Rows and size of the ledger, for `status` and `/metrics`. */
   stats(): Promise<LedgerStats>;
   /** Versions that may still be fetched (their partial files can be resumed). */

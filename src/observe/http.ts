@@ -1,13 +1,35 @@
 /**
- * The optional HTTP endpoint for probes and scrapes: `/healthz`, `/readyz`, `/metrics`.
- * node:http only; it serves three read-only answers and nothing else.
+ * The optional HTTP endpoint: probes and scrapes (`/healthz`, `/readyz`, `/metrics`) and the
+ * operators' status page (`/`, `/api/status`, `/api/why`). node:http only; every answer is
+ * read-only. With `auth` set, everything but the two probes needs the basic-auth password or the
+ * bearer token.
  */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { ConfigError, coerceError } from '../errors.js';
 import type { HealthReport } from './health.js';
 import type { Metrics } from './metrics.js';
+import { API_CSP, pageCsp, renderPage } from './status/page.js';
+import type { StatusReport } from './status/report.js';
+
+/** What the status page and its API are served from; absent: `/` and `/api/*` answer 404. */
+export interface StatusPageOptions {
+  /** The status document, fresh on each call. */
+  report: () => Promise<StatusReport>;
+  /** The `poller why` text of a remote path (in one source, or in each that could have it). */
+  why: (path: string, source: string | undefined) => Promise<string>;
+  /** How often the page polls `/api/status`. */
+  refreshMs: number;
+}
+
+/** Credentials a request must show (either one will do); the values come from files, never the config text. */
+export interface HttpAuth {
+  basic?: { user: string; password: string };
+  /** Bearer token (named `token` so the logger's redaction covers it). */
+  token?: string;
+}
 
 export interface HttpServerOptions {
   /** Address to bind; `127.0.0.1` keeps it local, `0.0.0.0` exposes it to a scraper. */
@@ -17,6 +39,8 @@ export interface HttpServerOptions {
   metrics: Pick<Metrics, 'render' | 'contentType'>;
   /** Called on each probe; may be async (a ledger ping). A throw answers 503. */
   health: () => HealthReport | Promise<HealthReport>;
+  status?: StatusPageOptions;
+  auth?: HttpAuth;
   log: Logger;
   /** Aborting closes the server. */
   signal: AbortSignal;
@@ -102,7 +126,14 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: HttpSe
     sendJson(res, 405, { status: 'method_not_allowed' });
     return;
   }
-  const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  const pathname = url.pathname;
+  if (pathname !== '/healthz' && pathname !== '/readyz' && options.auth && !isAuthorised(req, options.auth)) {
+    res.setHeader('WWW-Authenticate', options.auth.basic ? 'Basic realm="poller", charset="UTF-8"' : 'Bearer');
+    sendJson(res, 401, { status: 'unauthorised' });
+    return;
+  }
+  const status = options.status;
   switch (pathname) {
     case '/healthz': {
       const report = await probe(options);
@@ -129,9 +160,80 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: HttpSe
       res.end(req.method === 'HEAD' ? undefined : body);
       return;
     }
-    default:
-      sendJson(res, 404, { status: 'not_found' });
+    case '/':
+    case '/index.html': {
+      if (!status) break;
+      const nonce = randomBytes(16).toString('base64');
+      const html = renderPage(await status.report(), { nonce, refreshMs: status.refreshMs });
+      res.writeHead(200, {
+        ...SECURITY_HEADERS,
+        'Content-Type': 'text/html; charset=utf-8',
+        'Content-Length': Buffer.byteLength(html),
+        'Content-Security-Policy': pageCsp(nonce),
+      });
+      res.end(req.method === 'HEAD' ? undefined : html);
+      return;
+    }
+    case '/api/status': {
+      if (!status) break;
+      sendJson(res, 200, await status.report());
+      return;
+    }
+    case '/api/why': {
+      if (!status) break;
+      const path = url.searchParams.get('path');
+      if (!path) {
+        sendJson(res, 400, {
+          status: 'bad_request',
+          message: 'give the remote path: /api/why?path=<path>[&source=<name>]',
+        });
+        return;
+      }
+      const text = await status.why(path, url.searchParams.get('source') || undefined);
+      res.writeHead(200, {
+        ...SECURITY_HEADERS,
+        'Content-Type': 'text/plain; charset=utf-8',
+        'Content-Length': Buffer.byteLength(text),
+        'Content-Security-Policy': API_CSP,
+      });
+      res.end(req.method === 'HEAD' ? undefined : text);
+      return;
+    }
   }
+  sendJson(res, 404, { status: 'not_found' });
+}
+
+/** On every answer: no caching, no sniffing, no framing, no referrer leaving the page. */
+const SECURITY_HEADERS = {
+  'Cache-Control': 'no-store',
+  'X-Content-Type-Options': 'nosniff',
+  'X-Frame-Options': 'DENY',
+  'Referrer-Policy': 'no-referrer',
+} as const;
+
+/** Constant-time comparison; a length difference is no secret (the lengths are fixed per config). */
+function same(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function isAuthorised(req: IncomingMessage, auth: HttpAuth): boolean {
+  const header = req.headers.authorization ?? '';
+  const space = header.indexOf(' ');
+  const scheme = header.slice(0, space).toLowerCase();
+  const value = header.slice(space + 1).trim();
+  if (scheme === 'bearer' && auth.token !== undefined) return same(value, auth.token);
+  if (scheme === 'basic' && auth.basic) {
+    const decoded = Buffer.from(value, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (colon < 0) return false;
+    // Both halves are always compared, so a wrong user name takes as long as a wrong password.
+    const userOk = same(decoded.slice(0, colon), auth.basic.user);
+    const passwordOk = same(decoded.slice(colon + 1), auth.basic.password);
+    return userOk && passwordOk;
+  }
+  return false;
 }
 
 /** A health callback that throws is itself a liveness problem, reported rather than crashing. */
@@ -148,9 +250,10 @@ async function probe(options: HttpServerOptions): Promise<HealthReport> {
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
+    ...SECURITY_HEADERS,
     'Content-Type': 'application/json; charset=utf-8',
     'Content-Length': Buffer.byteLength(text),
-    'Cache-Control': 'no-store',
+    'Content-Security-Policy': API_CSP,
   });
   res.end(text);
 }

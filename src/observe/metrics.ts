@@ -30,6 +30,8 @@ export interface Metrics {
   /** A poll cycle of `source` completed without a source-level error at `atMs`. */
   pollSucceeded(source: string, atMs: number): void;
   pollFailed(source: string): void;
+  /** Whether `source` is late against its `expectEvery` (see `status/freshness.ts`), as of this scrape. */
+  sourceLate(source: string, late: boolean): void;
   /** Connections of `source`'s pool currently lent out. */
   poolInUse(source: string, n: number): void;
   /** A listing looked cut short by a server cap (pure-ftpd stops at 2,000 entries silently). */
@@ -167,6 +169,13 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
     registers,
   });
 
+  const sourceLate = new Gauge({
+    name: 'poller_source_late',
+    help: 'Whether the newest file of a source is older than its expectEvery (1) or not (0); only sources with expectEvery.',
+    labelNames: ['source'] as const,
+    registers,
+  });
+
   const ledgerRows = new Gauge({
     name: 'poller_ledger_rows',
     help: 'Rows in the ledger, by table (file versions, plugin runs); bounded by rate x retention window.',
@@ -282,6 +291,9 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
     },
     pollFailed(source) {
       pollFailures.inc({ source });
+    },
+    sourceLate(source, late) {
+      sourceLate.set({ source }, late ? 1 : 0);
     },
     poolInUse(source, n) {
       poolGauge.set({ source }, n);

@@ -183,4 +183,32 @@ describe('config', () => {
     expect(c.sources[0]!.password).toBe('from-file');
     expect(issuesOf(() => loadConfig(path.join(dir, 'missing.yaml'), {}))[0]).toMatch(/cannot read the config file/);
   });
+
+  it('reads expectEvery, the http defaults, and the status page credentials from their files', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'poller-http-auth-'));
+    writeFileSync(path.join(dir, 'pw'), 'page-password\n');
+    writeFileSync(path.join(dir, 'token'), 'page-token');
+    const src = { ...base.sources[0], expectEvery: '5m' };
+    const c = buildConfig(
+      {
+        ...base,
+        sources: [src],
+        http: { port: 9464, auth: { user: 'operator', passwordFile: 'pw', tokenFile: 'token' } },
+      },
+      dir,
+      { RADAR_PW: 'x' },
+    );
+    expect(c.sources[0]?.expectEveryMs).toBe(300_000);
+    expect(c.http).toEqual({
+      host: '127.0.0.1',
+      port: 9464,
+      refreshMs: 5000,
+      auth: { basic: { user: 'operator', password: 'page-password' }, token: 'page-token' },
+    });
+    const bad = (auth: Record<string, unknown>) =>
+      issuesOf(() => buildConfig({ ...base, http: { port: 1, auth } }, dir, { RADAR_PW: 'x' }));
+    expect(bad({ user: 'operator' })).toEqual(['http.auth: give both user and passwordFile for basic auth']);
+    expect(bad({})).toEqual(['http.auth: give user + passwordFile, tokenFile, or both']);
+    expect(bad({ tokenFile: 'nope' })[0]).toMatch(/^http\.auth\.tokenFile: cannot read .*nope \(ENOENT\)/);
+  });
 });

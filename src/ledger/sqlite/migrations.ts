@@ -114,4 +114,7 @@ export const MIGRATIONS: readonly string[] = [
    CREATE INDEX files_by_path ON files (source, path, id);
    CREATE INDEX files_by_state ON files (state, source);
    CREATE INDEX files_by_mtime ON files (source, mtime_ms);`,
+  // The status page's chart: files fetched per source per 5 minutes over 24 h, one range scan of
+  // this covering index instead of a pass over every row.
+  `CREATE INDEX files_by_fetched ON files (fetched_ms, source, size_bytes) WHERE fetched_ms IS NOT NULL;`,
 ];

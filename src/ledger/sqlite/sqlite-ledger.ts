@@ -11,6 +11,7 @@ import { PermanentError } from '../../errors.js';
 import type { EmittedOutput } from '../../plugins/api.js';
 import type { MtimePrecision } from '../../sources/source.js';
 import type {
+  ActivitySlot,
   ClaimLost,
   EventFact,
   EventKind,
@@ -960,9 +961,14 @@ export class SqliteLedger implements Ledger {
           last_error: string | null;
         }
       >(
-        `SELECT name, display_url, last_poll_ms, last_success_ms, last_error FROM sources
-       UNION SELECT DISTINCT source, NULL, NULL, NULL, NULL FROM files WHERE source NOT IN (SELECT name FROM sources)
-       ORDER BY name`,
+        // The sources of file rows by a loose index scan (one index seek per source): a plain
+        // DISTINCT reads every row of the index, ~0.35 s on a million rows, on each status page refresh.
+        `WITH RECURSIVE seen(source) AS (
+           SELECT MIN(source) FROM files
+           UNION ALL SELECT (SELECT MIN(source) FROM files WHERE source > seen.source) FROM seen WHERE seen.source IS NOT NULL)
+         SELECT name, display_url, last_poll_ms, last_success_ms, last_error FROM sources
+         UNION SELECT source, NULL, NULL, NULL, NULL FROM seen WHERE source IS NOT NULL AND source NOT IN (SELECT name FROM sources)
+         ORDER BY name`,
       )
       .all();
     const counts = db
@@ -970,11 +976,13 @@ export class SqliteLedger implements Ledger {
         'SELECT source, state, COUNT(*) n FROM files GROUP BY source, state',
       )
       .all();
-    const newest = db
-      .prepare<[], { source: string; m: number | null }>(
-        `SELECT source, MAX(mtime_ms) m FROM files WHERE state IN ('fetched', 'processing', 'processed', 'failed') AND local_path IS NOT NULL GROUP BY source`,
-      )
-      .all();
+    // Per source, down the (source, mtime_ms) index from the newest until a landed row: usually the
+    // first. A GROUP BY over the states read every such row (4.5 s on a million rows).
+    const newestOf = db.prepare<[string], { m: number }>(
+      `SELECT mtime_ms m FROM files WHERE source = ? AND state IN ('fetched', 'processing', 'processed', 'failed')
+         AND local_path IS NOT NULL ORDER BY mtime_ms DESC LIMIT 1`,
+    );
+    const newest = sources.map((s) => ({ source: s.name, m: newestOf.get(s.name)?.m ?? null }));
     return sources.map((s) => ({
       name: s.name,
       displayUrl: s.display_url,
@@ -1119,6 +1127,22 @@ export class SqliteLedger implements Ledger {
     // Paths of deleted rows must not be answered from memory; the cache refills from the next listing.
     if (files > 0 && !opts.dryRun) this.#quiet.clear();
     return { files, pluginRuns, more };
+  }
+
+  async activity(nowMs: number, slotMs: number, slots: number): Promise<ActivitySlot[]> {
+    // fetched_ms in (now - slots·slotMs, now] maps to slot 0 … slots-1. The CAST floors: a bound
+    // JS number may arrive as a REAL, and REAL division would give fractional slots.
+    return this.#db
+      .prepare<{ now: number; slot: number; since: number }, ActivitySlot>(
+        `SELECT source, CAST((@now - fetched_ms) / @slot AS INTEGER) AS slot, COUNT(*) AS files, SUM(size_bytes) AS bytes
+         FROM files WHERE fetched_ms > @since AND fetched_ms <= @now
+         GROUP BY source, slot ORDER BY source, slot`,
+      )
+      .all({
+        now: Math.floor(nowMs),
+        slot: Math.max(1, Math.floor(slotMs)),
+        since: Math.floor(nowMs - slots * slotMs),
+      });
   }
 
   async stats(): Promise<LedgerStats> {

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The package as an operator gets it: `npm pack`, then `npm install -g` of the tarball into a
+# temporary prefix (as on a fresh host), then the installed `poller` on the PATH: --version, the
+# demo (an embedded FTP server, one cycle, plugins), and `poller status` on the demo's ledger.
+# Uses whatever `node` is first on the PATH. Prints the time of each step.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/poller-pack-XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+step() {
+  local name="$1"
+  shift
+  local t0=$SECONDS
+  "$@"
+  echo "package-smoke: $name: $((SECONDS - t0)) s ($(node --version))"
+}
+
+# `prepack` builds dist/ first.
+pack() { npm pack --silent --pack-destination "$work" >"$work/pack.out"; }
+step pack pack
+tarball="$work/$(tail -n 1 "$work/pack.out")"
+echo "package-smoke: $(basename "$tarball"), $(du -k "$tarball" | cut -f1) KiB"
+
+# No prebuilt addon download is tried (CI reaches the npm registry only): better-sqlite3 builds
+# from source against the running Node's headers, as it does where no prebuilt binary exists.
+export npm_config_build_from_source="${npm_config_build_from_source:-true}"
+install() { npm install -g --prefix "$work/prefix" --no-audit --no-fund --loglevel=error "$tarball" >/dev/null; }
+step "npm install -g" install
+export PATH="$work/prefix/bin:$PATH"
+[ "$(command -v poller)" = "$work/prefix/bin/poller" ] || { echo "package-smoke: poller is not on the PATH" >&2; exit 1; }
+
+want="$(node -p 'require("./package.json").version')"
+got="$(poller --version)"
+[ "$got" = "$want" ] || { echo "package-smoke: poller --version says $got, expected $want" >&2; exit 1; }
+
+demo() {
+  (cd "$work" && poller demo --dir "$work/demo" --json >"$work/demo.json")
+  node -e '
+    const s = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+    const fetched = s.fetched ?? s.totals?.fetched ?? s.sources?.[0]?.fetched;
+    if (!(fetched > 0)) { console.error("package-smoke: the demo fetched nothing:", JSON.stringify(s).slice(0, 400)); process.exit(1); }
+    console.log(`package-smoke: demo fetched ${fetched} file(s)`);
+  ' "$work/demo.json"
+}
+step demo demo
+status() { POLLER_DEMO_PASSWORD=unused poller status --config "$work/demo/poller.yaml" --json >"$work/status.json"; }
+step status status
+echo "package-smoke: ok"
