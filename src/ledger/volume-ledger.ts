@@ -10,6 +10,7 @@
  * A claim is `claimedBy` + `leaseUntilMs` on a complete, partial or due failed version: two
  * processes on one ledger never run the plugins of one volume version at once.
  */
+import type { EmittedOutput } from '../plugins/api.js';
 import type { CompletenessRules } from '../volumes/completeness.js';
 import type { PluginOutcome, PluginRunState } from './ledger.js';
 
@@ -91,6 +92,8 @@ export interface VolumeRunRecord {
   readonly lastError: string | null;
   readonly durationMs: number | null;
   readonly nextRetryMs: number | null;
+  /** Files the run emitted (`ctx.emit`). */
+  readonly outputs: readonly EmittedOutput[];
   readonly updatedMs: number;
 }
 

@@ -118,8 +118,10 @@ export const MIGRATIONS: readonly string[] = [
    CREATE INDEX volume_members_by_path ON volume_members (path);
    CREATE TABLE volume_files (
      file_id INTEGER PRIMARY KEY REFERENCES files (id) ON DELETE CASCADE,
-     volume_id INTEGER
+     volume_id INTEGER,
+     member TEXT
    );
+   CREATE INDEX volume_files_by_volume ON volume_files (volume_id) WHERE volume_id IS NOT NULL;
    CREATE INDEX files_by_fetched ON files (source, fetched_ms) WHERE fetched_ms IS NOT NULL;
    CREATE TABLE volume_runs (
      volume_id INTEGER NOT NULL REFERENCES volumes (id) ON DELETE CASCADE,
@@ -130,6 +132,7 @@ export const MIGRATIONS: readonly string[] = [
      last_error TEXT,
      duration_ms INTEGER,
      next_retry_ms INTEGER,
+     outputs TEXT NOT NULL DEFAULT '[]',
      updated_ms INTEGER NOT NULL,
      PRIMARY KEY (volume_id, plugin)
    );`,

@@ -4,6 +4,7 @@
  * never run one volume version's plugins at once.
  */
 import type Database from 'better-sqlite3';
+import type { EmittedOutput } from '../../plugins/api.js';
 import { assessVolume, type CompletenessRules, lateMemberAction } from '../../volumes/completeness.js';
 import { volumeVersion } from '../../volumes/group.js';
 import type { PluginOutcome } from '../ledger.js';
@@ -63,6 +64,7 @@ interface VolumeRunRow {
   last_error: string | null;
   duration_ms: number | null;
   next_retry_ms: number | null;
+  outputs: string;
   updated_ms: number;
 }
 
@@ -100,8 +102,17 @@ function toRun(r: VolumeRunRow): VolumeRunRecord {
     lastError: r.last_error,
     durationMs: r.duration_ms,
     nextRetryMs: r.next_retry_ms,
+    outputs: parseOutputs(r.outputs),
     updatedMs: r.updated_ms,
   };
+}
+
+function parseOutputs(text: string): EmittedOutput[] {
+  try {
+    return JSON.parse(text) as EmittedOutput[];
+  } catch {
+    return [];
+  }
 }
 
 /** Thrown inside a savepoint to undo one volume's writes whose claim was lost. */
@@ -183,7 +194,7 @@ export class SqliteVolumeLedger implements VolumeLedger {
             const known = new Map(s.members.all(row.id).map((m) => [m.member, m.file_version]));
             if (lateMemberAction(known, a, rules) === 'ignore') {
               // Recorded (`why` tells it arrived late), the volume's runs stand.
-              s.belongs.run({ file: a.fileId, volume: row.id });
+              s.belongs.run({ file: a.fileId, volume: row.id, member: a.member });
               continue;
             }
             if (SUPERSEDABLE.has(row.state) && row.claimed_by === null) s.supersede.run({ id: row.id, now: nowMs });
@@ -199,6 +210,8 @@ export class SqliteVolumeLedger implements VolumeLedger {
               }).lastInsertRowid,
             );
             s.copyMembers.run({ from: row.id, to: next });
+            // Late members recorded against the old version (not run with it) join the new one.
+            s.copyLate.run({ from: row.id, to: next });
             row = s.byId.get(next) as VolumeRow;
           } else if (!row) {
             const id = Number(
@@ -225,7 +238,7 @@ export class SqliteVolumeLedger implements VolumeLedger {
             mtime: a.mtimeMs,
             landed: a.landedMs,
           });
-          s.belongs.run({ file: a.fileId, volume: row.id });
+          s.belongs.run({ file: a.fileId, volume: row.id, member: a.member });
           touched.add(row.id);
         }
         for (const id of touched) this.#assess(id, rules, nowMs);
@@ -345,6 +358,7 @@ export class SqliteVolumeLedger implements VolumeLedger {
         error: o.ok ? null : clip(o.message ?? 'failed'),
         duration: Math.round(o.durationMs),
         retry: o.ok || o.quarantine ? null : (o.nextRetryMs ?? nowMs),
+        outputs: JSON.stringify(o.outputs),
         now: nowMs,
         uncounted: o.notCounted ? 1 : 0,
       });
@@ -438,8 +452,8 @@ function prepare(db: Database.Database) {
       'SELECT volume_id FROM volume_files WHERE file_id = ?',
     ),
     belongs: db.prepare(
-      `INSERT INTO volume_files (file_id, volume_id) VALUES (@file, @volume)
-       ON CONFLICT (file_id) DO UPDATE SET volume_id = excluded.volume_id`,
+      `INSERT INTO volume_files (file_id, volume_id, member) VALUES (@file, @volume, @member)
+       ON CONFLICT (file_id) DO UPDATE SET volume_id = excluded.volume_id, member = excluded.member`,
     ),
     insert: db.prepare(
       `INSERT INTO volumes (source, key, version, digest, fields, state, first_member_ms, last_member_ms, updated_ms)
@@ -449,6 +463,17 @@ function prepare(db: Database.Database) {
       `INSERT INTO volume_members (volume_id, member, file_id, path, file_version, local_path, size_bytes, mtime_ms, landed_ms)
        SELECT @to, member, file_id, path, file_version, local_path, size_bytes, mtime_ms, landed_ms
        FROM volume_members WHERE volume_id = @from`,
+    ),
+    copyLate: db.prepare(
+      `INSERT INTO volume_members (volume_id, member, file_id, path, file_version, local_path, size_bytes, mtime_ms, landed_ms)
+       SELECT @to, vf.member, f.id, f.path, f.size_bytes || ':' || f.mtime_ms, f.local_path, f.size_bytes, f.mtime_ms, f.fetched_ms
+       FROM volume_files vf JOIN files f ON f.id = vf.file_id
+       WHERE vf.volume_id = @from AND vf.member IS NOT NULL AND f.local_path IS NOT NULL
+         AND vf.file_id NOT IN (SELECT file_id FROM volume_members WHERE volume_id = @from)
+       ORDER BY f.fetched_ms
+       ON CONFLICT (volume_id, member) DO UPDATE SET file_id = excluded.file_id, path = excluded.path,
+         file_version = excluded.file_version, local_path = excluded.local_path, size_bytes = excluded.size_bytes,
+         mtime_ms = excluded.mtime_ms, landed_ms = excluded.landed_ms`,
     ),
     putMember: db.prepare(
       `INSERT INTO volume_members (volume_id, member, file_id, path, file_version, local_path, size_bytes, mtime_ms, landed_ms)
@@ -484,10 +509,11 @@ function prepare(db: Database.Database) {
        RETURNING attempts`,
     ),
     runEnd: db.prepare(
-      `INSERT INTO volume_runs (volume_id, plugin, state, attempts, error_code, last_error, duration_ms, next_retry_ms, updated_ms)
-       VALUES (@id, @plugin, @state, 0, @code, @error, @duration, @retry, @now)
+      `INSERT INTO volume_runs (volume_id, plugin, state, attempts, error_code, last_error, duration_ms, next_retry_ms,
+         outputs, updated_ms)
+       VALUES (@id, @plugin, @state, 0, @code, @error, @duration, @retry, @outputs, @now)
        ON CONFLICT (volume_id, plugin) DO UPDATE SET state = @state, error_code = @code, last_error = @error,
-         duration_ms = @duration, next_retry_ms = @retry, updated_ms = @now, attempts = attempts - @uncounted`,
+         duration_ms = @duration, next_retry_ms = @retry, outputs = @outputs, updated_ms = @now, attempts = attempts - @uncounted`,
     ),
     finished: db.prepare(
       `UPDATE volumes SET state = @state, error_code = @code, last_error = @error, next_retry_ms = @retry,
