@@ -13,6 +13,7 @@ import { type Config, loadConfig, type SourceConfig } from '../config/load.js';
 import { type CycleDeps, type CycleEvents, runCycle } from '../engine/cycle.js';
 import { startRetentionTimer, unboundedWarning } from '../engine/retention-timer.js';
 import { type CycleOutcome, createScheduler, nominalIntervalMs } from '../engine/scheduler.js';
+import { startVolumeTimer } from '../engine/volume-timer.js';
 import { ConfigError, coerceError } from '../errors.js';
 import { evaluateReadiness, type HealthReport } from '../observe/health.js';
 import type { HttpServerHandle } from '../observe/http.js';
@@ -378,6 +379,22 @@ export async function runDaemon(args: RunArgs): Promise<number> {
     onPruned: (n) => metrics.ledgerPruned(n),
     onStats: (s) => metrics.ledgerSize(s),
   });
+  // Quiet times run out between cycles: volumes are declared partial (and run) on time.
+  const volumeTimer = startVolumeTimer({
+    sources: () => gen.config.sources,
+    async runStage(src, stage) {
+      const g = gen;
+      g.users++;
+      try {
+        return await stage(src, g.deps, drain.signal);
+      } finally {
+        g.users--;
+        closeWhenUnused(g);
+      }
+    },
+    log,
+    signal: drain.signal,
+  });
   log.info(
     {
       event: 'daemon.started',
@@ -409,6 +426,7 @@ export async function runDaemon(args: RunArgs): Promise<number> {
   try {
     await scheduler.idle();
     await retention.stop();
+    await volumeTimer.stop();
     clearTimeout(grace);
     clearInterval(pruneTimer);
     // What the last cycles committed goes out if the broker answers quickly; the rest waits in the outbox.

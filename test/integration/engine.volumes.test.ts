@@ -7,6 +7,7 @@
  */
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startDaemon } from '../helpers/daemon.js';
 import { type EngineEnv, FIXTURE_PLUGINS, startEngineEnv } from '../helpers/engine-env.js';
 import {
   MOMENTS,
@@ -192,5 +193,44 @@ describe('radar volumes', () => {
     expect(readVolumes(e)).toHaveLength(1);
     const final = (await l.volumes?.volumeRuns([v!.id]))?.get(v!.id) ?? [];
     expect(final.find((r) => r.plugin === 'thrower')).toMatchObject({ state: 'quarantined', attempts: 2 });
+  });
+
+  it('run-once says what is still collecting, and with --volumes-wait runs the partial volume before exit', async () => {
+    env = await startEngineEnv({
+      source: { include: ['**/*.BUFR'], volumes: volumesBlock({ completeAfter: '1s' }) },
+      plugins: (dir) => [volumeRecorder(volumeLog(dir))],
+    });
+    const e = env;
+    const key = await putMember(e, 'RMA7', T1, 'DBZH');
+    await putMember(e, 'RMA7', T1, 'VRAD');
+    const first = await e.cli(['run-once']);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stderr).toMatch(
+      /volumes: 1 volume\(s\) of radar still collecting; a run after \S+Z declares the first partial/,
+    );
+    expect(first.stdout).toMatch(/volumes: 0 run, 0 failed, 1 collecting/);
+    const waited = await e.cli(['run-once', '--json', '--volumes-wait', '30s']);
+    expect(waited.code, waited.stderr).toBe(0);
+    expect(JSON.parse(waited.stdout).sources[0].volumes).toMatchObject({ partial: 1, processed: 1, collecting: [] });
+    expect(readVolumes(e)).toMatchObject([{ key, partial: true, missing: ['KDP'] }]);
+  });
+
+  it('the daemon declares a quiet volume partial on its timer, between cycles of a slow schedule', async () => {
+    env = await startEngineEnv({
+      source: { include: ['**/*.BUFR'], volumes: volumesBlock({ completeAfter: '1s' }), every: '1h' },
+      plugins: (dir) => [volumeRecorder(volumeLog(dir))],
+    });
+    const e = env;
+    const key = await putMember(e, 'RMA8', T1, 'DBZH');
+    await putMember(e, 'RMA8', T1, 'KDP');
+    const daemon = await startDaemon(e);
+    const line = await daemon.waitForEvent('volume.partial', (l) => l['volume'] === key, 20_000);
+    expect(line).toMatchObject({ source: 'radar', members: 2 });
+    await waitFor(() => readVolumes(e).length === 1, { timeoutMs: 20_000, what: 'the partial volume run' });
+    daemon.child.kill('SIGTERM');
+    expect((await daemon.exited).code).toBe(0);
+    // One cycle only (the schedule is hourly): the timer did it.
+    expect(daemon.lines().filter((l) => l.event === 'cycle.finished')).toHaveLength(1);
+    expect(readVolumes(e)).toMatchObject([{ key, partial: true, members: ['DBZH', 'KDP'] }]);
   });
 });
