@@ -15,7 +15,7 @@ import type { IsolationMode } from './isolation/pool.js';
 import { runnableUrl } from './isolation/runnable.js';
 
 /** Built-in plugins shipped in `plugins/<name>/index.ts` (compiled to dist/plugins/<name>/index.js). */
-export const BUILTIN_PLUGINS = ['archive', 'bufr', 'exec', 'forward'] as const;
+export const BUILTIN_PLUGINS = ['archive', 'bufr', 'exec', 'forward', 'radar-volume'] as const;
 
 export interface LoadedPlugin {
   /** Name in the ledger and logs (config `name`, else the plugin's own). */

@@ -5,6 +5,7 @@
  * marked partial; a late member reopens it only when configured to; a failing or hanging volume
  * plugin is isolated like a file plugin.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startDaemon } from '../helpers/daemon.js';
@@ -232,5 +233,27 @@ describe('radar volumes', () => {
     // One cycle only (the schedule is hourly): the timer did it.
     expect(daemon.lines().filter((l) => l.event === 'cycle.finished')).toHaveLength(1);
     expect(readVolumes(e)).toMatchObject([{ key, partial: true, members: ['DBZH', 'KDP'] }]);
+  });
+
+  it('the shipped radar-volume plugin writes a manifest and a quicklook per volume, in a worker', async () => {
+    env = await startEngineEnv({
+      source: { include: ['**/*.BUFR'], volumes: volumesBlock() },
+      plugins: (dir) => [{ use: 'radar-volume', options: { out: path.join(dir, 'volumes') } }],
+    });
+    const e = env;
+    let key = '';
+    for (const m of MOMENTS) key = await putMember(e, 'RMA9', T1, m);
+    const s = await e.cycle();
+    expect(s.volumes).toMatchObject({ complete: 1, processed: 1 });
+    const dir = path.join(e.dir, 'volumes', 'radar', key);
+    const manifest = JSON.parse(readFileSync(path.join(dir, `${key}.volume.json`), 'utf8'));
+    expect(manifest).toMatchObject({ key, sweeps: 6, completeness: { complete: true, present: [...MOMENTS] } });
+    expect(existsSync(path.join(dir, `${key}.DBZH.png`))).toBe(true);
+    const l = e.ledger();
+    const [v] = (await l.volumes?.volumes({})) ?? [];
+    expect((await l.volumes?.volumeRuns([v!.id]))?.get(v!.id)?.[0]?.outputs.map((o) => o.kind)).toEqual([
+      'radar-volume.quicklook',
+      'radar-volume.manifest',
+    ]);
   });
 });
