@@ -13,6 +13,7 @@ import { type Config, loadConfig, type SourceConfig } from '../config/load.js';
 import { type CycleDeps, type CycleEvents, runCycle } from '../engine/cycle.js';
 import { startRetentionTimer, unboundedWarning } from '../engine/retention-timer.js';
 import { type CycleOutcome, createScheduler, nominalIntervalMs } from '../engine/scheduler.js';
+import { staleVolumeCount } from '../engine/volume-stage.js';
 import { startVolumeTimer } from '../engine/volume-timer.js';
 import { ConfigError, coerceError } from '../errors.js';
 import { evaluateReadiness, type HealthReport } from '../observe/health.js';
@@ -120,6 +121,9 @@ function metricEvents(metrics: Metrics, lastSuccessMs: Map<string, number>): Cyc
     },
     pluginRan(plugin, ok, durationMs) {
       metrics.pluginRun(plugin, ok ? 'succeeded' : 'failed', durationMs);
+    },
+    volumeClosed(source, state, waitMs) {
+      metrics.volumeClosed(source, state, waitMs);
     },
     processed(source, _path, state) {
       if (state === 'failed' || state === 'quarantined') metrics.fileFailed(source, 'process');
@@ -292,11 +296,17 @@ export async function runDaemon(args: RunArgs): Promise<number> {
         port: httpConfig.port,
         metrics: {
           contentType: metrics.contentType,
-          render() {
+          async render() {
             for (const d of hub?.stats() ?? []) metrics.outboxBacklog(d.sink, d.pending, d.oldestPendingMs);
             for (const s of gen.config.sources) {
               const n = app.connectionsInUse(s);
               if (n !== undefined) metrics.poolInUse(s.name, n);
+            }
+            if (app.ledger.volumes && gen.config.sources.some((s) => s.volumes)) {
+              const stale = new Map<string, number>();
+              for (const s of gen.config.sources)
+                if (s.volumes) stale.set(s.name, await staleVolumeCount(app.ledger, s, Date.now()));
+              metrics.volumeCounts(await app.ledger.volumes.volumeCounts(), stale);
             }
             return metrics.render();
           },

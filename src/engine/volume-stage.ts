@@ -114,6 +114,26 @@ export function pluginVolume(v: VolumeRecord, rules: CompletenessRules, attempt:
   };
 }
 
+/** Collecting volumes of a source that are stale (quiet, below the minimum); bounded to the newest 1000. */
+export async function staleVolumeCount(
+  ledger: Ledger,
+  src: Pick<SourceConfig, 'name' | 'volumes'>,
+  nowMs: number,
+): Promise<number> {
+  if (!ledger.volumes || !src.volumes) return 0;
+  const rules = src.volumes.rules;
+  let n = 0;
+  for (const v of await ledger.volumes.volumes({ source: src.name, state: 'collecting', limit: 1000 })) {
+    const a = assessVolume(
+      v.members.map((m) => ({ member: m.member, seenAtMs: m.landedMs })),
+      rules,
+      nowMs,
+    );
+    if (a.stale) n++;
+  }
+  return n;
+}
+
 /** Run the volume stage of one source once. Never throws for a plugin's failure. */
 export async function runVolumeStage(
   src: Pick<SourceConfig, 'name' | 'volumes'>,

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startDaemon } from '../helpers/daemon.js';
 import { type EngineEnv, FIXTURE_PLUGINS, startEngineEnv } from '../helpers/engine-env.js';
+import { findSamples, parsePrometheusText } from '../helpers/prometheus-text.js';
 import {
   MOMENTS,
   memberBytes,
@@ -218,16 +219,29 @@ describe('radar volumes', () => {
 
   it('the daemon declares a quiet volume partial on its timer, between cycles of a slow schedule', async () => {
     env = await startEngineEnv({
-      source: { include: ['**/*.BUFR'], volumes: volumesBlock({ completeAfter: '1s' }), every: '1h' },
+      source: { include: ['**/*.BUFR'], volumes: volumesBlock({ completeAfter: '1s', minimum: 2 }), every: '1h' },
       plugins: (dir) => [volumeRecorder(volumeLog(dir))],
+      config: { http: { host: '127.0.0.1', port: 0 } },
     });
     const e = env;
     const key = await putMember(e, 'RMA8', T1, 'DBZH');
     await putMember(e, 'RMA8', T1, 'KDP');
+    await putMember(e, 'RMA9', T1, 'DBZH'); // below the minimum: stays collecting, stale
     const daemon = await startDaemon(e);
     const line = await daemon.waitForEvent('volume.partial', (l) => l['volume'] === key, 20_000);
     expect(line).toMatchObject({ source: 'radar', members: 2 });
     await waitFor(() => readVolumes(e).length === 1, { timeoutMs: 20_000, what: 'the partial volume run' });
+    const httpPort = Number(daemon.lines().find((l) => l.event === 'daemon.started')?.['httpPort']);
+    const metrics = parsePrometheusText(await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text());
+    expect(findSamples(metrics, 'poller_volumes', { source: 'radar', state: 'processed' })[0]?.value).toBe(1);
+    expect(findSamples(metrics, 'poller_volumes', { source: 'radar', state: 'collecting' })[0]?.value).toBe(1);
+    expect(findSamples(metrics, 'poller_volumes_stale', { source: 'radar' })[0]?.value).toBe(1);
+    expect(findSamples(metrics, 'poller_volumes_closed_total', { source: 'radar', state: 'partial' })[0]?.value).toBe(
+      1,
+    );
+    expect(
+      findSamples(metrics, 'poller_volume_complete_seconds_count', { source: 'radar', state: 'partial' })[0]?.value,
+    ).toBe(1);
     daemon.child.kill('SIGTERM');
     expect((await daemon.exited).code).toBe(0);
     // One cycle only (the schedule is hourly): the timer did it.
