@@ -27,8 +27,13 @@ const MAX_BATCHES = 200;
  * to a source with a long history does not build volumes from months-old files.
  */
 export const VOLUME_LOOKBACK_MS = 2 * 86_400_000;
-/** A claim is held this long; volume plugins' timeouts are far shorter. */
+/**
+ * A claim is held at least this long, and longer than the volume plugins of one claimed batch can
+ * run (every volume's plugins one after the other, at their timeouts): it never expires under a
+ * live run. A dead owner on this host is seen at once (owner.ts), so only a takeover waits for it.
+ */
 const VOLUME_LEASE_MS = 10 * 60_000;
+const LEASE_MARGIN_MS = 60_000;
 /** Runs ended by the death of their worker, child or poller. */
 const CRASHED = 'POLLER_PLUGIN_CRASHED';
 
@@ -185,8 +190,12 @@ export async function runVolumeStage(
   // Due-ness is judged at the stage's start: a run that fails now waits for a later stage
   // instead of spinning here.
   const startedMs = now();
+  const leaseMs = Math.max(
+    VOLUME_LEASE_MS,
+    deps.runner.plugins.filter((p) => p.kind === 'volume').reduce((n, p) => n + p.timeoutMs, 0) * CLAIM_BATCH + LEASE_MARGIN_MS,
+  );
   for (let batch = 0; batch < MAX_BATCHES && !signal.aborted; batch++) {
-    const claimed = await vl.claimVolumes(src.name, deps.owner, now() + VOLUME_LEASE_MS, startedMs, CLAIM_BATCH);
+    const claimed = await vl.claimVolumes(src.name, deps.owner, now() + leaseMs, startedMs, CLAIM_BATCH);
     if (claimed.length === 0) break;
     const results = await Promise.all(claimed.map((v) => runVolumePlugins(vl, v, spec.rules, deps, log)));
     const states = await vl.finishVolumes(results, deps.owner, now());
