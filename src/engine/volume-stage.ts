@@ -192,7 +192,8 @@ export async function runVolumeStage(
   const startedMs = now();
   const leaseMs = Math.max(
     VOLUME_LEASE_MS,
-    deps.runner.plugins.filter((p) => p.kind === 'volume').reduce((n, p) => n + p.timeoutMs, 0) * CLAIM_BATCH + LEASE_MARGIN_MS,
+    deps.runner.plugins.filter((p) => p.kind === 'volume').reduce((n, p) => n + p.timeoutMs, 0) * CLAIM_BATCH +
+      LEASE_MARGIN_MS,
   );
   for (let batch = 0; batch < MAX_BATCHES && !signal.aborted; batch++) {
     const claimed = await vl.claimVolumes(src.name, deps.owner, now() + leaseMs, startedMs, CLAIM_BATCH);

@@ -12,7 +12,7 @@
  */
 import type { EmittedOutput } from '../plugins/api.js';
 import type { CompletenessRules } from '../volumes/completeness.js';
-import type { PluginOutcome, PluginRunState } from './ledger.js';
+import type { PluginOutcome, PluginRunState, PruneRules } from './ledger.js';
 
 export type VolumeState = 'collecting' | 'complete' | 'partial' | 'processed' | 'failed' | 'quarantined' | 'superseded';
 
@@ -169,4 +169,13 @@ export interface VolumeLedger {
   volumesOfPath(source: string, path: string): Promise<VolumeRecord[]>;
   /** Volumes per (source, state), for `/metrics` and `status`. */
   volumeCounts(): Promise<VolumeCounts[]>;
+  /**
+   * Delete one batch (one short transaction) of volume versions whose last member landed before
+   * their source's window: processed, superseded and collecting ones (past the window no member
+   * can still come), and quarantined ones given up before the hold. Members and runs go with them.
+   */
+  pruneVolumes(
+    rules: PruneRules,
+    opts: { readonly limit: number; readonly dryRun?: boolean },
+  ): Promise<{ volumes: number; more: boolean }>;
 }

@@ -176,6 +176,28 @@ describe('sqlite volume ledger', () => {
   });
 });
 
+describe('volume retention', () => {
+  it('prunes done and stale volumes past the window, keeps those still owed a run', async () => {
+    const { l, v } = open();
+    for (const m of ['DBZH', 'VRAD', 'ZDR']) await land(l, `RMA1_${m}_20261123T1200Z.BUFR`, T0);
+    await land(l, 'RMA2_DBZH_20261123T1200Z.BUFR', T0); // stays collecting (below the minimum)
+    for (const m of ['DBZH', 'VRAD', 'ZDR']) await land(l, `RMA3_${m}_20261123T1200Z.BUFR`, T0); // complete, not run
+    await stage(v, T0);
+    const [c] = await v.claimVolumes('s', 'A', T0 + 600_000, T0, 1);
+    await v.finishVolumes([{ id: c!.id, outcomes: [ok('p')] }], 'A', T0);
+    const rules = { windows: [{ source: 's', mtimeBeforeMs: T0 + 1 }], quarantinedBeforeMs: 0 };
+    expect(await v.pruneVolumes(rules, { limit: 100, dryRun: true })).toEqual({ volumes: 2, more: false });
+    expect(await v.pruneVolumes(rules, { limit: 1 })).toEqual({ volumes: 1, more: true });
+    expect(await v.pruneVolumes(rules, { limit: 100 })).toEqual({ volumes: 1, more: false });
+    expect((await v.volumes({})).map((x) => x.state)).toEqual(['complete']);
+    // Before the window: nothing goes.
+    expect(
+      await v.pruneVolumes({ windows: [{ source: 's', mtimeBeforeMs: T0 }], quarantinedBeforeMs: 0 }, { limit: 100 }),
+    ).toEqual({ volumes: 0, more: false });
+    await l.close();
+  });
+});
+
 describe('a ledger backend without volumes', () => {
   it('refuses a config with volumes: at start, in one line naming the source and the fix', async () => {
     const { requireVolumeLedger } = await import('../../src/cli/app.js');

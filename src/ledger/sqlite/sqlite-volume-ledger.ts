@@ -7,7 +7,7 @@ import type Database from 'better-sqlite3';
 import type { EmittedOutput } from '../../plugins/api.js';
 import { assessVolume, type CompletenessRules, lateMemberAction } from '../../volumes/completeness.js';
 import { volumeVersion } from '../../volumes/group.js';
-import type { PluginOutcome } from '../ledger.js';
+import type { PluginOutcome, PruneRules } from '../ledger.js';
 import type {
   LandedFile,
   MemberArrival,
@@ -419,6 +419,38 @@ export class SqliteVolumeLedger implements VolumeLedger {
     return rows.map((r) => this.#record(r));
   }
 
+  async pruneVolumes(
+    rules: PruneRules,
+    opts: { readonly limit: number; readonly dryRun?: boolean },
+  ): Promise<{ volumes: number; more: boolean }> {
+    let volumes = 0;
+    let more = false;
+    this.#db
+      .transaction(() => {
+        let budget = opts.limit;
+        for (const w of rules.windows) {
+          if (budget <= 0) {
+            more = true;
+            break;
+          }
+          const ids = this.#s.prunable.all({
+            source: w.source,
+            before: w.mtimeBeforeMs,
+            quarantinedBefore: rules.quarantinedBeforeMs,
+            limit: budget + 1,
+          });
+          if (ids.length > budget) more = true;
+          for (const { id } of ids.slice(0, budget)) {
+            if (!opts.dryRun) this.#s.deleteVolume.run(id);
+            volumes++;
+          }
+          budget -= Math.min(ids.length, budget);
+        }
+      })
+      .immediate();
+    return { volumes, more };
+  }
+
   async volumeCounts(): Promise<VolumeCounts[]> {
     return this.#db
       .prepare<[], { source: string; state: VolumeState; count: number; oldest: number | null }>(
@@ -519,6 +551,12 @@ function prepare(db: Database.Database) {
       `UPDATE volumes SET state = @state, error_code = @code, last_error = @error, next_retry_ms = @retry,
          claimed_by = NULL, lease_until_ms = NULL, done_ms = @done, updated_ms = @now WHERE id = @id`,
     ),
+    prunable: db.prepare<{ source: string; before: number; quarantinedBefore: number; limit: number }, { id: number }>(
+      `SELECT id FROM volumes WHERE source = @source AND last_member_ms < @before AND claimed_by IS NULL
+         AND (state IN ('processed', 'superseded', 'collecting') OR (state = 'quarantined' AND done_ms < @quarantinedBefore))
+       LIMIT @limit`,
+    ),
+    deleteVolume: db.prepare('DELETE FROM volumes WHERE id = ?'),
     claimed: db.prepare<[], VolumeRow>('SELECT * FROM volumes WHERE claimed_by IS NOT NULL'),
     unclaim: db.prepare(
       'UPDATE volumes SET claimed_by = NULL, lease_until_ms = NULL, updated_ms = @now WHERE id = @id AND claimed_by IS @owner',
