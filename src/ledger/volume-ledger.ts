@@ -164,6 +164,14 @@ export interface VolumeLedger {
   ): Promise<Array<VolumeState | 'claim-lost'>>;
   /** Give back claims of dead owners or expired leases; a run left 'running' becomes a crashed attempt. */
   recoverStaleVolumes(nowMs: number, isOwnerGone: (owner: string) => boolean): Promise<number>;
+  /**
+   * Make failed (and with `includeQuarantined`, quarantined) volume versions due now, only for the
+   * runs of `plugin` when given; a quarantined run starts its attempts again. Returns their ids.
+   */
+  retryVolumes(
+    filter: { source?: string; plugin?: string; key?: string; includeQuarantined: boolean },
+    nowMs: number,
+  ): Promise<number[]>;
   volumes(query: VolumeQuery): Promise<VolumeRecord[]>;
   /** Volume versions that have (or had) this remote path as a member, newest first. */
   volumesOfPath(source: string, path: string): Promise<VolumeRecord[]>;

@@ -195,6 +195,17 @@ describe('radar volumes', () => {
     expect(readVolumes(e)).toHaveLength(1);
     const final = (await l.volumes?.volumeRuns([v!.id]))?.get(v!.id) ?? [];
     expect(final.find((r) => r.plugin === 'thrower')).toMatchObject({ state: 'quarantined', attempts: 2 });
+    // `poller retry --quarantined --volume` runs the given-up plugins again, attempts from 1.
+    const retried = await e.cli(['retry', '--quarantined', '--volume', v!.key, '--json']);
+    expect(retried.code).toBe(1);
+    expect(JSON.parse(retried.stdout).volumes).toEqual({ scheduled: 1, processed: 0, failed: 1 });
+    const again = (await l.volumes?.volumeRuns([v!.id]))?.get(v!.id) ?? [];
+    expect(again.map((r) => [r.plugin, r.state, r.attempts])).toEqual([
+      ['hanger', 'quarantined', 1],
+      ['thrower', 'failed', 1],
+      ['volume-record', 'succeeded', 1],
+    ]);
+    expect(readVolumes(e)).toHaveLength(1);
   });
 
   it('run-once says what is still collecting, and with --volumes-wait runs the partial volume before exit', async () => {

@@ -397,6 +397,34 @@ export class SqliteVolumeLedger implements VolumeLedger {
     return n;
   }
 
+  async retryVolumes(
+    f: { source?: string; plugin?: string; key?: string; includeQuarantined: boolean },
+    nowMs: number,
+  ): Promise<number[]> {
+    const ids: number[] = [];
+    const states = f.includeQuarantined ? ['failed', 'quarantined'] : ['failed'];
+    this.#db
+      .transaction(() => {
+        const rows = this.#db
+          .prepare<Record<string, unknown>, { id: number }>(
+            `SELECT id FROM volumes WHERE state IN (SELECT value FROM json_each(@states)) AND claimed_by IS NULL
+               AND (@source IS NULL OR source = @source) AND (@key IS NULL OR key = @key)`,
+          )
+          .all({ states: JSON.stringify(states), source: f.source ?? null, key: f.key ?? null });
+        for (const { id } of rows) {
+          const runs = this.#s.runs
+            .all(id)
+            .filter((r) => states.includes(r.state) && (!f.plugin || r.plugin === f.plugin));
+          if (runs.length === 0) continue;
+          for (const r of runs) this.#s.retryRun.run({ id, plugin: r.plugin, now: nowMs });
+          this.#s.retryVolume.run({ id, now: nowMs });
+          ids.push(id);
+        }
+      })
+      .immediate();
+    return ids;
+  }
+
   async volumes(q: VolumeQuery): Promise<VolumeRecord[]> {
     const rows = this.#db
       .prepare<Record<string, unknown>, VolumeRow>(
@@ -557,6 +585,13 @@ function prepare(db: Database.Database) {
        LIMIT @limit`,
     ),
     deleteVolume: db.prepare('DELETE FROM volumes WHERE id = ?'),
+    retryRun: db.prepare(
+      `UPDATE volume_runs SET state = 'failed', next_retry_ms = @now,
+         attempts = CASE WHEN state = 'quarantined' THEN 0 ELSE attempts END WHERE volume_id = @id AND plugin = @plugin`,
+    ),
+    retryVolume: db.prepare(
+      `UPDATE volumes SET state = 'failed', next_retry_ms = @now, done_ms = NULL, updated_ms = @now WHERE id = @id`,
+    ),
     claimed: db.prepare<[], VolumeRow>('SELECT * FROM volumes WHERE claimed_by IS NOT NULL'),
     unclaim: db.prepare(
       'UPDATE volumes SET claimed_by = NULL, lease_until_ms = NULL, updated_ms = @now WHERE id = @id AND claimed_by IS @owner',
