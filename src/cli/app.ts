@@ -122,6 +122,7 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
         ...(observer && { observer }),
       });
       await r.setup();
+      warnUnusedVolumePlugins(cfg, plugins, log);
       return r;
     },
     connectionsInUse(src) {
@@ -171,6 +172,23 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
       log.info({ event: 'landing.partials_swept', files: swept }, 'removed partial downloads no version can resume');
   }
   return app;
+}
+
+/** A volume plugin runs only for sources with `volumes:`: say so at start when it never can. */
+function warnUnusedVolumePlugins(
+  config: Pick<Config, 'sources'>,
+  plugins: readonly { name: string; kind: 'file' | 'volume'; sources?: readonly string[] }[],
+  log: Logger,
+): void {
+  for (const p of plugins) {
+    if (p.kind !== 'volume') continue;
+    const usable = config.sources.filter((s) => s.volumes && (!p.sources || p.sources.includes(s.name)));
+    if (usable.length === 0)
+      log.warn(
+        { event: 'plugin.unused', plugin: p.name },
+        `volume plugin ${p.name} never runs: no source${p.sources ? ` of ${p.sources.join(', ')}` : ''} has volumes:; add a volumes: block to the source`,
+      );
+  }
 }
 
 /** A config with `volumes:` needs a ledger backend that records them: refuse it at start, not mid-cycle. */

@@ -51,7 +51,18 @@ export const statusCommand: CommandModule<object, CommonArgs> = {
       });
       const sinks = config.events ? await ledger.outboxStats() : [];
       const size = await ledger.stats();
-      if (args.json) return printJson({ sources: report, ledger: size, ...(config.events && { sinks }) });
+      const volumeCounts = (await ledger.volumes?.volumeCounts()) ?? [];
+      const volumesOf = (name: string) =>
+        Object.fromEntries(volumeCounts.filter((c) => c.source === name).map((c) => [c.state, c.count]));
+      if (args.json)
+        return printJson({
+          sources: report.map((s) => ({
+            ...s,
+            ...(volumeCounts.some((c) => c.source === s.name) && { volumes: volumesOf(s.name) }),
+          })),
+          ledger: size,
+          ...(config.events && { sinks }),
+        });
       for (const s of report) {
         printLine(`${s.name}${s.configured ? '' : ' (not in config)'}  ${s.url ?? ''}`);
         printLine(
@@ -59,6 +70,8 @@ export const statusCommand: CommandModule<object, CommonArgs> = {
         );
         const counts = FILE_STATES.filter((st) => s.counts[st]).map((st) => `${st} ${s.counts[st]}`);
         printLine(`  files: ${counts.join(', ') || 'none'}`);
+        const vols = Object.entries(volumesOf(s.name));
+        if (vols.length > 0) printLine(`  volumes: ${vols.map(([st, n]) => `${st} ${n}`).join(', ')}`);
         printLine(
           `  newest file fetched: ${s.newestFetchedMtimeMs === null ? 'none' : `modified ${ago(s.newestFetchedMtimeMs)}`}`,
         );

@@ -58,6 +58,8 @@ describe('poller volumes and poller why', () => {
     const byKey = await e.cli(['why', waiting.key]);
     expect(byKey.stdout).toMatch(new RegExp(`radar:${waiting.key} \\(version 1\\): collecting: missing KDP`));
     expect(byKey.stdout).toMatch(/members: DBZH, VRAD; first landed/);
+    const status = await e.cli(['status']);
+    expect(status.stdout).toMatch(/ {2}volumes: collecting 1, processed 1\n/);
     const processed = await e.cli(['why', done.key]);
     expect(processed.stdout).toMatch(/processed \S+: every volume plugin succeeded \(volume-record\)/);
     expect(processed.stdout).toMatch(/volume plugin volume-record: succeeded, 1 attempt\(s\)/);
