@@ -246,9 +246,14 @@ async function volumeStage(
   summary: CycleSummary,
   log: Logger,
 ): Promise<void> {
-  if (!src.volumes || opts.dryRun || opts.signal.aborted) return;
+  // A graceful stop starts no volume plugin: the next start (or another process) runs what is due.
+  if (!src.volumes || opts.dryRun || opts.signal.aborted || opts.drainSignal?.aborted) return;
   try {
-    summary.volumes = await runVolumeStage(src, { ...deps, events: emit }, opts.signal);
+    summary.volumes = await runVolumeStage(
+      src,
+      { ...deps, events: emit },
+      opts.drainSignal ? AbortSignal.any([opts.signal, opts.drainSignal]) : opts.signal,
+    );
   } catch (thrown) {
     if (opts.signal.aborted) return;
     const err = coerceError(thrown);
