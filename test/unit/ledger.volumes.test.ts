@@ -141,6 +141,20 @@ describe('sqlite volume ledger', () => {
     expect(late).toMatchObject({ version: 2, state: 'collecting' });
     // The late KDP recorded against version 1 joins version 2 too.
     expect(late?.members.map((m) => m.member)).toEqual(['DBZH', 'KDP', 'ZDR']);
+    // A member replaced while collecting does not come back in a later version.
+    await land(l, 'RMA4_DBZH_20261123T1200Z.BUFR', T0, 10);
+    await land(l, 'RMA4_VRAD_20261123T1200Z.BUFR', T0, 10);
+    await stage(v, T0, rules);
+    await land(l, 'RMA4_VRAD_20261123T1200Z.BUFR', T0 + 1, 11); // replaces VRAD while collecting
+    await stage(v, T0 + 1, rules);
+    await v.closeDue('s', rules, T0 + 70_000);
+    await land(l, 'RMA4_DBZH_20261123T1200Z.BUFR', T0 + 80_000, 12); // changed: reopens
+    const [four] = await stage(v, T0 + 80_000, rules);
+    expect(four?.version).toBe(2);
+    expect(four?.members.map((m) => [m.member, m.sizeBytes])).toEqual([
+      ['DBZH', 12],
+      ['VRAD', 11],
+    ]);
     // Version 1 had not run: it is superseded by version 2.
     expect((await v.volumes({ key: 'RMA3_20261123T1200Z' }))[1]?.state).toBe('superseded');
     await l.close();

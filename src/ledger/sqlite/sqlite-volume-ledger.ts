@@ -524,16 +524,16 @@ function prepare(db: Database.Database) {
        SELECT @to, member, file_id, path, file_version, local_path, size_bytes, mtime_ms, landed_ms
        FROM volume_members WHERE volume_id = @from`,
     ),
+    // Late members: files recorded against the old version for a member it did not have (a file
+    // that replaced a member while collecting is not one); the latest per member wins.
     copyLate: db.prepare(
       `INSERT INTO volume_members (volume_id, member, file_id, path, file_version, local_path, size_bytes, mtime_ms, landed_ms)
        SELECT @to, vf.member, f.id, f.path, f.size_bytes || ':' || f.mtime_ms, f.local_path, f.size_bytes, f.mtime_ms, f.fetched_ms
        FROM volume_files vf JOIN files f ON f.id = vf.file_id
        WHERE vf.volume_id = @from AND vf.member IS NOT NULL AND f.local_path IS NOT NULL
-         AND vf.file_id NOT IN (SELECT file_id FROM volume_members WHERE volume_id = @from)
-       ORDER BY f.fetched_ms
-       ON CONFLICT (volume_id, member) DO UPDATE SET file_id = excluded.file_id, path = excluded.path,
-         file_version = excluded.file_version, local_path = excluded.local_path, size_bytes = excluded.size_bytes,
-         mtime_ms = excluded.mtime_ms, landed_ms = excluded.landed_ms`,
+         AND vf.member NOT IN (SELECT member FROM volume_members WHERE volume_id = @from)
+       ORDER BY f.fetched_ms DESC, f.id DESC
+       ON CONFLICT (volume_id, member) DO NOTHING`,
     ),
     putMember: db.prepare(
       `INSERT INTO volume_members (volume_id, member, file_id, path, file_version, local_path, size_bytes, mtime_ms, landed_ms)
