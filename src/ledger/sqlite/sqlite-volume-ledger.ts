@@ -191,8 +191,10 @@ export class SqliteVolumeLedger implements VolumeLedger {
           if (seen && seen.volume_id !== null) continue;
           let row = s.latest.get(source, a.key);
           if (row && row.state !== 'collecting') {
-            const known = new Map(s.members.all(row.id).map((m) => [m.member, m.file_version]));
-            if (lateMemberAction(known, a, rules) === 'ignore') {
+            // A member is its path and its file version: a moment re-sent under another name changed too.
+            const known = new Map(s.members.all(row.id).map((m) => [m.member, `${m.path}\0${m.file_version}`]));
+            const arriving = { member: a.member, version: `${a.path}\0${a.version}` };
+            if (lateMemberAction(known, arriving, rules) === 'ignore') {
               // Recorded (`why` tells it arrived late), the volume's runs stand.
               s.belongs.run({ file: a.fileId, volume: row.id, member: a.member });
               continue;
