@@ -84,7 +84,8 @@ export const retryCommand: CommandModule<object, RetryArgs> = {
           volumes.failed += s.failed;
         }
       }
-      if (args.json) printJson({ scheduled, ...summary, volumes });
+      const hasVolumes = app.config.sources.some((src) => src.volumes);
+      if (args.json) printJson({ scheduled, ...summary, ...(hasVolumes && { volumes }) });
       else
         printLine(
           `scheduled ${scheduled} file(s); plugins re-ran: ${summary.processed} processed, ${summary.failed} still failing${
