@@ -10,6 +10,7 @@ import type { LevelWithSilent, Logger } from 'pino';
 import { type Config, loadConfig, type SourceConfig } from '../config/load.js';
 import type { CycleDeps, CycleEvents } from '../engine/cycle.js';
 import { isOwnerGone, newOwnerId } from '../engine/owner.js';
+import { ConfigError } from '../errors.js';
 import { outboxRoutes, wantsIntegrity } from '../events/outbox.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { SqliteLedger } from '../ledger/sqlite/sqlite-ledger.js';
@@ -75,6 +76,7 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
       ? new SqliteLedger(':memory:')
       : new SqliteLedger(config.ledger, { readonly: mode !== 'write' });
   releasers.push(() => ledger.close());
+  requireVolumeLedger(config, ledger);
   // Transitions write outbox rows only for configured sinks: without `events:` the outbox costs nothing.
   if (config.events) ledger.setOutbox(outboxRoutes(config));
   const owner = newOwnerId();
@@ -120,6 +122,7 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
         ...(observer && { observer }),
       });
       await r.setup();
+      warnUnusedVolumePlugins(cfg, plugins, log);
       return r;
     },
     connectionsInUse(src) {
@@ -159,6 +162,8 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
   };
   if (mode === 'write') {
     const recovered = await ledger.recoverStale(Date.now(), (o) => isOwnerGone(o, owner));
+    const volumes = (await ledger.volumes?.recoverStaleVolumes(Date.now(), (o) => isOwnerGone(o, owner))) ?? 0;
+    if (volumes) log.info({ event: 'ledger.recovered', volumes }, 'took back volume claims left by a stopped process');
     if (recovered.fetches || recovered.processing) {
       log.info({ event: 'ledger.recovered', ...recovered }, 'took back claims left by a stopped process');
     }
@@ -167,6 +172,36 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
       log.info({ event: 'landing.partials_swept', files: swept }, 'removed partial downloads no version can resume');
   }
   return app;
+}
+
+/** A volume plugin runs only for sources with `volumes:`: say so at start when it never can. */
+function warnUnusedVolumePlugins(
+  config: Pick<Config, 'sources'>,
+  plugins: readonly { name: string; kind: 'file' | 'volume'; sources?: readonly string[] }[],
+  log: Logger,
+): void {
+  for (const p of plugins) {
+    if (p.kind !== 'volume') continue;
+    const usable = config.sources.filter((s) => s.volumes && (!p.sources || p.sources.includes(s.name)));
+    if (usable.length === 0)
+      log.warn(
+        { event: 'plugin.unused', plugin: p.name },
+        `volume plugin ${p.name} never runs: no source${p.sources ? ` of ${p.sources.join(', ')}` : ''} has volumes:; add a volumes: block to the source`,
+      );
+  }
+}
+
+/** A config with `volumes:` needs a ledger backend that records them: refuse it at start, not mid-cycle. */
+export function requireVolumeLedger(config: Pick<Config, 'sources' | 'ledger'>, ledger: Pick<Ledger, 'volumes'>): void {
+  if (ledger.volumes) return;
+  const issues = config.sources.flatMap((s, i) =>
+    s.volumes
+      ? [
+          `sources[${i}].volumes: the ledger backend of ${config.ledger.replace(/\/\/[^@/]*@/, '//')} does not record radar volumes; use a SQLite ledger file, or remove volumes: from source ${s.name}`,
+        ]
+      : [],
+  );
+  if (issues.length > 0) throw new ConfigError(issues);
 }
 
 /**

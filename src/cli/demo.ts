@@ -21,7 +21,7 @@ interface DemoArgs {
 }
 
 export function demoConfig(dir: string, port: number, withBufr: boolean): string {
-  return `# Written by \`poller demo\`: one FTP source, two plugins. Edit and run with
+  return `# Written by \`poller demo\`: one FTP source, its radar files grouped into volumes. Edit and run with
 #   poller run-once --config ${path.join(dir, 'poller.yaml')}
 landing: ./landing
 ledger: ./ledger.db
@@ -34,10 +34,14 @@ sources:
     concurrency: 4
     minAge: 10s
     settleDelay: 1s
+    volumes:                              # one file per moment: DBZH + VRAD make a volume
+      pattern: '(?<radar>[A-Z]+)_(?<moment>[A-Z]+)_(?<time>\\d{12})\\.bufr$'
+      expect: [DBZH, VRAD]
+      completeAfter: 2m
 plugins:
   - use: archive
     options: { root: ${JSON.stringify(path.join(dir, 'archive'))} }
-${withBufr ? `  - use: bufr\n    match: "**/*.bufr"\n    options: { out: ${JSON.stringify(path.join(dir, 'decoded'))} }\n` : ''}`;
+${withBufr ? `  - use: bufr\n    match: "**/*.bufr"\n    options: { out: ${JSON.stringify(path.join(dir, 'decoded'))} }\n  - use: radar-volume\n    options: { out: ${JSON.stringify(path.join(dir, 'volumes'))} }\n` : ''}`;
 }
 
 export const demoCommand: CommandModule<object, DemoArgs> = {
@@ -82,11 +86,13 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
 landed files:   ${rel}/landing/demo-radar/   (complete files only; partials live in landing/.partial)
 archive:        ${rel}/archive/
 decoded BUFR:   ${rel}/decoded/          (JSON per file, .npy per radar sweep)
+radar volumes:  ${rel}/volumes/          (a manifest and a quicklook PNG per volume)
 ledger:         ${rel}/ledger.db
 next:
   npm run demo                                   # again: nothing is fetched twice
   npm run demo -- --fresh                        # a new feed: only the new files are fetched
   node bin/poller.js status --config ${rel}/poller.yaml
+  node bin/poller.js volumes --config ${rel}/poller.yaml
   node bin/poller.js why radar/ARBAR/upload_in_progress.bufr.tmp --config ${rel}/poller.yaml
   node bin/poller.js bufr summary $(ls ${rel}/landing/demo-radar/radar/ARBAR/*/*/*/*DBZH* | head -1)`);
       }

@@ -37,6 +37,7 @@ const COMMANDS: ReadonlyArray<readonly [readonly string[], Loader]> = [
     },
   ],
   [['ledger'], async () => [(await import('./ledger.js')).ledgerCommand as never]],
+  [['volumes'], async () => [(await import('./volumes.js')).volumesCommand as never]],
   [['demo'], async () => [(await import('./demo.js')).demoCommand as never]],
   [['bufr'], async () => [(await import('./bufr.js')).bufrCommand as never]],
 ];

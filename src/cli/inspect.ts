@@ -9,6 +9,7 @@ import { openApp } from './app.js';
 import { sizeText } from './ledger.js';
 import { type CommonArgs, commonOptions } from './options.js';
 import { ago, iso, printJson, printLine, printTable } from './output.js';
+import { printVolume, type VolumeView, volumeViews } from './volumes.js';
 
 async function withLedger<T>(args: CommonArgs, fn: (ledger: Ledger, config: Config) => Promise<T>): Promise<T> {
   const app = await openApp({
@@ -50,7 +51,18 @@ export const statusCommand: CommandModule<object, CommonArgs> = {
       });
       const sinks = config.events ? await ledger.outboxStats() : [];
       const size = await ledger.stats();
-      if (args.json) return printJson({ sources: report, ledger: size, ...(config.events && { sinks }) });
+      const volumeCounts = (await ledger.volumes?.volumeCounts()) ?? [];
+      const volumesOf = (name: string) =>
+        Object.fromEntries(volumeCounts.filter((c) => c.source === name).map((c) => [c.state, c.count]));
+      if (args.json)
+        return printJson({
+          sources: report.map((s) => ({
+            ...s,
+            ...(volumeCounts.some((c) => c.source === s.name) && { volumes: volumesOf(s.name) }),
+          })),
+          ledger: size,
+          ...(config.events && { sinks }),
+        });
       for (const s of report) {
         printLine(`${s.name}${s.configured ? '' : ' (not in config)'}  ${s.url ?? ''}`);
         printLine(
@@ -58,6 +70,8 @@ export const statusCommand: CommandModule<object, CommonArgs> = {
         );
         const counts = FILE_STATES.filter((st) => s.counts[st]).map((st) => `${st} ${s.counts[st]}`);
         printLine(`  files: ${counts.join(', ') || 'none'}`);
+        const vols = Object.entries(volumesOf(s.name));
+        if (vols.length > 0) printLine(`  volumes: ${vols.map(([st, n]) => `${st} ${n}`).join(', ')}`);
         printLine(
           `  newest file fetched: ${s.newestFetchedMtimeMs === null ? 'none' : `modified ${ago(s.newestFetchedMtimeMs)}`}`,
         );
@@ -116,6 +130,8 @@ export interface WhyAnswer {
   path: string;
   verdict: string;
   versions: Array<FileRecord & { plugins: PluginRunRecord[] }>;
+  /** The radar volumes this path is (or was) a member of, newest version first. */
+  volumes?: VolumeView[];
 }
 
 /** Explain, in words, what happened to a remote path in each source that could have it. */
@@ -145,9 +161,28 @@ export async function explainPath(
     } else {
       verdict = describe(latest, latest.plugins, src.stableListings, src.minAgeMs);
     }
-    answers.push({ source: src.name, path: p, verdict, versions });
+    const volumes = src.volumes && ledger.volumes ? await ledger.volumes.volumesOfPath(src.name, p) : [];
+    answers.push({
+      source: src.name,
+      path: p,
+      verdict,
+      versions,
+      ...(volumes.length > 0 && { volumes: await volumeViews(ledger, config, volumes) }),
+    });
   }
   return answers;
+}
+
+/** A volume key instead of a path: every version of that volume, in each source with volumes. */
+export async function explainVolumeKey(
+  ledger: Ledger,
+  config: Config,
+  key: string,
+  sourceName?: string,
+): Promise<VolumeView[]> {
+  if (!ledger.volumes) return [];
+  const found = await ledger.volumes.volumes({ key, ...(sourceName && { source: sourceName }), limit: 20 });
+  return volumeViews(ledger, config, found);
 }
 
 function describe(f: FileRecord, runs: PluginRunRecord[], stableListings: number, minAgeMs: number): string {
@@ -200,6 +235,10 @@ export function whyLines(answers: readonly WhyAnswer[]): string[] {
         );
       }
     }
+    for (const v of a.volumes ?? []) {
+      const late = !v.members.some((m) => m.path === a.path) ? ' (arrived after it was handed on: not a member)' : '';
+      lines.push(`  in volume ${v.key} version ${v.version}${late}: ${v.verdict}`);
+    }
   }
   return lines;
 }
@@ -214,6 +253,15 @@ export const whyCommand: CommandModule<object, WhyArgs> = {
   handler: async (args) => {
     await withLedger(args, async (ledger, config) => {
       const answers = await explainPath(ledger, config, args.path, args.source);
+      // Not a file any source has seen, but a volume key: explain the volume.
+      if (answers.every((a) => a.versions.length === 0)) {
+        const volumes = await explainVolumeKey(ledger, config, args.path, args.source);
+        if (volumes.length > 0) {
+          if (args.json) return printJson({ volumes });
+          for (const v of volumes) printVolume(v);
+          return;
+        }
+      }
       if (args.json) return printJson({ answers });
       for (const line of whyLines(answers)) printLine(line);
     });

@@ -36,7 +36,9 @@ const pruneCommand: CommandModule<object, PruneArgs> = {
         return;
       }
       const verb = args.dryRun ? 'would prune' : 'pruned';
-      printLine(`${verb} ${totals.files} file version(s) and ${totals.pluginRuns} plugin run(s)`);
+      printLine(
+        `${verb} ${totals.files} file version(s) and ${totals.pluginRuns} plugin run(s)${totals.volumes ? `, ${totals.volumes} radar volume version(s)` : ''}`,
+      );
       printLine(
         `ledger: ${after.fileRows} file version(s), ${after.pluginRunRows} plugin run(s)${sizeText(after.bytes)}`,
       );

@@ -1,6 +1,7 @@
 /** `poller retry` and `poller forget`: change what the ledger will do next. */
 import type { CommandModule } from 'yargs';
 import { LEASE_MS, processClaimed } from '../engine/cycle.js';
+import { runVolumeStage } from '../engine/volume-stage.js';
 import { FILE_STATES, type FileState } from '../ledger/ledger.js';
 import { openApp } from './app.js';
 import { type CommonArgs, commonOptions } from './options.js';
@@ -10,6 +11,7 @@ interface RetryArgs extends CommonArgs {
   source?: string;
   plugin?: string;
   path?: string;
+  volume?: string;
   quarantined: boolean;
 }
 
@@ -21,6 +23,7 @@ export const retryCommand: CommandModule<object, RetryArgs> = {
       .option('source', { type: 'string' })
       .option('plugin', { type: 'string', describe: 'Only runs of this plugin' })
       .option('path', { type: 'string', describe: 'Only this remote path' })
+      .option('volume', { type: 'string', describe: 'Only this radar volume key (its volume plugins)' })
       .option('quarantined', {
         type: 'boolean',
         default: false,
@@ -38,15 +41,18 @@ export const retryCommand: CommandModule<object, RetryArgs> = {
         throw new UsageError(`--plugin ${args.plugin}: no such plugin in the config; see \`poller plugins\``);
       }
       const now = Date.now();
-      const ids = await app.ledger.scheduleRetry(
-        {
-          ...(args.source && { source: args.source }),
-          ...(args.plugin && { plugin: args.plugin }),
-          ...(args.path && { path: args.path.replace(/^\/+/, '') }),
-          includeQuarantined: args.quarantined,
-        },
-        now,
-      );
+      // `--volume` retries only that volume; `--path` only that file.
+      const ids = args.volume
+        ? []
+        : await app.ledger.scheduleRetry(
+            {
+              ...(args.source && { source: args.source }),
+              ...(args.plugin && { plugin: args.plugin }),
+              ...(args.path && { path: args.path.replace(/^\/+/, '') }),
+              includeQuarantined: args.quarantined,
+            },
+            now,
+          );
       const scheduled = ids.length;
       const summary = { processed: 0, failed: 0 };
       const deps = await app.cycleDeps();
@@ -58,12 +64,37 @@ export const retryCommand: CommandModule<object, RetryArgs> = {
           processClaimed(r, byName.get(r.source) ?? { name: r.source }, deps, summary, {}, app.log, args.plugin),
         ),
       );
-      if (args.json) printJson({ scheduled, ...summary });
+      const volumes = { scheduled: 0, processed: 0, failed: 0 };
+      if (!args.path && app.ledger.volumes) {
+        const vids = await app.ledger.volumes.retryVolumes(
+          {
+            ...(args.source && { source: args.source }),
+            ...(args.plugin && { plugin: args.plugin }),
+            ...(args.volume && { key: args.volume }),
+            includeQuarantined: args.quarantined,
+          },
+          now,
+        );
+        volumes.scheduled = vids.length;
+        // The volume stage claims what is due and runs it, as a cycle would.
+        for (const src of app.config.sources) {
+          if (!src.volumes || vids.length === 0) continue;
+          const s = await runVolumeStage(src, deps, app.shutdown.signal);
+          volumes.processed += s.processed;
+          volumes.failed += s.failed;
+        }
+      }
+      const hasVolumes = app.config.sources.some((src) => src.volumes);
+      if (args.json) printJson({ scheduled, ...summary, ...(hasVolumes && { volumes }) });
       else
         printLine(
-          `scheduled ${scheduled} file(s); plugins re-ran: ${summary.processed} processed, ${summary.failed} still failing`,
+          `scheduled ${scheduled} file(s); plugins re-ran: ${summary.processed} processed, ${summary.failed} still failing${
+            volumes.scheduled
+              ? `; ${volumes.scheduled} volume(s): ${volumes.processed} processed, ${volumes.failed} still failing`
+              : ''
+          }`,
         );
-      process.exitCode = summary.failed > 0 ? 1 : 0;
+      process.exitCode = summary.failed > 0 || volumes.failed > 0 ? 1 : 0;
     } finally {
       await app.close();
     }

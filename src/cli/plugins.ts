@@ -16,6 +16,7 @@ export const pluginsCommand: CommandModule<object, CommonArgs> = {
     const plugins = await loadPlugins(config.plugins, config.baseDir);
     const rows = plugins.map((p, i) => ({
       name: p.name,
+      kind: p.kind,
       origin: p.origin,
       match:
         config.plugins[i]?.match ?? (typeof p.plugin.match === 'function' ? '(function)' : (p.plugin.match ?? '**')),
@@ -25,8 +26,16 @@ export const pluginsCommand: CommandModule<object, CommonArgs> = {
     }));
     if (args.json) return printJson({ plugins: rows, builtins: BUILTIN_PLUGINS });
     printTable(
-      ['name', 'from', 'match', 'sources', 'timeout', 'attempts'],
-      rows.map((r) => [r.name, r.origin, String(r.match), String(r.sources), `${r.timeoutMs} ms`, r.maxAttempts]),
+      ['name', 'kind', 'from', 'match', 'sources', 'timeout', 'attempts'],
+      rows.map((r) => [
+        r.name,
+        r.kind,
+        r.origin,
+        String(r.match),
+        String(r.sources),
+        `${r.timeoutMs} ms`,
+        r.maxAttempts,
+      ]),
     );
     printLine(`built-in: ${BUILTIN_PLUGINS.join(', ')}`);
   },

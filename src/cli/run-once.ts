@@ -1,9 +1,12 @@
 /** `poller run-once`: one cycle of each selected source, a summary, exit 1 if anything failed. */
 import type { CommandModule } from 'yargs';
 import { parseDurationMs } from '../config/duration.js';
+import type { SourceConfig } from '../config/load.js';
 import { type CycleSummary, runCycle } from '../engine/cycle.js';
+import { runVolumeStage } from '../engine/volume-stage.js';
 import { openEventsHub } from '../events/outbox.js';
 import { toleratingMissingDirs } from '../sources/date-template.js';
+import { sleep } from '../transfer/retry.js';
 import { type App, cycleStartDirs, openApp, prepareSource } from './app.js';
 import { type CommonArgs, commonOptions, parseTime } from './options.js';
 import { humanBytes, printJson, printTable, UsageError } from './output.js';
@@ -15,6 +18,7 @@ interface RunOnceArgs extends CommonArgs {
   since?: string;
   until?: string;
   eventsWait?: string;
+  volumesWait?: string;
 }
 
 export interface RunOnceResult {
@@ -34,6 +38,9 @@ export async function runOnce(args: RunOnceArgs): Promise<number> {
   const eventsWaitMs = parseDurationMs(args.eventsWait ?? '10s');
   if (eventsWaitMs === undefined)
     throw new UsageError(`--events-wait ${args.eventsWait}: not a duration; write e.g. 10s`);
+  const volumesWaitMs = parseDurationMs(args.volumesWait ?? '0s');
+  if (volumesWaitMs === undefined)
+    throw new UsageError(`--volumes-wait ${args.volumesWait}: not a duration; write e.g. 3m`);
   const app = await openApp({
     configPath: args.config,
     logTo: 'stderr',
@@ -80,6 +87,8 @@ export async function runOnce(args: RunOnceArgs): Promise<number> {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
+    if (!args.dryRun && !app.shutdown.signal.aborted)
+      await waitForVolumes(app, deps, selected, summaries, Date.now() + volumesWaitMs);
     const result: RunOnceResult = {
       sources: summaries,
       batches: summaries.reduce((n, s) => n + s.batches, 0),
@@ -88,9 +97,64 @@ export async function runOnce(args: RunOnceArgs): Promise<number> {
     if (app.config.events && !args.dryRun) result.events = await flushEvents(app, eventsWaitMs);
     if (args.json) printJson(result);
     else printSummary(result, args.dryRun);
-    return summaries.some((s) => s.failed > 0 || s.error) ? 1 : 0;
+    reportCollecting(summaries);
+    return summaries.some((s) => s.failed > 0 || s.error || (s.volumes?.failed ?? 0) > 0) ? 1 : 0;
   } finally {
     await app.close();
+  }
+}
+
+/**
+ * Volumes still collecting whose quiet time ends within `untilMs`: wait for it and run the volume
+ * stage again (they are declared partial and run now rather than by the next run). Bounded by the
+ * deadline and by the number of rounds.
+ */
+async function waitForVolumes(
+  app: App,
+  deps: Awaited<ReturnType<App['cycleDeps']>>,
+  selected: readonly SourceConfig[],
+  summaries: CycleSummary[],
+  untilMs: number,
+): Promise<void> {
+  for (let round = 0; round < 100; round++) {
+    const due = summaries
+      .flatMap((s) => s.volumes?.collecting ?? [])
+      .map((v) => v.partialAtMs)
+      .filter((t): t is number => t !== undefined && t <= untilMs);
+    if (due.length === 0) return;
+    try {
+      await sleep(Math.max(0, Math.min(...due) - Date.now()), app.shutdown.signal);
+    } catch {
+      return;
+    }
+    for (const [i, src] of selected.entries()) {
+      const s = summaries[i] as CycleSummary;
+      if (!src.volumes || !s.volumes) continue;
+      const next = await runVolumeStage(src, deps, app.shutdown.signal);
+      s.volumes = {
+        ...next,
+        members: s.volumes.members + next.members,
+        complete: s.volumes.complete + next.complete,
+        partial: s.volumes.partial + next.partial,
+        processed: s.volumes.processed + next.processed,
+        failed: s.volumes.failed + next.failed,
+      };
+    }
+  }
+}
+
+/** Say on stderr what is left collecting, and when the next run declares it. */
+function reportCollecting(summaries: readonly CycleSummary[]): void {
+  for (const s of summaries) {
+    const collecting = s.volumes?.collecting ?? [];
+    if (collecting.length === 0) continue;
+    const next = collecting.map((v) => v.partialAtMs).filter((t): t is number => t !== undefined);
+    const stale = collecting.filter((v) => v.stale).length;
+    process.stderr.write(
+      `volumes: ${collecting.length} volume(s) of ${s.name} still collecting${
+        next.length ? `; a run after ${new Date(Math.min(...next)).toISOString()} declares the first partial` : ''
+      }${stale ? `; ${stale} below the minimum (stale)` : ''}; see \`poller volumes --state collecting\`\n`,
+    );
   }
 }
 
@@ -146,7 +210,14 @@ function printSummary(r: RunOnceResult, dryRun: boolean): void {
       s.failed,
       s.skipped,
       s.batches,
-      s.error ? `ERROR ${s.error.message}` : s.settling ? `${s.settling} still settling` : '',
+      [
+        s.error ? `ERROR ${s.error.message}` : s.settling ? `${s.settling} still settling` : '',
+        s.volumes && (s.volumes.processed || s.volumes.failed || s.volumes.collecting.length)
+          ? `volumes: ${s.volumes.processed} run, ${s.volumes.failed} failed, ${s.volumes.collecting.length} collecting`
+          : '',
+      ]
+        .filter(Boolean)
+        .join('; '),
     ]),
   );
 }
@@ -164,6 +235,11 @@ export const runOnceCommand: CommandModule<object, RunOnceArgs> = {
       })
       .option('since', { type: 'string', describe: 'Only files modified at or after this time (ISO 8601)' })
       .option('until', { type: 'string', describe: 'Only files modified before this time (ISO 8601)' })
+      .option('volumes-wait', {
+        type: 'string',
+        default: '0s',
+        describe: 'Wait up to this long for collecting volumes whose quiet time ends, and run them before exit',
+      })
       .option('events-wait', {
         type: 'string',
         default: '10s',

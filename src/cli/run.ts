@@ -13,6 +13,8 @@ import { type Config, loadConfig, type SourceConfig } from '../config/load.js';
 import { type CycleDeps, type CycleEvents, runCycle } from '../engine/cycle.js';
 import { startRetentionTimer, unboundedWarning } from '../engine/retention-timer.js';
 import { type CycleOutcome, createScheduler, nominalIntervalMs } from '../engine/scheduler.js';
+import { staleVolumeCount } from '../engine/volume-stage.js';
+import { startVolumeTimer } from '../engine/volume-timer.js';
 import { ConfigError, coerceError } from '../errors.js';
 import { type EventsHub, type EventsHubOptions, outboxRoutes, wantsIntegrity } from '../events/outbox.js';
 import { evaluateReadiness, type HealthReport } from '../observe/health.js';
@@ -126,6 +128,9 @@ function metricEvents(metrics: Metrics, lastSuccessMs: Map<string, number>): Cyc
     },
     pluginRan(plugin, ok, durationMs) {
       metrics.pluginRun(plugin, ok ? 'succeeded' : 'failed', durationMs);
+    },
+    volumeClosed(source, state, waitMs) {
+      metrics.volumeClosed(source, state, waitMs);
     },
     processed(source, _path, state) {
       if (state === 'failed' || state === 'quarantined') metrics.fileFailed(source, 'process');
@@ -366,6 +371,12 @@ export async function runDaemon(args: RunArgs): Promise<number> {
               if (n !== undefined) metrics.poolInUse(s.name, n);
             }
             await updateLateness();
+            if (app.ledger.volumes && gen.config.sources.some((s) => s.volumes)) {
+              const stale = new Map<string, number>();
+              for (const s of gen.config.sources)
+                if (s.volumes) stale.set(s.name, await staleVolumeCount(app.ledger, s, Date.now()));
+              metrics.volumeCounts(await app.ledger.volumes.volumeCounts(), stale);
+            }
             return metrics.render();
           },
         },
@@ -456,6 +467,22 @@ export async function runDaemon(args: RunArgs): Promise<number> {
     onPruned: (n) => metrics.ledgerPruned(n),
     onStats: (s) => metrics.ledgerSize(s),
   });
+  // Quiet times run out between cycles: volumes are declared partial (and run) on time.
+  const volumeTimer = startVolumeTimer({
+    sources: () => gen.config.sources,
+    async runStage(src, stage) {
+      const g = gen;
+      g.users++;
+      try {
+        return await stage(src, g.deps, drain.signal);
+      } finally {
+        g.users--;
+        closeWhenUnused(g);
+      }
+    },
+    log,
+    signal: drain.signal,
+  });
   log.info(
     {
       event: 'daemon.started',
@@ -487,6 +514,7 @@ export async function runDaemon(args: RunArgs): Promise<number> {
   try {
     await scheduler.idle();
     await retention.stop();
+    await volumeTimer.stop();
     clearTimeout(grace);
     clearInterval(pruneTimer);
     await reloading;

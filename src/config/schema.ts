@@ -240,7 +240,9 @@ export const sourceSchema = z
 export const pluginSchema = z.strictObject({
   use: z.string().min(1).describe('A built-in plugin name, a path (./plugins/mine.js) or a package name.'),
   name: z.string().optional().describe("Name in the ledger and logs; default: the plugin's own name."),
-  match: globList.optional().describe("Globs on the remote path; default: the plugin's own match."),
+  match: globList
+    .optional()
+    .describe("Globs on the remote path (volume plugins: on the volume key); default: the plugin's own match."),
   sources: z.array(z.string()).optional().describe('Only files of these sources; default: all.'),
   options: z.record(z.string(), z.unknown()).default({}),
   timeout: duration('Per-file timeout of one run.').optional(),

@@ -29,6 +29,7 @@ import { isAlreadyLanded, landFile, sweepPartials } from '../transfer/landing.js
 import { landingPathFor, unsafeRemotePathReason } from '../transfer/landing-path.js';
 import { backoffDelayMs, sleep } from '../transfer/retry.js';
 import { GroupCommit } from './group-commit.js';
+import { runVolumeStage, type VolumeEvents, type VolumeStageSummary } from './volume-stage.js';
 
 export interface CycleSummary {
   name: string;
@@ -46,6 +47,8 @@ export interface CycleSummary {
   batches: number;
   /** Ready files left for a later cycle (over the cap, when the cycle does not drain). */
   readyLeft: number;
+  /** The volume stage of a source with `volumes:` (members joined, volumes closed and run). */
+  volumes?: VolumeStageSummary;
   /** Set when the cycle could not run (listing failed, source unusable). */
   error?: {
     code: string;
@@ -56,7 +59,7 @@ export interface CycleSummary {
 }
 
 /** Hooks for metrics and progress displays. Each is optional; a throwing hook is ignored. */
-export interface CycleEvents {
+export interface CycleEvents extends VolumeEvents {
   listed?(source: string, files: number, truncated: boolean): void;
   /** Files claimed for download in this cycle and their total size (a progress display's 100 %). */
   claimed?(source: string, files: number, sizeBytes: number): void;
@@ -182,6 +185,8 @@ export async function runCycle(
       { event: paused ? 'source.paused' : 'source.list_failed', err: { code: errorCode(err), message: err.message } },
       `${src.name}: ${err.message}`,
     );
+    // Quiet times run out whether or not the source answers: declare and run what is due.
+    await volumeStage(src, deps, emit, opts, summary, log);
     return summary;
   }
   if (opts.dryRun) {
@@ -234,8 +239,37 @@ export async function runCycle(
     );
     await deps.ledger.recordPoll(src.name, src.displayUrl, false, pausedBy.message, now());
   }
+  await volumeStage(src, deps, emit, opts, summary, log);
   log.info({ event: 'cycle.finished', durationMs: now() - started, ...withoutName(summary) }, 'cycle finished');
   return summary;
+}
+
+/** The volume stage after the files of the cycle landed (and their file plugins ran). */
+async function volumeStage(
+  src: SourceConfig,
+  deps: CycleDeps,
+  emit: CycleEvents,
+  opts: CycleOptions,
+  summary: CycleSummary,
+  log: Logger,
+): Promise<void> {
+  // A graceful stop starts no volume plugin: the next start (or another process) runs what is due.
+  if (!src.volumes || opts.dryRun || opts.signal.aborted || opts.drainSignal?.aborted) return;
+  try {
+    summary.volumes = await runVolumeStage(
+      src,
+      { ...deps, events: emit },
+      opts.drainSignal ? AbortSignal.any([opts.signal, opts.drainSignal]) : opts.signal,
+    );
+  } catch (thrown) {
+    if (opts.signal.aborted) return;
+    const err = coerceError(thrown);
+    // The ledger holds what is left; the next cycle (or the volume timer) takes it up again.
+    log.error(
+      { event: 'volume.stage_failed', err: { code: errorCode(err), message: err.message } },
+      `volume stage failed: ${err.message}`,
+    );
+  }
 }
 
 /**
@@ -835,7 +869,10 @@ function safeEvents(events: CycleEvents | undefined, log: Logger): CycleEvents {
   return wrapped;
 }
 
-function withoutName(s: CycleSummary): Omit<CycleSummary, 'name'> {
-  const { name: _name, ...rest } = s;
-  return rest;
+function withoutName(s: CycleSummary): Record<string, unknown> {
+  const { name: _name, volumes, ...rest } = s;
+  // The log line carries counts; `poller volumes` lists the collecting ones.
+  if (!volumes) return rest;
+  const { collecting, ...counts } = volumes;
+  return { ...rest, volumes: { ...counts, collecting: collecting.length } };
 }

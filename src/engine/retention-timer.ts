@@ -27,11 +27,17 @@ export function startRetentionTimer(opts: RetentionTimerOptions): { stop(): Prom
     const config = opts.config();
     const plan = retentionPlan(config, Date.now());
     const totals = await pruneLedger(opts.ledger, plan.rules, { nowMs: Date.now(), signal: opts.signal });
-    if (totals.files > 0) {
+    if (totals.files > 0 || totals.volumes > 0) {
       opts.onPruned?.(totals.files);
       opts.log.info(
-        { event: 'ledger.pruned', files: totals.files, pluginRuns: totals.pluginRuns, batches: totals.batches },
-        `retention: pruned ${totals.files} file version(s)`,
+        {
+          event: 'ledger.pruned',
+          files: totals.files,
+          pluginRuns: totals.pluginRuns,
+          volumes: totals.volumes,
+          batches: totals.batches,
+        },
+        `retention: pruned ${totals.files} file version(s)${totals.volumes ? ` and ${totals.volumes} volume version(s)` : ''}`,
       );
     }
     opts.onStats?.(await opts.ledger.stats());

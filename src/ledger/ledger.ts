@@ -13,6 +13,7 @@
  */
 import type { EmittedOutput } from '../plugins/api.js';
 import type { MtimePrecision, RemoteEntry } from '../sources/source.js';
+import type { VolumeLedger } from './volume-ledger.js';
 
 export type FileState =
   | 'seen'
@@ -268,6 +269,11 @@ export interface LedgerStats {
 }
 
 export interface Ledger {
+  /**
+   * Radar volumes (README "Radar volumes"). Optional: a backend without it cannot serve a config
+   * with `volumes:`, and the poller refuses such a config at start.
+   */
+  readonly volumes?: VolumeLedger;
   /** Record one listing of a source (one transaction); returns what is ready to fetch. */
   observe(source: string, observations: readonly Observation[], opts: ObserveOptions): Promise<ObserveResult>;
   /** Atomically take ready versions for fetching; returns only those this owner got. */

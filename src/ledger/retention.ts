@@ -33,6 +33,8 @@ export function retentionPlan(config: Pick<Config, 'sources' | 'retention'>, now
 export interface PruneTotals {
   files: number;
   pluginRuns: number;
+  /** Radar volume versions (with their members and runs). */
+  volumes: number;
   batches: number;
   /** More rows remained when the pass stopped (batch cap or abort). */
   more: boolean;
@@ -44,7 +46,7 @@ export async function pruneLedger(
   rules: PruneRules,
   opts: { nowMs: number; dryRun?: boolean; signal?: AbortSignal; batch?: number },
 ): Promise<PruneTotals> {
-  const totals: PruneTotals = { files: 0, pluginRuns: 0, batches: 0, more: false };
+  const totals: PruneTotals = { files: 0, pluginRuns: 0, volumes: 0, batches: 0, more: false };
   if (rules.windows.length === 0) return totals;
   // A dry run deletes nothing, so one pass with a large limit counts what would go.
   const limit = opts.dryRun ? Number.MAX_SAFE_INTEGER : (opts.batch ?? PRUNE_BATCH);
@@ -60,6 +62,14 @@ export async function pruneLedger(
     totals.more = r.more;
     if (!r.more || opts.dryRun) break;
     await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  if (ledger.volumes) {
+    for (let i = 0; i < MAX_BATCHES_PER_PASS && !opts.signal?.aborted; i++) {
+      const r = await ledger.volumes.pruneVolumes(rules, { limit, ...(opts.dryRun && { dryRun: true }) });
+      totals.volumes += r.volumes;
+      if (!r.more || opts.dryRun) break;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
   }
   return totals;
 }

@@ -46,6 +46,13 @@ export interface Metrics {
   ledgerSize(stats: { fileRows: number; pluginRunRows: number; bytes: number | null }): void;
   /** Rows deleted by retention. */
   ledgerPruned(files: number): void;
+  /** Radar volumes by source and state as last counted, and the stale collecting ones per source. */
+  volumeCounts(
+    counts: ReadonlyArray<{ source: string; state: string; count: number }>,
+    stale: ReadonlyMap<string, number>,
+  ): void;
+  /** A volume became complete or partial, `waitMs` after its first member landed. */
+  volumeClosed(source: string, state: 'complete' | 'partial', waitMs: number): void;
   /** The text exposition format, for `GET /metrics`. */
   render(): Promise<string>;
   /** The Content-Type header that goes with {@link Metrics.render}. */
@@ -67,6 +74,9 @@ export interface CreateMetricsOptions {
 const FETCH_BUCKETS_S = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 // Plugins range from a copy (ms) to a BUFR decode with a quicklook render (seconds).
 const PLUGIN_BUCKETS_S = [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+// A volume's members arrive over seconds to minutes; a partial one waits out its quiet time.
+const VOLUME_BUCKETS_S = [1, 5, 10, 30, 60, 120, 180, 300, 600, 1200, 3600];
 
 /**
  * Create the metrics for one engine.
@@ -190,6 +200,32 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
   const ledgerPruned = new Counter({
     name: 'poller_ledger_pruned_total',
     help: 'File versions deleted by retention.',
+    registers,
+  });
+
+  const volumesGauge = new Gauge({
+    name: 'poller_volumes',
+    help: 'Radar volume versions in the ledger, by source and state (collecting, complete, partial, processed, failed, quarantined, superseded).',
+    labelNames: ['source', 'state'] as const,
+    registers,
+  });
+  const volumesStale = new Gauge({
+    name: 'poller_volumes_stale',
+    help: 'Collecting volumes quiet for their whole completeAfter but below the minimum: nothing moves them on their own.',
+    labelNames: ['source'] as const,
+    registers,
+  });
+  const volumesClosed = new Counter({
+    name: 'poller_volumes_closed_total',
+    help: 'Volumes handed to volume plugins, complete or partial (declared after the quiet time).',
+    labelNames: ['source', 'state'] as const,
+    registers,
+  });
+  const volumeWait = new Histogram({
+    name: 'poller_volume_complete_seconds',
+    help: 'Time from the first member of a volume landing to the volume being complete (or declared partial).',
+    labelNames: ['source', 'state'] as const,
+    buckets: VOLUME_BUCKETS_S,
     registers,
   });
 
@@ -317,6 +353,16 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
     },
     ledgerPruned(files) {
       ledgerPruned.inc(files);
+    },
+    volumeCounts(counts, stale) {
+      volumesGauge.reset();
+      for (const c of counts) volumesGauge.set({ source: c.source, state: c.state }, c.count);
+      volumesStale.reset();
+      for (const [source, n] of stale) volumesStale.set({ source }, n);
+    },
+    volumeClosed(source, state, waitMs) {
+      volumesClosed.inc({ source, state });
+      volumeWait.observe({ source, state }, Math.max(0, waitMs) / 1000);
     },
     render() {
       return registry.metrics();

@@ -66,12 +66,10 @@ export interface PluginContext<Options> extends PluginSetupContext<Options> {
 /** Which files a plugin wants: globs on the remote path, or a predicate. */
 export type PluginMatch = string | readonly string[] | ((file: PluginFile) => boolean);
 
-/** What a plugin module's default export is built from. */
-export interface PluginDefinition<Schema extends z.ZodType = z.ZodType> {
+/** What file and volume plugins have in common. */
+export interface PluginDefinitionBase<Schema extends z.ZodType = z.ZodType> {
   /** Unique name, used in config (`use: name`), logs, the ledger and `poller retry --plugin`. */
   name: string;
-  /** Default match; the config's `match` overrides it. Default: every file. */
-  match?: PluginMatch;
   /** zod schema for `options` in the config; its output type is `ctx.options`. */
   options?: Schema;
   /** Default per-run timeout; the config's `timeout` overrides it. @default 60_000 */
@@ -91,10 +89,69 @@ export interface PluginDefinition<Schema extends z.ZodType = z.ZodType> {
    * file. A throw disables the plugin with a clear error.
    */
   setup?(ctx: PluginSetupContext<z.output<Schema>>): Promise<void> | void;
-  /** Once per (file version, attempt). Throw to fail; a PermanentError is not retried. */
-  process(file: PluginFile, ctx: PluginContext<z.output<Schema>>): Promise<void> | void;
   /** On shutdown, once per worker or child that ran setup; bounded by a timeout. */
   teardown?(ctx: PluginSetupContext<z.output<Schema>>): Promise<void> | void;
+}
+
+/** What a file plugin module's default export is built from. */
+export interface PluginDefinition<Schema extends z.ZodType = z.ZodType> extends PluginDefinitionBase<Schema> {
+  /** A file plugin (the default): `process` runs once per landed file version. */
+  kind?: 'file';
+  /** Default match; the config's `match` overrides it. Default: every file. */
+  match?: PluginMatch;
+  /** Once per (file version, attempt). Throw to fail; a PermanentError is not retried. */
+  process(file: PluginFile, ctx: PluginContext<z.output<Schema>>): Promise<void> | void;
+}
+
+/** One member file of a volume (one moment of one scan). */
+export interface PluginVolumeMember {
+  /** The member name taken from the path by the key pattern, e.g. `DBZH`. */
+  readonly member: string;
+  /** Absolute path of the landed file; complete and fsynced. */
+  readonly localPath: string;
+  /** Path on the source, relative to the source root. */
+  readonly remotePath: string;
+  readonly sizeBytes: number;
+  /** Remote modification time, ms since the epoch. */
+  readonly mtimeMs: number;
+}
+
+/** A radar volume as a volume plugin sees it: complete, or declared partial after the quiet time. */
+export interface PluginVolume {
+  /** The volume key: the group-by fields joined by `_` (`RMA11_0315_01_20251020T152828Z`). */
+  readonly key: string;
+  /** The source's name from the config. */
+  readonly source: string;
+  /** 1 for the first version of this key; a reopened volume (a member changed) counts up. */
+  readonly version: number;
+  /** The pattern's named groups except the member (`{ radar: 'RMA11', time: '...' }`). */
+  readonly fields: Readonly<Record<string, string>>;
+  /** One file per member, by member name. */
+  readonly members: readonly PluginVolumeMember[];
+  /** Every expected member is there (or, without an `expect` list, the quiet time passed). */
+  readonly complete: boolean;
+  /** Declared after the quiet time with some expected members missing. */
+  readonly partial: boolean;
+  /** Expected members that are not there (empty when complete). */
+  readonly missing: readonly string[];
+  /** When the first and the last member landed, ms since the epoch. */
+  readonly firstMemberMs: number;
+  readonly lastMemberMs: number;
+  /** 1 on the first run of this plugin for this volume version, 2 on the first retry, ... */
+  readonly attempt: number;
+}
+
+/** Which volumes a volume plugin wants: globs on the volume key, or a predicate. */
+export type VolumeMatch = string | readonly string[] | ((volume: PluginVolume) => boolean);
+
+/** What a volume plugin module's default export is built from. */
+export interface VolumePluginDefinition<Schema extends z.ZodType = z.ZodType> extends PluginDefinitionBase<Schema> {
+  /** A volume plugin: `process` runs once per volume version, when it is complete or partial. */
+  kind: 'volume';
+  /** Default match (on the volume key); the config's `match` overrides it. Default: every volume. */
+  match?: VolumeMatch;
+  /** Once per (volume version, attempt). Throw to fail; a PermanentError is not retried. */
+  process(volume: PluginVolume, ctx: PluginContext<z.output<Schema>>): Promise<void> | void;
 }
 
 /** A loaded plugin: the definition, frozen, with the API version it was built for. */
@@ -102,9 +159,17 @@ export type Plugin<Schema extends z.ZodType = z.ZodType> = Readonly<PluginDefini
   readonly apiVersion: number;
 };
 
+/** A loaded volume plugin. */
+export type VolumePlugin<Schema extends z.ZodType = z.ZodType> = Readonly<VolumePluginDefinition<Schema>> & {
+  readonly apiVersion: number;
+};
+
 /**
  * Declare a plugin. An identity function for type inference (`ctx.options` is typed from
  * `options`), plus the API version the loader checks.
+ *
+ * `kind: 'volume'` declares a volume plugin: `process(volume, ctx)` then runs once per radar
+ * volume version (README "Radar volumes").
  *
  * @example
  * export default definePlugin({
@@ -114,7 +179,11 @@ export type Plugin<Schema extends z.ZodType = z.ZodType> = Readonly<PluginDefini
  * });
  */
 export function definePlugin<Schema extends z.ZodType = z.ZodType>(
+  definition: VolumePluginDefinition<Schema>,
+): VolumePlugin<Schema>;
+export function definePlugin<Schema extends z.ZodType = z.ZodType>(
   definition: PluginDefinition<Schema>,
-): Plugin<Schema> {
+): Plugin<Schema>;
+export function definePlugin(definition: PluginDefinition | VolumePluginDefinition): Plugin | VolumePlugin {
   return Object.freeze({ ...definition, apiVersion: PLUGIN_API_VERSION });
 }

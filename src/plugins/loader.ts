@@ -5,19 +5,24 @@ import type { PluginConfig } from '../config/load.js';
 import { ConfigError } from '../errors.js';
 import { builtinPluginFile } from '../package-paths.js';
 import { compileGlobs } from '../sources/glob.js';
-import { PLUGIN_API_VERSION, type Plugin, type PluginFile } from './api.js';
+import { PLUGIN_API_VERSION, type Plugin, type PluginFile, type PluginVolume, type VolumePlugin } from './api.js';
 import type { IsolationMode } from './isolation/pool.js';
 import { runnableUrl } from './isolation/runnable.js';
 
 /** Built-in plugins shipped in `plugins/<name>/index.ts` (compiled to dist/plugins/<name>/index.js). */
-export const BUILTIN_PLUGINS = ['archive', 'bufr', 'exec', 'forward'] as const;
+export const BUILTIN_PLUGINS = ['archive', 'bufr', 'exec', 'forward', 'radar-volume'] as const;
 
 export interface LoadedPlugin {
   /** Name in the ledger and logs (config `name`, else the plugin's own). */
   readonly name: string;
-  readonly plugin: Plugin;
+  readonly plugin: Plugin | VolumePlugin;
+  /** `file` plugins run per landed file, `volume` plugins per radar volume version. */
+  readonly kind: 'file' | 'volume';
   readonly options: unknown;
+  /** File plugins: whether it wants this file (always false for a volume plugin). */
   readonly matches: (file: PluginFile) => boolean;
+  /** Volume plugins: whether it wants this volume (always false for a file plugin). */
+  readonly matchesVolume: (volume: PluginVolume) => boolean;
   readonly sources?: readonly string[];
   readonly timeoutMs: number;
   readonly maxAttempts: number;
@@ -65,7 +70,7 @@ function resolveForHost(url: string): string {
   }
 }
 
-function isPlugin(value: unknown): value is Plugin {
+function isPlugin(value: unknown): value is Plugin | VolumePlugin {
   return (
     typeof value === 'object' &&
     value !== null &&
@@ -114,14 +119,25 @@ export async function loadPlugin(cfg: PluginConfig, index: number, baseDir: stri
     }
     options = parsed.data;
   }
-  const match = cfg.match ?? plugin.match;
-  let matches: (file: PluginFile) => boolean;
-  if (typeof match === 'function') matches = match;
-  else if (match === undefined) matches = () => true;
-  else {
-    const m = compileGlobs(typeof match === 'string' ? [match] : match);
-    matches = (file) => m(file.remotePath);
+  const kind = plugin.kind === 'volume' ? 'volume' : 'file';
+  if (plugin.kind !== undefined && plugin.kind !== 'file' && plugin.kind !== 'volume') {
+    throw new ConfigError([
+      `${at}.use: plugin "${plugin.name}" has kind "${String(plugin.kind)}"; a plugin's kind is file (the default) or volume`,
+    ]);
   }
+  // Globs apply to the remote path of a file, or to the key of a volume.
+  const match = cfg.match ?? plugin.match;
+  const compiled =
+    typeof match === 'function' || match === undefined
+      ? undefined
+      : compileGlobs(typeof match === 'string' ? [match] : match);
+  const test = (subject: unknown, text: string): boolean => {
+    if (typeof match === 'function') return (match as (s: unknown) => boolean)(subject);
+    if (match === undefined) return true;
+    return compiled ? compiled(text) : true;
+  };
+  const matches = kind === 'file' ? (file: PluginFile) => test(file, file.remotePath) : () => false;
+  const matchesVolume = kind === 'volume' ? (volume: PluginVolume) => test(volume, volume.key) : () => false;
   const isolate = cfg.isolate ?? plugin.isolate ?? 'worker';
   let moduleUrl: string | undefined;
   if (isolate !== 'none') {
@@ -134,8 +150,10 @@ export async function loadPlugin(cfg: PluginConfig, index: number, baseDir: stri
   return {
     name: cfg.name ?? plugin.name,
     plugin,
+    kind,
     options,
     matches,
+    matchesVolume,
     ...(cfg.sources && { sources: cfg.sources }),
     timeoutMs: cfg.timeoutMs ?? plugin.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     maxAttempts: cfg.maxAttempts,

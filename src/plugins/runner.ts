@@ -12,7 +12,7 @@ import path from 'node:path';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Logger } from 'pino';
 import { coerceError, errorCode, PermanentError, TransientError } from '../errors.js';
-import type { EmittedOutput, PluginFile } from './api.js';
+import type { EmittedOutput, PluginFile, PluginVolume } from './api.js';
 import { HostPool, HostStartError, PluginHost, type TaskResult } from './isolation/pool.js';
 import { type HostInit, RUN_BINDING, type WireError } from './isolation/protocol.js';
 import type { LoadedPlugin } from './loader.js';
@@ -168,11 +168,40 @@ export class PluginRunner {
     return err;
   }
 
-  /** Plugins that want this file (by source and match). */
+  /** File plugins that want this file (by source and match). */
   pluginsFor(file: PluginFile): LoadedPlugin[] {
     return this.#plugins.filter(
-      (p) => (!p.sources || p.sources.includes(file.source)) && safeMatch(p, file, this.#log),
+      (p) =>
+        p.kind === 'file' &&
+        (!p.sources || p.sources.includes(file.source)) &&
+        safeMatch(p, () => p.matches(file), this.#log),
     );
+  }
+
+  /** Volume plugins that want this volume (by source and match). */
+  volumePluginsFor(volume: PluginVolume): LoadedPlugin[] {
+    return this.#plugins.filter(
+      (p) =>
+        p.kind === 'volume' &&
+        (!p.sources || p.sources.includes(volume.source)) &&
+        safeMatch(p, () => p.matchesVolume(volume), this.#log),
+    );
+  }
+
+  /** Whether any volume plugin is configured (for the source, when given). */
+  hasVolumePlugins(source?: string): boolean {
+    return this.#plugins.some((p) => p.kind === 'volume' && (!source || !p.sources || p.sources.includes(source)));
+  }
+
+  /** Run one volume plugin on one volume version. Never throws. */
+  runVolume(p: LoadedPlugin, volume: PluginVolume): Promise<RunOutcome> {
+    return this.runTask(p, {
+      method: 'process',
+      // A plain copy: the volume crosses to a worker by structured clone.
+      arg: { ...volume, fields: { ...volume.fields }, members: volume.members.map((m) => ({ ...m })) },
+      attempt: volume.attempt,
+      bindings: { source: volume.source, volume: volume.key, volumeVersion: volume.version, attempt: volume.attempt },
+    });
   }
 
   /** Run one plugin on one file. Never throws. */
@@ -404,9 +433,9 @@ function failure(
   };
 }
 
-function safeMatch(p: LoadedPlugin, file: PluginFile, log: Logger): boolean {
+function safeMatch(p: LoadedPlugin, matches: () => boolean, log: Logger): boolean {
   try {
-    return p.matches(file);
+    return matches();
   } catch (thrown) {
     log.warn(
       { event: 'plugin.match_failed', plugin: p.name, err: coerceError(thrown) },

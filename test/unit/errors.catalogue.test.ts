@@ -12,7 +12,7 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CATALOGUE = 'docs/errors.md';
 
 /** Core codes, and the codes of the shipped plugins (`<PLUGIN>_<WHAT>`). */
-const CODE = /(['"])((?:POLLER|BUFR|ARCHIVE|EXEC|FORWARD)_[A-Z0-9_]+)\1/g;
+const CODE = /(['"])((?:POLLER|BUFR|ARCHIVE|EXEC|FORWARD|RADAR_VOLUME)_[A-Z0-9_]+)\1/g;
 
 function tsFiles(dir: string): string[] {
   const out: string[] = [];

@@ -53,6 +53,15 @@ describe('examples', () => {
     expect(config.plugins.map((p) => p.use)).toEqual(['forward']);
   });
 
+  it('radar-volumes.yaml is valid: an RMA key pattern, seven moments, a 3 min quiet time', () => {
+    const config = loadConfig(path.join(EXAMPLES, 'radar-volumes.yaml'), {}, { needSecrets: false });
+    const volumes = config.sources[0]?.volumes;
+    expect(volumes?.pattern.groupBy).toEqual(['radar', 'strategy', 'scan', 'time']);
+    expect(volumes?.rules).toMatchObject({ minimum: 4, completeAfterMs: 180_000, reopenLate: false });
+    expect(volumes?.rules.expect).toHaveLength(7);
+    expect(config.plugins.map((p) => p.use)).toEqual(['archive', 'radar-volume']);
+  });
+
   it('the example plugin counts files per source and day and keeps them across restarts', async () => {
     // Imported by URL so the type check does not need the built `poller/plugin` (dist/) to exist.
     const mod = (await import(pathToFileURL(path.join(EXAMPLES, 'plugins', 'count-volumes.ts')).href)) as {

@@ -12,6 +12,9 @@ import {
   type PluginContext,
   type PluginFile,
   type PluginSetupContext,
+  type PluginVolume,
+  type PluginVolumeMember,
+  type VolumePlugin,
 } from '../../src/plugins/api.js';
 
 const options = z.object({
@@ -86,5 +89,48 @@ describe('definePlugin', () => {
     definePlugin({ name: 'predicate', match: (file) => file.sizeBytes > 0, process() {} });
     // @ts-expect-error: a RegExp is not a match
     definePlugin({ name: 'regexp', match: /\.bufr$/, process() {} });
+  });
+});
+
+describe("definePlugin({ kind: 'volume' })", () => {
+  it('gives process a volume, typed options and the per-run context', () => {
+    const plugin = definePlugin({
+      kind: 'volume',
+      name: 'volume-typed',
+      options,
+      process(volume, ctx) {
+        expectTypeOf(volume).toEqualTypeOf<PluginVolume>();
+        expectTypeOf(volume.members).toEqualTypeOf<readonly PluginVolumeMember[]>();
+        expectTypeOf(volume.members[0]!.member).toEqualTypeOf<string>();
+        expectTypeOf(volume.members[0]!.localPath).toEqualTypeOf<string>();
+        expectTypeOf(volume.fields).toEqualTypeOf<Readonly<Record<string, string>>>();
+        expectTypeOf(volume.complete).toEqualTypeOf<boolean>();
+        expectTypeOf(volume.partial).toEqualTypeOf<boolean>();
+        expectTypeOf(volume.missing).toEqualTypeOf<readonly string[]>();
+        expectTypeOf(ctx).toEqualTypeOf<PluginContext<Expected>>();
+        // @ts-expect-error: a volume has no single localPath
+        volume.localPath;
+        // @ts-expect-error: PluginVolume is read-only
+        volume.key = 'other';
+      },
+    });
+    expectTypeOf(plugin).toEqualTypeOf<VolumePlugin<typeof options>>();
+  });
+
+  it('matches volumes by key globs or a predicate on the volume', () => {
+    definePlugin({ kind: 'volume', name: 'by-key', match: 'RMA11_*', process() {} });
+    definePlugin({ kind: 'volume', name: 'by-fn', match: (v) => v.members.length > 3, process() {} });
+    // @ts-expect-error: a file predicate is not a volume predicate
+    definePlugin({ kind: 'volume', name: 'wrong', match: (f: PluginFile) => f.sizeBytes > 0, process() {} });
+  });
+
+  it('a file plugin still receives a file', () => {
+    definePlugin({
+      kind: 'file',
+      name: 'explicit-file',
+      process(file) {
+        expectTypeOf(file).toEqualTypeOf<PluginFile>();
+      },
+    });
   });
 });

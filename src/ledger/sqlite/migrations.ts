@@ -117,4 +117,62 @@ export const MIGRATIONS: readonly string[] = [
   // The status page's chart: files fetched per source per 5 minutes over 24 h, one range scan of
   // this covering index instead of a pass over every row.
   `CREATE INDEX files_by_fetched ON files (fetched_ms, source, size_bytes) WHERE fetched_ms IS NOT NULL;`,
+  // Radar volumes: one row per volume version (a reopened volume gets the next version), its
+  // members (copied file versions: a pruned file row does not take a volume's history with it),
+  // the files the volume stage has looked at (members or not), and volume plugin runs.
+  `CREATE TABLE volumes (
+     id INTEGER PRIMARY KEY,
+     source TEXT NOT NULL,
+     key TEXT NOT NULL,
+     version INTEGER NOT NULL,
+     digest TEXT NOT NULL,
+     fields TEXT NOT NULL,
+     state TEXT NOT NULL,
+     partial INTEGER NOT NULL DEFAULT 0,
+     first_member_ms INTEGER NOT NULL,
+     last_member_ms INTEGER NOT NULL,
+     closed_ms INTEGER,
+     done_ms INTEGER,
+     claimed_by TEXT,
+     lease_until_ms INTEGER,
+     next_retry_ms INTEGER,
+     error_code TEXT,
+     last_error TEXT,
+     updated_ms INTEGER NOT NULL,
+     UNIQUE (source, key, version)
+   );
+   CREATE INDEX volumes_by_state ON volumes (source, state);
+   CREATE TABLE volume_members (
+     volume_id INTEGER NOT NULL REFERENCES volumes (id) ON DELETE CASCADE,
+     member TEXT NOT NULL,
+     file_id INTEGER NOT NULL,
+     path TEXT NOT NULL,
+     file_version TEXT NOT NULL,
+     local_path TEXT NOT NULL,
+     size_bytes INTEGER NOT NULL,
+     mtime_ms INTEGER NOT NULL,
+     landed_ms INTEGER NOT NULL,
+     PRIMARY KEY (volume_id, member)
+   );
+   CREATE INDEX volume_members_by_path ON volume_members (path);
+   CREATE TABLE volume_files (
+     file_id INTEGER PRIMARY KEY REFERENCES files (id) ON DELETE CASCADE,
+     volume_id INTEGER,
+     member TEXT
+   );
+   CREATE INDEX volume_files_by_volume ON volume_files (volume_id) WHERE volume_id IS NOT NULL;
+   CREATE INDEX files_by_fetched ON files (source, fetched_ms) WHERE fetched_ms IS NOT NULL;
+   CREATE TABLE volume_runs (
+     volume_id INTEGER NOT NULL REFERENCES volumes (id) ON DELETE CASCADE,
+     plugin TEXT NOT NULL,
+     state TEXT NOT NULL,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     error_code TEXT,
+     last_error TEXT,
+     duration_ms INTEGER,
+     next_retry_ms INTEGER,
+     outputs TEXT NOT NULL DEFAULT '[]',
+     updated_ms INTEGER NOT NULL,
+     PRIMARY KEY (volume_id, plugin)
+   );`,
 ];

@@ -37,7 +37,9 @@ import type {
   SourceStatus,
 } from '../ledger.js';
 import { isSameVersion } from '../version.js';
+import type { VolumeLedger } from '../volume-ledger.js';
 import { MIGRATIONS } from './migrations.js';
+import { SqliteVolumeLedger } from './sqlite-volume-ledger.js';
 
 interface FileRow {
   id: number;
@@ -215,6 +217,7 @@ export interface SqliteLedgerOptions {
 export class SqliteLedger implements Ledger {
   readonly #db: Database.Database;
   readonly #stmts;
+  readonly volumes: VolumeLedger;
   /**
    * Per source, path → the version key of a row in a quiet state: a daemon re-polling an
    * unchanged 100k-entry directory then skips SQLite for those entries. Dropped whenever another
@@ -249,6 +252,7 @@ export class SqliteLedger implements Ledger {
       }
     }
     const db = this.#db;
+    this.volumes = new SqliteVolumeLedger(db);
     this.#stmts = {
       // Narrow columns, raw rows: this runs once per listed entry (100k per cycle on big directories).
       latest: db

@@ -1,0 +1,295 @@
+/**
+ * The volume stage of a source: files that landed join their radar volumes, volumes whose quiet
+ * time passed are declared partial, and the volume plugins run once per complete or partial
+ * volume version. Everything it decides lives in the ledger (the landed files it has not looked
+ * at, the members, the claims), so a crash anywhere, or a second process on the same ledger,
+ * leaves nothing to be done twice: a volume version is claimed before its plugins run, and a run
+ * that dies with its process runs again after restart (its attempt counted).
+ */
+import type { Logger } from 'pino';
+import type { SourceConfig } from '../config/load.js';
+import type { Ledger, PluginOutcome } from '../ledger/ledger.js';
+import type { MemberArrival, VolumeLedger, VolumeRecord, VolumeState } from '../ledger/volume-ledger.js';
+import type { PluginVolume } from '../plugins/api.js';
+import type { PluginRunner } from '../plugins/runner.js';
+import { backoffDelayMs } from '../transfer/retry.js';
+import { assessVolume, type CompletenessRules } from '../volumes/completeness.js';
+import { type KeyPattern, matchMember } from '../volumes/key-pattern.js';
+
+/** Landed files looked at per ledger call (one transaction each). */
+const ASSIGN_BATCH = 500;
+/** Volumes claimed per ledger call; their plugins run concurrently (bounded by each plugin's concurrency). */
+const CLAIM_BATCH = 16;
+/** Batches per stage run; the rest waits for the next cycle (bounded work per call). */
+const MAX_BATCHES = 200;
+/**
+ * Files that landed longer ago than this are not volume members any more: a `volumes:` block added
+ * to a source with a long history does not build volumes from months-old files.
+ */
+export const VOLUME_LOOKBACK_MS = 2 * 86_400_000;
+/**
+ * A claim is held at least this long, and longer than the volume plugins of one claimed batch can
+ * run (every volume's plugins one after the other, at their timeouts): it never expires under a
+ * live run. A dead owner on this host is seen at once (owner.ts), so only a takeover waits for it.
+ */
+const VOLUME_LEASE_MS = 10 * 60_000;
+const LEASE_MARGIN_MS = 60_000;
+/** Runs ended by the death of their worker, child or poller. */
+const CRASHED = 'POLLER_PLUGIN_CRASHED';
+
+export interface CollectingVolume {
+  readonly key: string;
+  readonly present: readonly string[];
+  readonly missing: readonly string[];
+  /** When it will be declared partial if nothing more arrives; absent: never on its own. */
+  readonly partialAtMs?: number;
+  /** Quiet for the whole quiet time but below the minimum. */
+  readonly stale: boolean;
+}
+
+export interface VolumeStageSummary {
+  /** Member files that joined a volume in this run. */
+  members: number;
+  complete: number;
+  partial: number;
+  processed: number;
+  failed: number;
+  /** Volumes still collecting after this run, newest first (at most 100). */
+  collecting: CollectingVolume[];
+}
+
+/** Hooks for metrics; a throwing hook is the caller's (cycle.ts wraps them). */
+export interface VolumeEvents {
+  /** A volume version became complete or partial; `waitMs` from its first member. */
+  volumeClosed?(source: string, state: 'complete' | 'partial', waitMs: number): void;
+  volumeFinished?(source: string, state: VolumeState): void;
+}
+
+export interface VolumeStageDeps {
+  ledger: Ledger;
+  runner: PluginRunner;
+  log: Logger;
+  owner: string;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  now?: () => number;
+  events?: VolumeEvents;
+}
+
+export function emptyVolumeSummary(): VolumeStageSummary {
+  return { members: 0, complete: 0, partial: 0, processed: 0, failed: 0, collecting: [] };
+}
+
+/** Landed files the pattern places in a volume, as the ledger takes them. */
+export function toArrivals(
+  pattern: KeyPattern,
+  landed: Awaited<ReturnType<VolumeLedger['landedFiles']>>,
+): MemberArrival[] {
+  const out: MemberArrival[] = [];
+  for (const f of landed) {
+    const m = matchMember(pattern, f.path);
+    if (!m) continue;
+    const fields = Object.fromEntries(Object.entries(m.fields).filter(([k]) => k !== pattern.member));
+    out.push({ ...f, key: m.key, member: m.member, fields });
+  }
+  return out;
+}
+
+/** The volume as a plugin sees it. */
+export function pluginVolume(v: VolumeRecord, rules: CompletenessRules, attempt: number): PluginVolume {
+  const have = new Set(v.members.map((m) => m.member));
+  return {
+    key: v.key,
+    source: v.source,
+    version: v.version,
+    fields: v.fields,
+    members: v.members.map((m) => ({
+      member: m.member,
+      localPath: m.localPath,
+      remotePath: m.path,
+      sizeBytes: m.sizeBytes,
+      mtimeMs: m.mtimeMs,
+    })),
+    complete: !v.partial,
+    partial: v.partial,
+    missing: rules.expect.filter((e) => !have.has(e)),
+    firstMemberMs: v.firstMemberMs,
+    lastMemberMs: v.lastMemberMs,
+    attempt,
+  };
+}
+
+/** Collecting volumes of a source that are stale (quiet, below the minimum); bounded to the newest 1000. */
+export async function staleVolumeCount(
+  ledger: Ledger,
+  src: Pick<SourceConfig, 'name' | 'volumes'>,
+  nowMs: number,
+): Promise<number> {
+  if (!ledger.volumes || !src.volumes) return 0;
+  const rules = src.volumes.rules;
+  let n = 0;
+  for (const v of await ledger.volumes.volumes({ source: src.name, state: 'collecting', limit: 1000 })) {
+    const a = assessVolume(
+      v.members.map((m) => ({ member: m.member, seenAtMs: m.landedMs })),
+      rules,
+      nowMs,
+    );
+    if (a.stale) n++;
+  }
+  return n;
+}
+
+/** Run the volume stage of one source once. Never throws for a plugin's failure. */
+export async function runVolumeStage(
+  src: Pick<SourceConfig, 'name' | 'volumes'>,
+  deps: VolumeStageDeps,
+  signal: AbortSignal,
+): Promise<VolumeStageSummary> {
+  const summary = emptyVolumeSummary();
+  const vl = deps.ledger.volumes;
+  const spec = src.volumes;
+  if (!vl || !spec) return summary;
+  const now = deps.now ?? Date.now;
+  const log = deps.log.child({ source: src.name });
+  const closed = (v: VolumeRecord) => {
+    if (v.state !== 'complete' && v.state !== 'partial') return;
+    if (v.state === 'complete') summary.complete++;
+    else summary.partial++;
+    const waitMs = (v.closedMs ?? now()) - v.firstMemberMs;
+    deps.events?.volumeClosed?.(src.name, v.state, waitMs);
+    log.info(
+      {
+        event: v.state === 'complete' ? 'volume.completed' : 'volume.partial',
+        volume: v.key,
+        volumeVersion: v.version,
+        members: v.members.length,
+        waitMs,
+      },
+      `volume ${v.key} ${v.state}`,
+    );
+  };
+
+  for (let batch = 0; batch < MAX_BATCHES && !signal.aborted; batch++) {
+    const landed = await vl.landedFiles(src.name, now() - VOLUME_LOOKBACK_MS, ASSIGN_BATCH);
+    if (landed.length === 0) break;
+    const arrivals = toArrivals(spec.pattern, landed);
+    summary.members += arrivals.length;
+    const touched = await vl.assignMembers(
+      src.name,
+      arrivals,
+      landed.map((f) => f.fileId),
+      spec.rules,
+      now(),
+    );
+    // Touched versions were collecting: complete or partial now means it closed in this call.
+    for (const v of touched) closed(v);
+    if (landed.length < ASSIGN_BATCH) break;
+  }
+  for (const v of await vl.closeDue(src.name, spec.rules, now())) closed(v);
+
+  // Due-ness is judged at the stage's start: a run that fails now waits for a later stage
+  // instead of spinning here.
+  const startedMs = now();
+  const leaseMs = Math.max(
+    VOLUME_LEASE_MS,
+    deps.runner.plugins.filter((p) => p.kind === 'volume').reduce((n, p) => n + p.timeoutMs, 0) * CLAIM_BATCH +
+      LEASE_MARGIN_MS,
+  );
+  for (let batch = 0; batch < MAX_BATCHES && !signal.aborted; batch++) {
+    const claimed = await vl.claimVolumes(src.name, deps.owner, now() + leaseMs, startedMs, CLAIM_BATCH);
+    if (claimed.length === 0) break;
+    const results = await Promise.all(claimed.map((v) => runVolumePlugins(vl, v, spec.rules, deps, log)));
+    const states = await vl.finishVolumes(results, deps.owner, now());
+    for (const [i, state] of states.entries()) {
+      const v = claimed[i] as VolumeRecord;
+      if (state === 'claim-lost') {
+        log.warn(
+          { event: 'volume.claim_lost', volume: v.key, volumeVersion: v.version },
+          'cannot finish the volume: the claim was lost (its lease expired and another process took it over)',
+        );
+        continue;
+      }
+      deps.events?.volumeFinished?.(src.name, state);
+      if (state === 'processed') summary.processed++;
+      else summary.failed++;
+      if (state !== 'processed')
+        log.warn(
+          {
+            event: state === 'quarantined' ? 'volume.quarantined' : 'volume.failed',
+            volume: v.key,
+            volumeVersion: v.version,
+          },
+          `volume plugins failed on ${v.key}`,
+        );
+    }
+  }
+
+  const t = now();
+  for (const v of await vl.volumes({ source: src.name, state: 'collecting', limit: 100 })) {
+    const a = assessVolume(
+      v.members.map((m) => ({ member: m.member, seenAtMs: m.landedMs })),
+      spec.rules,
+      t,
+    );
+    summary.collecting.push({
+      key: v.key,
+      present: a.present,
+      missing: a.missing,
+      ...(a.partialAtMs !== undefined && { partialAtMs: a.partialAtMs }),
+      stale: a.stale,
+    });
+  }
+  return summary;
+}
+
+/** Run the volume plugins that still owe this version a success; the outcomes for `finishVolumes`. */
+async function runVolumePlugins(
+  vl: VolumeLedger,
+  v: VolumeRecord,
+  rules: CompletenessRules,
+  deps: VolumeStageDeps,
+  log: Logger,
+): Promise<{ id: number; outcomes: PluginOutcome[] }> {
+  const now = deps.now ?? Date.now;
+  const previous = new Map(((await vl.volumeRuns([v.id])).get(v.id) ?? []).map((r) => [r.plugin, r]));
+  const outcomes: PluginOutcome[] = [];
+  for (const p of deps.runner.volumePluginsFor(pluginVolume(v, rules, 1))) {
+    const prev = previous.get(p.name);
+    if (prev && (prev.state === 'succeeded' || prev.state === 'quarantined')) continue;
+    if (prev?.state === 'failed' && prev.nextRetryMs !== null && prev.nextRetryMs > now()) continue;
+    if (prev?.state === 'failed' && prev.errorCode === CRASHED && prev.attempts >= p.maxAttempts) {
+      // Each run that died with its poller counted its attempt: no crash loop on a poison volume.
+      outcomes.push({
+        plugin: p.name,
+        ok: false,
+        errorCode: CRASHED,
+        message: `${prev.lastError ?? 'the poller stopped during this run'} (${prev.attempts} attempts)`,
+        durationMs: 0,
+        outputs: [],
+        quarantine: true,
+        nextRetryMs: null,
+      });
+      continue;
+    }
+    const [attempt = 1] = await vl.markVolumeRunning([{ volumeId: v.id, plugin: p.name }], now());
+    const out = await deps.runner.runVolume(p, pluginVolume(v, rules, attempt));
+    const quarantine = !out.ok && !out.interrupted && (out.permanent || attempt >= p.maxAttempts);
+    outcomes.push({
+      plugin: p.name,
+      ok: out.ok,
+      ...(out.errorCode !== undefined && { errorCode: out.errorCode }),
+      ...(out.message !== undefined && { message: out.message }),
+      durationMs: out.durationMs,
+      outputs: out.outputs,
+      quarantine,
+      ...(out.interrupted && { notCounted: true }),
+      nextRetryMs: out.interrupted
+        ? now()
+        : out.ok || quarantine
+          ? null
+          : now() + backoffDelayMs(attempt, { baseMs: deps.retryBaseMs, maxMs: deps.retryMaxMs }),
+    });
+    if (!out.ok) log.debug({ event: 'volume.plugin_failed', volume: v.key, plugin: p.name }, 'volume plugin failed');
+  }
+  return { id: v.id, outcomes };
+}
