@@ -161,7 +161,7 @@ export const MIGRATIONS: readonly string[] = [
      member TEXT
    );
    CREATE INDEX volume_files_by_volume ON volume_files (volume_id) WHERE volume_id IS NOT NULL;
-   CREATE INDEX files_by_fetched ON files (source, fetched_ms) WHERE fetched_ms IS NOT NULL;
+   CREATE INDEX files_by_source_fetched ON files (source, fetched_ms) WHERE fetched_ms IS NOT NULL;
    CREATE TABLE volume_runs (
      volume_id INTEGER NOT NULL REFERENCES volumes (id) ON DELETE CASCADE,
      plugin TEXT NOT NULL,
