@@ -1,0 +1,44 @@
+/**
+ * PostgreSQL for tests: `freshDatabase()` gives each test a database of its own (CREATE DATABASE
+ * ... TEMPLATE template0, on the run's one server; see postgres-server.ts), and `pgAvailable`
+ * says whether to run at all. Without the binaries the suites skip with a visible notice, except
+ * under CI=true, where that is an error.
+ */
+import pg from 'pg';
+import { inject } from 'vitest';
+import { ensureRunServer, postgresMissing } from './postgres-server.js';
+
+const missing = postgresMissing();
+if (missing !== undefined) {
+  if (process.env['CI'] === 'true') throw new Error(`PostgreSQL is missing in CI: ${missing}`);
+  console.warn(`NOTICE: PostgreSQL tests skipped: ${missing}`);
+}
+
+/** True when the PostgreSQL binaries are here (suites use `describe.skipIf(!pgAvailable)`). */
+export const pgAvailable = missing === undefined;
+
+let counter = 0;
+
+/** The run's server port (starting the server on first use). */
+export async function pgPort(): Promise<number> {
+  return await ensureRunServer(inject('pgRunDir'));
+}
+
+/** The run directory of the server, for restarting it in fault tests. */
+export function pgRunDir(): string {
+  return inject('pgRunDir');
+}
+
+/** A new empty database on the run's server; resolves to its URL (user postgres, trust auth). */
+export async function freshDatabase(): Promise<string> {
+  const port = await pgPort();
+  const name = `t_${process.pid}_${++counter}_${Math.random().toString(36).slice(2, 8)}`;
+  const admin = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres' });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name} TEMPLATE template0 ENCODING 'UTF8'`);
+  } finally {
+    await admin.end();
+  }
+  return `postgres://postgres@127.0.0.1:${port}/${name}`;
+}
