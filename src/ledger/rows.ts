@@ -303,8 +303,3 @@ export function processingVerdict(
     done: state === 'failed' ? null : nowMs,
   };
 }
-
-/** Whether a transition to `state` fires an outbox event of the same name. */
-export function isEventState(state: FileState): state is 'processed' | 'failed' | 'quarantined' {
-  return state === 'processed' || state === 'failed' || state === 'quarantined';
-}

@@ -34,6 +34,7 @@ import type {
   PruneRules,
   SourceStatus,
 } from '../ledger.js';
+import { OutboxRouter, processingEvents } from '../outbox-routes.js';
 import {
   CRASHED_RUN_MESSAGE,
   classifySighting,
@@ -82,10 +83,8 @@ export class SqliteLedger implements Ledger {
    */
   readonly #quiet = new Map<string, Map<string, string>>();
   #dataVersion = -1;
-  /** Outbox routes; empty means no event is written. */
-  #routes: readonly OutboxRoute[] = [];
-  /** `kind \0 source` → sinks, so a transition asks one Map per file. */
-  readonly #sinksFor = new Map<string, readonly string[]>();
+  /** Outbox routes; none means no event is written. */
+  readonly #outbox = new OutboxRouter();
 
   constructor(file: string, opts: SqliteLedgerOptions = {}) {
     if (!opts.readonly) mkdirSync(path.dirname(file), { recursive: true });
@@ -469,7 +468,7 @@ export class SqliteLedger implements Ledger {
           lost.push(id);
           continue;
         }
-        if (this.#routes.length === 0) continue;
+        if (!this.#outbox.enabled) continue;
         const row = this.#stmts.byId.get(id) as FileRow;
         if (this.#sinks('fetched', row.source).length > 0) {
           const update = this.#stmts.priorVersion.get(row.source, row.path, id) !== undefined;
@@ -500,7 +499,7 @@ export class SqliteLedger implements Ledger {
           lost.push(id);
           continue;
         }
-        if (this.#routes.length === 0 || (f.notCounted && !f.quarantine)) continue;
+        if (!this.#outbox.enabled || (f.notCounted && !f.quarantine)) continue;
         const row = this.#stmts.byId.get(id) as FileRow;
         this.#emit(
           f.quarantine ? 'quarantined' : 'failed',
@@ -611,7 +610,7 @@ export class SqliteLedger implements Ledger {
       now: nowMs,
     }).changes;
     if (changes !== 1) throw new ClaimLostSignal(id);
-    if (this.#routes.length > 0) this.#emitProcessing(id, state, outcomes, runs, nowMs);
+    if (this.#outbox.enabled) this.#emitProcessing(id, state, outcomes, runs, nowMs);
     return state;
   }
 
@@ -792,21 +791,11 @@ export class SqliteLedger implements Ledger {
   }
 
   setOutbox(routes: readonly OutboxRoute[]): void {
-    this.#routes = routes;
-    this.#sinksFor.clear();
+    this.#outbox.set(routes);
   }
 
-  /** The sinks that want `kind` events of `source`. */
   #sinks(kind: EventKind, source: string): readonly string[] {
-    const key = `${kind}\0${source}`;
-    let sinks = this.#sinksFor.get(key);
-    if (!sinks) {
-      sinks = this.#routes
-        .filter((r) => r.kinds.includes(kind) && (r.sources === null || r.sources.includes(source)))
-        .map((r) => r.sink);
-      this.#sinksFor.set(key, sinks);
-    }
-    return sinks;
+    return this.#outbox.sinks(kind, source);
   }
 
   /** One outbox row per interested sink, in the caller's transaction; one id for all of them. */
@@ -829,19 +818,7 @@ export class SqliteLedger implements Ledger {
     nowMs: number,
   ): void {
     const row = this.#stmts.byId.get(id) as FileRow;
-    const outputs = outcomes.filter((o) => o.ok).flatMap((o) => o.outputs);
-    for (const output of outputs) this.#emit('output', row, { localPath: row.local_path, output }, nowMs);
-    if (state === 'processed') {
-      this.#emit('processed', row, { localPath: row.local_path, outputs }, nowMs);
-    } else if (state === 'failed' || state === 'quarantined') {
-      const attempts = Math.max(0, ...runs.map((r) => r.attempts));
-      this.#emit(
-        state,
-        row,
-        { stage: 'process', errorCode: row.error_code, message: row.last_error, attempts, localPath: row.local_path },
-        nowMs,
-      );
-    }
+    for (const e of processingEvents(row, state, outcomes, runs)) this.#emit(e.kind, row, e.extra, nowMs);
   }
 
   async pendingEvents(sink: string, limit: number): Promise<OutboxEvent[]> {
@@ -871,7 +848,7 @@ export class SqliteLedger implements Ledger {
       )
       .all();
     const out = new Map<string, OutboxStats>();
-    for (const r of this.#routes) out.set(r.sink, { sink: r.sink, pending: 0, oldestPendingMs: null });
+    for (const r of this.#outbox.routes) out.set(r.sink, { sink: r.sink, pending: 0, oldestPendingMs: null });
     for (const r of rows) out.set(r.sink, { sink: r.sink, pending: r.pending, oldestPendingMs: r.oldest });
     return [...out.values()].sort((a, b) => a.sink.localeCompare(b.sink));
   }
