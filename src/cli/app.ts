@@ -10,8 +10,10 @@ import type { LevelWithSilent, Logger } from 'pino';
 import { type Config, loadConfig, type SourceConfig } from '../config/load.js';
 import type { CycleDeps, CycleEvents } from '../engine/cycle.js';
 import { isOwnerGone, newOwnerId } from '../engine/owner.js';
+import { errorCode } from '../errors.js';
 import { outboxRoutes, wantsIntegrity } from '../events/outbox.js';
 import type { Ledger } from '../ledger/ledger.js';
+import { PostgresLedger } from '../ledger/postgres/postgres-ledger.js';
 import { SqliteLedger } from '../ledger/sqlite/sqlite-ledger.js';
 import { createLogger } from '../observe/logger.js';
 import { loadPlugins } from '../plugins/loader.js';
@@ -69,11 +71,7 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
   }).child({ host: os.hostname() });
   const releasers: Array<() => Promise<void>> = [];
   const mode = opts.ledgerMode ?? 'write';
-  const exists = checkLedgerAccess(config.ledger, mode);
-  const ledger =
-    mode === 'probe' && !exists
-      ? new SqliteLedger(':memory:')
-      : new SqliteLedger(config.ledger, { readonly: mode !== 'write' });
+  const ledger = await openLedger(config, mode, log);
   releasers.push(() => ledger.close());
   // Transitions write outbox rows only for configured sinks: without `events:` the outbox costs nothing.
   if (config.events) ledger.setOutbox(outboxRoutes(config));
@@ -167,6 +165,32 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
       log.info({ event: 'landing.partials_swept', files: swept }, 'removed partial downloads no version can resume');
   }
   return app;
+}
+
+/**
+ * The configured ledger. PostgreSQL: `read` commands check the schema without migrating; `write`
+ * and `probe` (check) connect and migrate, so `poller check` proves the database usable.
+ */
+async function openLedger(config: Config, mode: 'write' | 'read' | 'probe', log: Logger): Promise<Ledger> {
+  if (config.postgres) {
+    const pgLog = log.child({ ledger: config.postgres.displayUrl });
+    return await PostgresLedger.open({
+      url: config.postgres.url,
+      displayUrl: config.postgres.displayUrl,
+      ...(config.postgres.password !== undefined && { password: config.postgres.password }),
+      poolSize: config.postgres.poolSize,
+      readonly: mode === 'read',
+      onIdleError: (err) =>
+        pgLog.warn(
+          { event: 'ledger.connection_lost', err: { code: errorCode(err), message: err.message } },
+          'ledger connection lost; reconnecting on next use',
+        ),
+    });
+  }
+  const exists = checkLedgerAccess(config.ledger, mode);
+  return mode === 'probe' && !exists
+    ? new SqliteLedger(':memory:')
+    : new SqliteLedger(config.ledger, { readonly: mode !== 'write' });
 }
 
 /**

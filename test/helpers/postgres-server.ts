@@ -114,6 +114,10 @@ async function startServer(runDir: string, p: Paths): Promise<number> {
     '--no-sync',
     '--no-instructions',
   ]);
+  // Trust for the harness's own user; password (SCRAM) login for members of the role
+  // `password_login`, so tests can check that a password reaches the server.
+  const hba = path.join(p.data, 'pg_hba.conf');
+  writeFileSync(hba, `host all +password_login 127.0.0.1/32 scram-sha-256\n${readFileSync(hba, 'utf8')}`);
   return await startOnPort(p, await freePort());
 }
 

@@ -42,3 +42,26 @@ export async function freshDatabase(): Promise<string> {
   }
   return `postgres://postgres@127.0.0.1:${port}/${name}`;
 }
+
+/**
+ * A role that must log in with a password (members of `password_login` get SCRAM, not trust),
+ * owning a new database; resolves to the URL without the password.
+ */
+export async function passwordDatabase(user: string, password: string): Promise<string> {
+  const url = await freshDatabase();
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  try {
+    await admin.query(
+      `DO $$ BEGIN CREATE ROLE password_login NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$`,
+    );
+    await admin.query(`CREATE ROLE ${user} LOGIN PASSWORD '${password.replace(/'/g, "''")}' IN ROLE password_login`);
+    await admin.query(`GRANT ALL ON SCHEMA public TO ${user}`);
+    await admin.query(`ALTER DATABASE ${new URL(url).pathname.slice(1)} OWNER TO ${user}`);
+  } finally {
+    await admin.end();
+  }
+  const u = new URL(url);
+  u.username = user;
+  return u.toString();
+}

@@ -279,4 +279,30 @@ describe.each(LEDGER_BACKENDS)('ledger contract: $name', (backend) => {
     expect(taken.size).toBe(25_000);
     expect((await a.observe('s', listing, opts(T0 + 1))).counts).toMatchObject({ unchanged: 25_000, new: 0 });
   });
+
+  it('status reports polls and counts per source, including sources only seen in files', async () => {
+    const l = await open();
+    const old = T0 - 3_600_000;
+    const { ready } = await l.observe('s', [entry('a', 1, old), entry('b', 2, old)], opts(T0));
+    await l.observe('t', [entry('c', 1, T0)], opts(T0));
+    await l.claimForFetch([ready[0]!.id], 'A', T0 + 60_000, T0);
+    await l.markFetched([{ id: ready[0]!.id, localPath: '/l/a', done: true }], 'A', T0);
+    await l.recordPoll('s', 'ftp://h/', false, 'boom\nsecond line', T0);
+    await l.recordPoll('s', 'ftp://h/', true, null, T0 + 5);
+    const status = await l.status();
+    expect(status.map((x) => x.name)).toEqual(['s', 't']);
+    expect(status[0]).toMatchObject({
+      displayUrl: 'ftp://h/',
+      lastPollMs: T0 + 5,
+      lastSuccessMs: T0 + 5,
+      lastError: null,
+      counts: { processed: 1, seen: 1 },
+      newestFetchedMtimeMs: old,
+    });
+    expect(status[1]).toMatchObject({ displayUrl: null, lastPollMs: null, counts: { seen: 1 } });
+    expect(await l.stats()).toMatchObject({ fileRows: 3, pluginRunRows: 0 });
+    expect((await l.files({ path: 'A' })).map((f) => f.path)).toEqual(['a']);
+    expect((await l.history('s', 'a')).map((f) => f.state)).toEqual(['processed']);
+    expect((await l.liveFetches()).map((f) => f.sizeBytes).sort()).toEqual([1, 2]);
+  });
 });

@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
+import { parseIntoClientConfig } from 'pg-connection-string';
 import { PermanentError } from '../../errors.js';
 import type {
   ClaimLost,
@@ -105,14 +106,26 @@ export class PostgresLedger implements Ledger {
 
   /** Connect, and migrate (or, read-only, check) the schema. One clear error when unreachable. */
   static async open(opts: PostgresLedgerOptions): Promise<PostgresLedger> {
-    const pool = new pg.Pool({
-      connectionString: opts.url,
+    const client = {
+      // Parsed here, not passed as connectionString: pg lets the URL's (absent) password override
+      // the one given beside it.
+      ...parseIntoClientConfig(opts.url),
       ...(opts.password !== undefined && { password: opts.password }),
-      max: opts.poolSize ?? 4,
       connectionTimeoutMillis: 15_000,
       application_name: 'poller',
       types: TYPES,
-    });
+    } as pg.ClientConfig;
+    // The first connection alone: a login that fails inside pg (SCRAM without a password) leaves
+    // its socket open until the server's authentication timeout; it is destroyed here instead.
+    const probe = new pg.Client(client);
+    try {
+      await probe.connect();
+      await probe.end();
+    } catch (err) {
+      (probe as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+      throw unreachable(opts.displayUrl, err);
+    }
+    const pool = new pg.Pool({ ...client, max: opts.poolSize ?? 4 });
     // An idle connection's error (server restart) must not crash the process; it is dropped.
     pool.on('error', (err) => opts.onIdleError?.(err));
     const ledger = new PostgresLedger(pool, opts.displayUrl);
@@ -122,11 +135,7 @@ export class PostgresLedger implements Ledger {
     } catch (err) {
       await pool.end().catch(() => undefined);
       if (err instanceof PermanentError) throw err;
-      throw new PermanentError(
-        'POLLER_LEDGER_UNREACHABLE',
-        `ledger ${opts.displayUrl}: ${describePgError(err)}; check that the server runs, is reachable and accepts this user (password from passwordFile, PGPASSWORD or PGPASSFILE)`,
-        { cause: err },
-      );
+      throw unreachable(opts.displayUrl, err);
     }
     return ledger;
   }
@@ -879,7 +888,7 @@ export class PostgresLedger implements Ledger {
         last_error: string | null;
       }>(
         `SELECT name, display_url, last_poll_ms, last_success_ms, last_error FROM sources
-         UNION SELECT DISTINCT source, NULL, NULL, NULL, NULL FROM files WHERE source NOT IN (SELECT name FROM sources)
+         UNION SELECT DISTINCT source, NULL::text, NULL::bigint, NULL::bigint, NULL::text FROM files WHERE source NOT IN (SELECT name FROM sources)
          ORDER BY name`,
       ),
       this.#pool.query<{ source: string; state: FileState; n: number }>(
@@ -1095,6 +1104,14 @@ function inOrder(ids: readonly number[], rows: readonly FileRow[]): FileRecord[]
 function lostOf(ids: readonly number[], rows: readonly { id: number }[]): number[] {
   const done = new Set(rows.map((r) => r.id));
   return ids.filter((id) => !done.has(id));
+}
+
+function unreachable(displayUrl: string, err: unknown): PermanentError {
+  return new PermanentError(
+    'POLLER_LEDGER_UNREACHABLE',
+    `ledger ${displayUrl}: ${describePgError(err)}; check that the server runs, is reachable and accepts this user (password from ledger.passwordFile, PGPASSWORD or PGPASSFILE)`,
+    { cause: err },
+  );
 }
 
 /** A connection error in one line: code and message, never a connection string or password. */
