@@ -353,3 +353,45 @@ export interface Ledger {
   liveFetches(): Promise<Array<{ id: number; sizeBytes: number; mtimeMs: number }>>;
   close(): Promise<void>;
 }
+
+/** One poller process sharing the ledger with others, as its heartbeat row says. */
+export interface InstanceRecord {
+  /** `instance:` in the config, default host:pid. */
+  readonly id: string;
+  /** The claim owner id its claims carry. */
+  readonly owner: string;
+  readonly host: string;
+  readonly pid: number;
+  readonly startedMs: number;
+  readonly heartbeatMs: number;
+  /** Rows it holds right now. */
+  readonly fetching: number;
+  readonly processing: number;
+}
+
+export interface SweepResult {
+  /** False when another instance was sweeping at that moment (one at a time). */
+  readonly swept: boolean;
+  /** Instances whose heartbeat was older than the lease: their rows are gone. */
+  readonly dead: readonly string[];
+  /** Their claims, given back: fetches to `seen`, processing to `fetched`. */
+  readonly fetches: number;
+  readonly processing: number;
+}
+
+/**
+ * What a ledger shared by several hosts adds (PostgreSQL): a heartbeat row per instance, and a
+ * sweep that gives back the claims of instances that stopped beating, so another host takes
+ * their work over within the lease instead of the claims' own long lease.
+ */
+export interface InstanceRegistry {
+  heartbeat(instance: { id: string; owner: string; host: string; pid: number }, nowMs: number): Promise<void>;
+  sweepDead(nowMs: number, leaseMs: number): Promise<SweepResult>;
+  instances(): Promise<InstanceRecord[]>;
+  /** A clean stop: the row goes at once (its claims were released by the shutdown). */
+  leave(id: string): Promise<void>;
+}
+
+export function hasInstanceRegistry(l: Ledger): l is Ledger & InstanceRegistry {
+  return typeof (l as Partial<InstanceRegistry>).sweepDead === 'function';
+}

@@ -59,4 +59,78 @@ describe.skipIf(!pgAvailable)('postgres ledger', () => {
     expect(err.message.split('\n')).toHaveLength(1);
     expect(JSON.stringify({ m: err.message, s: err.stack })).not.toContain('hunter2');
   });
+
+  it('the sweep gives back the claims of an instance whose heartbeat is older than the lease, once', async () => {
+    const url = await freshDatabase();
+    const [a, b, c] = await Promise.all([open(url), open(url), open(url)]);
+    const T0 = Date.UTC(2026, 11, 2, 12);
+    const LEASE = 30_000;
+    const entry = (p: string) => ({
+      entry: {
+        path: p,
+        name: p,
+        type: 'file' as const,
+        sizeBytes: 1,
+        mtimeMs: T0 - 3_600_000,
+        mtimePrecision: 's' as const,
+      },
+    });
+    const { ready } = await a.observe('s', ['f1', 'f2', 'f3'].map(entry), {
+      nowMs: T0,
+      minAgeMs: 0,
+      stableListings: 2,
+      oldEnoughMs: 600_000,
+    });
+    const [f1, f2, f3] = ready.map((r) => r.id) as [number, number, number];
+    await a.heartbeat({ id: 'host-a', owner: 'a:1:x', host: 'a', pid: 1 }, T0);
+    await b.heartbeat({ id: 'host-b', owner: 'b:2:y', host: 'b', pid: 2 }, T0);
+    // a fetches f1 and f2 and lands f2, then starts processing it; b holds f3.
+    await a.claimForFetch([f1, f2], 'a:1:x', T0 + 600_000, T0);
+    await a.markFetched([{ id: f2, localPath: '/l/f2' }], 'a:1:x', T0);
+    await a.claimIdsForProcessing([f2], 'a:1:x', T0 + 600_000, T0);
+    await a.markPluginRunning([{ fileId: f2, plugin: 'p' }], T0);
+    await b.claimForFetch([f3], 'b:2:y', T0 + 600_000, T0);
+    expect((await c.instances()).map((i) => [i.id, i.fetching, i.processing])).toEqual([
+      ['host-a', 1, 1],
+      ['host-b', 1, 0],
+    ]);
+    // Within the lease nothing moves; past it, only a (which stopped beating) is swept.
+    expect(await c.sweepDead(T0 + LEASE - 1, LEASE)).toEqual({ swept: true, dead: [], fetches: 0, processing: 0 });
+    await b.heartbeat({ id: 'host-b', owner: 'b:2:y', host: 'b', pid: 2 }, T0 + 20_000);
+    const sweeps = await Promise.all([b.sweepDead(T0 + 40_000, LEASE), c.sweepDead(T0 + 40_000, LEASE)]);
+    expect(sweeps.reduce((n, s) => n + s.fetches + s.processing, 0)).toBe(2);
+    expect(sweeps.flatMap((s) => s.dead)).toEqual(['host-a']);
+    expect((await c.get(f1))?.state).toBe('seen');
+    expect((await c.get(f2))?.state).toBe('fetched');
+    expect(await c.get(f3)).toMatchObject({ state: 'fetching', claimedBy: 'b:2:y' });
+    expect((await c.pluginRuns([f2])).get(f2)?.[0]).toMatchObject({
+      state: 'failed',
+      errorCode: 'POLLER_PLUGIN_CRASHED',
+      attempts: 1,
+    });
+    // The dead instance's late writes are refused: its claims are gone.
+    expect(await a.markFetched([{ id: f1, localPath: '/l/f1' }], 'a:1:x', T0 + 41_000)).toEqual([f1]);
+    // b takes them over.
+    expect((await b.claimForFetch([f1], 'b:2:y', T0 + 600_000, T0 + 41_000)).map((r) => r.id)).toEqual([f1]);
+    expect((await b.claimForProcessing('s', 'b:2:y', T0 + 600_000, T0 + 41_000, 10)).map((r) => r.id)).toEqual([f2]);
+    expect((await c.instances()).map((i) => i.id)).toEqual(['host-b']);
+    await b.leave('host-b');
+    expect(await c.instances()).toEqual([]);
+  });
+
+  it('an instance id back under a new owner gives back the claims of its earlier process', async () => {
+    const url = await freshDatabase();
+    const l = await open(url);
+    const T0 = Date.UTC(2026, 11, 2, 12);
+    const { ready } = await l.observe(
+      's',
+      [{ entry: { path: 'x', name: 'x', type: 'file', sizeBytes: 1, mtimeMs: T0 - 3_600_000, mtimePrecision: 's' } }],
+      { nowMs: T0, minAgeMs: 0, stableListings: 2, oldEnoughMs: 600_000 },
+    );
+    await l.heartbeat({ id: 'ingest-1', owner: 'h:1:old', host: 'h', pid: 1 }, T0);
+    await l.claimForFetch([ready[0]!.id], 'h:1:old', T0 + 600_000, T0);
+    await l.heartbeat({ id: 'ingest-1', owner: 'h:7:new', host: 'h', pid: 7 }, T0 + 1000);
+    expect(await l.get(ready[0]!.id)).toMatchObject({ state: 'seen', claimedBy: null });
+    expect((await l.instances())[0]).toMatchObject({ owner: 'h:7:new', pid: 7, startedMs: T0 + 1000 });
+  });
 });

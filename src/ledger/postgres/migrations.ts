@@ -80,7 +80,20 @@ export const PG_MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX events_pending ON events (sink, seq) WHERE sent_ms IS NULL;
    CREATE INDEX events_sent ON events (sent_ms) WHERE sent_ms IS NOT NULL;`,
+  // Several hosts: a heartbeat row per poller instance; the sweep returns the claims of
+  // instances whose heartbeat is older than the lease.
+  `CREATE TABLE instances (
+     id text PRIMARY KEY,
+     owner text NOT NULL,
+     host text NOT NULL,
+     pid integer NOT NULL,
+     started_ms bigint NOT NULL,
+     heartbeat_ms bigint NOT NULL
+   );`,
 ];
+
+/** Advisory lock key of the sweep: one instance sweeps at a time ("pollersw"). */
+export const SWEEP_LOCK_KEY = 0x706f6c6c65727377n;
 
 /** Advisory lock key of migrations (any constant; "pollermg" in ASCII). */
 export const MIGRATION_LOCK_KEY = 0x706f6c6c65726d67n;

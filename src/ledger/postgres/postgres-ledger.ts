@@ -18,6 +18,8 @@ import type {
   FileQuery,
   FileRecord,
   FileState,
+  InstanceRecord,
+  InstanceRegistry,
   Ledger,
   LedgerStats,
   Observation,
@@ -32,6 +34,7 @@ import type {
   PruneResult,
   PruneRules,
   SourceStatus,
+  SweepResult,
 } from '../ledger.js';
 import { OutboxRouter, processingEvents } from '../outbox-routes.js';
 import {
@@ -51,7 +54,7 @@ import {
   toRecord,
   toRun,
 } from '../rows.js';
-import { MIGRATION_LOCK_KEY, PG_MIGRATIONS } from './migrations.js';
+import { MIGRATION_LOCK_KEY, PG_MIGRATIONS, SWEEP_LOCK_KEY } from './migrations.js';
 
 export interface PostgresLedgerOptions {
   /** `postgres://user@host:port/db`, without a password. */
@@ -94,7 +97,7 @@ function isRetryableTx(err: unknown): boolean {
 /** Thrown inside a transaction to roll back a dry run. */
 const ROLLBACK = Symbol('rollback');
 
-export class PostgresLedger implements Ledger {
+export class PostgresLedger implements Ledger, InstanceRegistry {
   readonly #pool: pg.Pool;
   readonly #outbox = new OutboxRouter();
   readonly #displayUrl: string;
@@ -1049,6 +1052,97 @@ export class PostgresLedger implements Ledger {
       `SELECT id, size_bytes AS "sizeBytes", mtime_ms AS "mtimeMs" FROM files WHERE state IN ('fetching', 'seen', 'failed')`,
     );
     return r.rows;
+  }
+
+  async heartbeat(i: { id: string; owner: string; host: string; pid: number }, nowMs: number): Promise<void> {
+    const r = await this.#pool.query<{ prev: string | null }>(
+      `WITH prev AS (SELECT owner FROM instances WHERE id = $1)
+       , up AS (
+         INSERT INTO instances (id, owner, host, pid, started_ms, heartbeat_ms) VALUES ($1, $2, $3, $4, $5, $5)
+         ON CONFLICT (id) DO UPDATE SET heartbeat_ms = $5, owner = excluded.owner, host = excluded.host,
+           pid = excluded.pid,
+           started_ms = CASE WHEN instances.owner = excluded.owner THEN instances.started_ms ELSE $5 END
+         RETURNING 1)
+       SELECT (SELECT owner FROM prev) AS prev FROM up`,
+      [i.id, i.owner, i.host, i.pid, nowMs],
+    );
+    const prev = r.rows[0]?.prev ?? null;
+    // The same instance id under a new owner: the earlier process of that id is gone (an id runs
+    // once at a time); its claims are given back now rather than at their lease's end.
+    if (prev !== null && prev !== i.owner)
+      await this.#pool.query(
+        `UPDATE files SET state = CASE WHEN state = 'fetching' THEN 'seen' ELSE 'fetched' END, claimed_by = NULL,
+           lease_until_ms = NULL, updated_ms = $2
+         WHERE state IN ('fetching', 'processing') AND claimed_by = $1`,
+        [prev, nowMs],
+      );
+  }
+
+  async sweepDead(nowMs: number, leaseMs: number): Promise<SweepResult> {
+    return await this.#tx(async (c) => {
+      // One sweeper at a time; the others skip this round instead of queueing behind it.
+      const lock = await c.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS ok', [
+        String(SWEEP_LOCK_KEY),
+      ]);
+      if (!lock.rows[0]?.ok) return { swept: false, dead: [], fetches: 0, processing: 0 };
+      const dead = (
+        await c.query<{ id: string; owner: string }>(
+          'DELETE FROM instances WHERE heartbeat_ms < $1 RETURNING id, owner',
+          [nowMs - leaseMs],
+        )
+      ).rows;
+      if (dead.length === 0) return { swept: true, dead: [], fetches: 0, processing: 0 };
+      const owners = dead.map((d) => d.owner);
+      const back = async (from: 'fetching' | 'processing', to: 'seen' | 'fetched') =>
+        (
+          await c.query(
+            `UPDATE files SET state = $1, claimed_by = NULL, lease_until_ms = NULL, updated_ms = $2
+             WHERE state = $3 AND claimed_by = ANY($4::text[])`,
+            [to, nowMs, from, owners],
+          )
+        ).rowCount ?? 0;
+      const fetches = await back('fetching', 'seen');
+      const processing = await back('processing', 'fetched');
+      // Runs the dead instance had started count as attempts (as after a local crash).
+      await c.query(
+        `UPDATE plugin_runs SET state = 'failed', error_code = 'POLLER_PLUGIN_CRASHED', last_error = $1, next_retry_ms = $2
+         WHERE state = 'running' AND file_id IN (SELECT id FROM files WHERE state = 'fetched')`,
+        [CRASHED_RUN_MESSAGE, nowMs],
+      );
+      return { swept: true, dead: dead.map((d) => d.id).sort(), fetches, processing };
+    });
+  }
+
+  async instances(): Promise<InstanceRecord[]> {
+    const r = await this.#pool.query<{
+      id: string;
+      owner: string;
+      host: string;
+      pid: number;
+      started_ms: number;
+      heartbeat_ms: number;
+      fetching: number;
+      processing: number;
+    }>(
+      `SELECT i.*, count(f.id) FILTER (WHERE f.state = 'fetching') AS fetching,
+         count(f.id) FILTER (WHERE f.state = 'processing') AS processing
+       FROM instances i LEFT JOIN files f ON f.claimed_by = i.owner AND f.state IN ('fetching', 'processing')
+       GROUP BY i.id ORDER BY i.id`,
+    );
+    return r.rows.map((i) => ({
+      id: i.id,
+      owner: i.owner,
+      host: i.host,
+      pid: i.pid,
+      startedMs: i.started_ms,
+      heartbeatMs: i.heartbeat_ms,
+      fetching: i.fetching,
+      processing: i.processing,
+    }));
+  }
+
+  async leave(id: string): Promise<void> {
+    await this.#pool.query('DELETE FROM instances WHERE id = $1', [id]);
   }
 
   async close(): Promise<void> {
