@@ -9,10 +9,11 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import type { LevelWithSilent, Logger } from 'pino';
 import { type Config, loadConfig, type SourceConfig } from '../config/load.js';
 import type { CycleDeps, CycleEvents } from '../engine/cycle.js';
+import { startInstanceHeartbeat } from '../engine/instance-heartbeat.js';
 import { isOwnerGone, newOwnerId } from '../engine/owner.js';
 import { errorCode } from '../errors.js';
 import { outboxRoutes, wantsIntegrity } from '../events/outbox.js';
-import type { Ledger } from '../ledger/ledger.js';
+import { hasInstanceRegistry, type Ledger } from '../ledger/ledger.js';
 import { PostgresLedger } from '../ledger/postgres/postgres-ledger.js';
 import { SqliteLedger } from '../ledger/sqlite/sqlite-ledger.js';
 import { createLogger } from '../observe/logger.js';
@@ -155,6 +156,12 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
       log.flush?.();
     },
   };
+  if (mode === 'write' && hasInstanceRegistry(ledger)) {
+    const instance = { id: instanceId(config), owner, host: os.hostname(), pid: process.pid };
+    const heartbeat = await startInstanceHeartbeat({ registry: ledger, instance, leaseMs: config.leaseTimeMs, log });
+    // Pushed after the ledger: released before it closes.
+    releasers.push(() => heartbeat.stop());
+  }
   if (mode === 'write') {
     const recovered = await ledger.recoverStale(Date.now(), (o) => isOwnerGone(o, owner));
     if (recovered.fetches || recovered.processing) {
@@ -165,6 +172,11 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
       log.info({ event: 'landing.partials_swept', files: swept }, 'removed partial downloads no version can resume');
   }
   return app;
+}
+
+/** This poller's name among those sharing a ledger: `instance:`, or host:pid. */
+export function instanceId(config: Pick<Config, 'instance'>): string {
+  return config.instance ?? `${os.hostname()}:${process.pid}`;
 }
 
 /**

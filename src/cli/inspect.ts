@@ -2,7 +2,14 @@
 import type { CommandModule } from 'yargs';
 import { formatDurationMs } from '../config/duration.js';
 import type { Config } from '../config/load.js';
-import { FILE_STATES, type FileRecord, type FileState, type Ledger, type PluginRunRecord } from '../ledger/ledger.js';
+import {
+  FILE_STATES,
+  type FileRecord,
+  type FileState,
+  hasInstanceRegistry,
+  type Ledger,
+  type PluginRunRecord,
+} from '../ledger/ledger.js';
 import { formatVersion } from '../ledger/version.js';
 import { GlobFilter } from '../sources/glob.js';
 import { openApp } from './app.js';
@@ -50,7 +57,16 @@ export const statusCommand: CommandModule<object, CommonArgs> = {
       });
       const sinks = config.events ? await ledger.outboxStats() : [];
       const size = await ledger.stats();
-      if (args.json) return printJson({ sources: report, ledger: size, ...(config.events && { sinks }) });
+      const instances = hasInstanceRegistry(ledger) ? await ledger.instances() : undefined;
+      if (args.json)
+        return printJson({
+          sources: report,
+          ledger: size,
+          ...(config.events && { sinks }),
+          ...(instances && {
+            instances: instances.map((i) => ({ ...i, alive: Date.now() - i.heartbeatMs <= config.leaseTimeMs })),
+          }),
+        });
       for (const s of report) {
         printLine(`${s.name}${s.configured ? '' : ' (not in config)'}  ${s.url ?? ''}`);
         printLine(
@@ -66,6 +82,15 @@ export const statusCommand: CommandModule<object, CommonArgs> = {
         const type = config.events?.sinks.find((c) => c.name === k.sink)?.type ?? 'not in config';
         printLine(
           `sink ${k.sink} (${type})  backlog ${k.pending} event(s)${k.oldestPendingMs === null ? '' : `, oldest written ${ago(k.oldestPendingMs)}`}`,
+        );
+      }
+      for (const i of instances ?? []) {
+        const late =
+          Date.now() - i.heartbeatMs > config.leaseTimeMs
+            ? ' (silent past the lease: its claims go at the next sweep)'
+            : '';
+        printLine(
+          `instance ${i.id}  pid ${i.pid} on ${i.host}, heartbeat ${ago(i.heartbeatMs)}${late}, fetching ${i.fetching}, processing ${i.processing}`,
         );
       }
       printLine(`ledger: ${size.fileRows} file version(s), ${size.pluginRunRows} plugin run(s)${sizeText(size.bytes)}`);

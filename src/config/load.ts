@@ -136,6 +136,10 @@ export interface Config {
   readonly ledger: string;
   /** Set when the ledger is a PostgreSQL database shared by several pollers. */
   readonly postgres?: PostgresLedgerConfig;
+  /** `instance:`; absent: host:pid. */
+  readonly instance?: string;
+  /** An instance silent this long is swept (PostgreSQL ledger). */
+  readonly leaseTimeMs: number;
   readonly stateDir: string;
   readonly logLevel: string;
   readonly http?: { readonly host: string; readonly port: number };
@@ -459,6 +463,8 @@ export function buildConfig(
     landing,
     ledger: postgres ? postgres.displayUrl : path.resolve(baseDir, c.ledger as string),
     ...(postgres && { postgres }),
+    ...(c.instance !== undefined && { instance: c.instance }),
+    leaseTimeMs: c.leaseTime,
     stateDir: c.stateDir ? path.resolve(baseDir, c.stateDir) : path.join(landing, '.state'),
     logLevel: c.log.level,
     ...(c.http && { http: { host: c.http.host, port: c.http.port } }),

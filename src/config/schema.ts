@@ -344,6 +344,14 @@ export const configSchema = z
       .describe(
         'SQLite ledger file, or a PostgreSQL URL (postgres://user@host/db) shared by several pollers; the object form adds passwordFile and pool.',
       ),
+    instance: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/, 'use letters, digits, ".", "_", ":", "@" and "-" (at most 128)')
+      .optional()
+      .describe('This poller among several on one PostgreSQL ledger; default host:pid.'),
+    leaseTime: duration(
+      'PostgreSQL ledger: an instance silent this long is taken for dead and its claims are taken over.',
+    ).default(30_000),
     stateDir: z.string().optional().describe("Plugins' private state; default: <landing>/.state"),
     log: z
       .strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') })
