@@ -144,6 +144,7 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
         transferLimit,
         retryBaseMs: config.retryBaseMs,
         retryMaxMs: config.retryMaxMs,
+        listerLeaseMs: config.leaseTimeMs,
         ...(wantsIntegrity(config) && { hashLanded: true }),
         ...(events && { events }),
       };

@@ -90,6 +90,7 @@ async function openGeneration(
       transferLimit: app.transferLimit,
       retryBaseMs: config.retryBaseMs,
       retryMaxMs: config.retryMaxMs,
+      listerLeaseMs: config.leaseTimeMs,
       events,
     },
     close() {
@@ -163,6 +164,8 @@ function keepRestartOnly(loaded: Config, running: Config): Config {
     ...loaded,
     landing: running.landing,
     ledger: running.ledger,
+    ...(running.postgres && { postgres: running.postgres }),
+    instance: running.instance,
     stateDir: running.stateDir,
     maxTransfers: running.maxTransfers,
     logLevel: running.logLevel,

@@ -94,6 +94,11 @@ export interface ObserveOptions {
   readonly oldEnoughMs: number;
   /** Classify only: the transaction is rolled back and nothing is recorded. */
   readonly dryRun?: boolean;
+  /**
+   * A shared ledger: the lister lease this listing was taken under. If another instance took
+   * the lease since (a higher epoch), nothing is recorded and POLLER_LEDGER_LISTER_LOST is thrown.
+   */
+  readonly lister?: { readonly owner: string; readonly epoch: number };
 }
 
 export interface ObserveResult {
@@ -394,4 +399,28 @@ export interface InstanceRegistry {
 
 export function hasInstanceRegistry(l: Ledger): l is Ledger & InstanceRegistry {
   return typeof (l as Partial<InstanceRegistry>).sweepDead === 'function';
+}
+
+/**
+ * One lister per source on a shared ledger (PostgreSQL): a lease row per source with an epoch
+ * (a fencing token: a listing recorded under an older epoch is refused). Readiness lives in the
+ * ledger, so instances that do not list still claim the due files of every source.
+ */
+export interface SharedListing {
+  /** The lease's epoch when this owner holds it now (renewed, or taken from an expired holder); null when another does. */
+  acquireLister(source: string, owner: string, nowMs: number, leaseMs: number): Promise<number | null>;
+  /** Claim up to `limit` due files of a source (ready and seen, or a fetch retry now due), newest first. */
+  claimDueForFetch(
+    source: string,
+    owner: string,
+    leaseUntilMs: number,
+    nowMs: number,
+    limit: number,
+  ): Promise<FileRecord[]>;
+  /** Who lists each source. */
+  listers(): Promise<Array<{ source: string; owner: string; epoch: number; leaseUntilMs: number }>>;
+}
+
+export function hasSharedListing(l: Ledger): l is Ledger & SharedListing {
+  return typeof (l as Partial<SharedListing>).acquireLister === 'function';
 }

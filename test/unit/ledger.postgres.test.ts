@@ -133,4 +133,49 @@ describe.skipIf(!pgAvailable)('postgres ledger', () => {
     expect(await l.get(ready[0]!.id)).toMatchObject({ state: 'seen', claimedBy: null });
     expect((await l.instances())[0]).toMatchObject({ owner: 'h:7:new', pid: 7, startedMs: T0 + 1000 });
   });
+
+  it('one lister per source: the lease passes on expiry with a new epoch; a stale listing records nothing', async () => {
+    const url = await freshDatabase();
+    const [a, b] = await Promise.all([open(url), open(url)]);
+    const T0 = Date.UTC(2026, 11, 2, 12);
+    const LEASE = 30_000;
+    const old = T0 - 3_600_000;
+    const e = (p: string, mtimeMs = old) => ({
+      entry: { path: p, name: p, type: 'file' as const, sizeBytes: 1, mtimeMs, mtimePrecision: 's' as const },
+    });
+    const o = (nowMs: number, lister?: { owner: string; epoch: number }) => ({
+      nowMs,
+      minAgeMs: 0,
+      stableListings: 2,
+      oldEnoughMs: 600_000,
+      ...(lister && { lister }),
+    });
+    expect(await a.acquireLister('s', 'A', T0, LEASE)).toBe(1);
+    expect(await b.acquireLister('s', 'B', T0 + 1000, LEASE)).toBeNull();
+    expect(await a.acquireLister('s', 'A', T0 + 20_000, LEASE)).toBe(1);
+    expect(await b.acquireLister('t', 'B', T0, LEASE)).toBe(1);
+    // a lists: the old file is ready, the young one settles; b, not listing, claims only the ready one.
+    await a.observe('s', [e('old'), e('young', T0 - 1000)], o(T0 + 20_000, { owner: 'A', epoch: 1 }));
+    const due = await b.claimDueForFetch('s', 'B', T0 + 600_000, T0 + 21_000, 10);
+    expect(due.map((r) => r.path)).toEqual(['old']);
+    expect(await a.claimDueForFetch('s', 'A', T0 + 600_000, T0 + 21_000, 10)).toEqual([]);
+    // a stops renewing (paused past its lease): b takes the lease with the next epoch.
+    expect(await b.acquireLister('s', 'B', T0 + 20_000 + LEASE + 1, LEASE)).toBe(2);
+    expect(await b.listers()).toEqual([
+      { source: 's', owner: 'B', epoch: 2, leaseUntilMs: T0 + 20_000 + 2 * LEASE + 1 },
+      { source: 't', owner: 'B', epoch: 1, leaseUntilMs: T0 + LEASE },
+    ]);
+    // a resumes and records the listing it took under epoch 1: refused, nothing written.
+    await expect(a.observe('s', [e('late')], o(T0 + 60_000, { owner: 'A', epoch: 1 }))).rejects.toMatchObject({
+      code: 'POLLER_LEDGER_LISTER_LOST',
+    });
+    expect(await a.history('s', 'late')).toEqual([]);
+    // b's listing under epoch 2 records; the young file, seen twice now, is due for anyone.
+    const r = await b.observe('s', [e('young', T0 - 1000), e('late')], o(T0 + 61_000, { owner: 'B', epoch: 2 }));
+    expect(r.ready.map((x) => x.path).sort()).toEqual(['late', 'young']);
+    expect((await a.claimDueForFetch('s', 'A', T0 + 600_000, T0 + 62_000, 10)).map((x) => x.path).sort()).toEqual([
+      'late',
+      'young',
+    ]);
+  });
 });

@@ -90,6 +90,15 @@ export const PG_MIGRATIONS: readonly string[] = [
      started_ms bigint NOT NULL,
      heartbeat_ms bigint NOT NULL
    );`,
+  // One lister per source: a lease with an epoch (fencing token). Readiness in the ledger: the
+  // listing that finds a 'seen' version ready stamps it, so any instance can claim it.
+  `CREATE TABLE listers (
+     source text PRIMARY KEY,
+     owner text NOT NULL,
+     epoch bigint NOT NULL,
+     lease_until_ms bigint NOT NULL
+   );
+   ALTER TABLE files ADD COLUMN ready_ms bigint;`,
 ];
 
 /** Advisory lock key of the sweep: one instance sweeps at a time ("pollersw"). */

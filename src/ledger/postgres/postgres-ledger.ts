@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { parseIntoClientConfig } from 'pg-connection-string';
-import { PermanentError } from '../../errors.js';
+import { PermanentError, TransientError } from '../../errors.js';
 import type {
   ClaimLost,
   EventFact,
@@ -33,6 +33,7 @@ import type {
   ProcessingResult,
   PruneResult,
   PruneRules,
+  SharedListing,
   SourceStatus,
   SweepResult,
 } from '../ledger.js';
@@ -97,7 +98,7 @@ function isRetryableTx(err: unknown): boolean {
 /** Thrown inside a transaction to roll back a dry run. */
 const ROLLBACK = Symbol('rollback');
 
-export class PostgresLedger implements Ledger, InstanceRegistry {
+export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing {
   readonly #pool: pg.Pool;
   readonly #outbox = new OutboxRouter();
   readonly #displayUrl: string;
@@ -228,6 +229,7 @@ export class PostgresLedger implements Ledger, InstanceRegistry {
     const isReady = readiness(opts);
     let ready: FileRecord[] = [];
     const run = async (c: pg.PoolClient) => {
+      if (opts.lister) await checkLister(c, source, opts.lister);
       const groups = [...groupByDir(observations)].map(([dir, group]) => ({
         dir,
         group,
@@ -371,7 +373,7 @@ export class PostgresLedger implements Ledger, InstanceRegistry {
         const to = from + CHUNK;
         await c.query(
           `UPDATE files f SET size_bytes = u.size, mtime_ms = u.mtime, mtime_precision = u.prec, sightings = 1,
-             last_seen_ms = $1, updated_ms = $1
+             last_seen_ms = $1, updated_ms = $1, ready_ms = NULL
            FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::text[]) AS u(id, size, mtime, prec)
            WHERE f.id = u.id AND f.state = 'seen'`,
           [
@@ -407,6 +409,12 @@ export class PostgresLedger implements Ledger, InstanceRegistry {
           else counts.settling++;
         }
       }
+      // Readiness in the ledger: instances that do not list this source claim these too.
+      for (const ids of chunks(readyIds))
+        await c.query(
+          `UPDATE files SET ready_ms = $1 WHERE id = ANY($2::bigint[]) AND state = 'seen' AND ready_ms IS NULL`,
+          [now, ids],
+        );
       ready = await this.#byIds(c, readyIds);
       if (opts.dryRun) throw ROLLBACK;
     };
@@ -570,7 +578,8 @@ export class PostgresLedger implements Ledger, InstanceRegistry {
   async releaseFetch(ids: readonly number[], owner: string, nowMs: number): Promise<void> {
     if (ids.length === 0) return;
     await this.#pool.query(
-      `UPDATE files SET state = 'seen', sightings = 1, claimed_by = NULL, lease_until_ms = NULL, updated_ms = $3
+      `UPDATE files SET state = 'seen', sightings = 1, ready_ms = NULL, claimed_by = NULL, lease_until_ms = NULL,
+         updated_ms = $3
        WHERE id = ANY($1::bigint[]) AND claimed_by = $2 AND state = 'fetching'`,
       [ids, owner, nowMs],
     );
@@ -1103,6 +1112,7 @@ export class PostgresLedger implements Ledger, InstanceRegistry {
         ).rowCount ?? 0;
       const fetches = await back('fetching', 'seen');
       const processing = await back('processing', 'fetched');
+      await c.query('UPDATE listers SET lease_until_ms = 0 WHERE owner = ANY($1::text[])', [owners]);
       // Runs the dead instance had started count as attempts (as after a local crash).
       await c.query(
         `UPDATE plugin_runs SET state = 'failed', error_code = 'POLLER_PLUGIN_CRASHED', last_error = $1, next_retry_ms = $2
@@ -1141,8 +1151,53 @@ export class PostgresLedger implements Ledger, InstanceRegistry {
     }));
   }
 
+  async acquireLister(source: string, owner: string, nowMs: number, leaseMs: number): Promise<number | null> {
+    // Renewed by its holder; taken, with the next epoch, from a holder whose lease has run out.
+    const r = await this.#pool.query<{ epoch: number }>(
+      `INSERT INTO listers (source, owner, epoch, lease_until_ms) VALUES ($1, $2, 1, $3)
+       ON CONFLICT (source) DO UPDATE SET owner = $2, lease_until_ms = $3,
+         epoch = CASE WHEN listers.owner = $2 THEN listers.epoch ELSE listers.epoch + 1 END
+       WHERE listers.owner = $2 OR listers.lease_until_ms < $4
+       RETURNING epoch`,
+      [source, owner, nowMs + leaseMs, nowMs],
+    );
+    return r.rows[0]?.epoch ?? null;
+  }
+
+  async claimDueForFetch(
+    source: string,
+    owner: string,
+    leaseUntilMs: number,
+    nowMs: number,
+    limit: number,
+  ): Promise<FileRecord[]> {
+    const r = await this.#pool.query<FileRow>(
+      `WITH c AS (
+         SELECT id FROM files WHERE source = $1
+           AND ((state = 'seen' AND ready_ms IS NOT NULL) OR (state = 'failed' AND stage = 'fetch' AND next_retry_ms <= $4))
+         ORDER BY mtime_ms DESC LIMIT $5
+         FOR UPDATE SKIP LOCKED)
+       UPDATE files f SET state = 'fetching', claimed_by = $2, lease_until_ms = $3, updated_ms = $4
+       FROM c WHERE f.id = c.id RETURNING f.*`,
+      [source, owner, leaseUntilMs, nowMs, limit],
+    );
+    return r.rows.sort((a, b) => b.mtime_ms - a.mtime_ms || a.id - b.id).map(toRecord);
+  }
+
+  async listers(): Promise<Array<{ source: string; owner: string; epoch: number; leaseUntilMs: number }>> {
+    const r = await this.#pool.query<{ source: string; owner: string; epoch: number; lease_until_ms: number }>(
+      'SELECT source, owner, epoch, lease_until_ms FROM listers ORDER BY source',
+    );
+    return r.rows.map((x) => ({ source: x.source, owner: x.owner, epoch: x.epoch, leaseUntilMs: x.lease_until_ms }));
+  }
+
   async leave(id: string): Promise<void> {
-    await this.#pool.query('DELETE FROM instances WHERE id = $1', [id]);
+    // Its lister leases end now (kept, expired: the next holder gets the next epoch).
+    await this.#pool.query(
+      `WITH gone AS (DELETE FROM instances WHERE id = $1 RETURNING owner)
+       UPDATE listers SET lease_until_ms = 0 WHERE owner IN (SELECT owner FROM gone)`,
+      [id],
+    );
   }
 
   async close(): Promise<void> {
@@ -1198,6 +1253,23 @@ function inOrder(ids: readonly number[], rows: readonly FileRow[]): FileRecord[]
 function lostOf(ids: readonly number[], rows: readonly { id: number }[]): number[] {
   const done = new Set(rows.map((r) => r.id));
   return ids.filter((id) => !done.has(id));
+}
+
+/**
+ * The fencing check of a listing, inside its transaction: the lister row is share-locked, so a
+ * takeover waits for this listing to commit, and a listing under an older epoch writes nothing.
+ */
+async function checkLister(c: Q, source: string, lister: { owner: string; epoch: number }): Promise<void> {
+  const r = await c.query<{ owner: string; epoch: number }>(
+    'SELECT owner, epoch FROM listers WHERE source = $1 FOR SHARE',
+    [source],
+  );
+  const row = r.rows[0];
+  if (row?.owner === lister.owner && row.epoch === lister.epoch) return;
+  throw new TransientError(
+    'POLLER_LEDGER_LISTER_LOST',
+    `${source}: another instance lists this source now (lease epoch ${row?.epoch ?? 'none'}, this listing held ${lister.epoch}); nothing recorded`,
+  );
 }
 
 function unreachable(displayUrl: string, err: unknown): PermanentError {
