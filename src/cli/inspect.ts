@@ -7,6 +7,7 @@ import {
   type FileRecord,
   type FileState,
   hasInstanceRegistry,
+  hasSharedListing,
   type Ledger,
   type PluginRunRecord,
 } from '../ledger/ledger.js';
@@ -39,6 +40,13 @@ export const statusCommand: CommandModule<object, CommonArgs> = {
   handler: async (args) => {
     await withLedger(args, async (ledger, config) => {
       const rows = await ledger.status();
+      const instances = hasInstanceRegistry(ledger) ? await ledger.instances() : undefined;
+      const listers = hasSharedListing(ledger) ? await ledger.listers() : [];
+      const listerOf = (source: string) => {
+        const l = listers.find((x) => x.source === source);
+        if (!l || l.leaseUntilMs < Date.now()) return null;
+        return { instance: instances?.find((i) => i.owner === l.owner)?.id ?? l.owner, epoch: l.epoch };
+      };
       const configured = config.sources.map((s) => s.name);
       const byName = new Map(rows.map((r) => [r.name, r]));
       const all = [...new Set([...configured, ...rows.map((r) => r.name)])];
@@ -53,11 +61,11 @@ export const statusCommand: CommandModule<object, CommonArgs> = {
           lastError: r?.lastError ?? null,
           counts: r?.counts ?? {},
           newestFetchedMtimeMs: r?.newestFetchedMtimeMs ?? null,
+          ...(instances && { lister: listerOf(name) }),
         };
       });
       const sinks = config.events ? await ledger.outboxStats() : [];
       const size = await ledger.stats();
-      const instances = hasInstanceRegistry(ledger) ? await ledger.instances() : undefined;
       if (args.json)
         return printJson({
           sources: report,
@@ -77,6 +85,8 @@ export const statusCommand: CommandModule<object, CommonArgs> = {
         printLine(
           `  newest file fetched: ${s.newestFetchedMtimeMs === null ? 'none' : `modified ${ago(s.newestFetchedMtimeMs)}`}`,
         );
+        if ('lister' in s)
+          printLine(`  listed by: ${s.lister ? `${s.lister.instance} (lease epoch ${s.lister.epoch})` : 'nobody now'}`);
       }
       for (const k of sinks) {
         const type = config.events?.sinks.find((c) => c.name === k.sink)?.type ?? 'not in config';

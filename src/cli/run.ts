@@ -20,7 +20,7 @@ import type { Metrics } from '../observe/metrics.js';
 import type { PluginRunner, RunnerObserver } from '../plugins/runner.js';
 import { toleratingMissingDirs } from '../sources/date-template.js';
 import type { Source } from '../sources/source.js';
-import { type App, cycleStartDirs, openApp, prepareSource } from './app.js';
+import { type App, cycleStartDirs, instanceId, openApp, prepareSource } from './app.js';
 import { type CommonArgs, commonOptions } from './options.js';
 import { UsageError } from './output.js';
 
@@ -186,7 +186,10 @@ export async function runDaemon(args: RunArgs): Promise<number> {
   // Loaded here, not at the top: every other command starts faster without prom-client.
   const { createMetrics } = await import('../observe/metrics.js');
   const { startHttpServer } = await import('../observe/http.js');
-  const metrics = createMetrics({ processMetrics: true });
+  const metrics = createMetrics({
+    processMetrics: true,
+    ...(app.config.postgres && { instance: instanceId(app.config) }),
+  });
   const lastSuccessMs = new Map<string, number>();
   const events = metricEvents(metrics, lastSuccessMs);
   const observer = runnerMetrics(metrics);

@@ -59,6 +59,11 @@ export interface CreateMetricsOptions {
    * @default false
    */
   processMetrics?: boolean;
+  /**
+   * An `instance` label on every series: several pollers on one shared ledger are told apart
+   * even when one Prometheus job scrapes them all.
+   */
+  instance?: string;
 }
 
 // Transfers of radar volumes take from a few ms (local) to minutes (slow links).
@@ -77,6 +82,7 @@ const PLUGIN_BUCKETS_S = [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 
 export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
   const nowMs = options.nowMs ?? Date.now;
   const registry = new Registry();
+  if (options.instance !== undefined) registry.setDefaultLabels({ instance: options.instance });
   const registers = [registry];
 
   const listed = new Counter({
