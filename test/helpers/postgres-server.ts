@@ -5,7 +5,7 @@
  * as the `postgres` user (PostgreSQL refuses to run as root). `stopRunServer` stops it at the end.
  */
 import { execFile } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from './free-port.js';
@@ -140,17 +140,54 @@ async function startOnPort(p: Paths, port: number): Promise<number> {
   return port;
 }
 
-/** Stop the run's server if one was started (fast: open sessions are disconnected). */
+/** Stop the run's server and any private one still running (fast: open sessions are disconnected). */
 export async function stopRunServer(runDir: string): Promise<void> {
-  const p = paths(runDir);
-  if (!existsSync(path.join(p.data, 'postmaster.pid'))) return;
-  await pgRun('pg_ctl', ['-D', p.data, '-m', 'fast', '-w', '-t', '60', 'stop']);
+  const dirs = [
+    runDir,
+    ...readdirSync(runDir)
+      .filter((d) => d.startsWith('private-'))
+      .map((d) => path.join(runDir, d)),
+  ];
+  for (const dir of dirs) {
+    const p = paths(dir);
+    if (existsSync(path.join(p.data, 'postmaster.pid')))
+      await pgRun('pg_ctl', ['-D', p.data, '-m', 'fast', '-w', '-t', '60', 'stop']).catch(() => undefined);
+  }
 }
 
-/** Stop the server and start it again on the same port (the "database restarted" tests). */
-export async function restartRunServer(runDir: string): Promise<void> {
-  const p = paths(runDir);
-  const { port } = JSON.parse(readFileSync(p.ready, 'utf8')) as { port: number };
-  await pgRun('pg_ctl', ['-D', p.data, '-m', 'fast', '-w', '-t', '60', 'stop']);
-  await startOnPort(p, port);
+export interface PrivateServer {
+  readonly port: number;
+  /** Stop it (fast) and start it again on the same port and data. */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+}
+
+let privateCount = 0;
+
+/**
+ * A server of one test's own (for restarts, which the run's shared server must never see),
+ * under the run directory so that the run's teardown stops it if the test could not.
+ */
+export async function startPrivateServer(runDir: string): Promise<PrivateServer> {
+  const dir = path.join(runDir, `private-${process.pid}-${++privateCount}`);
+  chmodSync(runDir, 0o755);
+  mkdirSync(dir, { mode: 0o755 });
+  const p = paths(dir);
+  const port = await startServer(dir, p);
+  const stop = async () => {
+    if (existsSync(path.join(p.data, 'postmaster.pid')))
+      await pgRun('pg_ctl', ['-D', p.data, '-m', 'fast', '-w', '-t', '60', 'stop']);
+  };
+  return {
+    port,
+    stop,
+    start: async () => {
+      await startOnPort(p, port);
+    },
+    restart: async () => {
+      await stop();
+      await startOnPort(p, port);
+    },
+  };
 }

@@ -6,7 +6,7 @@
  */
 import pg from 'pg';
 import { inject } from 'vitest';
-import { ensureRunServer, postgresMissing } from './postgres-server.js';
+import { ensureRunServer, type PrivateServer, postgresMissing, startPrivateServer } from './postgres-server.js';
 
 const missing = postgresMissing();
 if (missing !== undefined) {
@@ -24,14 +24,13 @@ export async function pgPort(): Promise<number> {
   return await ensureRunServer(inject('pgRunDir'));
 }
 
-/** The run directory of the server, for restarting it in fault tests. */
-export function pgRunDir(): string {
-  return inject('pgRunDir');
+/** A server of the test's own (restart tests), stopped by the test or else at the run's end. */
+export async function privateServer(): Promise<PrivateServer> {
+  return await startPrivateServer(inject('pgRunDir'));
 }
 
-/** A new empty database on the run's server; resolves to its URL (user postgres, trust auth). */
-export async function freshDatabase(): Promise<string> {
-  const port = await pgPort();
+/** A new database on a given server. */
+export async function databaseOn(port: number): Promise<string> {
   const name = `t_${process.pid}_${++counter}_${Math.random().toString(36).slice(2, 8)}`;
   const admin = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres' });
   await admin.connect();
@@ -41,6 +40,11 @@ export async function freshDatabase(): Promise<string> {
     await admin.end();
   }
   return `postgres://postgres@127.0.0.1:${port}/${name}`;
+}
+
+/** A new empty database on the run's server; resolves to its URL (user postgres, trust auth). */
+export async function freshDatabase(): Promise<string> {
+  return await databaseOn(await pgPort());
 }
 
 /**
