@@ -21,7 +21,7 @@ export async function startInstanceHeartbeat(o: HeartbeatOptions): Promise<{ sto
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   const beat = async () => {
-    await o.registry.heartbeat(o.instance, now());
+    await o.registry.heartbeat(o.instance, now(), o.leaseMs);
     const r = await o.registry.sweepDead(now(), o.leaseMs);
     if (r.dead.length > 0)
       o.log.warn(

@@ -390,7 +390,12 @@ export interface SweepResult {
  * their work over within the lease instead of the claims' own long lease.
  */
 export interface InstanceRegistry {
-  heartbeat(instance: { id: string; owner: string; host: string; pid: number }, nowMs: number): Promise<void>;
+  /** Beat; with `leaseMs`, the lister leases this instance holds are renewed too (it is alive). */
+  heartbeat(
+    instance: { id: string; owner: string; host: string; pid: number },
+    nowMs: number,
+    leaseMs?: number,
+  ): Promise<void>;
   sweepDead(nowMs: number, leaseMs: number): Promise<SweepResult>;
   instances(): Promise<InstanceRecord[]>;
   /** A clean stop: the row goes at once (its claims were released by the shutdown). */

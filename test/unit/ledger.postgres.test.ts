@@ -153,6 +153,10 @@ describe.skipIf(!pgAvailable)('postgres ledger', () => {
     expect(await a.acquireLister('s', 'A', T0, LEASE)).toBe(1);
     expect(await b.acquireLister('s', 'B', T0 + 1000, LEASE)).toBeNull();
     expect(await a.acquireLister('s', 'A', T0 + 20_000, LEASE)).toBe(1);
+    // A heartbeat with the lease renews the leases its instance holds; without, it does not.
+    await b.heartbeat({ id: 'b', owner: 'B', host: 'h', pid: 2 }, T0 + 20_000);
+    await a.heartbeat({ id: 'a', owner: 'A', host: 'h', pid: 1 }, T0 + 20_000, LEASE);
+    expect((await a.listers()).find((x) => x.source === 's')?.leaseUntilMs).toBe(T0 + 20_000 + LEASE);
     expect(await b.acquireLister('t', 'B', T0, LEASE)).toBe(1);
     // a lists: the old file is ready, the young one settles; b, not listing, claims only the ready one.
     await a.observe('s', [e('old'), e('young', T0 - 1000)], o(T0 + 20_000, { owner: 'A', epoch: 1 }));

@@ -1063,7 +1063,18 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing {
     return r.rows;
   }
 
-  async heartbeat(i: { id: string; owner: string; host: string; pid: number }, nowMs: number): Promise<void> {
+  async heartbeat(
+    i: { id: string; owner: string; host: string; pid: number },
+    nowMs: number,
+    leaseMs?: number,
+  ): Promise<void> {
+    // A live lister keeps its sources between its cycles (a schedule longer than the lease).
+    if (leaseMs !== undefined)
+      await this.#pool.query('UPDATE listers SET lease_until_ms = $2 WHERE owner = $1 AND lease_until_ms >= $3', [
+        i.owner,
+        nowMs + leaseMs,
+        nowMs,
+      ]);
     const r = await this.#pool.query<{ prev: string | null }>(
       `WITH prev AS (SELECT owner FROM instances WHERE id = $1)
        , up AS (
