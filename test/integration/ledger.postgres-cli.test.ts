@@ -87,4 +87,41 @@ describe.skipIf(!pgAvailable)('the CLI on a PostgreSQL ledger', () => {
     expect(r.stderr).toMatch(/ledger: the URL contains a password; move it to `ledger.passwordFile`/);
     expect(r.stderr).not.toContain('hunter2');
   });
+
+  it('ledger migrate copies a SQLite ledger into PostgreSQL: nothing is fetched again, new files go on', async () => {
+    const url = await freshDatabase();
+    env = await startEngineEnv();
+    await env.put('a.bufr', 'aaa');
+    await env.put('d/b.bufr', 'bbbb');
+    expect((await env.cli(['run-once'])).code).toBe(0);
+    const migrated = await env.cli(['ledger', 'migrate', '--to', url, '--json']);
+    expect(migrated.code, migrated.stderr).toBe(0);
+    expect(JSON.parse(migrated.stdout)).toMatchObject({ files: 2, pluginRuns: 2, sources: 1 });
+    const doc = JSON.parse(readFileSync(env.configPath, 'utf8'));
+    writeFileSync(env.configPath, JSON.stringify({ ...doc, ledger: url }, null, 2));
+    await env.put('c.bufr', 'ccccc');
+    expect((await env.cli(['run-once'])).code).toBe(0);
+    expect(
+      env.ftp
+        .retrieved()
+        .map((p) => path.basename(p))
+        .sort(),
+    ).toEqual(['a.bufr', 'b.bufr', 'c.bufr']);
+    const files = JSON.parse((await env.cli(['files', '--json'])).stdout).files as Array<{
+      id: number;
+      path: string;
+      state: string;
+    }>;
+    expect(files.map((f) => [f.id, f.path, f.state])).toEqual([
+      [3, 'c.bufr', 'processed'],
+      ...files.slice(1).map((f) => [f.id, f.path, 'processed']),
+    ]);
+    const why = await env.cli(['why', 'a.bufr']);
+    expect(why.stdout).toMatch(/processed/);
+    // Into a ledger that has rows already: refused, nothing copied.
+    writeFileSync(env.configPath, JSON.stringify(doc, null, 2));
+    const again = await env.cli(['ledger', 'migrate', '--to', url]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('POLLER_LEDGER_TARGET_NOT_EMPTY');
+  });
 });
