@@ -216,6 +216,13 @@ export async function runCycle(
   const processingCtx: CycleProcessing = { src, source, deps, summary, emit, log, signal: opts.signal, commits };
   const claimedTotal = { files: 0, bytes: 0 };
   let taken = 0;
+  const fetchClaimed = async (claimed: readonly FileRecord[]) => {
+    claimedTotal.files += claimed.length;
+    claimedTotal.bytes += claimed.reduce((n, c) => n + c.sizeBytes, 0);
+    emit.claimed?.(src.name, claimedTotal.files, claimedTotal.bytes);
+    const paused = await fetchBatch(processingCtx, claimed, opts, stopped);
+    pausedBy ??= paused;
+  };
   try {
     // The cap bounds one batch (its claims, leases and memory), not the cycle.
     while (taken < ready.length && !stopped()) {
@@ -228,11 +235,7 @@ export async function runCycle(
         now() + LEASE_MS,
         now(),
       );
-      claimedTotal.files += claimed.length;
-      claimedTotal.bytes += claimed.reduce((n, c) => n + c.sizeBytes, 0);
-      emit.claimed?.(src.name, claimedTotal.files, claimedTotal.bytes);
-      const paused = await fetchBatch(processingCtx, claimed, opts, stopped);
-      pausedBy ??= paused;
+      await fetchClaimed(claimed);
       if (!opts.drain) break;
     }
     // Not the lister: take the due files the lister recorded, a batch at a time.
@@ -240,11 +243,7 @@ export async function runCycle(
       const claimed = await shared.claimDueForFetch(src.name, deps.owner, now() + LEASE_MS, now(), src.maxFilesPerPoll);
       if (claimed.length === 0) break;
       summary.batches++;
-      claimedTotal.files += claimed.length;
-      claimedTotal.bytes += claimed.reduce((n, c) => n + c.sizeBytes, 0);
-      emit.claimed?.(src.name, claimedTotal.files, claimedTotal.bytes);
-      const paused = await fetchBatch(processingCtx, claimed, opts, stopped);
-      pausedBy ??= paused;
+      await fetchClaimed(claimed);
       if (!opts.drain) break;
     }
     summary.readyLeft = ready.length - taken;

@@ -2,7 +2,7 @@
  * Which sinks want which transitions, shared by the ledger backends: set once at start (and on
  * a config reload), asked once per transition, so `kind \0 source` → sinks is cached.
  */
-import type { EventFact, EventKind, FileState, OutboxRoute, PluginOutcome } from './ledger.js';
+import type { EventFact, EventKind, FileState, OutboxRoute, OutboxStats, PluginOutcome } from './ledger.js';
 import type { FileRow, RunRow } from './rows.js';
 
 export class OutboxRouter {
@@ -21,6 +21,14 @@ export class OutboxRouter {
   /** No routes: no event is written at all. */
   get enabled(): boolean {
     return this.#routes.length > 0;
+  }
+
+  /** Backlog per sink: the sinks with pending rows, and every routed sink (at zero). */
+  stats(pending: readonly { sink: string; pending: number; oldest: number | null }[]): OutboxStats[] {
+    const out = new Map<string, OutboxStats>();
+    for (const r of this.#routes) out.set(r.sink, { sink: r.sink, pending: 0, oldestPendingMs: null });
+    for (const r of pending) out.set(r.sink, { sink: r.sink, pending: r.pending, oldestPendingMs: r.oldest });
+    return [...out.values()].sort((a, b) => a.sink.localeCompare(b.sink));
   }
 
   /** The sinks that want `kind` events of `source`. */

@@ -6,7 +6,15 @@
  */
 import type { EmittedOutput } from '../plugins/api.js';
 import type { MtimePrecision, RemoteEntry } from '../sources/source.js';
-import type { FailedStage, FileRecord, FileState, Observation, PluginOutcome, PluginRunRecord } from './ledger.js';
+import type {
+  FailedStage,
+  FileRecord,
+  FileState,
+  Observation,
+  PluginOutcome,
+  PluginRunRecord,
+  SourceStatus,
+} from './ledger.js';
 import { isSameVersion } from './version.js';
 
 export interface FileRow {
@@ -302,4 +310,29 @@ export function processingVerdict(
     retry: state === 'failed' ? retry : null,
     done: state === 'failed' ? null : nowMs,
   };
+}
+
+export interface SourceRow {
+  name: string;
+  display_url: string | null;
+  last_poll_ms: number | null;
+  last_success_ms: number | null;
+  last_error: string | null;
+}
+
+/** `status()` from its three queries: sources, counts by state, newest fetched mtime. */
+export function sourceStatuses(
+  sources: readonly SourceRow[],
+  counts: readonly { source: string; state: FileState; n: number }[],
+  newest: readonly { source: string; m: number | null }[],
+): SourceStatus[] {
+  return sources.map((s) => ({
+    name: s.name,
+    displayUrl: s.display_url,
+    lastPollMs: s.last_poll_ms,
+    lastSuccessMs: s.last_success_ms,
+    lastError: s.last_error,
+    counts: Object.fromEntries(counts.filter((c) => c.source === s.name).map((c) => [c.state, c.n])),
+    newestFetchedMtimeMs: newest.find((n) => n.source === s.name)?.m ?? null,
+  }));
 }

@@ -55,5 +55,5 @@ describe.skipIf(!pgAvailable)('PostgreSQL restarts', () => {
     expect((await l.stats()).fileRows).toBe(3);
     daemon.child.kill('SIGTERM');
     expect((await daemon.exited).code).toBe(0);
-  });
+  }, 120_000);
 });

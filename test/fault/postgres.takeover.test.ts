@@ -80,5 +80,5 @@ describe.skipIf(!pgAvailable)('several pollers on one PostgreSQL ledger', () => 
     expect(await readdir(path.join(env.landing, '.partial'))).toEqual([]);
     b.child.kill('SIGTERM');
     expect((await b.exited).code).toBe(0);
-  });
+  }, 120_000);
 });

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PostgresLedger } from '../../src/ledger/postgres/postgres-ledger.js';
 import { type Daemon, startDaemon } from '../helpers/daemon.js';
-import { type EngineEnv, startEngineEnv } from '../helpers/engine-env.js';
+import { type EngineEnv, FIXTURE_PLUGINS, startEngineEnv } from '../helpers/engine-env.js';
 import { freshDatabase, pgAvailable } from '../helpers/postgres.js';
 import { countBy, readRecords } from '../helpers/records.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -23,8 +23,12 @@ describe.skipIf(!pgAvailable)('two pollers on one PostgreSQL ledger', () => {
   it('one instance lists the source, both claim from the ledger, every file is fetched and processed once', async () => {
     const url = await freshDatabase();
     env = await startEngineEnv({
-      // One file per batch: the lister cannot take everything in one claim, the other gets its share.
+      // Two files per batch: the lister cannot take everything in one claim, the other gets its share.
       source: { every: '1s', maxFilesPerPoll: 2, concurrency: 1 },
+      // A plugin that takes a while: one poller alone cannot drain the listing before the other's first cycle.
+      plugins: (_dir, recordLog) => [
+        { use: path.join(FIXTURE_PLUGINS, 'record.mjs'), options: { log: recordLog, delayMs: 300 } },
+      ],
       config: { ledger: url, leaseTime: '3s' },
     });
     const names = Array.from({ length: 24 }, (_, i) => `f${String(i).padStart(2, '0')}.bufr`);
@@ -63,5 +67,5 @@ describe.skipIf(!pgAvailable)('two pollers on one PostgreSQL ledger', () => {
     for (const d of [a, b]) expect((await d.exited).code).toBe(0);
     // A clean stop leaves no instance behind.
     expect(await l.instances()).toEqual([]);
-  });
+  }, 120_000);
 });

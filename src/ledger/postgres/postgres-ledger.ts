@@ -52,6 +52,7 @@ import {
   readiness,
   runEndValues,
   SUPERSEDED_MESSAGE,
+  sourceStatuses,
   toRecord,
   toRun,
 } from '../rows.js';
@@ -911,15 +912,7 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing {
          WHERE state IN ('fetched', 'processing', 'processed', 'failed') AND local_path IS NOT NULL GROUP BY source`,
       ),
     ]);
-    return sources.rows.map((s) => ({
-      name: s.name,
-      displayUrl: s.display_url,
-      lastPollMs: s.last_poll_ms,
-      lastSuccessMs: s.last_success_ms,
-      lastError: s.last_error,
-      counts: Object.fromEntries(counts.rows.filter((c) => c.source === s.name).map((c) => [c.state, c.n])),
-      newestFetchedMtimeMs: newest.rows.find((n) => n.source === s.name)?.m ?? null,
-    }));
+    return sourceStatuses(sources.rows, counts.rows, newest.rows);
   }
 
   setOutbox(routes: readonly OutboxRoute[]): void {
@@ -975,11 +968,7 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing {
     const r = await this.#pool.query<{ sink: string; pending: number; oldest: number | null }>(
       'SELECT sink, count(*) AS pending, min(at_ms) AS oldest FROM events WHERE sent_ms IS NULL GROUP BY sink',
     );
-    const out = new Map<string, OutboxStats>();
-    for (const route of this.#outbox.routes)
-      out.set(route.sink, { sink: route.sink, pending: 0, oldestPendingMs: null });
-    for (const row of r.rows) out.set(row.sink, { sink: row.sink, pending: row.pending, oldestPendingMs: row.oldest });
-    return [...out.values()].sort((a, b) => a.sink.localeCompare(b.sink));
+    return this.#outbox.stats(r.rows);
   }
 
   async pruneSentEvents(beforeMs: number): Promise<number> {

@@ -50,6 +50,7 @@ import {
   readiness,
   runEndValues,
   SUPERSEDED_MESSAGE,
+  sourceStatuses,
   toRecord,
   toRun,
 } from '../rows.js';
@@ -779,15 +780,7 @@ export class SqliteLedger implements Ledger {
         `SELECT source, MAX(mtime_ms) m FROM files WHERE state IN ('fetched', 'processing', 'processed', 'failed') AND local_path IS NOT NULL GROUP BY source`,
       )
       .all();
-    return sources.map((s) => ({
-      name: s.name,
-      displayUrl: s.display_url,
-      lastPollMs: s.last_poll_ms,
-      lastSuccessMs: s.last_success_ms,
-      lastError: s.last_error,
-      counts: Object.fromEntries(counts.filter((c) => c.source === s.name).map((c) => [c.state, c.n])),
-      newestFetchedMtimeMs: newest.find((n) => n.source === s.name)?.m ?? null,
-    }));
+    return sourceStatuses(sources, counts, newest);
   }
 
   setOutbox(routes: readonly OutboxRoute[]): void {
@@ -847,10 +840,7 @@ export class SqliteLedger implements Ledger {
         'SELECT sink, COUNT(*) AS pending, MIN(at_ms) AS oldest FROM events WHERE sent_ms IS NULL GROUP BY sink',
       )
       .all();
-    const out = new Map<string, OutboxStats>();
-    for (const r of this.#outbox.routes) out.set(r.sink, { sink: r.sink, pending: 0, oldestPendingMs: null });
-    for (const r of rows) out.set(r.sink, { sink: r.sink, pending: r.pending, oldestPendingMs: r.oldest });
-    return [...out.values()].sort((a, b) => a.sink.localeCompare(b.sink));
+    return this.#outbox.stats(rows);
   }
 
   async pruneSentEvents(beforeMs: number): Promise<number> {
