@@ -66,6 +66,15 @@ describe.skipIf(!pgAvailable)('several pollers on one PostgreSQL ledger', () => 
       what: 'every file processed',
     });
     expect((await l.instances()).map((i) => i.pid)).toEqual([b.child.pid]);
+    // b holds the lister lease now, with the next epoch, and lists what arrives next.
+    const bOwner = (await l.instances())[0]?.owner;
+    await env.put('g.bufr', 'g:'.repeat(1500));
+    names.push('g.bufr');
+    await waitFor(async () => (await l.history('radar', 'g.bufr'))[0]?.state === 'processed', {
+      timeoutMs: 30_000,
+      what: 'g.bufr processed by the new lister',
+    });
+    expect(await l.listers()).toMatchObject([{ source: 'radar', owner: bOwner, epoch: 2 }]);
     // Each file downloaded in full once (the hung transfer never completed), landed bytes equal.
     const served = countBy(env.ftp.retrieved(), (p) => path.relative(env!.ftp.root, p));
     for (const n of names) expect(served.get(n) ?? 0, n).toBe(1);
