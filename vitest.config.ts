@@ -9,6 +9,9 @@ export default defineConfig({
     pool: 'forks',
     maxWorkers: 2,
     reporters: ['default'],
+    // A private directory per run for the PostgreSQL server the ledger suites start on first use;
+    // its teardown stops that server, so a run leaves nothing running.
+    globalSetup: ['test/helpers/postgres-global.ts'],
     // ftp-srv (the in-process test FTP server, not the product) can reject a promise of its own
     // when a client is killed mid-RETR (retr.js reads a socket that is already gone). Ignore only
     // errors whose stack is inside ftp-srv; anything else still fails the run.

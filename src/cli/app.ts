@@ -9,10 +9,12 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import type { LevelWithSilent, Logger } from 'pino';
 import { type Config, loadConfig, type SourceConfig } from '../config/load.js';
 import type { CycleDeps, CycleEvents } from '../engine/cycle.js';
+import { startInstanceHeartbeat } from '../engine/instance-heartbeat.js';
 import { isOwnerGone, newOwnerId } from '../engine/owner.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, errorCode } from '../errors.js';
 import { outboxRoutes, wantsIntegrity } from '../events/outbox.js';
-import type { Ledger } from '../ledger/ledger.js';
+import { hasInstanceRegistry, type Ledger } from '../ledger/ledger.js';
+import { PostgresLedger } from '../ledger/postgres/postgres-ledger.js';
 import { SqliteLedger } from '../ledger/sqlite/sqlite-ledger.js';
 import { createLogger } from '../observe/logger.js';
 import { loadPlugins } from '../plugins/loader.js';
@@ -70,11 +72,7 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
   }).child({ host: os.hostname() });
   const releasers: Array<() => Promise<void>> = [];
   const mode = opts.ledgerMode ?? 'write';
-  const exists = checkLedgerAccess(config.ledger, mode);
-  const ledger =
-    mode === 'probe' && !exists
-      ? new SqliteLedger(':memory:')
-      : new SqliteLedger(config.ledger, { readonly: mode !== 'write' });
+  const ledger = await openLedger(config, mode, log);
   releasers.push(() => ledger.close());
   requireVolumeLedger(config, ledger);
   // Transitions write outbox rows only for configured sinks: without `events:` the outbox costs nothing.
@@ -148,6 +146,7 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
         transferLimit,
         retryBaseMs: config.retryBaseMs,
         retryMaxMs: config.retryMaxMs,
+        listerLeaseMs: config.leaseTimeMs,
         ...(wantsIntegrity(config) && { hashLanded: true }),
         ...(events && { events }),
       };
@@ -160,6 +159,12 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
       log.flush?.();
     },
   };
+  if (mode === 'write' && hasInstanceRegistry(ledger)) {
+    const instance = { id: instanceId(config), owner, host: os.hostname(), pid: process.pid };
+    const heartbeat = await startInstanceHeartbeat({ registry: ledger, instance, leaseMs: config.leaseTimeMs, log });
+    // Pushed after the ledger: released before it closes.
+    releasers.push(() => heartbeat.stop());
+  }
   if (mode === 'write') {
     const recovered = await ledger.recoverStale(Date.now(), (o) => isOwnerGone(o, owner));
     const volumes = (await ledger.volumes?.recoverStaleVolumes(Date.now(), (o) => isOwnerGone(o, owner))) ?? 0;
@@ -202,6 +207,37 @@ export function requireVolumeLedger(config: Pick<Config, 'sources' | 'ledger'>, 
       : [],
   );
   if (issues.length > 0) throw new ConfigError(issues);
+}
+
+/** This poller's name among those sharing a ledger: `instance:`, or host:pid. */
+export function instanceId(config: Pick<Config, 'instance'>): string {
+  return config.instance ?? `${os.hostname()}:${process.pid}`;
+}
+
+/**
+ * The configured ledger. PostgreSQL: `read` commands check the schema without migrating; `write`
+ * and `probe` (check) connect and migrate, so `poller check` proves the database usable.
+ */
+async function openLedger(config: Config, mode: 'write' | 'read' | 'probe', log: Logger): Promise<Ledger> {
+  if (config.postgres) {
+    const pgLog = log.child({ ledger: config.postgres.displayUrl });
+    return await PostgresLedger.open({
+      url: config.postgres.url,
+      displayUrl: config.postgres.displayUrl,
+      ...(config.postgres.password !== undefined && { password: config.postgres.password }),
+      poolSize: config.postgres.poolSize,
+      readonly: mode === 'read',
+      onIdleError: (err) =>
+        pgLog.warn(
+          { event: 'ledger.connection_lost', err: { code: errorCode(err), message: err.message } },
+          'ledger connection lost; reconnecting on next use',
+        ),
+    });
+  }
+  const exists = checkLedgerAccess(config.ledger, mode);
+  return mode === 'probe' && !exists
+    ? new SqliteLedger(':memory:')
+    : new SqliteLedger(config.ledger, { readonly: mode !== 'write' });
 }
 
 /**

@@ -2,7 +2,15 @@
 import type { CommandModule } from 'yargs';
 import { formatDurationMs } from '../config/duration.js';
 import type { Config } from '../config/load.js';
-import { FILE_STATES, type FileRecord, type FileState, type Ledger, type PluginRunRecord } from '../ledger/ledger.js';
+import {
+  FILE_STATES,
+  type FileRecord,
+  type FileState,
+  hasInstanceRegistry,
+  hasSharedListing,
+  type Ledger,
+  type PluginRunRecord,
+} from '../ledger/ledger.js';
 import { formatVersion } from '../ledger/version.js';
 import { GlobFilter } from '../sources/glob.js';
 import { openApp } from './app.js';
@@ -33,6 +41,13 @@ export const statusCommand: CommandModule<object, CommonArgs> = {
   handler: async (args) => {
     await withLedger(args, async (ledger, config) => {
       const rows = await ledger.status();
+      const instances = hasInstanceRegistry(ledger) ? await ledger.instances() : undefined;
+      const listers = hasSharedListing(ledger) ? await ledger.listers() : [];
+      const listerOf = (source: string) => {
+        const l = listers.find((x) => x.source === source);
+        if (!l || l.leaseUntilMs < Date.now()) return null;
+        return { instance: instances?.find((i) => i.owner === l.owner)?.id ?? l.owner, epoch: l.epoch };
+      };
       const configured = config.sources.map((s) => s.name);
       const byName = new Map(rows.map((r) => [r.name, r]));
       const all = [...new Set([...configured, ...rows.map((r) => r.name)])];
@@ -47,6 +62,7 @@ export const statusCommand: CommandModule<object, CommonArgs> = {
           lastError: r?.lastError ?? null,
           counts: r?.counts ?? {},
           newestFetchedMtimeMs: r?.newestFetchedMtimeMs ?? null,
+          ...(instances && { lister: listerOf(name) }),
         };
       });
       const sinks = config.events ? await ledger.outboxStats() : [];
@@ -62,6 +78,9 @@ export const statusCommand: CommandModule<object, CommonArgs> = {
           })),
           ledger: size,
           ...(config.events && { sinks }),
+          ...(instances && {
+            instances: instances.map((i) => ({ ...i, alive: Date.now() - i.heartbeatMs <= config.leaseTimeMs })),
+          }),
         });
       for (const s of report) {
         printLine(`${s.name}${s.configured ? '' : ' (not in config)'}  ${s.url ?? ''}`);
@@ -75,11 +94,22 @@ export const statusCommand: CommandModule<object, CommonArgs> = {
         printLine(
           `  newest file fetched: ${s.newestFetchedMtimeMs === null ? 'none' : `modified ${ago(s.newestFetchedMtimeMs)}`}`,
         );
+        if ('lister' in s)
+          printLine(`  listed by: ${s.lister ? `${s.lister.instance} (lease epoch ${s.lister.epoch})` : 'nobody now'}`);
       }
       for (const k of sinks) {
         const type = config.events?.sinks.find((c) => c.name === k.sink)?.type ?? 'not in config';
         printLine(
           `sink ${k.sink} (${type})  backlog ${k.pending} event(s)${k.oldestPendingMs === null ? '' : `, oldest written ${ago(k.oldestPendingMs)}`}`,
+        );
+      }
+      for (const i of instances ?? []) {
+        const late =
+          Date.now() - i.heartbeatMs > config.leaseTimeMs
+            ? ' (silent past the lease: its claims go at the next sweep)'
+            : '';
+        printLine(
+          `instance ${i.id}  pid ${i.pid} on ${i.host}, heartbeat ${ago(i.heartbeatMs)}${late}, fetching ${i.fetching}, processing ${i.processing}`,
         );
       }
       printLine(`ledger: ${size.fileRows} file version(s), ${size.pluginRunRows} plugin run(s)${sizeText(size.bytes)}`);

@@ -24,7 +24,7 @@ import type { PluginRunner, RunnerObserver } from '../plugins/runner.js';
 import { toleratingMissingDirs } from '../sources/date-template.js';
 import { loadSourceKinds } from '../sources/index.js';
 import type { Source } from '../sources/source.js';
-import { type App, cycleStartDirs, openApp, prepareSource } from './app.js';
+import { type App, cycleStartDirs, instanceId, openApp, prepareSource } from './app.js';
 import { explainPath, whyLines } from './inspect.js';
 import { type CommonArgs, commonOptions } from './options.js';
 import { UsageError } from './output.js';
@@ -97,6 +97,7 @@ async function openGeneration(
       transferLimit: app.transferLimit,
       retryBaseMs: config.retryBaseMs,
       retryMaxMs: config.retryMaxMs,
+      listerLeaseMs: config.leaseTimeMs,
       events,
       // A sink that announces landed files wants their SHA-512 (WNM `integrity`).
       ...(wantsIntegrity(config) && { hashLanded: true }),
@@ -175,6 +176,8 @@ function keepRestartOnly(loaded: Config, running: Config): Config {
     ...loaded,
     landing: running.landing,
     ledger: running.ledger,
+    ...(running.postgres && { postgres: running.postgres }),
+    instance: running.instance,
     stateDir: running.stateDir,
     maxTransfers: running.maxTransfers,
     logLevel: running.logLevel,
@@ -197,7 +200,10 @@ export async function runDaemon(args: RunArgs): Promise<number> {
   const { startHttpServer } = await import('../observe/http.js');
   const { collectStatus } = await import('../observe/status/collect.js');
   const { freshness, isLate } = await import('../observe/status/freshness.js');
-  const metrics = createMetrics({ processMetrics: true });
+  const metrics = createMetrics({
+    processMetrics: true,
+    ...(app.config.postgres && { instance: instanceId(app.config) }),
+  });
   const lastSuccessMs = new Map<string, number>();
   const events = metricEvents(metrics, lastSuccessMs);
   const observer = runnerMetrics(metrics);

@@ -12,7 +12,14 @@ import { redactUrl } from '../observe/logger.js';
 import type { S3Settings, TlsSettings, Wis2Settings } from '../sources/source.js';
 import { type VolumeSpec, volumeSpecOf } from '../volumes/spec.js';
 import { interpolateEnv } from './interpolate.js';
-import { configSchema, type ParsedConfig, type ParsedPlugin, type ParsedSink, type ParsedSource } from './schema.js';
+import {
+  configSchema,
+  isPostgresUrl,
+  type ParsedConfig,
+  type ParsedPlugin,
+  type ParsedSink,
+  type ParsedSource,
+} from './schema.js';
 
 /** A source, complete: defaults applied, URL split, secrets loaded, durations in ms. */
 export interface SourceConfig {
@@ -134,11 +141,29 @@ export interface HttpConfig {
   };
 }
 
+/** A PostgreSQL ledger: where, how to log in, how many connections. */
+export interface PostgresLedgerConfig {
+  /** Without a password. */
+  readonly url: string;
+  /** Without userinfo: safe for logs, status and errors. */
+  readonly displayUrl: string;
+  /** From `password` or `passwordFile`; absent: PGPASSWORD or PGPASSFILE (~/.pgpass) apply. */
+  readonly password?: string;
+  readonly poolSize: number;
+}
+
 export interface Config {
   /** Directory the config file is in; relative plugin paths resolve from here. */
   readonly baseDir: string;
   readonly landing: string;
+  /** The SQLite ledger file; with `postgres`, the display URL of that ledger. */
   readonly ledger: string;
+  /** Set when the ledger is a PostgreSQL database shared by several pollers. */
+  readonly postgres?: PostgresLedgerConfig;
+  /** `instance:`; absent: host:pid. */
+  readonly instance?: string;
+  /** An instance silent this long is swept (PostgreSQL ledger). */
+  readonly leaseTimeMs: number;
   readonly stateDir: string;
   readonly logLevel: string;
   readonly http?: HttpConfig;
@@ -212,6 +237,32 @@ function readSecretFile(file: string, at: string, issues: string[] | undefined):
     );
     return undefined;
   }
+}
+
+function normalisePostgresLedger(
+  ledger: string | { url: string; password?: string | undefined; passwordFile?: string | undefined; pool: number },
+  baseDir: string,
+  issues: string[],
+  needSecrets: boolean,
+): PostgresLedgerConfig | undefined {
+  const spec = typeof ledger === 'string' ? (isPostgresUrl(ledger) ? { url: ledger, pool: 4 } : undefined) : ledger;
+  if (!spec) return undefined;
+  const password =
+    'passwordFile' in spec && spec.passwordFile
+      ? readSecretFile(
+          path.resolve(baseDir, spec.passwordFile),
+          'ledger.passwordFile',
+          needSecrets ? issues : undefined,
+        )
+      : 'password' in spec
+        ? spec.password
+        : undefined;
+  return {
+    url: spec.url,
+    displayUrl: redactUrl(spec.url),
+    ...(password !== undefined && { password }),
+    poolSize: spec.pool,
+  };
 }
 
 function normaliseSource(
@@ -533,12 +584,16 @@ export function buildConfig(
     sinks: c.events.sinks.map((s, i) => normaliseSink(s, i, baseDir, issues, needSecrets)),
   };
   const http = c.http && normaliseHttp(c.http, baseDir, issues, needSecrets);
+  const postgres = normalisePostgresLedger(c.ledger, baseDir, issues, needSecrets);
   if (issues.length > 0) throw new ConfigError(issues);
   const landing = path.resolve(baseDir, c.landing);
   return deepFreeze({
     baseDir,
     landing,
-    ledger: path.resolve(baseDir, c.ledger),
+    ledger: postgres ? postgres.displayUrl : path.resolve(baseDir, c.ledger as string),
+    ...(postgres && { postgres }),
+    ...(c.instance !== undefined && { instance: c.instance }),
+    leaseTimeMs: c.leaseTime,
     stateDir: c.stateDir ? path.resolve(baseDir, c.stateDir) : path.join(landing, '.state'),
     logLevel: c.log.level,
     ...(http && { http }),

@@ -322,10 +322,64 @@ export const eventsSchema = z.strictObject({
   sinks: z.array(sinkSchema).min(1, 'add at least one sink'),
 });
 
+/** True for a ledger given as a PostgreSQL URL rather than a SQLite file. */
+export function isPostgresUrl(v: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(v);
+}
+
+/** A PostgreSQL URL without a password (it goes in passwordFile, PGPASSWORD or PGPASSFILE). */
+const postgresUrl = z.string().superRefine((v, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(v);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'not a URL; write e.g. postgres://poller@db.example.org/poller' });
+    return;
+  }
+  if (!isPostgresUrl(v))
+    ctx.addIssue({
+      code: 'custom',
+      message: `scheme "${url.protocol.replace(':', '')}" is not postgres or postgresql`,
+    });
+  if (url.password || url.searchParams.has('password'))
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        'the URL contains a password; move it to `ledger.passwordFile` (or PGPASSWORD / PGPASSFILE) so it stays out of logs and the process list',
+    });
+  if (url.pathname.length <= 1)
+    ctx.addIssue({ code: 'custom', message: 'name the database: postgres://user@host/database' });
+});
+
+/** `ledger:` as an object: a PostgreSQL ledger with its password and connection budget. */
+export const postgresLedgerSchema = z
+  .strictObject({
+    url: postgresUrl.describe('postgres://user@host[:port]/database (sslmode and other parameters allowed).'),
+    password: z.string().optional().describe('Password; write ${ENV_VAR} rather than the secret itself.'),
+    passwordFile: z.string().optional().describe('File holding the password (e.g. a systemd credential).'),
+    pool: z.number().int().min(1).max(64).default(4).describe('Connections this poller holds at most.'),
+  })
+  .superRefine((s, ctx) => {
+    if (s.password !== undefined && s.passwordFile !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['password'], message: 'give password or passwordFile, not both' });
+  });
+
 export const configSchema = z
   .strictObject({
     landing: z.string().min(1).describe('Landing directory: complete files only, as landing/<source>/<remote path>.'),
-    ledger: z.string().min(1).describe('SQLite ledger file.'),
+    ledger: z
+      .union([z.string().min(1), postgresLedgerSchema])
+      .describe(
+        'SQLite ledger file, or a PostgreSQL URL (postgres://user@host/db) shared by several pollers; the object form adds passwordFile and pool.',
+      ),
+    instance: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/, 'use letters, digits, ".", "_", ":", "@" and "-" (at most 128)')
+      .optional()
+      .describe('This poller among several on one PostgreSQL ledger; default host:pid.'),
+    leaseTime: duration(
+      'PostgreSQL ledger: an instance silent this long is taken for dead and its claims are taken over.',
+    ).default(30_000),
     stateDir: z.string().optional().describe("Plugins' private state; default: <landing>/.state"),
     log: z
       .strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') })
@@ -373,6 +427,11 @@ export const configSchema = z
     events: eventsSchema.optional().describe('Sinks that receive an event per landed, processed or failed file.'),
   })
   .superRefine((c, ctx) => {
+    if (typeof c.ledger === 'string' && isPostgresUrl(c.ledger)) {
+      const r = postgresUrl.safeParse(c.ledger);
+      for (const issue of r.error?.issues ?? [])
+        ctx.addIssue({ code: 'custom', path: ['ledger'], message: issue.message });
+    }
     const sinkNames = new Set<string>();
     c.events?.sinks.forEach((s, i) => {
       if (sinkNames.has(s.name))

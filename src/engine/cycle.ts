@@ -19,6 +19,7 @@ import type {
   PluginRunStart,
   ProcessingResult,
 } from '../ledger/ledger.js';
+import { hasSharedListing } from '../ledger/ledger.js';
 import { formatVersion } from '../ledger/version.js';
 import type { PluginFile } from '../plugins/api.js';
 import type { PluginRunner } from '../plugins/runner.js';
@@ -86,6 +87,8 @@ export interface CycleDeps {
   now?: () => number;
   /** An event sink wants the SHA-512 of landed files (WNM `integrity`): hash them as they stream. */
   hashLanded?: boolean;
+  /** A shared ledger (PostgreSQL): how long a source's lister lease lasts. @default 30 s */
+  listerLeaseMs?: number;
 }
 
 export interface CycleOptions {
@@ -121,6 +124,10 @@ const MAX_SIGNAL_LISTENERS = 10_000;
 
 /** Claims are held this long without renewal; renewed every third of it while work goes on. */
 export const LEASE_MS = 10 * 60_000;
+/** A source's lister lease on a shared ledger, unless configured (`leaseTime`). */
+const DEFAULT_LISTER_LEASE_MS = 30_000;
+/** Batches a non-lister takes in one cycle (run-once drains; the daemon takes one). */
+const MAX_FOLLOWER_BATCHES = 10_000;
 /** The remote file changed under the download (it grew, or its validator moved): settle again. */
 const CHANGED_CODES = new Set([
   'POLLER_LANDING_SIZE_GREW',
@@ -169,14 +176,33 @@ export async function runCycle(
   };
   const started = now();
 
+  // A shared ledger: one instance lists each source (lease with an epoch); the others claim the
+  // due files the lister recorded. A ledger of one host (SQLite) always lists.
+  const shared = !opts.dryRun && hasSharedListing(deps.ledger) ? deps.ledger : undefined;
+  let lister: { owner: string; epoch: number } | undefined;
+  if (shared) {
+    const epoch = await shared.acquireLister(
+      src.name,
+      deps.owner,
+      now(),
+      deps.listerLeaseMs ?? DEFAULT_LISTER_LEASE_MS,
+    );
+    if (epoch !== null) lister = { owner: deps.owner, epoch };
+  }
+  const follower = shared !== undefined && lister === undefined;
   let ready: FileRecord[];
   try {
-    ready = await listAndSettle(src, source, filter, deps, opts, summary, emit, log);
+    ready = follower ? [] : await listAndSettle(src, source, filter, deps, opts, summary, emit, log, lister);
     if (!opts.dryRun) await deps.ledger.recordPoll(src.name, src.displayUrl, true, null, now());
     emit.polled?.(src.name, true);
   } catch (thrown) {
     const err = coerceError(thrown);
     if (opts.signal.aborted) throw err;
+    if (errorCode(err) === 'POLLER_LEDGER_LISTER_LOST') {
+      // Fenced off: another instance took the lease while this one listed; it records, not us.
+      log.warn({ event: 'lister.lost', err: { code: errorCode(err), message: err.message } }, err.message);
+      return summary;
+    }
     const paused = err instanceof SourceError;
     summary.error = { code: errorCode(err), message: err.message, ...(paused && { paused }) };
     if (!opts.dryRun) await deps.ledger.recordPoll(src.name, src.displayUrl, false, err.message, now());
@@ -202,6 +228,13 @@ export async function runCycle(
   const processingCtx: CycleProcessing = { src, source, deps, summary, emit, log, signal: opts.signal, commits };
   const claimedTotal = { files: 0, bytes: 0 };
   let taken = 0;
+  const fetchClaimed = async (claimed: readonly FileRecord[]) => {
+    claimedTotal.files += claimed.length;
+    claimedTotal.bytes += claimed.reduce((n, c) => n + c.sizeBytes, 0);
+    emit.claimed?.(src.name, claimedTotal.files, claimedTotal.bytes);
+    const paused = await fetchBatch(processingCtx, claimed, opts, stopped);
+    pausedBy ??= paused;
+  };
   try {
     // The cap bounds one batch (its claims, leases and memory), not the cycle.
     while (taken < ready.length && !stopped()) {
@@ -214,15 +247,19 @@ export async function runCycle(
         now() + LEASE_MS,
         now(),
       );
-      claimedTotal.files += claimed.length;
-      claimedTotal.bytes += claimed.reduce((n, c) => n + c.sizeBytes, 0);
-      emit.claimed?.(src.name, claimedTotal.files, claimedTotal.bytes);
-      const paused = await fetchBatch(processingCtx, claimed, opts, stopped);
-      pausedBy ??= paused;
+      await fetchClaimed(claimed);
+      if (!opts.drain) break;
+    }
+    // Not the lister: take the due files the lister recorded, a batch at a time.
+    for (let batch = 0; follower && shared && batch < MAX_FOLLOWER_BATCHES && !stopped(); batch++) {
+      const claimed = await shared.claimDueForFetch(src.name, deps.owner, now() + LEASE_MS, now(), src.maxFilesPerPoll);
+      if (claimed.length === 0) break;
+      summary.batches++;
+      await fetchClaimed(claimed);
       if (!opts.drain) break;
     }
     summary.readyLeft = ready.length - taken;
-    summary.skipped = summary.listed - claimedTotal.files;
+    summary.skipped = Math.max(0, summary.listed - claimedTotal.files);
     // Files fetched earlier whose processing is due (retries, or a crash between fetch and process).
     if (!opts.drainSignal?.aborted) await processDue(processingCtx, started);
   } finally {
@@ -359,6 +396,7 @@ async function listAndSettle(
   summary: CycleSummary,
   emit: CycleEvents,
   log: Logger,
+  lister?: { owner: string; epoch: number },
 ): Promise<FileRecord[]> {
   const now = deps.now ?? Date.now;
   const listings = opts.settleWithinCycle ? src.stableListings : 1;
@@ -386,6 +424,7 @@ async function listAndSettle(
       // Old at first sight: no upload can still be running on it.
       oldEnoughMs: src.minAgeMs + Math.max(src.settleDelayMs, 60_000) * src.stableListings,
       ...(opts.dryRun && { dryRun: true }),
+      ...(lister && { lister }),
     });
     if (round === 0) {
       summary.listed = result.counts.listed;

@@ -97,6 +97,11 @@ export interface ObserveOptions {
   readonly oldEnoughMs: number;
   /** Classify only: the transaction is rolled back and nothing is recorded. */
   readonly dryRun?: boolean;
+  /**
+   * A shared ledger: the lister lease this listing was taken under. If another instance took
+   * the lease since (a higher epoch), nothing is recorded and POLLER_LEDGER_LISTER_LOST is thrown.
+   */
+  readonly lister?: { readonly owner: string; readonly epoch: number };
 }
 
 export interface ObserveResult {
@@ -374,4 +379,75 @@ export interface Ledger {
   /** Versions that may still be fetched (their partial files can be resumed). */
   liveFetches(): Promise<Array<{ id: number; sizeBytes: number; mtimeMs: number }>>;
   close(): Promise<void>;
+}
+
+/** One poller process sharing the ledger with others, as its heartbeat row says. */
+export interface InstanceRecord {
+  /** `instance:` in the config, default host:pid. */
+  readonly id: string;
+  /** The claim owner id its claims carry. */
+  readonly owner: string;
+  readonly host: string;
+  readonly pid: number;
+  readonly startedMs: number;
+  readonly heartbeatMs: number;
+  /** Rows it holds right now. */
+  readonly fetching: number;
+  readonly processing: number;
+}
+
+export interface SweepResult {
+  /** False when another instance was sweeping at that moment (one at a time). */
+  readonly swept: boolean;
+  /** Instances whose heartbeat was older than the lease: their rows are gone. */
+  readonly dead: readonly string[];
+  /** Their claims, given back: fetches to `seen`, processing to `fetched`. */
+  readonly fetches: number;
+  readonly processing: number;
+}
+
+/**
+ * What a ledger shared by several hosts adds (PostgreSQL): a heartbeat row per instance, and a
+ * sweep that gives back the claims of instances that stopped beating, so another host takes
+ * their work over within the lease instead of the claims' own long lease.
+ */
+export interface InstanceRegistry {
+  /** Beat; with `leaseMs`, the lister leases this instance holds are renewed too (it is alive). */
+  heartbeat(
+    instance: { id: string; owner: string; host: string; pid: number },
+    nowMs: number,
+    leaseMs?: number,
+  ): Promise<void>;
+  sweepDead(nowMs: number, leaseMs: number): Promise<SweepResult>;
+  instances(): Promise<InstanceRecord[]>;
+  /** A clean stop: the row goes at once (its claims were released by the shutdown). */
+  leave(id: string): Promise<void>;
+}
+
+export function hasInstanceRegistry(l: Ledger): l is Ledger & InstanceRegistry {
+  return typeof (l as Partial<InstanceRegistry>).sweepDead === 'function';
+}
+
+/**
+ * One lister per source on a shared ledger (PostgreSQL): a lease row per source with an epoch
+ * (a fencing token: a listing recorded under an older epoch is refused). Readiness lives in the
+ * ledger, so instances that do not list still claim the due files of every source.
+ */
+export interface SharedListing {
+  /** The lease's epoch when this owner holds it now (renewed, or taken from an expired holder); null when another does. */
+  acquireLister(source: string, owner: string, nowMs: number, leaseMs: number): Promise<number | null>;
+  /** Claim up to `limit` due files of a source (ready and seen, or a fetch retry now due), newest first. */
+  claimDueForFetch(
+    source: string,
+    owner: string,
+    leaseUntilMs: number,
+    nowMs: number,
+    limit: number,
+  ): Promise<FileRecord[]>;
+  /** Who lists each source. */
+  listers(): Promise<Array<{ source: string; owner: string; epoch: number; leaseUntilMs: number }>>;
+}
+
+export function hasSharedListing(l: Ledger): l is Ledger & SharedListing {
+  return typeof (l as Partial<SharedListing>).acquireLister === 'function';
 }

@@ -68,6 +68,11 @@ export interface CreateMetricsOptions {
    * @default false
    */
   processMetrics?: boolean;
+  /**
+   * An `instance` label on every series: several pollers on one shared ledger are told apart
+   * even when one Prometheus job scrapes them all.
+   */
+  instance?: string;
 }
 
 // Transfers of radar volumes take from a few ms (local) to minutes (slow links).
@@ -89,6 +94,7 @@ const VOLUME_BUCKETS_S = [1, 5, 10, 30, 60, 120, 180, 300, 600, 1200, 3600];
 export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
   const nowMs = options.nowMs ?? Date.now;
   const registry = new Registry();
+  if (options.instance !== undefined) registry.setDefaultLabels({ instance: options.instance });
   const registers = [registry];
 
   const listed = new Counter({

@@ -1,9 +1,7 @@
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Observation } from '../../src/ledger/ledger.js';
-import { SqliteLedger } from '../../src/ledger/sqlite/sqlite-ledger.js';
+import type { Ledger, Observation } from '../../src/ledger/ledger.js';
+import { closeLedgersAfterEach, LEDGER_BACKENDS } from '../helpers/ledger-backends.js';
 
 const T0 = Date.UTC(2026, 10, 23, 12);
 const OLD = T0 - 3_600_000;
@@ -14,14 +12,10 @@ function entry(p: string, sizeBytes: number, mtimeMs = OLD): Observation {
   };
 }
 
-function newLedger(): SqliteLedger {
-  return new SqliteLedger(path.join(mkdtempSync(path.join(os.tmpdir(), 'poller-outbox-')), 'ledger.db'));
-}
-
 const OPTS = { nowMs: T0, minAgeMs: 0, stableListings: 2, oldEnoughMs: 60_000 };
 
 /** Lands the given entries of source `s` through claim → fetched. */
-async function land(l: SqliteLedger, entries: Observation[], sha = 'aGFzaA==') {
+async function land(l: Ledger, entries: Observation[], sha = 'aGFzaA==') {
   const { ready } = await l.observe('s', entries, OPTS);
   const claimed = await l.claimForFetch(
     ready.map((r) => r.id),
@@ -37,16 +31,19 @@ async function land(l: SqliteLedger, entries: Observation[], sha = 'aGFzaA==') {
   return claimed;
 }
 
-describe('ledger outbox', () => {
+describe.each(LEDGER_BACKENDS)('ledger outbox: $name', (backend) => {
+  closeLedgersAfterEach();
+  const newLedger = async () => (await backend.open()).ledger;
+
   it('writes nothing without sinks', async () => {
-    const l = newLedger();
+    const l = await newLedger();
     await land(l, [entry('a.h5', 10)]);
     expect(await l.outboxStats()).toEqual([]);
     await l.close();
   });
 
   it('writes one row per routed sink in the transition, in order, with one id per transition', async () => {
-    const l = newLedger();
+    const l = await newLedger();
     l.setOutbox([
       { sink: 'mq', kinds: ['fetched', 'failed'], sources: null },
       { sink: 'other', kinds: ['fetched'], sources: ['elsewhere'] },
@@ -74,7 +71,7 @@ describe('ledger outbox', () => {
   });
 
   it('a changed version is an update; failures and quarantines are lifecycle events', async () => {
-    const l = newLedger();
+    const l = await newLedger();
     l.setOutbox([{ sink: 'all', kinds: ['fetched', 'failed', 'quarantined', 'processed', 'output'], sources: null }]);
     await land(l, [entry('a.h5', 10)]);
     await land(l, [entry('a.h5', 11, OLD + 1000)]);
@@ -116,7 +113,7 @@ describe('ledger outbox', () => {
   });
 
   it('a lost claim writes no event', async () => {
-    const l = newLedger();
+    const l = await newLedger();
     l.setOutbox([{ sink: 'mq', kinds: ['fetched'], sources: null }]);
     const { ready } = await l.observe('s', [entry('a.h5', 10)], OPTS);
     await l.claimForFetch([ready[0]?.id ?? 0], 'someone-else', T0 + 60_000, T0);

@@ -1,11 +1,9 @@
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildConfig } from '../../src/config/load.js';
-import type { Observation } from '../../src/ledger/ledger.js';
+import type { Ledger, Observation } from '../../src/ledger/ledger.js';
 import { PRUNE_MARGIN_MS, pruneLedger, retentionPlan } from '../../src/ledger/retention.js';
-import { SqliteLedger } from '../../src/ledger/sqlite/sqlite-ledger.js';
+import { closeLedgersAfterEach, LEDGER_BACKENDS } from '../helpers/ledger-backends.js';
 
 const T0 = Date.UTC(2026, 11, 2, 12);
 const DAY = 86_400_000;
@@ -18,14 +16,10 @@ function obs(p: string, mtimeMs: number, rejectReason?: string): Observation {
   };
 }
 
-function newLedger(): SqliteLedger {
-  return new SqliteLedger(path.join(mkdtempSync(path.join(os.tmpdir(), 'poller-retention-')), 'ledger.db'));
-}
-
 const observeOpts = { nowMs: T0, minAgeMs: 0, stableListings: 1, oldEnoughMs: 0 };
 
 /** Take versions through fetch and one plugin pass with the given outcome. */
-async function finish(l: SqliteLedger, ids: number[], ok: boolean, quarantine = false): Promise<void> {
+async function finish(l: Ledger, ids: number[], ok: boolean, quarantine = false): Promise<void> {
   await l.claimForFetch(ids, OWNER, T0 + 60_000, T0);
   await l.markFetched(
     ids.map((id) => ({ id, localPath: `/l/${id}` })),
@@ -47,9 +41,12 @@ async function finish(l: SqliteLedger, ids: number[], ok: boolean, quarantine = 
   );
 }
 
-describe('ledger retention', () => {
+describe.each(LEDGER_BACKENDS)('ledger retention: $name', (backend) => {
+  closeLedgersAfterEach();
+  const newLedger = async () => (await backend.open()).ledger;
+
   it('prunes done versions older than the window, with their plugin runs; keeps recent, in-flight and retrying rows', async () => {
-    const l = newLedger();
+    const l = await newLedger();
     const old = T0 - 10 * DAY;
     const { ready } = await l.observe(
       's',
@@ -94,7 +91,7 @@ describe('ledger retention', () => {
   });
 
   it('works in batches of the given size until nothing is left, and only on the sources it is given', async () => {
-    const l = newLedger();
+    const l = await newLedger();
     const old = T0 - 10 * DAY;
     const names = Array.from({ length: 7 }, (_, i) => `f${i}`);
     const a = await l.observe(
@@ -132,7 +129,7 @@ describe('ledger retention', () => {
   });
 
   it('a pruned path is new to the ledger again: the quiet-version cache does not answer for it', async () => {
-    const l = newLedger();
+    const l = await newLedger();
     const old = T0 - 10 * DAY;
     const { ready } = await l.observe('s', [obs('x', old)], observeOpts);
     await finish(l, [ready[0]!.id], true);

@@ -8,7 +8,6 @@ import { mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { PermanentError } from '../../errors.js';
-import type { EmittedOutput } from '../../plugins/api.js';
 import type { MtimePrecision } from '../../sources/source.js';
 import type {
   ActivitySlot,
@@ -36,39 +35,32 @@ import type {
   PruneRules,
   SourceStatus,
 } from '../ledger.js';
-import { isSameVersion } from '../version.js';
+import { OutboxRouter, processingEvents } from '../outbox-routes.js';
+import {
+  CRASHED_RUN_MESSAGE,
+  classifySighting,
+  clip,
+  dirOf,
+  type FileRow,
+  groupByDir,
+  type LatestRow,
+  listingDigest,
+  processingVerdict,
+  quietKey,
+  type RunRow,
+  readiness,
+  runEndValues,
+  SUPERSEDED_MESSAGE,
+  sourceStatuses,
+  toRecord,
+  toRun,
+} from '../rows.js';
 import type { VolumeLedger } from '../volume-ledger.js';
 import { MIGRATIONS } from './migrations.js';
 import { SqliteVolumeLedger } from './sqlite-volume-ledger.js';
 
-interface FileRow {
-  id: number;
-  source: string;
-  path: string;
-  size_bytes: number;
-  mtime_ms: number;
-  mtime_precision: MtimePrecision;
-  state: FileState;
-  stage: 'fetch' | 'process' | null;
-  sightings: number;
-  first_seen_ms: number;
-  last_seen_ms: number;
-  fetch_attempts: number;
-  next_retry_ms: number | null;
-  error_code: string | null;
-  last_error: string | null;
-  local_path: string | null;
-  fetched_ms: number | null;
-  done_ms: number | null;
-  claimed_by: string | null;
-  lease_until_ms: number | null;
-  updated_ms: number;
-  /** Strong ETag of the version, '' when none. */
-  etag: string;
-}
-
 /** `latest` in raw mode: [id, size, mtime, precision, state, stage, sightings, next_retry, etag]. */
-type LatestRow = [
+type LatestTuple = [
   number,
   number,
   number,
@@ -79,134 +71,6 @@ type LatestRow = [
   number | null,
   string,
 ];
-
-/**
- * An unchanged sighting of a row in these states asks nothing of the ledger: it is fetched (plugin
- * retries are driven by due times, not by listings), finished, or refused. Only 'seen' rows
- * (settling) and fetch failures (retried when listed) need each sighting.
- */
-/** Recorded against a plugin run that was in progress when its poller died (kill -9, crash, out of memory). */
-const CRASHED_RUN_MESSAGE =
-  'the poller stopped during this run (killed, crashed or out of memory); counted as an attempt';
-
-const QUIET_STATES: ReadonlySet<FileState> = new Set([
-  'fetched',
-  'processing',
-  'processed',
-  'quarantined',
-  'rejected',
-  'superseded',
-]);
-
-function isQuiet(state: FileState, stage: 'fetch' | 'process' | null): boolean {
-  return QUIET_STATES.has(state) || (state === 'failed' && stage === 'process');
-}
-
-/** Observations grouped by their directory ('' for the root). */
-function groupByDir(observations: readonly Observation[]): Map<string, Observation[]> {
-  const groups = new Map<string, Observation[]>();
-  for (const o of observations) {
-    const slash = o.entry.path.lastIndexOf('/');
-    const dir = slash < 0 ? '' : o.entry.path.slice(0, slash);
-    let g = groups.get(dir);
-    if (!g) {
-      g = [];
-      groups.set(dir, g);
-    }
-    g.push(o);
-  }
-  return groups;
-}
-
-/**
- * An order-independent digest of a listing: two 32-bit FNV-1a hashes of each entry's path, size,
- * mtime and precision, summed, with the count. Any change of any entry changes it (barring a
- * 64-bit coincidence); the server's order does not.
- */
-export function listingDigest(observations: readonly Observation[]): string {
-  let a = 0;
-  let b = 0;
-  for (const { entry } of observations) {
-    const text = `${entry.path}\n${entry.sizeBytes}\n${entry.mtimeMs}\n${entry.mtimePrecision}\n${entry.etag ?? ''}`;
-    let h1 = 0x811c9dc5;
-    let h2 = 0x01000193 ^ 0x5bd1e995;
-    for (let i = 0; i < text.length; i++) {
-      const c = text.charCodeAt(i);
-      h1 = Math.imul(h1 ^ c, 0x01000193);
-      h2 = Math.imul(h2 ^ c, 0x5bd1e995) ^ (h2 >>> 15);
-    }
-    a = (a + (h1 >>> 0)) >>> 0;
-    b = (b + (h2 >>> 0)) >>> 0;
-  }
-  return `${observations.length}:${a.toString(16)}:${b.toString(16)}`;
-}
-
-interface RunRow {
-  file_id: number;
-  plugin: string;
-  state: PluginRunRecord['state'];
-  attempts: number;
-  error_code: string | null;
-  last_error: string | null;
-  duration_ms: number | null;
-  next_retry_ms: number | null;
-  outputs: string;
-  updated_ms: number;
-}
-
-function toRecord(r: FileRow): FileRecord {
-  return {
-    id: r.id,
-    source: r.source,
-    path: r.path,
-    sizeBytes: r.size_bytes,
-    mtimeMs: r.mtime_ms,
-    mtimePrecision: r.mtime_precision,
-    state: r.state,
-    stage: r.stage,
-    sightings: r.sightings,
-    firstSeenMs: r.first_seen_ms,
-    lastSeenMs: r.last_seen_ms,
-    fetchAttempts: r.fetch_attempts,
-    nextRetryMs: r.next_retry_ms,
-    errorCode: r.error_code,
-    lastError: r.last_error,
-    localPath: r.local_path,
-    fetchedMs: r.fetched_ms,
-    doneMs: r.done_ms,
-    claimedBy: r.claimed_by,
-    leaseUntilMs: r.lease_until_ms,
-    updatedMs: r.updated_ms,
-    ...(r.etag !== '' && { etag: r.etag }),
-  };
-}
-
-function toRun(r: RunRow): PluginRunRecord {
-  let outputs: EmittedOutput[] = [];
-  try {
-    outputs = JSON.parse(r.outputs) as EmittedOutput[];
-  } catch {
-    outputs = [];
-  }
-  return {
-    fileId: r.file_id,
-    plugin: r.plugin,
-    state: r.state,
-    attempts: r.attempts,
-    errorCode: r.error_code,
-    lastError: r.last_error,
-    durationMs: r.duration_ms,
-    nextRetryMs: r.next_retry_ms,
-    outputs,
-    updatedMs: r.updated_ms,
-  };
-}
-
-/** Error text stored in the ledger: one line, bounded. */
-function clip(text: string): string {
-  const line = text.replace(/\s*\n\s*/g, ' ');
-  return line.length > 1000 ? `${line.slice(0, 997)}...` : line;
-}
 
 export interface SqliteLedgerOptions {
   /** How long a writer waits for another process's transaction. @default 10_000 */
@@ -225,10 +89,8 @@ export class SqliteLedger implements Ledger {
    */
   readonly #quiet = new Map<string, Map<string, string>>();
   #dataVersion = -1;
-  /** Outbox routes; empty means no event is written. */
-  #routes: readonly OutboxRoute[] = [];
-  /** `kind \0 source` → sinks, so a transition asks one Map per file. */
-  readonly #sinksFor = new Map<string, readonly string[]>();
+  /** Outbox routes; none means no event is written. */
+  readonly #outbox = new OutboxRouter();
 
   constructor(file: string, opts: SqliteLedgerOptions = {}) {
     if (!opts.readonly) mkdirSync(path.dirname(file), { recursive: true });
@@ -256,7 +118,7 @@ export class SqliteLedger implements Ledger {
     this.#stmts = {
       // Narrow columns, raw rows: this runs once per listed entry (100k per cycle on big directories).
       latest: db
-        .prepare<[string, string], LatestRow>(
+        .prepare<[string, string], LatestTuple>(
           `SELECT id, size_bytes, mtime_ms, mtime_precision, state, stage, sightings, next_retry_ms, etag
            FROM files WHERE source = ? AND path = ? ORDER BY id DESC LIMIT 1`,
         )
@@ -430,11 +292,7 @@ export class SqliteLedger implements Ledger {
     const counts = { listed: observations.length, new: 0, changed: 0, unchanged: 0, settling: 0, rejected: 0 };
     const readyIds: number[] = [];
     const now = opts.nowMs;
-    const isReady = (mtimeMs: number, sightings: number) => {
-      const ageMs = now - mtimeMs;
-      if (ageMs < opts.minAgeMs) return false;
-      return sightings >= opts.stableListings || ageMs >= opts.oldEnoughMs;
-    };
+    const isReady = readiness(opts);
     let ready: FileRecord[] = [];
     const rollback = new Error('dry run');
     try {
@@ -477,14 +335,15 @@ export class SqliteLedger implements Ledger {
     const quiet = this.#quietCache(source);
     // Whether every entry was unchanged and needs nothing: then the listing's digest is kept.
     let allQuiet = true;
-    for (const { entry, rejectReason } of observations) {
-      const key = `${entry.sizeBytes}:${entry.mtimeMs}:${entry.mtimePrecision}:${entry.etag ?? ''}`;
-      if (rejectReason === undefined && quiet.get(entry.path) === key) {
+    for (const o of observations) {
+      const { entry } = o;
+      const key = quietKey(entry);
+      if (o.rejectReason === undefined && quiet.get(entry.path) === key) {
         counts.unchanged++;
         continue;
       }
       const raw = s.latest.get(source, entry.path);
-      const row = raw && {
+      const row: LatestRow | undefined = raw && {
         id: raw[0],
         size_bytes: raw[1],
         mtime_ms: raw[2],
@@ -501,8 +360,9 @@ export class SqliteLedger implements Ledger {
         precision: entry.mtimePrecision,
         etag: entry.etag ?? '',
       };
-      if (rejectReason !== undefined) {
-        if (!row) {
+      const sighting = classifySighting(o, row, now);
+      switch (sighting.kind) {
+        case 'insert-rejected':
           s.insert.run({
             source,
             path: entry.path,
@@ -510,63 +370,58 @@ export class SqliteLedger implements Ledger {
             state: 'rejected',
             now,
             code: 'POLLER_LANDING_UNSAFE_PATH',
-            error: rejectReason,
+            error: o.rejectReason,
           });
           counts.new++;
+          counts.rejected++;
           allQuiet = false;
+          break;
+        case 'rejected':
+          counts.rejected++;
+          break;
+        case 'insert': {
+          // New file, or a new version of a file we already took further than 'seen'.
+          allQuiet = false;
+          quiet.delete(entry.path);
+          const info = s.insert.run({
+            source,
+            path: entry.path,
+            ...version,
+            state: 'seen',
+            now,
+            code: null,
+            error: null,
+          });
+          if (sighting.isNew) counts.new++;
+          else counts.changed++;
+          if (info.changes === 1 && isReady(entry.mtimeMs, 1)) readyIds.push(Number(info.lastInsertRowid));
+          else counts.settling++;
+          break;
         }
-        counts.rejected++;
-        continue;
-      }
-      const same =
-        row !== undefined &&
-        isSameVersion(
-          { sizeBytes: row.size_bytes, mtimeMs: row.mtime_ms, mtimePrecision: row.mtime_precision, etag: row.etag },
-          entry,
-        );
-      if (row === undefined || (!same && row.state !== 'seen')) {
-        // New file, or a new version of a file we already took further than 'seen'.
-        allQuiet = false;
-        quiet.delete(entry.path);
-        const info = s.insert.run({
-          source,
-          path: entry.path,
-          ...version,
-          state: 'seen',
-          now,
-          code: null,
-          error: null,
-        });
-        if (row === undefined) counts.new++;
-        else counts.changed++;
-        if (info.changes === 1 && isReady(entry.mtimeMs, 1)) readyIds.push(Number(info.lastInsertRowid));
-        else counts.settling++;
-        continue;
-      }
-      if (!same) {
-        // Still settling and it moved (a growing upload): start counting again.
-        allQuiet = false;
-        s.regrow.run({ id: row.id, ...version, now });
-        counts.changed++;
-        if (isReady(entry.mtimeMs, 1)) readyIds.push(row.id);
-        else counts.settling++;
-        continue;
-      }
-      if (row.state === 'seen') {
-        allQuiet = false;
-        s.sighted.run({ id: row.id, now });
-        if (isReady(row.mtime_ms, row.sightings + 1)) readyIds.push(row.id);
-        else counts.settling++;
-        continue;
-      }
-      counts.unchanged++;
-      if (isQuiet(row.state, row.stage)) {
-        // Bounded: a feed of new names every few minutes would otherwise grow it for months.
-        if (quiet.size >= QUIET_CACHE_MAX) quiet.clear();
-        quiet.set(entry.path, key);
-      } else allQuiet = false;
-      if (row.state === 'failed' && row.stage === 'fetch' && row.next_retry_ms !== null && row.next_retry_ms <= now) {
-        readyIds.push(row.id);
+        case 'regrow':
+          allQuiet = false;
+          s.regrow.run({ id: (row as LatestRow).id, ...version, now });
+          counts.changed++;
+          if (isReady(entry.mtimeMs, 1)) readyIds.push((row as LatestRow).id);
+          else counts.settling++;
+          break;
+        case 'sighted': {
+          const r = row as LatestRow;
+          allQuiet = false;
+          s.sighted.run({ id: r.id, now });
+          if (isReady(r.mtime_ms, r.sightings + 1)) readyIds.push(r.id);
+          else counts.settling++;
+          break;
+        }
+        case 'unchanged':
+          counts.unchanged++;
+          if (sighting.quiet) {
+            // Bounded: a feed of new names every few minutes would otherwise grow it for months.
+            if (quiet.size >= QUIET_CACHE_MAX) quiet.clear();
+            quiet.set(entry.path, key);
+          } else allQuiet = false;
+          if (sighting.due) readyIds.push((row as LatestRow).id);
+          break;
       }
     }
     return allQuiet;
@@ -628,7 +483,7 @@ export class SqliteLedger implements Ledger {
           lost.push(id);
           continue;
         }
-        if (this.#routes.length === 0) continue;
+        if (!this.#outbox.enabled) continue;
         const row = this.#stmts.byId.get(id) as FileRow;
         if (this.#sinks('fetched', row.source).length > 0) {
           const update = this.#stmts.priorVersion.get(row.source, row.path, id) !== undefined;
@@ -659,7 +514,7 @@ export class SqliteLedger implements Ledger {
           lost.push(id);
           continue;
         }
-        if (this.#routes.length === 0 || (f.notCounted && !f.quarantine)) continue;
+        if (!this.#outbox.enabled || (f.notCounted && !f.quarantine)) continue;
         const row = this.#stmts.byId.get(id) as FileRow;
         this.#emit(
           f.quarantine ? 'quarantined' : 'failed',
@@ -701,7 +556,7 @@ export class SqliteLedger implements Ledger {
   }
 
   async markSuperseded(ids: readonly number[], owner: string, nowMs: number): Promise<ClaimLost> {
-    const error = 'a newer version landed on its path before its plugins ran; the newer version is processed instead';
+    const error = SUPERSEDED_MESSAGE;
     const lost: number[] = [];
     this.#db.transaction(() => {
       for (const id of ids)
@@ -753,65 +608,24 @@ export class SqliteLedger implements Ledger {
   /** One file's processing outcome; runs inside `finishProcessing`'s transaction. */
   #finishOne(id: number, owner: string, outcomes: readonly PluginOutcome[], nowMs: number): FileState {
     const s = this.#stmts;
-    let retry: number | null = null;
-    let firstError: PluginOutcome | undefined;
-    let anyRetryable = false;
-    for (const o of outcomes) {
-      const runState = o.ok ? 'succeeded' : o.quarantine ? 'quarantined' : 'failed';
-      s.runEnd.run({
-        id,
-        plugin: o.plugin,
-        state: runState,
-        code: o.ok ? null : (o.errorCode ?? 'POLLER_PLUGIN_FAILED'),
-        error: o.ok ? null : clip(o.message ?? 'failed'),
-        duration: Math.round(o.durationMs),
-        retry: o.ok || o.quarantine ? null : (o.nextRetryMs ?? nowMs),
-        outputs: JSON.stringify(o.outputs),
-        now: nowMs,
-        uncounted: o.notCounted ? 1 : 0,
-      });
-      if (!o.ok) {
-        firstError ??= o;
-        if (!o.quarantine) {
-          anyRetryable = true;
-          const at = o.nextRetryMs ?? nowMs;
-          retry = retry === null ? at : Math.min(retry, at);
-        }
-      }
-    }
+    for (const o of outcomes) s.runEnd.run({ id, plugin: o.plugin, now: nowMs, ...runEndValues(o, nowMs) });
     // Runs of earlier passes count too: a file is processed only when every matching plugin succeeded.
     const runs = s.runs.all(id);
-    const failedRuns = runs.filter((r) => r.state === 'failed');
-    const quarantinedRuns = runs.filter((r) => r.state === 'quarantined');
-    let state: FileState;
-    if (failedRuns.length === 0 && quarantinedRuns.length === 0) state = 'processed';
-    else if (anyRetryable || failedRuns.length > 0) state = 'failed';
-    else state = 'quarantined';
-    if (state === 'failed' && retry === null) {
-      retry = Math.min(...failedRuns.map((r) => r.next_retry_ms ?? nowMs));
-    }
-    const err = firstError;
-    const errRun = failedRuns[0] ?? quarantinedRuns[0];
+    const v = processingVerdict(outcomes, runs, nowMs);
+    const state = v.state;
     const changes = s.processed.run({
       id,
       owner,
       state,
-      stage: state === 'processed' ? null : 'process',
-      code: state === 'processed' ? null : (err?.errorCode ?? errRun?.error_code ?? null),
-      error:
-        state === 'processed'
-          ? null
-          : clip(
-              err
-                ? `${err.plugin}: ${err.message ?? 'failed'}`
-                : `${errRun?.plugin}: ${errRun?.last_error ?? 'failed'}`,
-            ),
-      retry: state === 'failed' ? retry : null,
-      done: state === 'failed' ? null : nowMs,
+      stage: v.stage,
+      code: v.code,
+      error: v.error,
+      retry: v.retry,
+      done: v.done,
       now: nowMs,
     }).changes;
     if (changes !== 1) throw new ClaimLostSignal(id);
-    if (this.#routes.length > 0) this.#emitProcessing(id, state, outcomes, runs, nowMs);
+    if (this.#outbox.enabled) this.#emitProcessing(id, state, outcomes, runs, nowMs);
     return state;
   }
 
@@ -987,33 +801,15 @@ export class SqliteLedger implements Ledger {
          AND local_path IS NOT NULL ORDER BY mtime_ms DESC LIMIT 1`,
     );
     const newest = sources.map((s) => ({ source: s.name, m: newestOf.get(s.name)?.m ?? null }));
-    return sources.map((s) => ({
-      name: s.name,
-      displayUrl: s.display_url,
-      lastPollMs: s.last_poll_ms,
-      lastSuccessMs: s.last_success_ms,
-      lastError: s.last_error,
-      counts: Object.fromEntries(counts.filter((c) => c.source === s.name).map((c) => [c.state, c.n])),
-      newestFetchedMtimeMs: newest.find((n) => n.source === s.name)?.m ?? null,
-    }));
+    return sourceStatuses(sources, counts, newest);
   }
 
   setOutbox(routes: readonly OutboxRoute[]): void {
-    this.#routes = routes;
-    this.#sinksFor.clear();
+    this.#outbox.set(routes);
   }
 
-  /** The sinks that want `kind` events of `source`. */
   #sinks(kind: EventKind, source: string): readonly string[] {
-    const key = `${kind}\0${source}`;
-    let sinks = this.#sinksFor.get(key);
-    if (!sinks) {
-      sinks = this.#routes
-        .filter((r) => r.kinds.includes(kind) && (r.sources === null || r.sources.includes(source)))
-        .map((r) => r.sink);
-      this.#sinksFor.set(key, sinks);
-    }
-    return sinks;
+    return this.#outbox.sinks(kind, source);
   }
 
   /** One outbox row per interested sink, in the caller's transaction; one id for all of them. */
@@ -1036,19 +832,7 @@ export class SqliteLedger implements Ledger {
     nowMs: number,
   ): void {
     const row = this.#stmts.byId.get(id) as FileRow;
-    const outputs = outcomes.filter((o) => o.ok).flatMap((o) => o.outputs);
-    for (const output of outputs) this.#emit('output', row, { localPath: row.local_path, output }, nowMs);
-    if (state === 'processed') {
-      this.#emit('processed', row, { localPath: row.local_path, outputs }, nowMs);
-    } else if (state === 'failed' || state === 'quarantined') {
-      const attempts = Math.max(0, ...runs.map((r) => r.attempts));
-      this.#emit(
-        state,
-        row,
-        { stage: 'process', errorCode: row.error_code, message: row.last_error, attempts, localPath: row.local_path },
-        nowMs,
-      );
-    }
+    for (const e of processingEvents(row, state, outcomes, runs)) this.#emit(e.kind, row, e.extra, nowMs);
   }
 
   async pendingEvents(sink: string, limit: number): Promise<OutboxEvent[]> {
@@ -1077,10 +861,7 @@ export class SqliteLedger implements Ledger {
         'SELECT sink, COUNT(*) AS pending, MIN(at_ms) AS oldest FROM events WHERE sent_ms IS NULL GROUP BY sink',
       )
       .all();
-    const out = new Map<string, OutboxStats>();
-    for (const r of this.#routes) out.set(r.sink, { sink: r.sink, pending: 0, oldestPendingMs: null });
-    for (const r of rows) out.set(r.sink, { sink: r.sink, pending: r.pending, oldestPendingMs: r.oldest });
-    return [...out.values()].sort((a, b) => a.sink.localeCompare(b.sink));
+    return this.#outbox.stats(rows);
   }
 
   async pruneSentEvents(beforeMs: number): Promise<number> {
@@ -1115,7 +896,7 @@ export class SqliteLedger implements Ledger {
           for (const { id, path: p } of rows.slice(0, budget)) {
             pluginRuns += (s.runsOf.get(id) as { n: number }).n;
             if (!opts.dryRun) s.deleteFile.run(id);
-            dirs.add(p.lastIndexOf('/') < 0 ? '' : p.slice(0, p.lastIndexOf('/')));
+            dirs.add(dirOf(p));
             files++;
           }
           // A digest covering a deleted row must not answer for its directory again.

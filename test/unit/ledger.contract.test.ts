@@ -7,6 +7,7 @@ import type { Observation, ObserveOptions } from '../../src/ledger/ledger.js';
 import { MIGRATIONS } from '../../src/ledger/sqlite/migrations.js';
 import { SqliteLedger } from '../../src/ledger/sqlite/sqlite-ledger.js';
 import type { RemoteEntry } from '../../src/sources/source.js';
+import { closeLedgersAfterEach, LEDGER_BACKENDS } from '../helpers/ledger-backends.js';
 
 const T0 = Date.UTC(2026, 10, 23, 12);
 
@@ -26,15 +27,12 @@ function opts(nowMs: number, over: Partial<ObserveOptions> = {}): ObserveOptions
   return { nowMs, minAgeMs: 0, stableListings: 2, oldEnoughMs: 10 * 60_000, ...over };
 }
 
-function ledgerFile(): string {
-  ledgerFile.last = path.join(mkdtempSync(path.join(os.tmpdir(), 'poller-ledger-')), 'ledger.db');
-  return ledgerFile.last;
-}
-ledgerFile.last = undefined as string | undefined;
+describe.each(LEDGER_BACKENDS)('ledger contract: $name', (backend) => {
+  closeLedgersAfterEach();
+  const open = async () => (await backend.open()).ledger;
 
-describe('sqlite ledger', () => {
   it('a fresh file needs two unchanged listings; an old one is ready at first sight', async () => {
-    const l = new SqliteLedger(ledgerFile());
+    const l = await open();
     const r1 = await l.observe(
       's',
       [entry('new.bufr', 10, T0 - 1000), entry('old.bufr', 10, T0 - 3_600_000)],
@@ -48,7 +46,7 @@ describe('sqlite ledger', () => {
   });
 
   it('a growing file starts counting again; minAge holds young files back', async () => {
-    const l = new SqliteLedger(ledgerFile());
+    const l = await open();
     await l.observe('s', [entry('grow.bufr', 10, T0)], opts(T0));
     const r = await l.observe('s', [entry('grow.bufr', 20, T0 + 500)], opts(T0 + 1000));
     expect(r.ready).toHaveLength(0);
@@ -61,9 +59,9 @@ describe('sqlite ledger', () => {
   });
 
   it('claims are exclusive across two connections to one file; a changed file is a new version', async () => {
-    const file = ledgerFile();
-    const a = new SqliteLedger(file);
-    const b = new SqliteLedger(file);
+    const opened = await backend.open();
+    const a = opened.ledger;
+    const b = await opened.reopen();
     const old = entry('x.bufr', 10, T0 - 3_600_000);
     const { ready } = await a.observe('s', [old], opts(T0));
     const ids = ready.map((r) => r.id);
@@ -87,7 +85,7 @@ describe('sqlite ledger', () => {
   });
 
   it('plugin outcomes decide the file state; retries then quarantine', async () => {
-    const l = new SqliteLedger(ledgerFile());
+    const l = await open();
     const { ready } = await l.observe('s', [entry('p.bufr', 10, T0 - 3_600_000)], opts(T0));
     const id = ready[0]!.id;
     await l.claimForFetch([id], 'A', T0 + 1, T0);
@@ -147,7 +145,7 @@ describe('sqlite ledger', () => {
   });
 
   it('recovers claims of a gone owner, keeps a live one', async () => {
-    const l = new SqliteLedger(ledgerFile());
+    const l = await open();
     const { ready } = await l.observe('s', [entry('a', 1, T0 - 3_600_000), entry('b', 1, T0 - 3_600_000)], opts(T0));
     await l.claimForFetch([ready[0]!.id], 'dead', T0 + 600_000, T0);
     await l.claimForFetch([ready[1]!.id], 'alive', T0 + 600_000, T0);
@@ -160,7 +158,7 @@ describe('sqlite ledger', () => {
   });
 
   it('records hostile names as rejected, once', async () => {
-    const l = new SqliteLedger(ledgerFile());
+    const l = await open();
     const bad = { ...entry('../x', 1, T0), rejectReason: 'path component ".."' };
     const r = await l.observe('s', [bad], opts(T0));
     expect(r.counts.rejected).toBe(1);
@@ -173,7 +171,7 @@ describe('sqlite ledger', () => {
   });
 
   it('dry-run observe records nothing', async () => {
-    const l = new SqliteLedger(ledgerFile());
+    const l = await open();
     const r = await l.observe('s', [entry('a', 1, T0 - 3_600_000)], opts(T0, { dryRun: true }));
     expect(r.ready).toHaveLength(1);
     expect(await l.files({})).toHaveLength(0);
@@ -181,7 +179,8 @@ describe('sqlite ledger', () => {
   });
 
   it('skips a directory whose listing is identical to its last all-quiet one, and notices any change', async () => {
-    const l = new SqliteLedger(ledgerFile());
+    const opened = await backend.open();
+    const l = opened.ledger;
     const old = T0 - 3_600_000;
     const listing = [entry('d/a', 1, old), entry('d/b', 2, old), entry('e/c', 3, old)];
     const { ready } = await l.observe('s', listing, opts(T0));
@@ -200,7 +199,7 @@ describe('sqlite ledger', () => {
     );
     // Second listing stores the digests, third is answered by them; a fresh connection has no cache.
     expect((await l.observe('s', listing, opts(T0 + 1))).counts).toMatchObject({ unchanged: 3, new: 0 });
-    const fresh = new SqliteLedger(ledgerFile.last!);
+    const fresh = await opened.reopen();
     expect((await fresh.observe('s', [...listing].reverse(), opts(T0 + 2))).counts).toMatchObject({ unchanged: 3 });
     const changed = await fresh.observe(
       's',
@@ -229,7 +228,7 @@ describe('sqlite ledger', () => {
   });
 
   it('batch writes skip rows whose claim was lost, and keep the rest', async () => {
-    const l = new SqliteLedger(ledgerFile());
+    const l = await open();
     const old = T0 - 3_600_000;
     const { ready } = await l.observe('s', [entry('a', 1, old), entry('b', 1, old), entry('c', 1, old)], opts(T0));
     const [a, b, c] = ready.map((r) => r.id) as [number, number, number];
@@ -262,7 +261,7 @@ describe('sqlite ledger', () => {
   });
 
   it('a rewrite with the same size and mtime but another ETag is a new version', async () => {
-    const l = new SqliteLedger(ledgerFile());
+    const l = await open();
     const old = T0 - 3_600_000;
     const v1: Observation = { entry: { ...entry('e.bufr', 10, old).entry, etag: '"a1"' } };
     const { ready } = await l.observe('s', [v1], opts(T0));
@@ -281,8 +280,61 @@ describe('sqlite ledger', () => {
     await l.close();
   });
 
+  it('a listing of 25,000 entries is recorded in one call and claimed once between two connections', async () => {
+    const opened = await backend.open();
+    const a = opened.ledger;
+    const b = await opened.reopen();
+    const old = T0 - 3_600_000;
+    // Past PostgreSQL's 65,535-parameter cap if each row had its own placeholders, and past one chunk.
+    const listing = Array.from({ length: 25_000 }, (_, i) =>
+      entry(`big/${String(i).padStart(5, '0')}.bufr`, i + 1, old),
+    );
+    const r = await a.observe('s', listing, opts(T0));
+    expect(r.counts).toMatchObject({ listed: 25_000, new: 25_000, settling: 0 });
+    expect(r.ready).toHaveLength(25_000);
+    expect(r.ready[12_345]?.path).toBe('big/12345.bufr');
+    // Both claim every id at once, in opposite orders: each id goes to exactly one of them.
+    const ids = r.ready.map((x) => x.id);
+    const [gotA, gotB] = await Promise.all([
+      a.claimForFetch(ids, 'A', T0 + 60_000, T0),
+      b.claimForFetch([...ids].reverse(), 'B', T0 + 60_000, T0),
+    ]);
+    expect(gotA.length + gotB.length).toBe(25_000);
+    const taken = new Set([...gotA, ...gotB].map((x) => x.id));
+    expect(taken.size).toBe(25_000);
+    expect((await a.observe('s', listing, opts(T0 + 1))).counts).toMatchObject({ unchanged: 25_000, new: 0 });
+  });
+
+  it('status reports polls and counts per source, including sources only seen in files', async () => {
+    const l = await open();
+    const old = T0 - 3_600_000;
+    const { ready } = await l.observe('s', [entry('a', 1, old), entry('b', 2, old)], opts(T0));
+    await l.observe('t', [entry('c', 1, T0)], opts(T0));
+    await l.claimForFetch([ready[0]!.id], 'A', T0 + 60_000, T0);
+    await l.markFetched([{ id: ready[0]!.id, localPath: '/l/a', done: true }], 'A', T0);
+    await l.recordPoll('s', 'ftp://h/', false, 'boom\nsecond line', T0);
+    await l.recordPoll('s', 'ftp://h/', true, null, T0 + 5);
+    const status = await l.status();
+    expect(status.map((x) => x.name)).toEqual(['s', 't']);
+    expect(status[0]).toMatchObject({
+      displayUrl: 'ftp://h/',
+      lastPollMs: T0 + 5,
+      lastSuccessMs: T0 + 5,
+      lastError: null,
+      counts: { processed: 1, seen: 1 },
+      newestFetchedMtimeMs: old,
+    });
+    expect(status[1]).toMatchObject({ displayUrl: null, lastPollMs: null, counts: { seen: 1 } });
+    expect(await l.stats()).toMatchObject({ fileRows: 3, pluginRunRows: 0 });
+    expect((await l.files({ path: 'A' })).map((f) => f.path)).toEqual(['a']);
+    expect((await l.history('s', 'a')).map((f) => f.state)).toEqual(['processed']);
+    expect((await l.liveFetches()).map((f) => f.sizeBytes).sort()).toEqual([1, 2]);
+  });
+});
+
+describe('SQLite ledger migrations', () => {
   it('migrating a ledger from before ETags keeps every row, id and plugin run', async () => {
-    const file = ledgerFile();
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'poller-ledger-')), 'ledger.db');
     const etagStep = MIGRATIONS.findIndex((m) => m.includes('CREATE TABLE files_etag'));
     expect(etagStep).toBeGreaterThan(0);
     const db = new Database(file);
