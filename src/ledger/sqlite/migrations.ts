@@ -175,4 +175,6 @@ export const MIGRATIONS: readonly string[] = [
      updated_ms INTEGER NOT NULL,
      PRIMARY KEY (volume_id, plugin)
    );`,
+  // Volume events: the outbox row names the volume version (file_id is 0 for them).
+  `ALTER TABLE events ADD COLUMN volume_id INTEGER;`,
 ];

@@ -34,6 +34,7 @@ import type {
   PruneResult,
   PruneRules,
   SourceStatus,
+  VolumeEventKind,
 } from '../ledger.js';
 import { OutboxRouter, processingEvents } from '../outbox-routes.js';
 import {
@@ -114,7 +115,10 @@ export class SqliteLedger implements Ledger {
       }
     }
     const db = this.#db;
-    this.volumes = new SqliteVolumeLedger(db);
+    // Volume transitions write their events on this connection, in their own transactions.
+    this.volumes = new SqliteVolumeLedger(db, (kind, source, volumeId, fact, nowMs) =>
+      this.#emitVolume(kind, source, volumeId, fact, nowMs),
+    );
     this.#stmts = {
       // Narrow columns, raw rows: this runs once per listed entry (100k per cycle on big directories).
       latest: db
@@ -224,6 +228,10 @@ export class SqliteLedger implements Ledger {
       eventInsert: db.prepare(
         `INSERT INTO events (id, sink, kind, source, file_id, at_ms, fact) VALUES (@id, @sink, @kind, @source, @fileId, @at, @fact)`,
       ),
+      volumeEventInsert: db.prepare(
+        `INSERT INTO events (id, sink, kind, source, file_id, volume_id, at_ms, fact)
+         VALUES (@id, @sink, @kind, @source, 0, @volumeId, @at, @fact)`,
+      ),
       priorVersion: db.prepare<[string, string, number], { one: number }>(
         `SELECT 1 AS one FROM files WHERE source = ? AND path = ? AND id < ? AND fetched_ms IS NOT NULL LIMIT 1`,
       ),
@@ -236,11 +244,12 @@ export class SqliteLedger implements Ledger {
           kind: EventKind;
           source: string;
           file_id: number;
+          volume_id: number | null;
           at_ms: number;
           fact: string;
         }
       >(
-        `SELECT seq, id, sink, kind, source, file_id, at_ms, fact FROM events WHERE sink = ? AND sent_ms IS NULL ORDER BY seq LIMIT ?`,
+        `SELECT seq, id, sink, kind, source, file_id, volume_id, at_ms, fact FROM events WHERE sink = ? AND sent_ms IS NULL ORDER BY seq LIMIT ?`,
       ),
       eventSent: db.prepare(`UPDATE events SET sent_ms = @now WHERE seq = @seq AND sink = @sink AND sent_ms IS NULL`),
       prunable: db.prepare<
@@ -823,6 +832,17 @@ export class SqliteLedger implements Ledger {
       this.#stmts.eventInsert.run({ id, sink, kind, source: row.source, fileId: row.id, at: nowMs, fact: text });
   }
 
+  /** One outbox row per sink that wants this volume event, in the volume ledger's transaction. */
+  #emitVolume(kind: VolumeEventKind, source: string, volumeId: number, fact: EventFact, nowMs: number): void {
+    if (!this.#outbox.enabled) return;
+    const sinks = this.#sinks(kind, source);
+    if (sinks.length === 0) return;
+    const text = JSON.stringify(fact);
+    const id = randomUUID();
+    for (const sink of sinks)
+      this.#stmts.volumeEventInsert.run({ id, sink, kind, source, volumeId, at: nowMs, fact: text });
+  }
+
   /** Events of one file's processing outcome (inside its savepoint: a lost claim writes none). */
   #emitProcessing(
     id: number,
@@ -843,6 +863,7 @@ export class SqliteLedger implements Ledger {
       kind: r.kind,
       source: r.source,
       fileId: r.file_id,
+      volumeId: r.volume_id,
       atMs: r.at_ms,
       fact: JSON.parse(r.fact) as EventFact,
     }));

@@ -7,7 +7,8 @@ import type Database from 'better-sqlite3';
 import type { EmittedOutput } from '../../plugins/api.js';
 import { assessVolume, type CompletenessRules, lateMemberAction } from '../../volumes/completeness.js';
 import { volumeVersion } from '../../volumes/group.js';
-import type { PluginOutcome, PruneRules } from '../ledger.js';
+import type { EventFact, PluginOutcome, PruneRules, VolumeEventKind } from '../ledger.js';
+import { volumeFact, volumeOutcomeEvents } from '../outbox-routes.js';
 import type {
   LandedFile,
   MemberArrival,
@@ -118,12 +119,48 @@ function parseOutputs(text: string): EmittedOutput[] {
 /** Thrown inside a savepoint to undo one volume's writes whose claim was lost. */
 class ClaimLostSignal extends Error {}
 
+/** Writes a volume event's outbox rows (one per sink that wants it) in the caller's transaction. */
+export type VolumeEventWriter = (
+  kind: VolumeEventKind,
+  source: string,
+  volumeId: number,
+  fact: EventFact,
+  nowMs: number,
+) => void;
+
 export class SqliteVolumeLedger implements VolumeLedger {
   readonly #db: Database.Database;
+  readonly #emit: VolumeEventWriter;
   #cached: ReturnType<typeof prepare> | undefined;
 
-  constructor(db: Database.Database) {
+  constructor(db: Database.Database, emit: VolumeEventWriter = () => undefined) {
     this.#db = db;
+    this.#emit = emit;
+  }
+
+  /** The event fact of a volume version as it is now (inside the transition's transaction). */
+  #fact(id: number): { source: string; fact: EventFact } {
+    const row = this.#s.byId.get(id) as VolumeRow;
+    const members = this.#s.members.all(id).map((m) => ({
+      member: m.member,
+      fileId: m.file_id,
+      path: m.path,
+      sizeBytes: m.size_bytes,
+      mtimeMs: m.mtime_ms,
+    }));
+    const fact = volumeFact(
+      {
+        id,
+        key: row.key,
+        version: row.version,
+        fields: JSON.parse(row.fields) as Record<string, string>,
+        partial: row.partial === 1,
+        firstMemberMs: row.first_member_ms,
+        lastMemberMs: row.last_member_ms,
+      },
+      members,
+    );
+    return { source: row.source, fact };
   }
 
   /** Prepared on first use: a read-only ledger (`poller volumes`) never prepares the writes. */
@@ -274,6 +311,10 @@ export class SqliteVolumeLedger implements VolumeLedger {
       closed: closes ? nowMs : row.closed_ms,
       now: nowMs,
     });
+    if (closes) {
+      const { source, fact } = this.#fact(id);
+      this.#emit(a.state === 'partial' ? 'volume-partial' : 'volume-complete', source, id, fact, nowMs);
+    }
     return closes;
   }
 
@@ -379,6 +420,9 @@ export class SqliteVolumeLedger implements VolumeLedger {
       done: state === 'failed' ? null : nowMs,
       now: nowMs,
     });
+    // Inside this volume's savepoint: a lost claim writes no event.
+    const { source, fact } = this.#fact(id);
+    for (const e of volumeOutcomeEvents(fact, state, outcomes, runs)) this.#emit(e.kind, source, id, e.fact, nowMs);
     return state;
   }
 
