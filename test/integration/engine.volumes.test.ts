@@ -154,6 +154,36 @@ describe('radar volumes', () => {
     ]);
   });
 
+  it('poller forget drops the volume membership: the same file coming back reruns its volume once', async () => {
+    env = await startEngineEnv({
+      source: { include: ['**/*.BUFR'], volumes: volumesBlock() },
+      plugins: (dir) => [volumeRecorder(volumeLog(dir))],
+    });
+    const e = env;
+    let key = '';
+    for (const m of MOMENTS) key = await putMember(e, 'RMA5', T1, m);
+    expect((await e.cycle()).volumes).toMatchObject({ complete: 1, processed: 1 });
+    // Nothing changed on the server: listing again runs nothing.
+    expect((await e.cycle()).volumes).toMatchObject({ members: 0, processed: 0 });
+
+    const forgotten = `in/${memberName('RMA5', T1, 'KDP').name}`;
+    const out = await e.cli(['forget', '--source', 'radar', '--path', forgotten, '--json']);
+    expect(out.code, out.stderr).toBe(0);
+    expect(JSON.parse(out.stdout)).toEqual({ forgotten: 1 });
+    // The same file, same version, lands again and reopens the volume: a new version runs once.
+    expect((await e.cycle()).volumes).toMatchObject({ members: 1, complete: 1, processed: 1 });
+    expect((await e.cycle()).volumes).toMatchObject({ members: 0, processed: 0 });
+    expect(readVolumes(e).map((r) => [r.key, r.version, r.members])).toEqual([
+      [key, 1, [...MOMENTS]],
+      [key, 2, [...MOMENTS]],
+    ]);
+    const versions = (await e.ledger().volumes?.volumes({ key })) ?? [];
+    expect(versions.map((v) => [v.version, v.state])).toEqual([
+      [2, 'processed'],
+      [1, 'processed'],
+    ]);
+  });
+
   it('a throwing or hanging volume plugin is isolated: recorded, retried, quarantined; the others run', async () => {
     env = await startEngineEnv({
       source: { include: ['**/*.BUFR'], volumes: volumesBlock() },

@@ -210,6 +210,30 @@ describe('volume retention', () => {
     ).toEqual({ volumes: 0, more: false });
     await l.close();
   });
+
+  it('forget takes a file out of a collecting volume, and marks it forgotten in one that ran', async () => {
+    const { l, v } = open();
+    for (const m of ['DBZH', 'VRAD']) await land(l, `RMA6_${m}_20261123T1200Z.BUFR`, T0);
+    for (const m of ['DBZH', 'VRAD', 'ZDR']) await land(l, `RMA7_${m}_20261123T1200Z.BUFR`, T0);
+    await stage(v, T0);
+    const [c] = await v.claimVolumes('s', 'A', T0 + 600_000, T0, 10);
+    await v.finishVolumes([{ id: c!.id, outcomes: [ok('p')] }], 'A', T0);
+    expect(await l.forget({ source: 's', path: 'RMA6_VRAD_20261123T1200Z.BUFR' })).toBe(1);
+    expect(await l.forget({ source: 's', path: 'RMA7_ZDR_20261123T1200Z.BUFR' })).toBe(1);
+    const [collecting] = await v.volumes({ key: 'RMA6_20261123T1200Z' });
+    expect(collecting?.members.map((m) => m.member)).toEqual(['DBZH']);
+    // The processed one keeps its history; the same file landing again makes a new version.
+    const [ran] = await v.volumes({ key: 'RMA7_20261123T1200Z' });
+    expect(ran?.members.map((m) => m.member)).toEqual(['DBZH', 'VRAD', 'ZDR']);
+    await land(l, 'RMA7_ZDR_20261123T1200Z.BUFR', T0 + 1000);
+    await land(l, 'RMA6_VRAD_20261123T1200Z.BUFR', T0 + 1000);
+    const touched = await stage(v, T0 + 1000);
+    expect(touched.map((x) => [x.key, x.version, x.state, x.members.length]).sort()).toEqual([
+      ['RMA6_20261123T1200Z', 1, 'collecting', 2],
+      ['RMA7_20261123T1200Z', 2, 'complete', 3],
+    ]);
+    await l.close();
+  });
 });
 
 describe('a ledger backend without volumes', () => {

@@ -56,7 +56,6 @@ import {
   toRecord,
   toRun,
 } from '../rows.js';
-import type { VolumeLedger } from '../volume-ledger.js';
 import { MIGRATIONS } from './migrations.js';
 import { SqliteVolumeLedger } from './sqlite-volume-ledger.js';
 
@@ -82,7 +81,7 @@ export interface SqliteLedgerOptions {
 export class SqliteLedger implements Ledger {
   readonly #db: Database.Database;
   readonly #stmts;
-  readonly volumes: VolumeLedger;
+  readonly volumes: SqliteVolumeLedger;
   /**
    * Per source, path → the version key of a row in a quiet state: a daemon re-polling an
    * unchanged 100k-entry directory then skips SQLite for those entries. Dropped whenever another
@@ -730,9 +729,18 @@ export class SqliteLedger implements Ledger {
     const where = ['source = @source', `state NOT IN ('fetching', 'processing')`];
     if (f.path) where.push('path = @path');
     if (f.state) where.push('state = @state');
+    const params = { source: f.source, path: f.path ?? null, state: f.state ?? null };
     return this.#db
-      .prepare(`DELETE FROM files WHERE ${where.join(' AND ')}`)
-      .run({ source: f.source, path: f.path ?? null, state: f.state ?? null }).changes;
+      .transaction(() => {
+        const ids = this.#db
+          .prepare<Record<string, unknown>, { id: number }>(`SELECT id FROM files WHERE ${where.join(' AND ')}`)
+          .all(params)
+          .map((r) => r.id);
+        // Their volume memberships go in the same transaction: a forgotten file reruns its volume.
+        this.volumes.forgetFiles(ids);
+        return this.#db.prepare(`DELETE FROM files WHERE ${where.join(' AND ')}`).run(params).changes;
+      })
+      .immediate();
   }
 
   async get(id: number): Promise<FileRecord | undefined> {

@@ -54,6 +54,7 @@ interface MemberRow {
   size_bytes: number;
   mtime_ms: number;
   landed_ms: number;
+  forgotten: number;
 }
 
 interface VolumeRunRow {
@@ -229,7 +230,12 @@ export class SqliteVolumeLedger implements VolumeLedger {
           let row = s.latest.get(source, a.key);
           if (row && row.state !== 'collecting') {
             // A member is its path and its file version: a moment re-sent under another name changed too.
-            const known = new Map(s.members.all(row.id).map((m) => [m.member, `${m.path}\0${m.file_version}`]));
+            // A forgotten member is never "already there": its file coming back reruns the volume.
+            const known = new Map(
+              s.members
+                .all(row.id)
+                .map((m) => [m.member, m.forgotten ? '\0forgotten' : `${m.path}\0${m.file_version}`]),
+            );
             const arriving = { member: a.member, version: `${a.path}\0${a.version}` };
             if (lateMemberAction(known, arriving, rules) === 'ignore') {
               // Recorded (`why` tells it arrived late), the volume's runs stand.
@@ -284,6 +290,25 @@ export class SqliteVolumeLedger implements VolumeLedger {
       })
       .immediate();
     return this.#records([...touched]);
+  }
+
+  /**
+   * `poller forget` of these file versions, inside the file ledger's transaction (before their
+   * rows go): a collecting volume loses them as members; a volume that left collecting keeps
+   * them as its history, marked forgotten, so the same file coming back reopens it.
+   */
+  forgetFiles(fileIds: readonly number[]): void {
+    if (fileIds.length === 0) return;
+    const ids = JSON.stringify(fileIds);
+    this.#db
+      .prepare(
+        `DELETE FROM volume_members WHERE file_id IN (SELECT value FROM json_each(?))
+           AND volume_id IN (SELECT id FROM volumes WHERE state = 'collecting')`,
+      )
+      .run(ids);
+    this.#db
+      .prepare('UPDATE volume_members SET forgotten = 1 WHERE file_id IN (SELECT value FROM json_each(?))')
+      .run(ids);
   }
 
   /** Recompute digest, member times and (for a collecting version) the state. */
@@ -568,7 +593,7 @@ function prepare(db: Database.Database) {
     copyMembers: db.prepare(
       `INSERT INTO volume_members (volume_id, member, file_id, path, file_version, local_path, size_bytes, mtime_ms, landed_ms)
        SELECT @to, member, file_id, path, file_version, local_path, size_bytes, mtime_ms, landed_ms
-       FROM volume_members WHERE volume_id = @from`,
+       FROM volume_members WHERE volume_id = @from AND forgotten = 0`,
     ),
     // Late members: files recorded against the old version for a member it did not have (a file
     // that replaced a member while collecting is not one); the latest per member wins.
@@ -586,7 +611,7 @@ function prepare(db: Database.Database) {
        VALUES (@volume, @member, @file, @path, @version, @local, @size, @mtime, @landed)
        ON CONFLICT (volume_id, member) DO UPDATE SET file_id = excluded.file_id, path = excluded.path,
          file_version = excluded.file_version, local_path = excluded.local_path, size_bytes = excluded.size_bytes,
-         mtime_ms = excluded.mtime_ms, landed_ms = excluded.landed_ms`,
+         mtime_ms = excluded.mtime_ms, landed_ms = excluded.landed_ms, forgotten = 0`,
     ),
     supersede: db.prepare(
       `UPDATE volumes SET state = 'superseded', done_ms = @now, next_retry_ms = NULL, updated_ms = @now WHERE id = @id`,
