@@ -302,6 +302,12 @@ export interface PruneRules {
   readonly windows: ReadonlyArray<{ readonly source: string; readonly mtimeBeforeMs: number }>;
   /** Quarantined versions given up before this are pruned too; later ones are kept for `retry`. */
   readonly quarantinedBeforeMs: number;
+  /**
+   * The volume plugins configured now, when known (the daemon): a failed volume version past its
+   * window whose failed runs are all of other plugins (removed from the config) owes nothing and
+   * is pruned. Absent: failed volume versions are kept.
+   */
+  readonly volumePlugins?: readonly string[];
 }
 
 export interface PruneResult {

@@ -8,7 +8,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startDaemon } from '../helpers/daemon.js';
+import { editConfig, startDaemon } from '../helpers/daemon.js';
 import { type EngineEnv, FIXTURE_PLUGINS, startEngineEnv } from '../helpers/engine-env.js';
 import { findSamples, parsePrometheusText } from '../helpers/prometheus-text.js';
 import {
@@ -182,6 +182,34 @@ describe('radar volumes', () => {
       [2, 'processed'],
       [1, 'processed'],
     ]);
+  });
+
+  it('a volume failed only by a plugin removed from the config is processed at its next run', async () => {
+    env = await startEngineEnv({
+      source: { include: ['**/*.BUFR'], volumes: volumesBlock() },
+      plugins: (dir) => [
+        volumeRecorder(volumeLog(dir)),
+        volumeRecorder(path.join(dir, 'never.jsonl'), { mode: 'throw' }, { name: 'thrower', maxAttempts: 5 }),
+      ],
+    });
+    const e = env;
+    let key = '';
+    for (const m of MOMENTS) key = await putMember(e, 'RMA9', T1, m);
+    expect((await e.cycle()).volumes).toMatchObject({ complete: 1, processed: 0, failed: 1 });
+    await editConfig(e, (c) => ({
+      ...c,
+      plugins: (c['plugins'] as Array<Record<string, unknown>>).filter((p) => p['name'] !== 'thrower'),
+    }));
+    // Its retry comes after the backoff (50 ms base): cycles until it is taken (bounded).
+    await waitFor(async () => ((await e.cycle()).volumes?.processed ?? 0) === 1, {
+      timeoutMs: 20_000,
+      what: 'the volume processed',
+    });
+    const [v] = (await e.ledger().volumes?.volumes({ key })) ?? [];
+    expect(v).toMatchObject({ version: 1, state: 'processed' });
+    // The recorder ran once (its success stood), the removed plugin is never run again.
+    expect(readVolumes(e).map((r) => r.key)).toEqual([key]);
+    expect((await e.cycle()).volumes).toMatchObject({ processed: 0, failed: 0 });
   });
 
   it('a throwing or hanging volume plugin is isolated: recorded, retried, quarantined; the others run', async () => {

@@ -234,6 +234,54 @@ describe('volume retention', () => {
     ]);
     await l.close();
   });
+
+  it('runs of volume plugins removed from the config are owed nothing: not by the verdict, not by retention', async () => {
+    const { l, v } = open();
+    for (const k of ['RMA8', 'RMA9'])
+      for (const m of ['DBZH', 'VRAD', 'ZDR']) await land(l, `${k}_${m}_20261123T1200Z.BUFR`, T0);
+    await stage(v, T0);
+    const fail = (plugin: string) => ({
+      plugin,
+      ok: false,
+      durationMs: 1,
+      outputs: [],
+      message: 'boom',
+      nextRetryMs: T0 + 10,
+    });
+    const claimed = await v.claimVolumes('s', 'A', T0 + 600_000, T0, 10);
+    expect(claimed).toHaveLength(2);
+    const [a, b] = claimed;
+    expect(
+      await v.finishVolumes(
+        [
+          { id: a!.id, outcomes: [fail('gone')], configured: ['gone'] },
+          { id: b!.id, outcomes: [fail('gone')], configured: ['gone'] },
+        ],
+        'A',
+        T0,
+      ),
+    ).toEqual(['failed', 'failed']);
+    // Past the window: a failed version is kept unless the configured plugins are known...
+    const window = { windows: [{ source: 's', mtimeBeforeMs: T0 + 1 }], quarantinedBeforeMs: 0 };
+    expect(await v.pruneVolumes(window, { limit: 100, dryRun: true })).toEqual({ volumes: 0, more: false });
+    // ...and still owed while its failing plugin is configured.
+    expect(await v.pruneVolumes({ ...window, volumePlugins: ['gone'] }, { limit: 100, dryRun: true })).toEqual({
+      volumes: 0,
+      more: false,
+    });
+    // `gone` was removed: the next run of `a` records only the configured plugin and is processed.
+    const [again] = await v.claimVolumes('s', 'A', T0 + 600_000, T0 + 10, 1);
+    expect(
+      await v.finishVolumes([{ id: again!.id, outcomes: [ok('kept')], configured: ['kept'] }], 'A', T0 + 10),
+    ).toEqual(['processed']);
+    // The other one, never run again, goes with retention.
+    expect(await v.pruneVolumes({ ...window, volumePlugins: ['kept'] }, { limit: 100 })).toEqual({
+      volumes: 2,
+      more: false,
+    });
+    expect(await v.volumes({})).toEqual([]);
+    await l.close();
+  });
 });
 
 describe('a ledger backend without volumes', () => {

@@ -7,7 +7,7 @@ import type Database from 'better-sqlite3';
 import type { EmittedOutput } from '../../plugins/api.js';
 import { assessVolume, type CompletenessRules, lateMemberAction } from '../../volumes/completeness.js';
 import { volumeVersion } from '../../volumes/group.js';
-import type { EventFact, PluginOutcome, PruneRules, VolumeEventKind } from '../ledger.js';
+import type { EventFact, PruneRules, VolumeEventKind } from '../ledger.js';
 import { volumeFact, volumeOutcomeEvents } from '../outbox-routes.js';
 import type {
   LandedFile,
@@ -402,7 +402,7 @@ export class SqliteVolumeLedger implements VolumeLedger {
       .transaction(() => {
         for (const r of results) {
           try {
-            states.push(this.#db.transaction(() => this.#finishOne(r.id, r.outcomes, owner, nowMs))());
+            states.push(this.#db.transaction(() => this.#finishOne(r, owner, nowMs))());
           } catch (err) {
             if (!(err instanceof ClaimLostSignal)) throw err;
             states.push('claim-lost');
@@ -413,7 +413,8 @@ export class SqliteVolumeLedger implements VolumeLedger {
     return states;
   }
 
-  #finishOne(id: number, outcomes: readonly PluginOutcome[], owner: string, nowMs: number): VolumeState {
+  #finishOne(r: VolumeResult, owner: string, nowMs: number): VolumeState {
+    const { id, outcomes } = r;
     const s = this.#s;
     const row = s.byId.get(id);
     if (!row || row.claimed_by !== owner) throw new ClaimLostSignal();
@@ -431,7 +432,8 @@ export class SqliteVolumeLedger implements VolumeLedger {
         uncounted: o.notCounted ? 1 : 0,
       });
     }
-    const runs = s.runs.all(id);
+    // Runs of plugins removed from the config are owed nothing (else such a volume stays failed forever).
+    const runs = s.runs.all(id).filter((run) => !r.configured || r.configured.includes(run.plugin));
     const failed = runs.filter((r) => r.state === 'failed');
     const quarantined = runs.filter((r) => r.state === 'quarantined');
     const state: VolumeState = failed.length > 0 ? 'failed' : quarantined.length > 0 ? 'quarantined' : 'processed';
@@ -536,6 +538,7 @@ export class SqliteVolumeLedger implements VolumeLedger {
             source: w.source,
             before: w.mtimeBeforeMs,
             quarantinedBefore: rules.quarantinedBeforeMs,
+            configured: rules.volumePlugins ? JSON.stringify(rules.volumePlugins) : null,
             limit: budget + 1,
           });
           if (ids.length > budget) more = true;
@@ -650,9 +653,16 @@ function prepare(db: Database.Database) {
       `UPDATE volumes SET state = @state, error_code = @code, last_error = @error, next_retry_ms = @retry,
          claimed_by = NULL, lease_until_ms = NULL, done_ms = @done, updated_ms = @now WHERE id = @id`,
     ),
-    prunable: db.prepare<{ source: string; before: number; quarantinedBefore: number; limit: number }, { id: number }>(
+    // A failed version is owed only by its failed (or running) runs of plugins still configured.
+    prunable: db.prepare<
+      { source: string; before: number; quarantinedBefore: number; configured: string | null; limit: number },
+      { id: number }
+    >(
       `SELECT id FROM volumes WHERE source = @source AND last_member_ms < @before AND claimed_by IS NULL
-         AND (state IN ('processed', 'superseded', 'collecting') OR (state = 'quarantined' AND done_ms < @quarantinedBefore))
+         AND (state IN ('processed', 'superseded', 'collecting') OR (state = 'quarantined' AND done_ms < @quarantinedBefore)
+           OR (state = 'failed' AND @configured IS NOT NULL AND NOT EXISTS (
+             SELECT 1 FROM volume_runs r WHERE r.volume_id = volumes.id AND r.state IN ('failed', 'running')
+               AND r.plugin IN (SELECT value FROM json_each(@configured)))))
        LIMIT @limit`,
     ),
     deleteVolume: db.prepare('DELETE FROM volumes WHERE id = ?'),
