@@ -468,6 +468,7 @@ export async function runDaemon(args: RunArgs): Promise<number> {
   const retention = startRetentionTimer({
     ledger: app.ledger,
     config: () => gen.config,
+    volumePlugins: () => gen.runner.plugins.filter((p) => p.kind === 'volume').map((p) => p.name),
     log,
     signal: drain.signal,
     onPruned: (n) => metrics.ledgerPruned(n),

@@ -14,6 +14,7 @@ import { type VolumeSpec, volumeSpecOf } from '../volumes/spec.js';
 import { interpolateEnv } from './interpolate.js';
 import {
   configSchema,
+  type EVENT_KIND_NAMES,
   isPostgresUrl,
   type ParsedConfig,
   type ParsedPlugin,
@@ -88,7 +89,7 @@ export interface SinkConfig {
   readonly type: SinkType;
   /** As configured; may carry a user name but never a password. */
   readonly url: string;
-  readonly kinds: readonly ('fetched' | 'processed' | 'failed' | 'quarantined' | 'output')[];
+  readonly kinds: readonly (typeof EVENT_KIND_NAMES)[number][];
   readonly sources: readonly string[] | null;
   readonly topic?: string;
   readonly lifecycleTopic?: string;

@@ -266,7 +266,19 @@ export const pluginSchema = z.strictObject({
   ).optional(),
 });
 
-export const EVENT_KIND_NAMES = ['fetched', 'processed', 'failed', 'quarantined', 'output'] as const;
+export const EVENT_KIND_NAMES = [
+  'fetched',
+  'processed',
+  'failed',
+  'quarantined',
+  'output',
+  'volume-complete',
+  'volume-partial',
+  'volume-processed',
+  'volume-failed',
+  'volume-quarantined',
+  'volume-output',
+] as const;
 
 export const sinkSchema = z
   .strictObject({

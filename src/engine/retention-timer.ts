@@ -16,6 +16,8 @@ export interface RetentionTimerOptions {
   signal: AbortSignal;
   onPruned?(files: number): void;
   onStats?(stats: Awaited<ReturnType<Ledger['stats']>>): void;
+  /** The volume plugins configured now (they change on SIGHUP): runs of others are owed nothing. */
+  volumePlugins?: () => readonly string[];
   /** The first pass runs this soon after start. @default 10 s */
   firstDelayMs?: number;
 }
@@ -26,7 +28,9 @@ export function startRetentionTimer(opts: RetentionTimerOptions): { stop(): Prom
   const pass = async () => {
     const config = opts.config();
     const plan = retentionPlan(config, Date.now());
-    const totals = await pruneLedger(opts.ledger, plan.rules, { nowMs: Date.now(), signal: opts.signal });
+    const volumePlugins = opts.volumePlugins?.();
+    const rules = volumePlugins ? { ...plan.rules, volumePlugins } : plan.rules;
+    const totals = await pruneLedger(opts.ledger, rules, { nowMs: Date.now(), signal: opts.signal });
     if (totals.files > 0 || totals.volumes > 0) {
       opts.onPruned?.(totals.files);
       opts.log.info(

@@ -9,7 +9,7 @@
 import type { Logger } from 'pino';
 import type { SourceConfig } from '../config/load.js';
 import type { Ledger, PluginOutcome } from '../ledger/ledger.js';
-import type { MemberArrival, VolumeLedger, VolumeRecord, VolumeState } from '../ledger/volume-ledger.js';
+import type { MemberArrival, VolumeLedger, VolumeRecord, VolumeResult, VolumeState } from '../ledger/volume-ledger.js';
 import type { PluginVolume } from '../plugins/api.js';
 import type { PluginRunner } from '../plugins/runner.js';
 import { backoffDelayMs } from '../transfer/retry.js';
@@ -249,7 +249,7 @@ async function runVolumePlugins(
   rules: CompletenessRules,
   deps: VolumeStageDeps,
   log: Logger,
-): Promise<{ id: number; outcomes: PluginOutcome[] }> {
+): Promise<VolumeResult> {
   const now = deps.now ?? Date.now;
   const previous = new Map(((await vl.volumeRuns([v.id])).get(v.id) ?? []).map((r) => [r.plugin, r]));
   const outcomes: PluginOutcome[] = [];
@@ -291,5 +291,6 @@ async function runVolumePlugins(
     });
     if (!out.ok) log.debug({ event: 'volume.plugin_failed', volume: v.key, plugin: p.name }, 'volume plugin failed');
   }
-  return { id: v.id, outcomes };
+  const configured = deps.runner.plugins.filter((p) => p.kind === 'volume').map((p) => p.name);
+  return { id: v.id, outcomes, configured };
 }

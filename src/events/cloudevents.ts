@@ -2,7 +2,7 @@
  * Lifecycle events (failed, quarantined, processed, outputs) as CloudEvents 1.0 in the JSON
  * event format (structured mode), with a severity, a title and a description for people.
  */
-import type { EventKind, OutboxEvent } from '../ledger/ledger.js';
+import { type EventKind, isVolumeEventKind, type OutboxEvent, type VolumeFact } from '../ledger/ledger.js';
 import { rfc3339 } from './wnm.js';
 
 export interface CloudEvent {
@@ -23,6 +23,12 @@ const SEVERITY: Record<EventKind, CloudEvent['severity']> = {
   output: 'info',
   failed: 'warning',
   quarantined: 'error',
+  'volume-complete': 'info',
+  'volume-partial': 'info',
+  'volume-processed': 'info',
+  'volume-output': 'info',
+  'volume-failed': 'warning',
+  'volume-quarantined': 'error',
 };
 
 function title(e: OutboxEvent): string {
@@ -38,7 +44,24 @@ function title(e: OutboxEvent): string {
       return `${e.source}: ${f.path} failed (${f.stage ?? 'fetch'}), will be retried`;
     case 'quarantined':
       return `${e.source}: ${f.path} quarantined after ${f.attempts ?? 0} attempts`;
+    case 'volume-complete':
+      return `${e.source}: volume ${f.path} complete`;
+    case 'volume-partial':
+      return `${e.source}: volume ${f.path} declared partial`;
+    case 'volume-processed':
+      return `${e.source}: volume ${f.path} processed`;
+    case 'volume-output':
+      return `${e.source}: volume ${f.path} produced ${f.output?.path ?? 'an output'}`;
+    case 'volume-failed':
+      return `${e.source}: volume ${f.path} failed (${f.plugin ?? 'a volume plugin'}), will be retried`;
+    case 'volume-quarantined':
+      return `${e.source}: volume ${f.path} quarantined after ${f.attempts ?? 0} attempts`;
   }
+}
+
+/** `org.poller.file.<kind>` for file events, `org.poller.volume.<kind>` for volume events. */
+function eventType(kind: EventKind): string {
+  return isVolumeEventKind(kind) ? `org.poller.volume.${kind.slice('volume-'.length)}` : `org.poller.file.${kind}`;
 }
 
 export function buildCloudEvent(e: OutboxEvent, centreId: string): CloudEvent {
@@ -47,7 +70,7 @@ export function buildCloudEvent(e: OutboxEvent, centreId: string): CloudEvent {
     specversion: '1.0',
     id: e.id,
     source: `/poller/${centreId}/${e.source}`,
-    type: `org.poller.file.${e.kind}`,
+    type: eventType(e.kind),
     subject: f.path,
     time: rfc3339(e.atMs),
     datacontenttype: 'application/json',
@@ -56,7 +79,7 @@ export function buildCloudEvent(e: OutboxEvent, centreId: string): CloudEvent {
       title: title(e),
       description:
         f.message ??
-        (e.kind === 'processed'
+        (e.kind === 'processed' || e.kind === 'volume-processed'
           ? `every matching plugin succeeded${f.outputs?.length ? `; ${f.outputs.length} output(s)` : ''}`
           : title(e)),
       source: e.source,
@@ -68,6 +91,20 @@ export function buildCloudEvent(e: OutboxEvent, centreId: string): CloudEvent {
       ...(f.attempts !== undefined && { attempts: f.attempts }),
       ...(f.outputs && { outputs: f.outputs }),
       ...(f.output && { output: f.output }),
+      ...(f.plugin && { plugin: f.plugin }),
+      ...(f.volume && { volume: volumeData(f.volume) }),
     },
+  };
+}
+
+/** The volume as lifecycle events describe it: key, version, fields, completeness and members. */
+function volumeData(v: VolumeFact): Record<string, unknown> {
+  return {
+    key: v.key,
+    version: v.version,
+    fields: v.fields,
+    complete: !v.partial,
+    partial: v.partial,
+    members: v.members.map((m) => ({ member: m.member, path: m.path, sizeBytes: m.sizeBytes })),
   };
 }

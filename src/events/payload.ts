@@ -1,6 +1,7 @@
 /**
  * One outbox event → the message a sink sends: topic, body, content type. Data events
- * (`fetched`) are WIS2 Notification Messages (or sr3 v03); every other kind is a CloudEvent.
+ * (`fetched`; a volume handed on, `volume-complete` / `volume-partial`) are WIS2 Notification
+ * Messages (`fetched` also sr3 v03); every other kind is a CloudEvent.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -15,7 +16,7 @@ import {
   renderTopic,
   type TopicStyle,
 } from './topic.js';
-import { buildWnm, encodeWnm, WNM_MAX_INLINE_BYTES, wnmHref } from './wnm.js';
+import { buildVolumeWnm, buildWnm, encodeWnm, WNM_MAX_INLINE_BYTES, wnmHref } from './wnm.js';
 
 export interface SinkMessage {
   readonly seq: number;
@@ -74,6 +75,27 @@ export async function formatEvent(e: OutboxEvent, ctx: FormatContext): Promise<S
       topic: renderTopic(sink.topic ?? DEFAULT_SR3_TOPIC, values, style),
       body: Buffer.from(JSON.stringify(msg)),
       contentType: 'application/json',
+    };
+  }
+  if (e.kind === 'volume-complete' || e.kind === 'volume-partial') {
+    const wnm = buildVolumeWnm({
+      id: e.id,
+      centreId: ctx.centreId,
+      source: e.source,
+      sourceUrl,
+      atMs: e.atMs,
+      fact: e.fact,
+      wnm: src?.wnm,
+      ...(sink.publicBaseUrl && { publicBaseUrl: sink.publicBaseUrl }),
+    });
+    const body = encodeWnm(wnm);
+    if (!body) return { seq: e.seq, id: e.id, reason: 'WIS2 notification message over 8192 bytes' };
+    return {
+      seq: e.seq,
+      id: e.id,
+      topic: renderTopic(sink.topic ?? DEFAULT_DATA_TOPIC, values, style),
+      body,
+      contentType: 'application/geo+json',
     };
   }
   if (e.kind === 'fetched') {

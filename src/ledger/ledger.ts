@@ -190,8 +190,57 @@ export interface SourceStatus {
 }
 
 /** Transitions that write an outbox event when a sink wants them. */
-export type EventKind = 'fetched' | 'processed' | 'failed' | 'quarantined' | 'output';
-export const EVENT_KINDS: readonly EventKind[] = ['fetched', 'processed', 'failed', 'quarantined', 'output'];
+export type FileEventKind = 'fetched' | 'processed' | 'failed' | 'quarantined' | 'output';
+/**
+ * Radar volumes: `volume-complete` / `volume-partial` when a volume version is handed on (data
+ * events, like `fetched`), then its volume plugins' outcome as the file kinds do.
+ */
+export type VolumeEventKind =
+  | 'volume-complete'
+  | 'volume-partial'
+  | 'volume-processed'
+  | 'volume-failed'
+  | 'volume-quarantined'
+  | 'volume-output';
+export type EventKind = FileEventKind | VolumeEventKind;
+export const EVENT_KINDS: readonly EventKind[] = [
+  'fetched',
+  'processed',
+  'failed',
+  'quarantined',
+  'output',
+  'volume-complete',
+  'volume-partial',
+  'volume-processed',
+  'volume-failed',
+  'volume-quarantined',
+  'volume-output',
+];
+
+export function isVolumeEventKind(kind: EventKind): kind is VolumeEventKind {
+  return kind.startsWith('volume-');
+}
+
+/** One member file of a volume, as its events announce it. */
+export interface VolumeMemberFact {
+  readonly member: string;
+  readonly fileId: number;
+  readonly path: string;
+  readonly sizeBytes: number;
+  readonly mtimeMs: number;
+}
+
+/** The volume of a volume event (the fact's `path` is then the volume key). */
+export interface VolumeFact {
+  readonly id: number;
+  readonly key: string;
+  readonly version: number;
+  readonly fields: Readonly<Record<string, string>>;
+  readonly partial: boolean;
+  readonly firstMemberMs: number;
+  readonly lastMemberMs: number;
+  readonly members: readonly VolumeMemberFact[];
+}
 
 /** Which transitions one sink receives; `sources` null means every source. */
 export interface OutboxRoute {
@@ -219,6 +268,10 @@ export interface EventFact {
   /** `processed`: the plugin outputs; `output`: the output itself. */
   readonly outputs?: readonly EmittedOutput[];
   readonly output?: EmittedOutput;
+  /** Volume events: the volume version (then `path` is its key, `sizeBytes` its members' sum). */
+  readonly volume?: VolumeFact;
+  /** Volume `failed` / `quarantined`: the volume plugin whose run failed. */
+  readonly plugin?: string;
 }
 
 export interface OutboxEvent {
@@ -229,7 +282,10 @@ export interface OutboxEvent {
   readonly sink: string;
   readonly kind: EventKind;
   readonly source: string;
+  /** The file of a file event; 0 for a volume event. */
   readonly fileId: number;
+  /** The volume version of a volume event, else null. */
+  readonly volumeId?: number | null;
   readonly atMs: number;
   readonly fact: EventFact;
 }
@@ -246,6 +302,12 @@ export interface PruneRules {
   readonly windows: ReadonlyArray<{ readonly source: string; readonly mtimeBeforeMs: number }>;
   /** Quarantined versions given up before this are pruned too; later ones are kept for `retry`. */
   readonly quarantinedBeforeMs: number;
+  /**
+   * The volume plugins configured now, when known (the daemon): a failed volume version past its
+   * window whose failed runs are all of other plugins (removed from the config) owes nothing and
+   * is pruned. Absent: failed volume versions are kept.
+   */
+  readonly volumePlugins?: readonly string[];
 }
 
 export interface PruneResult {

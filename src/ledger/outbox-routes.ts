@@ -2,7 +2,16 @@
  * Which sinks want which transitions, shared by the ledger backends: set once at start (and on
  * a config reload), asked once per transition, so `kind \0 source` → sinks is cached.
  */
-import type { EventFact, EventKind, FileState, OutboxRoute, OutboxStats, PluginOutcome } from './ledger.js';
+import type {
+  EventFact,
+  EventKind,
+  FileState,
+  OutboxRoute,
+  OutboxStats,
+  PluginOutcome,
+  VolumeEventKind,
+  VolumeMemberFact,
+} from './ledger.js';
 import type { FileRow, RunRow } from './rows.js';
 
 export class OutboxRouter {
@@ -67,6 +76,71 @@ export function processingEvents(
         message: row.last_error,
         attempts,
         localPath: row.local_path,
+      },
+    });
+  }
+  return out;
+}
+
+/** What a volume event records of its volume version: key, fields, completeness and members. */
+export function volumeFact(
+  v: {
+    id: number;
+    key: string;
+    version: number;
+    fields: Readonly<Record<string, string>>;
+    partial: boolean;
+    firstMemberMs: number;
+    lastMemberMs: number;
+  },
+  members: readonly VolumeMemberFact[],
+): EventFact {
+  return {
+    path: v.key,
+    sizeBytes: members.reduce((n, m) => n + m.sizeBytes, 0),
+    mtimeMs: Math.max(0, ...members.map((m) => m.mtimeMs)),
+    volume: {
+      id: v.id,
+      key: v.key,
+      version: v.version,
+      fields: v.fields,
+      partial: v.partial,
+      firstMemberMs: v.firstMemberMs,
+      lastMemberMs: v.lastMemberMs,
+      members,
+    },
+  };
+}
+
+/** The events of one volume version's plugin outcome: each output, then processed / failed / quarantined. */
+export function volumeOutcomeEvents(
+  base: EventFact,
+  state: string,
+  outcomes: readonly PluginOutcome[],
+  runs: ReadonlyArray<{
+    plugin: string;
+    state: string;
+    attempts: number;
+    error_code: string | null;
+    last_error: string | null;
+  }>,
+): Array<{ kind: VolumeEventKind; fact: EventFact }> {
+  const out: Array<{ kind: VolumeEventKind; fact: EventFact }> = [];
+  const outputs = outcomes.filter((o) => o.ok).flatMap((o) => o.outputs);
+  for (const output of outputs) out.push({ kind: 'volume-output', fact: { ...base, output } });
+  if (state === 'processed') {
+    out.push({ kind: 'volume-processed', fact: { ...base, outputs } });
+  } else if (state === 'failed' || state === 'quarantined') {
+    const bad = runs.find((r) => r.state === state);
+    out.push({
+      kind: state === 'failed' ? 'volume-failed' : 'volume-quarantined',
+      fact: {
+        ...base,
+        stage: 'process',
+        errorCode: bad?.error_code ?? null,
+        message: bad?.last_error ?? null,
+        attempts: Math.max(0, ...runs.map((r) => r.attempts)),
+        ...(bad && { plugin: bad.plugin }),
       },
     });
   }

@@ -105,6 +105,11 @@ export interface VolumeRunStart {
 export interface VolumeResult {
   readonly id: number;
   readonly outcomes: readonly PluginOutcome[];
+  /**
+   * The volume plugins configured now: the runs of any other (removed from the config) are owed
+   * nothing and do not hold the volume failed. Absent: every recorded run counts.
+   */
+  readonly configured?: readonly string[];
 }
 
 export interface VolumeQuery {

@@ -8,7 +8,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startDaemon } from '../helpers/daemon.js';
+import { editConfig, startDaemon } from '../helpers/daemon.js';
 import { type EngineEnv, FIXTURE_PLUGINS, startEngineEnv } from '../helpers/engine-env.js';
 import { findSamples, parsePrometheusText } from '../helpers/prometheus-text.js';
 import {
@@ -152,6 +152,64 @@ describe('radar volumes', () => {
       { key, version: 1, partial: true, members: ['DBZH', 'KDP'] },
       { key, version: 2, partial: false, complete: true, members: [...MOMENTS] },
     ]);
+  });
+
+  it('poller forget drops the volume membership: the same file coming back reruns its volume once', async () => {
+    env = await startEngineEnv({
+      source: { include: ['**/*.BUFR'], volumes: volumesBlock() },
+      plugins: (dir) => [volumeRecorder(volumeLog(dir))],
+    });
+    const e = env;
+    let key = '';
+    for (const m of MOMENTS) key = await putMember(e, 'RMA5', T1, m);
+    expect((await e.cycle()).volumes).toMatchObject({ complete: 1, processed: 1 });
+    // Nothing changed on the server: listing again runs nothing.
+    expect((await e.cycle()).volumes).toMatchObject({ members: 0, processed: 0 });
+
+    const forgotten = `in/${memberName('RMA5', T1, 'KDP').name}`;
+    const out = await e.cli(['forget', '--source', 'radar', '--path', forgotten, '--json']);
+    expect(out.code, out.stderr).toBe(0);
+    expect(JSON.parse(out.stdout)).toEqual({ forgotten: 1 });
+    // The same file, same version, lands again and reopens the volume: a new version runs once.
+    expect((await e.cycle()).volumes).toMatchObject({ members: 1, complete: 1, processed: 1 });
+    expect((await e.cycle()).volumes).toMatchObject({ members: 0, processed: 0 });
+    expect(readVolumes(e).map((r) => [r.key, r.version, r.members])).toEqual([
+      [key, 1, [...MOMENTS]],
+      [key, 2, [...MOMENTS]],
+    ]);
+    const versions = (await e.ledger().volumes?.volumes({ key })) ?? [];
+    expect(versions.map((v) => [v.version, v.state])).toEqual([
+      [2, 'processed'],
+      [1, 'processed'],
+    ]);
+  });
+
+  it('a volume failed only by a plugin removed from the config is processed at its next run', async () => {
+    env = await startEngineEnv({
+      source: { include: ['**/*.BUFR'], volumes: volumesBlock() },
+      plugins: (dir) => [
+        volumeRecorder(volumeLog(dir)),
+        volumeRecorder(path.join(dir, 'never.jsonl'), { mode: 'throw' }, { name: 'thrower', maxAttempts: 5 }),
+      ],
+    });
+    const e = env;
+    let key = '';
+    for (const m of MOMENTS) key = await putMember(e, 'RMA9', T1, m);
+    expect((await e.cycle()).volumes).toMatchObject({ complete: 1, processed: 0, failed: 1 });
+    await editConfig(e, (c) => ({
+      ...c,
+      plugins: (c['plugins'] as Array<Record<string, unknown>>).filter((p) => p['name'] !== 'thrower'),
+    }));
+    // Its retry comes after the backoff (50 ms base): cycles until it is taken (bounded).
+    await waitFor(async () => ((await e.cycle()).volumes?.processed ?? 0) === 1, {
+      timeoutMs: 20_000,
+      what: 'the volume processed',
+    });
+    const [v] = (await e.ledger().volumes?.volumes({ key })) ?? [];
+    expect(v).toMatchObject({ version: 1, state: 'processed' });
+    // The recorder ran once (its success stood), the removed plugin is never run again.
+    expect(readVolumes(e).map((r) => r.key)).toEqual([key]);
+    expect((await e.cycle()).volumes).toMatchObject({ processed: 0, failed: 0 });
   });
 
   it('a throwing or hanging volume plugin is isolated: recorded, retried, quarantined; the others run', async () => {

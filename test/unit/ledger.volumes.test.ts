@@ -210,6 +210,78 @@ describe('volume retention', () => {
     ).toEqual({ volumes: 0, more: false });
     await l.close();
   });
+
+  it('forget takes a file out of a collecting volume, and marks it forgotten in one that ran', async () => {
+    const { l, v } = open();
+    for (const m of ['DBZH', 'VRAD']) await land(l, `RMA6_${m}_20261123T1200Z.BUFR`, T0);
+    for (const m of ['DBZH', 'VRAD', 'ZDR']) await land(l, `RMA7_${m}_20261123T1200Z.BUFR`, T0);
+    await stage(v, T0);
+    const [c] = await v.claimVolumes('s', 'A', T0 + 600_000, T0, 10);
+    await v.finishVolumes([{ id: c!.id, outcomes: [ok('p')] }], 'A', T0);
+    expect(await l.forget({ source: 's', path: 'RMA6_VRAD_20261123T1200Z.BUFR' })).toBe(1);
+    expect(await l.forget({ source: 's', path: 'RMA7_ZDR_20261123T1200Z.BUFR' })).toBe(1);
+    const [collecting] = await v.volumes({ key: 'RMA6_20261123T1200Z' });
+    expect(collecting?.members.map((m) => m.member)).toEqual(['DBZH']);
+    // The processed one keeps its history; the same file landing again makes a new version.
+    const [ran] = await v.volumes({ key: 'RMA7_20261123T1200Z' });
+    expect(ran?.members.map((m) => m.member)).toEqual(['DBZH', 'VRAD', 'ZDR']);
+    await land(l, 'RMA7_ZDR_20261123T1200Z.BUFR', T0 + 1000);
+    await land(l, 'RMA6_VRAD_20261123T1200Z.BUFR', T0 + 1000);
+    const touched = await stage(v, T0 + 1000);
+    expect(touched.map((x) => [x.key, x.version, x.state, x.members.length]).sort()).toEqual([
+      ['RMA6_20261123T1200Z', 1, 'collecting', 2],
+      ['RMA7_20261123T1200Z', 2, 'complete', 3],
+    ]);
+    await l.close();
+  });
+
+  it('runs of volume plugins removed from the config are owed nothing: not by the verdict, not by retention', async () => {
+    const { l, v } = open();
+    for (const k of ['RMA8', 'RMA9'])
+      for (const m of ['DBZH', 'VRAD', 'ZDR']) await land(l, `${k}_${m}_20261123T1200Z.BUFR`, T0);
+    await stage(v, T0);
+    const fail = (plugin: string) => ({
+      plugin,
+      ok: false,
+      durationMs: 1,
+      outputs: [],
+      message: 'boom',
+      nextRetryMs: T0 + 10,
+    });
+    const claimed = await v.claimVolumes('s', 'A', T0 + 600_000, T0, 10);
+    expect(claimed).toHaveLength(2);
+    const [a, b] = claimed;
+    expect(
+      await v.finishVolumes(
+        [
+          { id: a!.id, outcomes: [fail('gone')], configured: ['gone'] },
+          { id: b!.id, outcomes: [fail('gone')], configured: ['gone'] },
+        ],
+        'A',
+        T0,
+      ),
+    ).toEqual(['failed', 'failed']);
+    // Past the window: a failed version is kept unless the configured plugins are known...
+    const window = { windows: [{ source: 's', mtimeBeforeMs: T0 + 1 }], quarantinedBeforeMs: 0 };
+    expect(await v.pruneVolumes(window, { limit: 100, dryRun: true })).toEqual({ volumes: 0, more: false });
+    // ...and still owed while its failing plugin is configured.
+    expect(await v.pruneVolumes({ ...window, volumePlugins: ['gone'] }, { limit: 100, dryRun: true })).toEqual({
+      volumes: 0,
+      more: false,
+    });
+    // `gone` was removed: the next run of `a` records only the configured plugin and is processed.
+    const [again] = await v.claimVolumes('s', 'A', T0 + 600_000, T0 + 10, 1);
+    expect(
+      await v.finishVolumes([{ id: again!.id, outcomes: [ok('kept')], configured: ['kept'] }], 'A', T0 + 10),
+    ).toEqual(['processed']);
+    // The other one, never run again, goes with retention.
+    expect(await v.pruneVolumes({ ...window, volumePlugins: ['kept'] }, { limit: 100 })).toEqual({
+      volumes: 2,
+      more: false,
+    });
+    expect(await v.volumes({})).toEqual([]);
+    await l.close();
+  });
 });
 
 describe('a ledger backend without volumes', () => {

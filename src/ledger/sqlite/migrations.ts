@@ -175,4 +175,9 @@ export const MIGRATIONS: readonly string[] = [
      updated_ms INTEGER NOT NULL,
      PRIMARY KEY (volume_id, plugin)
    );`,
+  // Volume events: the outbox row names the volume version (file_id is 0 for them).
+  `ALTER TABLE events ADD COLUMN volume_id INTEGER;`,
+  // A member whose file version was forgotten (`poller forget`): when the file comes back, even
+  // with the same version, it reopens the volume instead of counting as already there.
+  `ALTER TABLE volume_members ADD COLUMN forgotten INTEGER NOT NULL DEFAULT 0;`,
 ];

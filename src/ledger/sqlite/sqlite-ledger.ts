@@ -34,6 +34,7 @@ import type {
   PruneResult,
   PruneRules,
   SourceStatus,
+  VolumeEventKind,
 } from '../ledger.js';
 import { OutboxRouter, processingEvents } from '../outbox-routes.js';
 import {
@@ -55,7 +56,6 @@ import {
   toRecord,
   toRun,
 } from '../rows.js';
-import type { VolumeLedger } from '../volume-ledger.js';
 import { MIGRATIONS } from './migrations.js';
 import { SqliteVolumeLedger } from './sqlite-volume-ledger.js';
 
@@ -81,7 +81,7 @@ export interface SqliteLedgerOptions {
 export class SqliteLedger implements Ledger {
   readonly #db: Database.Database;
   readonly #stmts;
-  readonly volumes: VolumeLedger;
+  readonly volumes: SqliteVolumeLedger;
   /**
    * Per source, path → the version key of a row in a quiet state: a daemon re-polling an
    * unchanged 100k-entry directory then skips SQLite for those entries. Dropped whenever another
@@ -114,7 +114,10 @@ export class SqliteLedger implements Ledger {
       }
     }
     const db = this.#db;
-    this.volumes = new SqliteVolumeLedger(db);
+    // Volume transitions write their events on this connection, in their own transactions.
+    this.volumes = new SqliteVolumeLedger(db, (kind, source, volumeId, fact, nowMs) =>
+      this.#emitVolume(kind, source, volumeId, fact, nowMs),
+    );
     this.#stmts = {
       // Narrow columns, raw rows: this runs once per listed entry (100k per cycle on big directories).
       latest: db
@@ -224,6 +227,10 @@ export class SqliteLedger implements Ledger {
       eventInsert: db.prepare(
         `INSERT INTO events (id, sink, kind, source, file_id, at_ms, fact) VALUES (@id, @sink, @kind, @source, @fileId, @at, @fact)`,
       ),
+      volumeEventInsert: db.prepare(
+        `INSERT INTO events (id, sink, kind, source, file_id, volume_id, at_ms, fact)
+         VALUES (@id, @sink, @kind, @source, 0, @volumeId, @at, @fact)`,
+      ),
       priorVersion: db.prepare<[string, string, number], { one: number }>(
         `SELECT 1 AS one FROM files WHERE source = ? AND path = ? AND id < ? AND fetched_ms IS NOT NULL LIMIT 1`,
       ),
@@ -236,11 +243,12 @@ export class SqliteLedger implements Ledger {
           kind: EventKind;
           source: string;
           file_id: number;
+          volume_id: number | null;
           at_ms: number;
           fact: string;
         }
       >(
-        `SELECT seq, id, sink, kind, source, file_id, at_ms, fact FROM events WHERE sink = ? AND sent_ms IS NULL ORDER BY seq LIMIT ?`,
+        `SELECT seq, id, sink, kind, source, file_id, volume_id, at_ms, fact FROM events WHERE sink = ? AND sent_ms IS NULL ORDER BY seq LIMIT ?`,
       ),
       eventSent: db.prepare(`UPDATE events SET sent_ms = @now WHERE seq = @seq AND sink = @sink AND sent_ms IS NULL`),
       prunable: db.prepare<
@@ -721,9 +729,18 @@ export class SqliteLedger implements Ledger {
     const where = ['source = @source', `state NOT IN ('fetching', 'processing')`];
     if (f.path) where.push('path = @path');
     if (f.state) where.push('state = @state');
+    const params = { source: f.source, path: f.path ?? null, state: f.state ?? null };
     return this.#db
-      .prepare(`DELETE FROM files WHERE ${where.join(' AND ')}`)
-      .run({ source: f.source, path: f.path ?? null, state: f.state ?? null }).changes;
+      .transaction(() => {
+        const ids = this.#db
+          .prepare<Record<string, unknown>, { id: number }>(`SELECT id FROM files WHERE ${where.join(' AND ')}`)
+          .all(params)
+          .map((r) => r.id);
+        // Their volume memberships go in the same transaction: a forgotten file reruns its volume.
+        this.volumes.forgetFiles(ids);
+        return this.#db.prepare(`DELETE FROM files WHERE ${where.join(' AND ')}`).run(params).changes;
+      })
+      .immediate();
   }
 
   async get(id: number): Promise<FileRecord | undefined> {
@@ -823,6 +840,17 @@ export class SqliteLedger implements Ledger {
       this.#stmts.eventInsert.run({ id, sink, kind, source: row.source, fileId: row.id, at: nowMs, fact: text });
   }
 
+  /** One outbox row per sink that wants this volume event, in the volume ledger's transaction. */
+  #emitVolume(kind: VolumeEventKind, source: string, volumeId: number, fact: EventFact, nowMs: number): void {
+    if (!this.#outbox.enabled) return;
+    const sinks = this.#sinks(kind, source);
+    if (sinks.length === 0) return;
+    const text = JSON.stringify(fact);
+    const id = randomUUID();
+    for (const sink of sinks)
+      this.#stmts.volumeEventInsert.run({ id, sink, kind, source, volumeId, at: nowMs, fact: text });
+  }
+
   /** Events of one file's processing outcome (inside its savepoint: a lost claim writes none). */
   #emitProcessing(
     id: number,
@@ -843,6 +871,7 @@ export class SqliteLedger implements Ledger {
       kind: r.kind,
       source: r.source,
       fileId: r.file_id,
+      volumeId: r.volume_id,
       atMs: r.at_ms,
       fact: JSON.parse(r.fact) as EventFact,
     }));

@@ -7,7 +7,8 @@ import type Database from 'better-sqlite3';
 import type { EmittedOutput } from '../../plugins/api.js';
 import { assessVolume, type CompletenessRules, lateMemberAction } from '../../volumes/completeness.js';
 import { volumeVersion } from '../../volumes/group.js';
-import type { PluginOutcome, PruneRules } from '../ledger.js';
+import type { EventFact, PruneRules, VolumeEventKind } from '../ledger.js';
+import { volumeFact, volumeOutcomeEvents } from '../outbox-routes.js';
 import type {
   LandedFile,
   MemberArrival,
@@ -53,6 +54,7 @@ interface MemberRow {
   size_bytes: number;
   mtime_ms: number;
   landed_ms: number;
+  forgotten: number;
 }
 
 interface VolumeRunRow {
@@ -118,12 +120,48 @@ function parseOutputs(text: string): EmittedOutput[] {
 /** Thrown inside a savepoint to undo one volume's writes whose claim was lost. */
 class ClaimLostSignal extends Error {}
 
+/** Writes a volume event's outbox rows (one per sink that wants it) in the caller's transaction. */
+export type VolumeEventWriter = (
+  kind: VolumeEventKind,
+  source: string,
+  volumeId: number,
+  fact: EventFact,
+  nowMs: number,
+) => void;
+
 export class SqliteVolumeLedger implements VolumeLedger {
   readonly #db: Database.Database;
+  readonly #emit: VolumeEventWriter;
   #cached: ReturnType<typeof prepare> | undefined;
 
-  constructor(db: Database.Database) {
+  constructor(db: Database.Database, emit: VolumeEventWriter = () => undefined) {
     this.#db = db;
+    this.#emit = emit;
+  }
+
+  /** The event fact of a volume version as it is now (inside the transition's transaction). */
+  #fact(id: number): { source: string; fact: EventFact } {
+    const row = this.#s.byId.get(id) as VolumeRow;
+    const members = this.#s.members.all(id).map((m) => ({
+      member: m.member,
+      fileId: m.file_id,
+      path: m.path,
+      sizeBytes: m.size_bytes,
+      mtimeMs: m.mtime_ms,
+    }));
+    const fact = volumeFact(
+      {
+        id,
+        key: row.key,
+        version: row.version,
+        fields: JSON.parse(row.fields) as Record<string, string>,
+        partial: row.partial === 1,
+        firstMemberMs: row.first_member_ms,
+        lastMemberMs: row.last_member_ms,
+      },
+      members,
+    );
+    return { source: row.source, fact };
   }
 
   /** Prepared on first use: a read-only ledger (`poller volumes`) never prepares the writes. */
@@ -192,7 +230,12 @@ export class SqliteVolumeLedger implements VolumeLedger {
           let row = s.latest.get(source, a.key);
           if (row && row.state !== 'collecting') {
             // A member is its path and its file version: a moment re-sent under another name changed too.
-            const known = new Map(s.members.all(row.id).map((m) => [m.member, `${m.path}\0${m.file_version}`]));
+            // A forgotten member is never "already there": its file coming back reruns the volume.
+            const known = new Map(
+              s.members
+                .all(row.id)
+                .map((m) => [m.member, m.forgotten ? '\0forgotten' : `${m.path}\0${m.file_version}`]),
+            );
             const arriving = { member: a.member, version: `${a.path}\0${a.version}` };
             if (lateMemberAction(known, arriving, rules) === 'ignore') {
               // Recorded (`why` tells it arrived late), the volume's runs stand.
@@ -249,6 +292,25 @@ export class SqliteVolumeLedger implements VolumeLedger {
     return this.#records([...touched]);
   }
 
+  /**
+   * `poller forget` of these file versions, inside the file ledger's transaction (before their
+   * rows go): a collecting volume loses them as members; a volume that left collecting keeps
+   * them as its history, marked forgotten, so the same file coming back reopens it.
+   */
+  forgetFiles(fileIds: readonly number[]): void {
+    if (fileIds.length === 0) return;
+    const ids = JSON.stringify(fileIds);
+    this.#db
+      .prepare(
+        `DELETE FROM volume_members WHERE file_id IN (SELECT value FROM json_each(?))
+           AND volume_id IN (SELECT id FROM volumes WHERE state = 'collecting')`,
+      )
+      .run(ids);
+    this.#db
+      .prepare('UPDATE volume_members SET forgotten = 1 WHERE file_id IN (SELECT value FROM json_each(?))')
+      .run(ids);
+  }
+
   /** Recompute digest, member times and (for a collecting version) the state. */
   #assess(id: number, rules: CompletenessRules, nowMs: number): boolean {
     const s = this.#s;
@@ -274,6 +336,10 @@ export class SqliteVolumeLedger implements VolumeLedger {
       closed: closes ? nowMs : row.closed_ms,
       now: nowMs,
     });
+    if (closes) {
+      const { source, fact } = this.#fact(id);
+      this.#emit(a.state === 'partial' ? 'volume-partial' : 'volume-complete', source, id, fact, nowMs);
+    }
     return closes;
   }
 
@@ -336,7 +402,7 @@ export class SqliteVolumeLedger implements VolumeLedger {
       .transaction(() => {
         for (const r of results) {
           try {
-            states.push(this.#db.transaction(() => this.#finishOne(r.id, r.outcomes, owner, nowMs))());
+            states.push(this.#db.transaction(() => this.#finishOne(r, owner, nowMs))());
           } catch (err) {
             if (!(err instanceof ClaimLostSignal)) throw err;
             states.push('claim-lost');
@@ -347,7 +413,8 @@ export class SqliteVolumeLedger implements VolumeLedger {
     return states;
   }
 
-  #finishOne(id: number, outcomes: readonly PluginOutcome[], owner: string, nowMs: number): VolumeState {
+  #finishOne(r: VolumeResult, owner: string, nowMs: number): VolumeState {
+    const { id, outcomes } = r;
     const s = this.#s;
     const row = s.byId.get(id);
     if (!row || row.claimed_by !== owner) throw new ClaimLostSignal();
@@ -365,7 +432,8 @@ export class SqliteVolumeLedger implements VolumeLedger {
         uncounted: o.notCounted ? 1 : 0,
       });
     }
-    const runs = s.runs.all(id);
+    // Runs of plugins removed from the config are owed nothing (else such a volume stays failed forever).
+    const runs = s.runs.all(id).filter((run) => !r.configured || r.configured.includes(run.plugin));
     const failed = runs.filter((r) => r.state === 'failed');
     const quarantined = runs.filter((r) => r.state === 'quarantined');
     const state: VolumeState = failed.length > 0 ? 'failed' : quarantined.length > 0 ? 'quarantined' : 'processed';
@@ -379,6 +447,9 @@ export class SqliteVolumeLedger implements VolumeLedger {
       done: state === 'failed' ? null : nowMs,
       now: nowMs,
     });
+    // Inside this volume's savepoint: a lost claim writes no event.
+    const { source, fact } = this.#fact(id);
+    for (const e of volumeOutcomeEvents(fact, state, outcomes, runs)) this.#emit(e.kind, source, id, e.fact, nowMs);
     return state;
   }
 
@@ -467,6 +538,7 @@ export class SqliteVolumeLedger implements VolumeLedger {
             source: w.source,
             before: w.mtimeBeforeMs,
             quarantinedBefore: rules.quarantinedBeforeMs,
+            configured: rules.volumePlugins ? JSON.stringify(rules.volumePlugins) : null,
             limit: budget + 1,
           });
           if (ids.length > budget) more = true;
@@ -524,7 +596,7 @@ function prepare(db: Database.Database) {
     copyMembers: db.prepare(
       `INSERT INTO volume_members (volume_id, member, file_id, path, file_version, local_path, size_bytes, mtime_ms, landed_ms)
        SELECT @to, member, file_id, path, file_version, local_path, size_bytes, mtime_ms, landed_ms
-       FROM volume_members WHERE volume_id = @from`,
+       FROM volume_members WHERE volume_id = @from AND forgotten = 0`,
     ),
     // Late members: files recorded against the old version for a member it did not have (a file
     // that replaced a member while collecting is not one); the latest per member wins.
@@ -542,7 +614,7 @@ function prepare(db: Database.Database) {
        VALUES (@volume, @member, @file, @path, @version, @local, @size, @mtime, @landed)
        ON CONFLICT (volume_id, member) DO UPDATE SET file_id = excluded.file_id, path = excluded.path,
          file_version = excluded.file_version, local_path = excluded.local_path, size_bytes = excluded.size_bytes,
-         mtime_ms = excluded.mtime_ms, landed_ms = excluded.landed_ms`,
+         mtime_ms = excluded.mtime_ms, landed_ms = excluded.landed_ms, forgotten = 0`,
     ),
     supersede: db.prepare(
       `UPDATE volumes SET state = 'superseded', done_ms = @now, next_retry_ms = NULL, updated_ms = @now WHERE id = @id`,
@@ -581,9 +653,16 @@ function prepare(db: Database.Database) {
       `UPDATE volumes SET state = @state, error_code = @code, last_error = @error, next_retry_ms = @retry,
          claimed_by = NULL, lease_until_ms = NULL, done_ms = @done, updated_ms = @now WHERE id = @id`,
     ),
-    prunable: db.prepare<{ source: string; before: number; quarantinedBefore: number; limit: number }, { id: number }>(
+    // A failed version is owed only by its failed (or running) runs of plugins still configured.
+    prunable: db.prepare<
+      { source: string; before: number; quarantinedBefore: number; configured: string | null; limit: number },
+      { id: number }
+    >(
       `SELECT id FROM volumes WHERE source = @source AND last_member_ms < @before AND claimed_by IS NULL
-         AND (state IN ('processed', 'superseded', 'collecting') OR (state = 'quarantined' AND done_ms < @quarantinedBefore))
+         AND (state IN ('processed', 'superseded', 'collecting') OR (state = 'quarantined' AND done_ms < @quarantinedBefore)
+           OR (state = 'failed' AND @configured IS NOT NULL AND NOT EXISTS (
+             SELECT 1 FROM volume_runs r WHERE r.volume_id = volumes.id AND r.state IN ('failed', 'running')
+               AND r.plugin IN (SELECT value FROM json_each(@configured)))))
        LIMIT @limit`,
     ),
     deleteVolume: db.prepare('DELETE FROM volumes WHERE id = ?'),
