@@ -30,6 +30,7 @@ import { isAlreadyLanded, landFile, sweepPartials } from '../transfer/landing.js
 import { landingPathFor, unsafeRemotePathReason } from '../transfer/landing-path.js';
 import { backoffDelayMs, sleep } from '../transfer/retry.js';
 import { GroupCommit } from './group-commit.js';
+import { outcomeOf, planRun } from './plugin-outcome.js';
 import { runVolumeStage, type VolumeEvents, type VolumeStageSummary } from './volume-stage.js';
 
 export interface CycleSummary {
@@ -759,45 +760,18 @@ export async function processClaimed(
   const outcomes: PluginOutcome[] = [];
   for (const p of deps.runner.pluginsFor({ ...base, attempt: 1 })) {
     if (onlyPlugin !== undefined && p.name !== onlyPlugin) continue;
-    const prev = previous.get(p.name);
-    if (prev && (prev.state === 'succeeded' || prev.state === 'quarantined')) continue;
-    if (prev?.state === 'failed' && prev.nextRetryMs !== null && prev.nextRetryMs > now()) continue;
-    if (prev?.state === 'failed' && prev.errorCode === CRASHED && prev.attempts >= p.maxAttempts) {
-      // Each run that was in progress when a poller died counted its attempt as it started: after
-      // maxAttempts of them the version is quarantined without another run, so a file that
-      // kills the poller cannot crash-loop it (under systemd's Restart=, every feed of the host).
-      outcomes.push({
-        plugin: p.name,
-        ok: false,
-        errorCode: CRASHED,
-        message: `${prev.lastError ?? 'the poller stopped during this run'} (${prev.attempts} attempts)`,
-        durationMs: 0,
-        outputs: [],
-        quarantine: true,
-        nextRetryMs: null,
-      });
+    const plan = planRun(p.name, previous.get(p.name), p.maxAttempts, now());
+    if (plan === 'skip') continue;
+    if (plan !== 'run') {
+      outcomes.push(plan);
       continue;
     }
     const attempt = await commits.running.add({ fileId: rec.id, plugin: p.name });
     const out = await deps.runner.run(p, { ...base, attempt });
     emit.pluginRan?.(p.name, out.ok, out.durationMs);
-    // A run cut short by shutdown is retried at the next start without using up an attempt.
-    const quarantine = !out.ok && !out.interrupted && (out.permanent || attempt >= p.maxAttempts);
-    outcomes.push({
-      plugin: p.name,
-      ok: out.ok,
-      ...(out.errorCode !== undefined && { errorCode: out.errorCode }),
-      ...(out.message !== undefined && { message: out.message }),
-      durationMs: out.durationMs,
-      outputs: out.outputs,
-      quarantine,
-      ...(out.interrupted && { notCounted: true }),
-      nextRetryMs: out.interrupted
-        ? now()
-        : out.ok || quarantine
-          ? null
-          : now() + backoffDelayMs(attempt, { baseMs: deps.retryBaseMs, maxMs: deps.retryMaxMs }),
-    });
+    outcomes.push(
+      outcomeOf(p.name, out, attempt, p.maxAttempts, now(), { baseMs: deps.retryBaseMs, maxMs: deps.retryMaxMs }),
+    );
   }
   const state = await commits.finish.add({ id: rec.id, outcomes });
   if (state === 'claim-lost') {
@@ -821,7 +795,6 @@ export async function processClaimed(
 }
 
 /** A run ended by the death of its worker, child or poller (see the ledger's crash recovery). */
-const CRASHED = 'POLLER_PLUGIN_CRASHED';
 
 /** Codes of a remote file that is not there: a delete or move of it has nothing left to do. */
 const GONE_CODES = new Set([

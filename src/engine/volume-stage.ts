@@ -12,9 +12,9 @@ import type { Ledger, PluginOutcome } from '../ledger/ledger.js';
 import type { MemberArrival, VolumeLedger, VolumeRecord, VolumeResult, VolumeState } from '../ledger/volume-ledger.js';
 import type { PluginVolume } from '../plugins/api.js';
 import type { PluginRunner } from '../plugins/runner.js';
-import { backoffDelayMs } from '../transfer/retry.js';
 import { assessVolume, type CompletenessRules } from '../volumes/completeness.js';
 import { type KeyPattern, matchMember } from '../volumes/key-pattern.js';
+import { outcomeOf, planRun } from './plugin-outcome.js';
 
 /** Landed files looked at per ledger call (one transaction each). */
 const ASSIGN_BATCH = 500;
@@ -254,41 +254,17 @@ async function runVolumePlugins(
   const previous = new Map(((await vl.volumeRuns([v.id])).get(v.id) ?? []).map((r) => [r.plugin, r]));
   const outcomes: PluginOutcome[] = [];
   for (const p of deps.runner.volumePluginsFor(pluginVolume(v, rules, 1))) {
-    const prev = previous.get(p.name);
-    if (prev && (prev.state === 'succeeded' || prev.state === 'quarantined')) continue;
-    if (prev?.state === 'failed' && prev.nextRetryMs !== null && prev.nextRetryMs > now()) continue;
-    if (prev?.state === 'failed' && prev.errorCode === CRASHED && prev.attempts >= p.maxAttempts) {
-      // Each run that died with its poller counted its attempt: no crash loop on a poison volume.
-      outcomes.push({
-        plugin: p.name,
-        ok: false,
-        errorCode: CRASHED,
-        message: `${prev.lastError ?? 'the poller stopped during this run'} (${prev.attempts} attempts)`,
-        durationMs: 0,
-        outputs: [],
-        quarantine: true,
-        nextRetryMs: null,
-      });
+    const plan = planRun(p.name, previous.get(p.name), p.maxAttempts, now());
+    if (plan === 'skip') continue;
+    if (plan !== 'run') {
+      outcomes.push(plan);
       continue;
     }
     const [attempt = 1] = await vl.markVolumeRunning([{ volumeId: v.id, plugin: p.name }], now());
     const out = await deps.runner.runVolume(p, pluginVolume(v, rules, attempt));
-    const quarantine = !out.ok && !out.interrupted && (out.permanent || attempt >= p.maxAttempts);
-    outcomes.push({
-      plugin: p.name,
-      ok: out.ok,
-      ...(out.errorCode !== undefined && { errorCode: out.errorCode }),
-      ...(out.message !== undefined && { message: out.message }),
-      durationMs: out.durationMs,
-      outputs: out.outputs,
-      quarantine,
-      ...(out.interrupted && { notCounted: true }),
-      nextRetryMs: out.interrupted
-        ? now()
-        : out.ok || quarantine
-          ? null
-          : now() + backoffDelayMs(attempt, { baseMs: deps.retryBaseMs, maxMs: deps.retryMaxMs }),
-    });
+    outcomes.push(
+      outcomeOf(p.name, out, attempt, p.maxAttempts, now(), { baseMs: deps.retryBaseMs, maxMs: deps.retryMaxMs }),
+    );
     if (!out.ok) log.debug({ event: 'volume.plugin_failed', volume: v.key, plugin: p.name }, 'volume plugin failed');
   }
   const configured = deps.runner.plugins.filter((p) => p.kind === 'volume').map((p) => p.name);
