@@ -46,7 +46,10 @@ export interface CycleSummary {
   rejected: number;
   /** Batches of at most `maxFilesPerPoll` files taken in this cycle. */
   batches: number;
-  /** Ready files left for a later cycle (over the cap, when the cycle does not drain). */
+  /**
+   * Ready files left for a later cycle (over the cap, when the cycle does not drain). An instance
+   * that does not list (shared ledger) cannot count them: 1 when its last claim was a full batch.
+   */
   readyLeft: number;
   /** The volume stage of a source with `volumes:` (members joined, volumes closed and run). */
   volumes?: VolumeStageSummary;
@@ -251,14 +254,17 @@ export async function runCycle(
       if (!opts.drain) break;
     }
     // Not the lister: take the due files the lister recorded, a batch at a time.
+    let followerFull = false;
     for (let batch = 0; follower && shared && batch < MAX_FOLLOWER_BATCHES && !stopped(); batch++) {
       const claimed = await shared.claimDueForFetch(src.name, deps.owner, now() + LEASE_MS, now(), src.maxFilesPerPoll);
+      followerFull = claimed.length === src.maxFilesPerPoll;
       if (claimed.length === 0) break;
       summary.batches++;
       await fetchClaimed(claimed);
       if (!opts.drain) break;
     }
-    summary.readyLeft = ready.length - taken;
+    // A full batch: more are likely due, and the daemon comes back at once rather than at the next tick.
+    summary.readyLeft = follower ? (followerFull ? 1 : 0) : ready.length - taken;
     summary.skipped = Math.max(0, summary.listed - claimedTotal.files);
     // Files fetched earlier whose processing is due (retries, or a crash between fetch and process).
     if (!opts.drainSignal?.aborted) await processDue(processingCtx, started);
