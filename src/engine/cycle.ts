@@ -114,6 +114,12 @@ export interface CycleOptions {
    * (run-once). Off (the daemon): one batch; `readyLeft` tells the scheduler to come back at once.
    */
   drain?: boolean;
+  /**
+   * A shared ledger (run-once, a backfill): list even while another instance holds the source's
+   * lister lease. A one-shot listing is safe unfenced (the ledger dedupes by version); it neither
+   * takes nor renews the lease, and the files it lists are claimed like any others.
+   */
+  listOnce?: boolean;
 }
 
 /**
@@ -192,7 +198,7 @@ export async function runCycle(
     );
     if (epoch !== null) lister = { owner: deps.owner, epoch };
   }
-  const follower = shared !== undefined && lister === undefined;
+  const follower = shared !== undefined && lister === undefined && !opts.listOnce;
   let ready: FileRecord[];
   try {
     ready = follower ? [] : await listAndSettle(src, source, filter, deps, opts, summary, emit, log, lister);
