@@ -3,7 +3,7 @@
  * the ratio poller/peer measured in the same run; results are written as JSON under
  * bench/results/, and a Markdown table of the run is printed last. Cases: repoll, many,
  * big-ftp, big-ftps, big-sftp, catchup, plugins (bufr plugin in workers vs in process), http-many,
- * http-repoll. Knobs: BENCH_REPS (default 3), BENCH_SCALE (default 1: multiplies file counts and the
+ * http-repoll, pg (SQLite vs PostgreSQL ledger, and the 3-instance speed-up). Knobs: BENCH_REPS (default 3), BENCH_SCALE (default 1: multiplies file counts and the
  * big file's size), BENCH_REPOLL_ENTRIES (default 100000), BENCH_HTTP_REPOLL_ENTRIES (default 10000).
  * Install the servers and peers first: `bash scripts/install-bench-tools.sh`.
  */
@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { benchCatchUp } from './cases/catch-up.js';
 import { benchHttpMany, benchHttpRepoll } from './cases/http.js';
 import { benchManyFiles } from './cases/many-files.js';
+import { benchPostgres } from './cases/pg.js';
 import { benchPluginIsolation } from './cases/plugin-isolation.js';
 import { benchRepoll } from './cases/repoll.js';
 import { benchSingleStream, SINGLE_STREAM_CASES, type SingleStreamCase } from './cases/single-stream.js';
@@ -26,7 +27,7 @@ if (process.argv[2] === 'soak') {
   await benchSoak();
   process.exit(0);
 }
-const ALL = ['repoll', 'many', ...SINGLE_STREAM_CASES, 'catchup', 'plugins', 'http-many', 'http-repoll'];
+const ALL = ['repoll', 'many', ...SINGLE_STREAM_CASES, 'catchup', 'plugins', 'http-many', 'http-repoll', 'pg'];
 const only = process.argv.slice(2);
 for (const name of only) {
   if (!ALL.includes(name)) {
@@ -112,7 +113,10 @@ if (want('http-repoll')) {
   );
 }
 
-const file = await writeResult(REPO_ROOT, 'bench', {
+if (want('pg')) await attempt('pg', () => benchPostgres({ reps, scale }));
+
+// One case alone (`npm run bench pg`) writes a file of its own, beside the full set's.
+const file = await writeResult(REPO_ROOT, only.length === 1 ? `bench-${only[0]}` : 'bench', {
   date: new Date().toISOString(),
   host: { cpus: os.cpus().length, loadAverageAtEnd: os.loadavg() },
   reps,

@@ -29,6 +29,15 @@ export interface PollerContenderOptions {
   logLevel?: string;
   /** Extra figures from the run (e.g. from the log lines on stderr). */
   extra?: (run: TimedRun, dest: string) => Promise<Record<string, number>> | Record<string, number>;
+  /** Another ledger than a fresh SQLite file per repetition (a fresh PostgreSQL database). */
+  ledger?: PollerLedgerChoice;
+}
+
+/** Where a repetition's ledger lives, and how many files it holds processed. */
+export interface PollerLedgerChoice {
+  /** The `ledger:` of the repetition writing into `dest`. */
+  url(dest: string): Promise<string>;
+  processed(url: string): Promise<number>;
 }
 
 /** One parsed JSON log line of poller. */
@@ -86,13 +95,16 @@ export function pollerContender(
   opts: PollerContenderOptions,
   as: { name: string; bin: string } = { name: 'poller', bin: POLLER_BIN },
 ): Contender {
+  const ledgers = new Map<string, string>();
   return {
     name: as.name,
     async command(dest) {
       const configPath = path.join(dest, 'poller.yaml');
+      const ledger = opts.ledger ? await opts.ledger.url(dest) : path.join(dest, 'ledger.db');
+      ledgers.set(dest, ledger);
       const config = {
         landing: path.join(dest, 'landing'),
-        ledger: path.join(dest, 'ledger.db'),
+        ledger,
         sources: [
           {
             name: 'bench',
@@ -123,16 +135,22 @@ export function pollerContender(
         throw new Error(
           `poller: summary says ${JSON.stringify(s)}, expected ${opts.expectFiles} fetched and processed`,
         );
-      const db = new Database(path.join(dest, 'ledger.db'), { readonly: true });
-      try {
-        const row = db.prepare("SELECT COUNT(*) AS n FROM files WHERE state = 'processed'").get() as { n: number };
-        if (row.n !== opts.expectFiles)
-          throw new Error(`poller: the ledger has ${row.n} processed files, expected ${opts.expectFiles}`);
-      } finally {
-        db.close();
-      }
+      const n = opts.ledger
+        ? await opts.ledger.processed(ledgers.get(dest) ?? '')
+        : sqliteProcessed(path.join(dest, 'ledger.db'));
+      if (n !== opts.expectFiles)
+        throw new Error(`${as.name}: the ledger has ${n} processed files, expected ${opts.expectFiles}`);
       await expectTree('poller', path.join(dest, 'landing'), opts.expectFiles, opts.expectBytes);
       return opts.extra ? await opts.extra(run, dest) : {};
     },
   };
+}
+
+function sqliteProcessed(file: string): number {
+  const db = new Database(file, { readonly: true });
+  try {
+    return (db.prepare("SELECT COUNT(*) AS n FROM files WHERE state = 'processed'").get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
 }

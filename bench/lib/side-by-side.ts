@@ -183,6 +183,9 @@ export function fastestPeer(result: SideBySideResult, of = 'poller'): ContenderR
 
 /** Rows for the summary table: one per contender. */
 export function tableRows(result: SideBySideResult): string[][] {
+  // A case of poller against itself (no contender named poller, e.g. SQLite vs PostgreSQL):
+  // the last contender's figures over each other's.
+  const of = result.contenders.some((c) => c.name === 'poller') ? 'poller' : (result.contenders.at(-1)?.name ?? '');
   return result.contenders.map((c) => [
     result.case,
     c.name,
@@ -192,8 +195,8 @@ export function tableRows(result: SideBySideResult): string[][] {
     fmt(median(c.cpuS)),
     result.unit === 'files/s' ? fmt((median(c.cpuS) / result.work) * 1000) : '',
     fmt(Math.max(...c.rssMb), 0),
-    c.name === 'poller' ? '' : fmt(rateRatio(result, c.name)),
-    c.name === 'poller' ? '' : fmt(cpuRatio(result, c.name)),
+    c.name === of ? '' : fmt(rateRatio(result, c.name, of)),
+    c.name === of ? '' : fmt(cpuRatio(result, c.name, of)),
   ]);
 }
 

@@ -75,6 +75,8 @@ export async function runOnce(args: RunOnceArgs): Promise<number> {
             settleWithinCycle: true,
             // A backfill drains: batch after batch until nothing ready is left.
             drain: true,
+            // Another instance's lister lease does not stop this run (its --since) from listing.
+            listOnce: true,
             dryRun: args.dryRun,
             ...(sinceMs !== undefined && { sinceMs }),
             ...(untilMs !== undefined && { untilMs }),

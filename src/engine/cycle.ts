@@ -47,7 +47,10 @@ export interface CycleSummary {
   rejected: number;
   /** Batches of at most `maxFilesPerPoll` files taken in this cycle. */
   batches: number;
-  /** Ready files left for a later cycle (over the cap, when the cycle does not drain). */
+  /**
+   * Ready files left for a later cycle (over the cap, when the cycle does not drain). An instance
+   * that does not list (shared ledger) cannot count them: 1 when its last claim was a full batch.
+   */
   readyLeft: number;
   /** The volume stage of a source with `volumes:` (members joined, volumes closed and run). */
   volumes?: VolumeStageSummary;
@@ -112,6 +115,12 @@ export interface CycleOptions {
    * (run-once). Off (the daemon): one batch; `readyLeft` tells the scheduler to come back at once.
    */
   drain?: boolean;
+  /**
+   * A shared ledger (run-once, a backfill): list even while another instance holds the source's
+   * lister lease. A one-shot listing is safe unfenced (the ledger dedupes by version); it neither
+   * takes nor renews the lease, and the files it lists are claimed like any others.
+   */
+  listOnce?: boolean;
 }
 
 /**
@@ -190,7 +199,7 @@ export async function runCycle(
     );
     if (epoch !== null) lister = { owner: deps.owner, epoch };
   }
-  const follower = shared !== undefined && lister === undefined;
+  const follower = shared !== undefined && lister === undefined && !opts.listOnce;
   let ready: FileRecord[];
   try {
     ready = follower ? [] : await listAndSettle(src, source, filter, deps, opts, summary, emit, log, lister);
@@ -252,14 +261,17 @@ export async function runCycle(
       if (!opts.drain) break;
     }
     // Not the lister: take the due files the lister recorded, a batch at a time.
+    let followerFull = false;
     for (let batch = 0; follower && shared && batch < MAX_FOLLOWER_BATCHES && !stopped(); batch++) {
       const claimed = await shared.claimDueForFetch(src.name, deps.owner, now() + LEASE_MS, now(), src.maxFilesPerPoll);
+      followerFull = claimed.length === src.maxFilesPerPoll;
       if (claimed.length === 0) break;
       summary.batches++;
       await fetchClaimed(claimed);
       if (!opts.drain) break;
     }
-    summary.readyLeft = ready.length - taken;
+    // A full batch: more are likely due, and the daemon comes back at once rather than at the next tick.
+    summary.readyLeft = follower ? (followerFull ? 1 : 0) : ready.length - taken;
     summary.skipped = Math.max(0, summary.listed - claimedTotal.files);
     // Files fetched earlier whose processing is due (retries, or a crash between fetch and process).
     if (!opts.drainSignal?.aborted) await processDue(processingCtx, started);

@@ -24,6 +24,8 @@ export interface FtpServerFaults {
    * data connections show a certificate other than the control connection's.
    */
   swapCertificateAfterLogin?: boolean;
+  /** Wait this long before each RETR starts sending (hosts latency-bound, not CPU-bound). */
+  retrDelayMs?: number;
 }
 
 export interface StartFtpServerOptions {
@@ -68,6 +70,11 @@ export interface TestFtpServer {
   stalledTransfers(): number;
   /** Local paths of the files of every RETR that completed, in order (a witness of real downloads). */
   retrieved(): string[];
+  /**
+   * Hold the next directory listing (LIST) before it answers, until `release` is called; resolves
+   * once a client is inside that listing. Listings after the held one answer at once.
+   */
+  holdNextList(): Promise<{ release(): void }>;
   close(): Promise<void>;
 }
 
@@ -75,6 +82,8 @@ interface FaultState {
   faults: FtpServerFaults;
   dropped: number;
   stalled: number;
+  /** Armed by `holdNextList`: the next LIST waits on `gate`, then says so through `entered`. */
+  hold?: { gate: Promise<void>; entered: () => void };
 }
 
 /** Serves files from the root; RETR can be cut short by the fault settings. */
@@ -85,7 +94,19 @@ class FaultyFileSystem extends FileSystem {
     this.#state = state;
   }
 
+  override async list(dir?: string): Promise<unknown> {
+    const hold = this.#state.hold;
+    if (hold) {
+      this.#state.hold = undefined;
+      hold.entered();
+      await hold.gate;
+    }
+    return await super.list(dir);
+  }
+
   override async read(fileName: string, opts: { start?: number } = {}): Promise<unknown> {
+    const delay = this.#state.faults.retrDelayMs ?? 0;
+    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
     const result = (await super.read(fileName, opts)) as {
       stream: NodeJS.ReadableStream & { path: string };
       clientPath: string;
@@ -200,6 +221,15 @@ export async function startFtpServer(opts: StartFtpServerOptions = {}): Promise<
     droppedTransfers: () => state.dropped,
     stalledTransfers: () => state.stalled,
     retrieved: () => [...retrieved],
+    holdNextList() {
+      let release!: () => void;
+      const gate = new Promise<void>((r) => {
+        release = r;
+      });
+      return new Promise((resolve) => {
+        state.hold = { gate, entered: () => resolve({ release }) };
+      });
+    },
     logins: () => ({ ...loginCounts }),
     async close() {
       if (closed) return;
