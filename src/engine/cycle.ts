@@ -93,6 +93,8 @@ export interface CycleDeps {
   hashLanded?: boolean;
   /** A shared ledger (PostgreSQL): how long a source's lister lease lasts. @default 30 s */
   listerLeaseMs?: number;
+  /** How long a claim on a file lasts unless renewed (renewed every third of it). @default LEASE_MS */
+  claimLeaseMs?: number;
 }
 
 export interface CycleOptions {
@@ -134,6 +136,10 @@ const MAX_SIGNAL_LISTENERS = 10_000;
 
 /** Claims are held this long without renewal; renewed every third of it while work goes on. */
 export const LEASE_MS = 10 * 60_000;
+
+function claimLeaseMs(deps: Pick<CycleDeps, 'claimLeaseMs'>): number {
+  return deps.claimLeaseMs ?? LEASE_MS;
+}
 /** A source's lister lease on a shared ledger, unless configured (`leaseTime`). */
 const DEFAULT_LISTER_LEASE_MS = 30_000;
 /** Batches a non-lister takes in one cycle (run-once drains; the daemon takes one). */
@@ -254,7 +260,7 @@ export async function runCycle(
       const claimed = await deps.ledger.claimForFetch(
         batch.map((r) => r.id),
         deps.owner,
-        now() + LEASE_MS,
+        now() + claimLeaseMs(deps),
         now(),
       );
       await fetchClaimed(claimed);
@@ -263,7 +269,13 @@ export async function runCycle(
     // Not the lister: take the due files the lister recorded, a batch at a time.
     let followerFull = false;
     for (let batch = 0; follower && shared && batch < MAX_FOLLOWER_BATCHES && !stopped(); batch++) {
-      const claimed = await shared.claimDueForFetch(src.name, deps.owner, now() + LEASE_MS, now(), src.maxFilesPerPoll);
+      const claimed = await shared.claimDueForFetch(
+        src.name,
+        deps.owner,
+        now() + claimLeaseMs(deps),
+        now(),
+        src.maxFilesPerPoll,
+      );
       followerFull = claimed.length === src.maxFilesPerPoll;
       if (claimed.length === 0) break;
       summary.batches++;
@@ -334,9 +346,25 @@ async function fetchBatch(
 ): Promise<SourceError | undefined> {
   const { src, source, deps, summary, emit, log, commits } = p;
   const now = deps.now ?? Date.now;
+  // A claim another process took over (its lease ran out, or a shared ledger's sweep gave it
+  // back) stops its transfer: the new owner fetches the file, and this one must not keep
+  // downloading it. One controller per claim (no AbortSignal.any per file); the cycle's own
+  // signal aborts them all through one listener.
+  const claimAborts = new Map<number, AbortController>();
+  const abortAll = () => {
+    for (const c of claimAborts.values()) c.abort(opts.signal.reason);
+  };
+  opts.signal.addEventListener('abort', abortAll, { once: true });
   const leases = new LeaseKeeper(
     deps,
     claimed.map((c) => c.id),
+    (lost) => {
+      log.warn(
+        { event: 'claim.lost', files: lost.length },
+        `${lost.length} claim(s) were taken over by another process: their transfers stop; the new owner fetches them`,
+      );
+      for (const id of lost) claimAborts.get(id)?.abort(new Error('the claim was taken over'));
+    },
   );
   const perSource = pLimit(src.concurrency);
   // Files in flight (transferring or finishing): bounded, so open files and memory stay bounded.
@@ -364,13 +392,17 @@ async function fetchBatch(
           }
           // A file no plugin wants is done once it has landed: one commit, no processing pass.
           const done = wantedByNoPlugin(plugins, src.name, rec, deps.landingRoot);
-          const ok = await fetchOne(src, source, rec, deps, opts.signal, summary, emit, log, transferSlot, {
+          const claimAbort = new AbortController();
+          if (opts.signal.aborted) claimAbort.abort(opts.signal.reason);
+          claimAborts.set(rec.id, claimAbort);
+          const ok = await fetchOne(src, source, rec, deps, claimAbort.signal, summary, emit, log, transferSlot, {
             commits,
             done,
           }).catch((err: unknown) => {
             if (err instanceof SourceError) pausedBy ??= err;
             return false;
           });
+          claimAborts.delete(rec.id);
           leases.drop(rec.id);
           if (!ok) return;
           if (done) {
@@ -385,6 +417,7 @@ async function fetchBatch(
     await Promise.all(processing);
   } finally {
     leases.stop();
+    opts.signal.removeEventListener('abort', abortAll);
   }
   return pausedBy;
 }
@@ -713,7 +746,13 @@ export class LedgerCommits {
 async function processDue(p: CycleProcessing, cycleStartMs: number): Promise<void> {
   const now = p.deps.now ?? Date.now;
   for (let batch = 0; batch < 100; batch++) {
-    const recs = await p.deps.ledger.claimForProcessing(p.src.name, p.deps.owner, now() + LEASE_MS, cycleStartMs, 256);
+    const recs = await p.deps.ledger.claimForProcessing(
+      p.src.name,
+      p.deps.owner,
+      now() + claimLeaseMs(p.deps),
+      cycleStartMs,
+      256,
+    );
     if (recs.length === 0) return;
     const work = Promise.all(recs.map((r) => processAndAfter(p, r)));
     p.commits.flush();
@@ -858,15 +897,24 @@ async function applyAfter(
 class LeaseKeeper {
   readonly #ids: Set<number>;
   readonly #timer: NodeJS.Timeout;
-  constructor(deps: CycleDeps, ids: number[]) {
+  /** `onLost`: claims the renewal found taken over by another owner. */
+  constructor(deps: CycleDeps, ids: number[], onLost?: (ids: number[]) => void) {
     this.#ids = new Set(ids);
     const now = deps.now ?? Date.now;
+    const leaseMs = claimLeaseMs(deps);
     this.#timer = setInterval(() => {
       if (this.#ids.size === 0) return;
       deps.ledger
-        .renewLeases([...this.#ids], deps.owner, now() + LEASE_MS)
+        .renewLeases([...this.#ids], deps.owner, now() + leaseMs)
+        .then((lost) => {
+          // Only claims still in flight: a file that finished meanwhile was dropped, not lost.
+          const stillHeld = lost.filter((id) => this.#ids.has(id));
+          for (const id of stillHeld) this.#ids.delete(id);
+          if (stillHeld.length > 0) onLost?.(stillHeld);
+        })
+        // The ledger unreachable: the lease runs on; if it expires, the commit is refused.
         .catch((err: unknown) => deps.log.warn({ err }, 'lease renewal failed'));
-    }, LEASE_MS / 3);
+    }, leaseMs / 3);
     this.#timer.unref();
   }
   drop(id: number): void {

@@ -346,7 +346,8 @@ export interface Ledger {
   /** Atomically take ready versions for fetching; returns only those this owner got. */
   claimForFetch(ids: readonly number[], owner: string, leaseUntilMs: number, nowMs: number): Promise<FileRecord[]>;
   /** Extend the lease of rows this owner holds. */
-  renewLeases(ids: readonly number[], owner: string, leaseUntilMs: number): Promise<void>;
+  /** Extends this owner's claims; returns the ids it no longer holds (taken over), whose work should stop. */
+  renewLeases(ids: readonly number[], owner: string, leaseUntilMs: number): Promise<ClaimLost>;
   /**
    * Files complete at their `localPath`, committed in one transaction. A row whose claim this
    * owner no longer holds (lease expired, taken over) is left alone; its id is returned.

@@ -305,6 +305,18 @@ describe.each(LEDGER_BACKENDS)('ledger contract: $name', (backend) => {
     expect((await a.observe('s', listing, opts(T0 + 1))).counts).toMatchObject({ unchanged: 25_000, new: 0 });
   });
 
+  it('a lease renewal returns the claims this owner no longer holds', async () => {
+    const l = await open();
+    const { ready } = await l.observe('s', [entry('r.bufr', 3, T0 - 3_600_000)], opts(T0));
+    const id = ready[0]!.id;
+    expect(await l.claimForFetch([id], 'A', T0 + 60_000, T0)).toHaveLength(1);
+    expect(await l.renewLeases([id], 'A', T0 + 120_000)).toEqual([]);
+    // Another owner renewing it holds nothing; and once released, A holds nothing either.
+    expect(await l.renewLeases([id], 'B', T0 + 120_000)).toEqual([id]);
+    await l.releaseFetch([id], 'A', T0 + 1);
+    expect(await l.renewLeases([id], 'A', T0 + 120_000)).toEqual([id]);
+  });
+
   it('status reports polls and counts per source, including sources only seen in files', async () => {
     const l = await open();
     const old = T0 - 3_600_000;

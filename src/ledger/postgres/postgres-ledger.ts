@@ -490,13 +490,16 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing {
     return await this.#claimIds(ids, 'fetching', owner, leaseUntilMs, nowMs);
   }
 
-  async renewLeases(ids: readonly number[], owner: string, leaseUntilMs: number): Promise<void> {
-    if (ids.length === 0) return;
-    await this.#pool.query(
+  async renewLeases(ids: readonly number[], owner: string, leaseUntilMs: number): Promise<ClaimLost> {
+    if (ids.length === 0) return [];
+    const r = await this.#pool.query<{ id: string }>(
       `UPDATE files SET lease_until_ms = $3
-       WHERE id = ANY($1::bigint[]) AND claimed_by = $2 AND state IN ('fetching', 'processing')`,
+       WHERE id = ANY($1::bigint[]) AND claimed_by = $2 AND state IN ('fetching', 'processing')
+       RETURNING id`,
       [ids, owner, leaseUntilMs],
     );
+    const renewed = new Set(r.rows.map((x) => Number(x.id)));
+    return ids.filter((id) => !renewed.has(id));
   }
 
   async markFetched(items: readonly FetchedItem[], owner: string, nowMs: number): Promise<ClaimLost> {

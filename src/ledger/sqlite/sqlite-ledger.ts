@@ -476,10 +476,12 @@ export class SqliteLedger implements Ledger {
     return got.map((id) => toRecord(rows.get(id) as FileRow));
   }
 
-  async renewLeases(ids: readonly number[], owner: string, leaseUntilMs: number): Promise<void> {
+  async renewLeases(ids: readonly number[], owner: string, leaseUntilMs: number): Promise<ClaimLost> {
+    const lost: number[] = [];
     this.#db.transaction(() => {
-      for (const id of ids) this.#stmts.renew.run({ id, owner, lease: leaseUntilMs });
+      for (const id of ids) if (this.#stmts.renew.run({ id, owner, lease: leaseUntilMs }).changes !== 1) lost.push(id);
     })();
+    return lost;
   }
 
   async markFetched(items: readonly FetchedItem[], owner: string, nowMs: number): Promise<ClaimLost> {
