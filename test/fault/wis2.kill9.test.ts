@@ -5,7 +5,7 @@
  * (the journal).
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -85,6 +85,12 @@ describe.skipIf(!available && process.env['CI'] !== 'true')('WIS2 subscription: 
     const crashing = e.spawnCli(['run', '--log-level', 'warn'], { POLLER_TEST_CRASH_AT: 'after-rename:3' });
     const crashed = await new Promise<NodeJS.Signals | null>((resolve) => crashing.on('exit', (_c, s) => resolve(s)));
     expect(crashed).toBe('SIGKILL');
+    // What was renamed into place before the kill (downloads run concurrently: not always the
+    // first three announced).
+    const landedAtKill = new Set(
+      (await readdir(path.join(e.landing, 'wis2', 'xx-test', 'k')).catch(() => [] as string[])).map((f) => `k/${f}`),
+    );
+    expect(landedAtKill.size).toBeGreaterThanOrEqual(3);
 
     const daemon = await startDaemon(e);
     const ledger = e.ledger();
@@ -105,12 +111,13 @@ describe.skipIf(!available && process.env['CI'] !== 'true')('WIS2 subscription: 
     for (const n of names) {
       expect(await readFile(path.join(e.landing, 'wis2', 'xx-test', n))).toEqual(bodies.get(n));
     }
-    // Files landed before the kill (the third one renamed but not committed) are recognised as
-    // landed and not downloaded again; only a transfer under way at the kill is resumed.
+    // Files landed before the kill (the last one renamed but not committed) are recognised as
+    // landed and not downloaded again; only a transfer under way at the kill is fetched again.
     const gets = (await web.accessLog()).filter((l) => l.startsWith('GET /k/'));
     const count = (n: string) => gets.filter((l) => l === `GET /${n}`).length;
-    for (const n of names.slice(0, 3)) expect(count(n), n).toBe(1);
-    for (const n of names) expect(count(n), n).toBeGreaterThanOrEqual(1);
-    expect(gets.length).toBeLessThanOrEqual(names.length + 1);
+    for (const n of names) {
+      if (landedAtKill.has(n)) expect(count(n), n).toBe(1);
+      else expect([1, 2], n).toContain(count(n));
+    }
   });
 });

@@ -11,6 +11,11 @@ import { type PublishAck, publishFailed, type Sink } from './sink.js';
 export class FileSink implements Sink {
   readonly #cfg: SinkConfig;
   #fh: FileHandle | undefined;
+  /**
+   * The last append: the dispatcher publishes a window of events at once, and concurrent appends
+   * run on separate pool threads, so each waits for the one before it to keep the file in order.
+   */
+  #tail: Promise<unknown> = Promise.resolve();
 
   constructor(cfg: SinkConfig) {
     this.#cfg = cfg;
@@ -30,7 +35,9 @@ export class FileSink implements Sink {
     const fh = this.#fh;
     if (!fh) throw publishFailed(this.#cfg.name, 'not open');
     const line = `{"topic":${JSON.stringify(m.topic)},"id":${JSON.stringify(m.id)},"message":${m.body.toString('utf8')}}\n`;
-    await fh.appendFile(line);
+    const append = this.#tail.then(() => fh.appendFile(line));
+    this.#tail = append.catch(() => undefined);
+    await append;
     return {};
   }
 
