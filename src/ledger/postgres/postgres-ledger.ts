@@ -512,9 +512,9 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing {
        WHERE f.id = u.id AND f.claimed_by = $1 AND f.state = 'fetching'
        RETURNING f.*`;
     const params = [owner, nowMs, items.map((i) => i.id), items.map((i) => i.localPath), items.map((i) => !!i.done)];
-    const write = async (c: Q) => {
-      const rows = (await c.query<FileRow>(sql, params)).rows;
-      if (this.#outbox.enabled && rows.length > 0) {
+    return this.#claimedUpdate(items, sql, params, nowMs, async (c, rows) => {
+      const events: PendingEvent[] = [];
+      if (rows.length > 0) {
         const fetchedRows = rows.filter((r) => this.#outbox.sinks('fetched', r.source).length > 0);
         const prior = new Set<number>();
         if (fetchedRows.length > 0) {
@@ -526,7 +526,6 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing {
           for (const row of p.rows) prior.add(row.id);
         }
         const byId = new Map(items.map((i) => [i.id, i]));
-        const events: PendingEvent[] = [];
         for (const row of rows) {
           const item = byId.get(row.id) as FetchedItem;
           events.push(
@@ -539,15 +538,9 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing {
           // No plugin matches: the file is processed in this same write.
           if (item.done) events.push(...this.#events('processed', row, { localPath: item.localPath, outputs: [] }));
         }
-        await insertEvents(c, events, nowMs);
       }
-      return rows;
-    };
-    const rows = this.#outbox.enabled ? await this.#tx(write) : await write(this.#pool);
-    return lostOf(
-      items.map((i) => i.id),
-      rows,
-    );
+      return events;
+    });
   }
 
   async markFetchFailed(items: readonly FetchFailedItem[], owner: string, nowMs: number): Promise<ClaimLost> {
@@ -569,25 +562,39 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing {
       items.map((i) => (i.failure.quarantine ? null : (i.failure.nextRetryMs ?? nowMs))),
       items.map((i) => (i.failure.notCounted ? 0 : 1)),
     ];
+    return this.#claimedUpdate(items, sql, params, nowMs, (_c, rows) => {
+      const byId = new Map(items.map((i) => [i.id, i.failure]));
+      const events: PendingEvent[] = [];
+      for (const row of rows) {
+        const f = byId.get(row.id);
+        if (!f || (f.notCounted && !f.quarantine)) continue;
+        events.push(
+          ...this.#events(f.quarantine ? 'quarantined' : 'failed', row, {
+            stage: 'fetch',
+            errorCode: f.errorCode,
+            message: row.last_error,
+            attempts: row.fetch_attempts,
+          }),
+        );
+      }
+      return events;
+    });
+  }
+
+  /**
+   * One UPDATE … RETURNING of claimed rows; with sinks configured, the events the updated rows
+   * give are written in the same transaction. Returns the ids whose claim was lost.
+   */
+  async #claimedUpdate(
+    items: readonly { id: number }[],
+    sql: string,
+    params: unknown[],
+    nowMs: number,
+    eventsOf: (c: Q, rows: FileRow[]) => PendingEvent[] | Promise<PendingEvent[]>,
+  ): Promise<ClaimLost> {
     const write = async (c: Q) => {
       const rows = (await c.query<FileRow>(sql, params)).rows;
-      if (this.#outbox.enabled) {
-        const byId = new Map(items.map((i) => [i.id, i.failure]));
-        const events: PendingEvent[] = [];
-        for (const row of rows) {
-          const f = byId.get(row.id);
-          if (!f || (f.notCounted && !f.quarantine)) continue;
-          events.push(
-            ...this.#events(f.quarantine ? 'quarantined' : 'failed', row, {
-              stage: 'fetch',
-              errorCode: f.errorCode,
-              message: row.last_error,
-              attempts: row.fetch_attempts,
-            }),
-          );
-        }
-        await insertEvents(c, events, nowMs);
-      }
+      if (this.#outbox.enabled) await insertEvents(c, await eventsOf(c, rows), nowMs);
       return rows;
     };
     const rows = this.#outbox.enabled ? await this.#tx(write) : await write(this.#pool);
