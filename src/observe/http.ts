@@ -9,10 +9,10 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { ConfigError, coerceError } from '../errors.js';
+import { API_CSP, pageCsp, renderPage } from '../status/page.js';
+import type { StatusReport } from '../status/report.js';
 import type { HealthReport } from './health.js';
 import type { Metrics } from './metrics.js';
-import { API_CSP, pageCsp, renderPage } from './status/page.js';
-import type { StatusReport } from './status/report.js';
 
 /** What the status page and its API are served from; absent: `/` and `/api/*` answer 404. */
 export interface StatusPageOptions {

@@ -30,7 +30,7 @@ export interface Metrics {
   /** A poll cycle of `source` completed without a source-level error at `atMs`. */
   pollSucceeded(source: string, atMs: number): void;
   pollFailed(source: string): void;
-  /** Whether `source` is late against its `expectEvery` (see `status/freshness.ts`), as of this scrape. */
+  /** Whether `source` is late against its `expectEvery` (see `src/status/freshness.ts`), as of this scrape. */
   sourceLate(source: string, late: boolean): void;
   /** Whether `product` of `source` is late against its `expect:` rule (see `lateness.ts`), as of this scrape. */
   productLate(source: string, product: string, late: boolean): void;
