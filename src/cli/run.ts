@@ -17,6 +17,8 @@ import { staleVolumeCount } from '../engine/volume-stage.js';
 import { startVolumeTimer } from '../engine/volume-timer.js';
 import { ConfigError, coerceError } from '../errors.js';
 import { type EventsHub, type EventsHubOptions, outboxRoutes, wantsIntegrity } from '../events/outbox.js';
+import type { LatenessWatch } from '../lateness/watch.js';
+import { hasInstanceRegistry } from '../ledger/ledger.js';
 import { evaluateReadiness, type HealthReport } from '../observe/health.js';
 import type { HttpServerHandle } from '../observe/http.js';
 import type { Metrics } from '../observe/metrics.js';
@@ -114,14 +116,19 @@ async function openGeneration(
 }
 
 /** CycleEvents → metrics helpers, plus the last successful poll of each source for readiness. */
-function metricEvents(metrics: Metrics, lastSuccessMs: Map<string, number>): CycleEvents {
+function metricEvents(
+  metrics: Metrics,
+  lastSuccessMs: Map<string, number>,
+  lateness?: Pick<LatenessWatch, 'fileFetched'>,
+): CycleEvents {
   return {
     listed(source, files, truncated) {
       metrics.filesListed(source, files);
       if (truncated) metrics.listingTruncated(source);
     },
-    fetched(source, _path, sizeBytes, durationMs, mtimeMs) {
+    fetched(source, path, sizeBytes, durationMs, mtimeMs) {
       metrics.fileFetched(source, sizeBytes, durationMs, mtimeMs);
+      lateness?.fileFetched(source, path, mtimeMs);
     },
     fetchFailed(source, _path, _code, quarantined) {
       metrics.fileFailed(source, 'fetch');
@@ -145,6 +152,38 @@ function metricEvents(metrics: Metrics, lastSuccessMs: Map<string, number>): Cyc
       } else metrics.pollFailed(source);
     },
   };
+}
+
+/** Lateness per product (`expect:`): seeded from the ledger, evaluated on a clock, into `poller_product_late`. */
+async function startDaemonLateness(app: App, metrics: Metrics, startedAtMs: number): Promise<LatenessWatch> {
+  const { startLatenessWatch, SEED_VERSIONS } = await import('../lateness/watch.js');
+  const watch = startLatenessWatch({
+    sources: app.config.sources,
+    startedAtMs,
+    log: app.log,
+    onEvaluated: (products) => {
+      for (const p of products) metrics.productLate(p.source, p.product, p.state === 'late');
+    },
+  });
+  for (const s of app.config.sources)
+    if (s.expect) watch.seed(await app.ledger.files({ source: s.name, limit: SEED_VERSIONS }));
+  return watch;
+}
+
+/** Failure and quarantine counters exist at 0 from the start, per source and plugin (see `Metrics.declare`). */
+function declareSeries(metrics: Metrics, g: Generation): void {
+  metrics.declare({
+    sources: g.config.sources.filter((s) => s.enabled).map((s) => s.name),
+    plugins: g.runner.plugins.map((p) => p.name),
+  });
+}
+
+/** On a shared ledger: how many instances beat within the lease, for `PollerInstanceMissing`. */
+async function reportInstances(app: App, metrics: Metrics): Promise<void> {
+  if (!hasInstanceRegistry(app.ledger)) return;
+  const nowMs = Date.now();
+  const live = (await app.ledger.instances()).filter((i) => nowMs - i.heartbeatMs <= app.config.leaseTimeMs);
+  metrics.ledgerInstances(live.length);
 }
 
 /** Runner hooks → metrics: runs in flight, time waiting for a worker, workers replaced. */
@@ -205,7 +244,8 @@ export async function runDaemon(args: RunArgs): Promise<number> {
     ...(app.config.postgres && { instance: instanceId(app.config) }),
   });
   const lastSuccessMs = new Map<string, number>();
-  const events = metricEvents(metrics, lastSuccessMs);
+  const lateness = await startDaemonLateness(app, metrics, startedAtMs);
+  const events = metricEvents(metrics, lastSuccessMs, lateness);
   const observer = runnerMetrics(metrics);
   // The last-success gauge carries over a restart, so an alert on its age does not reset.
   const configured = new Set(app.config.sources.map((s) => s.name));
@@ -339,7 +379,14 @@ export async function runDaemon(args: RunArgs): Promise<number> {
   });
 
   const statusReport = () =>
-    collectStatus({ ledger: app.ledger, sources: gen.config.sources, paused, nowMs: Date.now(), startedAtMs });
+    collectStatus({
+      ledger: app.ledger,
+      sources: gen.config.sources,
+      paused,
+      nowMs: Date.now(),
+      startedAtMs,
+      products: lateness.evaluate(),
+    });
   const whyText = async (remotePath: string, sourceName: string | undefined): Promise<string> => {
     const answers = await explainPath(app.ledger, gen.config, remotePath, sourceName);
     if (answers.length === 0) return `no source named "${sourceName ?? ''}" in the config\n`;
@@ -377,6 +424,8 @@ export async function runDaemon(args: RunArgs): Promise<number> {
               if (n !== undefined) metrics.poolInUse(s.name, n);
             }
             await updateLateness();
+            lateness.evaluate();
+            await reportInstances(app, metrics);
             if (app.ledger.volumes && gen.config.sources.some((s) => s.volumes)) {
               const stale = new Map<string, number>();
               for (const s of gen.config.sources)
@@ -433,6 +482,8 @@ export async function runDaemon(args: RunArgs): Promise<number> {
     gen = next;
     retire(old);
     scheduler.update(next.config.sources);
+    lateness.reload(next.config.sources);
+    declareSeries(metrics, next);
     log.info(
       { event: 'config.reloaded', sources: next.config.sources.filter((s) => s.enabled).map((s) => s.name) },
       'config reloaded',
@@ -463,6 +514,7 @@ export async function runDaemon(args: RunArgs): Promise<number> {
   process.on('SIGHUP', onHup);
 
   scheduler.update(app.config.sources);
+  declareSeries(metrics, gen);
   const unbounded = unboundedWarning(app.config);
   if (unbounded) log.warn({ event: 'ledger.unbounded' }, unbounded);
   const retention = startRetentionTimer({
@@ -511,6 +563,7 @@ export async function runDaemon(args: RunArgs): Promise<number> {
   watchdog.unref();
   stopScheduling.abort();
   drain.abort();
+  lateness.stop();
   const grace = setTimeout(() => {
     log.warn(
       { event: 'daemon.grace_expired', running: scheduler.running() },

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
+import type { ExpectRuleInput } from '../lateness/schema.js';
 import { redactUrl } from '../observe/logger.js';
 import type { S3Settings, TlsSettings, Wis2Settings } from '../sources/source.js';
 import { type VolumeSpec, volumeSpecOf } from '../volumes/spec.js';
@@ -60,6 +61,8 @@ export interface SourceConfig {
   readonly everyMs?: number;
   /** A new file is expected at least this often (`expectEvery`); drives "late". */
   readonly expectEveryMs?: number;
+  /** Products that must keep arriving (`expect:`), each with its cadence and grace; see src/lateness/. */
+  readonly expect?: readonly ExpectRuleInput[];
   readonly connectTimeoutMs: number;
   readonly dataTimeoutMs: number;
   /** WIS2 Notification Message properties of this source's files. */
@@ -375,6 +378,7 @@ function normaliseSource(
     ...(s.schedule !== undefined && { schedule: s.schedule }),
     ...(s.every !== undefined && { everyMs: s.every }),
     ...(s.expectEvery !== undefined && { expectEveryMs: s.expectEvery }),
+    ...(s.expect !== undefined && s.expect.length > 0 && { expect: s.expect }),
     connectTimeoutMs: s.connectTimeout,
     dataTimeoutMs: s.dataTimeout,
     ...(s.wnm !== undefined && { wnm: normaliseWnm(s.wnm, `${at}.wnm`, issues) }),

@@ -48,6 +48,8 @@ export interface Metrics {
   ledgerSize(stats: { fileRows: number; pluginRunRows: number; bytes: number | null }): void;
   /** Rows deleted by retention. */
   ledgerPruned(files: number): void;
+  /** Shared ledger: instances whose heartbeat is within the lease, as this poller sees them. */
+  ledgerInstances(live: number): void;
   /** Radar volumes by source and state as last counted, and the stale collecting ones per source. */
   volumeCounts(
     counts: ReadonlyArray<{ source: string; state: string; count: number }>,
@@ -55,6 +57,11 @@ export interface Metrics {
   ): void;
   /** A volume became complete or partial, `waitMs` after its first member landed. */
   volumeClosed(source: string, state: 'complete' | 'partial', waitMs: number): void;
+  /**
+   * Start the per-source and per-plugin counters at 0, so a failure or quarantine rate exists
+   * (as 0) before the first one happens: alerts on `increase()` and dashboards see every series.
+   */
+  declare(names: { sources: readonly string[]; plugins: readonly string[] }): void;
   /** The text exposition format, for `GET /metrics`. */
   render(): Promise<string>;
   /** The Content-Type header that goes with {@link Metrics.render}. */
@@ -98,15 +105,25 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
   const registry = new Registry();
   if (options.instance !== undefined) registry.setDefaultLabels({ instance: options.instance });
   const registers = [registry];
+  const { declareSource: declareFiles, ...files } = fileMetrics(registers, nowMs);
+  const { declarePlugin, ...plugins } = pluginMetrics(registers);
+  const { declareSource: declarePolls, ...polls } = pollMetrics(registers);
   const metrics: Metrics = {
     registry,
     contentType: registry.contentType,
-    ...fileMetrics(registers, nowMs),
-    ...pluginMetrics(registers),
-    ...pollMetrics(registers),
+    ...files,
+    ...plugins,
+    ...polls,
     ...eventMetrics(registers, nowMs),
     ...ledgerMetrics(registers),
     ...volumeMetrics(registers),
+    declare({ sources, plugins: names }) {
+      for (const s of sources) {
+        declareFiles(s);
+        declarePolls(s);
+      }
+      for (const p of names) declarePlugin(p);
+    },
     render() {
       return registry.metrics();
     },
@@ -121,7 +138,9 @@ type Registers = Registry[];
 function fileMetrics(
   registers: Registers,
   nowMs: () => number,
-): Pick<Metrics, 'filesListed' | 'fileFetched' | 'fileFailed' | 'fileQuarantined' | 'listingTruncated'> {
+): Pick<Metrics, 'filesListed' | 'fileFetched' | 'fileFailed' | 'fileQuarantined' | 'listingTruncated'> & {
+  declareSource(source: string): void;
+} {
   const listed = new Counter({
     name: 'poller_files_listed_total',
     help: 'Remote files seen in listings, after filtering.',
@@ -177,6 +196,10 @@ function fileMetrics(
     },
   });
   return {
+    declareSource(source) {
+      for (const c of [listed, fetched, fetchedBytes, quarantined, truncated]) c.inc({ source }, 0);
+      for (const stage of ['fetch', 'process'] as const) failed.inc({ source, stage }, 0);
+    },
     filesListed(source, n) {
       listed.inc({ source }, n);
     },
@@ -201,9 +224,12 @@ function fileMetrics(
 }
 
 /** Plugin runs: durations by outcome, failures, runs in flight, waits, lost workers. */
-function pluginMetrics(
-  registers: Registers,
-): Pick<Metrics, 'pluginRun' | 'pluginInFlight' | 'pluginWaited' | 'pluginHostReplaced'> {
+function pluginMetrics(registers: Registers): Pick<
+  Metrics,
+  'pluginRun' | 'pluginInFlight' | 'pluginWaited' | 'pluginHostReplaced'
+> & {
+  declarePlugin(plugin: string): void;
+} {
   const duration = new Histogram({
     name: 'poller_plugin_duration_seconds',
     help: 'Time of one plugin run, by outcome.',
@@ -237,6 +263,10 @@ function pluginMetrics(
     registers,
   });
   return {
+    declarePlugin(plugin) {
+      failures.inc({ plugin }, 0);
+      inFlight.inc({ plugin }, 0);
+    },
     pluginRun(plugin, outcome, durationMs) {
       duration.observe({ plugin, outcome }, durationMs / 1000);
       if (outcome !== 'succeeded') failures.inc({ plugin });
@@ -254,9 +284,12 @@ function pluginMetrics(
 }
 
 /** Poll outcomes, lateness (per source and per product) and the connection pools. */
-function pollMetrics(
-  registers: Registers,
-): Pick<Metrics, 'pollSucceeded' | 'pollFailed' | 'sourceLate' | 'productLate' | 'poolInUse'> {
+function pollMetrics(registers: Registers): Pick<
+  Metrics,
+  'pollSucceeded' | 'pollFailed' | 'sourceLate' | 'productLate' | 'poolInUse'
+> & {
+  declareSource(source: string): void;
+} {
   const pollFailures = new Counter({
     name: 'poller_poll_failures_total',
     help: 'Poll cycles that ended in a source-level error.',
@@ -292,6 +325,9 @@ function pollMetrics(
     },
   });
   return {
+    declareSource(source) {
+      pollFailures.inc({ source }, 0);
+    },
     pollSucceeded(source, atMs) {
       const previous = lastSuccessMs.get(source);
       if (previous === undefined || atMs > previous) lastSuccessMs.set(source, atMs);
@@ -363,7 +399,7 @@ function eventMetrics(
 }
 
 /** The ledger's size and what retention deleted. */
-function ledgerMetrics(registers: Registers): Pick<Metrics, 'ledgerSize' | 'ledgerPruned'> {
+function ledgerMetrics(registers: Registers): Pick<Metrics, 'ledgerSize' | 'ledgerPruned' | 'ledgerInstances'> {
   const rows = new Gauge({
     name: 'poller_ledger_rows',
     help: 'Rows in the ledger, by table (file versions, plugin runs); bounded by rate x retention window.',
@@ -380,7 +416,15 @@ function ledgerMetrics(registers: Registers): Pick<Metrics, 'ledgerSize' | 'ledg
     help: 'File versions deleted by retention.',
     registers,
   });
+  const instances = new Gauge({
+    name: 'poller_ledger_instances_live',
+    help: 'Pollers of a shared (PostgreSQL) ledger whose heartbeat is within the lease; only with a shared ledger.',
+    registers,
+  });
   return {
+    ledgerInstances(live) {
+      instances.set(live);
+    },
     ledgerSize(stats) {
       rows.set({ table: 'files' }, stats.fileRows);
       rows.set({ table: 'plugin_runs' }, stats.pluginRunRows);
