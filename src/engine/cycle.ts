@@ -65,7 +65,7 @@ export interface CycleSummary {
 
 /** Hooks for metrics and progress displays. Each is optional; a throwing hook is ignored. */
 export interface CycleEvents extends VolumeEvents {
-  listed?(source: string, files: number, truncated: boolean): void;
+  listed?(source: string, files: number, truncated: boolean, unparsedLines?: number): void;
   /** Files claimed for download in this cycle and their total size (a progress display's 100 %). */
   claimed?(source: string, files: number, sizeBytes: number): void;
   fetchStarted?(source: string, path: string, sizeBytes: number): void;
@@ -462,7 +462,7 @@ async function listAndSettle(
       );
     const t = now();
     const observations = toObservations(walk.files, src, opts, t);
-    emit.listed?.(src.name, observations.length, walk.truncated);
+    emit.listed?.(src.name, observations.length, walk.truncated, walk.unparsedLines);
     const result = await deps.ledger.observe(src.name, observations, {
       nowMs: t,
       minAgeMs: src.minAgeMs,
