@@ -200,6 +200,7 @@ export async function runDaemon(args: RunArgs): Promise<number> {
   const { startHttpServer } = await import('../observe/http.js');
   const { collectStatus } = await import('../status/collect.js');
   const { freshness, isLate } = await import('../status/freshness.js');
+  const { statusPage } = await import('../status/serve.js');
   const metrics = createMetrics({
     processMetrics: true,
     ...(app.config.postgres && { instance: instanceId(app.config) }),
@@ -387,7 +388,7 @@ export async function runDaemon(args: RunArgs): Promise<number> {
           },
         },
         health,
-        status: { report: statusReport, why: whyText, refreshMs: httpConfig.refreshMs },
+        status: statusPage(statusReport, whyText, httpConfig.refreshMs),
         ...(httpConfig.auth && { auth: httpConfig.auth }),
         log,
         signal: app.shutdown.signal,
