@@ -8,6 +8,7 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
+import { wnmLinkProblems } from '../events/wnm-links.js';
 import { redactUrl } from '../observe/logger.js';
 import type { S3Settings, TlsSettings, Wis2Settings } from '../sources/source.js';
 import { type VolumeSpec, volumeSpecOf } from '../volumes/spec.js';
@@ -584,6 +585,7 @@ export function buildConfig(
     retentionMs: c.events.retention,
     sinks: c.events.sinks.map((s, i) => normaliseSink(s, i, baseDir, issues, needSecrets)),
   };
+  if (events) issues.push(...wnmLinkProblems(sources, events));
   const http = c.http && normaliseHttp(c.http, baseDir, issues, needSecrets);
   const postgres = normalisePostgresLedger(c.ledger, baseDir, issues, needSecrets);
   if (issues.length > 0) throw new ConfigError(issues);
