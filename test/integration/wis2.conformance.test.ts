@@ -120,7 +120,9 @@ describe.skipIf(!available)('WNM conformance of what poller emits', () => {
         const body = Buffer.from(JSON.stringify(l.message));
         const isVolume = l.message.properties['volume'] !== undefined;
         // Volumes: whole-volume links come with the next change; until then the schema checks only.
-        const follow = isVolume ? { rel: l.message.links[0]?.rel ?? 'none', ok: true } : await followDataLink(l.message);
+        const follow = isVolume
+          ? { rel: l.message.links[0]?.rel ?? 'none', ok: true }
+          : await followDataLink(l.message);
         const key = `${isVolume ? 'volume' : 'file'} ${follow.rel}`;
         const row = table.get(key) ?? { n: 0, official: 0, poller: 0, fetched: 0 };
         row.n++;
