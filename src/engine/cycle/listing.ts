@@ -4,10 +4,10 @@
  */
 import type { SourceConfig } from '../../config/load.js';
 import type { Ledger, Observation } from '../../ledger/ledger.js';
-import { GlobFilter } from '../../sources/glob.js';
 import type { KnownVersion, RemoteEntry } from '../../sources/source.js';
 import { type WalkFilter, walkSource } from '../../sources/walk.js';
 import { unsafeRemotePathReason } from '../../transfer/landing-path.js';
+import { GlobFilter } from '../../util/glob.js';
 import type { CycleContext } from './context.js';
 import type { CycleOptions } from './types.js';
 
