@@ -141,6 +141,23 @@ export interface Wis2Settings {
 
 export interface WatchOptions {
   signal: AbortSignal;
+  /**
+   * The part of the tree the engine polls, asked again whenever the watch set is recomputed: a
+   * source watches only there. Absent: the whole tree.
+   */
+  scope?: () => WatchScope;
+}
+
+/** Where new files can appear for the engine to take. */
+export interface WatchScope {
+  /** A cycle's start directories (date templates), relative to the root; absent: the root. */
+  startDirs?: readonly string[] | undefined;
+  /**
+   * The source's maxAge: a new file changes its directory's mtime, so a directory not modified
+   * within it gets no new file the engine takes (a file rewritten in place there is left to the
+   * scheduled listing).
+   */
+  maxAgeMs?: number | undefined;
 }
 
 /** TLS settings for FTPS. Verification is on unless `insecure` is written in the config. */
@@ -153,11 +170,14 @@ export interface TlsSettings {
   insecure: boolean;
 }
 
+/** A source URL's scheme, without the colon. */
+export type SourceProtocol = 'ftp' | 'ftps' | 'sftp' | 'file' | 'http' | 'https' | 's3' | 'wis2+mqtt' | 'wis2+mqtts';
+
 /** Everything a protocol needs to open connections; built from the validated config. */
 export interface SourceConnectOptions {
   /** The source's name from the config (for logs and errors). */
   name: string;
-  protocol: 'ftp' | 'ftps' | 'sftp' | 'file' | 'http' | 'https' | 's3' | 'wis2+mqtt' | 'wis2+mqtts';
+  protocol: SourceProtocol;
   host: string;
   port: number;
   user: string;
@@ -188,6 +208,9 @@ export interface SourceConnectOptions {
   stateDir?: string;
   log: Logger;
 }
+
+/** The connection settings of a configured source (the config's SourceConfig has these and more). */
+export type SourceSettings = Readonly<Omit<SourceConnectOptions, 'log' | 'stateDir'>>;
 
 /** S3 settings from the config; neither credentials nor instanceProfile means anonymous (unsigned) requests. */
 export interface S3Settings {
