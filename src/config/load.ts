@@ -9,6 +9,8 @@ import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { redactUrl } from '../observe/logger.js';
+import { type ProxyOptionResult, readProxyOption } from '../sources/proxy/proxy-option.js';
+import type { ProxyChoice, ProxyCredentials } from '../sources/proxy/proxy-settings.js';
 import type { S3Settings, TlsSettings, Wis2Settings } from '../sources/source.js';
 import { type VolumeSpec, volumeSpecOf } from '../volumes/spec.js';
 import { interpolateEnv } from './interpolate.js';
@@ -39,6 +41,10 @@ export interface SourceConfig {
   readonly tls: TlsSettings;
   /** HTTP(S): bearer token read from `bearerTokenFile`. */
   readonly bearerToken?: string;
+  /** `proxy:` (a proxy or `none`); absent: the environment decides per connection. */
+  readonly proxy?: ProxyChoice;
+  /** From `proxyCredentialsFile`: used with whichever proxy applies. */
+  readonly proxyCredentials?: ProxyCredentials;
   /** S3: bucket, prefix, endpoint, signing. */
   readonly s3?: S3Settings;
   /** WIS2: the broker subscription. */
@@ -330,6 +336,13 @@ function normaliseSource(
       sessionExpirySec: Math.round((s.wis2?.sessionExpiry ?? 7 * 86_400_000) / 1000),
     };
   } else if (s.wis2 !== undefined) issues.push(`${at}.wis2: applies to wis2+mqtt(s) sources only; remove it`);
+  const proxy: ProxyOptionResult = readProxyOption(
+    s,
+    protocol,
+    at,
+    (file, where) => readSecretFile(resolve(file), where, secretIssues),
+    issues,
+  );
   let s3: S3Settings | undefined;
   if (protocol === 's3') {
     if (s.after !== undefined && s.after !== 'delete') {
@@ -352,6 +365,7 @@ function normaliseSource(
     ...(bearerToken !== undefined && { bearerToken }),
     ...(s3 !== undefined && { s3 }),
     ...(wis2 !== undefined && { wis2 }),
+    ...proxy,
     tls: {
       mode: tlsMode,
       insecure: s.insecure,
