@@ -198,8 +198,9 @@ export async function runDaemon(args: RunArgs): Promise<number> {
   // Loaded here, not at the top: every other command starts faster without prom-client.
   const { createMetrics } = await import('../observe/metrics.js');
   const { startHttpServer } = await import('../observe/http.js');
-  const { collectStatus } = await import('../observe/status/collect.js');
-  const { freshness, isLate } = await import('../observe/status/freshness.js');
+  const { collectStatus } = await import('../status/collect.js');
+  const { freshness, isLate } = await import('../status/freshness.js');
+  const { statusPage } = await import('../status/serve.js');
   const metrics = createMetrics({
     processMetrics: true,
     ...(app.config.postgres && { instance: instanceId(app.config) }),
@@ -387,7 +388,7 @@ export async function runDaemon(args: RunArgs): Promise<number> {
           },
         },
         health,
-        status: { report: statusReport, why: whyText, refreshMs: httpConfig.refreshMs },
+        status: statusPage(statusReport, whyText, httpConfig.refreshMs),
         ...(httpConfig.auth && { auth: httpConfig.auth }),
         log,
         signal: app.shutdown.signal,

@@ -8,10 +8,9 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
-import { redactUrl } from '../observe/logger.js';
 import { type ProxyOptionResult, readProxyOption } from '../sources/proxy/proxy-option.js';
-import type { ProxyChoice, ProxyCredentials } from '../sources/proxy/proxy-settings.js';
-import type { S3Settings, TlsSettings, Wis2Settings } from '../sources/source.js';
+import type { S3Settings, SourceSettings, Wis2Settings } from '../sources/source.js';
+import { redactUrl } from '../util/redact-url.js';
 import { type VolumeSpec, volumeSpecOf } from '../volumes/spec.js';
 import { interpolateEnv } from './interpolate.js';
 import {
@@ -24,38 +23,18 @@ import {
   type ParsedSource,
 } from './schema.js';
 
-/** A source, complete: defaults applied, URL split, secrets loaded, durations in ms. */
-export interface SourceConfig {
-  readonly name: string;
+/**
+ * A source, complete: defaults applied, URL split, secrets loaded, durations in ms. The connection
+ * settings (host, port, user, secrets, TLS, timeouts, per-kind settings) are the sources'
+ * `SourceSettings`; the rest is what the engine does with the files.
+ */
+export interface SourceConfig extends SourceSettings {
   readonly enabled: boolean;
-  readonly protocol: 'ftp' | 'ftps' | 'sftp' | 'file' | 'http' | 'https' | 's3' | 'wis2+mqtt' | 'wis2+mqtts';
-  readonly host: string;
-  readonly port: number;
-  readonly user: string;
-  readonly rootPath: string;
   /** URL without userinfo: safe for logs and the ledger. */
   readonly displayUrl: string;
-  readonly password?: string;
-  readonly privateKey?: Buffer;
-  readonly passphrase?: string;
-  readonly tls: TlsSettings;
-  /** HTTP(S): bearer token read from `bearerTokenFile`. */
-  readonly bearerToken?: string;
-  /** `proxy:` (a proxy or `none`); absent: the environment decides per connection. */
-  readonly proxy?: ProxyChoice;
-  /** From `proxyCredentialsFile`: used with whichever proxy applies. */
-  readonly proxyCredentials?: ProxyCredentials;
-  /** S3: bucket, prefix, endpoint, signing. */
-  readonly s3?: S3Settings;
-  /** WIS2: the broker subscription. */
-  readonly wis2?: Wis2Settings;
-  readonly hostKey?: string;
-  readonly knownHosts?: string;
-  readonly timezone: string;
   readonly include: readonly string[];
   readonly exclude: readonly string[];
   readonly concurrency: number;
-  readonly maxConnections: number;
   readonly minAgeMs: number;
   readonly maxAgeMs?: number;
   readonly stableListings: number;
@@ -66,8 +45,6 @@ export interface SourceConfig {
   readonly everyMs?: number;
   /** A new file is expected at least this often (`expectEvery`); drives "late". */
   readonly expectEveryMs?: number;
-  readonly connectTimeoutMs: number;
-  readonly dataTimeoutMs: number;
   /** WIS2 Notification Message properties of this source's files. */
   readonly wnm?: WnmSourceConfig;
   /** Remote action once a file is processed: delete it, or move it into `dir` (relative to the root). */

@@ -30,7 +30,7 @@ export interface Metrics {
   /** A poll cycle of `source` completed without a source-level error at `atMs`. */
   pollSucceeded(source: string, atMs: number): void;
   pollFailed(source: string): void;
-  /** Whether `source` is late against its `expectEvery` (see `status/freshness.ts`), as of this scrape. */
+  /** Whether `source` is late against its `expectEvery` (see `src/status/freshness.ts`), as of this scrape. */
   sourceLate(source: string, late: boolean): void;
   /** Connections of `source`'s pool currently lent out. */
   poolInUse(source: string, n: number): void;

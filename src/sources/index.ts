@@ -4,11 +4,10 @@
  * does not pay ~100 ms and ~10 MB for the HTTP and S3 clients it never calls.
  */
 import type { Logger } from 'pino';
-import type { SourceConfig } from '../config/load.js';
 import type { HostBudget } from './ftp/host-budget.js';
-import type { Source, SourceConnectOptions } from './source.js';
+import type { Source, SourceConnectOptions, SourceProtocol, SourceSettings } from './source.js';
 
-type Protocol = SourceConfig['protocol'];
+type Protocol = SourceProtocol;
 type SourceFactory = (opts: SourceConnectOptions, shared: SharedSourceState) => Source;
 
 const LOADERS: Record<Protocol, () => Promise<SourceFactory>> = {
@@ -51,13 +50,13 @@ async function loadHttp(): Promise<SourceFactory> {
 const factories = new Map<Protocol, SourceFactory>();
 
 /** Imports the source kinds these sources use; openSource then opens them synchronously. */
-export async function loadSourceKinds(sources: Iterable<Pick<SourceConfig, 'protocol'>>): Promise<void> {
+export async function loadSourceKinds(sources: Iterable<Pick<SourceSettings, 'protocol'>>): Promise<void> {
   for (const protocol of new Set([...sources].map((s) => s.protocol))) {
     if (!factories.has(protocol)) factories.set(protocol, await LOADERS[protocol]());
   }
 }
 
-export function connectOptions(src: SourceConfig, log: Logger): SourceConnectOptions {
+export function connectOptions(src: SourceSettings, log: Logger): SourceConnectOptions {
   return {
     name: src.name,
     protocol: src.protocol,
@@ -91,7 +90,7 @@ export interface SharedSourceState {
   stateDir?: string;
 }
 
-export function openSource(src: SourceConfig, log: Logger, shared: SharedSourceState): Source {
+export function openSource(src: SourceSettings, log: Logger, shared: SharedSourceState): Source {
   const factory = factories.get(src.protocol);
   // A programming error, not a user's: the composition root loads the kinds of every config it opens.
   if (!factory) throw new Error(`source kind ${src.protocol} was not loaded (call loadSourceKinds first)`);

@@ -149,11 +149,14 @@ export interface TlsSettings {
   insecure: boolean;
 }
 
+/** A source URL's scheme, without the colon. */
+export type SourceProtocol = 'ftp' | 'ftps' | 'sftp' | 'file' | 'http' | 'https' | 's3' | 'wis2+mqtt' | 'wis2+mqtts';
+
 /** Everything a protocol needs to open connections; built from the validated config. */
 export interface SourceConnectOptions {
   /** The source's name from the config (for logs and errors). */
   name: string;
-  protocol: 'ftp' | 'ftps' | 'sftp' | 'file' | 'http' | 'https' | 's3' | 'wis2+mqtt' | 'wis2+mqtts';
+  protocol: SourceProtocol;
   host: string;
   port: number;
   user: string;
@@ -188,6 +191,9 @@ export interface SourceConnectOptions {
   stateDir?: string;
   log: Logger;
 }
+
+/** The connection settings of a configured source (the config's SourceConfig has these and more). */
+export type SourceSettings = Readonly<Omit<SourceConnectOptions, 'log' | 'stateDir'>>;
 
 /** S3 settings from the config; neither credentials nor instanceProfile means anonymous (unsigned) requests. */
 export interface S3Settings {
