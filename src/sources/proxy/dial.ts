@@ -163,8 +163,20 @@ async function dialSocks5(
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     client.once('established', (info: { socket: Socket }) => {
       opts.signal?.removeEventListener('abort', onAbort);
-      info.socket.pause();
-      resolve(info.socket);
+      // `socks` re-emits bytes that came with its reply (an FTP greeting) and resumes the socket
+      // in a setImmediate of its own: catch both, then hand the socket over paused with them unshifted.
+      const socket = info.socket;
+      const early: Buffer[] = [];
+      const grab = (chunk: Buffer): void => {
+        early.push(chunk);
+      };
+      socket.on('data', grab);
+      setImmediate(() => {
+        socket.removeListener('data', grab);
+        socket.pause();
+        if (early.length > 0) socket.unshift(Buffer.concat(early));
+        resolve(socket);
+      });
     });
     client.once('error', (err: Error & { options?: unknown }) => {
       opts.signal?.removeEventListener('abort', onAbort);
