@@ -1,5 +1,6 @@
 import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
+import type { ProxyChoice, ProxyCredentials } from './proxy/proxy-settings.js';
 
 export type EntryType = 'file' | 'dir' | 'link';
 
@@ -200,6 +201,10 @@ export interface SourceConnectOptions {
   dataTimeoutMs: number;
   /** HTTP(S): a bearer token (sent as `Authorization: Bearer`); basic auth uses user + password. */
   bearerToken?: string;
+  /** The source's `proxy:` (a proxy, or `none`); absent: the environment's, as curl reads it. */
+  proxy?: ProxyChoice;
+  /** Credentials for whichever proxy applies (`proxyCredentialsFile`). */
+  proxyCredentials?: ProxyCredentials;
   /** S3: where and how to sign; absent for other protocols. */
   s3?: S3Settings;
   /** WIS2: the subscription; absent for other protocols. */
