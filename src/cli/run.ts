@@ -122,9 +122,10 @@ function metricEvents(
   lateness?: Pick<LatenessWatch, 'fileFetched'>,
 ): CycleEvents {
   return {
-    listed(source, files, truncated) {
+    listed(source, files, truncated, unparsedLines) {
       metrics.filesListed(source, files);
       if (truncated) metrics.listingTruncated(source);
+      if (unparsedLines) metrics.listingLinesUnparsed(source, unparsedLines);
     },
     fetched(source, path, sizeBytes, durationMs, mtimeMs) {
       metrics.fileFetched(source, sizeBytes, durationMs, mtimeMs);
@@ -239,6 +240,7 @@ export async function runDaemon(args: RunArgs): Promise<number> {
   const { startHttpServer } = await import('../observe/http.js');
   const { collectStatus } = await import('../status/collect.js');
   const { freshness, isLate } = await import('../status/freshness.js');
+  const { statusPage } = await import('../status/serve.js');
   const metrics = createMetrics({
     processMetrics: true,
     ...(app.config.postgres && { instance: instanceId(app.config) }),
@@ -350,7 +352,9 @@ export async function runDaemon(args: RunArgs): Promise<number> {
   const scheduler = createScheduler<SourceConfig>({
     runCycle: cycle,
     watch(src, onChange, signal) {
-      return gen.source(src).watch?.(() => onChange(), { signal });
+      // Only the cycle's window is watched (date directories, maxAge), recomputed as it moves.
+      const scope = () => ({ startDirs: cycleStartDirs(prepareSource(src), {}), maxAgeMs: src.maxAgeMs });
+      return gen.source(src).watch?.(() => onChange(), { signal, scope });
     },
     log,
     signal: stopScheduling.signal,
@@ -436,7 +440,7 @@ export async function runDaemon(args: RunArgs): Promise<number> {
           },
         },
         health,
-        status: { report: statusReport, why: whyText, refreshMs: httpConfig.refreshMs },
+        status: statusPage(statusReport, whyText, httpConfig.refreshMs),
         ...(httpConfig.auth && { auth: httpConfig.auth }),
         log,
         signal: app.shutdown.signal,

@@ -38,6 +38,8 @@ export interface Metrics {
   poolInUse(source: string, n: number): void;
   /** A listing looked cut short by a server cap (pure-ftpd stops at 2,000 entries silently). */
   listingTruncated(source: string): void;
+  /** `n` listing lines of `source` matched no known format and were skipped (and logged). */
+  listingLinesUnparsed(source: string, n: number): void;
   /** A sink's broker acknowledged `n` events. */
   eventsPublished(sink: string, n: number): void;
   /** A publish to a sink failed (the events stay in the outbox). */
@@ -138,7 +140,10 @@ type Registers = Registry[];
 function fileMetrics(
   registers: Registers,
   nowMs: () => number,
-): Pick<Metrics, 'filesListed' | 'fileFetched' | 'fileFailed' | 'fileQuarantined' | 'listingTruncated'> & {
+): Pick<
+  Metrics,
+  'filesListed' | 'fileFetched' | 'fileFailed' | 'fileQuarantined' | 'listingTruncated' | 'listingLinesUnparsed'
+> & {
   declareSource(source: string): void;
 } {
   const listed = new Counter({
@@ -184,6 +189,12 @@ function fileMetrics(
     labelNames: ['source'] as const,
     registers,
   });
+  const unparsedLines = new Counter({
+    name: 'poller_listing_lines_unparsed_total',
+    help: 'Listing lines in no known format, skipped (the listing is then not complete).',
+    labelNames: ['source'] as const,
+    registers,
+  });
   const newestMtimeMs = new Map<string, number>();
   new Gauge({
     name: 'poller_newest_file_age_seconds',
@@ -197,7 +208,7 @@ function fileMetrics(
   });
   return {
     declareSource(source) {
-      for (const c of [listed, fetched, fetchedBytes, quarantined, truncated]) c.inc({ source }, 0);
+      for (const c of [listed, fetched, fetchedBytes, quarantined, truncated, unparsedLines]) c.inc({ source }, 0);
       for (const stage of ['fetch', 'process'] as const) failed.inc({ source, stage }, 0);
     },
     filesListed(source, n) {
@@ -219,6 +230,9 @@ function fileMetrics(
     },
     listingTruncated(source) {
       truncated.inc({ source });
+    },
+    listingLinesUnparsed(source, n) {
+      unparsedLines.inc({ source }, n);
     },
   };
 }

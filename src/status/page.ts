@@ -31,9 +31,6 @@ export function pageCsp(nonce: string): string {
   ].join('; ');
 }
 
-/** The CSP of every other answer (JSON, text): nothing may load, nothing may frame it. */
-export const API_CSP = "default-src 'none'; frame-ancestors 'none'";
-
 /** The formatting helpers the renderers share; self-contained, as its source text runs in the browser. */
 export function statusKit(r: StatusReport) {
   const esc = (v: unknown): string =>
