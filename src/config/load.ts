@@ -8,11 +8,11 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
-import type { ExpectRuleInput } from '../lateness/schema.js';
 import { type ProxyOptionResult, readProxyOption } from '../sources/proxy/proxy-option.js';
 import type { S3Settings, SourceSettings, Wis2Settings } from '../sources/source.js';
 import { redactUrl } from '../util/redact-url.js';
 import { type VolumeSpec, volumeSpecOf } from '../volumes/spec.js';
+import type { ExpectRuleOutput } from './expect.js';
 import { interpolateEnv } from './interpolate.js';
 import {
   configSchema,
@@ -47,7 +47,7 @@ export interface SourceConfig extends SourceSettings {
   /** A new file is expected at least this often (`expectEvery`); drives "late". */
   readonly expectEveryMs?: number;
   /** Products that must keep arriving (`expect:`), each with its cadence and grace; see src/lateness/. */
-  readonly expect?: readonly ExpectRuleInput[];
+  readonly expect?: readonly ExpectRuleOutput[];
   /** WIS2 Notification Message properties of this source's files. */
   readonly wnm?: WnmSourceConfig;
   /** Remote action once a file is processed: delete it, or move it into `dir` (relative to the root). */

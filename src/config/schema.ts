@@ -4,9 +4,9 @@
  */
 import cron from 'node-cron';
 import { z } from 'zod';
-import { expectSchema } from '../lateness/schema.js';
 import { compileKeyPattern } from '../volumes/key-pattern.js';
 import { durationSchema } from './duration.js';
+import { expectSchema } from './expect.js';
 import { sizeMibSchema } from './size.js';
 
 const duration = (what: string) => durationSchema().describe(what);

@@ -4,7 +4,16 @@
  */
 import { minimatch } from 'minimatch';
 import { namedGroupsOf } from '../volumes/key-pattern.js';
-import type { ExpectRuleInput } from './schema.js';
+
+/** One `expect:` rule as the config gives it (validated there), durations in milliseconds. */
+export interface ExpectRuleInput {
+  readonly glob?: string | undefined;
+  readonly pattern?: string | undefined;
+  readonly product?: string | undefined;
+  readonly products: readonly string[];
+  readonly every: number;
+  readonly grace: number;
+}
 
 export interface ExpectRule {
   /** A glob rule's product name; undefined for a pattern rule (its products come from paths). */

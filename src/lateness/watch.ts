@@ -5,9 +5,16 @@
  * and `on-time` logged and handed on (metrics, events).
  */
 import type { Logger } from 'pino';
-import type { SourceConfig } from '../config/load.js';
 import type { FileRecord } from '../ledger/ledger.js';
-import { compileExpectRule, type ExpectRule } from './rules.js';
+import { compileExpectRule, type ExpectRule, type ExpectRuleInput } from './rules.js';
+
+/** What lateness needs of a source's config. */
+export interface ExpectingSource {
+  readonly name: string;
+  readonly enabled: boolean;
+  readonly expect?: readonly ExpectRuleInput[] | undefined;
+}
+
 import { createLatenessTracker, type ProductStatus, type ProductTransition } from './tracker.js';
 
 /** Versions per source read at start to learn each product's newest file. */
@@ -17,7 +24,7 @@ const MIN_TICK_MS = 500;
 const MAX_TICK_MS = 30_000;
 
 export interface LatenessWatchOptions {
-  sources: readonly SourceConfig[];
+  sources: readonly ExpectingSource[];
   startedAtMs: number;
   log: Logger;
   /** Each evaluation's product states (the metric). */
@@ -33,11 +40,11 @@ export interface LatenessWatch {
   seed(files: readonly FileRecord[]): void;
   /** Evaluate now (also done on the clock). */
   evaluate(): ProductStatus[];
-  reload(sources: readonly SourceConfig[]): void;
+  reload(sources: readonly ExpectingSource[]): void;
   stop(): void;
 }
 
-export function rulesBySource(sources: readonly SourceConfig[]): Map<string, ExpectRule[]> {
+export function rulesBySource(sources: readonly ExpectingSource[]): Map<string, ExpectRule[]> {
   const out = new Map<string, ExpectRule[]>();
   for (const s of sources) if (s.enabled && s.expect?.length) out.set(s.name, s.expect.map(compileExpectRule));
   return out;
@@ -115,7 +122,7 @@ export function startLatenessWatch(o: LatenessWatchOptions): LatenessWatch {
  */
 export async function productsFromLedger(
   ledger: { files(q: { source: string; limit: number }): Promise<FileRecord[]> },
-  sources: readonly SourceConfig[],
+  sources: readonly ExpectingSource[],
   nowMs: number,
 ): Promise<ProductStatus[]> {
   const rules = rulesBySource(sources);

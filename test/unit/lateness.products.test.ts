@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { expectRuleSchema } from '../../src/config/expect.js';
 import { compileExpectRule, matchProduct } from '../../src/lateness/rules.js';
-import { expectRuleSchema } from '../../src/lateness/schema.js';
 import { createLatenessTracker } from '../../src/lateness/tracker.js';
 
 const MIN = 60_000;

@@ -1,11 +1,11 @@
 /**
- * `expect:` on a source: which products (a radar, a bulletin header) must keep arriving, each
+ * `expect:` on a source (src/lateness/ compiles and tracks it): which products (a radar, a bulletin header) must keep arriving, each
  * with its cadence and grace. A rule is keyed by a glob (one product) or by the named groups of
  * a pattern (one product per distinct value, the same named-group syntax as `volumes.pattern`).
  */
 import { z } from 'zod';
-import { durationSchema } from '../config/duration.js';
 import { namedGroupsOf } from '../volumes/key-pattern.js';
+import { durationSchema } from './duration.js';
 
 export const expectRuleSchema = z
   .strictObject({
@@ -72,4 +72,4 @@ export const expectRuleSchema = z
 
 export const expectSchema = z.array(expectRuleSchema);
 
-export type ExpectRuleInput = z.output<typeof expectRuleSchema>;
+export type ExpectRuleOutput = z.output<typeof expectRuleSchema>;
