@@ -92,7 +92,11 @@ async function startDaemon(app: App, configPath: string, parts: DaemonParts): Pr
   releasers.add(() => signals.reloadsSettled());
   const scheduler = createScheduler<SourceConfig>({
     runCycle: (src) => generations.use((g) => runSourceCycle(app, g, src, shutdown.transfers, paused)),
-    watch: (src, onChange, signal) => generations.current.source(src).watch?.(() => onChange(), { signal }),
+    watch(src, onChange, signal) {
+      // Only the cycle's window is watched (date directories, maxAge), recomputed as it moves.
+      const scope = () => ({ startDirs: cycleStartDirs(prepareSource(src), {}), maxAgeMs: src.maxAgeMs });
+      return generations.current.source(src).watch?.(() => onChange(), { signal, scope });
+    },
     log,
     signal: shutdown.scheduling,
   });
