@@ -24,7 +24,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { promisify } from 'node:util';
-import { PermanentError, SourceError, TransientError } from '../errors.js';
+import { ChangedError, PermanentError, SourceError, TransientError } from '../errors.js';
 import type { Integrity, RemoteEntry, Source } from '../sources/source.js';
 import { landingPathFor, partialDir, partialPathFor } from './landing-path.js';
 import {
@@ -452,7 +452,7 @@ async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResu
   if (got !== entry.sizeBytes) {
     if (got > entry.sizeBytes) {
       await rm(partial, { force: true });
-      throw new TransientError(
+      throw new ChangedError(
         'POLLER_LANDING_SIZE_GREW',
         `${sourceName}:${entry.path}: got ${got} bytes, listing said ${entry.sizeBytes}: the file changed during the download; it is fetched again once stable`,
       );
