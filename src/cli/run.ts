@@ -311,7 +311,9 @@ export async function runDaemon(args: RunArgs): Promise<number> {
   const scheduler = createScheduler<SourceConfig>({
     runCycle: cycle,
     watch(src, onChange, signal) {
-      return gen.source(src).watch?.(() => onChange(), { signal });
+      // Only the cycle's window is watched (date directories, maxAge), recomputed as it moves.
+      const scope = () => ({ startDirs: cycleStartDirs(prepareSource(src), {}), maxAgeMs: src.maxAgeMs });
+      return gen.source(src).watch?.(() => onChange(), { signal, scope });
     },
     log,
     signal: stopScheduling.signal,

@@ -61,6 +61,15 @@ export interface WnmSourceConfig {
   readonly datetimePattern?: RegExp;
   readonly metadataId?: string;
   readonly mediaType?: string;
+  /** Topic by rule, first match wins. */
+  readonly topics?: readonly WnmTopicRule[];
+}
+
+export interface WnmTopicRule {
+  readonly match?: readonly string[];
+  readonly mediaType?: string;
+  readonly volumes?: boolean;
+  readonly topic: string;
 }
 
 export type SinkType = 'mqtt' | 'nats' | 'amqp' | 'file' | 'webhook';
@@ -94,6 +103,8 @@ export interface SinkConfig {
 
 export interface EventsConfig {
   readonly centreId: string;
+  /** A copy of the WIS2 Topic Hierarchy to check topics against. */
+  readonly topicHierarchy?: string;
   readonly retentionMs: number;
   readonly sinks: readonly SinkConfig[];
 }
@@ -385,6 +396,7 @@ function normaliseWnm(w: NonNullable<ParsedSource['wnm']>, at: string, issues: s
     ...(datetimePattern && { datetimePattern }),
     ...(w.metadataId !== undefined && { metadataId: w.metadataId }),
     ...(w.mediaType !== undefined && { mediaType: w.mediaType }),
+    ...(w.topics !== undefined && { topics: w.topics }),
   };
 }
 
@@ -563,6 +575,7 @@ export function buildConfig(
   });
   const events: EventsConfig | undefined = c.events && {
     centreId: c.events.centreId,
+    ...(c.events.topicHierarchy !== undefined && { topicHierarchy: path.resolve(baseDir, c.events.topicHierarchy) }),
     retentionMs: c.events.retention,
     sinks: c.events.sinks.map((s, i) => normaliseSink(s, i, baseDir, issues, needSecrets)),
   };

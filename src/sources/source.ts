@@ -136,6 +136,23 @@ export interface Wis2Settings {
 
 export interface WatchOptions {
   signal: AbortSignal;
+  /**
+   * The part of the tree the engine polls, asked again whenever the watch set is recomputed: a
+   * source watches only there. Absent: the whole tree.
+   */
+  scope?: () => WatchScope;
+}
+
+/** Where new files can appear for the engine to take. */
+export interface WatchScope {
+  /** A cycle's start directories (date templates), relative to the root; absent: the root. */
+  startDirs?: readonly string[] | undefined;
+  /**
+   * The source's maxAge: a new file changes its directory's mtime, so a directory not modified
+   * within it gets no new file the engine takes (a file rewritten in place there is left to the
+   * scheduled listing).
+   */
+  maxAgeMs?: number | undefined;
 }
 
 /** TLS settings for FTPS. Verification is on unless `insecure` is written in the config. */
