@@ -116,9 +116,10 @@ async function openGeneration(
 /** CycleEvents → metrics helpers, plus the last successful poll of each source for readiness. */
 function metricEvents(metrics: Metrics, lastSuccessMs: Map<string, number>): CycleEvents {
   return {
-    listed(source, files, truncated) {
+    listed(source, files, truncated, unparsedLines) {
       metrics.filesListed(source, files);
       if (truncated) metrics.listingTruncated(source);
+      if (unparsedLines) metrics.listingLinesUnparsed(source, unparsedLines);
     },
     fetched(source, _path, sizeBytes, durationMs, mtimeMs) {
       metrics.fileFetched(source, sizeBytes, durationMs, mtimeMs);

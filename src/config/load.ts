@@ -8,6 +8,7 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
+import { type ProxyOptionResult, readProxyOption } from '../sources/proxy/proxy-option.js';
 import type { S3Settings, SourceSettings, Wis2Settings } from '../sources/source.js';
 import { redactUrl } from '../util/redact-url.js';
 import { type VolumeSpec, volumeSpecOf } from '../volumes/spec.js';
@@ -323,6 +324,13 @@ function normaliseSource(
       sessionExpirySec: Math.round((s.wis2?.sessionExpiry ?? 7 * 86_400_000) / 1000),
     };
   } else if (s.wis2 !== undefined) issues.push(`${at}.wis2: applies to wis2+mqtt(s) sources only; remove it`);
+  const proxy: ProxyOptionResult = readProxyOption(
+    s,
+    protocol,
+    at,
+    (file, where) => readSecretFile(resolve(file), where, secretIssues),
+    issues,
+  );
   let s3: S3Settings | undefined;
   if (protocol === 's3') {
     if (s.after !== undefined && s.after !== 'delete') {
@@ -345,6 +353,7 @@ function normaliseSource(
     ...(bearerToken !== undefined && { bearerToken }),
     ...(s3 !== undefined && { s3 }),
     ...(wis2 !== undefined && { wis2 }),
+    ...proxy,
     tls: {
       mode: tlsMode,
       insecure: s.insecure,

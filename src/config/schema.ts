@@ -141,6 +141,17 @@ export const sourceSchema = z
     knownHosts: z.string().optional().describe('SFTP: a known_hosts file.'),
     timezone: z.string().default('UTC').describe('IANA zone of the times a server shows in LIST.'),
     bearerTokenFile: z.string().optional().describe('HTTP(S): file holding a bearer token (Authorization: Bearer).'),
+    proxy: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'Proxy for this source: http://host:port (CONNECT), socks5://host:port, socks5h://host:port, or none; default: the environment (HTTPS_PROXY, ALL_PROXY, NO_PROXY... as curl reads them).',
+      ),
+    proxyCredentialsFile: z
+      .string()
+      .optional()
+      .describe("File holding the proxy credentials as user:password (for `proxy` or the environment's proxy)."),
     endpoint: z
       .string()
       .url()

@@ -44,7 +44,7 @@ export async function listOnce(ctx: CycleContext, filter: WalkFilter): Promise<L
     );
   const atMs = ctx.now();
   const observations = toObservations(walk.files, src, opts, atMs);
-  ctx.emit.listed?.(src.name, observations.length, walk.truncated);
+  ctx.emit.listed?.(src.name, observations.length, walk.truncated, walk.unparsedLines);
   return { observations, truncated: walk.truncated, atMs };
 }
 
