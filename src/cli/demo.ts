@@ -25,6 +25,7 @@ interface DemoArgs {
   live: boolean;
   'serve-feed': boolean;
   cadence: string;
+  grace?: string;
   'http-port': number;
   listen: string;
   port: number;
@@ -33,7 +34,7 @@ interface DemoArgs {
 export interface DemoConfigOptions {
   withBufr: boolean;
   /** The daemon's settings: its HTTP port and the feed's cadence (expect: rules follow it). */
-  live?: { httpPort: number; cadenceMs: number };
+  live?: { httpPort: number; cadenceMs: number; graceMs: number };
 }
 
 export function demoConfig(dir: string, port: number, opts: DemoConfigOptions): string {
@@ -46,11 +47,11 @@ export function demoConfig(dir: string, port: number, opts: DemoConfigOptions): 
       - pattern: '^radar/(?<radar>[A-Z]+)/'
         products: [ARBAR, ARPAR]
         every: ${s(live.cadenceMs)}
-        grace: ${s(live.cadenceMs)}
+        grace: ${s(live.graceMs)}
       - glob: 'obs/**/SYNOP_*.bufr'
         product: synop
         every: ${s(3 * live.cadenceMs)}
-        grace: ${s(live.cadenceMs)}
+        grace: ${s(live.graceMs)}
 `
     : '';
   return `# Written by \`poller demo\`: one FTP source, its radar files grouped into volumes. Edit and run with
@@ -125,6 +126,10 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
         describe: 'Only serve the live feed over FTP (user demo, password from POLLER_DEMO_PASSWORD) until SIGTERM',
       })
       .option('cadence', { type: 'string', default: '30s', describe: 'Live feed: a new volume per radar this often' })
+      .option('grace', {
+        type: 'string',
+        describe: '--live: how late past its cadence a radar may be before it is flagged; default one cadence',
+      })
       .option('http-port', { type: 'number', default: 9464, describe: '--live: port of /metrics and the status page' })
       .option('listen', { type: 'string', default: '127.0.0.1', describe: '--serve-feed: address to listen on' })
       .option('port', { type: 'number', default: 0, describe: 'FTP port of the feed (0: any free one)' }) as never,
@@ -245,7 +250,9 @@ async function runLive(args: DemoArgs, cadenceMs: number): Promise<void> {
   const feed = startLiveFeed(remote, { cadenceMs, onError: (err) => printLine(`demo feed: ${String(err)}`) });
   try {
     process.env['POLLER_DEMO_PASSWORD'] = password;
-    const configPath = await writeDemoConfig(dir, server.port, { httpPort: args['http-port'], cadenceMs });
+    const graceMs = args.grace === undefined ? cadenceMs : parseDurationMs(args.grace);
+    if (graceMs === undefined) throw new UsageError(`--grace ${args.grace}: not a duration; write e.g. 30s`);
+    const configPath = await writeDemoConfig(dir, server.port, { httpPort: args['http-port'], cadenceMs, graceMs });
     const rel = path.relative(process.cwd(), dir) || '.';
     process.stderr.write(
       `demo: live feed on 127.0.0.1:${server.port} (a volume per radar every ${args.cadence}), config ${rel}/poller.yaml

@@ -27,12 +27,24 @@ export interface LiveDemo {
   close(): Promise<void>;
 }
 
-export async function startLiveDemo(opts: { cadence: string }): Promise<LiveDemo> {
+export async function startLiveDemo(opts: { cadence: string; grace: string }): Promise<LiveDemo> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'poller-live-demo-'));
   const port = await freePort();
   const child = spawn(
     process.execPath,
-    [BIN, 'demo', '--live', '--cadence', opts.cadence, '--http-port', String(port), '--dir', dir],
+    [
+      BIN,
+      'demo',
+      '--live',
+      '--cadence',
+      opts.cadence,
+      '--grace',
+      opts.grace,
+      '--http-port',
+      String(port),
+      '--dir',
+      dir,
+    ],
     { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
