@@ -12,7 +12,7 @@ import { runCycle } from '../../src/engine/cycle.js';
 import { SqliteLedger } from '../../src/ledger/sqlite/sqlite-ledger.js';
 import { PluginRunner } from '../../src/plugins/runner.js';
 import { createHostBudget } from '../../src/sources/ftp/host-budget.js';
-import { GlobFilter } from '../../src/sources/glob.js';
+import { GlobFilter } from '../../src/util/glob.js';
 import { loadSourceKinds, openSource } from '../../src/sources/index.js';
 import { walkSource } from '../../src/sources/walk.js';
 import { selfMeasure } from '../lib/child.js';

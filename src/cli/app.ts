@@ -13,6 +13,7 @@ import { startInstanceHeartbeat } from '../engine/instance-heartbeat.js';
 import { isOwnerGone, newOwnerId } from '../engine/owner.js';
 import { ConfigError, errorCode } from '../errors.js';
 import { outboxRoutes, wantsIntegrity } from '../events/outbox.js';
+import { assertWis2Config } from '../events/wis2-config.js';
 import { hasInstanceRegistry, type Ledger } from '../ledger/ledger.js';
 import { PostgresLedger } from '../ledger/postgres/postgres-ledger.js';
 import { SqliteLedger } from '../ledger/sqlite/sqlite-ledger.js';
@@ -63,6 +64,7 @@ export interface OpenAppOptions {
 
 export async function openApp(opts: OpenAppOptions): Promise<App> {
   const config = loadConfig(opts.configPath, process.env, { needSecrets: opts.needSecrets ?? true });
+  assertWis2Config(config);
   const [{ pino }] = await Promise.all([import('pino'), loadSourceKinds(config.sources)]);
   const log = createLogger({
     level: opts.logLevel ?? (config.logLevel as LevelWithSilent),

@@ -12,7 +12,7 @@ import {
   type PluginRunRecord,
 } from '../ledger/ledger.js';
 import { formatVersion } from '../ledger/version.js';
-import { GlobFilter } from '../sources/glob.js';
+import { GlobFilter } from '../util/glob.js';
 import { openApp } from './app.js';
 import { sizeText } from './ledger.js';
 import { type CommonArgs, commonOptions } from './options.js';

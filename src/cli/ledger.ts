@@ -5,7 +5,7 @@ import { loadConfig } from '../config/load.js';
 import { isPostgresUrl } from '../config/schema.js';
 import { importSqliteLedger } from '../ledger/postgres/import-sqlite.js';
 import { pruneLedger, retentionPlan } from '../ledger/retention.js';
-import { redactUrl } from '../observe/logger.js';
+import { redactUrl } from '../util/redact-url.js';
 import { openApp } from './app.js';
 import { type CommonArgs, commonOptions } from './options.js';
 import { printJson, printLine, UsageError } from './output.js';

@@ -116,9 +116,10 @@ async function openGeneration(
 /** CycleEvents → metrics helpers, plus the last successful poll of each source for readiness. */
 function metricEvents(metrics: Metrics, lastSuccessMs: Map<string, number>): CycleEvents {
   return {
-    listed(source, files, truncated) {
+    listed(source, files, truncated, unparsedLines) {
       metrics.filesListed(source, files);
       if (truncated) metrics.listingTruncated(source);
+      if (unparsedLines) metrics.listingLinesUnparsed(source, unparsedLines);
     },
     fetched(source, _path, sizeBytes, durationMs, mtimeMs) {
       metrics.fileFetched(source, sizeBytes, durationMs, mtimeMs);
@@ -198,8 +199,9 @@ export async function runDaemon(args: RunArgs): Promise<number> {
   // Loaded here, not at the top: every other command starts faster without prom-client.
   const { createMetrics } = await import('../observe/metrics.js');
   const { startHttpServer } = await import('../observe/http.js');
-  const { collectStatus } = await import('../observe/status/collect.js');
-  const { freshness, isLate } = await import('../observe/status/freshness.js');
+  const { collectStatus } = await import('../status/collect.js');
+  const { freshness, isLate } = await import('../status/freshness.js');
+  const { statusPage } = await import('../status/serve.js');
   const metrics = createMetrics({
     processMetrics: true,
     ...(app.config.postgres && { instance: instanceId(app.config) }),
@@ -310,7 +312,9 @@ export async function runDaemon(args: RunArgs): Promise<number> {
   const scheduler = createScheduler<SourceConfig>({
     runCycle: cycle,
     watch(src, onChange, signal) {
-      return gen.source(src).watch?.(() => onChange(), { signal });
+      // Only the cycle's window is watched (date directories, maxAge), recomputed as it moves.
+      const scope = () => ({ startDirs: cycleStartDirs(prepareSource(src), {}), maxAgeMs: src.maxAgeMs });
+      return gen.source(src).watch?.(() => onChange(), { signal, scope });
     },
     log,
     signal: stopScheduling.signal,
@@ -387,7 +391,7 @@ export async function runDaemon(args: RunArgs): Promise<number> {
           },
         },
         health,
-        status: { report: statusReport, why: whyText, refreshMs: httpConfig.refreshMs },
+        status: statusPage(statusReport, whyText, httpConfig.refreshMs),
         ...(httpConfig.auth && { auth: httpConfig.auth }),
         log,
         signal: app.shutdown.signal,

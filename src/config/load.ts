@@ -8,8 +8,9 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
-import { redactUrl } from '../observe/logger.js';
-import type { S3Settings, TlsSettings, Wis2Settings } from '../sources/source.js';
+import { type ProxyOptionResult, readProxyOption } from '../sources/proxy/proxy-option.js';
+import type { S3Settings, SourceSettings, Wis2Settings } from '../sources/source.js';
+import { redactUrl } from '../util/redact-url.js';
 import { type VolumeSpec, volumeSpecOf } from '../volumes/spec.js';
 import { interpolateEnv } from './interpolate.js';
 import {
@@ -22,34 +23,18 @@ import {
   type ParsedSource,
 } from './schema.js';
 
-/** A source, complete: defaults applied, URL split, secrets loaded, durations in ms. */
-export interface SourceConfig {
-  readonly name: string;
+/**
+ * A source, complete: defaults applied, URL split, secrets loaded, durations in ms. The connection
+ * settings (host, port, user, secrets, TLS, timeouts, per-kind settings) are the sources'
+ * `SourceSettings`; the rest is what the engine does with the files.
+ */
+export interface SourceConfig extends SourceSettings {
   readonly enabled: boolean;
-  readonly protocol: 'ftp' | 'ftps' | 'sftp' | 'file' | 'http' | 'https' | 's3' | 'wis2+mqtt' | 'wis2+mqtts';
-  readonly host: string;
-  readonly port: number;
-  readonly user: string;
-  readonly rootPath: string;
   /** URL without userinfo: safe for logs and the ledger. */
   readonly displayUrl: string;
-  readonly password?: string;
-  readonly privateKey?: Buffer;
-  readonly passphrase?: string;
-  readonly tls: TlsSettings;
-  /** HTTP(S): bearer token read from `bearerTokenFile`. */
-  readonly bearerToken?: string;
-  /** S3: bucket, prefix, endpoint, signing. */
-  readonly s3?: S3Settings;
-  /** WIS2: the broker subscription. */
-  readonly wis2?: Wis2Settings;
-  readonly hostKey?: string;
-  readonly knownHosts?: string;
-  readonly timezone: string;
   readonly include: readonly string[];
   readonly exclude: readonly string[];
   readonly concurrency: number;
-  readonly maxConnections: number;
   readonly minAgeMs: number;
   readonly maxAgeMs?: number;
   readonly stableListings: number;
@@ -60,8 +45,6 @@ export interface SourceConfig {
   readonly everyMs?: number;
   /** A new file is expected at least this often (`expectEvery`); drives "late". */
   readonly expectEveryMs?: number;
-  readonly connectTimeoutMs: number;
-  readonly dataTimeoutMs: number;
   /** WIS2 Notification Message properties of this source's files. */
   readonly wnm?: WnmSourceConfig;
   /** Remote action once a file is processed: delete it, or move it into `dir` (relative to the root). */
@@ -79,6 +62,15 @@ export interface WnmSourceConfig {
   readonly datetimePattern?: RegExp;
   readonly metadataId?: string;
   readonly mediaType?: string;
+  /** Topic by rule, first match wins. */
+  readonly topics?: readonly WnmTopicRule[];
+}
+
+export interface WnmTopicRule {
+  readonly match?: readonly string[];
+  readonly mediaType?: string;
+  readonly volumes?: boolean;
+  readonly topic: string;
 }
 
 export type SinkType = 'mqtt' | 'nats' | 'amqp' | 'file' | 'webhook';
@@ -112,6 +104,8 @@ export interface SinkConfig {
 
 export interface EventsConfig {
   readonly centreId: string;
+  /** A copy of the WIS2 Topic Hierarchy to check topics against. */
+  readonly topicHierarchy?: string;
   readonly retentionMs: number;
   readonly sinks: readonly SinkConfig[];
 }
@@ -330,6 +324,13 @@ function normaliseSource(
       sessionExpirySec: Math.round((s.wis2?.sessionExpiry ?? 7 * 86_400_000) / 1000),
     };
   } else if (s.wis2 !== undefined) issues.push(`${at}.wis2: applies to wis2+mqtt(s) sources only; remove it`);
+  const proxy: ProxyOptionResult = readProxyOption(
+    s,
+    protocol,
+    at,
+    (file, where) => readSecretFile(resolve(file), where, secretIssues),
+    issues,
+  );
   let s3: S3Settings | undefined;
   if (protocol === 's3') {
     if (s.after !== undefined && s.after !== 'delete') {
@@ -352,6 +353,7 @@ function normaliseSource(
     ...(bearerToken !== undefined && { bearerToken }),
     ...(s3 !== undefined && { s3 }),
     ...(wis2 !== undefined && { wis2 }),
+    ...proxy,
     tls: {
       mode: tlsMode,
       insecure: s.insecure,
@@ -403,6 +405,7 @@ function normaliseWnm(w: NonNullable<ParsedSource['wnm']>, at: string, issues: s
     ...(datetimePattern && { datetimePattern }),
     ...(w.metadataId !== undefined && { metadataId: w.metadataId }),
     ...(w.mediaType !== undefined && { mediaType: w.mediaType }),
+    ...(w.topics !== undefined && { topics: w.topics }),
   };
 }
 
@@ -581,6 +584,7 @@ export function buildConfig(
   });
   const events: EventsConfig | undefined = c.events && {
     centreId: c.events.centreId,
+    ...(c.events.topicHierarchy !== undefined && { topicHierarchy: path.resolve(baseDir, c.events.topicHierarchy) }),
     retentionMs: c.events.retention,
     sinks: c.events.sinks.map((s, i) => normaliseSink(s, i, baseDir, issues, needSecrets)),
   };

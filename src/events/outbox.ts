@@ -7,6 +7,8 @@ import type { Config } from '../config/load.js';
 import type { EventOutbox, OutboxRoute } from '../ledger/ledger.js';
 import { Dispatcher, type DispatcherStats } from './dispatcher.js';
 import { openSink } from './sinks/index.js';
+import { assertWis2Config } from './wis2-config.js';
+import { isWnmDataSink } from './wnm-links.js';
 
 export function outboxRoutes(config: Config): OutboxRoute[] {
   return (config.events?.sinks ?? []).map((s) => ({ sink: s.name, kinds: s.kinds, sources: s.sources }));
@@ -15,6 +17,20 @@ export function outboxRoutes(config: Config): OutboxRoute[] {
 /** Landed files need a SHA-512 when some sink announces them (WNM `integrity`). */
 export function wantsIntegrity(config: Config): boolean {
   return (config.events?.sinks ?? []).some((s) => s.kinds.includes('fetched'));
+}
+
+/** `metadata_id` is the operator's (a WCMP2 record): poller never makes one up, and says once when it is missing. */
+function warnMissingMetadataIds(config: Config, log: Logger): void {
+  const announced = new Set<string>();
+  for (const sink of config.events?.sinks ?? [])
+    if (isWnmDataSink(sink))
+      for (const s of config.sources) if (!sink.sources || sink.sources.includes(s.name)) announced.add(s.name);
+  for (const s of config.sources)
+    if (announced.has(s.name) && s.wnm?.metadataId === undefined)
+      log.warn(
+        { event: 'wnm.no_metadata_id', source: s.name },
+        `source "${s.name}": WIS2 notifications go out without metadata_id; set wnm.metadataId to the dataset's WCMP2 record id (Global Brokers expect one)`,
+      );
 }
 
 export interface SinkLag {
@@ -50,7 +66,10 @@ export async function openEventsHub(
 ): Promise<EventsHub | undefined> {
   const events = config.events;
   if (!events) return undefined;
+  const wis2 = assertWis2Config(config);
+  if (wis2.notice) log.info({ event: 'wis2.topics_partly_checked' }, wis2.notice);
   const sources = new Map(config.sources.map((s) => [s.name, s]));
+  warnMissingMetadataIds(config, log);
   const dispatchers: Dispatcher[] = [];
   for (const sink of events.sinks) {
     dispatchers.push(

@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import type { SinkConfig, SourceConfig } from '../config/load.js';
 import type { OutboxEvent } from '../ledger/ledger.js';
 import { buildCloudEvent } from './cloudevents.js';
+import { dataMessageId } from './message-id.js';
 import { buildSr3 } from './sr3.js';
 import {
   DEFAULT_DATA_TOPIC,
@@ -16,11 +17,15 @@ import {
   renderTopic,
   type TopicStyle,
 } from './topic.js';
+import { ruleTopic } from './topic-rules.js';
 import { buildVolumeWnm, buildWnm, encodeWnm, WNM_MAX_INLINE_BYTES, wnmHref } from './wnm.js';
 
 export interface SinkMessage {
   readonly seq: number;
-  /** The event id: the broker's dedupe key (JetStream Nats-Msg-Id, AMQP message-id). */
+  /**
+   * The message id, the broker's dedupe key (JetStream Nats-Msg-Id, AMQP message-id): the event
+   * id for lifecycle events, one per body for data messages (see message-id.ts).
+   */
   readonly id: string;
   readonly topic: string;
   readonly body: Buffer;
@@ -58,20 +63,33 @@ async function inlineContent(e: OutboxEvent): Promise<string | undefined> {
   return bytes.toString('base64');
 }
 
+/** The WIS2 topic of a data notification: the source's first matching rule, else the sink's, else the default. */
+function wnmTopic(e: OutboxEvent, ctx: FormatContext, style: TopicStyle): string {
+  const volume = e.fact.volume;
+  const rule = ruleTopic(ctx.sources.get(e.source), {
+    path: e.fact.path,
+    mediaPath: volume?.members[0]?.path ?? e.fact.path,
+    volume: volume !== undefined,
+  });
+  const values = { centreId: ctx.centreId, source: e.source, kind: e.kind, path: volume ? '' : e.fact.path };
+  return renderTopic(rule ?? ctx.sink.topic ?? DEFAULT_DATA_TOPIC, values, style, true);
+}
+
 export async function formatEvent(e: OutboxEvent, ctx: FormatContext): Promise<SinkMessage | Unsendable> {
   const { sink } = ctx;
   const style = STYLE[sink.type];
   const values = { centreId: ctx.centreId, source: e.source, kind: e.kind, path: e.fact.path };
   const src = ctx.sources.get(e.source);
   const sourceUrl = src?.displayUrl ?? `poller:${e.source}`;
+  const id = dataMessageId(e.id, sink);
   if (e.kind === 'fetched' && sink.format === 'sr3-v03') {
     const href = wnmHref({ publicBaseUrl: sink.publicBaseUrl, sourceUrl, source: e.source, fact: e.fact });
     const relPath = sink.publicBaseUrl ? `${e.source}/${e.fact.path}` : e.fact.path;
     const baseUrl = href.slice(0, href.length - encodeURI(relPath).length).replace(/\/$/, '');
-    const msg = buildSr3(e.id, e.atMs, baseUrl, relPath, e.fact);
+    const msg = buildSr3(id, e.atMs, baseUrl, relPath, e.fact);
     return {
       seq: e.seq,
-      id: e.id,
+      id,
       topic: renderTopic(sink.topic ?? DEFAULT_SR3_TOPIC, values, style),
       body: Buffer.from(JSON.stringify(msg)),
       contentType: 'application/json',
@@ -79,7 +97,7 @@ export async function formatEvent(e: OutboxEvent, ctx: FormatContext): Promise<S
   }
   if (e.kind === 'volume-complete' || e.kind === 'volume-partial') {
     const wnm = buildVolumeWnm({
-      id: e.id,
+      id,
       centreId: ctx.centreId,
       source: e.source,
       sourceUrl,
@@ -89,11 +107,11 @@ export async function formatEvent(e: OutboxEvent, ctx: FormatContext): Promise<S
       ...(sink.publicBaseUrl && { publicBaseUrl: sink.publicBaseUrl }),
     });
     const body = encodeWnm(wnm);
-    if (!body) return { seq: e.seq, id: e.id, reason: 'WIS2 notification message over 8192 bytes' };
+    if (!body) return { seq: e.seq, id, reason: 'WIS2 notification message over 8192 bytes' };
     return {
       seq: e.seq,
-      id: e.id,
-      topic: renderTopic(sink.topic ?? DEFAULT_DATA_TOPIC, values, style),
+      id,
+      topic: wnmTopic(e, ctx, style),
       body,
       contentType: 'application/geo+json',
     };
@@ -101,7 +119,7 @@ export async function formatEvent(e: OutboxEvent, ctx: FormatContext): Promise<S
   if (e.kind === 'fetched') {
     const inline = sink.inlineContent ? await inlineContent(e) : undefined;
     const wnm = buildWnm({
-      id: e.id,
+      id,
       centreId: ctx.centreId,
       source: e.source,
       sourceUrl,
@@ -112,11 +130,11 @@ export async function formatEvent(e: OutboxEvent, ctx: FormatContext): Promise<S
       ...(inline !== undefined && { inlineBase64: inline }),
     });
     const body = encodeWnm(wnm);
-    if (!body) return { seq: e.seq, id: e.id, reason: 'WIS2 notification message over 8192 bytes' };
+    if (!body) return { seq: e.seq, id, reason: 'WIS2 notification message over 8192 bytes' };
     return {
       seq: e.seq,
-      id: e.id,
-      topic: renderTopic(sink.topic ?? DEFAULT_DATA_TOPIC, values, style),
+      id,
+      topic: wnmTopic(e, ctx, style),
       body,
       contentType: 'application/geo+json',
     };

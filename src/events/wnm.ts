@@ -14,10 +14,10 @@ export const WNM_MAX_INLINE_BYTES = 4096;
 
 export interface WnmLink {
   href: string;
-  /** `item`: one member file of a volume notification. */
-  rel: 'canonical' | 'update' | 'item';
-  type: string;
-  length: number;
+  /** `deletion`: the data at `href` was removed (no type, length or integrity then). */
+  rel: 'canonical' | 'update' | 'deletion' | 'item';
+  type?: string;
+  length?: number;
   /** Volume notifications: the member (moment) this file is. */
   title?: string;
 }
@@ -29,7 +29,8 @@ export interface WnmMessage {
   geometry: Geometry | null;
   properties: {
     data_id: string;
-    metadata_id: string;
+    /** The operator's WCMP2 record id (config); absent when none is configured, never made up. */
+    metadata_id?: string;
     pubtime: string;
     datetime: string | null;
     integrity?: { method: 'sha512'; value: string };
@@ -62,6 +63,13 @@ export interface WnmInput {
   readonly publicBaseUrl?: string;
   /** The file's bytes, base64, when it is small enough to go inline. */
   readonly inlineBase64?: string;
+  /** Announce the removal of the file (a `deletion` link) rather than its arrival. */
+  readonly deletion?: boolean;
+}
+
+/** The operator's `metadata_id`, when configured (REC metadata_id: recommended, not required). */
+function metadataId(input: Pick<WnmInput, 'wnm'>): { metadata_id?: string } {
+  return input.wnm?.metadataId !== undefined ? { metadata_id: input.wnm.metadataId } : {};
 }
 
 /** RFC 3339 in UTC, as the standard's examples write it. */
@@ -92,12 +100,20 @@ export function buildWnm(input: WnmInput): WnmMessage {
   const { fact } = input;
   const properties: WnmMessage['properties'] = {
     data_id: `${input.centreId}/${input.source}/${fact.path}`,
-    metadata_id: input.wnm?.metadataId ?? `urn:wmo:md:${input.centreId}:${input.source}`,
+    ...metadataId(input),
     pubtime: rfc3339(input.atMs),
     datetime: datetimeFromPath(fact.path, input.wnm?.datetimePattern),
   };
-  if (fact.sha512) properties.integrity = { method: 'sha512', value: fact.sha512 };
-  if (input.inlineBase64 !== undefined && input.inlineBase64.length <= WNM_MAX_INLINE_BYTES)
+  const link: WnmLink = input.deletion
+    ? { href: wnmHref(input), rel: 'deletion' }
+    : {
+        href: wnmHref(input),
+        rel: fact.update ? 'update' : 'canonical',
+        type: input.wnm?.mediaType ?? mediaTypeOf(fact.path),
+        length: fact.sizeBytes,
+      };
+  if (fact.sha512 && !input.deletion) properties.integrity = { method: 'sha512', value: fact.sha512 };
+  if (input.inlineBase64 !== undefined && input.inlineBase64.length <= WNM_MAX_INLINE_BYTES && !input.deletion)
     properties.content = { encoding: 'base64', size: fact.sizeBytes, value: input.inlineBase64 };
   return {
     id: input.id,
@@ -105,14 +121,7 @@ export function buildWnm(input: WnmInput): WnmMessage {
     type: 'Feature',
     geometry: input.wnm?.geometry ?? null,
     properties,
-    links: [
-      {
-        href: wnmHref(input),
-        rel: fact.update ? 'update' : 'canonical',
-        type: input.wnm?.mediaType ?? mediaTypeOf(fact.path),
-        length: fact.sizeBytes,
-      },
-    ],
+    links: [link],
   };
 }
 
@@ -133,7 +142,7 @@ export function buildVolumeWnm(input: Omit<WnmInput, 'inlineBase64'>): WnmMessag
     geometry: input.wnm?.geometry ?? null,
     properties: {
       data_id: `${input.centreId}/${input.source}/volumes/${v.key}/${v.version}`,
-      metadata_id: input.wnm?.metadataId ?? `urn:wmo:md:${input.centreId}:${input.source}`,
+      ...metadataId(input),
       pubtime: rfc3339(input.atMs),
       datetime: first ? datetimeFromPath(first.path, input.wnm?.datetimePattern) : null,
       volume: {

@@ -11,18 +11,22 @@ import type { Logger } from 'pino';
 import { ConfigError, coerceError } from '../errors.js';
 import type { HealthReport } from './health.js';
 import type { Metrics } from './metrics.js';
-import { API_CSP, pageCsp, renderPage } from './status/page.js';
-import type { StatusReport } from './status/report.js';
 
-/** What the status page and its API are served from; absent: `/` and `/api/*` answer 404. */
+/**
+ * What the status page and its API are served from (src/status/ builds them from the ledger, so
+ * this server needs neither); absent: `/` and `/api/*` answer 404.
+ */
 export interface StatusPageOptions {
   /** The status document, fresh on each call. */
-  report: () => Promise<StatusReport>;
+  report: () => Promise<unknown>;
+  /** The page for a fresh report, and the Content-Security-Policy that lets its inline parts with `nonce` run. */
+  page: (nonce: string) => Promise<{ html: string; csp: string }>;
   /** The `poller why` text of a remote path (in one source, or in each that could have it). */
   why: (path: string, source: string | undefined) => Promise<string>;
-  /** How often the page polls `/api/status`. */
-  refreshMs: number;
 }
+
+/** The CSP of every answer but the page (JSON, text): nothing may load, nothing may frame it. */
+const API_CSP = "default-src 'none'; frame-ancestors 'none'";
 
 /** Credentials a request must show (either one will do); the values come from files, never the config text. */
 export interface HttpAuth {
@@ -164,12 +168,12 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: HttpSe
     case '/index.html': {
       if (!status) break;
       const nonce = randomBytes(16).toString('base64');
-      const html = renderPage(await status.report(), { nonce, refreshMs: status.refreshMs });
+      const { html, csp } = await status.page(nonce);
       res.writeHead(200, {
         ...SECURITY_HEADERS,
         'Content-Type': 'text/html; charset=utf-8',
         'Content-Length': Buffer.byteLength(html),
-        'Content-Security-Policy': pageCsp(nonce),
+        'Content-Security-Policy': csp,
       });
       res.end(req.method === 'HEAD' ? undefined : html);
       return;

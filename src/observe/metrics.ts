@@ -30,12 +30,14 @@ export interface Metrics {
   /** A poll cycle of `source` completed without a source-level error at `atMs`. */
   pollSucceeded(source: string, atMs: number): void;
   pollFailed(source: string): void;
-  /** Whether `source` is late against its `expectEvery` (see `status/freshness.ts`), as of this scrape. */
+  /** Whether `source` is late against its `expectEvery` (see `src/status/freshness.ts`), as of this scrape. */
   sourceLate(source: string, late: boolean): void;
   /** Connections of `source`'s pool currently lent out. */
   poolInUse(source: string, n: number): void;
   /** A listing looked cut short by a server cap (pure-ftpd stops at 2,000 entries silently). */
   listingTruncated(source: string): void;
+  /** `n` listing lines of `source` matched no known format and were skipped (and logged). */
+  listingLinesUnparsed(source: string, n: number): void;
   /** A sink's broker acknowledged `n` events. */
   eventsPublished(sink: string, n: number): void;
   /** A publish to a sink failed (the events stay in the outbox). */
@@ -175,6 +177,12 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
   const truncated = new Counter({
     name: 'poller_listing_truncated_total',
     help: 'Listings that looked cut short by a server cap.',
+    labelNames: ['source'] as const,
+    registers,
+  });
+  const unparsedLines = new Counter({
+    name: 'poller_listing_lines_unparsed_total',
+    help: 'Listing lines in no known format, skipped (the listing is then not complete).',
     labelNames: ['source'] as const,
     registers,
   });
@@ -342,6 +350,9 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
     },
     listingTruncated(source) {
       truncated.inc({ source });
+    },
+    listingLinesUnparsed(source, n) {
+      unparsedLines.inc({ source }, n);
     },
     eventsPublished(sink, n) {
       eventsPublished.inc({ sink }, n);

@@ -4,7 +4,7 @@ import { pathToFileURL } from 'node:url';
 import type { PluginConfig } from '../config/load.js';
 import { ConfigError } from '../errors.js';
 import { builtinPluginFile } from '../package-paths.js';
-import { compileGlobs } from '../sources/glob.js';
+import { compileGlobs } from '../util/glob.js';
 import { PLUGIN_API_VERSION, type Plugin, type PluginFile, type PluginVolume, type VolumePlugin } from './api.js';
 import type { IsolationMode } from './isolation/pool.js';
 import { runnableUrl } from './isolation/runnable.js';

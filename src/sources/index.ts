@@ -4,11 +4,10 @@
  * does not pay ~100 ms and ~10 MB for the HTTP and S3 clients it never calls.
  */
 import type { Logger } from 'pino';
-import type { SourceConfig } from '../config/load.js';
 import type { HostBudget } from './ftp/host-budget.js';
-import type { Source, SourceConnectOptions } from './source.js';
+import type { Source, SourceConnectOptions, SourceProtocol, SourceSettings } from './source.js';
 
-type Protocol = SourceConfig['protocol'];
+type Protocol = SourceProtocol;
 type SourceFactory = (opts: SourceConnectOptions, shared: SharedSourceState) => Source;
 
 const LOADERS: Record<Protocol, () => Promise<SourceFactory>> = {
@@ -51,13 +50,13 @@ async function loadHttp(): Promise<SourceFactory> {
 const factories = new Map<Protocol, SourceFactory>();
 
 /** Imports the source kinds these sources use; openSource then opens them synchronously. */
-export async function loadSourceKinds(sources: Iterable<Pick<SourceConfig, 'protocol'>>): Promise<void> {
+export async function loadSourceKinds(sources: Iterable<Pick<SourceSettings, 'protocol'>>): Promise<void> {
   for (const protocol of new Set([...sources].map((s) => s.protocol))) {
     if (!factories.has(protocol)) factories.set(protocol, await LOADERS[protocol]());
   }
 }
 
-export function connectOptions(src: SourceConfig, log: Logger): SourceConnectOptions {
+export function connectOptions(src: SourceSettings, log: Logger): SourceConnectOptions {
   return {
     name: src.name,
     protocol: src.protocol,
@@ -76,6 +75,8 @@ export function connectOptions(src: SourceConfig, log: Logger): SourceConnectOpt
     connectTimeoutMs: src.connectTimeoutMs,
     dataTimeoutMs: src.dataTimeoutMs,
     ...(src.bearerToken !== undefined && { bearerToken: src.bearerToken }),
+    ...(src.proxy !== undefined && { proxy: src.proxy }),
+    ...(src.proxyCredentials !== undefined && { proxyCredentials: src.proxyCredentials }),
     ...(src.s3 !== undefined && { s3: src.s3 }),
     ...(src.wis2 !== undefined && { wis2: src.wis2 }),
     log,
@@ -89,7 +90,7 @@ export interface SharedSourceState {
   stateDir?: string;
 }
 
-export function openSource(src: SourceConfig, log: Logger, shared: SharedSourceState): Source {
+export function openSource(src: SourceSettings, log: Logger, shared: SharedSourceState): Source {
   const factory = factories.get(src.protocol);
   // A programming error, not a user's: the composition root loads the kinds of every config it opens.
   if (!factory) throw new Error(`source kind ${src.protocol} was not loaded (call loadSourceKinds first)`);

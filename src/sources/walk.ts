@@ -24,6 +24,8 @@ export interface WalkResult {
   skipped: number;
   /** A listing looked cut short by a server cap, or the walk hit MAX_WALK_ENTRIES or MAX_WALK_DEPTH. */
   truncated: boolean;
+  /** Listing lines the source could not read, summed over the directories listed. */
+  unparsedLines: number;
 }
 
 export async function walkSource(
@@ -38,7 +40,7 @@ export async function walkSource(
   },
 ): Promise<WalkResult> {
   const limit = pLimit(Math.max(1, opts.concurrency));
-  const result: WalkResult = { files: [], dirsListed: 0, skipped: 0, truncated: false };
+  const result: WalkResult = { files: [], dirsListed: 0, skipped: 0, truncated: false, unparsedLines: 0 };
   let seenEntries = 0;
   const visit = async (dir: string, depth: number): Promise<void> => {
     opts.signal.throwIfAborted();
@@ -51,6 +53,7 @@ export async function walkSource(
     );
     result.dirsListed++;
     if (entries.truncated) result.truncated = true;
+    result.unparsedLines += entries.unparsedLines ?? 0;
     const subdirs: string[] = [];
     for (const e of entries) {
       if (++seenEntries > MAX_WALK_ENTRIES) {

@@ -12,6 +12,9 @@ import { type EngineEnv, startEngineEnv } from '../helpers/engine-env.js';
 import { freePort } from '../helpers/free-port.js';
 import { waitFor } from '../helpers/wait-for.js';
 
+/** WNM sinks announce links under a public base (a subscriber cannot follow the FTP source's). */
+const PUBLIC_BASE = 'https://data.example.org/poller';
+
 const available = brokerAvailable('mosquitto') && brokerAvailable('nats');
 
 describe.skipIf(!available && !process.env['CI'])('events through broker faults', () => {
@@ -37,7 +40,9 @@ describe.skipIf(!available && !process.env['CI'])('events through broker faults'
       http: { port },
       events: {
         centreId: 'xx-test',
-        sinks: [{ name: 'mq', type: 'mqtt', url: mosq.url, lagAlert: '300ms', timeout: '1s' }],
+        sinks: [
+          { name: 'mq', type: 'mqtt', publicBaseUrl: PUBLIC_BASE, url: mosq.url, lagAlert: '300ms', timeout: '1s' },
+        ],
       },
     }));
     // A persistent subscriber: mosquitto keeps its queue across the broker's restart.
@@ -99,7 +104,15 @@ describe.skipIf(!available && !process.env['CI'])('events through broker faults'
       events: {
         centreId: 'xx-kill',
         sinks: [
-          { name: 'js', type: 'nats', url: nats.url, stream: 'KILL', topic: 'kill/{centreId}/{source}', inFlight: 1 },
+          {
+            name: 'js',
+            type: 'nats',
+            publicBaseUrl: PUBLIC_BASE,
+            url: nats.url,
+            stream: 'KILL',
+            topic: 'origin/a/wis2/{centreId}/data/core/weather/experimental/kill/{source}',
+            inFlight: 1,
+          },
         ],
       },
     }));

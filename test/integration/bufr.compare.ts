@@ -88,6 +88,24 @@ function sameValue(ours: unknown, theirs: unknown, scale: number): boolean {
   return false;
 }
 
+/**
+ * The entries of a flat dump with the attributes ecCodes nests in them (an element's
+ * `associatedField`, and that field's `associatedFieldSignificance`), each an entry with an index.
+ */
+function withAttributes(ec: readonly EcEntry[]): EcEntry[] {
+  const out: EcEntry[] = [];
+  const visit = (e: EcEntry): void => {
+    out.push(e);
+    for (const [k, v] of Object.entries(e)) {
+      if (k === 'value' || v === null || typeof v !== 'object' || Array.isArray(v)) continue;
+      const attr = v as EcEntry;
+      if (typeof attr.key === 'string' && typeof attr.index === 'number') visit(attr);
+    }
+  };
+  for (const e of ec) visit(e);
+  return out;
+}
+
 /** Outcome of comparing one message. */
 export interface MessageComparison {
   values: number;
@@ -116,7 +134,7 @@ export function compareMessage(msg: DecodedMessage, ec: readonly EcEntry[]): Mes
     for (const sub of msg.subsets)
       for (const e of sub) byIndex.set(e.index, { descriptor: e.descriptor, kind: e.kind, values: [e.value] });
   }
-  for (const e of ec) {
+  for (const e of withAttributes(ec)) {
     const ours = byIndex.get(e.index!);
     const theirs = Array.isArray(e.value) ? e.value : undefined;
     const count = msg.header.compressed ? n : 1;

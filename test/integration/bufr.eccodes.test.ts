@@ -54,7 +54,8 @@ async function eccodesDump(file: string, defs?: string): Promise<EcEntry[]> {
   const env = defs
     ? { ...process.env, ECCODES_DEFINITION_PATH: `${defs}:/usr/share/eccodes/definitions` }
     : process.env;
-  const { stdout } = await run('bufr_dump', ['-jf', file], { env, maxBuffer: 256 * 1024 * 1024 });
+  // bufr_dump writes a string's bytes as they are; read them as Latin-1, as the decoder maps them.
+  const { stdout } = await run('bufr_dump', ['-jf', file], { env, maxBuffer: 256 * 1024 * 1024, encoding: 'latin1' });
   return (JSON.parse(stdout) as { messages: EcEntry[] }).messages;
 }
 
@@ -134,13 +135,28 @@ describe.skipIf(!HAVE)('bufr cross-check with ecCodes on freshly encoded message
         subsets: [refs],
       }),
     });
+    // The same compressed, where the new reference values are YYY bits with no increment width.
+    messages.push({
+      name: 'new-reference-values-compressed',
+      bytes: encodeMessage({
+        centre: 98,
+        category: 0,
+        masterVersion: 33,
+        time: t,
+        compressed: true,
+        descriptors: [1001, 203014, 12101, 203255, 12101, 203000, 12101],
+        subsets: [0, 1, 2].map((i) => [i, refs[1]!, Math.round(r() * 3000) / 100 - i, refs[3]!]),
+      }),
+    });
+    // An associated field of all ones is a number (255 for 8 bits), not missing, as ecCodes has it.
+    const assoc = (): number => (r() < 0.4 ? 255 : Math.floor(r() * 255));
     for (const compressed of [false, true]) {
       const subset = (): EncodeValue[] => [
         Math.floor(r() * 99),
         1,
-        Math.floor(r() * 255),
+        assoc(),
         Math.round((250 + r() * 50) * 10) / 10,
-        Math.floor(r() * 255),
+        assoc(),
         Math.floor(r() * 360),
         `T${Math.floor(r() * 1e6)}`,
       ];
@@ -157,6 +173,42 @@ describe.skipIf(!HAVE)('bufr cross-check with ecCodes on freshly encoded message
         }),
       });
     }
+    // Quality information (2-22) through a bitmap defined for reuse (2-36) and reused (2-37), as in
+    // satellite wind (AMV) messages: percent confidence for the elements the bitmap marks.
+    const amv = [1007, 5001, 6001, 11001, 11002, 222000, 236000, 101005, 31031, 1031, 1032, 101002, 33007];
+    const amvSubset = (): EncodeValue[] => [
+      784,
+      Math.round((r() * 120 - 60) * 100) / 100,
+      Math.round((r() * 360 - 180) * 100) / 100,
+      Math.floor(r() * 360),
+      Math.round(r() * 500) / 10,
+      1,
+      1,
+      1,
+      0,
+      0,
+      254,
+      1,
+      maybe(Math.floor(r() * 100)),
+      maybe(Math.floor(r() * 100)),
+      254,
+      2,
+      maybe(Math.floor(r() * 100)),
+      maybe(Math.floor(r() * 100)),
+    ];
+    for (const compressed of [false, true])
+      messages.push({
+        name: `quality-information-${compressed}`,
+        bytes: encodeMessage({
+          centre: 98,
+          category: 5,
+          masterVersion: 33,
+          time: t,
+          compressed,
+          descriptors: [...amv, 222000, 237000, 1031, 1032, 101002, 33007],
+          subsets: compressed ? [amvSubset(), amvSubset(), amvSubset()] : [amvSubset()],
+        }),
+      });
     // Quality operators: difference statistics (2-25) and replaced values (2-32) through a reused bitmap.
     const q = new BitWriter();
     q.writeBits(28015, 16);
@@ -224,6 +276,10 @@ describe.skipIf(!HAVE)('bufr cross-check with ecCodes on freshly encoded message
       'TRAIL   ',
       'AB\0\0',
       'A\0B',
+      // All ones up to the first NUL is missing; all ones then blanks is missing when uncompressed
+      // and data when compressed (ecCodes' dump, followed here).
+      `${'\xff'.repeat(8)}${'\0'.repeat(12)}`,
+      `${'\xff'.repeat(8)}${' '.repeat(12)}`,
     ];
     for (const compressed of [false, true])
       messages.push({

@@ -9,6 +9,9 @@ import { type Daemon, editConfig, startDaemon } from '../helpers/daemon.js';
 import { type EngineEnv, startEngineEnv } from '../helpers/engine-env.js';
 import { waitFor } from '../helpers/wait-for.js';
 
+/** WNM sinks announce links under a public base (a subscriber cannot follow the FTP source's). */
+const PUBLIC_BASE = 'https://data.example.org/poller';
+
 let env: EngineEnv | undefined;
 let daemon: Daemon | undefined;
 afterEach(async () => {
@@ -52,7 +55,7 @@ describe('poller run: SIGHUP reloads events', () => {
       ...c,
       events: {
         centreId: 'xx-test',
-        sinks: [{ name: 'first', type: 'file', url: './first.jsonl', kinds: ['fetched'] }],
+        sinks: [{ name: 'first', type: 'file', publicBaseUrl: PUBLIC_BASE, url: './first.jsonl', kinds: ['fetched'] }],
       },
     }));
     daemon.child.kill('SIGHUP');
@@ -70,7 +73,9 @@ describe('poller run: SIGHUP reloads events', () => {
       ...c,
       events: {
         centreId: 'xx-test',
-        sinks: [{ name: 'second', type: 'file', url: './second.jsonl', kinds: ['fetched'] }],
+        sinks: [
+          { name: 'second', type: 'file', publicBaseUrl: PUBLIC_BASE, url: './second.jsonl', kinds: ['fetched'] },
+        ],
       },
     }));
     daemon.child.kill('SIGHUP');

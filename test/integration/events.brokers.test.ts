@@ -15,6 +15,9 @@ import { type EngineEnv, startEngineEnv } from '../helpers/engine-env.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { wnmProblems } from '../helpers/wnm-schema.js';
 
+/** WNM sinks announce links under a public base (a subscriber cannot follow the FTP source's). */
+const PUBLIC_BASE = 'https://data.example.org/poller';
+
 const available = brokerAvailable('mosquitto') && brokerAvailable('nats') && brokerAvailable('rabbitmq');
 const TOPIC = 'origin/a/wis2/{centreId}/data/core/weather/surface-based-observations/weather-radar';
 
@@ -54,11 +57,17 @@ describe.skipIf(!available && !process.env['CI'])('events to real brokers', () =
       events: {
         centreId: 'xx-test',
         sinks: [
-          { name: 'mq', type: 'mqtt', url: mosq.url, topic: TOPIC },
-          { name: 'js', type: 'nats', url: nats.url, stream: 'WNM' },
-          { name: 'rb', type: 'amqp', url: rabbit.url, user: 'guest', password: 'guest' },
+          { name: 'mq', type: 'mqtt', publicBaseUrl: PUBLIC_BASE, url: mosq.url, topic: TOPIC },
+          { name: 'js', type: 'nats', publicBaseUrl: PUBLIC_BASE, url: nats.url, stream: 'WNM' },
+          { name: 'rb', type: 'amqp', publicBaseUrl: PUBLIC_BASE, url: rabbit.url, user: 'guest', password: 'guest' },
           { name: 'sr3', type: 'amqp', url: rabbit.url, user: 'guest', password: 'guest', format: 'sr3-v03' },
-          { name: 'log', type: 'file', url: './events.jsonl', kinds: ['fetched', 'processed'] },
+          {
+            name: 'log',
+            type: 'file',
+            publicBaseUrl: PUBLIC_BASE,
+            url: './events.jsonl',
+            kinds: ['fetched', 'processed'],
+          },
         ],
       },
     }));

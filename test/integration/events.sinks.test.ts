@@ -15,6 +15,9 @@ import { makeTestCertificate } from '../helpers/tls-cert.js';
 import { makeTmpDir, type TmpDir } from '../helpers/tmp-dir.js';
 import { waitFor } from '../helpers/wait-for.js';
 
+/** WNM sinks announce links under a public base (a subscriber cannot follow the FTP source's). */
+const PUBLIC_BASE = 'https://data.example.org/poller';
+
 let env: EngineEnv | undefined;
 afterEach(async () => {
   await env?.close();
@@ -77,6 +80,7 @@ describe('webhook sink', () => {
       {
         name: 'hook',
         type: 'webhook',
+        publicBaseUrl: PUBLIC_BASE,
         url: `http://127.0.0.1:${port}/hook`,
         kinds: ['fetched', 'processed'],
         inFlight: 1,
@@ -103,7 +107,13 @@ describe('webhook sink', () => {
     received.length = 0;
     failNext = 1000;
     env = await withSinks(2, [
-      { name: 'hook', type: 'webhook', url: `http://127.0.0.1:${port}/hook`, kinds: ['fetched'] },
+      {
+        name: 'hook',
+        type: 'webhook',
+        publicBaseUrl: PUBLIC_BASE,
+        url: `http://127.0.0.1:${port}/hook`,
+        kinds: ['fetched'],
+      },
     ]);
     const down = await runOnce(env, '--events-wait', '1s');
     expect(down.events[0]).toMatchObject({ sink: 'hook', sent: 0, pending: 2 });
@@ -147,13 +157,28 @@ describe.skipIf(!brokerAvailable('mosquitto') && process.env['CI'] !== 'true')('
   }
 
   it('publishes with MQTT 3.1.1 when told to (mqttVersion: 4): no MQTT 5 properties reach subscribers', async () => {
-    const sub = await subscribe('v4/#');
+    const sub = await subscribe('origin/a/wis2/xx-test/data/core/weather/experimental/v4/#');
     try {
       env = await withSinks(3, [
-        { name: 'v4', type: 'mqtt', url: broker.url, mqttVersion: 4, topic: 'v4/{source}/{dirs}', kinds: ['fetched'] },
-        { name: 'v5', type: 'mqtt', url: broker.url, topic: 'v5/{source}/{dirs}', kinds: ['fetched'] },
+        {
+          name: 'v4',
+          type: 'mqtt',
+          publicBaseUrl: PUBLIC_BASE,
+          url: broker.url,
+          mqttVersion: 4,
+          topic: 'origin/a/wis2/{centreId}/data/core/weather/experimental/v4/{source}/{dirs}',
+          kinds: ['fetched'],
+        },
+        {
+          name: 'v5',
+          type: 'mqtt',
+          publicBaseUrl: PUBLIC_BASE,
+          url: broker.url,
+          topic: 'origin/a/wis2/{centreId}/data/core/weather/experimental/v5/{source}/{dirs}',
+          kinds: ['fetched'],
+        },
       ]);
-      const v5 = await subscribe('v5/#');
+      const v5 = await subscribe('origin/a/wis2/xx-test/data/core/weather/experimental/v5/#');
       try {
         const summary = await runOnce(env);
         for (const e of summary.events) expect(e, e.sink).toMatchObject({ sent: 3, pending: 0 });
@@ -169,11 +194,26 @@ describe.skipIf(!brokerAvailable('mosquitto') && process.env['CI'] !== 'true')('
   });
 
   it('publishes over TLS with the CA given, and refuses a broker it cannot verify', async () => {
-    const sub = await subscribe('tls/#');
+    const sub = await subscribe('origin/a/wis2/xx-test/data/core/weather/experimental/tls/#');
     try {
       env = await withSinks(2, [
-        { name: 'tls', type: 'mqtt', url: broker.tlsUrl, ca: caPath, topic: 'tls/{source}', kinds: ['fetched'] },
-        { name: 'untrusted', type: 'mqtt', url: broker.tlsUrl, topic: 'untrusted/{source}', kinds: ['fetched'] },
+        {
+          name: 'tls',
+          type: 'mqtt',
+          publicBaseUrl: PUBLIC_BASE,
+          url: broker.tlsUrl,
+          ca: caPath,
+          topic: 'origin/a/wis2/{centreId}/data/core/weather/experimental/tls/{source}',
+          kinds: ['fetched'],
+        },
+        {
+          name: 'untrusted',
+          type: 'mqtt',
+          publicBaseUrl: PUBLIC_BASE,
+          url: broker.tlsUrl,
+          topic: 'origin/a/wis2/{centreId}/data/core/weather/experimental/untrusted/{source}',
+          kinds: ['fetched'],
+        },
       ]);
       const summary = await runOnce(env, '--events-wait', '2s');
       const by = new Map(summary.events.map((e) => [e.sink, e]));

@@ -11,6 +11,9 @@ import { MOMENTS, memberBytes, memberName, volumeRecorder, volumesBlock } from '
 import { waitFor } from '../helpers/wait-for.js';
 import { wnmProblems } from '../helpers/wnm-schema.js';
 
+/** WNM sinks announce links under a public base (a subscriber cannot follow the FTP source's). */
+const PUBLIC_BASE = 'https://data.example.org/poller';
+
 let env: EngineEnv | undefined;
 afterEach(async () => {
   await env?.close();
@@ -56,6 +59,7 @@ describe('volume events', () => {
             {
               name: 'log',
               type: 'file',
+              publicBaseUrl: PUBLIC_BASE,
               url: './events.jsonl',
               kinds: ['volume-complete', 'volume-partial', 'volume-processed', 'volume-output'],
             },
@@ -114,7 +118,7 @@ describe('volume events', () => {
     ]);
     for (const k of links) {
       const name = memberName('RMA1', T1, k.title).name;
-      expect(k.href).toBe(`ftp://127.0.0.1:${e.ftp.port}/in/${name}`);
+      expect(k.href).toBe(`${PUBLIC_BASE}/radar/in/${name}`);
       expect(k.length).toBe(memberBytes('RMA1', T1, k.title).byteLength);
     }
     // Credentials never go out.

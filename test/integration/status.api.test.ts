@@ -84,7 +84,10 @@ describe('the status API with auth', () => {
         const doc = await report();
         const north = doc.sources.find((x) => x.name === 'north');
         const done = doc.sources.every((x) => (x.files['processed'] ?? 0) >= (x.name === 'north' ? 2 : 1));
-        return done && north && doc.failures.some((f) => f.path === 'bad-1.bufr') ? doc : undefined;
+        // The failed plugin run shows in `failures` before the file's verdict is committed: wait
+        // for the verdict too, so `why` below sees the file failed, not still processing.
+        const verdict = north && (north.files['failed'] ?? 0) + (north.files['quarantined'] ?? 0) >= 1;
+        return done && verdict && doc.failures.some((f) => f.path === 'bad-1.bufr') ? doc : undefined;
       },
       { timeoutMs: 45_000, what: 'every source processed and the failure recorded' },
     );

@@ -84,7 +84,7 @@ function violations(rule: (e: Edge) => boolean): string[] {
 describe('import graph', () => {
   it('is read: known edges are found', () => {
     const has = (from: string, to: string) => GRAPH.some((e) => e.from === from && e.to === to);
-    expect(has('src/engine/cycle.ts', 'src/transfer/landing.ts')).toBe(true);
+    expect(has('src/engine/cycle/fetch.ts', 'src/transfer/landing.ts')).toBe(true);
     expect(has('src/plugins/api.ts', 'src/errors.ts')).toBe(true); // an `export … from`
     expect(GRAPH.some((e) => e.from === 'src/cli/app.ts' && e.typeOnly)).toBe(true);
     expect(GRAPH.length).toBeGreaterThan(100);
@@ -150,5 +150,111 @@ describe('import graph', () => {
     expect(
       violations((e) => under('src/demo')(e.to) && !under('src/demo')(e.from) && !under('src/cli')(e.from)),
     ).toEqual([]);
+  });
+});
+
+/**
+ * The top-level area of a file: `src/engine/cycle.ts` → `engine`, `src/errors.ts` → `errors.ts`.
+ * Areas are the units a reader holds in mind; their imports must point one way.
+ */
+function areaOf(file: string): string | undefined {
+  const parts = file.split('/');
+  return parts[0] === 'src' ? parts[1] : undefined;
+}
+
+/** Area → area, each with the imports that make it (type-only ones too: a type cycle is a knot as well). */
+function areaGraph(edges: readonly Edge[]): Map<string, Map<string, Edge[]>> {
+  const graph = new Map<string, Map<string, Edge[]>>();
+  for (const e of edges) {
+    const from = areaOf(e.from);
+    const to = areaOf(e.to);
+    if (from === undefined || to === undefined || from === to) continue;
+    const out = graph.get(from) ?? new Map<string, Edge[]>();
+    graph.set(from, out);
+    out.set(to, [...(out.get(to) ?? []), e]);
+  }
+  return graph;
+}
+
+/** The first cycle found (depth-first, areas in name order), as its areas with the first area repeated last. */
+function findCycle(graph: ReadonlyMap<string, ReadonlyMap<string, unknown>>): string[] | undefined {
+  const done = new Set<string>();
+  const onPath: string[] = [];
+  const visit = (node: string): string[] | undefined => {
+    const at = onPath.indexOf(node);
+    if (at >= 0) return [...onPath.slice(at), node];
+    if (done.has(node)) return undefined;
+    onPath.push(node);
+    for (const next of [...(graph.get(node)?.keys() ?? [])].sort()) {
+      const cycle = visit(next);
+      if (cycle) return cycle;
+    }
+    onPath.pop();
+    done.add(node);
+    return undefined;
+  };
+  for (const node of [...graph.keys()].sort()) {
+    const cycle = visit(node);
+    if (cycle) return cycle;
+  }
+  return undefined;
+}
+
+/** A cycle as lines a reader can act on: each step with one import that makes it. */
+function describeCycle(cycle: readonly string[], graph: ReadonlyMap<string, ReadonlyMap<string, Edge[]>>): string[] {
+  const lines = [cycle.join(' → ')];
+  for (let i = 0; i + 1 < cycle.length; i++) {
+    const from = cycle[i] as string;
+    const to = cycle[i + 1] as string;
+    const via = graph.get(from)?.get(to) ?? [];
+    lines.push(
+      `  ${from} → ${to}: ${show(via.slice(0, 3)).join('; ')}${via.length > 3 ? ` (+${via.length - 3} more)` : ''}`,
+    );
+  }
+  return lines;
+}
+
+describe('top-level areas of src/', () => {
+  const graph = areaGraph(GRAPH);
+
+  it('the cycle finder finds a cycle and names it (so the DAG check below can fail)', () => {
+    const edge = (from: string, to: string): Edge => ({
+      from: `src/${from}/x.ts`,
+      to: `src/${to}/y.ts`,
+      line: 1,
+      typeOnly: false,
+    });
+    const knot = areaGraph([
+      edge('config', 'observe'),
+      edge('observe', 'ledger'),
+      edge('ledger', 'config'),
+      edge('cli', 'config'),
+    ]);
+    const cycle = findCycle(knot);
+    expect(cycle).toEqual(['config', 'observe', 'ledger', 'config']);
+    expect(describeCycle(cycle as string[], knot)[1]).toBe(
+      '  config → observe: src/config/x.ts:1 imports src/observe/y.ts',
+    );
+    expect(findCycle(areaGraph([edge('cli', 'config'), edge('config', 'util'), edge('cli', 'util')]))).toBeUndefined();
+  });
+
+  it('form a DAG: no area reaches itself through its imports', () => {
+    // Knows every area (a typo in areaOf would make the graph empty and the check vacuous).
+    expect([...graph.keys()]).toEqual(expect.arrayContaining(['cli', 'config', 'engine', 'ledger', 'sources']));
+    const cycle = findCycle(graph);
+    expect(cycle === undefined ? [] : describeCycle(cycle, graph)).toEqual([]);
+  });
+
+  it('src/util/ is a leaf: it imports nothing of src/', () => {
+    expect(violations((e) => under('src/util')(e.from) && under('src')(e.to) && !under('src/util')(e.to))).toEqual([]);
+  });
+
+  it('src/observe/ (logger, metrics, probes, HTTP) imports only the leaves: it serves every area, so it uses none', () => {
+    const leaf = (file: string) => file === 'src/errors.ts' || under('src/util')(file) || under('src/observe')(file);
+    expect(violations((e) => under('src/observe')(e.from) && under('src')(e.to) && !leaf(e.to))).toEqual([]);
+  });
+
+  it('src/sources/ does not import src/config/: the config is built from what sources declare, not the reverse', () => {
+    expect(violations((e) => under('src/sources')(e.from) && under('src/config')(e.to))).toEqual([]);
   });
 });

@@ -7,7 +7,7 @@ import {
   splitDateTemplate,
   startDirsFor,
 } from '../../src/sources/date-template.js';
-import { GlobFilter } from '../../src/sources/glob.js';
+import { GlobFilter } from '../../src/util/glob.js';
 
 const t = (iso: string) => Date.parse(iso);
 

@@ -20,6 +20,7 @@ describe('WIS2 notification messages', () => {
       ...base,
       wnm: {
         ...base.wnm,
+        metadataId: 'urn:wmo:md:xx-test:radar.volumes',
         datetimePattern: /(?<Y>\d{4})(?<m>\d{2})(?<d>\d{2})(?<H>\d{2})(?<M>\d{2})(?<S>\d{2})\.bufr$/,
       },
     });
@@ -31,7 +32,7 @@ describe('WIS2 notification messages', () => {
       pubtime: '2026-11-23T05:16:00Z',
       datetime: '2026-11-23T05:15:00Z',
       integrity: { method: 'sha512', value: 'aGFzaA==' },
-      metadata_id: 'urn:wmo:md:xx-test:radar',
+      metadata_id: 'urn:wmo:md:xx-test:radar.volumes',
     });
     expect(m.links).toEqual([
       {
@@ -56,6 +57,8 @@ describe('WIS2 notification messages', () => {
     });
     expect(m.geometry).toBeNull();
     expect(m.properties.datetime).toBeNull();
+    // No metadata_id configured: none is made up (it is the operator's WCMP2 record id).
+    expect(m.properties).not.toHaveProperty('metadata_id');
     expect(wnmProblems(encodeWnm(m) as Buffer)).toEqual([]);
   });
 

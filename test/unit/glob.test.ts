@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { GlobFilter } from '../../src/sources/glob.js';
 import { backoffDelayMs } from '../../src/transfer/retry.js';
+import { GlobFilter } from '../../src/util/glob.js';
 
 describe('glob filter', () => {
   it('matches includes minus excludes', () => {

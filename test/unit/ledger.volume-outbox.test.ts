@@ -115,7 +115,14 @@ describe('sqlite volume ledger outbox', () => {
     expect(events[2]?.fact.outputs).toEqual([output]);
 
     // On the wire: the handed-on volume is a WNM listing its members; the rest are CloudEvents.
-    const sink = { name: 'mq', type: 'mqtt', kinds: [], sources: null, format: 'wnm' } as unknown as SinkConfig;
+    const sink = {
+      name: 'mq',
+      type: 'mqtt',
+      kinds: [],
+      sources: null,
+      format: 'wnm',
+      publicBaseUrl: 'https://data.example.org',
+    } as unknown as SinkConfig;
     const ctx = { centreId: 'xx-test', sink, sources: new Map() };
     const wnm = await formatEvent(events[0]!, ctx);
     if (isUnsendable(wnm)) throw new Error(wnm.reason);
@@ -127,9 +134,9 @@ describe('sqlite volume ledger outbox', () => {
     expect(body.properties['data_id']).toBe('xx-test/s/volumes/RMA1_20261123T1200Z/1');
     expect(body.properties.volume).toMatchObject({ key: 'RMA1_20261123T1200Z', complete: true, partial: false });
     expect(body.links.map((k) => [k['rel'], k['title'], k['href']])).toEqual([
-      ['canonical', 'DBZH', 'poller:s/RMA1_DBZH_20261123T1200Z.BUFR'],
-      ['item', 'VRAD', 'poller:s/RMA1_VRAD_20261123T1200Z.BUFR'],
-      ['item', 'ZDR', 'poller:s/RMA1_ZDR_20261123T1200Z.BUFR'],
+      ['canonical', 'DBZH', 'https://data.example.org/s/RMA1_DBZH_20261123T1200Z.BUFR'],
+      ['item', 'VRAD', 'https://data.example.org/s/RMA1_VRAD_20261123T1200Z.BUFR'],
+      ['item', 'ZDR', 'https://data.example.org/s/RMA1_ZDR_20261123T1200Z.BUFR'],
     ]);
     const processed = await formatEvent(events[2]!, ctx);
     if (isUnsendable(processed)) throw new Error(processed.reason);

@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger, redactUrl, SECRET_FIELDS } from '../../src/observe/logger.js';
+import { createLogger, SECRET_FIELDS } from '../../src/observe/logger.js';
+import { redactUrl } from '../../src/util/redact-url.js';
 
 function collectingLogger() {
   const lines: Record<string, unknown>[] = [];

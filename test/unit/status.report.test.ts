@@ -4,9 +4,9 @@
  * and the page's renderer escaping whatever a remote name or an error message holds.
  */
 import { describe, expect, it } from 'vitest';
-import { freshness, isLate } from '../../src/observe/status/freshness.js';
-import { pageCsp, renderPage, renderStatusBody } from '../../src/observe/status/page.js';
-import { buildStatusReport, CHART_SLOTS, type StatusInput } from '../../src/observe/status/report.js';
+import { freshness, isLate } from '../../src/status/freshness.js';
+import { pageCsp, renderPage, renderStatusBody } from '../../src/status/page.js';
+import { buildStatusReport, CHART_SLOTS, type StatusInput } from '../../src/status/report.js';
 
 const NOW = Date.parse('2026-11-23T06:00:00Z');
 const MIN = 60_000;

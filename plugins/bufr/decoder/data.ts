@@ -80,11 +80,15 @@ function fxy(code: number): string {
   return `${Math.floor(code / 100000)}-${String(Math.floor(code / 1000) % 100).padStart(2, '0')}-${String(code % 1000).padStart(3, '0')}`;
 }
 
-/** Replication factors and bitmap flags are never "missing": all ones is a value there. */
+/**
+ * Replication factors, bitmap flags and associated fields are never "missing": all ones is a value
+ * there. For associated fields (2-04) this follows ecCodes, and WMO's note to 0-31-021: whether an
+ * all-ones field means "missing" depends on its significance (e.g. 21 = 6 has 15 for missing,
+ * 21 = 1 has 1 for "suspect or bad"), so the number is kept and the significance read with it.
+ */
 function canBeMissing(code: number): boolean {
-  // Associated fields follow the general rule (all ones = missing), as pybufrkit does; ecCodes
-  // reports them as plain numbers but only as attributes, which its flat dump does not list.
   return !(
+    code === 999999 ||
     code === 31000 ||
     code === 31001 ||
     code === 31002 ||
@@ -109,19 +113,28 @@ function isCSpace(c: number): boolean {
   return c === 0x20 || (c >= 0x09 && c <= 0x0d);
 }
 
+/** True when every character of `s` is 0xFF (an empty `s` is not). */
+function isAllOnes(s: string, end: number): boolean {
+  if (end === 0) return false;
+  for (let i = 0; i < end; i++) if (s.charCodeAt(i) !== 0xff) return false;
+  return true;
+}
+
 /**
- * The string conventions of ecCodes (WMO for all-ones): all bytes 0xFF is missing (the reader
- * already returns null); the string ends at the first NUL, as a C string does, and an empty one is
- * missing (so NUL-filled is missing); trailing blanks are dropped, but an all-blank string keeps
- * one blank (present, not missing); leading blanks are data and kept.
+ * The string conventions of ecCodes (WMO for all-ones): the string ends at the first NUL, as a C
+ * string does, and an empty one is missing (so NUL-filled is missing); all 0xFF up to that NUL is
+ * missing, and so, when `blanksCount` is false (uncompressed data, where ecCodes looks past
+ * trailing blanks), is all 0xFF followed by blanks; trailing blanks are dropped, but an all-blank
+ * string keeps one blank (present, not missing); leading blanks are data and kept.
  */
-export function bufrString(raw: string | null): string | null {
+export function bufrString(raw: string | null, blanksCount = false): string | null {
   if (raw === null) return null;
   const nul = raw.indexOf('\0');
   const s = nul >= 0 ? raw.slice(0, nul) : raw;
   if (s === '') return null;
   let end = s.length;
   while (end > 1 && isCSpace(s.charCodeAt(end - 1))) end--;
+  if (isAllOnes(s, blanksCount ? s.length : end)) return null;
   return end === s.length ? s : s.slice(0, end);
 }
 
@@ -231,12 +244,13 @@ export class DataDecoder {
     const s0 = r.readString(bytes);
     r.skip(widthBits & 7);
     const nbinc = r.read(6);
-    if (nbinc === 0) return [bufrString(s0)];
+    // Compressed strings, as ecCodes dumps them: 0xFF then blanks is data, not missing.
+    if (nbinc === 0) return [bufrString(s0, true)];
     if (r.remaining < nbinc * 8 * this.n)
       this.fail('BUFR_TRUNCATED', `${this.n} strings of ${nbinc} bytes need more bits than are left`);
     const out: Val[] = new Array(this.n);
     for (let k = 0; k < this.n; k++) {
-      out[k] = bufrString(r.readString(nbinc));
+      out[k] = bufrString(r.readString(nbinc), true);
     }
     return out;
   }
@@ -283,14 +297,12 @@ export class DataDecoder {
   }
 
   private element(code: number, out: Node[]): number {
-    // 2-03-YYY definition phase: the "values" are new reference values, not data.
+    // 2-03-YYY definition phase: the "values" are new reference values, not data. They are YYY
+    // bits each, compressed messages included: no increment width follows (as ecCodes reads them;
+    // a reference value is one for the whole message, never per subset).
     if (this.newRefBits > 0) {
       const bits = this.newRefBits;
       const raw = this.r.read(bits);
-      if (this.compressed) {
-        const nb = this.r.read(6);
-        this.r.skip(nb * this.n);
-      }
       const sign = 2 ** (bits - 1);
       this.newRefs.set(code, raw >= sign ? -(raw - sign) : raw);
       return -1;

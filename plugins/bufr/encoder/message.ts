@@ -140,8 +140,9 @@ class Walker {
     if (typeof v !== 'number' || !Number.isFinite(v))
       throw new BufrEncodeError(`${fxy(code)}: expected a number, got ${String(v)}`);
     const r = Math.round(v * 10 ** e.scale) - e.reference;
-    // All ones means "missing", except for replication factors and bitmap flags, where it is a value.
-    const top = Math.floor(code / 1000) === 31 ? 2 ** e.width : 2 ** e.width - 1;
+    // All ones means "missing", except for replication factors, bitmap flags and associated
+    // fields, where it is a value.
+    const top = Math.floor(code / 1000) === 31 || code === 999999 ? 2 ** e.width : 2 ** e.width - 1;
     if (r < 0 || r >= top)
       throw new BufrEncodeError(
         `${fxy(code)}: value ${v} does not fit ${e.width} bits (scale ${e.scale}, reference ${e.reference})`,
@@ -201,8 +202,9 @@ class Walker {
       this.w.writeBits(0, 6);
       return;
     }
-    // All ones in the increment means missing, so the range needs one spare code.
-    const nbinc = bitsFor(max - min + (hasMissing ? 1 : 0));
+    // All ones in the increment means missing (for every element that can be missing), so the
+    // range always needs one spare code.
+    const nbinc = bitsFor(max - min + 1);
     this.w.writeBits(min, e.width);
     this.w.writeBits(nbinc, 6);
     for (const r of raws) {
@@ -222,8 +224,8 @@ class Walker {
         throw new BufrEncodeError(`${fxy(d)}: new reference ${String(v)} does not fit ${bits} bits`);
       if (vals.some((o) => o !== v))
         throw new BufrEncodeError(`${fxy(d)}: new reference values differ between subsets`);
+      // YYY bits, sign first, compressed or not: no increment width follows (see the decoder).
       this.w.writeBits(v < 0 ? 2 ** (bits - 1) - v : v, bits);
-      if (this.compressed) this.w.writeBits(0, 6);
       this.op.newRefs.set(d, v);
       return;
     }

@@ -31,9 +31,6 @@ export function pageCsp(nonce: string): string {
   ].join('; ');
 }
 
-/** The CSP of every other answer (JSON, text): nothing may load, nothing may frame it. */
-export const API_CSP = "default-src 'none'; frame-ancestors 'none'";
-
 /**
  * The sources and failures as HTML, from a status document. It must stay self-contained (no
  * reference to anything outside its own body): its source text also runs in the browser.

@@ -2,7 +2,7 @@
  * Gathers one status document from the ledger: three reads (per-source status, the chart's one
  * aggregate, the latest failures) plus what the daemon holds in memory (paused sources).
  */
-import type { FileRecord, Ledger } from '../../ledger/ledger.js';
+import type { FileRecord, Ledger } from '../ledger/ledger.js';
 import {
   buildStatusReport,
   CHART_SLOT_MS,
