@@ -50,7 +50,8 @@ export interface EventsHub {
   lagging(nowMs: number): SinkLag[];
   stats(): DispatcherStats[];
   prune(nowMs: number): Promise<number>;
-  stop(): Promise<void>;
+  /** Stop every dispatcher; with `drainUntilMs`, each first sends what it can until then. */
+  stop(drainUntilMs?: number): Promise<void>;
 }
 
 export interface EventsHubOptions {
@@ -112,8 +113,8 @@ export async function openEventsHub(
     },
     stats: () => dispatchers.map((d) => d.stats),
     prune: (nowMs) => ledger.pruneSentEvents(nowMs - events.retentionMs),
-    async stop() {
-      await Promise.all(dispatchers.map((d) => d.stop()));
+    async stop(drainUntilMs) {
+      await Promise.all(dispatchers.map((d) => d.stop(drainUntilMs)));
     },
   };
 }

@@ -35,8 +35,13 @@ export interface RemoteEntry {
  * (pure-ftpd stops at 2,000 entries by default, without an error): entries past the cap are
  * missing, so the caller should flag it (log, metrics) and not conclude that a file is gone.
  * Sources that cannot tell leave it undefined; a plain `RemoteEntry[]` is a valid `Listing`.
+ * A listing with unparsed lines is incomplete too: a file may hide in a line not understood.
  */
-export type Listing = RemoteEntry[] & { truncated?: boolean };
+export type Listing = RemoteEntry[] & {
+  truncated?: boolean;
+  /** Listing lines the source could not read (logged by the source; counted in a metric). */
+  unparsedLines?: number;
+};
 
 export interface ListOptions {
   signal: AbortSignal;

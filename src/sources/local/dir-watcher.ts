@@ -20,6 +20,7 @@ import { type FSWatcher, watch as fsWatch } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { reportWatchState } from '../../observe/memory.js';
 import type { WatchScope } from '../source.js';
 
 /** Between two recomputations of the watch set: a quarter of the window, within these bounds. */
@@ -90,6 +91,7 @@ export async function startDirWatcher(opts: DirWatcherOptions): Promise<DirWatch
     if (!w) return;
     watchers.delete(rel);
     w.close();
+    report();
   }
 
   function closeAll(): void {
@@ -99,6 +101,7 @@ export async function startDirWatcher(opts: DirWatcherOptions): Promise<DirWatch
   function enterFallback(code: string, err: unknown): void {
     closeAll();
     fallback = code;
+    report();
     if (announced) return;
     announced = true;
     const why =
@@ -152,6 +155,7 @@ export async function startDirWatcher(opts: DirWatcherOptions): Promise<DirWatch
       }
     });
     watchers.set(rel, w);
+    report();
     return true;
   }
 
@@ -228,7 +232,12 @@ export async function startDirWatcher(opts: DirWatcherOptions): Promise<DirWatch
         `local source "${opts.sourceName}": change notifications on again (${watchers.size} directories)`,
       );
     }
+    report();
     schedule(s);
+  }
+
+  function report(): void {
+    reportWatchState(opts.sourceName, { dirs: watchers.size, fallback: fallback !== undefined });
   }
 
   function schedule(s: WatchScope): void {
@@ -319,6 +328,8 @@ export async function startDirWatcher(opts: DirWatcherOptions): Promise<DirWatch
       closed = true;
       clearTimeout(timer);
       closeAll();
+      fallback = undefined;
+      report();
     },
   };
 }
