@@ -1,207 +1,400 @@
 /**
- * `npm run bench -- soak`: poller as a daemon for a simulated week, not a test. An embedded FTP
- * server (ftp-srv) serves a generated radar feed (SOAK_RADARS radars x SOAK_MOMENTS moments every
- * simulated 5 minutes, real BUFR from the project's encoder) with time compressed SOAK_COMPRESSION
- * times; the daemon polls it every second with the archive and bufr plugins on and a maxAge that
- * spans a few simulated hours, so retention prunes all along. Every few seconds it samples RSS,
- * V8 heap, open descriptors, ledger rows and bytes; at the end it prints the slope of each over the
- * second half of the run and checks that every file written was downloaded exactly once.
- * Knobs: SOAK_MINUTES (default 30), SOAK_COMPRESSION (336: a week in 30 minutes), SOAK_RADARS
- * (10), SOAK_MOMENTS (10), SOAK_WINDOW_S (maxAge in real seconds, default 180: ftp-srv lists times to the minute).
+ * `npm run bench -- soak`: poller as a daemon under a steady feed for a long time, not a test. Three
+ * sources at once, each fed SOAK_RATE files of SOAK_FILE_KIB KiB per second into one directory per
+ * minute: a local directory, vsftpd (test/helpers/debian-ftp.ts) and nginx's autoindex
+ * (test/helpers/http-servers.ts). The daemon polls each every second with `maxAge` SOAK_MAX_AGE_S,
+ * retention every 30 s and the archive plugin on; the feed keeps SOAK_KEEP_MIN minutes of files
+ * (older minutes are deleted, as a real server rotates them), landing and archive are cleaned alike.
+ *
+ * Every SOAK_SAMPLE_S seconds it samples the daemon's process tree: RSS (and anonymous RSS), the
+ * V8 heap, external memory and array buffers of every isolate (main thread, landing writers,
+ * plugin hosts; through a `--require` probe each thread loads), glibc malloc arenas, open
+ * descriptors, inotify watches, threads and ledger rows. At the end it reports each one's
+ * least-squares slope per hour over the second half, peak RSS, and whether every file written was
+ * fetched once; the samples go to bench/results/soak-<date>.json, the table to soak-<date>.md.
+ *
+ * Knobs: SOAK_MINUTES (30), SOAK_RATE (20 files/s per source), SOAK_FILE_KIB (4), SOAK_MAX_AGE_S
+ * (120), SOAK_KEEP_MIN (10), SOAK_SAMPLE_S (30), SOAK_SOURCES (local,ftp,http), SOAK_CLI (the CLI
+ * to run, default this build's bin/poller.js: point it at another build to compare),
+ * SOAK_LABEL (results as soak-<label>-<date>), SOAK_KEEP=1 (keep the work folder), SOAK_LOG (daemon log level, default warn).
  */
-import { spawn } from 'node:child_process';
-import { mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdir, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FileSystem } from 'ftp-srv';
-import { encodeRadarVolume } from '../plugins/bufr/encoder/radar.js';
-import { createQuietFtpSrv } from '../src/demo/ftp-srv.js';
+import { createServerAccount, realServerSupport, startVsftpd } from '../test/helpers/debian-ftp.js';
+import { httpServerMissing, startWebServer } from '../test/helpers/http-servers.js';
+import { writeResult } from './lib/stats.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const CLI = path.join(REPO_ROOT, 'bin', 'poller.js');
-const SIM_STEP_MS = 5 * 60_000;
-const SAMPLE_MS = 5_000;
-
-interface Sample {
-  realS: number;
-  simDays: number;
-  rssMb: number;
-  heapMb: number;
-  fds: number;
-  ledgerMb: number;
-  fileRows: number;
-  runRows: number;
-}
 
 const num = (name: string, dflt: number) => Number(process.env[name] ?? dflt);
 
+/** One isolate's figures, written by the probe each thread of the daemon loads. */
+interface IsolateSample {
+  pid: number;
+  threadId: number;
+  heapUsedMb: number;
+  heapTotalMb: number;
+  externalMb: number;
+  arrayBuffersMb: number;
+  mallocedMb: number;
+  resources: Record<string, number>;
+}
+
+interface Sample {
+  realS: number;
+  rssMb: number;
+  anonMb: number;
+  /** Main thread's V8 heap used. */
+  heapMb: number;
+  /** Sum over every isolate of the process tree. */
+  heapAllMb: number;
+  externalMb: number;
+  arrayBuffersMb: number;
+  isolates: number;
+  mallocArenas: number;
+  fds: number;
+  inotifyWatches: number;
+  fsWatchers: number;
+  threads: number;
+  processes: number;
+  fileRows: number;
+  runRows: number;
+  fetched: number;
+  perIsolate: IsolateSample[];
+}
+
+/**
+ * The probe: CommonJS because `--require` is what Node 20 runs in worker threads too (`--import`
+ * is not). Appends one JSON line per interval and isolate; its timer never keeps a thread alive.
+ */
+const PROBE = `'use strict';
+const fs = require('node:fs');
+const path = require('node:path');
+const v8 = require('node:v8');
+const { threadId } = require('node:worker_threads');
+const dir = process.env.POLLER_SOAK_PROBE_DIR;
+if (dir) {
+  const file = path.join(dir, process.pid + '-' + threadId + '.jsonl');
+  const write = () => {
+    try {
+      const h = v8.getHeapStatistics();
+      const m = process.memoryUsage();
+      const resources = {};
+      for (const r of process.getActiveResourcesInfo()) resources[r] = (resources[r] || 0) + 1;
+      fs.appendFileSync(file, JSON.stringify({ t: Date.now(), pid: process.pid, threadId, heapUsed: h.used_heap_size,
+        heapTotal: h.total_heap_size, external: m.external, arrayBuffers: m.arrayBuffers, malloced: h.malloced_memory,
+        resources }) + '\\n');
+    } catch {}
+  };
+  setTimeout(write, 500).unref();
+  setInterval(write, Number(process.env.POLLER_SOAK_PROBE_MS || 30000)).unref();
+}
+`;
+
 export async function benchSoak(): Promise<void> {
   const minutes = num('SOAK_MINUTES', 30);
-  const compression = num('SOAK_COMPRESSION', 336);
-  const radars = num('SOAK_RADARS', 10);
-  const moments = num('SOAK_MOMENTS', 10);
-  const windowS = num('SOAK_WINDOW_S', 180);
-  const tickMs = SIM_STEP_MS / compression;
+  const rate = num('SOAK_RATE', 20);
+  const fileBytes = num('SOAK_FILE_KIB', 4) * 1024;
+  const maxAgeS = num('SOAK_MAX_AGE_S', 120);
+  const keepMin = num('SOAK_KEEP_MIN', 10);
+  const sampleMs = num('SOAK_SAMPLE_S', 30) * 1000;
+  const cli = process.env['SOAK_CLI'] ?? path.join(REPO_ROOT, 'bin', 'poller.js');
+  const kinds = (process.env['SOAK_SOURCES'] ?? 'local,ftp,http').split(',').map((s) => s.trim());
   const dir = path.join(os.tmpdir(), `poller-soak-${process.pid}`);
-  const feed = path.join(dir, 'feed');
-  await mkdir(feed, { recursive: true });
-  console.log(
-    `soak: ${minutes} min real = ${((minutes * compression) / 1440).toFixed(1)} simulated days; ${radars * moments} files every ${tickMs.toFixed(0)} ms; maxAge ${windowS} s`,
-  );
+  const probeDir = path.join(dir, 'probe');
+  await mkdir(probeDir, { recursive: true });
+  const cleanups: Array<() => Promise<void>> = [];
 
-  // One real BUFR volume per moment, reused with new names: encoding is not what is measured.
-  const templates = Array.from({ length: moments }, (_, m) =>
-    encodeRadarVolume({
-      radar: 'SOAK',
-      time: new Date(Date.UTC(2026, 0, 1)),
-      quantity: m % 2 === 0 ? 'DBZH' : 'VRAD',
-      latitudeDeg: -34.6,
-      longitudeDeg: -58.4,
-      heightM: 30,
-      sweeps: [{ elevationDeg: 0.5, rays: 36, bins: 40, rangeStepM: 1000, data: new Float64Array(36 * 40).fill(m) }],
-    }),
-  );
+  // The feeds: where each source's files are written, and its config entry.
+  const feeds: Array<{ name: string; root: string; source: Record<string, unknown> }> = [];
+  const common = { every: '1s', maxAge: `${maxAgeS}s`, concurrency: 4 };
+  if (kinds.includes('local')) {
+    const root = path.join(dir, 'local-feed');
+    await mkdir(root);
+    feeds.push({ name: 'local', root, source: { name: 'local', url: `file://${root}`, ...common } });
+  }
+  if (kinds.includes('ftp')) {
+    const support = realServerSupport().vsftpd;
+    if (!support.available) console.log(`soak: ftp skipped: ${support.reason}`);
+    else {
+      const account = await createServerAccount();
+      const server = await startVsftpd({ account, tls: 'none' });
+      cleanups.push(async () => {
+        await server.close();
+        await account.remove();
+      });
+      feeds.push({
+        name: 'ftp',
+        root: account.root,
+        source: {
+          name: 'ftp',
+          url: `ftp://${account.user}@127.0.0.1:${server.port}/`,
+          password: '${SOAK_FTP_PASSWORD}',
+          ...common,
+        },
+      });
+      process.env['SOAK_FTP_PASSWORD'] = account.password;
+    }
+  }
+  if (kinds.includes('http')) {
+    const missing = httpServerMissing('nginx-html');
+    if (missing) console.log(`soak: http skipped: ${missing}`);
+    else {
+      const web = await startWebServer('nginx-html');
+      cleanups.push(() => web.close());
+      feeds.push({
+        name: 'http',
+        root: web.root,
+        source: { name: 'http', url: `http://127.0.0.1:${web.port}/`, ...common },
+      });
+    }
+  }
+  if (feeds.length === 0) {
+    console.log('soak: no source can run here (scripts/install-test-servers.sh, scripts/install-http-servers.sh)');
+    return;
+  }
 
-  const retrieved = new Map<string, number>();
-  const { server, net } = createQuietFtpSrv({
-    url: 'ftp://127.0.0.1:0',
-    pasv_url: '127.0.0.1',
-    pasv_min: 50000,
-    pasv_max: 59999,
-    anonymous: false,
-  });
-  server.on('login', ({ connection, username, password }, resolve, reject) => {
-    if (username !== 'soak' || password !== 'soak-pass') return reject(new Error('Login incorrect'));
-    connection.on('RETR', (error: unknown, filePath: string) => {
-      if (!error) retrieved.set(filePath, (retrieved.get(filePath) ?? 0) + 1);
-    });
-    resolve({ fs: new FileSystem(connection, { root: feed, cwd: '/' }) });
-  });
-  await server.listen();
-  const address = net.address();
-  const ftpPort = typeof address === 'object' && address ? address.port : 0;
   const httpPort = 20000 + (process.pid % 10000);
   const config = {
     landing: path.join(dir, 'landing'),
     ledger: path.join(dir, 'ledger.db'),
     log: { level: process.env['SOAK_LOG'] ?? 'warn' },
     http: { port: httpPort },
-    retention: { every: '10s' },
-    sources: [
-      {
-        name: 'feed',
-        url: `ftp://soak@127.0.0.1:${ftpPort}/`,
-        password: '${SOAK_FTP_PASSWORD}',
-        include: ['**/*.bufr'],
-        every: '1s',
-        maxAge: `${windowS}s`,
-        concurrency: 4,
-      },
-    ],
-    plugins: [
-      { use: 'archive', options: { root: path.join(dir, 'archive'), layout: '{source}/{dir}' } },
-      { use: 'bufr', options: { out: path.join(dir, 'decoded') } },
-    ],
+    retention: { every: '30s' },
+    sources: feeds.map((f) => f.source),
+    plugins: [{ use: 'archive', options: { root: path.join(dir, 'archive'), layout: '{source}/{dir}' } }],
   };
   const configPath = path.join(dir, 'poller.json');
   await writeFile(configPath, JSON.stringify(config, null, 2));
-  const daemon = spawn(process.execPath, [CLI, 'run', '--config', configPath], {
-    env: { ...process.env, SOAK_FTP_PASSWORD: 'soak-pass' },
-    stdio: ['ignore', 'pipe', 'inherit'],
+  const probePath = path.join(dir, 'probe.cjs');
+  await writeFile(probePath, PROBE);
+  console.log(
+    `soak: ${minutes} min, ${feeds.map((f) => f.name).join(' + ')}, ${rate} files/s x ${fileBytes / 1024} KiB each, maxAge ${maxAgeS} s, feed keeps ${keepMin} min, sample every ${sampleMs / 1000} s; ${cli}`,
+  );
+  const daemon = spawn(process.execPath, [cli, 'run', '--config', configPath], {
+    env: {
+      ...process.env,
+      NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --require ${probePath}`.trim(),
+      POLLER_SOAK_PROBE_DIR: probeDir,
+      POLLER_SOAK_PROBE_MS: String(sampleMs),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  // The daemon's warnings and errors, for a look when a check fails (SOAK_KEEP=1 keeps the folder).
-  const logFile = (await import('node:fs')).createWriteStream(path.join(dir, 'daemon.log'));
-  daemon.stdout?.pipe(logFile);
+  const log = createWriteStream(path.join(dir, 'daemon.log'));
+  daemon.stdout?.pipe(log);
+  daemon.stderr?.pipe(log);
 
+  const payload = Buffer.alloc(fileBytes, 0x42);
   const started = Date.now();
   const deadline = started + minutes * 60_000;
-  const written: string[] = [];
   const samples: Sample[] = [];
-  let tick = 0;
-  let nextSample = started + SAMPLE_MS;
-  // Bounded: one iteration per tick of the run's length.
+  let written = 0;
+  let second = 0;
+  let nextSample = started + sampleMs;
+  const minuteDir = (ms: number) => `m${String(Math.floor((ms - started) / 60_000)).padStart(5, '0')}`;
+  // Bounded: one iteration per second of the run.
   while (Date.now() < deadline && daemon.exitCode === null) {
-    const tickDir = `t${String(tick).padStart(6, '0')}`;
-    await mkdir(path.join(feed, tickDir), { recursive: true });
-    const now = new Date();
-    for (let r = 0; r < radars; r++) {
-      for (let m = 0; m < moments; m++) {
-        const rel = `${tickDir}/R${r}_M${m}.bufr`;
-        const full = path.join(feed, rel);
-        await writeFile(full, templates[m] as Uint8Array);
-        await utimes(full, now, now);
-        written.push(path.join(feed, rel));
+    const now = Date.now();
+    const sub = minuteDir(now);
+    for (const f of feeds) {
+      await mkdir(path.join(f.root, sub), { recursive: true });
+      for (let i = 0; i < rate; i++) {
+        await writeFile(path.join(f.root, sub, `s${String(second).padStart(6, '0')}_${i}.dat`), payload);
+        written++;
       }
     }
-    // A real server rotates its files away; the daemon's landing and outputs are cleaned too.
-    const old = tick - Math.ceil((3 * windowS * 1000) / tickMs);
-    if (old >= 0) {
-      const oldDir = `t${String(old).padStart(6, '0')}`;
-      for (const root of [feed, path.join(dir, 'landing', 'feed'), path.join(dir, 'archive', 'feed')])
-        await rm(path.join(root, oldDir), { recursive: true, force: true });
-      await rm(path.join(dir, 'decoded', 'feed', oldDir), { recursive: true, force: true });
+    // A minute past the feed's keep: gone from the feed, the landing and the archive.
+    if (second % 60 === 0) {
+      const old = minuteDir(now - (keepMin + 1) * 60_000);
+      if (now - started > (keepMin + 1) * 60_000)
+        for (const f of feeds)
+          for (const root of [f.root, path.join(dir, 'landing', f.name), path.join(dir, 'archive', f.name)])
+            await rm(path.join(root, old), { recursive: true, force: true });
     }
-    tick++;
+    second++;
     if (Date.now() >= nextSample) {
-      nextSample += SAMPLE_MS;
-      const s = await sample(daemon.pid as number, httpPort, config.ledger, started, compression);
+      nextSample += sampleMs;
+      const s = await sample(daemon, httpPort, probeDir, started);
       if (s) {
         samples.push(s);
-        if (samples.length % 12 === 0)
-          console.log(
-            `  ${s.simDays.toFixed(2)} d: rss ${s.rssMb.toFixed(0)} MB, heap ${s.heapMb.toFixed(0)} MB, fds ${s.fds}, ledger ${s.fileRows} rows ${s.ledgerMb.toFixed(1)} MB`,
-          );
+        console.log(
+          `  ${(s.realS / 60).toFixed(1)} min: rss ${s.rssMb.toFixed(0)} MB (anon ${s.anonMb.toFixed(0)}), heap ${s.heapMb.toFixed(0)} MB (all isolates ${s.heapAllMb.toFixed(0)}), external ${s.externalMb.toFixed(1)} MB, arenas ${s.mallocArenas}, fds ${s.fds}, inotify ${s.inotifyWatches}, FSWatchers ${s.fsWatchers}, threads ${s.threads}, ledger ${s.fileRows} rows, fetched ${s.fetched}/${written}`,
+        );
       }
     }
-    const wait = started + tick * tickMs - Date.now();
+    const wait = started + second * 1000 - Date.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   }
 
-  // Let the daemon take the last files (settle: two listings), then stop it.
-  const drainDeadline = Date.now() + 60_000;
-  while (Date.now() < drainDeadline && written.some((f) => !retrieved.has(f)))
-    await new Promise((r) => setTimeout(r, 500));
+  // Let the daemon take the last files, then stop it.
+  const drainDeadline = Date.now() + 90_000;
+  let fetched = 0;
+  while (Date.now() < drainDeadline && daemon.exitCode === null) {
+    fetched = await fetchedTotal(httpPort);
+    if (fetched >= written) break;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  const exitedEarly = daemon.exitCode !== null;
   daemon.kill('SIGTERM');
-  await new Promise((r) => daemon.once('close', r));
-  await server.close().catch(() => undefined);
+  if (daemon.exitCode === null) await new Promise((r) => daemon.once('close', r));
+  for (const c of cleanups) await c().catch(() => undefined);
 
-  const missed = written.filter((f) => !retrieved.has(f)).length;
-  const twice = [...retrieved.values()].filter((n) => n > 1).length;
-  report(samples, { written: written.length, missed, twice, windowS, tickMs, radars, moments, compression });
-  if (process.env['SOAK_KEEP'] === '1') console.log(`kept ${dir} (daemon.log, ledger.db)`);
+  const summary = report(samples, { written, fetched, minutes, exitedEarly });
+  const label = process.env['SOAK_LABEL'];
+  const file = await writeResult(REPO_ROOT, label ? `soak-${label}` : 'soak', {
+    date: new Date().toISOString(),
+    cli,
+    host: { cpus: os.cpus().length, loadAverageAtEnd: os.loadavg() },
+    knobs: { minutes, rate, fileBytes, maxAgeS, keepMin, sampleMs, sources: feeds.map((f) => f.name) },
+    written,
+    fetched,
+    summary,
+    samples,
+  });
+  await writeFile(file.replace(/\.json$/, '.md'), `${summary.markdown}\n`);
+  console.log(`\nresults: ${path.relative(process.cwd(), file)} (and .md)`);
+  if (process.env['SOAK_KEEP'] === '1') console.log(`kept ${dir} (daemon.log, ledger.db, probe/)`);
   else await rm(dir, { recursive: true, force: true });
+  if (exitedEarly || fetched < written) process.exitCode = 1;
+}
+
+async function fetchedTotal(httpPort: number): Promise<number> {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+    let sum = 0;
+    for (const m of text.matchAll(/^poller_files_fetched_total\{[^}]*\} (\S+)/gm)) sum += Number(m[1]);
+    return sum;
+  } catch {
+    return 0;
+  }
+}
+
+/** The daemon and its descendants (plugin hosts run as child processes when so configured). */
+async function processTree(pid: number): Promise<number[]> {
+  const out = [pid];
+  for (let i = 0; i < out.length && i < 64; i++) {
+    const tasks = await readdir(`/proc/${out[i]}/task`).catch(() => [] as string[]);
+    for (const t of tasks) {
+      const children = await readFile(`/proc/${out[i]}/task/${t}/children`, 'utf8').catch(() => '');
+      for (const c of children.split(/\s+/).filter(Boolean)) out.push(Number(c));
+    }
+  }
+  return out;
+}
+
+/** glibc malloc arenas besides the main one: 64 MiB reservations (a rw part and its ---p rest). */
+function countArenas(maps: string): number {
+  const lines = maps.split('\n');
+  let arenas = 0;
+  for (let i = 0; i < lines.length - 1; i++) {
+    const a = /^([0-9a-f]+)-([0-9a-f]+) rw-p 00000000 00:00 0\s*$/.exec(lines[i] as string);
+    const b = /^([0-9a-f]+)-([0-9a-f]+) ---p 00000000 00:00 0\s*$/.exec(lines[i + 1] as string);
+    if (!a || !b || a[2] !== b[1]) continue;
+    const size = Number.parseInt(b[2] as string, 16) - Number.parseInt(a[1] as string, 16);
+    if (size === 64 * 1024 * 1024) arenas++;
+  }
+  return arenas;
+}
+
+async function inotifyWatches(pid: number): Promise<{ fds: number; watches: number }> {
+  const fds = await readdir(`/proc/${pid}/fd`).catch(() => [] as string[]);
+  let watches = 0;
+  for (const fd of fds) {
+    const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
+    if (target !== 'anon_inode:inotify') continue;
+    const info = await readFile(`/proc/${pid}/fdinfo/${fd}`, 'utf8').catch(() => '');
+    watches += info.split('\n').filter((l) => l.startsWith('inotify wd:')).length;
+  }
+  return { fds: fds.length, watches };
+}
+
+/** The newest line of every isolate's probe file of the live processes. */
+async function isolates(probeDir: string, pids: number[]): Promise<IsolateSample[]> {
+  const out: IsolateSample[] = [];
+  for (const name of await readdir(probeDir).catch(() => [] as string[])) {
+    const pid = Number(name.split('-')[0]);
+    if (!pids.includes(pid)) continue;
+    const text = await readFile(path.join(probeDir, name), 'utf8').catch(() => '');
+    const last = text.trimEnd().split('\n').pop();
+    if (!last) continue;
+    try {
+      const r = JSON.parse(last) as Record<string, number> & { resources: Record<string, number> };
+      // A thread that ended (a restarted host) stops writing: only recent lines count.
+      if (Date.now() - (r['t'] ?? 0) > 2 * num('SOAK_SAMPLE_S', 30) * 1000) continue;
+      const mb = (k: string) => (r[k] ?? 0) / 1_048_576;
+      out.push({
+        pid,
+        threadId: r['threadId'] ?? 0,
+        heapUsedMb: mb('heapUsed'),
+        heapTotalMb: mb('heapTotal'),
+        externalMb: mb('external'),
+        arrayBuffersMb: mb('arrayBuffers'),
+        mallocedMb: mb('malloced'),
+        resources: r.resources,
+      });
+    } catch {
+      // A line cut mid-write: the next sample has it.
+    }
+  }
+  return out;
 }
 
 async function sample(
-  pid: number,
+  daemon: ChildProcess,
   httpPort: number,
-  ledger: string,
+  probeDir: string,
   started: number,
-  compression: number,
 ): Promise<Sample | undefined> {
   try {
-    const status = await readFile(`/proc/${pid}/status`, 'utf8');
-    const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN);
-    const fds = (await readdir(`/proc/${pid}/fd`)).length;
+    const pid = daemon.pid as number;
+    const pids = await processTree(pid);
+    let rssKb = 0;
+    let anonKb = 0;
+    let threads = 0;
+    let arenas = 0;
+    let fds = 0;
+    let watches = 0;
+    for (const p of pids) {
+      const status = await readFile(`/proc/${p}/status`, 'utf8').catch(() => '');
+      rssKb += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      anonKb += Number(/RssAnon:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      threads += Number(/Threads:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      arenas += countArenas(await readFile(`/proc/${p}/maps`, 'utf8').catch(() => ''));
+      const w = await inotifyWatches(p);
+      fds += w.fds;
+      watches += w.watches;
+    }
     const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
     const metric = (re: RegExp) => Number(re.exec(metrics)?.[1] ?? Number.NaN);
-    let bytes = 0;
-    for (const f of [ledger, `${ledger}-wal`])
-      bytes += await stat(f).then(
-        (s) => s.size,
-        () => 0,
-      );
-    const realS = (Date.now() - started) / 1000;
+    let fetched = 0;
+    for (const m of metrics.matchAll(/^poller_files_fetched_total\{[^}]*\} (\S+)/gm)) fetched += Number(m[1]);
+    const per = await isolates(probeDir, pids);
+    const main = per.find((i) => i.pid === pid && i.threadId === 0);
+    const sum = (k: keyof IsolateSample) => per.reduce((a, i) => a + (i[k] as number), 0);
     return {
-      realS,
-      simDays: (realS * compression) / 86_400,
+      realS: (Date.now() - started) / 1000,
       rssMb: rssKb / 1024,
-      heapMb: metric(/^poller_nodejs_heap_size_used_bytes (\S+)/m) / 1_048_576,
+      anonMb: anonKb / 1024,
+      heapMb: main?.heapUsedMb ?? metric(/^poller_nodejs_heap_size_used_bytes (\S+)/m) / 1_048_576,
+      heapAllMb: sum('heapUsedMb'),
+      // memoryUsage().external and arrayBuffers are per isolate: their sum is the process's.
+      externalMb: sum('externalMb'),
+      arrayBuffersMb: sum('arrayBuffersMb'),
+      isolates: per.length,
+      mallocArenas: arenas,
       fds,
-      ledgerMb: bytes / 1_048_576,
+      inotifyWatches: watches,
+      fsWatchers: main?.resources['FSEventWrap'] ?? 0,
+      threads,
+      processes: pids.length,
       fileRows: metric(/^poller_ledger_rows\{table="files"\} (\S+)/m),
       runRows: metric(/^poller_ledger_rows\{table="plugin_runs"\} (\S+)/m),
+      fetched,
+      perIsolate: per,
     };
   } catch {
     return undefined;
@@ -209,62 +402,87 @@ async function sample(
 }
 
 /** Least-squares slope of y over x. */
-function slope(xs: number[], ys: number[]): number {
+export function slope(xs: number[], ys: number[]): number {
   const n = xs.length;
   const mx = xs.reduce((a, b) => a + b, 0) / n;
   const my = ys.reduce((a, b) => a + b, 0) / n;
-  let num = 0;
+  let numer = 0;
   let den = 0;
   for (let i = 0; i < n; i++) {
-    num += ((xs[i] as number) - mx) * ((ys[i] as number) - my);
+    numer += ((xs[i] as number) - mx) * ((ys[i] as number) - my);
     den += ((xs[i] as number) - mx) ** 2;
   }
-  return den === 0 ? 0 : num / den;
+  return den === 0 ? 0 : numer / den;
+}
+
+interface SoakSummary {
+  peakRssMb: number;
+  rssSlopePctPerHour: number;
+  rows: Array<{ measure: string; mean: number; min: number; max: number; slopePerHour: number; pctPerHour: number }>;
+  markdown: string;
 }
 
 function report(
   samples: Sample[],
-  run: {
-    written: number;
-    missed: number;
-    twice: number;
-    windowS: number;
-    tickMs: number;
-    radars: number;
-    moments: number;
-    compression: number;
-  },
-): void {
-  const half = samples.slice(Math.floor(samples.length / 2)).filter((s) => Number.isFinite(s.fileRows));
-  if (half.length < 3) {
-    console.log('soak: too few samples for slopes; run longer');
-    return;
-  }
-  const x = half.map((s) => s.simDays);
-  const rows: Array<[string, keyof Sample, string]> = [
-    ['RSS', 'rssMb', 'MB'],
-    ['V8 heap used', 'heapMb', 'MB'],
-    ['open descriptors', 'fds', ''],
-    ['ledger on disk', 'ledgerMb', 'MB'],
-    ['ledger file rows', 'fileRows', ''],
-    ['ledger plugin-run rows', 'runRows', ''],
-  ];
-  console.log('\n| measure (second half) | mean | min | max | slope per simulated day | % of mean per day |');
-  console.log('|---|---|---|---|---|---|');
-  for (const [label, key, unit] of rows) {
-    const ys = half.map((s) => s[key] as number);
-    const mean = ys.reduce((a, b) => a + b, 0) / ys.length;
-    const k = slope(x, ys);
-    const fmt = (v: number) => `${v.toFixed(unit === 'MB' ? 1 : 0)}${unit ? ` ${unit}` : ''}`;
-    console.log(
-      `| ${label} | ${fmt(mean)} | ${fmt(Math.min(...ys))} | ${fmt(Math.max(...ys))} | ${k.toFixed(2)} | ${((100 * k) / mean).toFixed(2)} % |`,
+  run: { written: number; fetched: number; minutes: number; exitedEarly: boolean },
+): SoakSummary {
+  const lines: string[] = [];
+  const half = samples.slice(Math.floor(samples.length / 2));
+  const peakRssMb = Math.max(...samples.map((s) => s.rssMb));
+  const rows: SoakSummary['rows'] = [];
+  if (half.length >= 3) {
+    const x = half.map((s) => s.realS / 3600);
+    const measures: Array<[string, keyof Sample, string]> = [
+      ['RSS', 'rssMb', 'MB'],
+      ['anonymous RSS', 'anonMb', 'MB'],
+      ['V8 heap used, main thread', 'heapMb', 'MB'],
+      ['V8 heap used, all isolates', 'heapAllMb', 'MB'],
+      ['external memory, all isolates', 'externalMb', 'MB'],
+      ['array buffers, all isolates', 'arrayBuffersMb', 'MB'],
+      ['malloc arenas', 'mallocArenas', ''],
+      ['open descriptors', 'fds', ''],
+      ['inotify watches', 'inotifyWatches', ''],
+      ['FSWatcher handles', 'fsWatchers', ''],
+      ['threads', 'threads', ''],
+      ['ledger file rows', 'fileRows', ''],
+      ['ledger plugin-run rows', 'runRows', ''],
+    ];
+    lines.push('| measure (second half) | mean | min | max | slope per hour | % of mean per hour |');
+    lines.push('|---|---|---|---|---|---|');
+    for (const [label, key, unit] of measures) {
+      const ys = half.map((s) => s[key] as number);
+      if (!ys.every(Number.isFinite)) continue;
+      const mean = ys.reduce((a, b) => a + b, 0) / ys.length;
+      const k = slope(x, ys);
+      const pct = mean === 0 ? 0 : (100 * k) / mean;
+      rows.push({ measure: label, mean, min: Math.min(...ys), max: Math.max(...ys), slopePerHour: k, pctPerHour: pct });
+      const fmt = (v: number) => `${v.toFixed(unit === 'MB' ? 1 : 0)}${unit ? ` ${unit}` : ''}`;
+      lines.push(
+        `| ${label} | ${fmt(mean)} | ${fmt(Math.min(...ys))} | ${fmt(Math.max(...ys))} | ${k.toFixed(unit === 'MB' ? 2 : 0)} | ${pct.toFixed(2)} % |`,
+      );
+    }
+  } else lines.push('soak: too few samples for slopes; run longer');
+  const rss = rows.find((r) => r.measure === 'RSS');
+  const rssSlopePctPerHour = rss?.pctPerHour ?? Number.NaN;
+  lines.push('');
+  lines.push('| minute | RSS MB | anon MB | heap (all) MB | external MB | inotify watches | ledger rows |');
+  lines.push('|---|---|---|---|---|---|---|');
+  const step = Math.max(1, Math.floor(samples.length / 12));
+  for (let i = 0; i < samples.length; i += step) {
+    const s = samples[i] as Sample;
+    lines.push(
+      `| ${(s.realS / 60).toFixed(1)} | ${s.rssMb.toFixed(0)} | ${s.anonMb.toFixed(0)} | ${s.heapAllMb.toFixed(0)} | ${s.externalMb.toFixed(1)} | ${s.inotifyWatches} | ${s.fileRows} |`,
     );
   }
-  // Rows expected in the ledger: files arriving per second x (window + prune margin + prune period).
-  const perS = (run.radars * run.moments * 1000) / run.tickMs;
-  const expected = perS * (run.windowS + Math.min(3600, run.windowS) + 10);
-  const maxRows = Math.max(...half.map((s) => s.fileRows));
-  console.log(
-    `\nfiles written ${run.written}, missed ${run.missed}, downloaded twice ${run.twice}; ledger rows max ${maxRows} vs rate x window ${expected.toFixed(0)} (${(maxRows / expected).toFixed(2)}x)`,
+  lines.push('');
+  lines.push(
+    `files written ${run.written}, fetched ${run.fetched}${run.exitedEarly ? '; the daemon EXITED before the end' : ''}`,
   );
+  lines.push(
+    `- RSS slope over the second half below 2 %/hour: ${rssSlopePctPerHour.toFixed(2)} %/hour (${rssSlopePctPerHour < 2 ? 'met' : 'MISSED'})`,
+  );
+  lines.push(`- peak RSS <= 150 MB: ${peakRssMb.toFixed(0)} MB (${peakRssMb <= 150 ? 'met' : 'MISSED'})`);
+  const markdown = lines.join('\n');
+  console.log(`\n${markdown}`);
+  return { peakRssMb, rssSlopePctPerHour, rows, markdown };
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real servers that test/integration/*.real-servers.test.ts run against:
-# vsftpd and sshd from Debian, openssl for throwaway certificates, GNU time for benchmarks, and
-# pure-ftpd unpacked (not installed: it conflicts with vsftpd) into .cache/servers/pure-ftpd.
+# vsftpd and sshd from Debian, squid and dante-server (the proxy tests), openssl for throwaway
+# certificates, GNU time for benchmarks, and pure-ftpd unpacked (not installed: it conflicts with vsftpd) into .cache/servers/pure-ftpd.
 # Idempotent and quiet: prints nothing when everything is already there.
 set -euo pipefail
 
@@ -16,6 +16,9 @@ missing=()
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 [ -x /usr/bin/time ] || missing+=(time)
+# Proxies the proxy tests go through: squid (HTTP CONNECT) and dante-server (SOCKS5).
+[ -x /usr/sbin/squid ] || missing+=(squid)
+[ -x /usr/sbin/danted ] || missing+=(dante-server)
 
 # Runs a command silently; shows its output only when it fails.
 quiet() {

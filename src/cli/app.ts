@@ -13,7 +13,7 @@ import { startInstanceHeartbeat } from '../engine/instance-heartbeat.js';
 import { isOwnerGone, newOwnerId } from '../engine/owner.js';
 import { ConfigError, errorCode } from '../errors.js';
 import { outboxRoutes, wantsIntegrity } from '../events/outbox.js';
-import { assertFetchableLinks } from '../events/wnm-links.js';
+import { assertWis2Config } from '../events/wis2-config.js';
 import { hasInstanceRegistry, type Ledger } from '../ledger/ledger.js';
 import { PostgresLedger } from '../ledger/postgres/postgres-ledger.js';
 import { SqliteLedger } from '../ledger/sqlite/sqlite-ledger.js';
@@ -26,6 +26,7 @@ import { loadSourceKinds, openSource } from '../sources/index.js';
 import type { Source } from '../sources/source.js';
 import { sweepPartials } from '../transfer/landing.js';
 import { UsageError } from './output.js';
+import { Releasers } from './releasers.js';
 
 export interface App {
   config: Config;
@@ -64,7 +65,7 @@ export interface OpenAppOptions {
 
 export async function openApp(opts: OpenAppOptions): Promise<App> {
   const config = loadConfig(opts.configPath, process.env, { needSecrets: opts.needSecrets ?? true });
-  assertFetchableLinks(config);
+  assertWis2Config(config);
   const [{ pino }] = await Promise.all([import('pino'), loadSourceKinds(config.sources)]);
   const log = createLogger({
     level: opts.logLevel ?? (config.logLevel as LevelWithSilent),
@@ -72,20 +73,25 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
     // close() flushes; the process ends only after the stream has drained.
     destination: pino.destination({ fd: opts.logTo === 'stderr' ? 2 : 1, sync: false }),
   }).child({ host: os.hostname() });
-  const releasers: Array<() => Promise<void>> = [];
+  const releasers = new Releasers(log);
   const mode = opts.ledgerMode ?? 'write';
   const ledger = await openLedger(config, mode, log);
-  releasers.push(() => ledger.close());
-  requireVolumeLedger(config, ledger);
-  // Transitions write outbox rows only for configured sinks: without `events:` the outbox costs nothing.
-  if (config.events) ledger.setOutbox(outboxRoutes(config));
-  const owner = newOwnerId();
-  const shutdown = new AbortController();
-  const sources = new Map<string, Source>();
-  let runner: PluginRunner | undefined;
-  const transferLimit = pLimit(config.maxTransfers);
-  const shared = { hostBudget: createHostBudget(), stateDir: config.stateDir };
+  releasers.add(() => ledger.close());
+  try {
+    requireVolumeLedger(config, ledger);
+    // Transitions write outbox rows only for configured sinks: without `events:` the outbox costs nothing.
+    if (config.events) ledger.setOutbox(outboxRoutes(config));
+    warnInsecureSources(config, log);
+    const app = assembleApp(config, log, ledger, releasers);
+    if (mode === 'write') await takeOver(app, releasers);
+    return app;
+  } catch (err) {
+    await releasers.release();
+    throw err;
+  }
+}
 
+function warnInsecureSources(config: Config, log: Logger): void {
   for (const s of config.sources) {
     if (s.tls.insecure)
       log.warn(
@@ -93,7 +99,16 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
         `${s.name}: certificate / host key verification is OFF (insecure: true)`,
       );
   }
+}
 
+/** The App over an open ledger; `close()` aborts, closes the cached sources, then runs `releasers`. */
+function assembleApp(config: Config, log: Logger, ledger: Ledger, releasers: Releasers): App {
+  const owner = newOwnerId();
+  const shutdown = new AbortController();
+  const sources = new Map<string, Source>();
+  let runner: Promise<PluginRunner> | undefined;
+  const transferLimit = pLimit(config.maxTransfers);
+  const shared = { hostBudget: createHostBudget(), stateDir: config.stateDir };
   const app: App = {
     config,
     log,
@@ -109,33 +124,18 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
       }
       return s;
     },
-    openSource(src) {
-      return openSource(prepareSource(src), log.child({ source: src.name }), shared);
-    },
-    async openRunner(cfg, observer) {
-      const plugins = await loadPlugins(cfg.plugins, cfg.baseDir);
-      const r = new PluginRunner({
-        plugins,
-        log,
-        stateDir: cfg.stateDir,
-        shutdownSignal: shutdown.signal,
-        ...(observer && { observer }),
-      });
-      await r.setup();
-      warnUnusedVolumePlugins(cfg, plugins, log);
-      return r;
-    },
+    openSource: (src) => openSource(prepareSource(src), log.child({ source: src.name }), shared),
+    openRunner: (cfg, observer) => openRunner(cfg, log, shutdown.signal, observer),
     connectionsInUse(src) {
       return src.protocol === 'ftp' || src.protocol === 'ftps'
         ? shared.hostBudget.inUse(`${src.host}:${src.port}`)
         : undefined;
     },
-    async runner() {
-      if (!runner) {
-        runner = await app.openRunner(config);
-        const r = runner;
-        releasers.push(() => r.teardown());
-      }
+    runner() {
+      runner ??= app.openRunner(config).then((r) => {
+        releasers.add(() => r.teardown());
+        return r;
+      });
       return runner;
     },
     async cycleDeps(events) {
@@ -156,29 +156,47 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
     async close() {
       shutdown.abort(new Error('shutting down'));
       for (const s of sources.values()) await s.close().catch(() => undefined);
-      for (const release of releasers.reverse())
-        await release().catch((err: unknown) => log.warn({ err }, 'release failed'));
+      await releasers.release();
       log.flush?.();
     },
   };
-  if (mode === 'write' && hasInstanceRegistry(ledger)) {
+  return app;
+}
+
+async function openRunner(
+  cfg: Config,
+  log: Logger,
+  shutdownSignal: AbortSignal,
+  observer: RunnerObserver | undefined,
+): Promise<PluginRunner> {
+  const plugins = await loadPlugins(cfg.plugins, cfg.baseDir);
+  const r = new PluginRunner({ plugins, log, stateDir: cfg.stateDir, shutdownSignal, ...(observer && { observer }) });
+  await r.setup();
+  warnUnusedVolumePlugins(cfg, plugins, log);
+  return r;
+}
+
+/**
+ * A writing command owns its claims: announce this instance (shared ledger), take back what a
+ * stopped process left, and sweep partial downloads that no version can resume.
+ */
+async function takeOver(app: App, releasers: Releasers): Promise<void> {
+  const { config, ledger, log, owner } = app;
+  if (hasInstanceRegistry(ledger)) {
     const instance = { id: instanceId(config), owner, host: os.hostname(), pid: process.pid };
     const heartbeat = await startInstanceHeartbeat({ registry: ledger, instance, leaseMs: config.leaseTimeMs, log });
-    // Pushed after the ledger: released before it closes.
-    releasers.push(() => heartbeat.stop());
+    // Registered after the ledger: released before it closes.
+    releasers.add(() => heartbeat.stop());
   }
-  if (mode === 'write') {
-    const recovered = await ledger.recoverStale(Date.now(), (o) => isOwnerGone(o, owner));
-    const volumes = (await ledger.volumes?.recoverStaleVolumes(Date.now(), (o) => isOwnerGone(o, owner))) ?? 0;
-    if (volumes) log.info({ event: 'ledger.recovered', volumes }, 'took back volume claims left by a stopped process');
-    if (recovered.fetches || recovered.processing) {
-      log.info({ event: 'ledger.recovered', ...recovered }, 'took back claims left by a stopped process');
-    }
-    const swept = await sweepPartials(config.landing, await ledger.liveFetches());
-    if (swept)
-      log.info({ event: 'landing.partials_swept', files: swept }, 'removed partial downloads no version can resume');
+  const recovered = await ledger.recoverStale(Date.now(), (o) => isOwnerGone(o, owner));
+  const volumes = (await ledger.volumes?.recoverStaleVolumes(Date.now(), (o) => isOwnerGone(o, owner))) ?? 0;
+  if (volumes) log.info({ event: 'ledger.recovered', volumes }, 'took back volume claims left by a stopped process');
+  if (recovered.fetches || recovered.processing) {
+    log.info({ event: 'ledger.recovered', ...recovered }, 'took back claims left by a stopped process');
   }
-  return app;
+  const swept = await sweepPartials(config.landing, await ledger.liveFetches());
+  if (swept)
+    log.info({ event: 'landing.partials_swept', files: swept }, 'removed partial downloads no version can resume');
 }
 
 /** A volume plugin runs only for sources with `volumes:`: say so at start when it never can. */

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
+import { type ProxyOptionResult, readProxyOption } from '../sources/proxy/proxy-option.js';
 import type { S3Settings, SourceSettings, Wis2Settings } from '../sources/source.js';
 import { redactUrl } from '../util/redact-url.js';
 import { type VolumeSpec, volumeSpecOf } from '../volumes/spec.js';
@@ -61,6 +62,15 @@ export interface WnmSourceConfig {
   readonly datetimePattern?: RegExp;
   readonly metadataId?: string;
   readonly mediaType?: string;
+  /** Topic by rule, first match wins. */
+  readonly topics?: readonly WnmTopicRule[];
+}
+
+export interface WnmTopicRule {
+  readonly match?: readonly string[];
+  readonly mediaType?: string;
+  readonly volumes?: boolean;
+  readonly topic: string;
 }
 
 export type SinkType = 'mqtt' | 'nats' | 'amqp' | 'file' | 'webhook';
@@ -94,6 +104,8 @@ export interface SinkConfig {
 
 export interface EventsConfig {
   readonly centreId: string;
+  /** A copy of the WIS2 Topic Hierarchy to check topics against. */
+  readonly topicHierarchy?: string;
   readonly retentionMs: number;
   readonly sinks: readonly SinkConfig[];
 }
@@ -312,6 +324,13 @@ function normaliseSource(
       sessionExpirySec: Math.round((s.wis2?.sessionExpiry ?? 7 * 86_400_000) / 1000),
     };
   } else if (s.wis2 !== undefined) issues.push(`${at}.wis2: applies to wis2+mqtt(s) sources only; remove it`);
+  const proxy: ProxyOptionResult = readProxyOption(
+    s,
+    protocol,
+    at,
+    (file, where) => readSecretFile(resolve(file), where, secretIssues),
+    issues,
+  );
   let s3: S3Settings | undefined;
   if (protocol === 's3') {
     if (s.after !== undefined && s.after !== 'delete') {
@@ -334,6 +353,7 @@ function normaliseSource(
     ...(bearerToken !== undefined && { bearerToken }),
     ...(s3 !== undefined && { s3 }),
     ...(wis2 !== undefined && { wis2 }),
+    ...proxy,
     tls: {
       mode: tlsMode,
       insecure: s.insecure,
@@ -385,6 +405,7 @@ function normaliseWnm(w: NonNullable<ParsedSource['wnm']>, at: string, issues: s
     ...(datetimePattern && { datetimePattern }),
     ...(w.metadataId !== undefined && { metadataId: w.metadataId }),
     ...(w.mediaType !== undefined && { mediaType: w.mediaType }),
+    ...(w.topics !== undefined && { topics: w.topics }),
   };
 }
 
@@ -563,6 +584,7 @@ export function buildConfig(
   });
   const events: EventsConfig | undefined = c.events && {
     centreId: c.events.centreId,
+    ...(c.events.topicHierarchy !== undefined && { topicHierarchy: path.resolve(baseDir, c.events.topicHierarchy) }),
     retentionMs: c.events.retention,
     sinks: c.events.sinks.map((s, i) => normaliseSink(s, i, baseDir, issues, needSecrets)),
   };

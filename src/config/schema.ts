@@ -141,6 +141,17 @@ export const sourceSchema = z
     knownHosts: z.string().optional().describe('SFTP: a known_hosts file.'),
     timezone: z.string().default('UTC').describe('IANA zone of the times a server shows in LIST.'),
     bearerTokenFile: z.string().optional().describe('HTTP(S): file holding a bearer token (Authorization: Bearer).'),
+    proxy: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'Proxy for this source: http://host:port (CONNECT), socks5://host:port, socks5h://host:port, or none; default: the environment (HTTPS_PROXY, ALL_PROXY, NO_PROXY... as curl reads them).',
+      ),
+    proxyCredentialsFile: z
+      .string()
+      .optional()
+      .describe("File holding the proxy credentials as user:password (for `proxy` or the environment's proxy)."),
     endpoint: z
       .string()
       .url()
@@ -208,6 +219,17 @@ export const sourceSchema = z
           ),
         metadataId: z.string().optional().describe('WCMP2 record id; default urn:wmo:md:<centreId>:<source>.'),
         mediaType: z.string().optional().describe('Media type of the files; default from the extension.'),
+        topics: z
+          .array(
+            z.strictObject({
+              match: globList.optional().describe('Globs on the remote path (volumes: on the volume key).'),
+              mediaType: z.string().optional().describe('Only files of this media type (application/bufr, ...).'),
+              volumes: z.boolean().optional().describe('true: only volume notifications; false: only files.'),
+              topic: z.string().min(1).describe('WIS2 topic; {centreId} {source} {dirs} fill in.'),
+            }),
+          )
+          .optional()
+          .describe("Topic by rule: the first rule that matches gives a WIS2 notification's topic, else the sink's."),
       })
       .optional()
       .describe('WIS2 Notification Message properties of this source.'),
@@ -331,6 +353,12 @@ export const eventsSchema = z.strictObject({
     .regex(/^[a-z0-9][a-z0-9-]*[a-z0-9]$/, 'a WIS2 centre id: lower case, digits and "-", e.g. fr-meteofrance')
     .describe('WIS2 centre id: in data_id and the default topic.'),
   retention: duration('Sent events are deleted this long after their acknowledgement.').default(7 * 86_400_000),
+  topicHierarchy: z
+    .string()
+    .optional()
+    .describe(
+      'A copy of the WIS2 Topic Hierarchy (github.com/wmo-im/wis2-topic-hierarchy): topics are checked against it.',
+    ),
   sinks: z.array(sinkSchema).min(1, 'add at least one sink'),
 });
 

@@ -76,10 +76,15 @@ export class Dispatcher {
     this.#wake?.();
   }
 
-  async stop(): Promise<void> {
+  /**
+   * End the loop (the batch under way finishes) and close the sink; with `drainUntilMs`, first send
+   * what is pending until then (the daemon's last committed files), still one sender at a time.
+   */
+  async stop(drainUntilMs?: number): Promise<void> {
     this.#stopped = true;
     this.kick();
     await this.#loop;
+    if (drainUntilMs !== undefined) await this.drain(drainUntilMs);
     await this.#o.sink.close();
   }
 

@@ -7,7 +7,8 @@ import type { Config } from '../config/load.js';
 import type { Ledger, OutboxRoute } from '../ledger/ledger.js';
 import { Dispatcher, type DispatcherStats } from './dispatcher.js';
 import { openSink } from './sinks/index.js';
-import { assertFetchableLinks, isWnmDataSink } from './wnm-links.js';
+import { assertWis2Config } from './wis2-config.js';
+import { isWnmDataSink } from './wnm-links.js';
 
 export function outboxRoutes(config: Config): OutboxRoute[] {
   return (config.events?.sinks ?? []).map((s) => ({ sink: s.name, kinds: s.kinds, sources: s.sources }));
@@ -49,7 +50,8 @@ export interface EventsHub {
   lagging(nowMs: number): SinkLag[];
   stats(): DispatcherStats[];
   prune(nowMs: number): Promise<number>;
-  stop(): Promise<void>;
+  /** Stop every dispatcher; with `drainUntilMs`, each first sends what it can until then. */
+  stop(drainUntilMs?: number): Promise<void>;
 }
 
 export interface EventsHubOptions {
@@ -65,7 +67,8 @@ export async function openEventsHub(
 ): Promise<EventsHub | undefined> {
   const events = config.events;
   if (!events) return undefined;
-  assertFetchableLinks(config);
+  const wis2 = assertWis2Config(config);
+  if (wis2.notice) log.info({ event: 'wis2.topics_partly_checked' }, wis2.notice);
   const sources = new Map(config.sources.map((s) => [s.name, s]));
   warnMissingMetadataIds(config, log);
   const dispatchers: Dispatcher[] = [];
@@ -110,8 +113,8 @@ export async function openEventsHub(
     },
     stats: () => dispatchers.map((d) => d.stats),
     prune: (nowMs) => ledger.pruneSentEvents(nowMs - events.retentionMs),
-    async stop() {
-      await Promise.all(dispatchers.map((d) => d.stop()));
+    async stop(drainUntilMs) {
+      await Promise.all(dispatchers.map((d) => d.stop(drainUntilMs)));
     },
   };
 }

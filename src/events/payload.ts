@@ -17,6 +17,7 @@ import {
   renderTopic,
   type TopicStyle,
 } from './topic.js';
+import { ruleTopic } from './topic-rules.js';
 import { buildVolumeWnm, buildWnm, encodeWnm, WNM_MAX_INLINE_BYTES, wnmHref } from './wnm.js';
 
 export interface SinkMessage {
@@ -62,6 +63,18 @@ async function inlineContent(e: OutboxEvent): Promise<string | undefined> {
   return bytes.toString('base64');
 }
 
+/** The WIS2 topic of a data notification: the source's first matching rule, else the sink's, else the default. */
+function wnmTopic(e: OutboxEvent, ctx: FormatContext, style: TopicStyle): string {
+  const volume = e.fact.volume;
+  const rule = ruleTopic(ctx.sources.get(e.source), {
+    path: e.fact.path,
+    mediaPath: volume?.members[0]?.path ?? e.fact.path,
+    volume: volume !== undefined,
+  });
+  const values = { centreId: ctx.centreId, source: e.source, kind: e.kind, path: volume ? '' : e.fact.path };
+  return renderTopic(rule ?? ctx.sink.topic ?? DEFAULT_DATA_TOPIC, values, style, true);
+}
+
 export async function formatEvent(e: OutboxEvent, ctx: FormatContext): Promise<SinkMessage | Unsendable> {
   const { sink } = ctx;
   const style = STYLE[sink.type];
@@ -98,7 +111,7 @@ export async function formatEvent(e: OutboxEvent, ctx: FormatContext): Promise<S
     return {
       seq: e.seq,
       id,
-      topic: renderTopic(sink.topic ?? DEFAULT_DATA_TOPIC, values, style),
+      topic: wnmTopic(e, ctx, style),
       body,
       contentType: 'application/geo+json',
     };
@@ -121,7 +134,7 @@ export async function formatEvent(e: OutboxEvent, ctx: FormatContext): Promise<S
     return {
       seq: e.seq,
       id,
-      topic: renderTopic(sink.topic ?? DEFAULT_DATA_TOPIC, values, style),
+      topic: wnmTopic(e, ctx, style),
       body,
       contentType: 'application/geo+json',
     };

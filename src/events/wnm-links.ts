@@ -5,8 +5,7 @@
  * is none of that. A sink is refused at start unless `publicBaseUrl` (or a source's own
  * anonymous URL) gives such links.
  */
-import type { Config, EventsConfig, SinkConfig, SourceConfig } from '../config/load.js';
-import { ConfigError } from '../errors.js';
+import type { EventsConfig, SinkConfig, SourceConfig } from '../config/load.js';
 import type { EventKind } from '../ledger/ledger.js';
 
 /** The event kinds a WNM sink announces with links (the others are CloudEvents). */
@@ -64,11 +63,4 @@ export function wnmLinkProblems(sources: readonly SourceConfig[], events: Events
       );
   });
   return problems;
-}
-
-/** Refuses, at start, a config whose WNM sinks would announce links a subscriber cannot follow. */
-export function assertFetchableLinks(config: Config): void {
-  if (!config.events) return;
-  const problems = wnmLinkProblems(config.sources, config.events);
-  if (problems.length > 0) throw new ConfigError(problems);
 }

@@ -3,6 +3,7 @@
  * several engines in one process do not share counters). Every name starts with `poller_`.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { registerMemoryGauges } from './memory.js';
 
 /** Where a file failed: in the fetch, a plugin, or the remote action after the ledger commit. */
 export type FailureStage = 'list' | 'fetch' | 'verify' | 'process' | 'after';
@@ -36,6 +37,8 @@ export interface Metrics {
   poolInUse(source: string, n: number): void;
   /** A listing looked cut short by a server cap (pure-ftpd stops at 2,000 entries silently). */
   listingTruncated(source: string): void;
+  /** `n` listing lines of `source` matched no known format and were skipped (and logged). */
+  listingLinesUnparsed(source: string, n: number): void;
   /** A sink's broker acknowledged `n` events. */
   eventsPublished(sink: string, n: number): void;
   /** A publish to a sink failed (the events stay in the outbox). */
@@ -178,6 +181,12 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
     labelNames: ['source'] as const,
     registers,
   });
+  const unparsedLines = new Counter({
+    name: 'poller_listing_lines_unparsed_total',
+    help: 'Listing lines in no known format, skipped (the listing is then not complete).',
+    labelNames: ['source'] as const,
+    registers,
+  });
   const poolGauge = new Gauge({
     name: 'poller_pool_connections_in_use',
     help: 'Connections of the source pool currently in use.',
@@ -292,6 +301,7 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
     },
   });
 
+  registerMemoryGauges(registers);
   if (options.processMetrics === true) collectDefaultMetrics({ register: registry, prefix: 'poller_' });
 
   return {
@@ -342,6 +352,9 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
     },
     listingTruncated(source) {
       truncated.inc({ source });
+    },
+    listingLinesUnparsed(source, n) {
+      unparsedLines.inc({ source }, n);
     },
     eventsPublished(sink, n) {
       eventsPublished.inc({ sink }, n);

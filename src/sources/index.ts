@@ -75,6 +75,8 @@ export function connectOptions(src: SourceSettings, log: Logger): SourceConnectO
     connectTimeoutMs: src.connectTimeoutMs,
     dataTimeoutMs: src.dataTimeoutMs,
     ...(src.bearerToken !== undefined && { bearerToken: src.bearerToken }),
+    ...(src.proxy !== undefined && { proxy: src.proxy }),
+    ...(src.proxyCredentials !== undefined && { proxyCredentials: src.proxyCredentials }),
     ...(src.s3 !== undefined && { s3: src.s3 }),
     ...(src.wis2 !== undefined && { wis2: src.wis2 }),
     log,

@@ -1,5 +1,6 @@
 import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
+import type { ProxyChoice, ProxyCredentials } from './proxy/proxy-settings.js';
 
 export type EntryType = 'file' | 'dir' | 'link';
 
@@ -34,8 +35,13 @@ export interface RemoteEntry {
  * (pure-ftpd stops at 2,000 entries by default, without an error): entries past the cap are
  * missing, so the caller should flag it (log, metrics) and not conclude that a file is gone.
  * Sources that cannot tell leave it undefined; a plain `RemoteEntry[]` is a valid `Listing`.
+ * A listing with unparsed lines is incomplete too: a file may hide in a line not understood.
  */
-export type Listing = RemoteEntry[] & { truncated?: boolean };
+export type Listing = RemoteEntry[] & {
+  truncated?: boolean;
+  /** Listing lines the source could not read (logged by the source; counted in a metric). */
+  unparsedLines?: number;
+};
 
 export interface ListOptions {
   signal: AbortSignal;
@@ -136,6 +142,23 @@ export interface Wis2Settings {
 
 export interface WatchOptions {
   signal: AbortSignal;
+  /**
+   * The part of the tree the engine polls, asked again whenever the watch set is recomputed: a
+   * source watches only there. Absent: the whole tree.
+   */
+  scope?: () => WatchScope;
+}
+
+/** Where new files can appear for the engine to take. */
+export interface WatchScope {
+  /** A cycle's start directories (date templates), relative to the root; absent: the root. */
+  startDirs?: readonly string[] | undefined;
+  /**
+   * The source's maxAge: a new file changes its directory's mtime, so a directory not modified
+   * within it gets no new file the engine takes (a file rewritten in place there is left to the
+   * scheduled listing).
+   */
+  maxAgeMs?: number | undefined;
 }
 
 /** TLS settings for FTPS. Verification is on unless `insecure` is written in the config. */
@@ -178,6 +201,10 @@ export interface SourceConnectOptions {
   dataTimeoutMs: number;
   /** HTTP(S): a bearer token (sent as `Authorization: Bearer`); basic auth uses user + password. */
   bearerToken?: string;
+  /** The source's `proxy:` (a proxy, or `none`); absent: the environment's, as curl reads it. */
+  proxy?: ProxyChoice;
+  /** Credentials for whichever proxy applies (`proxyCredentialsFile`). */
+  proxyCredentials?: ProxyCredentials;
   /** S3: where and how to sign; absent for other protocols. */
   s3?: S3Settings;
   /** WIS2: the subscription; absent for other protocols. */

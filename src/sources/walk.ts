@@ -15,6 +15,11 @@ export const MAX_WALK_ENTRIES = 2_000_000;
 export interface WalkFilter {
   matches(filePath: string): boolean;
   shouldDescend(dirPath: string): boolean;
+  /**
+   * Whether a matching file is kept (the engine's age window): the walk then holds only the files
+   * of the window, not every file of a large archive tree.
+   */
+  keeps?(entry: RemoteEntry): boolean;
 }
 
 export interface WalkResult {
@@ -24,6 +29,8 @@ export interface WalkResult {
   skipped: number;
   /** A listing looked cut short by a server cap, or the walk hit MAX_WALK_ENTRIES or MAX_WALK_DEPTH. */
   truncated: boolean;
+  /** Listing lines the source could not read, summed over the directories listed. */
+  unparsedLines: number;
 }
 
 export async function walkSource(
@@ -38,7 +45,7 @@ export async function walkSource(
   },
 ): Promise<WalkResult> {
   const limit = pLimit(Math.max(1, opts.concurrency));
-  const result: WalkResult = { files: [], dirsListed: 0, skipped: 0, truncated: false };
+  const result: WalkResult = { files: [], dirsListed: 0, skipped: 0, truncated: false, unparsedLines: 0 };
   let seenEntries = 0;
   const visit = async (dir: string, depth: number): Promise<void> => {
     opts.signal.throwIfAborted();
@@ -51,6 +58,7 @@ export async function walkSource(
     );
     result.dirsListed++;
     if (entries.truncated) result.truncated = true;
+    result.unparsedLines += entries.unparsedLines ?? 0;
     const subdirs: string[] = [];
     for (const e of entries) {
       if (++seenEntries > MAX_WALK_ENTRIES) {
@@ -61,7 +69,7 @@ export async function walkSource(
         if (depth + 1 >= MAX_WALK_DEPTH) result.truncated = true;
         else if (filter.shouldDescend(e.path)) subdirs.push(e.path);
         result.skipped++;
-      } else if (e.type === 'file' && filter.matches(e.path)) {
+      } else if (e.type === 'file' && filter.matches(e.path) && (filter.keeps?.(e) ?? true)) {
         result.files.push(e);
       } else {
         result.skipped++;

@@ -110,7 +110,7 @@ describe.skipIf(!available && !process.env['CI'])('events through broker faults'
             publicBaseUrl: PUBLIC_BASE,
             url: nats.url,
             stream: 'KILL',
-            topic: 'kill/{centreId}/{source}',
+            topic: 'origin/a/wis2/{centreId}/data/core/weather/experimental/kill/{source}',
             inFlight: 1,
           },
         ],

@@ -157,7 +157,7 @@ describe.skipIf(!brokerAvailable('mosquitto') && process.env['CI'] !== 'true')('
   }
 
   it('publishes with MQTT 3.1.1 when told to (mqttVersion: 4): no MQTT 5 properties reach subscribers', async () => {
-    const sub = await subscribe('v4/#');
+    const sub = await subscribe('origin/a/wis2/xx-test/data/core/weather/experimental/v4/#');
     try {
       env = await withSinks(3, [
         {
@@ -166,7 +166,7 @@ describe.skipIf(!brokerAvailable('mosquitto') && process.env['CI'] !== 'true')('
           publicBaseUrl: PUBLIC_BASE,
           url: broker.url,
           mqttVersion: 4,
-          topic: 'v4/{source}/{dirs}',
+          topic: 'origin/a/wis2/{centreId}/data/core/weather/experimental/v4/{source}/{dirs}',
           kinds: ['fetched'],
         },
         {
@@ -174,11 +174,11 @@ describe.skipIf(!brokerAvailable('mosquitto') && process.env['CI'] !== 'true')('
           type: 'mqtt',
           publicBaseUrl: PUBLIC_BASE,
           url: broker.url,
-          topic: 'v5/{source}/{dirs}',
+          topic: 'origin/a/wis2/{centreId}/data/core/weather/experimental/v5/{source}/{dirs}',
           kinds: ['fetched'],
         },
       ]);
-      const v5 = await subscribe('v5/#');
+      const v5 = await subscribe('origin/a/wis2/xx-test/data/core/weather/experimental/v5/#');
       try {
         const summary = await runOnce(env);
         for (const e of summary.events) expect(e, e.sink).toMatchObject({ sent: 3, pending: 0 });
@@ -194,7 +194,7 @@ describe.skipIf(!brokerAvailable('mosquitto') && process.env['CI'] !== 'true')('
   });
 
   it('publishes over TLS with the CA given, and refuses a broker it cannot verify', async () => {
-    const sub = await subscribe('tls/#');
+    const sub = await subscribe('origin/a/wis2/xx-test/data/core/weather/experimental/tls/#');
     try {
       env = await withSinks(2, [
         {
@@ -203,7 +203,7 @@ describe.skipIf(!brokerAvailable('mosquitto') && process.env['CI'] !== 'true')('
           publicBaseUrl: PUBLIC_BASE,
           url: broker.tlsUrl,
           ca: caPath,
-          topic: 'tls/{source}',
+          topic: 'origin/a/wis2/{centreId}/data/core/weather/experimental/tls/{source}',
           kinds: ['fetched'],
         },
         {
@@ -211,7 +211,7 @@ describe.skipIf(!brokerAvailable('mosquitto') && process.env['CI'] !== 'true')('
           type: 'mqtt',
           publicBaseUrl: PUBLIC_BASE,
           url: broker.tlsUrl,
-          topic: 'untrusted/{source}',
+          topic: 'origin/a/wis2/{centreId}/data/core/weather/experimental/untrusted/{source}',
           kinds: ['fetched'],
         },
       ]);

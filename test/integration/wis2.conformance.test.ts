@@ -9,10 +9,11 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { loadTopicTree, topicProblems } from '../../src/events/topic-hierarchy.js';
 import { type EngineEnv, startEngineEnv } from '../helpers/engine-env.js';
 import { MOMENTS, memberBytes, memberName, volumesBlock } from '../helpers/radar-volumes.js';
 import { type StaticServer, startStaticServer } from '../helpers/static-http.js';
-import { officialAvailable, officialProblems } from '../helpers/wis2-official.js';
+import { officialAvailable, officialProblems, TOPIC_HIERARCHY_DIR } from '../helpers/wis2-official.js';
 import { wnmProblems } from '../helpers/wnm-schema.js';
 
 const available = officialAvailable();
@@ -48,6 +49,7 @@ function lines(e: EngineEnv): Line[] {
 
 const T1 = new Date(Date.UTC(2026, 10, 23, 12, 0, 0));
 const SYNOP = 'obs/ISMD01_LFPW_20261123120000.bufr';
+const WIS2 = 'origin/a/wis2/{centreId}/data/core/weather/surface-based-observations';
 
 /** Follows the one data link: status, length and SHA-512 as announced. */
 async function followDataLink(m: Wnm): Promise<{ rel: string; ok: boolean; why?: string }> {
@@ -77,12 +79,19 @@ describe.skipIf(!available)('WNM conformance of what poller emits', () => {
           metadataId: 'urn:wmo:md:xx-test:radar',
           geometry: { type: 'Point', coordinates: [-64.2, -31.4] },
           datetimePattern: '(?<Y>\\d{4})(?<m>\\d{2})(?<d>\\d{2})T?(?<H>\\d{2})(?<M>\\d{2})(?<S>\\d{2})',
+          // Topic by rule: volumes and radar files on weather-radar, SYNOP bulletins on synop.
+          topics: [
+            { volumes: true, topic: `${WIS2}/weather-radar` },
+            { match: '**/RMA*', mediaType: 'application/bufr', topic: `${WIS2}/weather-radar` },
+            { match: '**/IS*', topic: `${WIS2}/synop` },
+          ],
         },
       },
       plugins: [],
       config: {
         events: {
           centreId: 'xx-test',
+          topicHierarchy: TOPIC_HIERARCHY_DIR,
           sinks: [
             {
               name: 'log',
@@ -109,6 +118,7 @@ describe.skipIf(!available)('WNM conformance of what poller emits', () => {
     const hourAgo = Date.now() - 3_600_000;
     await e.put(SYNOP, 'synop v1', hourAgo);
     for (const m of MOMENTS) await e.put(`in/${memberName('RMA1', T1, m).name}`, memberBytes('RMA1', T1, m), hourAgo);
+    const tree = loadTopicTree(TOPIC_HIERARCHY_DIR);
     const table = new Map<string, { n: number; official: number; poller: number; fetched: number }>();
     const failures: string[] = [];
     const seen = new Set<string>();
@@ -132,6 +142,10 @@ describe.skipIf(!available)('WNM conformance of what poller emits', () => {
         else failures.push(`${key} ${l.message.properties.data_id}: ${official.join('; ')}`);
         if (poller.length === 0) row.poller++;
         else failures.push(`${key} ${l.message.properties.data_id}: poller: ${poller.join('; ')}`);
+        const expected = isVolume || l.message.properties.data_id.includes('/RMA') ? 'weather-radar' : 'synop';
+        const topicWrong = topicProblems(l.topic, { centreId: 'xx-test', ...(tree && { tree }) });
+        if (!l.topic.endsWith(`/${expected}`) || topicWrong.length > 0)
+          failures.push(`${key} on ${l.topic}: expected .../${expected} ${topicWrong.join('; ')}`);
         if (follow.ok) row.fetched++;
         else failures.push(`${key}: ${follow.why}`);
         table.set(key, row);

@@ -44,7 +44,7 @@ describe('parseList: Unix format', () => {
       ['-rw-r--r-- 1 ftp ftp 1 Dec 31 23:59 a', '-rw-r--r-- 1 ftp ftp 1 Jan  1 00:01 b'].join('\n'),
       newYear,
     );
-    expect(entries.map((e) => new Date(e.mtimeMs).toISOString())).toEqual([
+    expect(entries.map((e) => new Date(e.mtimeMs ?? Number.NaN).toISOString())).toEqual([
       '2026-12-31T23:59:00.000Z',
       '2027-01-01T00:01:00.000Z',
     ]);
@@ -220,12 +220,21 @@ describe('parseMlsd', () => {
     ]);
   });
 
-  it('reports lines without facts or without a modify time as unparsed', () => {
+  it('reports lines without facts or of unknown types as unparsed', () => {
     const { entries, unparsed } = parseMlsd(
-      'nonsense\ntype=file;size=1; nomodify\ntype=weird;modify=20261122051633; w',
+      'nonsense\ntype=weird;modify=20261122051633; w\ntype=file;modify=2026; short',
     );
     expect(entries).toEqual([]);
     expect(unparsed).toHaveLength(3);
+  });
+
+  it('keeps an entry without a modify fact with its time unknown (the lister asks MDTM)', () => {
+    const { entries, unparsed } = parseMlsd('type=file;size=1; nomodify\ntype=file; nosize');
+    expect(unparsed).toEqual([]);
+    expect(entries).toEqual([
+      { name: 'nomodify', type: 'file', sizeBytes: 1, mtimeMs: undefined, mtimePrecision: 's' },
+      { name: 'nosize', type: 'file', sizeBytes: undefined, mtimeMs: undefined, mtimePrecision: 's' },
+    ]);
   });
 });
 
@@ -275,5 +284,129 @@ describe('time helpers', () => {
     expect(looksTruncated(2000)).toBe(true);
     expect(looksTruncated(1999)).toBe(false);
     expect(looksTruncated(0)).toBe(false);
+  });
+});
+
+describe('parseList: lines met in the field', () => {
+  const one = (line: string) => parseList(line, utc);
+
+  it('cuts the name after a left-aligned year as ls pads it, keeps blanks after a right-aligned one', () => {
+    expect(one('-rw-r--r--   1 20708    205         3553312 Feb 18 2005  D3I0_515.fmr').entries[0]?.name).toBe(
+      'D3I0_515.fmr',
+    );
+    expect(one('-rwxr-xr-x    3 110      1002            1234567 Dec 02  2009  foo bar ').entries[0]?.name).toBe(
+      ' foo bar ',
+    );
+    expect(one('drwxr-xr-x   2 john smith     group         4096 Mar  2 15:13   zxbox').entries[0]?.name).toBe(
+      '  zxbox',
+    );
+  });
+
+  it('refuses impossible dates and sizes that are no number instead of rolling them over', () => {
+    for (const line of [
+      '99-25-10  12:00AM                  0 months out of range',
+      '12-25-10  12:99AM                  0 minutes',
+      'drwxr-xr-x   2 root     root         4096 Aug 36  2001 zztpp',
+      '-rw-r--r--   1 14       staff      119:26 Aug 22  2000 zxJDBC-1.2.3.zip',
+      'drwxrwxrwx 2 root root  4096 2012-30-07 00:31 notas_servico',
+    ]) {
+      const r = one(line);
+      expect(r.entries, line).toEqual([]);
+      expect(r.unparsed, line).toEqual([line]);
+    }
+  });
+
+  it('reads the ISO IIS variant, a name ending in a carriage return, and blanks before the mode', () => {
+    expect(one('2002-09-02  19:06                9,730 19-dos-longyear file').entries[0]).toMatchObject({
+      name: '19-dos-longyear file',
+      sizeBytes: 9730,
+      mtimeMs: Date.UTC(2002, 8, 2, 19, 6),
+    });
+    expect(one('drwxr--r--   1 user     group          0 Feb 14 18:14 Icon\r').entries[0]?.name).toBe('Icon\r');
+    expect(one('    -rw-r--r--+   1 patrick  staff   1057 Dec 11 14:35 LICENSE.txt').entries[0]?.name).toBe(
+      'LICENSE.txt',
+    );
+  });
+
+  it('reads localized month names and day-first dates', () => {
+    const lines = [
+      'dr-xr-xr-x   2 root     other      2235 26. Juli, 20:10 de',
+      '-rwxrwxr-x 1 ftp ftp 123 23 май 2011 ru',
+      '-rw-r--r-- 1 ftp ftp 5 12 déc. 2024 fr',
+      '-rw-r--r-- 1 ftp ftp 5 mrt 3 2024 nl',
+      '-rw-r--r-- 1 ftp ftp 5 ago 4 2024 es',
+      '-rw-r--r-- 1 ftp ftp 5 set 5 2024 pt',
+      '-rw-r--r-- 1 ftp ftp 5 giu 6 2024 it',
+      '-rw-r--r-- 1 ftp ftp 5 maj 7 2024 sv',
+      '-rw-rw---- 1 ep1adm sapsys 0 8月 17日 20:10 ja',
+    ];
+    const { entries, unparsed } = parseList(lines.join('\n'), utc);
+    expect(unparsed).toEqual([]);
+    expect(entries.map((e) => `${e.name} ${new Date(e.mtimeMs ?? 0).toISOString().slice(5, 10)}`)).toEqual([
+      'de 07-26',
+      'ru 05-23',
+      'fr 12-12',
+      'nl 03-03',
+      'es 08-04',
+      'pt 09-05',
+      'it 06-06',
+      'sv 05-07',
+      'ja 08-17',
+    ]);
+  });
+
+  it('leaves a size that is no byte count (33.5k, VMS blocks) and a date that could be either order unknown', () => {
+    expect(one('-rw-r--r--   1 root     other  33.5k Oct 5 21:22 suffixed').entries[0]).toMatchObject({
+      sizeBytes: undefined,
+    });
+    expect(one('-r-xr-xr-x   2 root     other      2235 04-10-2003 17:12 either').entries[0]).toMatchObject({
+      mtimeMs: undefined,
+    });
+    const vms = parseList(
+      'A.B;2  12/16  2-JUN-1998 07:32:04 [G,O] (RWED,RWED,RE,)\nA.B;3  12/16  2-JUN-1998 07:35:00 [G,O] (RWED,RWED,RE,)',
+      utc,
+    );
+    expect(vms.entries).toEqual([
+      {
+        name: 'A.B',
+        type: 'file',
+        sizeBytes: undefined,
+        mtimeMs: Date.UTC(1998, 5, 2, 7, 35),
+        mtimePrecision: 's',
+        version: 3,
+      },
+    ]);
+  });
+
+  it('reads a DOS listing day-first when one of its dates says so, EPLF, OS/2', () => {
+    const dos = parseList('20-05-97  03:31PM  681 a\n01-02-97  03:31PM  681 b', utc);
+    expect(dos.entries.map((e) => new Date(e.mtimeMs ?? 0).toISOString().slice(0, 10))).toEqual([
+      '1997-05-20',
+      '1997-02-01',
+    ]);
+    expect(one('+i8388621.48594,m825718503,r,s280,up755\t14-eplf file').entries[0]).toMatchObject({
+      name: '14-eplf file',
+      sizeBytes: 280,
+      mtimeMs: 825718503000,
+    });
+    expect(one('36611      A    04-23-103  10:57  24-os2 file').entries[0]).toMatchObject({
+      name: '24-os2 file',
+      mtimeMs: Date.UTC(2003, 3, 23, 10, 57),
+    });
+  });
+
+  it('reads MLSD names after a tab, and resolves OS.unix=symlink targets through the unique fact', () => {
+    expect(parseMlsd('size=1;type=file;modify=20090722092510;\tadsl TV 2009').entries[0]?.name).toBe('adsl TV 2009');
+    const r = parseMlsd('type=OS.unix=symlink;unique=1234; link\ntype=file;unique=1234; /actual/target');
+    expect(r.entries).toEqual([
+      {
+        name: 'link',
+        type: 'link',
+        sizeBytes: undefined,
+        mtimeMs: undefined,
+        mtimePrecision: 's',
+        linkTarget: '/actual/target',
+      },
+    ]);
   });
 });

@@ -7,12 +7,12 @@ import { describe, expect, it } from 'vitest';
 import { buildConfig, type SinkConfig } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
 import { formatEvent, isUnsendable } from '../../src/events/payload.js';
-import { assertFetchableLinks } from '../../src/events/wnm-links.js';
+import { assertWis2Config } from '../../src/events/wis2-config.js';
 import type { OutboxEvent } from '../../src/ledger/ledger.js';
 
 function issuesOf(doc: Record<string, unknown>): string[] {
   try {
-    assertFetchableLinks(buildConfig({ landing: './l', ledger: './l.db', ...doc }, '/etc/poller', { PW: 'secret-pw' }));
+    assertWis2Config(buildConfig({ landing: './l', ledger: './l.db', ...doc }, '/etc/poller', { PW: 'secret-pw' }));
   } catch (err) {
     if (err instanceof ConfigError) return [...err.issues];
     throw err;

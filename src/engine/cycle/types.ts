@@ -37,7 +37,7 @@ export interface CycleSummary {
 
 /** Hooks for metrics and progress displays. Each is optional; a throwing hook is ignored. */
 export interface CycleEvents extends VolumeEvents {
-  listed?(source: string, files: number, truncated: boolean): void;
+  listed?(source: string, files: number, truncated: boolean, unparsedLines?: number): void;
   /** Files claimed for download in this cycle and their total size (a progress display's 100 %). */
   claimed?(source: string, files: number, sizeBytes: number): void;
   fetchStarted?(source: string, path: string, sizeBytes: number): void;

@@ -7,10 +7,11 @@
 import { X509Certificate } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { type ConnectionOptions, type PeerCertificate, TLSSocket } from 'node:tls';
-import { Client, enterPassiveModeIPv6, type TransferStrategy } from 'basic-ftp';
-import { connectForPassiveTransfer, parsePasvResponse } from 'basic-ftp/dist/transfer.js';
+import { Client } from 'basic-ftp';
 import type { Logger } from 'pino';
 import { SourceError, ThrottledError } from '../../errors.js';
+import type { ProxySettings } from '../proxy/proxy-settings.js';
+import { openTunnel, proxyFor } from '../proxy/source-proxy.js';
 import type { SourceConnectOptions } from '../source.js';
 import {
   classifyFtpError,
@@ -21,6 +22,7 @@ import {
   isLocalError,
 } from './errors.js';
 import { createHostBudget, type HostBudget, type HostLease } from './host-budget.js';
+import { connectControlOverTunnel, passiveThroughProxy, passiveToControlHost } from './passive.js';
 
 /** Pool settings beyond the common source options. */
 export interface FtpPoolSettings {
@@ -337,13 +339,7 @@ export class FtpClientPool {
     const onAbort = (): void => client.close();
     signal.addEventListener('abort', onAbort, { once: true });
     try {
-      const tlsOptions = this.#tlsOptions();
-      if (o.tls.mode === 'implicit') {
-        await client.connectImplicitTLS(o.host, o.port, tlsOptions);
-      } else {
-        await client.connect(o.host, o.port);
-        if (o.tls.mode === 'explicit') await client.useTLS(tlsOptions);
-      }
+      const proxy = await this.#openControl(client, signal);
       if (o.tls.mode !== 'none') {
         this.#checkPin(client.ftp.socket as TLSSocket);
         this.#pinDataConnections(client);
@@ -356,7 +352,7 @@ export class FtpClientPool {
       // Anonymous servers ask for an e-mail address as password; some refuse an empty one.
       const anonymous = o.user === 'anonymous' || o.user === 'ftp';
       await client.login(o.user, o.password ?? (anonymous ? 'anonymous@' : ''));
-      client.prepareTransfer = passiveToControlHost();
+      client.prepareTransfer = proxy === undefined ? passiveToControlHost() : passiveThroughProxy(proxy, o);
       const features = await client.features();
       // RFC 3659 7.8: announcing MLST means MLSD is there too.
       const mlsd = features.has('MLST');
@@ -387,6 +383,26 @@ export class FtpClientPool {
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
     }
+  }
+
+  /**
+   * Connects the control connection (directly, or over a tunnel through the source's proxy) and
+   * sets up TLS as configured; returns the proxy, which data connections then go through too.
+   */
+  async #openControl(client: Client, signal: AbortSignal): Promise<ProxySettings | undefined> {
+    const o = this.#opts;
+    const tlsOptions = this.#tlsOptions();
+    const proxy = proxyFor(o, o.protocol, o.host, o.port);
+    if (proxy !== undefined) {
+      const raw = await openTunnel(o, proxy, o.host, o.port, signal);
+      await connectControlOverTunnel(client, raw, o.tls.mode === 'implicit' ? tlsOptions : undefined);
+    } else if (o.tls.mode === 'implicit') {
+      await client.connectImplicitTLS(o.host, o.port, tlsOptions);
+    } else {
+      await client.connect(o.host, o.port);
+    }
+    if (o.tls.mode === 'explicit') await client.useTLS(tlsOptions);
+    return proxy;
   }
 
   #tlsOptions(): ConnectionOptions {
@@ -456,38 +472,6 @@ export function normaliseFingerprint(text: string): string {
     .replace(/^sha256:/i, '')
     .replace(/[^0-9a-f]/gi, '')
     .toUpperCase();
-}
-
-/**
- * Passive mode: EPSV, else PASV, and the data connection always goes to the control connection's
- * host. The address in a PASV reply is ignored: servers behind NAT announce a private one there,
- * and connecting anywhere else than the control host is the FTP bounce risk basic-ftp refuses by
- * default (it would fail such servers instead). The first mode that works is kept per connection.
- */
-function passiveToControlHost(): TransferStrategy {
-  const pasv: TransferStrategy = async (ftp) => {
-    const res = await ftp.request('PASV');
-    const { port } = parsePasvResponse(res.message);
-    const host = ftp.socket.remoteAddress?.replace(/^::ffff:/i, '');
-    if (host === undefined) throw new Error('control connection lost before the data connection opened');
-    await connectForPassiveTransfer(host, port, ftp);
-    return res;
-  };
-  let chosen: TransferStrategy | undefined;
-  return async (ftp) => {
-    if (chosen !== undefined) return await chosen(ftp);
-    try {
-      const res = await enterPassiveModeIPv6(ftp);
-      chosen = enterPassiveModeIPv6;
-      return res;
-    } catch (err) {
-      // A refused or garbled EPSV reply leaves the connection usable: try PASV on it.
-      if (ftp.closed) throw err;
-      const res = await pasv(ftp);
-      chosen = pasv;
-      return res;
-    }
-  };
 }
 
 /**

@@ -102,6 +102,7 @@ export function createFtpSource(opts: FtpSourceOptions): Source {
           mtimePrecision: e.mtimePrecision,
         });
       }
+      if (result.unparsed.length > 0) entries.unparsedLines = result.unparsed.length;
       if (result.truncated) {
         entries.truncated = true;
         log.warn(
@@ -174,14 +175,17 @@ async function statRemote(pc: PooledClient, abs: string, rel: string): Promise<R
     const factLine = res.message.split(/\r?\n/).find((line) => line.startsWith(' '));
     const entry = factLine !== undefined ? parseMlsd(factLine.slice(1)).entries[0] : undefined;
     if (entry === undefined) return undefined;
-    return {
-      path: rel,
-      name,
-      type: entry.type,
-      sizeBytes: entry.sizeBytes,
-      mtimeMs: entry.mtimeMs,
-      mtimePrecision: entry.mtimePrecision,
-    };
+    // An MLST without size or modify facts: SIZE and MDTM below say what it left out.
+    if (entry.sizeBytes !== undefined && entry.mtimeMs !== undefined) {
+      return {
+        path: rel,
+        name,
+        type: entry.type,
+        sizeBytes: entry.sizeBytes,
+        mtimeMs: entry.mtimeMs,
+        mtimePrecision: entry.mtimePrecision,
+      };
+    }
   }
   const sizeRes = await pc.client.sendIgnoringError(`SIZE ${abs}`);
   if (sizeRes.code === 550) return undefined;

@@ -5,12 +5,29 @@
  */
 import { PermanentError } from '../../errors.js';
 import type { PooledClient } from './client-pool.js';
-import { looksTruncated, type ParsedListing, parseList, parseMlsd } from './list-parse.js';
+import { looksTruncated, type ParsedEntry, parseList, parseMlsd, parseMlsdTime } from './list-parse.js';
 
 /** Replies of servers that cut a listing: pure-ftpd "Output truncated to 2000 matches". */
 const TRUNCATION_REPLY = /^< 2\d\d[- ].*truncated/im;
 
-export interface RawListingResult extends ParsedListing {
+/** A listed entry with its size and time known (from the listing, or asked by SIZE / MDTM). */
+export interface ListedEntry extends ParsedEntry {
+  readonly sizeBytes: number;
+  readonly mtimeMs: number;
+}
+
+/**
+ * Files whose size or time one listing leaves to SIZE / MDTM (VMS sizes in blocks, MLSD without
+ * `modify`): at most this many are asked per listing, two round trips each; past it the rest are
+ * left out and the listing counts as truncated, so nothing is concluded from their absence.
+ */
+const MAX_FACT_QUERIES = 2000;
+
+export interface RawListingResult {
+  readonly entries: ListedEntry[];
+  /** Lines no parser accepted, and files whose size or time the server would not give. */
+  readonly unparsed: string[];
+  readonly lineCount: number;
   readonly command: 'MLSD' | 'LIST';
   /**
    * The listing looks cut short by a server cap: the server said so in its reply, or the entry
@@ -72,5 +89,60 @@ export async function listDirectory(
     else delete (ftp as { log?: unknown }).log;
   }
   const parsed = command === 'MLSD' ? parseMlsd(raw) : parseList(raw, { timezone: opts.timezone, nowMs: opts.nowMs });
-  return { ...parsed, command, truncated: serverSaysTruncated || looksTruncated(parsed.lineCount) };
+  const unparsed = [...parsed.unparsed];
+  const entries: ListedEntry[] = [];
+  let queries = 0;
+  let cut = false;
+  for (const e of parsed.entries) {
+    if (e.sizeBytes !== undefined && e.mtimeMs !== undefined) {
+      entries.push(e as ListedEntry);
+      continue;
+    }
+    // Directories and links: only their names matter to the walk.
+    if (e.type !== 'file') {
+      entries.push({ ...e, sizeBytes: e.sizeBytes ?? 0, mtimeMs: e.mtimeMs ?? 0 });
+      continue;
+    }
+    if (++queries > MAX_FACT_QUERIES) {
+      cut = true;
+      continue;
+    }
+    const asked = await askFacts(pc, e);
+    if (typeof asked === 'string') unparsed.push(asked);
+    else entries.push(asked);
+  }
+  return {
+    entries,
+    unparsed,
+    lineCount: parsed.lineCount,
+    command,
+    truncated: serverSaysTruncated || cut || looksTruncated(parsed.lineCount),
+  };
+}
+
+/**
+ * SIZE and MDTM for a file the listing did not size or date exactly (the client is in its
+ * directory). A server that answers neither leaves a line for the unparsed log: a guessed size
+ * would fail the landing's check, a guessed time would hide new versions.
+ */
+async function askFacts(pc: PooledClient, e: ParsedEntry): Promise<ListedEntry | string> {
+  let sizeBytes = e.sizeBytes;
+  let mtimeMs = e.mtimeMs;
+  let mtimePrecision = e.mtimePrecision;
+  if (sizeBytes === undefined) {
+    const res = await pc.client.sendIgnoringError(`SIZE ${e.name}`);
+    const n = res.code === 213 ? Number(res.message.slice(4).trim()) : Number.NaN;
+    if (!Number.isSafeInteger(n) || n < 0)
+      return `${e.name}: size not in the listing and SIZE answered ${JSON.stringify(res.message.slice(0, 80))}`;
+    sizeBytes = n;
+  }
+  if (mtimeMs === undefined) {
+    const res = await pc.client.sendIgnoringError(`MDTM ${e.name}`);
+    const t = res.code === 213 ? parseMlsdTime(res.message.slice(4)) : undefined;
+    if (t === undefined)
+      return `${e.name}: time not in the listing and MDTM answered ${JSON.stringify(res.message.slice(0, 80))}`;
+    mtimeMs = t.ms;
+    mtimePrecision = t.precision;
+  }
+  return { ...e, sizeBytes, mtimeMs, mtimePrecision };
 }

@@ -6,10 +6,12 @@
 
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Dispatcher } from 'undici';
+import type { buildConnector, Dispatcher } from 'undici';
 import { Pool } from 'undici';
 import { TransientError } from '../../errors.js';
 import { ForwardingWritable } from '../forwarding-writable.js';
+import { proxyFor } from '../proxy/source-proxy.js';
+import { proxyConnector } from '../proxy/undici-connector.js';
 import type { SourceConnectOptions } from '../source.js';
 
 /** Idle keep-alive sockets are kept this long: a poll every minute reuses its connections. */
@@ -17,18 +19,34 @@ const KEEP_ALIVE_MS = 60_000;
 
 export type HttpReply = Dispatcher.ResponseData;
 
+/**
+ * The pool of one origin; through the source's proxy (or the environment's: HTTPS_PROXY for
+ * https, HTTP_PROXY for http, NO_PROXY) when one applies, every connection tunnelled.
+ */
 export function createPool(origin: string, opts: SourceConnectOptions): Pool {
+  const url = new URL(origin);
+  const scheme = url.protocol.slice(0, -1);
+  const port = Number(url.port) || (scheme === 'https' ? 443 : 80);
+  const tls = {
+    timeout: opts.connectTimeoutMs,
+    rejectUnauthorized: !opts.tls.insecure,
+    ...(opts.tls.ca !== undefined && { ca: opts.tls.ca }),
+  };
+  let connect: buildConnector.BuildOptions | buildConnector.connector = tls;
+  try {
+    const proxy = proxyFor(opts, scheme, url.hostname.replace(/^\[(.*)\]$/, '$1'), port);
+    if (proxy !== undefined) connect = proxyConnector(proxy, opts, tls);
+  } catch (err) {
+    // A proxy variable that does not parse fails every request of the source with its fix.
+    connect = (_options, callback) => callback(err as Error, null);
+  }
   return new Pool(origin, {
     connections: opts.maxConnections,
     keepAliveTimeout: KEEP_ALIVE_MS,
     keepAliveMaxTimeout: 10 * KEEP_ALIVE_MS,
     headersTimeout: opts.dataTimeoutMs,
     bodyTimeout: opts.dataTimeoutMs,
-    connect: {
-      timeout: opts.connectTimeoutMs,
-      rejectUnauthorized: !opts.tls.insecure,
-      ...(opts.tls.ca !== undefined && { ca: opts.tls.ca }),
-    },
+    connect,
   });
 }
 

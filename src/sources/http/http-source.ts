@@ -12,7 +12,8 @@
  */
 import type { Writable } from 'node:stream';
 import pLimit from 'p-limit';
-import { ConfigError, PermanentError, type PollerError, TransientError } from '../../errors.js';
+import { ChangedError, ConfigError, PermanentError, type PollerError, TransientError } from '../../errors.js';
+import { CappedMap, MAX_FILE_HINTS } from '../capped-map.js';
 import { assertTimeZone } from '../ftp/list-parse.js';
 import type {
   DownloadOptions,
@@ -85,7 +86,7 @@ export function createHttpSource(opts: SourceConnectOptions): HttpSource {
   const displayUrl = `${origin}${rootUrlPath}`;
   const pool = createPool(origin, opts);
   const heads = pLimit(Math.max(1, opts.maxConnections));
-  const validators = new Map<string, Validators>();
+  const validators = new CappedMap<string, Validators>(MAX_FILE_HINTS);
   const stats: HttpSourceStats = { heads: 0, gets: 0, indexes: 0 };
   const auth =
     opts.bearerToken !== undefined
@@ -388,7 +389,7 @@ export function createHttpSource(opts: SourceConnectOptions): HttpSource {
   };
 
   function changed(rel: string, why: string): PollerError {
-    return new TransientError(
+    return new ChangedError(
       'POLLER_HTTP_CHANGED',
       `source ${JSON.stringify(opts.name)}: download ${JSON.stringify(rel)}: ${why}; fetched again once it is stable`,
     );

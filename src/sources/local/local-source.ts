@@ -3,8 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
-import { type FSWatcher, watch as watchTree } from 'chokidar';
-import { PermanentError, PollerError, SourceError, TransientError } from '../../errors.js';
+import { NotFoundError, PermanentError, PollerError, SourceError, TransientError } from '../../errors.js';
 import type {
   DownloadOptions,
   EntryType,
@@ -14,6 +13,7 @@ import type {
   SourceConnectOptions,
   WatchOptions,
 } from '../source.js';
+import { type DirWatcher, startDirWatcher } from './dir-watcher.js';
 
 /** A directory bigger than this is listed only this far, with a warning (memory bound). */
 const MAX_LIST_ENTRIES = 1_000_000;
@@ -36,14 +36,14 @@ function toPosix(rel: string): string {
 /**
  * A local directory as a source (`file:///path`; `rootPath` is the directory). Entries carry
  * lstat data (a symlink is a 'link'); mtimes are exact to the millisecond. `watch` reports new
- * and changed files through chokidar; it only triggers an early poll, the engine's periodic
- * rescan remains the backstop. `download` follows the SFTP source's rules: bytes from
+ * and changed files through one watch per directory of the source's window (dir-watcher.ts); it
+ * only triggers an early poll, the engine's periodic rescan remains the backstop. `download` follows the SFTP source's rules: bytes from
  * `offsetBytes` to the size at open, `to` never ended, its errors passed through.
  */
 export function createLocalSource(opts: SourceConnectOptions): Source {
   const root = path.resolve(opts.rootPath);
   const displayUrl = pathToFileURL(root).href;
-  const watchers = new Set<FSWatcher>();
+  const watchers = new Set<DirWatcher>();
   let closed = false;
 
   function classify(err: unknown, rel: string): PollerError {
@@ -60,7 +60,7 @@ export function createLocalSource(opts: SourceConnectOptions): Source {
     }
     switch (code) {
       case 'ENOENT':
-        return new PermanentError('POLLER_LOCAL_NOT_FOUND', `${what}: no such file or directory`, cause);
+        return new NotFoundError('POLLER_LOCAL_NOT_FOUND', `${what}: no such file or directory`, cause);
       case 'EACCES':
       case 'EPERM':
         return new PermanentError(
@@ -242,38 +242,24 @@ export function createLocalSource(opts: SourceConnectOptions): Source {
     }
   }
 
-  async function watch(onChange: (relPath: string) => void, { signal }: WatchOptions): Promise<void> {
+  async function watch(onChange: (relPath: string) => void, { signal, scope }: WatchOptions): Promise<void> {
     assertOpen();
     signal.throwIfAborted();
-    // awaitWriteFinish stays off: stability is the engine's settle rule, applied to every source alike.
-    const watcher = watchTree(root, { ignoreInitial: true, awaitWriteFinish: false, followSymlinks: false });
+    // Stability is the engine's settle rule, applied to every source alike: events are hints only.
+    const watcher = await startDirWatcher({ root, sourceName: opts.name, log: opts.log, onChange, scope });
+    if (signal.aborted || closed) {
+      watcher.close();
+      return;
+    }
     watchers.add(watcher);
-    const emit = (file: string): void => {
-      const rel = toPosix(path.relative(root, file));
-      if (rel === '' || rel.startsWith('../')) return;
-      try {
-        onChange(rel);
-      } catch (err) {
-        opts.log.warn({ event: 'watch.listener_failed', source: opts.name, err }, 'change listener threw');
-      }
-    };
-    const stop = (): void => {
-      watchers.delete(watcher);
-      watcher.close().catch(() => {});
-    };
-    watcher.on('add', emit);
-    watcher.on('change', emit);
-    watcher.on('error', (err: unknown) =>
-      opts.log.warn(
-        { event: 'watch.failed', source: opts.name, err },
-        'directory watch error; periodic rescans continue',
-      ),
+    signal.addEventListener(
+      'abort',
+      () => {
+        watchers.delete(watcher);
+        watcher.close();
+      },
+      { once: true },
     );
-    signal.addEventListener('abort', stop, { once: true });
-    await new Promise<void>((resolve) => {
-      watcher.once('ready', () => resolve());
-      signal.addEventListener('abort', () => resolve(), { once: true });
-    });
   }
 
   return {
@@ -286,7 +272,7 @@ export function createLocalSource(opts: SourceConnectOptions): Source {
     watch,
     close: async () => {
       closed = true;
-      await Promise.all([...watchers].map((w) => w.close().catch(() => {})));
+      for (const w of watchers) w.close();
       watchers.clear();
     },
   };

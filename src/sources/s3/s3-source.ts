@@ -5,7 +5,15 @@
  * unsigned for public buckets, over the same undici pool and error classes as the HTTP source.
  */
 import type { Writable } from 'node:stream';
-import { ConfigError, type PollerError, SourceError, ThrottledError, TransientError } from '../../errors.js';
+import {
+  ChangedError,
+  ConfigError,
+  type PollerError,
+  SourceError,
+  ThrottledError,
+  TransientError,
+} from '../../errors.js';
+import { CappedMap, MAX_FILE_HINTS } from '../capped-map.js';
 import {
   createPool,
   discard,
@@ -51,7 +59,7 @@ export function createS3Source(opts: SourceConnectOptions & { pageSize?: number 
   const rootPrefix = opts.rootPath.replace(/^\/+/, '');
   const keyPrefix = rootPrefix === '' || rootPrefix.endsWith('/') ? rootPrefix : `${rootPrefix}/`;
   const pageSize = Math.max(1, Math.min(DEFAULT_PAGE_SIZE, opts.pageSize ?? DEFAULT_PAGE_SIZE));
-  const etags = new Map<string, string>();
+  const etags = new CappedMap<string, string>(MAX_FILE_HINTS);
   const profile: CredentialProvider | undefined =
     s3.credentials === undefined && s3.instanceProfile !== undefined
       ? createInstanceProfileCredentials({
@@ -294,7 +302,7 @@ export function createS3Source(opts: SourceConnectOptions & { pageSize?: number 
   };
 
   function changed(rel: string, why: string): PollerError {
-    return new TransientError(
+    return new ChangedError(
       'POLLER_S3_CHANGED',
       `source ${JSON.stringify(opts.name)}: download ${JSON.stringify(rel)}: ${why}; fetched again once it is stable`,
     );

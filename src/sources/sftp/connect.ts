@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
 import ssh2 from 'ssh2';
 import type { PollerError } from '../../errors.js';
+import { openTunnel, proxyFor } from '../proxy/source-proxy.js';
 import type { SourceConnectOptions } from '../source.js';
 import {
   channelRefusedError,
@@ -83,19 +84,56 @@ export async function openSftpSession(
 ): Promise<SftpSession> {
   signal.throwIfAborted();
   const hostPort = `${opts.host}:${opts.port}`;
-  const errCtx = { source: opts.name, hostPort, secrets: [opts.password, opts.passphrase] };
-
-  let knownEntries: KnownHostEntry[] = [];
-  if (hostCheck.kind === 'known-hosts') {
-    try {
-      knownEntries = entriesForHost(parseKnownHosts(await readFile(hostCheck.file, 'utf8')), opts.host, opts.port);
-    } catch (err) {
-      throw knownHostsUnreadableError(opts.name, hostCheck.file, err);
-    }
+  const knownEntries = await readKnownEntries(opts, hostCheck);
+  const verifier = createHostVerifier(opts, hostCheck, knownEntries);
+  const config = connectConfig(opts, knownEntries, verifier.verify);
+  const proxy = proxyFor(opts, 'sftp', opts.host, opts.port);
+  // Through a proxy, ssh2 runs over the tunnel (`sock`); the host key check is the same.
+  if (proxy !== undefined) config.sock = await openTunnel(opts, proxy, opts.host, opts.port, signal);
+  const client = new ssh2.Client();
+  const life = trackLife(client, opts, id);
+  try {
+    const sftp = await startSftp(client, config, opts, hostPort, verifier, signal);
+    (sftp as unknown as ClientChannel).on('close', life.die);
+    sftp.on('error', life.die);
+    return {
+      id,
+      sftp,
+      isAlive: life.isAlive,
+      destroy: () => {
+        life.die();
+        client.destroy();
+      },
+      onDeath: life.onDeath,
+    };
+  } catch (err) {
+    config.sock?.destroy();
+    throw err;
   }
+}
 
+async function readKnownEntries(opts: SourceConnectOptions, hostCheck: HostCheck): Promise<KnownHostEntry[]> {
+  if (hostCheck.kind !== 'known-hosts') return [];
+  try {
+    return entriesForHost(parseKnownHosts(await readFile(hostCheck.file, 'utf8')), opts.host, opts.port);
+  } catch (err) {
+    throw knownHostsUnreadableError(opts.name, hostCheck.file, err);
+  }
+}
+
+/** ssh2's host verifier, and the verdict it reached (read once the handshake failed or passed). */
+interface HostVerifier {
+  verify(keyBlob: Buffer): boolean;
+  verdict(): { kind: HostKeyVerdict; fingerprint: string } | undefined;
+}
+
+function createHostVerifier(
+  opts: SourceConnectOptions,
+  hostCheck: HostCheck,
+  knownEntries: KnownHostEntry[],
+): HostVerifier {
   let verdict: { kind: HostKeyVerdict; fingerprint: string } | undefined;
-  const verifyHost = (keyBlob: Buffer): boolean => {
+  const verify = (keyBlob: Buffer): boolean => {
     const fingerprint = sha256Fingerprint(keyBlob);
     let kind: HostKeyVerdict;
     if (hostCheck.kind === 'fingerprint') kind = matchesFingerprint(keyBlob, hostCheck.digest) ? 'match' : 'mismatch';
@@ -103,14 +141,21 @@ export async function openSftpSession(
     else {
       kind = 'match';
       opts.log.warn(
-        { event: 'source.insecure', source: opts.name, host: hostPort, fingerprint },
+        { event: 'source.insecure', source: opts.name, host: `${opts.host}:${opts.port}`, fingerprint },
         'sftp host key not verified (insecure: true)',
       );
     }
     verdict = { kind, fingerprint };
     return kind === 'match';
   };
+  return { verify, verdict: () => verdict };
+}
 
+function connectConfig(
+  opts: SourceConnectOptions,
+  knownEntries: KnownHostEntry[],
+  hostVerifier: (keyBlob: Buffer) => boolean,
+): ConnectConfig {
   const config: ConnectConfig = {
     host: opts.host,
     port: opts.port,
@@ -118,7 +163,7 @@ export async function openSftpSession(
     readyTimeout: opts.connectTimeoutMs,
     keepaliveInterval: KEEPALIVE_INTERVAL_MS,
     keepaliveCountMax: KEEPALIVE_COUNT_MAX,
-    hostVerifier: verifyHost,
+    hostVerifier,
   };
   if (opts.password !== undefined) {
     config.password = opts.password;
@@ -135,8 +180,11 @@ export async function openSftpSession(
       serverHostKey: [...preferred, ...SUPPORTED_HOST_KEY_ALGORITHMS.filter((a) => !preferred.includes(a))],
     } as ConnectConfig['algorithms'];
   }
+  return config;
+}
 
-  const client = new ssh2.Client();
+/** Whether the connection is alive, and who to tell when it dies. */
+function trackLife(client: ssh2.Client, opts: SourceConnectOptions, id: number) {
   let alive = true;
   const deathListeners: (() => void)[] = [];
   const die = (): void => {
@@ -158,13 +206,31 @@ export async function openSftpSession(
     keyboardRounds += 1;
     finish(keyboardRounds <= 2 && opts.password !== undefined ? prompts.map(() => opts.password ?? '') : []);
   });
+  return {
+    die,
+    isAlive: () => alive,
+    onDeath: (listener: () => void) => {
+      if (alive) deathListeners.push(listener);
+      else listener();
+    },
+  };
+}
 
+/** Connects, logs in and opens the SFTP channel; every failure comes out classified. */
+function startSftp(
+  client: ssh2.Client,
+  config: ConnectConfig,
+  opts: SourceConnectOptions,
+  hostPort: string,
+  verifier: HostVerifier,
+  signal: AbortSignal,
+): Promise<SFTPWrapper> {
+  const errCtx = { source: opts.name, hostPort, secrets: [opts.password, opts.passphrase] };
   let handshakeDone = false;
   client.once('handshake', () => {
     handshakeDone = true;
   });
-
-  const sftp = await new Promise<SFTPWrapper>((resolve, reject) => {
+  return new Promise<SFTPWrapper>((resolve, reject) => {
     let settled = false;
     let channelTimer: NodeJS.Timeout | undefined;
     const finish = (err: unknown, value?: SFTPWrapper): void => {
@@ -180,13 +246,14 @@ export async function openSftpSession(
       } else resolve(value!);
     };
     const hostKeyError = (): PollerError | undefined => {
+      const verdict = verifier.verdict();
       if (verdict === undefined || verdict.kind === 'match') return undefined;
       if (verdict.kind === 'unknown') return hostKeyUnknownError(opts.name, hostPort, verdict.fingerprint);
       return hostKeyMismatchError(opts.name, hostPort, verdict.fingerprint, verdict.kind === 'revoked');
     };
     const onError = (err: unknown): void => {
       const level = (err as { level?: unknown } | null)?.level;
-      if (!handshakeDone && level === 'protocol' && verdict === undefined) {
+      if (!handshakeDone && level === 'protocol' && verifier.verdict() === undefined) {
         finish(droppedBeforeHandshakeError(opts.name, hostPort, err));
       } else {
         finish(hostKeyError() ?? classifySftpError(err, errCtx));
@@ -221,20 +288,4 @@ export async function openSftpSession(
       finish(privateKeyUnreadableError(opts.name, err));
     }
   });
-
-  (sftp as unknown as ClientChannel).on('close', die);
-  sftp.on('error', die);
-  return {
-    id,
-    sftp,
-    isAlive: () => alive,
-    destroy: () => {
-      die();
-      client.destroy();
-    },
-    onDeath: (listener) => {
-      if (alive) deathListeners.push(listener);
-      else listener();
-    },
-  };
 }

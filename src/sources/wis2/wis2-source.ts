@@ -13,7 +13,7 @@
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { errorCode, PermanentError, TransientError } from '../../errors.js';
+import { ChangedError, errorCode, PermanentError, TransientError } from '../../errors.js';
 import { createHttpSource } from '../http/http-source.js';
 import type {
   DownloadOptions,
@@ -414,7 +414,7 @@ export function createWis2Source(opts: SourceConnectOptions): Source {
         );
       }
       if (dl.expect && dl.expect.mtimeMs !== p.entry.mtimeMs) {
-        throw new TransientError(
+        throw new ChangedError(
           'POLLER_WIS2_SUPERSEDED',
           `wis2 source "${opts.name}": ${remotePath}: a newer notification replaced this version; the newer one is fetched`,
         );
