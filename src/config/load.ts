@@ -187,6 +187,7 @@ const DEFAULT_PORTS: Record<string, number> = {
   s3: 443,
   'wis2+mqtt': 1883,
   'wis2+mqtts': 8883,
+  'wis2+wss': 443,
 };
 
 /** MQTT topic filter rules: `+` and `#` fill a whole level, `#` only the last (after `$share/<group>/`). */
@@ -293,7 +294,7 @@ function normaliseSource(
   const rootPath =
     protocol === 'file'
       ? decodeURIComponent(url.pathname)
-      : protocol === 'wis2+mqtt' || protocol === 'wis2+mqtts'
+      : protocol === 'wis2+mqtt' || protocol === 'wis2+mqtts' || protocol === 'wis2+wss'
         ? '/'
         : decodeURIComponent(url.pathname) || '/';
   const isHttp = protocol === 'http' || protocol === 'https';
@@ -305,7 +306,7 @@ function normaliseSource(
     issues.push(`${at}.after: an http(s) index cannot delete or move files; remove it (s3 sources can delete)`);
   }
   let wis2: Wis2Settings | undefined;
-  const isWis2 = protocol === 'wis2+mqtt' || protocol === 'wis2+mqtts';
+  const isWis2 = protocol === 'wis2+mqtt' || protocol === 'wis2+mqtts' || protocol === 'wis2+wss';
   if (isWis2) {
     const topic = wis2TopicOf(s.url);
     if (topic === '')
@@ -319,7 +320,8 @@ function normaliseSource(
       topic,
       clientId: s.wis2?.clientId ?? `poller-${s.name}`,
       protocolVersion: s.wis2?.protocolVersion ?? 5,
-      tls: protocol === 'wis2+mqtts',
+      tls: protocol !== 'wis2+mqtt',
+      ...(protocol === 'wis2+wss' && { websocket: true }),
       keepMs: s.wis2?.keep ?? 86_400_000,
       sessionExpirySec: Math.round((s.wis2?.sessionExpiry ?? 7 * 86_400_000) / 1000),
       ...(s.wis2?.brokers !== undefined && { brokers: s.wis2.brokers.map((b) => b.replace(/\/+$/, '')) }),

@@ -15,7 +15,18 @@ const globList = z
   .transform((v) => (Array.isArray(v) ? v : [v]))
   .describe('One glob or a list of globs (minimatch) on the path relative to the source root.');
 
-const SUPPORTED_SCHEMES = ['ftp:', 'ftps:', 'sftp:', 'file:', 'http:', 'https:', 's3:', 'wis2+mqtt:', 'wis2+mqtts:'];
+const SUPPORTED_SCHEMES = [
+  'ftp:',
+  'ftps:',
+  'sftp:',
+  'file:',
+  'http:',
+  'https:',
+  's3:',
+  'wis2+mqtt:',
+  'wis2+mqtts:',
+  'wis2+wss:',
+];
 
 const sourceUrl = z.string().superRefine((v, ctx) => {
   let url: URL;
@@ -31,7 +42,7 @@ const sourceUrl = z.string().superRefine((v, ctx) => {
   if (!SUPPORTED_SCHEMES.includes(url.protocol)) {
     ctx.addIssue({
       code: 'custom',
-      message: `scheme "${url.protocol.replace(':', '')}" is not supported; use ftp, ftps, sftp, file, http, https, s3, wis2+mqtt or wis2+mqtts`,
+      message: `scheme "${url.protocol.replace(':', '')}" is not supported; use ftp, ftps, sftp, file, http, https, s3, wis2+mqtt, wis2+mqtts or wis2+wss`,
     });
   }
   if (url.password) {
@@ -95,7 +106,7 @@ export const sourceSchema = z
   .strictObject({
     name: sourceName.describe('Unique name: the landing subdirectory and the ledger key.'),
     url: sourceUrl.describe(
-      'ftp://[user@]host[:port]/path, ftps://..., sftp://user@host/path, file:///dir, http(s)://host/dir/, s3://bucket/prefix or wis2+mqtt(s)://[user@]broker[:port]/<topic filter>',
+      'ftp://[user@]host[:port]/path, ftps://..., sftp://user@host/path, file:///dir, http(s)://host/dir/, s3://bucket/prefix or wis2+mqtt(s)://[user@]broker[:port]/<topic filter> (wis2+wss://: MQTT over WebSockets, port 443)',
     ),
     enabled: z.boolean().default(true),
     password: z.string().optional().describe('Password; write ${ENV_VAR} rather than the secret itself.'),

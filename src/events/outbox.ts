@@ -4,7 +4,7 @@
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config/load.js';
-import type { Ledger, OutboxRoute } from '../ledger/ledger.js';
+import type { EventOutbox, OutboxRoute } from '../ledger/ledger.js';
 import { Dispatcher, type DispatcherStats } from './dispatcher.js';
 import { openSink } from './sinks/index.js';
 import { VolumeArchives } from './volume-archive.js';
@@ -62,7 +62,7 @@ export interface EventsHubOptions {
 
 export async function openEventsHub(
   config: Config,
-  ledger: Ledger,
+  ledger: EventOutbox,
   log: Logger,
   opts: EventsHubOptions = {},
 ): Promise<EventsHub | undefined> {

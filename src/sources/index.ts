@@ -29,6 +29,7 @@ const LOADERS: Record<Protocol, () => Promise<SourceFactory>> = {
   },
   'wis2+mqtt': loadWis2,
   'wis2+mqtts': loadWis2,
+  'wis2+wss': loadWis2,
 };
 
 async function loadWis2(): Promise<SourceFactory> {

@@ -4,9 +4,10 @@
  * notification is in the journal); a rejection drops the connection unacknowledged, so the
  * broker keeps the message and sends it again. Several links share one `onMessage` (one stream).
  */
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { errorCode } from '../../errors.js';
+import { connectMqtt } from '../proxy/mqtt-connect.js';
 import type { SourceConnectOptions, Wis2Settings } from '../source.js';
 
 /** Reconnect interval after the broker went away (mqtt.js retries on its own). */
@@ -84,9 +85,11 @@ export function linkBroker(o: BrokerLinkOptions): BrokerLink {
     firstReady = resolve;
   });
   let closing = false;
-  const c: MqttClient = mqtt.connect(
+  // Through the source's (or the environment's) proxy when one applies.
+  const c: MqttClient = connectMqtt(
     o.url,
     clientOptions(o, () => c),
+    o.connect,
   );
   c.on('connect', (connack) => {
     if (down) o.log.info({ event: 'wis2.broker_up', broker: o.url }, `broker ${o.url} is back`);

@@ -46,7 +46,8 @@ export function brokerUrls(opts: SourceConnectOptions): string[] {
   const settings = opts.wis2;
   if (!settings) return [];
   const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
-  return [`${settings.tls ? 'mqtts' : 'mqtt'}://${host}:${opts.port}`, ...(settings.brokers ?? [])];
+  const scheme = settings.websocket ? 'wss' : settings.tls ? 'mqtts' : 'mqtt';
+  return [`${scheme}://${host}:${opts.port}${settings.websocket ? '/mqtt' : ''}`, ...(settings.brokers ?? [])];
 }
 
 /** The journal entry of a notification as it arrived, or undefined (with a log line) when unusable. */
@@ -124,7 +125,8 @@ class Wis2Subscription {
   }
 
   get displayUrl(): string {
-    return `wis2+${this.#brokers[0]}/${this.#settings.topic}`;
+    // The first broker's URL without the WebSocket path (wss://host:443/mqtt).
+    return `wis2+${(this.#brokers[0] as string).replace(/\/mqtt$/, '')}/${this.#settings.topic}`;
   }
 
   /** Handles one message from any broker; rejects only when it could not be made durable. */
