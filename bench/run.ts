@@ -27,6 +27,11 @@ if (process.argv[2] === 'soak') {
   await benchSoak();
   process.exit(0);
 }
+if (process.argv[2] === 'local-tree') {
+  const { benchLocalTree } = await import('./local-tree.js');
+  await benchLocalTree();
+  process.exit(0);
+}
 const ALL = ['repoll', 'many', ...SINGLE_STREAM_CASES, 'catchup', 'plugins', 'http-many', 'http-repoll', 'pg'];
 const only = process.argv.slice(2);
 for (const name of only) {

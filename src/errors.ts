@@ -1,6 +1,7 @@
 /**
  * The error catalogue. Decisions (retry, fail the file, pause the source) are made on the
- * class and `code`, never on message text. docs/errors.md lists every core code.
+ * class (its kind) and `code`, never on message text: the engine decides a file's fate on
+ * the class alone (ChangedError, NotFoundError, ...), and each source's classifier picks it. docs/errors.md lists every core code.
  */
 export type ErrorCode = string; // core: POLLER_<AREA>_<WHAT>; plugins: <PLUGIN>_<WHAT>
 
@@ -29,10 +30,23 @@ export class ThrottledError extends TransientError {
   }
 }
 
+/**
+ * The remote file changed under the download (it grew, its validator moved, a newer version was
+ * announced): not the file's fault, it is still being written. The claim is given back without
+ * an attempt and the file settles again.
+ */
+export class ChangedError extends TransientError {}
+
 /** Retrying will not help: 550 not found, 553, a corrupt file. The file fails. */
 export class PermanentError extends PollerError {
   override readonly retryable = false;
 }
+
+/**
+ * The remote path is not there (404, FTP 550, ENOENT): fetching it fails for good, and a delete or
+ * move of it (`after:`) has nothing left to do.
+ */
+export class NotFoundError extends PermanentError {}
 
 /** The source itself is unusable: 530 login, TLS failure, unknown host. Pause the source. */
 export class SourceError extends PollerError {

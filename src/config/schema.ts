@@ -98,7 +98,7 @@ export const sourceSchema = z
   .strictObject({
     name: sourceName.describe('Unique name: the landing subdirectory and the ledger key.'),
     url: sourceUrl.describe(
-      'ftp://[user@]host[:port]/path, ftps://..., sftp://user@host/path, file:///dir, http(s)://host/dir/, s3://bucket/prefix or wis2+mqtt(s)://[user@]broker[:port]/<topic filter>',
+      'ftp://[user@]host[:port]/path, ftps://..., sftp://user@host/path, file:///dir, http(s)://host/dir/, s3://bucket/prefix or wis2+mqtt(s)://[user@]broker[:port]/<topic filter> (wis2+wss://: MQTT over WebSockets, port 443)',
     ),
     enabled: z.boolean().default(true),
     ...sourceOptionsShape(),

@@ -7,7 +7,7 @@
  */
 import type { Logger } from 'pino';
 import { errorCode } from '../errors.js';
-import type { Ledger } from '../ledger/ledger.js';
+import type { EventOutbox } from '../ledger/ledger.js';
 import { type FormatContext, formatEvent, isUnsendable, type SinkMessage } from './payload.js';
 import type { Sink } from './sinks/sink.js';
 
@@ -29,7 +29,8 @@ export interface DispatcherStats {
 export interface DispatcherOptions {
   readonly name: string;
   readonly sink: Sink;
-  readonly ledger: Ledger;
+  /** The outbox role of the ledger: pending events, their acks, the backlog. */
+  readonly ledger: EventOutbox;
   readonly format: FormatContext;
   readonly log: Logger;
   readonly batch: number;

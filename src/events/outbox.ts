@@ -4,9 +4,10 @@
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config/load.js';
-import type { Ledger, OutboxRoute } from '../ledger/ledger.js';
+import type { EventOutbox, OutboxRoute } from '../ledger/ledger.js';
 import { Dispatcher, type DispatcherStats } from './dispatcher.js';
 import { openSink } from './sinks/index.js';
+import { VolumeArchives } from './volume-archive.js';
 import { assertWis2Config } from './wis2-config.js';
 import { isWnmDataSink } from './wnm-links.js';
 
@@ -61,7 +62,7 @@ export interface EventsHubOptions {
 
 export async function openEventsHub(
   config: Config,
-  ledger: Ledger,
+  ledger: EventOutbox,
   log: Logger,
   opts: EventsHubOptions = {},
 ): Promise<EventsHub | undefined> {
@@ -71,6 +72,7 @@ export async function openEventsHub(
   if (wis2.notice) log.info({ event: 'wis2.topics_partly_checked' }, wis2.notice);
   const sources = new Map(config.sources.map((s) => [s.name, s]));
   warnMissingMetadataIds(config, log);
+  const volumes = new VolumeArchives(config.landing);
   const dispatchers: Dispatcher[] = [];
   for (const sink of events.sinks) {
     dispatchers.push(
@@ -78,7 +80,7 @@ export async function openEventsHub(
         name: sink.name,
         sink: await openSink(sink),
         ledger,
-        format: { centreId: events.centreId, sink, sources },
+        format: { centreId: events.centreId, sink, sources, volumes },
         log: log.child({ sink: sink.name }),
         batch: sink.batch,
         inFlight: sink.inFlight,

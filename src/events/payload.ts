@@ -18,7 +18,9 @@ import {
   type TopicStyle,
 } from './topic.js';
 import { ruleTopic } from './topic-rules.js';
-import { buildVolumeWnm, buildWnm, encodeWnm, WNM_MAX_INLINE_BYTES, wnmHref } from './wnm.js';
+import type { VolumeArchives, VolumeObject } from './volume-archive.js';
+import { encodeVolumeWnm } from './volume-wnm.js';
+import { buildWnm, encodeWnm, WNM_MAX_INLINE_BYTES, wnmHref } from './wnm.js';
 
 export interface SinkMessage {
   readonly seq: number;
@@ -43,6 +45,8 @@ export interface FormatContext {
   readonly centreId: string;
   readonly sink: SinkConfig;
   readonly sources: ReadonlyMap<string, SourceConfig>;
+  /** Volume archives in the landing tree (shared by the sinks); without it volumes are not announced. */
+  readonly volumes?: VolumeArchives;
 }
 
 const STYLE: Record<SinkConfig['type'], TopicStyle> = {
@@ -64,7 +68,7 @@ async function inlineContent(e: OutboxEvent): Promise<string | undefined> {
 }
 
 /** The WIS2 topic of a data notification: the source's first matching rule, else the sink's, else the default. */
-function wnmTopic(e: OutboxEvent, ctx: FormatContext, style: TopicStyle): string {
+function wnmTopic(e: OutboxEvent, ctx: FormatContext): string {
   const volume = e.fact.volume;
   const rule = ruleTopic(ctx.sources.get(e.source), {
     path: e.fact.path,
@@ -72,77 +76,87 @@ function wnmTopic(e: OutboxEvent, ctx: FormatContext, style: TopicStyle): string
     volume: volume !== undefined,
   });
   const values = { centreId: ctx.centreId, source: e.source, kind: e.kind, path: volume ? '' : e.fact.path };
-  return renderTopic(rule ?? ctx.sink.topic ?? DEFAULT_DATA_TOPIC, values, style, true);
+  return renderTopic(rule ?? ctx.sink.topic ?? DEFAULT_DATA_TOPIC, values, STYLE[ctx.sink.type], true);
 }
 
-export async function formatEvent(e: OutboxEvent, ctx: FormatContext): Promise<SinkMessage | Unsendable> {
+type Formatted = SinkMessage | Unsendable;
+
+function dataMessage(e: OutboxEvent, ctx: FormatContext, id: string, body: Buffer | undefined): Formatted {
+  if (!body) return { seq: e.seq, id, reason: 'WIS2 notification message over 8192 bytes' };
+  return { seq: e.seq, id, topic: wnmTopic(e, ctx), body, contentType: 'application/geo+json' };
+}
+
+function sr3Message(e: OutboxEvent, ctx: FormatContext, id: string, sourceUrl: string): Formatted {
   const { sink } = ctx;
-  const style = STYLE[sink.type];
+  const href = wnmHref({ publicBaseUrl: sink.publicBaseUrl, sourceUrl, source: e.source, fact: e.fact });
+  const relPath = sink.publicBaseUrl ? `${e.source}/${e.fact.path}` : e.fact.path;
+  const baseUrl = href.slice(0, href.length - encodeURI(relPath).length).replace(/\/$/, '');
+  const msg = buildSr3(id, e.atMs, baseUrl, relPath, e.fact);
   const values = { centreId: ctx.centreId, source: e.source, kind: e.kind, path: e.fact.path };
-  const src = ctx.sources.get(e.source);
-  const sourceUrl = src?.displayUrl ?? `poller:${e.source}`;
+  return {
+    seq: e.seq,
+    id,
+    topic: renderTopic(sink.topic ?? DEFAULT_SR3_TOPIC, values, STYLE[sink.type]),
+    body: Buffer.from(JSON.stringify(msg)),
+    contentType: 'application/json',
+  };
+}
+
+/** A handed-on volume: its archive (written on first use) is what the notification links. */
+async function volumeMessage(e: OutboxEvent, ctx: FormatContext, id: string): Promise<Formatted> {
+  const { sink } = ctx;
+  const volume = e.fact.volume;
+  if (!volume || !ctx.volumes || !sink.publicBaseUrl)
+    return { seq: e.seq, id, reason: 'a volume notification needs the volume and publicBaseUrl' };
+  let archive: VolumeObject;
+  try {
+    archive = await ctx.volumes.get(e.source, volume);
+  } catch (err) {
+    return { seq: e.seq, id, reason: `volume archive not written: ${(err as Error).message}` };
+  }
+  const body = encodeVolumeWnm({
+    id,
+    centreId: ctx.centreId,
+    source: e.source,
+    sourceUrl: '',
+    atMs: e.atMs,
+    fact: e.fact,
+    wnm: ctx.sources.get(e.source)?.wnm,
+    publicBaseUrl: sink.publicBaseUrl,
+    archive,
+  });
+  return dataMessage(e, ctx, id, body);
+}
+
+async function fileMessage(e: OutboxEvent, ctx: FormatContext, id: string, sourceUrl: string): Promise<Formatted> {
+  const { sink } = ctx;
+  const inline = sink.inlineContent ? await inlineContent(e) : undefined;
+  const wnm = buildWnm({
+    id,
+    centreId: ctx.centreId,
+    source: e.source,
+    sourceUrl,
+    atMs: e.atMs,
+    fact: e.fact,
+    wnm: ctx.sources.get(e.source)?.wnm,
+    ...(sink.publicBaseUrl && { publicBaseUrl: sink.publicBaseUrl }),
+    ...(inline !== undefined && { inlineBase64: inline }),
+  });
+  return dataMessage(e, ctx, id, encodeWnm(wnm));
+}
+
+export async function formatEvent(e: OutboxEvent, ctx: FormatContext): Promise<Formatted> {
+  const { sink } = ctx;
+  const sourceUrl = ctx.sources.get(e.source)?.displayUrl ?? `poller:${e.source}`;
   const id = dataMessageId(e.id, sink);
-  if (e.kind === 'fetched' && sink.format === 'sr3-v03') {
-    const href = wnmHref({ publicBaseUrl: sink.publicBaseUrl, sourceUrl, source: e.source, fact: e.fact });
-    const relPath = sink.publicBaseUrl ? `${e.source}/${e.fact.path}` : e.fact.path;
-    const baseUrl = href.slice(0, href.length - encodeURI(relPath).length).replace(/\/$/, '');
-    const msg = buildSr3(id, e.atMs, baseUrl, relPath, e.fact);
-    return {
-      seq: e.seq,
-      id,
-      topic: renderTopic(sink.topic ?? DEFAULT_SR3_TOPIC, values, style),
-      body: Buffer.from(JSON.stringify(msg)),
-      contentType: 'application/json',
-    };
-  }
-  if (e.kind === 'volume-complete' || e.kind === 'volume-partial') {
-    const wnm = buildVolumeWnm({
-      id,
-      centreId: ctx.centreId,
-      source: e.source,
-      sourceUrl,
-      atMs: e.atMs,
-      fact: e.fact,
-      wnm: src?.wnm,
-      ...(sink.publicBaseUrl && { publicBaseUrl: sink.publicBaseUrl }),
-    });
-    const body = encodeWnm(wnm);
-    if (!body) return { seq: e.seq, id, reason: 'WIS2 notification message over 8192 bytes' };
-    return {
-      seq: e.seq,
-      id,
-      topic: wnmTopic(e, ctx, style),
-      body,
-      contentType: 'application/geo+json',
-    };
-  }
-  if (e.kind === 'fetched') {
-    const inline = sink.inlineContent ? await inlineContent(e) : undefined;
-    const wnm = buildWnm({
-      id,
-      centreId: ctx.centreId,
-      source: e.source,
-      sourceUrl,
-      atMs: e.atMs,
-      fact: e.fact,
-      wnm: src?.wnm,
-      ...(sink.publicBaseUrl && { publicBaseUrl: sink.publicBaseUrl }),
-      ...(inline !== undefined && { inlineBase64: inline }),
-    });
-    const body = encodeWnm(wnm);
-    if (!body) return { seq: e.seq, id, reason: 'WIS2 notification message over 8192 bytes' };
-    return {
-      seq: e.seq,
-      id,
-      topic: wnmTopic(e, ctx, style),
-      body,
-      contentType: 'application/geo+json',
-    };
-  }
+  if (e.kind === 'fetched' && sink.format === 'sr3-v03') return sr3Message(e, ctx, id, sourceUrl);
+  if (e.kind === 'volume-complete' || e.kind === 'volume-partial') return volumeMessage(e, ctx, id);
+  if (e.kind === 'fetched') return fileMessage(e, ctx, id, sourceUrl);
+  const values = { centreId: ctx.centreId, source: e.source, kind: e.kind, path: e.fact.path };
   return {
     seq: e.seq,
     id: e.id,
-    topic: renderTopic(sink.lifecycleTopic ?? DEFAULT_LIFECYCLE_TOPIC, values, style),
+    topic: renderTopic(sink.lifecycleTopic ?? DEFAULT_LIFECYCLE_TOPIC, values, STYLE[sink.type]),
     body: Buffer.from(JSON.stringify(buildCloudEvent(e, ctx.centreId))),
     contentType: 'application/cloudevents+json',
   };

@@ -57,7 +57,11 @@ export function wnmLinkProblems(sources: readonly SourceConfig[], events: Events
     }
     const covered = sink.sources ? sources.filter((s) => sink.sources?.includes(s.name)) : sources;
     const closed = covered.find((s) => !anonymousOrigin(s));
-    if (closed)
+    if (!closed && sink.kinds.some((k) => k.startsWith('volume-')))
+      problems.push(
+        `${at}: sink "${sink.name}" announces radar volumes, each an archive written into the landing directory; set publicBaseUrl to the https (or http, ftp, sftp) URL that serves it`,
+      );
+    else if (closed)
       problems.push(
         `${at}: sink "${sink.name}" would announce links like ${closed.displayUrl.replace(/\/+$/, '')}/<path> (source "${closed.name}") that a subscriber cannot fetch without poller's credentials; set publicBaseUrl to the https (or http, ftp, sftp) URL that serves the landing directory`,
       );

@@ -15,10 +15,10 @@ export const WNM_MAX_INLINE_BYTES = 4096;
 export interface WnmLink {
   href: string;
   /** `deletion`: the data at `href` was removed (no type, length or integrity then). */
-  rel: 'canonical' | 'update' | 'deletion' | 'item';
+  /** `describedby`: a volume's manifest. */
+  rel: 'canonical' | 'update' | 'deletion' | 'describedby';
   type?: string;
   length?: number;
-  /** Volume notifications: the member (moment) this file is. */
   title?: string;
 }
 
@@ -35,17 +35,8 @@ export interface WnmMessage {
     datetime: string | null;
     integrity?: { method: 'sha512'; value: string };
     content?: { encoding: 'base64'; size: number; value: string };
-    /** Volume notifications: the volume version announced (poller's own property). */
-    volume?: {
-      key: string;
-      version: number;
-      fields: Readonly<Record<string, string>>;
-      complete: boolean;
-      partial: boolean;
-      members: Array<{ member: string; data_id: string; length: number }>;
-      first_member_time: string;
-      last_member_time: string;
-    };
+    /** Volume notifications: the volume version announced (poller's own property, see volume-wnm.ts). */
+    volume?: Record<string, unknown>;
   };
   links: WnmLink[];
 }
@@ -68,7 +59,7 @@ export interface WnmInput {
 }
 
 /** The operator's `metadata_id`, when configured (REC metadata_id: recommended, not required). */
-function metadataId(input: Pick<WnmInput, 'wnm'>): { metadata_id?: string } {
+export function metadataId(input: Pick<WnmInput, 'wnm'>): { metadata_id?: string } {
   return input.wnm?.metadataId !== undefined ? { metadata_id: input.wnm.metadataId } : {};
 }
 
@@ -86,7 +77,7 @@ export function datetimeFromPath(p: string, pattern: RegExp | undefined): string
   return Number.isFinite(ms) ? rfc3339(ms) : null;
 }
 
-function encodePath(p: string): string {
+export function encodePath(p: string): string {
   return p.split('/').map(encodeURIComponent).join('/');
 }
 
@@ -122,53 +113,6 @@ export function buildWnm(input: WnmInput): WnmMessage {
     geometry: input.wnm?.geometry ?? null,
     properties,
     links: [link],
-  };
-}
-
-/**
- * A volume version handed on (complete or declared partial) as one notification: `data_id`
- * `<centre-id>/<source>/volumes/<key>/<version>`, the volume in `properties.volume`, and one
- * link per member file (where to get it, as a file notification's link), titled by its member.
- * The datetime is the first member's (by the source's filename pattern).
- */
-export function buildVolumeWnm(input: Omit<WnmInput, 'inlineBase64'>): WnmMessage {
-  const v = input.fact.volume;
-  if (!v) throw new Error('buildVolumeWnm: the event has no volume');
-  const first = v.members[0];
-  return {
-    id: input.id,
-    conformsTo: [WNM_CONFORMS_TO],
-    type: 'Feature',
-    geometry: input.wnm?.geometry ?? null,
-    properties: {
-      data_id: `${input.centreId}/${input.source}/volumes/${v.key}/${v.version}`,
-      ...metadataId(input),
-      pubtime: rfc3339(input.atMs),
-      datetime: first ? datetimeFromPath(first.path, input.wnm?.datetimePattern) : null,
-      volume: {
-        key: v.key,
-        version: v.version,
-        fields: v.fields,
-        complete: !v.partial,
-        partial: v.partial,
-        members: v.members.map((m) => ({
-          member: m.member,
-          data_id: `${input.centreId}/${input.source}/${m.path}`,
-          length: m.sizeBytes,
-        })),
-        first_member_time: rfc3339(v.firstMemberMs),
-        last_member_time: rfc3339(v.lastMemberMs),
-      },
-    },
-    // The standard wants exactly one canonical (or update) link: the first member's; the others
-    // are `item` links. A reopened volume (version > 1) announces an update.
-    links: v.members.map((m, i) => ({
-      href: wnmHref({ ...input, fact: { path: m.path, sizeBytes: m.sizeBytes, mtimeMs: m.mtimeMs } }),
-      rel: i > 0 ? 'item' : v.version > 1 ? 'update' : 'canonical',
-      type: input.wnm?.mediaType ?? mediaTypeOf(m.path),
-      length: m.sizeBytes,
-      title: m.member,
-    })),
   };
 }
 

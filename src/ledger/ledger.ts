@@ -1,8 +1,7 @@
 /**
  * The ledger: the state that makes "nothing missed, nothing fetched twice" true. One row per
- * (source, remote path, version); plugin runs are rows of their own. The interface is
- * asynchronous so that a networked backend can slot in behind it; nothing outside `ledger/`
- * writes SQL.
+ * (source, remote path, version); plugin runs are rows of their own. Asynchronous so that a
+ * networked backend can slot in behind it; nothing outside `ledger/` writes SQL.
  *
  * States of a file version:
  *   seen → fetching → fetched → processing → processed
@@ -10,342 +9,52 @@
  *   rejected: a hostile or unusable remote name; recorded, never fetched.
  *   superseded: fetched, but a newer version landed on its path before its plugins ran; the
  *   newer version is processed instead (the landing tree holds one version per path).
+ *
+ * The ledger is the composition of its roles; a consumer asks for the role it uses:
+ *   FileTransitions  the engine's writes (listing, claims, landing, plugin runs, recovery)
+ *   LedgerQueries    reads for the CLI, the status page and `/metrics`
+ *   EventOutbox      the event outbox the dispatcher drains
+ *   LedgerRetention  pruning of done versions
+ *   LedgerVolumes    the radar-volume ledger, where the backend has one
+ * The records they take and give are in `records.ts`; the decisions behind the transitions are
+ * the pure planners of `core/`, which every backend only executes.
  */
-import type { EmittedOutput } from '../plugins/api.js';
-import type { MtimePrecision, RemoteEntry } from '../sources/source.js';
+import type {
+  ActivitySlot,
+  ClaimLost,
+  FetchedItem,
+  FetchFailedItem,
+  FileQuery,
+  FileRecord,
+  FileState,
+  ForgetFilter,
+  InstanceRecord,
+  LedgerStats,
+  Observation,
+  ObserveOptions,
+  ObserveResult,
+  OutboxEvent,
+  OutboxRoute,
+  OutboxStats,
+  PluginRunRecord,
+  PluginRunStart,
+  ProcessingResult,
+  PruneResult,
+  PruneRules,
+  RetryFilter,
+  SourceStatus,
+  SweepResult,
+} from './records.js';
 import type { VolumeLedger } from './volume-ledger.js';
 
-export type FileState =
-  | 'seen'
-  | 'fetching'
-  | 'fetched'
-  | 'processing'
-  | 'processed'
-  | 'failed'
-  | 'quarantined'
-  | 'rejected'
-  | 'superseded';
-export type FailedStage = 'fetch' | 'process';
-export type PluginRunState = 'running' | 'succeeded' | 'failed' | 'quarantined';
+export * from './records.js';
 
-export const FILE_STATES: readonly FileState[] = [
-  'seen',
-  'fetching',
-  'fetched',
-  'processing',
-  'processed',
-  'failed',
-  'quarantined',
-  'rejected',
-  'superseded',
-];
-
-export interface FileRecord {
-  readonly id: number;
-  readonly source: string;
-  readonly path: string;
-  readonly sizeBytes: number;
-  readonly mtimeMs: number;
-  readonly mtimePrecision: MtimePrecision;
-  readonly state: FileState;
-  /** Where a `failed` or `quarantined` file failed. */
-  readonly stage: FailedStage | null;
-  /** Listings in which this version was seen unchanged. */
-  readonly sightings: number;
-  readonly firstSeenMs: number;
-  readonly lastSeenMs: number;
-  readonly fetchAttempts: number;
-  readonly nextRetryMs: number | null;
-  readonly errorCode: string | null;
-  readonly lastError: string | null;
-  readonly localPath: string | null;
-  readonly fetchedMs: number | null;
-  readonly doneMs: number | null;
-  readonly claimedBy: string | null;
-  readonly leaseUntilMs: number | null;
-  readonly updatedMs: number;
-  /** The server's strong ETag for this version (HTTP, S3), when it gave one. */
-  readonly etag?: string;
-}
-
-export interface PluginRunRecord {
-  readonly fileId: number;
-  readonly plugin: string;
-  readonly state: PluginRunState;
-  readonly attempts: number;
-  readonly errorCode: string | null;
-  readonly lastError: string | null;
-  readonly durationMs: number | null;
-  readonly nextRetryMs: number | null;
-  readonly outputs: readonly EmittedOutput[];
-  readonly updatedMs: number;
-}
-
-/** A listed entry, or one whose name is unusable (`rejectReason` says why). */
-export interface Observation {
-  readonly entry: RemoteEntry;
-  readonly rejectReason?: string;
-}
-
-export interface ObserveOptions {
-  readonly nowMs: number;
-  /** A file must be this old (by mtime) to be taken. */
-  readonly minAgeMs: number;
-  /** Unchanged sightings needed before a file is taken. */
-  readonly stableListings: number;
-  /** A file at least this old at first sight needs no second listing. */
-  readonly oldEnoughMs: number;
-  /** Classify only: the transaction is rolled back and nothing is recorded. */
-  readonly dryRun?: boolean;
-  /**
-   * A shared ledger: the lister lease this listing was taken under. If another instance took
-   * the lease since (a higher epoch), nothing is recorded and POLLER_LEDGER_LISTER_LOST is thrown.
-   */
-  readonly lister?: { readonly owner: string; readonly epoch: number };
-}
-
-export interface ObserveResult {
-  /** Versions ready to fetch: stable and old enough, or a failed fetch whose retry is due. */
-  readonly ready: readonly FileRecord[];
-  readonly counts: {
-    readonly listed: number;
-    readonly new: number;
-    readonly changed: number;
-    readonly unchanged: number;
-    /** Seen but not yet stable or not yet old enough. */
-    readonly settling: number;
-    readonly rejected: number;
-  };
-}
-
-export interface FetchFailure {
-  readonly errorCode: string;
-  readonly message: string;
-  /** Retry at this time; null with `quarantine` false means "back to seen" (no attempt used). */
-  readonly nextRetryMs: number | null;
-  readonly quarantine: boolean;
-  /** The attempt does not count (the source was throttled or paused, not the file's fault). */
-  readonly notCounted?: boolean;
-}
-
-export interface PluginOutcome {
-  readonly plugin: string;
-  readonly ok: boolean;
-  readonly errorCode?: string;
-  readonly message?: string;
-  readonly durationMs: number;
-  readonly outputs: readonly EmittedOutput[];
-  readonly nextRetryMs?: number | null;
-  readonly quarantine?: boolean;
-  /** The run was cut short by shutdown: it failed, but does not use up an attempt. */
-  readonly notCounted?: boolean;
-}
-
-/** Ids of rows a batch write skipped because this owner no longer held their claim. */
-export type ClaimLost = readonly number[];
-
-export interface FetchedItem {
-  readonly id: number;
-  readonly localPath: string;
-  /**
-   * No plugin matches the file: it is `processed` as soon as it has landed, in the same write
-   * (no processing claim, no plugin runs).
-   */
-  readonly done?: boolean;
-  /** SHA-512 of the landed bytes, base64; given when an event sink wants it (WNM `integrity`). */
-  readonly sha512?: string;
-}
-
-export interface FetchFailedItem {
-  readonly id: number;
-  readonly failure: FetchFailure;
-}
-
-export interface PluginRunStart {
-  readonly fileId: number;
-  readonly plugin: string;
-}
-
-export interface ProcessingResult {
-  readonly id: number;
-  readonly outcomes: readonly PluginOutcome[];
-}
-
-export interface FileQuery {
-  readonly source?: string;
-  readonly state?: FileState;
-  /** Substring or exact remote path. */
-  readonly path?: string;
-  readonly limit?: number;
-}
-
-export interface SourceStatus {
-  readonly name: string;
-  readonly displayUrl: string | null;
-  readonly lastPollMs: number | null;
-  readonly lastSuccessMs: number | null;
-  readonly lastError: string | null;
-  readonly counts: Readonly<Partial<Record<FileState, number>>>;
-  readonly newestFetchedMtimeMs: number | null;
-}
-
-/** Transitions that write an outbox event when a sink wants them. */
-export type FileEventKind = 'fetched' | 'processed' | 'failed' | 'quarantined' | 'output';
-/**
- * Radar volumes: `volume-complete` / `volume-partial` when a volume version is handed on (data
- * events, like `fetched`), then its volume plugins' outcome as the file kinds do.
- */
-export type VolumeEventKind =
-  | 'volume-complete'
-  | 'volume-partial'
-  | 'volume-processed'
-  | 'volume-failed'
-  | 'volume-quarantined'
-  | 'volume-output';
-export type EventKind = FileEventKind | VolumeEventKind;
-export const EVENT_KINDS: readonly EventKind[] = [
-  'fetched',
-  'processed',
-  'failed',
-  'quarantined',
-  'output',
-  'volume-complete',
-  'volume-partial',
-  'volume-processed',
-  'volume-failed',
-  'volume-quarantined',
-  'volume-output',
-];
-
-export function isVolumeEventKind(kind: EventKind): kind is VolumeEventKind {
-  return kind.startsWith('volume-');
-}
-
-/** One member file of a volume, as its events announce it. */
-export interface VolumeMemberFact {
-  readonly member: string;
-  readonly fileId: number;
-  readonly path: string;
-  readonly sizeBytes: number;
-  readonly mtimeMs: number;
-}
-
-/** The volume of a volume event (the fact's `path` is then the volume key). */
-export interface VolumeFact {
-  readonly id: number;
-  readonly key: string;
-  readonly version: number;
-  readonly fields: Readonly<Record<string, string>>;
-  readonly partial: boolean;
-  readonly firstMemberMs: number;
-  readonly lastMemberMs: number;
-  readonly members: readonly VolumeMemberFact[];
-}
-
-/** Which transitions one sink receives; `sources` null means every source. */
-export interface OutboxRoute {
-  readonly sink: string;
-  readonly kinds: readonly EventKind[];
-  readonly sources: readonly string[] | null;
-}
-
-/**
- * What the ledger records of a transition: facts only. Payloads (WNM, CloudEvents) are built from
- * these by `events/` when sent, so the ledger stays free of any wire format.
- */
-export interface EventFact {
-  readonly path: string;
-  readonly sizeBytes: number;
-  readonly mtimeMs: number;
-  readonly localPath?: string | null;
-  readonly sha512?: string | null;
-  /** A newer version of a path that landed before (WNM `update` link instead of `canonical`). */
-  readonly update?: boolean;
-  readonly stage?: FailedStage | null;
-  readonly errorCode?: string | null;
-  readonly message?: string | null;
-  readonly attempts?: number;
-  /** `processed`: the plugin outputs; `output`: the output itself. */
-  readonly outputs?: readonly EmittedOutput[];
-  readonly output?: EmittedOutput;
-  /** Volume events: the volume version (then `path` is its key, `sizeBytes` its members' sum). */
-  readonly volume?: VolumeFact;
-  /** Volume `failed` / `quarantined`: the volume plugin whose run failed. */
-  readonly plugin?: string;
-}
-
-export interface OutboxEvent {
-  /** Order within the outbox; the dispatcher sends by it. */
-  readonly seq: number;
-  /** Stable across retries: the message id consumers dedupe by. */
-  readonly id: string;
-  readonly sink: string;
-  readonly kind: EventKind;
-  readonly source: string;
-  /** The file of a file event; 0 for a volume event. */
-  readonly fileId: number;
-  /** The volume version of a volume event, else null. */
-  readonly volumeId?: number | null;
-  readonly atMs: number;
-  readonly fact: EventFact;
-}
-
-export interface OutboxStats {
-  readonly sink: string;
-  readonly pending: number;
-  readonly oldestPendingMs: number | null;
-}
-
-/** What retention may delete: done versions whose file is older than their source's window. */
-export interface PruneRules {
-  /** Per source: versions whose file mtime is before this can no longer come from a listing. */
-  readonly windows: ReadonlyArray<{ readonly source: string; readonly mtimeBeforeMs: number }>;
-  /** Quarantined versions given up before this are pruned too; later ones are kept for `retry`. */
-  readonly quarantinedBeforeMs: number;
-  /**
-   * The volume plugins configured now, when known (the daemon): a failed volume version past its
-   * window whose failed runs are all of other plugins (removed from the config) owes nothing and
-   * is pruned. Absent: failed volume versions are kept.
-   */
-  readonly volumePlugins?: readonly string[];
-}
-
-export interface PruneResult {
-  /** File versions deleted (or, in a dry run, that would be). */
-  readonly files: number;
-  /** Their plugin runs. */
-  readonly pluginRuns: number;
-  /** More prunable rows remain past this batch's limit. */
-  readonly more: boolean;
-}
-
-/** Files fetched by one source in one time slot (see {@link Ledger.activity}). */
-export interface ActivitySlot {
-  readonly source: string;
-  /** 0 is the newest slot, ending at `nowMs`; slot `n` covers `(now - (n+1)·slotMs, now - n·slotMs]`. */
-  readonly slot: number;
-  readonly files: number;
-  readonly bytes: number;
-}
-
-export interface LedgerStats {
-  readonly fileRows: number;
-  readonly pluginRunRows: number;
-  /** Bytes on disk (database and write-ahead log); null where the backend cannot tell. */
-  readonly bytes: number | null;
-}
-
-export interface Ledger {
-  /**
-   * Radar volumes (README "Radar volumes"). Optional: a backend without it cannot serve a config
-   * with `volumes:`, and the poller refuses such a config at start.
-   */
-  readonly volumes?: VolumeLedger;
+/** The transitions of file versions: what the engine (and `retry` / `forget`) writes. */
+export interface FileTransitions {
   /** Record one listing of a source (one transaction); returns what is ready to fetch. */
   observe(source: string, observations: readonly Observation[], opts: ObserveOptions): Promise<ObserveResult>;
   /** Atomically take ready versions for fetching; returns only those this owner got. */
   claimForFetch(ids: readonly number[], owner: string, leaseUntilMs: number, nowMs: number): Promise<FileRecord[]>;
-  /** Extend the lease of rows this owner holds. */
   /** Extends this owner's claims; returns the ids it no longer holds (taken over), whose work should stop. */
   renewLeases(ids: readonly number[], owner: string, leaseUntilMs: number): Promise<ClaimLost>;
   /**
@@ -374,8 +83,6 @@ export interface Ledger {
   ): Promise<FileRecord[]>;
   /** The landed bytes are a newer version's: these versions will not be processed. */
   markSuperseded(ids: readonly number[], owner: string, nowMs: number): Promise<ClaimLost>;
-  /** Plugin runs of each file (files without runs map to an empty list). */
-  pluginRuns(fileIds: readonly number[]): Promise<Map<number, PluginRunRecord[]>>;
   /**
    * Record that these runs start, in one transaction, before any of them runs: the attempt
    * counter is crash-safe (a run that dies with the process has used its attempt). Returns
@@ -397,19 +104,38 @@ export interface Ledger {
     nowMs: number,
     isOwnerGone: (owner: string) => boolean,
   ): Promise<{ fetches: number; processing: number }>;
-  /** Make failed (and with `includeQuarantined`, quarantined) files due now; optionally one plugin's runs only. */
-  /** Returns the ids of the files made due. */
-  scheduleRetry(
-    filter: { source?: string; plugin?: string; path?: string; includeQuarantined: boolean },
-    nowMs: number,
-  ): Promise<number[]>;
+  /**
+   * Make failed (and with `includeQuarantined`, quarantined) files due now, only for the runs of
+   * `plugin` when given. Returns the ids of the files made due.
+   */
+  scheduleRetry(filter: RetryFilter, nowMs: number): Promise<number[]>;
   /** Forget versions so they are fetched again when listed. */
-  forget(filter: { source: string; path?: string; state?: FileState }): Promise<number>;
+  forget(filter: ForgetFilter): Promise<number>;
+  /** The outcome of one poll of a source (its listing), for `status`. */
+  recordPoll(source: string, displayUrl: string, ok: boolean, error: string | null, nowMs: number): Promise<void>;
+}
+
+/** Reads: the CLI, the status page, `/metrics` and the engine's start. */
+export interface LedgerQueries {
   get(id: number): Promise<FileRecord | undefined>;
   history(source: string, path: string): Promise<FileRecord[]>;
   files(query: FileQuery): Promise<FileRecord[]>;
-  recordPoll(source: string, displayUrl: string, ok: boolean, error: string | null, nowMs: number): Promise<void>;
+  /** Plugin runs of each file (files without runs map to an empty list). */
+  pluginRuns(fileIds: readonly number[]): Promise<Map<number, PluginRunRecord[]>>;
   status(): Promise<SourceStatus[]>;
+  /**
+   * Files fetched per source per slot over the last `slots × slotMs` before `nowMs`, by fetch
+   * time; slots without a fetch are left out. One aggregate query (the status page's chart).
+   */
+  activity(nowMs: number, slotMs: number, slots: number): Promise<ActivitySlot[]>;
+  /** Rows and size of the ledger, for `status` and `/metrics`. */
+  stats(): Promise<LedgerStats>;
+  /** Versions that may still be fetched (their partial files can be resumed). */
+  liveFetches(): Promise<Array<{ id: number; sizeBytes: number; mtimeMs: number }>>;
+}
+
+/** The event outbox: written by the transitions, in their transactions; drained by the dispatcher. */
+export interface EventOutbox {
   /**
    * The sinks that want events. With none (the default) no event is written: the outbox costs
    * nothing. Set once at start (and on a config reload); applies to later transitions.
@@ -423,50 +149,30 @@ export interface Ledger {
   outboxStats(): Promise<OutboxStats[]>;
   /** Delete sent events acknowledged before `beforeMs`; unsent events are never pruned. */
   pruneSentEvents(beforeMs: number): Promise<number>;
+}
+
+/** Retention of done file versions. */
+export interface LedgerRetention {
   /**
    * Delete one batch (at most `limit` versions, one short transaction) of done versions that
-   * retention allows: processed, superseded, rejected, seen or failed-to-fetch (a listing skips
-   * them now), and quarantined ones past the hold. In-flight and plugin-retrying rows are kept.
+   * retention allows (`core/guards.ts` `isPrunable`). In-flight and plugin-retrying rows are kept.
    */
   prune(
     rules: PruneRules,
     opts: { readonly limit: number; readonly nowMs: number; readonly dryRun?: boolean },
   ): Promise<PruneResult>;
+}
+
+export interface LedgerVolumes {
   /**
-   * Files fetched per source per slot over the last `slots × slotMs` before `nowMs`, by fetch
-   * time; slots without a fetch are left out. One aggregate query (the status page's chart).
+   * Radar volumes (README "Radar volumes"). Optional: a backend without it cannot serve a config
+   * with `volumes:`, and the poller refuses such a config at start.
    */
-  activity(nowMs: number, slotMs: number, slots: number): Promise<ActivitySlot[]>;
-  /** Rows and size of the ledger, for `status` and `/metrics`. */
-  stats(): Promise<LedgerStats>;
-  /** Versions that may still be fetched (their partial files can be resumed). */
-  liveFetches(): Promise<Array<{ id: number; sizeBytes: number; mtimeMs: number }>>;
+  readonly volumes?: VolumeLedger;
+}
+
+export interface Ledger extends FileTransitions, LedgerQueries, EventOutbox, LedgerRetention, LedgerVolumes {
   close(): Promise<void>;
-}
-
-/** One poller process sharing the ledger with others, as its heartbeat row says. */
-export interface InstanceRecord {
-  /** `instance:` in the config, default host:pid. */
-  readonly id: string;
-  /** The claim owner id its claims carry. */
-  readonly owner: string;
-  readonly host: string;
-  readonly pid: number;
-  readonly startedMs: number;
-  readonly heartbeatMs: number;
-  /** Rows it holds right now. */
-  readonly fetching: number;
-  readonly processing: number;
-}
-
-export interface SweepResult {
-  /** False when another instance was sweeping at that moment (one at a time). */
-  readonly swept: boolean;
-  /** Instances whose heartbeat was older than the lease: their rows are gone. */
-  readonly dead: readonly string[];
-  /** Their claims, given back: fetches to `seen`, processing to `fetched`. */
-  readonly fetches: number;
-  readonly processing: number;
 }
 
 /**

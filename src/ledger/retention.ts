@@ -5,7 +5,7 @@
  * again; the margin covers a config whose maxAge is raised a little later.
  */
 import type { Config } from '../config/load.js';
-import type { Ledger, PruneRules } from './ledger.js';
+import type { LedgerRetention, LedgerVolumes, PruneRules } from './ledger.js';
 
 /** Rows are kept this long past their source's window (less for windows shorter than it). */
 export const PRUNE_MARGIN_MS = 3_600_000;
@@ -42,7 +42,7 @@ export interface PruneTotals {
 
 /** Prune batch after batch, yielding to the event loop in between, until nothing is left. */
 export async function pruneLedger(
-  ledger: Ledger,
+  ledger: LedgerRetention & LedgerVolumes,
   rules: PruneRules,
   opts: { nowMs: number; dryRun?: boolean; signal?: AbortSignal; batch?: number },
 ): Promise<PruneTotals> {

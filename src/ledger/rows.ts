@@ -1,21 +1,20 @@
 /**
- * What every ledger backend shares: the row shapes (one column set in SQLite and PostgreSQL),
- * their mapping to records, and the pure decisions of the transitions (what a sighting of a
- * listed entry does to the latest row of its path; which state a file ends in after its plugins
- * ran). Backends only run the SQL.
+ * What every ledger backend shares: the row shapes (one column set in SQLite and PostgreSQL) and
+ * their mapping to records. The decisions of the transitions are the planners of `core/`.
  */
 import type { EmittedOutput } from '../plugins/api.js';
 import type { MtimePrecision, RemoteEntry } from '../sources/source.js';
 import type {
+  EventFact,
+  EventKind,
   FailedStage,
   FileRecord,
   FileState,
   Observation,
-  PluginOutcome,
+  OutboxEvent,
   PluginRunRecord,
   SourceStatus,
-} from './ledger.js';
-import { isSameVersion } from './version.js';
+} from './records.js';
 
 export interface FileRow {
   id: number;
@@ -71,30 +70,9 @@ export interface LatestRow {
   etag: string;
 }
 
-/** Recorded against a plugin run that was in progress when its poller died (kill -9, crash, out of memory). */
-export const CRASHED_RUN_MESSAGE =
-  'the poller stopped during this run (killed, crashed or out of memory); counted as an attempt';
-
+/** Recorded against a version whose landed bytes are a newer version's. */
 export const SUPERSEDED_MESSAGE =
   'a newer version landed on its path before its plugins ran; the newer version is processed instead';
-
-/**
- * An unchanged sighting of a row in these states asks nothing of the ledger: it is fetched (plugin
- * retries are driven by due times, not by listings), finished, or refused. Only 'seen' rows
- * (settling) and fetch failures (retried when listed) need each sighting.
- */
-const QUIET_STATES: ReadonlySet<FileState> = new Set([
-  'fetched',
-  'processing',
-  'processed',
-  'quarantined',
-  'rejected',
-  'superseded',
-]);
-
-export function isQuiet(state: FileState, stage: FailedStage | null): boolean {
-  return QUIET_STATES.has(state) || (state === 'failed' && stage === 'process');
-}
 
 /** The key of a version in the quiet-version caches. */
 export function quietKey(entry: RemoteEntry): string {
@@ -196,127 +174,6 @@ export function toRun(r: RunRow): PluginRunRecord {
   };
 }
 
-/** Error text stored in the ledger: one line, bounded. */
-export function clip(text: string): string {
-  const line = text.replace(/\s*\n\s*/g, ' ');
-  return line.length > 1000 ? `${line.slice(0, 997)}...` : line;
-}
-
-/**
- * What one sighting of a listed entry does, given the latest row of its path:
- * - `insert-rejected`: an unusable name seen for the first time; `rejected`: seen before.
- * - `insert`: a new file (`isNew`) or a new version of one taken further than 'seen'.
- * - `regrow`: still settling and it moved (a growing upload): sightings start again.
- * - `sighted`: settling and unchanged: one more sighting.
- * - `unchanged`: nothing to write; `due` when it is a failed fetch whose retry time has come.
- */
-export type Sighting =
-  | { readonly kind: 'insert-rejected' }
-  | { readonly kind: 'rejected' }
-  | { readonly kind: 'insert'; readonly isNew: boolean }
-  | { readonly kind: 'regrow' }
-  | { readonly kind: 'sighted' }
-  | { readonly kind: 'unchanged'; readonly quiet: boolean; readonly due: boolean };
-
-export function classifySighting(o: Observation, row: LatestRow | undefined, nowMs: number): Sighting {
-  const { entry } = o;
-  if (o.rejectReason !== undefined) return row ? { kind: 'rejected' } : { kind: 'insert-rejected' };
-  if (row === undefined) return { kind: 'insert', isNew: true };
-  const same = isSameVersion(
-    { sizeBytes: row.size_bytes, mtimeMs: row.mtime_ms, mtimePrecision: row.mtime_precision, etag: row.etag },
-    entry,
-  );
-  if (!same) return row.state === 'seen' ? { kind: 'regrow' } : { kind: 'insert', isNew: false };
-  if (row.state === 'seen') return { kind: 'sighted' };
-  return {
-    kind: 'unchanged',
-    quiet: isQuiet(row.state, row.stage),
-    due: row.state === 'failed' && row.stage === 'fetch' && row.next_retry_ms !== null && row.next_retry_ms <= nowMs,
-  };
-}
-
-/** Whether a version is ready to fetch: old enough, and stable or old enough at first sight. */
-export function readiness(opts: {
-  nowMs: number;
-  minAgeMs: number;
-  stableListings: number;
-  oldEnoughMs: number;
-}): (mtimeMs: number, sightings: number) => boolean {
-  return (mtimeMs, sightings) => {
-    const ageMs = opts.nowMs - mtimeMs;
-    if (ageMs < opts.minAgeMs) return false;
-    return sightings >= opts.stableListings || ageMs >= opts.oldEnoughMs;
-  };
-}
-
-/** The values a plugin run's end writes (the same columns in every backend). */
-export function runEndValues(o: PluginOutcome, nowMs: number) {
-  return {
-    state: (o.ok ? 'succeeded' : o.quarantine ? 'quarantined' : 'failed') as PluginRunRecord['state'],
-    code: o.ok ? null : (o.errorCode ?? 'POLLER_PLUGIN_FAILED'),
-    error: o.ok ? null : clip(o.message ?? 'failed'),
-    duration: Math.round(o.durationMs),
-    retry: o.ok || o.quarantine ? null : (o.nextRetryMs ?? nowMs),
-    outputs: JSON.stringify(o.outputs),
-    uncounted: o.notCounted ? 1 : 0,
-  };
-}
-
-export interface ProcessingVerdict {
-  readonly state: FileState;
-  readonly stage: FailedStage | null;
-  readonly code: string | null;
-  readonly error: string | null;
-  readonly retry: number | null;
-  readonly done: number | null;
-}
-
-/**
- * A file's state after a processing pass, from this pass's outcomes and all its runs (as they
- * stand after this pass was written): processed only when every matching plugin succeeded.
- */
-export function processingVerdict(
-  outcomes: readonly PluginOutcome[],
-  runs: readonly Pick<RunRow, 'plugin' | 'state' | 'error_code' | 'last_error' | 'next_retry_ms'>[],
-  nowMs: number,
-): ProcessingVerdict {
-  let retry: number | null = null;
-  let firstError: PluginOutcome | undefined;
-  let anyRetryable = false;
-  for (const o of outcomes) {
-    if (o.ok) continue;
-    firstError ??= o;
-    if (!o.quarantine) {
-      anyRetryable = true;
-      const at = o.nextRetryMs ?? nowMs;
-      retry = retry === null ? at : Math.min(retry, at);
-    }
-  }
-  const failedRuns = runs.filter((r) => r.state === 'failed');
-  const quarantinedRuns = runs.filter((r) => r.state === 'quarantined');
-  let state: FileState;
-  if (failedRuns.length === 0 && quarantinedRuns.length === 0) state = 'processed';
-  else if (anyRetryable || failedRuns.length > 0) state = 'failed';
-  else state = 'quarantined';
-  if (state === 'failed' && retry === null) retry = Math.min(...failedRuns.map((r) => r.next_retry_ms ?? nowMs));
-  const errRun = failedRuns[0] ?? quarantinedRuns[0];
-  const processed = state === 'processed';
-  return {
-    state,
-    stage: processed ? null : 'process',
-    code: processed ? null : (firstError?.errorCode ?? errRun?.error_code ?? null),
-    error: processed
-      ? null
-      : clip(
-          firstError
-            ? `${firstError.plugin}: ${firstError.message ?? 'failed'}`
-            : `${errRun?.plugin}: ${errRun?.last_error ?? 'failed'}`,
-        ),
-    retry: state === 'failed' ? retry : null,
-    done: state === 'failed' ? null : nowMs,
-  };
-}
-
 export interface SourceRow {
   name: string;
   display_url: string | null;
@@ -340,4 +197,32 @@ export function sourceStatuses(
     counts: Object.fromEntries(counts.filter((c) => c.source === s.name).map((c) => [c.state, c.n])),
     newestFetchedMtimeMs: newest.find((n) => n.source === s.name)?.m ?? null,
   }));
+}
+
+/** An outbox row (`fact` is JSON text in SQLite, parsed jsonb in PostgreSQL; `volume_id` only in SQLite). */
+export interface EventRow {
+  seq: number;
+  id: string;
+  sink: string;
+  kind: EventKind;
+  source: string;
+  file_id: number;
+  volume_id?: number | null;
+  at_ms: number;
+  fact: string | EventFact;
+}
+
+/** An outbox row as the dispatcher gets it. */
+export function toOutboxEvent(r: EventRow): OutboxEvent {
+  return {
+    seq: r.seq,
+    id: r.id,
+    sink: r.sink,
+    kind: r.kind,
+    source: r.source,
+    fileId: r.file_id,
+    ...(r.volume_id !== undefined && { volumeId: r.volume_id }),
+    atMs: r.at_ms,
+    fact: typeof r.fact === 'string' ? (JSON.parse(r.fact) as EventFact) : r.fact,
+  };
 }

@@ -12,7 +12,7 @@
  */
 import type { EmittedOutput } from '../plugins/api.js';
 import type { CompletenessRules } from '../volumes/completeness.js';
-import type { PluginOutcome, PluginRunState, PruneRules } from './ledger.js';
+import type { PluginOutcome, PluginRunState, PruneRules } from './records.js';
 
 export type VolumeState = 'collecting' | 'complete' | 'partial' | 'processed' | 'failed' | 'quarantined' | 'superseded';
 

@@ -3,6 +3,7 @@
  * several engines in one process do not share counters). Every name starts with `poller_`.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { registerMemoryGauges } from './memory.js';
 
 /** Where a file failed: in the fetch, a plugin, or the remote action after the ledger commit. */
 export type FailureStage = 'list' | 'fetch' | 'verify' | 'process' | 'after';
@@ -300,6 +301,7 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
     },
   });
 
+  registerMemoryGauges(registers);
   if (options.processMetrics === true) collectDefaultMetrics({ register: registry, prefix: 'poller_' });
 
   return {

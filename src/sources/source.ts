@@ -132,8 +132,10 @@ export interface Wis2Settings {
   /** Stable client id: the broker keeps the session (and what arrives while away) under it. */
   readonly clientId: string;
   readonly protocolVersion: 4 | 5;
-  /** `wis2+mqtts://`: TLS to the broker. */
+  /** `wis2+mqtts://` and `wis2+wss://`: TLS to the broker. */
   readonly tls: boolean;
+  /** `wis2+wss://`: MQTT over WebSockets (path /mqtt), as brokers offer it on port 443. */
+  readonly websocket?: boolean;
   /** How long a notification is kept for retries and dedupe. */
   readonly keepMs: number;
   /** MQTT 5: how long the broker keeps the session while the poller is away. */
@@ -172,7 +174,17 @@ export interface TlsSettings {
 }
 
 /** A source URL's scheme, without the colon. */
-export type SourceProtocol = 'ftp' | 'ftps' | 'sftp' | 'file' | 'http' | 'https' | 's3' | 'wis2+mqtt' | 'wis2+mqtts';
+export type SourceProtocol =
+  | 'ftp'
+  | 'ftps'
+  | 'sftp'
+  | 'file'
+  | 'http'
+  | 'https'
+  | 's3'
+  | 'wis2+mqtt'
+  | 'wis2+mqtts'
+  | 'wis2+wss';
 
 /** Everything a protocol needs to open connections; built from the validated config. */
 export interface SourceConnectOptions {

@@ -15,6 +15,11 @@ export const MAX_WALK_ENTRIES = 2_000_000;
 export interface WalkFilter {
   matches(filePath: string): boolean;
   shouldDescend(dirPath: string): boolean;
+  /**
+   * Whether a matching file is kept (the engine's age window): the walk then holds only the files
+   * of the window, not every file of a large archive tree.
+   */
+  keeps?(entry: RemoteEntry): boolean;
 }
 
 export interface WalkResult {
@@ -64,7 +69,7 @@ export async function walkSource(
         if (depth + 1 >= MAX_WALK_DEPTH) result.truncated = true;
         else if (filter.shouldDescend(e.path)) subdirs.push(e.path);
         result.skipped++;
-      } else if (e.type === 'file' && filter.matches(e.path)) {
+      } else if (e.type === 'file' && filter.matches(e.path) && (filter.keeps?.(e) ?? true)) {
         result.files.push(e);
       } else {
         result.skipped++;

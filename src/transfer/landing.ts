@@ -1,13 +1,15 @@
 /**
  * Crash-safe landing: download into `.partial/<id>.part` (resuming from its size), check the
  * size against the listing, fsync, set the remote mtime, rename into place, fsync the directory.
- * A plugin only ever sees a complete file.
+ * A plugin only ever sees a complete file. Two ways in: `landInMemory` (a new small file, landed
+ * by a writer thread in one round trip) and `landStreaming` (a large or resumed one, written as
+ * it arrives); one way out, `finishLanding` (size check, fsync, digest check, rename, directory
+ * fsync), which both share.
  */
-import { createHash, type Hash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import {
   close as closeFd,
   closeSync,
-  createReadStream,
   createWriteStream,
   fsync,
   futimesSync,
@@ -16,7 +18,6 @@ import {
   openSync,
   renameSync,
   statSync,
-  type WriteStream,
   writeSync,
 } from 'node:fs';
 import { mkdir, open, readdir, rm, utimes } from 'node:fs/promises';
@@ -24,8 +25,9 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { promisify } from 'node:util';
-import { PermanentError, SourceError, TransientError } from '../errors.js';
+import { ChangedError, PermanentError, SourceError, TransientError } from '../errors.js';
 import type { Integrity, RemoteEntry, Source } from '../sources/source.js';
+import { LandingDigests } from './landing-digests.js';
 import { landingPathFor, partialDir, partialPathFor } from './landing-path.js';
 import {
   BUFFER_BYTES,
@@ -61,12 +63,12 @@ const IN_MEMORY_MAX_BYTES = BUFFER_BYTES;
 class MemorySink extends Writable {
   readonly data: Buffer = takeBuffer();
   bytes = 0;
-  readonly #hashes: Hash[];
+  readonly #hashes: readonly Hash[];
   readonly #expectBytes: number;
-  constructor(expectBytes: number, hashes: Array<Hash | undefined>) {
+  constructor(expectBytes: number, hashes: readonly Hash[]) {
     super();
     this.#expectBytes = expectBytes;
-    this.#hashes = hashes.filter((h): h is Hash => h !== undefined);
+    this.#hashes = hashes;
   }
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     if (this.bytes + chunk.length <= this.#expectBytes) {
@@ -111,35 +113,6 @@ export interface LandResult {
   resumedFromBytes: number;
   /** Base64 SHA-512 of the landed file, when asked for. */
   sha512?: string;
-}
-
-/** Feeds `hash` from a file's first `endBytes` bytes (all of it when omitted). */
-async function hashFileInto(hash: Hash, file: string, endBytes?: number): Promise<void> {
-  if (endBytes === 0) return;
-  const stream = createReadStream(file, endBytes === undefined ? {} : { end: endBytes - 1 });
-  for await (const chunk of stream) hash.update(chunk as Buffer);
-}
-
-/**
- * Hash what a write stream writes, on its way to the disk: no second read of the file. The
- * stream's own write hooks are wrapped, so the bytes hashed are exactly the bytes written.
- */
-function hashWrites(out: WriteStream, hash: Hash): void {
-  type WriteFn = (chunk: Buffer, encoding: BufferEncoding, cb: (err?: Error | null) => void) => void;
-  type WritevFn = (chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void) => void;
-  const hooks = out as unknown as { _write: WriteFn; _writev?: WritevFn };
-  const write = hooks._write;
-  hooks._write = function (chunk, encoding, cb) {
-    hash.update(chunk);
-    write.call(this, chunk, encoding, cb);
-  };
-  const writev = hooks._writev;
-  if (writev) {
-    hooks._writev = function (chunks, cb) {
-      for (const c of chunks) hash.update(c.chunk);
-      writev.call(this, chunks, cb);
-    };
-  }
 }
 
 /** Size of a file, or undefined when it is missing. Sync without throwing: a missing file is the common case (~5 µs). */
@@ -308,190 +281,215 @@ export async function landFile(source: Source, opts: LandOptions): Promise<LandR
   }
 }
 
+/** One landing under way: where it goes, where it resumes from, what it hashes. */
+interface Landing {
+  readonly source: Source;
+  readonly opts: LandOptions;
+  readonly localPath: string;
+  readonly partial: string;
+  /** Bytes of the partial this landing resumes from. */
+  readonly offset: number;
+  readonly digests: LandingDigests;
+  /** Runs the transfer under the caller's connection budget. */
+  readonly slot: <T>(work: () => Promise<T>) => Promise<T>;
+  /** Bytes transferred by this call. */
+  transferred: number;
+}
+
+/** Where a download left the file, for the finish. */
+type Downloaded =
+  /** In place: a landing writer wrote, fsynced and renamed it (its size and digest checked first). */
+  | { readonly at: 'place' }
+  /** In the partial, `sizeBytes` long; `synced`: fsynced with its mtime set (and hashed) by this call. */
+  | { readonly at: 'partial'; readonly sizeBytes: number; readonly synced: boolean };
+
 async function landFileOnce(source: Source, opts: LandOptions): Promise<LandResult> {
-  const { landingRoot, sourceName, fileId, entry, signal } = opts;
-  const localPath = landingPathFor(landingRoot, sourceName, entry.path);
+  const { entry } = opts;
+  const localPath = landingPathFor(opts.landingRoot, opts.sourceName, entry.path);
   // A version keyed by ETag may share size and mtime with the one landed before it: only the
   // bytes could tell, so it is downloaded (after a crash too: one extra transfer, never stale bytes).
-  if (entry.etag === undefined && (await isAlreadyLanded(localPath, entry))) {
-    const landed: LandResult = { localPath, bytesTransferred: 0, resumedFromBytes: entry.sizeBytes };
-    if (!opts.sha512) return landed;
-    const hash = createHash('sha512');
-    await hashFileInto(hash, localPath);
-    return { ...landed, sha512: hash.digest('base64') };
-  }
-  const partial = partialPathFor(landingRoot, fileId, entry.sizeBytes, entry.mtimeMs);
+  if (entry.etag === undefined && (await isAlreadyLanded(localPath, entry))) return alreadyLanded(localPath, opts);
+  const partial = partialPathFor(opts.landingRoot, opts.fileId, entry.sizeBytes, entry.mtimeMs);
   let offset = sizeOf(partial) ?? 0;
   if (offset > entry.sizeBytes) {
     // Longer than the version we claimed: not ours to resume.
     await rm(partial, { force: true });
     offset = 0;
   }
-  let transferred = 0;
-  /** The file was fsynced (with its mtime set) by this call. */
-  let synced = false;
-  let written = 0;
-  const mtime = new Date(entry.mtimeMs);
-  const hash = opts.sha512 ? createHash('sha512') : undefined;
-  // One hash serves both when the announced method is SHA-512.
-  const check =
-    opts.integrity && (opts.integrity.method === 'sha512' && hash ? undefined : createHash(opts.integrity.method));
-  let sha512: string | undefined;
-  const digestSha512 = (): string | undefined => {
-    sha512 ??= hash?.digest('base64');
-    return sha512;
-  };
-  // Whether the partial was renamed into place already (by a landing writer).
-  let renamed = false;
-  // The announced digest was checked (over what arrived in memory) before the writer renamed it.
-  let verified = false;
-  if (offset === 0 && entry.sizeBytes <= IN_MEMORY_MAX_BYTES) {
-    const sink = await (opts.transferSlot ?? runDirectly)(async () => {
-      const received = new MemorySink(entry.sizeBytes, [hash, check]);
-      try {
-        await source.download(
-          entry.path,
-          received,
-          downloadOptions(entry, 0, signal, (n) => {
-            transferred += n;
-            opts.onBytes?.(n);
-          }),
-        );
-      } catch (err) {
-        keepPrefix(partial, received);
-        releaseBuffer(received.data);
-        throw err;
-      }
-      return received;
-    });
-    written = sink.bytes;
-    // The connection serves the next file while a writer thread lands this one.
-    if (sink.bytes === entry.sizeBytes) {
-      if (opts.integrity) {
-        const got = check ? check.digest() : Buffer.from(digestSha512() as string, 'base64');
-        if (!got.equals(opts.integrity.digest)) {
-          releaseBuffer(sink.data);
-          throw integrityMismatch(sourceName, entry, opts.integrity, got);
-        }
-        verified = true;
-      }
-      try {
-        await writeAndRename({
-          partial,
-          localPath,
-          mtimeMs: entry.mtimeMs,
-          // The buffer is the writer's now; it comes back for reuse.
-          data: sink.data,
-          sizeBytes: sink.bytes,
-        });
-      } catch (err) {
-        throw (err as LandingWriteError).stage === 'rename' ? renameFailure(err, sourceName, entry, localPath) : err;
-      }
-      synced = true;
-      renamed = true;
-    } else {
-      // Judged below; a short one resumes from what arrived.
-      if (sink.bytes < entry.sizeBytes) keepPrefix(partial, sink);
-      releaseBuffer(sink.data);
-    }
-  } else if (offset < entry.sizeBytes || entry.sizeBytes === 0) {
-    // A resumed download: the prefix already on disk is hashed first.
-    if (hash && offset > 0) await hashFileInto(hash, partial, offset);
-    if (check && offset > 0) await hashFileInto(check, partial, offset);
-    written = await (opts.transferSlot ?? runDirectly)(async () => {
-      const fd = await openPartial(partial, offset > 0 ? 'r+' : 'w');
-      // The descriptor stays ours once the writes are done (autoClose off): the mtime is set and
-      // the file fsynced through it, with no reopen and no path lookup. On a failure the stream
-      // closes it itself, after any write still under way.
-      const out = createWriteStream(partial, {
-        fd,
-        start: offset,
-        highWaterMark: WRITE_BUFFER_BYTES,
-        autoClose: false,
-      });
-      if (hash) hashWrites(out, hash);
-      if (check) hashWrites(out, check);
-      let writeError: unknown;
-      out.on('error', (err) => {
-        writeError ??= err;
-      });
-      try {
-        await source.download(
-          entry.path,
-          out,
-          downloadOptions(entry, offset, signal, (n) => {
-            transferred += n;
-            opts.onBytes?.(n);
-          }),
-        );
-        if (!out.writableEnded) out.end();
-        await finished(out);
-      } catch (err) {
-        await destroyAndWait(out);
-        // A source may report a failed local write as its own transfer error: the disk's error wins.
-        throw noSpaceCode(writeError) !== undefined ? writeError : err;
-      }
-      // Reached only after a complete download whose writes all succeeded. A file whose fsync or
-      // close failed is not known to be on disk: it must not be landed (a full disk shows up here
-      // too; landFile turns it into POLLER_LANDING_NO_SPACE).
-      try {
-        futimesSync(fd, mtime, mtime);
-        await fsyncAsync(fd);
-      } catch (err) {
-        await closeAsync(fd).catch(() => undefined);
-        throw err;
-      }
-      closeSync(fd);
-      synced = true;
-      return out.bytesWritten;
-    });
-  }
-  // After a download whose stream closed cleanly, the stream knows what it wrote: no stat. An
-  // in-memory download that came out short or long knows it too.
-  const got = synced || offset === 0 ? offset + written : (sizeOf(partial) ?? 0);
-  if (got !== entry.sizeBytes) {
-    if (got > entry.sizeBytes) {
-      await rm(partial, { force: true });
-      throw new TransientError(
-        'POLLER_LANDING_SIZE_GREW',
-        `${sourceName}:${entry.path}: got ${got} bytes, listing said ${entry.sizeBytes}: the file changed during the download; it is fetched again once stable`,
-      );
-    }
-    throw new TransientError(
-      'POLLER_LANDING_SHORT',
-      `${sourceName}:${entry.path}: transfer ended at ${got} of ${entry.sizeBytes} bytes; it resumes on the next attempt`,
-    );
-  }
-  // A partial completed by an earlier run was never synced (nor hashed) by this one.
-  if (!synced) {
-    await utimes(partial, mtime, mtime);
-    await fsyncPath(partial, 'r+');
-    if (hash) await hashFileInto(hash, partial);
-    if (check) await hashFileInto(check, partial);
-  }
-  digestSha512();
-  if (opts.integrity && !verified) {
-    const got = check ? check.digest() : Buffer.from(sha512 as string, 'base64');
-    if (!got.equals(opts.integrity.digest)) {
-      await rm(partial, { force: true });
-      throw integrityMismatch(sourceName, entry, opts.integrity, got);
-    }
-  }
-  if (!renamed) {
-    try {
-      renameIntoPlace(partial, localPath);
-    } catch (err) {
-      throw renameFailure(err, sourceName, entry, localPath);
-    }
-  }
-  await syncDir(path.dirname(localPath)).catch(() => undefined);
-  crashHookAfterRename();
-  return {
+  const l: Landing = {
+    source,
+    opts,
     localPath,
-    bytesTransferred: transferred,
-    resumedFromBytes: offset,
+    partial,
+    offset,
+    digests: new LandingDigests(opts.sha512 === true, opts.integrity),
+    slot: opts.transferSlot ?? runDirectly,
+    transferred: 0,
+  };
+  let downloaded: Downloaded;
+  if (offset === 0 && entry.sizeBytes <= IN_MEMORY_MAX_BYTES) downloaded = await landInMemory(l);
+  else if (offset < entry.sizeBytes || entry.sizeBytes === 0) downloaded = await landStreaming(l);
+  // A partial an earlier run completed: nothing left to download.
+  else downloaded = { at: 'partial', sizeBytes: sizeOf(partial) ?? 0, synced: false };
+  return finishLanding(l, downloaded);
+}
+
+async function alreadyLanded(localPath: string, opts: LandOptions): Promise<LandResult> {
+  const landed: LandResult = { localPath, bytesTransferred: 0, resumedFromBytes: opts.entry.sizeBytes };
+  if (!opts.sha512) return landed;
+  const digests = new LandingDigests(true, undefined);
+  await digests.hashFile(localPath);
+  return { ...landed, sha512: digests.sha512() as string };
+}
+
+function downloadOptionsOf(l: Landing, offsetBytes: number): Parameters<Source['download']>[2] {
+  return downloadOptions(l.opts.entry, offsetBytes, l.opts.signal, (n) => {
+    l.transferred += n;
+    l.opts.onBytes?.(n);
+  });
+}
+
+/**
+ * A new small file: received into memory, then (when whole and its digest right) landed by a
+ * writer thread in one round trip while the connection serves the next file. What arrived of a
+ * failed or short download is kept as the partial, for the next attempt to resume.
+ */
+async function landInMemory(l: Landing): Promise<Downloaded> {
+  const { entry, sourceName } = l.opts;
+  const sink = await l.slot(async () => {
+    const received = new MemorySink(entry.sizeBytes, l.digests.hashes());
+    try {
+      await l.source.download(entry.path, received, downloadOptionsOf(l, 0));
+    } catch (err) {
+      keepPrefix(l.partial, received);
+      releaseBuffer(received.data);
+      throw err;
+    }
+    return received;
+  });
+  if (sink.bytes !== entry.sizeBytes) {
+    // Judged by the finish; a short one resumes from what arrived.
+    if (sink.bytes < entry.sizeBytes) keepPrefix(l.partial, sink);
+    releaseBuffer(sink.data);
+    return { at: 'partial', sizeBytes: sink.bytes, synced: false };
+  }
+  const check = l.digests.announced();
+  if (check && !check.got.equals(check.want.digest)) {
+    releaseBuffer(sink.data);
+    throw integrityMismatch(sourceName, entry, check.want, check.got);
+  }
+  try {
+    // The buffer is the writer's now; it comes back for reuse.
+    await writeAndRename({
+      partial: l.partial,
+      localPath: l.localPath,
+      mtimeMs: entry.mtimeMs,
+      data: sink.data,
+      sizeBytes: sink.bytes,
+    });
+  } catch (err) {
+    throw (err as LandingWriteError).stage === 'rename' ? renameFailure(err, sourceName, entry, l.localPath) : err;
+  }
+  return { at: 'place' };
+}
+
+/** A large or resumed file: streamed into the partial as it arrives (the prefix on disk hashed first). */
+async function landStreaming(l: Landing): Promise<Downloaded> {
+  if (l.offset > 0) await l.digests.hashFile(l.partial, l.offset);
+  const written = await l.slot(() => streamIntoPartial(l));
+  return { at: 'partial', sizeBytes: l.offset + written, synced: true };
+}
+
+/** Downloads into the partial from `offset`; resolves with the bytes written, fsynced with the remote mtime set. */
+async function streamIntoPartial(l: Landing): Promise<number> {
+  const { partial, offset } = l;
+  const fd = await openPartial(partial, offset > 0 ? 'r+' : 'w');
+  // The descriptor stays ours once the writes are done (autoClose off): the mtime is set and the
+  // file fsynced through it, with no reopen and no path lookup. On a failure the stream closes it
+  // itself, after any write still under way.
+  const out = createWriteStream(partial, { fd, start: offset, highWaterMark: WRITE_BUFFER_BYTES, autoClose: false });
+  l.digests.hashWrites(out);
+  let writeError: unknown;
+  out.on('error', (err) => {
+    writeError ??= err;
+  });
+  try {
+    await l.source.download(l.opts.entry.path, out, downloadOptionsOf(l, offset));
+    if (!out.writableEnded) out.end();
+    await finished(out);
+  } catch (err) {
+    await destroyAndWait(out);
+    // A source may report a failed local write as its own transfer error: the disk's error wins.
+    throw noSpaceCode(writeError) !== undefined ? writeError : err;
+  }
+  // Reached only after a complete download whose writes all succeeded. A file whose fsync or close
+  // failed is not known to be on disk: it must not be landed (a full disk shows up here too;
+  // landFile turns it into POLLER_LANDING_NO_SPACE).
+  const mtime = new Date(l.opts.entry.mtimeMs);
+  try {
+    futimesSync(fd, mtime, mtime);
+    await fsyncAsync(fd);
+  } catch (err) {
+    await closeAsync(fd).catch(() => undefined);
+    throw err;
+  }
+  closeSync(fd);
+  return out.bytesWritten;
+}
+
+/**
+ * The finish every landing shares: a partial is checked against the listed size, fsynced (when
+ * an earlier run completed it), checked against the announced digest and renamed into place;
+ * then the directory is fsynced, so the rename survives a crash before the ledger commit.
+ */
+async function finishLanding(l: Landing, d: Downloaded): Promise<LandResult> {
+  const { entry, sourceName } = l.opts;
+  if (d.at === 'partial') {
+    await checkSize(l, d.sizeBytes);
+    // A partial completed by an earlier run was never synced (nor hashed) by this one.
+    if (!d.synced) {
+      const mtime = new Date(entry.mtimeMs);
+      await utimes(l.partial, mtime, mtime);
+      await fsyncPath(l.partial, 'r+');
+      await l.digests.hashFile(l.partial);
+    }
+    const check = l.digests.announced();
+    if (check && !check.got.equals(check.want.digest)) {
+      await rm(l.partial, { force: true });
+      throw integrityMismatch(sourceName, entry, check.want, check.got);
+    }
+    try {
+      renameIntoPlace(l.partial, l.localPath);
+    } catch (err) {
+      throw renameFailure(err, sourceName, entry, l.localPath);
+    }
+  }
+  await syncDir(path.dirname(l.localPath)).catch(() => undefined);
+  crashHookAfterRename();
+  const sha512 = l.digests.sha512();
+  return {
+    localPath: l.localPath,
+    bytesTransferred: l.transferred,
+    resumedFromBytes: l.offset,
     ...(sha512 !== undefined && { sha512 }),
   };
+}
+
+/** The partial holds exactly the listed size, or the landing fails (a short one resumes; a longer one changed). */
+async function checkSize(l: Landing, got: number): Promise<void> {
+  const { entry, sourceName } = l.opts;
+  if (got === entry.sizeBytes) return;
+  if (got > entry.sizeBytes) {
+    await rm(l.partial, { force: true });
+    throw new ChangedError(
+      'POLLER_LANDING_SIZE_GREW',
+      `${sourceName}:${entry.path}: got ${got} bytes, listing said ${entry.sizeBytes}: the file changed during the download; it is fetched again once stable`,
+    );
+  }
+  throw new TransientError(
+    'POLLER_LANDING_SHORT',
+    `${sourceName}:${entry.path}: transfer ended at ${got} of ${entry.sizeBytes} bytes; it resumes on the next attempt`,
+  );
 }
 
 function integrityMismatch(

@@ -1,4 +1,8 @@
-/** Exponential backoff with full jitter, bounded: pure, so the schedule is testable. */
+/**
+ * Exponential backoff with equal jitter (half the step fixed, half random), bounded: pure, so the
+ * schedule is testable. Not full jitter (anywhere from 0 to the step): a retry a few ms after a
+ * failure only hits a server that just refused, and the quick in-cycle retries need the floor.
+ */
 
 export interface BackoffOptions {
   baseMs: number;
@@ -11,7 +15,7 @@ export interface BackoffOptions {
 export function backoffDelayMs(attempt: number, opts: BackoffOptions): number {
   const random = opts.random ?? Math.random;
   const exp = Math.min(opts.maxMs, opts.baseMs * 2 ** Math.max(0, Math.min(attempt - 1, 30)));
-  // Half fixed, half random: spreads retries of many files without ever retrying at once.
+  // Half fixed, half random: spreads the retries of many files, none of them at once.
   return Math.round(exp / 2 + (random() * exp) / 2);
 }
 

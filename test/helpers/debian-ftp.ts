@@ -150,6 +150,36 @@ export interface VsftpdOptions {
   tls: RealTlsMode;
   /** vsftpd `max_per_ip`: connections past it get "421 There are too many connections". */
   maxPerIp?: number;
+  /** Only this TLS version is spoken (the server's OpenSSL is configured so). Default: what OpenSSL offers (1.2 and 1.3). */
+  tlsVersion?: TlsVersion;
+}
+
+/** A TLS version a test pins a server to. */
+export type TlsVersion = 'TLSv1.2' | 'TLSv1.3';
+
+/**
+ * An OpenSSL config that pins the protocol version of every TLS context of the process that
+ * loads it (vsftpd 3.0.3 and pure-ftpd have no setting of their own for TLS 1.3). Returns the
+ * environment to start the server with.
+ */
+async function pinTlsVersion(dir: string, version: TlsVersion | undefined): Promise<NodeJS.ProcessEnv | undefined> {
+  if (version === undefined) return undefined;
+  const file = path.join(dir, 'openssl.cnf');
+  await writeFile(
+    file,
+    [
+      'openssl_conf = poller_test',
+      '[poller_test]',
+      'ssl_conf = poller_ssl',
+      '[poller_ssl]',
+      'system_default = poller_tls',
+      '[poller_tls]',
+      `MinProtocol = ${version}`,
+      `MaxProtocol = ${version}`,
+      '',
+    ].join('\n'),
+  );
+  return { ...process.env, OPENSSL_CONF: file };
 }
 
 /** Starts vsftpd 3 in the foreground with a private config. */
@@ -194,14 +224,16 @@ export async function startVsftpd(opts: VsftpdOptions): Promise<RealFtpServer> {
           `rsa_private_key_file=${certificate.keyPath}`,
           'force_local_logins_ssl=NO',
           'force_local_data_ssl=NO',
-          'require_ssl_reuse=NO',
+          // vsftpd's default, as shipped (FileZilla Server enforces the same): a data connection
+          // must resume the control connection's TLS session, or it is refused.
+          'require_ssl_reuse=YES',
           `implicit_ssl=${opts.tls === 'implicit' ? 'YES' : 'NO'}`,
         ]
       : ['ssl_enable=NO']),
   ];
   const configPath = path.join(work.path, 'vsftpd.conf');
   await writeFile(configPath, `${lines.join('\n')}\n`, { mode: 0o600 });
-  const child = spawnGroup(VSFTPD, [configPath]);
+  const child = spawnGroup(VSFTPD, [configPath], await pinTlsVersion(work.path, opts.tlsVersion));
   return await finishStart('vsftpd', child, work, port, opts.tls, opts.account, certificate, xferlogPath);
 }
 
@@ -211,6 +243,8 @@ export interface PureFtpdOptions {
   listingCap?: string;
   /** Offer explicit TLS (-Y 1). */
   tls?: boolean;
+  /** Only this TLS version is spoken. Default: what OpenSSL offers. */
+  tlsVersion?: TlsVersion;
 }
 
 /** Starts pure-ftpd (unpacked into .cache/servers) in the foreground. */
@@ -240,7 +274,7 @@ export async function startPureFtpd(opts: PureFtpdOptions): Promise<RealFtpServe
   } else {
     args.push('-Y', '0');
   }
-  const child = spawnGroup(PURE_FTPD, args);
+  const child = spawnGroup(PURE_FTPD, args, await pinTlsVersion(work.path, opts.tlsVersion));
   return await finishStart(
     'pure-ftpd',
     child,
@@ -252,10 +286,15 @@ export async function startPureFtpd(opts: PureFtpdOptions): Promise<RealFtpServe
   );
 }
 
-function spawnGroup(binary: string, args: string[]): ChildProcess {
+function spawnGroup(binary: string, args: string[], env?: NodeJS.ProcessEnv): ChildProcess {
   // A process group of its own, so close() can stop the server and its session processes, and nothing else.
-  const [command, argv] = privileged(binary, args);
-  return spawn(command, argv, { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+  const conf = env?.['OPENSSL_CONF'];
+  // sudo drops the environment: the OpenSSL config goes through env(1) then.
+  const [command, argv] =
+    conf !== undefined && !isRoot()
+      ? privileged('/usr/bin/env', [`OPENSSL_CONF=${conf}`, binary, ...args])
+      : privileged(binary, args);
+  return spawn(command, argv, { detached: true, stdio: ['ignore', 'ignore', 'pipe'], ...(env ? { env } : {}) });
 }
 
 /** Signals the whole process group led by `pid` (through sudo when the group runs as root and we do not). */

@@ -37,7 +37,7 @@ describe('CLI errors', () => {
     const r = await env.cli(['run-once', '--config', bad]);
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split('\n')).toEqual([
-      'poller: sources[0].url: scheme "ftpx" is not supported; use ftp, ftps, sftp, file, http, https, s3, wis2+mqtt or wis2+mqtts',
+      'poller: sources[0].url: scheme "ftpx" is not supported; use ftp, ftps, sftp, file, http, https, s3, wis2+mqtt, wis2+mqtts or wis2+wss',
       'poller: sources[0].minAge: "soon" is not a duration; write e.g. 20s, 5m, 6h',
     ]);
   });

@@ -100,34 +100,37 @@ describe('volume events', () => {
     const [complete] = ofKey(full);
     expect(wnmProblems(Buffer.from(JSON.stringify(complete!.message)))).toEqual([]);
     expect(complete!.message.properties).toMatchObject({
-      data_id: `xx-test/radar/volumes/${full}/1`,
+      data_id: `xx-test/radar/volumes/${full}`,
       datetime: '2026-11-23T12:00:00Z',
       volume: {
         key: full,
         version: 1,
         complete: true,
         partial: false,
+        members: 3,
+        moments: ['DBZH', 'KDP', 'VRAD'],
         fields: { radar: 'RMA1', time: '20261123T120000Z' },
       },
     });
+    // One object: the canonical link is the volume's archive in the landing tree, under the public base.
     const links = complete!.message.links ?? [];
-    expect(links.map((k) => [k.rel, k.title])).toEqual([
-      ['canonical', 'DBZH'],
-      ['item', 'KDP'],
-      ['item', 'VRAD'],
+    expect(links.map((k) => [k.rel, k.href])).toEqual([
+      ['canonical', `${PUBLIC_BASE}/_volumes/radar/${full}/v1.tar`],
+      ['describedby', `${PUBLIC_BASE}/_volumes/radar/${full}/v1.json`],
     ]);
-    for (const k of links) {
-      const name = memberName('RMA1', T1, k.title).name;
-      expect(k.href).toBe(`${PUBLIC_BASE}/radar/in/${name}`);
-      expect(k.length).toBe(memberBytes('RMA1', T1, k.title).byteLength);
-    }
+    const archive = readFileSync(path.join(e.landing, '_volumes', 'radar', full, 'v1.tar'));
+    expect(links[0]!.length).toBe(archive.length);
+    for (const m of MOMENTS) expect(archive.includes(Buffer.from(memberBytes('RMA1', T1, m)))).toBe(true);
     // Credentials never go out.
     expect(JSON.stringify(got)).not.toContain(e.ftp.password);
 
     const [announced] = ofKey(partial);
     expect(wnmProblems(Buffer.from(JSON.stringify(announced!.message)))).toEqual([]);
-    expect(announced!.message.properties?.volume).toMatchObject({ complete: false, partial: true });
-    expect(announced!.message.links?.map((k) => k.title)).toEqual(['DBZH', 'VRAD']);
+    expect(announced!.message.properties?.volume).toMatchObject({
+      complete: false,
+      partial: true,
+      moments: ['DBZH', 'VRAD'],
+    });
 
     const output = ofKey(full)[1]!.message.data?.output;
     expect(output).toEqual({ path: path.join(e.dir, 'out', `${full}.json`), kind: 'volume-record.manifest' });

@@ -1,10 +1,14 @@
 /**
  * The Source contract against real servers: vsftpd (LIST, minute precision, year-less dates)
- * plain / explicit FTPS / implicit FTPS, and pure-ftpd (MLSD). Needs scripts/install-test-servers.sh
+ * plain / explicit FTPS / implicit FTPS, and pure-ftpd (MLSD); FTPS as the servers ship it
+ * (vsftpd's `require_ssl_reuse=YES`: every data connection resumes the control session), each
+ * under TLS 1.2 and under TLS 1.3 (session tickets). Needs scripts/install-test-servers.sh
  * and root; skipped with a notice otherwise, except with CI=true where a missing server fails.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { Writable } from 'node:stream';
+import { Client } from 'basic-ftp';
 import { describe, expect, it } from 'vitest';
 import { SourceError, ThrottledError } from '../../src/errors.js';
 import { createFtpSource, type FtpSourceOptions } from '../../src/sources/ftp/ftp-source.js';
@@ -17,6 +21,7 @@ import {
   type ServerSupport,
   startPureFtpd,
   startVsftpd,
+  type TlsVersion,
 } from '../helpers/debian-ftp.js';
 import { createLogSink } from '../helpers/log-sink.js';
 import { type ContractTarget, defineSourceContract } from '../helpers/source-contract.js';
@@ -89,13 +94,105 @@ function whenAvailable(name: string, s: ServerSupport, body: () => void): void {
 }
 
 const vsftpdModes: RealTlsMode[] = ['none', 'explicit', 'implicit'];
+const TLS_VERSIONS: TlsVersion[] = ['TLSv1.2', 'TLSv1.3'];
+
+/**
+ * What a basic-ftp client (the library poller's FTP source is built on) negotiates with `server`,
+ * and whether a listing, which needs a data connection, then works: with `require_ssl_reuse=YES`
+ * it does only when the data connection resumed the control connection's session.
+ */
+async function probeTls(
+  server: RealFtpServer,
+  maxVersion?: TlsVersion,
+  resume = true,
+): Promise<{ protocol: string | null; listed: boolean }> {
+  const client = new Client(5000);
+  try {
+    await client.access({
+      host: server.host,
+      port: server.port,
+      user: server.account.user,
+      password: server.account.password,
+      secure: server.tlsMode === 'implicit' ? 'implicit' : true,
+      secureOptions: { ca: server.certificate?.certPem, ...(maxVersion ? { maxVersion } : {}) },
+    });
+    const socket = client.ftp.socket as import('node:tls').TLSSocket;
+    const protocol = socket.getProtocol();
+    if (!resume) {
+      // A client that does not offer the control session on its data connections.
+      socket.getSession = () => undefined;
+      Object.defineProperty(client.ftp, 'tlsSessionStore', { get: () => undefined, set: () => {} });
+    }
+    await client.list();
+    return { protocol, listed: true };
+  } finally {
+    client.close();
+  }
+}
 
 whenAvailable('vsftpd', support.vsftpd, () => {
   for (const tls of vsftpdModes) {
-    defineSourceContract(`vsftpd (${tls === 'none' ? 'plain' : `${tls} FTPS`})`, () =>
-      contractTarget((account) => startVsftpd({ account, tls })),
-    );
+    for (const version of tls === 'none' ? [undefined] : TLS_VERSIONS) {
+      const label = tls === 'none' ? 'plain' : `${tls} FTPS, ${version}, require_ssl_reuse=YES`;
+      defineSourceContract(`vsftpd (${label})`, () =>
+        contractTarget((account) => startVsftpd({ account, tls, ...(version ? { tlsVersion: version } : {}) })),
+      );
+    }
   }
+
+  describe('vsftpd FTPS as shipped', () => {
+    it('speaks only the pinned TLS version, and a listing works because its data connection resumes the session', async () => {
+      const account = await createServerAccount();
+      try {
+        for (const tlsVersion of TLS_VERSIONS) {
+          const server = await startVsftpd({ account, tls: 'explicit', tlsVersion });
+          try {
+            expect(await probeTls(server)).toEqual({ protocol: tlsVersion, listed: true });
+            // The setting is live: a data connection that does not resume the session is refused.
+            await expect(probeTls(server, undefined, false)).rejects.toThrow(/522|SSL|session|FIN packet/i); // vsftpd ends the session
+            if (tlsVersion === 'TLSv1.3') {
+              // The pin holds: a client that stops at TLS 1.2 is refused by a 1.3-only server.
+              await expect(probeTls(server, 'TLSv1.2')).rejects.toThrow();
+            }
+          } finally {
+            await server.close();
+          }
+        }
+      } finally {
+        await account.remove();
+      }
+    }, 30_000);
+
+    it('fetches 40 files over one control connection under TLS 1.3: every data connection resumes (single-use tickets rotate)', async () => {
+      const account = await createServerAccount();
+      const server = await startVsftpd({ account, tls: 'explicit', tlsVersion: 'TLSv1.3' });
+      const source = createFtpSource(sourceOptions(server, { maxConnections: 1 }));
+      try {
+        const names = Array.from({ length: 40 }, (_, i) => `f${String(i).padStart(2, '0')}.bufr`);
+        for (const name of names) await writeFile(path.join(account.root, name), `payload of ${name}`);
+        const signal = AbortSignal.timeout(60_000);
+        const listing = await source.list('', { signal });
+        expect(listing.map((e) => e.name).sort()).toEqual(names);
+        for (const name of names) {
+          const chunks: Buffer[] = [];
+          const sink = new Writable({
+            write(chunk: Buffer, _enc, cb) {
+              chunks.push(chunk);
+              cb();
+            },
+          });
+          await source.download(name, sink, { offsetBytes: 0, signal });
+          expect(Buffer.concat(chunks).toString()).toBe(`payload of ${name}`);
+        }
+        const log = await readXferlog(server.xferlogPath ?? '');
+        expect(log.filter((r) => r.complete)).toHaveLength(40);
+      } finally {
+        await source.close();
+        await server.close();
+        await account.remove();
+      }
+    }, 90_000);
+  });
 
   describe('vsftpd specifics', () => {
     it("resumes a download with REST, as the server's transfer log shows", async () => {
@@ -202,9 +299,29 @@ whenAvailable('vsftpd', support.vsftpd, () => {
 });
 
 whenAvailable('pure-ftpd', support.pureFtpd, () => {
-  defineSourceContract('pure-ftpd (MLSD, explicit FTPS)', () =>
-    contractTarget((account) => startPureFtpd({ account, tls: true, listingCap: '200000:10' })),
-  );
+  for (const tlsVersion of TLS_VERSIONS) {
+    defineSourceContract(`pure-ftpd (MLSD, explicit FTPS, ${tlsVersion})`, () =>
+      contractTarget((account) => startPureFtpd({ account, tls: true, tlsVersion, listingCap: '200000:10' })),
+    );
+  }
+
+  describe('pure-ftpd FTPS', () => {
+    it('speaks only the pinned TLS version', async () => {
+      const account = await createServerAccount();
+      try {
+        for (const tlsVersion of TLS_VERSIONS) {
+          const server = await startPureFtpd({ account, tls: true, tlsVersion });
+          try {
+            expect(await probeTls(server)).toEqual({ protocol: tlsVersion, listed: true });
+          } finally {
+            await server.close();
+          }
+        }
+      } finally {
+        await account.remove();
+      }
+    }, 30_000);
+  });
 
   describe('pure-ftpd specifics', () => {
     it('flags a listing cut at a 2,000-entry cap (-L 2000:5, the cap of many installs)', async () => {

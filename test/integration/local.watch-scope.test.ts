@@ -9,9 +9,11 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { watchStates } from '../../src/observe/memory.js';
 import { startDirWatcher } from '../../src/sources/local/dir-watcher.js';
 import { createLocalSource } from '../../src/sources/local/local-source.js';
 import type { Source } from '../../src/sources/source.js';
+import { walkSource } from '../../src/sources/walk.js';
 import { collectingLogger } from '../helpers/source-test-utils.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -94,6 +96,8 @@ describe('local source: watches bounded by the directories in its window', () =>
     });
     // The root, new/ (the ancestor), new/a, new/b.
     expect(inotifyWatches() - before).toBe(4);
+    // What /metrics shows as poller_watched_directories{source="scope"}.
+    expect(watchStates().get('scope')).toEqual({ dirs: 4, fallback: false });
     // Still a working watch: a file dropped into a recent directory is reported.
     await fs.writeFile(path.join(root, 'new', 'a', 'later.bufr'), 'y');
     await waitFor(() => seen.includes('new/a/later.bufr'), { timeoutMs: 5_000, what: 'event for new/a/later.bufr' });
@@ -135,5 +139,23 @@ describe('local source: watches bounded by the directories in its window', () =>
     } finally {
       w.close();
     }
+  });
+});
+
+describe('walking a large tree holds only the files of the window', () => {
+  it('files the filter does not keep (past maxAge) are not held by the walk', async () => {
+    await makeDirs(
+      Array.from({ length: 10 }, (_, i) => `old/d${i}`),
+      50,
+      true,
+    );
+    await makeDirs(['new'], 7, false);
+    const cutoff = Date.now() - 3_600_000;
+    const walk = await walkSource(
+      source,
+      { matches: () => true, shouldDescend: () => true, keeps: (e) => e.mtimeMs >= cutoff },
+      { signal: stop.signal, concurrency: 2 },
+    );
+    expect(walk.files.map((f) => f.path).sort()).toEqual(Array.from({ length: 7 }, (_, i) => `new/f${i}.bufr`).sort());
   });
 });

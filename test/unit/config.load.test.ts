@@ -94,7 +94,7 @@ describe('config', () => {
     );
     const text = issues.join('\n');
     expect(text).toMatch(
-      /^sources\[0\]\.url: scheme "ftpx" is not supported; use ftp, ftps, sftp, file, http, https, s3, wis2\+mqtt or wis2\+mqtts$/m,
+      /^sources\[0\]\.url: scheme "ftpx" is not supported; use ftp, ftps, sftp, file, http, https, s3, wis2\+mqtt, wis2\+mqtts or wis2\+wss$/m,
     );
     expect(text).toMatch(/^sources\[0\]\.concurrency: /m);
     expect(text).toMatch(/^sources\[1\]\.name: /m);

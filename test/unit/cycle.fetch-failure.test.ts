@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { decideFetchFailure, type FetchFailureInput } from '../../src/engine/cycle/fetch-failure.js';
-import { PermanentError, SourceError, ThrottledError, TransientError } from '../../src/errors.js';
+import {
+  ChangedError,
+  NotFoundError,
+  PermanentError,
+  SourceError,
+  ThrottledError,
+  TransientError,
+} from '../../src/errors.js';
 
 const policy = { maxAttempts: 5, retryBaseMs: 60_000, retryMaxMs: 3_600_000, random: () => 0.5 };
 const at = (err: Error, over: Partial<FetchFailureInput> = {}): FetchFailureInput => ({
@@ -35,12 +42,15 @@ describe('decideFetchFailure', () => {
     });
   });
 
-  it('gives the claim back, changed, when the remote file moved under the download', () => {
-    const grew = new TransientError('POLLER_LANDING_SIZE_GREW', 'grew');
+  it('gives the claim back, changed, when the remote file moved under the download (a ChangedError, any code)', () => {
+    const grew = new ChangedError('POLLER_HTTP_CHANGED', 'etag moved');
     expect(decideFetchFailure(at(grew, { attempt: 3, fetchAttempts: 9 }), policy)).toEqual({
       action: 'release',
       changed: true,
     });
+    // The same code as a plain TransientError is an ordinary failure: the kind decides, not the code.
+    const plain = new TransientError('POLLER_HTTP_CHANGED', 'etag moved');
+    expect(decideFetchFailure(at(plain), policy).action).toBe('retry');
   });
 
   it('retries a transient failure within the cycle twice, on the short backoff, then fails it to a later cycle', () => {
@@ -64,7 +74,9 @@ describe('decideFetchFailure', () => {
   it('quarantines at maxAttempts, and at once for a permanent error', () => {
     const last = decideFetchFailure(at(transient, { attempt: 3, fetchAttempts: 4 }), policy);
     expect(last.action === 'fail' && last.failure.quarantine).toBe(true);
-    const gone = decideFetchFailure(at(new PermanentError('POLLER_SFTP_NOT_FOUND', 'gone')), policy);
+    const gone = decideFetchFailure(at(new NotFoundError('POLLER_SFTP_NOT_FOUND', 'gone')), policy);
+    const corrupt = decideFetchFailure(at(new PermanentError('POLLER_LANDING_INTEGRITY_MISMATCH', 'x')), policy);
+    expect(corrupt.action === 'fail' && corrupt.failure.quarantine).toBe(true);
     expect(gone.action === 'fail' && gone.failure.quarantine).toBe(true);
     expect(gone.action === 'fail' && gone.attempts).toBe(1);
   });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { subjectFilter } from '../../src/events/sinks/nats-sink.js';
 import { renderTopic } from '../../src/events/topic.js';
-import { buildVolumeWnm, buildWnm, datetimeFromPath, encodeWnm } from '../../src/events/wnm.js';
+import { buildWnm, datetimeFromPath, encodeWnm } from '../../src/events/wnm.js';
 import { wnmProblems } from '../helpers/wnm-schema.js';
 
 const base = {
@@ -78,50 +78,5 @@ describe('WIS2 notification messages', () => {
     expect(renderTopic('poller/{centreId}/{source}/{kind}', v, 'slash')).toBe('poller/xx-test/radar.n/failed');
     expect(subjectFilter('poller/{centreId}/{source}/{kind}')).toBe('poller.*.*.*');
     expect(subjectFilter('v03/post/{dirs}')).toBe('v03.post.>');
-  });
-
-  it('a volume notification: one canonical link (the first member), items for the others; update when reopened', () => {
-    const volume = {
-      id: 7,
-      key: 'RMA1_0315_01_20261123T051500Z',
-      version: 1,
-      fields: { radar: 'RMA1' },
-      partial: true,
-      firstMemberMs: Date.UTC(2026, 10, 23, 5, 15, 30),
-      lastMemberMs: Date.UTC(2026, 10, 23, 5, 16),
-      members: ['DBZH', 'VRAD'].map((member, i) => ({
-        member,
-        fileId: i + 1,
-        path: `in/RMA1_0315_01_${member}_20261123T051500Z.BUFR`,
-        sizeBytes: 100 + i,
-        mtimeMs: 0,
-      })),
-    };
-    const input = { ...base, fact: { path: volume.key, sizeBytes: 201, mtimeMs: 0, volume } };
-    const m = buildVolumeWnm({
-      ...input,
-      wnm: { geometry: null, datetimePattern: /(?<Y>\d{4})(?<m>\d{2})(?<d>\d{2})T(?<H>\d{2})(?<M>\d{2})(?<S>\d{2})Z/ },
-    });
-    expect(wnmProblems(encodeWnm(m) as Buffer)).toEqual([]);
-    expect(m.properties).toMatchObject({
-      data_id: 'xx-test/radar/volumes/RMA1_0315_01_20261123T051500Z/1',
-      datetime: '2026-11-23T05:15:00Z',
-      volume: {
-        complete: false,
-        partial: true,
-        first_member_time: '2026-11-23T05:15:30Z',
-        members: [
-          { member: 'DBZH', data_id: 'xx-test/radar/in/RMA1_0315_01_DBZH_20261123T051500Z.BUFR', length: 100 },
-          { member: 'VRAD', data_id: 'xx-test/radar/in/RMA1_0315_01_VRAD_20261123T051500Z.BUFR', length: 101 },
-        ],
-      },
-    });
-    expect(m.links.map((k) => [k.rel, k.title, k.length])).toEqual([
-      ['canonical', 'DBZH', 100],
-      ['item', 'VRAD', 101],
-    ]);
-    const reopened = buildVolumeWnm({ ...input, fact: { ...input.fact, volume: { ...volume, version: 2 } } });
-    expect(reopened.links.map((k) => k.rel)).toEqual(['update', 'item']);
-    expect(wnmProblems(encodeWnm(reopened) as Buffer)).toEqual([]);
   });
 });

@@ -1,10 +1,11 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import type { SinkConfig } from '../../src/config/load.js';
 import { formatEvent, isUnsendable } from '../../src/events/payload.js';
+import { VolumeArchives } from '../../src/events/volume-archive.js';
 import type { Observation } from '../../src/ledger/ledger.js';
 import { SqliteLedger } from '../../src/ledger/sqlite/sqlite-ledger.js';
 import type { MemberArrival, VolumeLedger } from '../../src/ledger/volume-ledger.js';
@@ -114,7 +115,11 @@ describe('sqlite volume ledger outbox', () => {
     expect(events[1]?.fact.output).toEqual(output);
     expect(events[2]?.fact.outputs).toEqual([output]);
 
-    // On the wire: the handed-on volume is a WNM listing its members; the rest are CloudEvents.
+    // On the wire: the handed-on volume is a WNM whose link is the volume's archive (members read
+    // from the landing tree); the rest are CloudEvents.
+    const landing = mkdtempSync(path.join(os.tmpdir(), 'poller-volout-landing-'));
+    mkdirSync(path.join(landing, 's'), { recursive: true });
+    for (const m of events[0]!.fact.volume!.members) writeFileSync(path.join(landing, 's', m.path), '0123456789');
     const sink = {
       name: 'mq',
       type: 'mqtt',
@@ -123,7 +128,7 @@ describe('sqlite volume ledger outbox', () => {
       format: 'wnm',
       publicBaseUrl: 'https://data.example.org',
     } as unknown as SinkConfig;
-    const ctx = { centreId: 'xx-test', sink, sources: new Map() };
+    const ctx = { centreId: 'xx-test', sink, sources: new Map(), volumes: new VolumeArchives(landing) };
     const wnm = await formatEvent(events[0]!, ctx);
     if (isUnsendable(wnm)) throw new Error(wnm.reason);
     expect(wnmProblems(wnm.body)).toEqual([]);
@@ -131,12 +136,16 @@ describe('sqlite volume ledger outbox', () => {
       properties: Record<string, unknown> & { volume: Record<string, unknown> };
       links: Array<Record<string, unknown>>;
     };
-    expect(body.properties['data_id']).toBe('xx-test/s/volumes/RMA1_20261123T1200Z/1');
-    expect(body.properties.volume).toMatchObject({ key: 'RMA1_20261123T1200Z', complete: true, partial: false });
-    expect(body.links.map((k) => [k['rel'], k['title'], k['href']])).toEqual([
-      ['canonical', 'DBZH', 'https://data.example.org/s/RMA1_DBZH_20261123T1200Z.BUFR'],
-      ['item', 'VRAD', 'https://data.example.org/s/RMA1_VRAD_20261123T1200Z.BUFR'],
-      ['item', 'ZDR', 'https://data.example.org/s/RMA1_ZDR_20261123T1200Z.BUFR'],
+    expect(body.properties['data_id']).toBe('xx-test/s/volumes/RMA1_20261123T1200Z');
+    expect(body.properties.volume).toMatchObject({
+      key: 'RMA1_20261123T1200Z',
+      complete: true,
+      partial: false,
+      moments: ['DBZH', 'VRAD', 'ZDR'],
+    });
+    expect(body.links.map((k) => [k['rel'], k['href']])).toEqual([
+      ['canonical', 'https://data.example.org/_volumes/s/RMA1_20261123T1200Z/v1.tar'],
+      ['describedby', 'https://data.example.org/_volumes/s/RMA1_20261123T1200Z/v1.json'],
     ]);
     const processed = await formatEvent(events[2]!, ctx);
     if (isUnsendable(processed)) throw new Error(processed.reason);

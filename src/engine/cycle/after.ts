@@ -3,18 +3,10 @@
  * the ledger committed. A failure is logged, never the file's: the data is safe in the landing
  * tree and the ledger.
  */
-import { coerceError, errorCode } from '../../errors.js';
+import { coerceError, errorCode, NotFoundError } from '../../errors.js';
 import type { FileRecord } from '../../ledger/ledger.js';
 import { formatVersion } from '../../ledger/version.js';
 import type { CycleContext } from './context.js';
-
-/** Codes of a remote file that is not there: a delete or move of it has nothing left to do. */
-const GONE_CODES = new Set([
-  'POLLER_FTP_NOT_AVAILABLE',
-  'POLLER_SFTP_NOT_FOUND',
-  'POLLER_LOCAL_NOT_FOUND',
-  'POLLER_S3_NOT_FOUND',
-]);
 
 export async function applyAfter(ctx: CycleContext, rec: FileRecord): Promise<void> {
   const { src, source } = ctx;
@@ -38,7 +30,8 @@ export async function applyAfter(ctx: CycleContext, rec: FileRecord): Promise<vo
     );
   } catch (thrown) {
     const err = coerceError(thrown);
-    if (GONE_CODES.has(errorCode(err))) return;
+    // The remote file is not there: a delete or move of it has nothing left to do.
+    if (err instanceof NotFoundError) return;
     flog.warn(
       { event: 'file.after_failed', action: after.action, err: { code: errorCode(err), message: err.message } },
       `after ${after.action}: ${err.message}`,

@@ -58,7 +58,7 @@ export function createCycleContext(
     log,
     emit: safeEvents(deps.events, log),
     summary: emptySummary(src.name),
-    commits: new LedgerCommits(deps.ledger, deps.owner, now, LEASE_MS),
+    commits: new LedgerCommits(deps.ledger, deps.owner, now, claimLeaseMs),
     now,
     startedMs: now(),
     claimLeaseMs,

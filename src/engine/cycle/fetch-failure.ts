@@ -1,8 +1,8 @@
 /**
- * What a failed fetch means for the file: a pure decision over the error's class, the attempt
- * and the source's retry policy. The fetch stage carries it out (ledger, log, sleep).
+ * What a failed fetch means for the file: a pure decision over the error's class (its kind, set
+ * by the source's classifier; never a protocol's codes), the attempt and the retry policy. The fetch stage carries it out (ledger, log, sleep).
  */
-import { errorCode, PollerError, SourceError, ThrottledError } from '../../errors.js';
+import { ChangedError, errorCode, PollerError, SourceError, ThrottledError } from '../../errors.js';
 import type { FetchFailure } from '../../ledger/ledger.js';
 import { backoffDelayMs } from '../../transfer/retry.js';
 
@@ -12,13 +12,6 @@ const IN_CYCLE_ATTEMPTS = 3;
 const IN_CYCLE_MAX_WAIT_MS = 5_000;
 /** The backoff between those quick retries. */
 const IN_CYCLE_BACKOFF = { baseMs: 500, maxMs: 5_000 };
-/** The remote file changed under the download (it grew, or its validator moved): settle again. */
-const CHANGED_CODES = new Set([
-  'POLLER_LANDING_SIZE_GREW',
-  'POLLER_HTTP_CHANGED',
-  'POLLER_S3_CHANGED',
-  'POLLER_WIS2_SUPERSEDED',
-]);
 
 export type FetchFailureDecision =
   /**
@@ -63,7 +56,7 @@ export function decideFetchFailure(input: FetchFailureInput, policy: FetchRetryP
     };
   }
   // Not the file's fault: it is still being written.
-  if (CHANGED_CODES.has(code)) return { action: 'release', changed: true };
+  if (err instanceof ChangedError) return { action: 'release', changed: true };
   const retryable = isRetryable(err);
   // The server said when to come back (Retry-After): never sooner; past a short wait, a later cycle.
   const throttled = err instanceof ThrottledError;

@@ -31,12 +31,27 @@ export function walkFilter(src: SourceConfig): WalkFilter {
 
 export async function listOnce(ctx: CycleContext, filter: WalkFilter): Promise<Listed> {
   const { src, opts, deps } = ctx;
-  const walk = await walkSource(ctx.source, filter, {
-    signal: opts.signal,
-    concurrency: src.maxConnections,
-    ...(opts.startDirs && { startDirs: opts.startDirs }),
-    known: (p) => knownVersion(deps.ledger, src.name, p),
-  });
+  // The age window applied while walking too (measured from the walk's start, so it keeps a
+  // superset of what toObservations keeps): memory follows the window, not the tree.
+  const startMs = ctx.now();
+  const inWindow = (e: RemoteEntry): boolean =>
+    !(src.maxAgeMs !== undefined && startMs - e.mtimeMs > src.maxAgeMs) &&
+    !(opts.sinceMs !== undefined && e.mtimeMs < opts.sinceMs) &&
+    !(opts.untilMs !== undefined && e.mtimeMs >= opts.untilMs);
+  const walk = await walkSource(
+    ctx.source,
+    {
+      matches: (p) => filter.matches(p),
+      shouldDescend: (p) => filter.shouldDescend(p),
+      keeps: (e) => (filter.keeps?.(e) ?? true) && inWindow(e),
+    },
+    {
+      signal: opts.signal,
+      concurrency: src.maxConnections,
+      ...(opts.startDirs && { startDirs: opts.startDirs }),
+      known: (p) => knownVersion(deps.ledger, src.name, p),
+    },
+  );
   if (walk.truncated)
     ctx.log.warn(
       { event: 'listing.truncated', files: walk.files.length },

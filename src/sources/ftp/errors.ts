@@ -3,7 +3,14 @@
  * looks at FTP reply codes or error messages.
  */
 import { FTPError } from 'basic-ftp';
-import { PermanentError, PollerError, SourceError, ThrottledError, TransientError } from '../../errors.js';
+import {
+  NotFoundError,
+  PermanentError,
+  PollerError,
+  SourceError,
+  ThrottledError,
+  TransientError,
+} from '../../errors.js';
 
 /** What was being done when the error appeared; named in the message. */
 export type FtpOperation = 'connect' | 'login' | 'list' | 'download' | 'stat' | 'remove' | 'rename' | 'check';
@@ -130,7 +137,7 @@ export function classifyFtpError(err: unknown, ctx: FtpErrorContext): PollerErro
       });
     }
     if (code === 550 || code === 551 || code === 553) {
-      return new PermanentError(
+      return new NotFoundError(
         'POLLER_FTP_NOT_AVAILABLE',
         `${what}: server replied ${reply}; the path does not exist or is not readable by this user`,
         { cause: err },

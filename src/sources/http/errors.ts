@@ -3,7 +3,14 @@
  * HTTP and S3 sources). 401/403 pause the source; 404/410 fail the file; 429 and 503 with
  * Retry-After throttle; other 5xx and broken connections are retried.
  */
-import { PermanentError, PollerError, SourceError, ThrottledError, TransientError } from '../../errors.js';
+import {
+  NotFoundError,
+  PermanentError,
+  PollerError,
+  SourceError,
+  ThrottledError,
+  TransientError,
+} from '../../errors.js';
 
 export type HttpOperation = 'list' | 'head' | 'download' | 'remove' | 'check';
 
@@ -86,7 +93,7 @@ export function statusError(status: number, ctx: HttpErrorContext, retryAfter?: 
     );
   }
   if (status === 404 || status === 410) {
-    return new PermanentError(CODES[a].notFound, `${w}: server replied ${shown}; the path does not exist (any more)`);
+    return new NotFoundError(CODES[a].notFound, `${w}: server replied ${shown}; the path does not exist (any more)`);
   }
   if (status === 429 || (status === 503 && retryAfter !== undefined)) {
     const ms = parseRetryAfter(retryAfter);

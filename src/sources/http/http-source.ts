@@ -12,7 +12,7 @@
  */
 import type { Writable } from 'node:stream';
 import pLimit from 'p-limit';
-import { ConfigError, PermanentError, type PollerError, TransientError } from '../../errors.js';
+import { ChangedError, ConfigError, PermanentError, type PollerError, TransientError } from '../../errors.js';
 import { CappedMap, MAX_FILE_HINTS } from '../capped-map.js';
 import { assertTimeZone } from '../ftp/list-parse.js';
 import type {
@@ -389,7 +389,7 @@ export function createHttpSource(opts: SourceConnectOptions): HttpSource {
   };
 
   function changed(rel: string, why: string): PollerError {
-    return new TransientError(
+    return new ChangedError(
       'POLLER_HTTP_CHANGED',
       `source ${JSON.stringify(opts.name)}: download ${JSON.stringify(rel)}: ${why}; fetched again once it is stable`,
     );

@@ -20,6 +20,7 @@ import { type FSWatcher, watch as fsWatch } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { reportWatchState } from '../../observe/memory.js';
 import type { WatchScope } from '../source.js';
 
 /** Between two recomputations of the watch set: a quarter of the window, within these bounds. */
@@ -27,6 +28,8 @@ const MIN_RESYNC_MS = 10_000;
 const MAX_RESYNC_MS = 10 * 60_000;
 /** A directory modified this long before the window's start still counts (clock skew, coarse mtimes). */
 const MTIME_SLACK_MS = 60_000;
+/** Entries read per readdir call: a directory of thousands of files costs a few calls, not one per 32. */
+const DIR_READ_BATCH = 1024;
 /** Most directories watched; past it the source is polled by schedule (as when the kernel says no). */
 export const MAX_WATCHED_DIRS = 100_000;
 
@@ -90,6 +93,7 @@ export async function startDirWatcher(opts: DirWatcherOptions): Promise<DirWatch
     if (!w) return;
     watchers.delete(rel);
     w.close();
+    report();
   }
 
   function closeAll(): void {
@@ -99,6 +103,7 @@ export async function startDirWatcher(opts: DirWatcherOptions): Promise<DirWatch
   function enterFallback(code: string, err: unknown): void {
     closeAll();
     fallback = code;
+    report();
     if (announced) return;
     announced = true;
     const why =
@@ -152,6 +157,7 @@ export async function startDirWatcher(opts: DirWatcherOptions): Promise<DirWatch
       }
     });
     watchers.set(rel, w);
+    report();
     return true;
   }
 
@@ -170,7 +176,7 @@ export async function startDirWatcher(opts: DirWatcherOptions): Promise<DirWatch
       const dir = stack.pop() as string;
       let handle: AsyncIterable<Dirent>;
       try {
-        handle = await fs.opendir(full(dir));
+        handle = await fs.opendir(full(dir), { bufferSize: DIR_READ_BATCH });
       } catch {
         continue;
       }
@@ -228,7 +234,12 @@ export async function startDirWatcher(opts: DirWatcherOptions): Promise<DirWatch
         `local source "${opts.sourceName}": change notifications on again (${watchers.size} directories)`,
       );
     }
+    report();
     schedule(s);
+  }
+
+  function report(): void {
+    reportWatchState(opts.sourceName, { dirs: watchers.size, fallback: fallback !== undefined });
   }
 
   function schedule(s: WatchScope): void {
@@ -261,7 +272,7 @@ export async function startDirWatcher(opts: DirWatcherOptions): Promise<DirWatch
       if (closed || !watch(dir)) return;
       let handle: AsyncIterable<Dirent>;
       try {
-        handle = await fs.opendir(full(dir));
+        handle = await fs.opendir(full(dir), { bufferSize: DIR_READ_BATCH });
       } catch {
         continue;
       }
@@ -319,6 +330,8 @@ export async function startDirWatcher(opts: DirWatcherOptions): Promise<DirWatch
       closed = true;
       clearTimeout(timer);
       closeAll();
+      fallback = undefined;
+      report();
     },
   };
 }

@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
-import { PermanentError, PollerError, SourceError, TransientError } from '../../errors.js';
+import { NotFoundError, PermanentError, PollerError, SourceError, TransientError } from '../../errors.js';
 import type {
   DownloadOptions,
   EntryType,
@@ -60,7 +60,7 @@ export function createLocalSource(opts: SourceConnectOptions): Source {
     }
     switch (code) {
       case 'ENOENT':
-        return new PermanentError('POLLER_LOCAL_NOT_FOUND', `${what}: no such file or directory`, cause);
+        return new NotFoundError('POLLER_LOCAL_NOT_FOUND', `${what}: no such file or directory`, cause);
       case 'EACCES':
       case 'EPERM':
         return new PermanentError(

@@ -5,7 +5,14 @@
  * unsigned for public buckets, over the same undici pool and error classes as the HTTP source.
  */
 import type { Writable } from 'node:stream';
-import { ConfigError, type PollerError, SourceError, ThrottledError, TransientError } from '../../errors.js';
+import {
+  ChangedError,
+  ConfigError,
+  type PollerError,
+  SourceError,
+  ThrottledError,
+  TransientError,
+} from '../../errors.js';
 import { CappedMap, MAX_FILE_HINTS } from '../capped-map.js';
 import {
   createPool,
@@ -295,7 +302,7 @@ export function createS3Source(opts: SourceConnectOptions & { pageSize?: number 
   };
 
   function changed(rel: string, why: string): PollerError {
-    return new TransientError(
+    return new ChangedError(
       'POLLER_S3_CHANGED',
       `source ${JSON.stringify(opts.name)}: download ${JSON.stringify(rel)}: ${why}; fetched again once it is stable`,
     );

@@ -1,4 +1,11 @@
-import { PermanentError, type PollerError, SourceError, ThrottledError, TransientError } from '../../errors.js';
+import {
+  NotFoundError,
+  PermanentError,
+  type PollerError,
+  SourceError,
+  ThrottledError,
+  TransientError,
+} from '../../errors.js';
 
 /**
  * The one place where ssh2's errors become ours. Decisions are made on SFTP status codes,
@@ -61,7 +68,7 @@ export function classifySftpError(err: unknown, ctx: SftpErrorContext): PollerEr
   if (typeof code === 'number') {
     switch (code) {
       case SFTP_STATUS.NO_SUCH_FILE:
-        return new PermanentError('POLLER_SFTP_NOT_FOUND', `${what}: no such file or directory on the server`, cause);
+        return new NotFoundError('POLLER_SFTP_NOT_FOUND', `${what}: no such file or directory on the server`, cause);
       case SFTP_STATUS.PERMISSION_DENIED:
         return new PermanentError(
           'POLLER_SFTP_PERMISSION_DENIED',

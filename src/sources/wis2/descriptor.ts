@@ -1,4 +1,7 @@
-/** wis2+mqtt(s)://broker/<topic filter> sources: WIS2 notifications over MQTT, files fetched from their links. */
+/**
+ * wis2+mqtt(s)://broker/<topic filter> sources (and wis2+wss://, MQTT over WebSockets on 443):
+ * WIS2 notifications over MQTT, files fetched from their links.
+ */
 import { z } from 'zod';
 import { durationSchema } from '../../util/duration.js';
 import { defineSourceKind } from '../kind.js';
@@ -6,7 +9,7 @@ import { defineSourceKind } from '../kind.js';
 const duration = (what: string) => durationSchema().describe(what);
 
 export const wis2Kind = defineSourceKind({
-  schemes: ['wis2+mqtt', 'wis2+mqtts'],
+  schemes: ['wis2+mqtt', 'wis2+mqtts', 'wis2+wss'],
   label: 'wis2+mqtt(s)',
   options: {
     wis2: z
@@ -30,7 +33,7 @@ export const wis2Kind = defineSourceKind({
       .optional()
       .describe('WIS2 subscription settings (wis2+mqtt:// sources).'),
   },
-  defaultPort: (protocol) => (protocol === 'wis2+mqtts' ? 8883 : 1883),
+  defaultPort: (protocol) => (protocol === 'wis2+wss' ? 443 : protocol === 'wis2+mqtts' ? 8883 : 1883),
   rootPath: () => '/',
   // A notification announces a complete file: there is no upload to wait out.
   announcesComplete: true,
@@ -46,7 +49,8 @@ export const wis2Kind = defineSourceKind({
         topic,
         clientId: o.wis2?.clientId ?? `poller-${o.name}`,
         protocolVersion: o.wis2?.protocolVersion ?? 5,
-        tls: protocol === 'wis2+mqtts',
+        tls: protocol !== 'wis2+mqtt',
+        ...(protocol === 'wis2+wss' && { websocket: true }),
         keepMs: o.wis2?.keep ?? 86_400_000,
         sessionExpirySec: Math.round((o.wis2?.sessionExpiry ?? 7 * 86_400_000) / 1000),
       },

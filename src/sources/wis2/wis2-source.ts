@@ -12,9 +12,10 @@
  */
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { errorCode, PermanentError, TransientError } from '../../errors.js';
+import type { IClientOptions, MqttClient } from 'mqtt';
+import { ChangedError, errorCode, PermanentError, TransientError } from '../../errors.js';
 import { createHttpSource } from '../http/http-source.js';
+import { connectMqtt } from '../proxy/mqtt-connect.js';
 import type {
   DownloadOptions,
   Integrity,
@@ -52,10 +53,10 @@ interface Pending {
 export function createWis2Source(opts: SourceConnectOptions): Source {
   if (!opts.wis2) throw new Error('wis2 source without wis2 settings');
   const settings: Wis2Settings = opts.wis2;
-  const scheme = settings.tls ? 'mqtts' : 'mqtt';
+  const scheme = settings.websocket ? 'wss' : settings.tls ? 'mqtts' : 'mqtt';
   const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
-  const brokerUrl = `${scheme}://${host}:${opts.port}`;
-  const displayUrl = `wis2+${brokerUrl}/${settings.topic}`;
+  const brokerUrl = `${scheme}://${host}:${opts.port}${settings.websocket ? '/mqtt' : ''}`;
+  const displayUrl = `wis2+${scheme}://${host}:${opts.port}/${settings.topic}`;
   const log = opts.log;
   const journalFile = path.join(opts.stateDir ?? '.', 'wis2', `${opts.name}.jsonl`);
   const pending = new Map<string, Pending>();
@@ -248,7 +249,8 @@ export function createWis2Source(opts: SourceConnectOptions): Source {
           { event: 'wis2.replayed', pending: pending.size },
           `${pending.size} notification(s) pending from before`,
         );
-      const c = mqtt.connect(brokerUrl, connectOptions());
+      // Through the source's (or the environment's) proxy when one applies.
+      const c = connectMqtt(brokerUrl, connectOptions(), opts);
       client = c;
       let firstReady: (() => void) | undefined;
       const ready = new Promise<void>((resolve) => {
@@ -414,7 +416,7 @@ export function createWis2Source(opts: SourceConnectOptions): Source {
         );
       }
       if (dl.expect && dl.expect.mtimeMs !== p.entry.mtimeMs) {
-        throw new TransientError(
+        throw new ChangedError(
           'POLLER_WIS2_SUPERSEDED',
           `wis2 source "${opts.name}": ${remotePath}: a newer notification replaced this version; the newer one is fetched`,
         );

@@ -1,0 +1,80 @@
+/**
+ * Claims: `FOR UPDATE SKIP LOCKED` on the due rows (partial indexes), so concurrent claimers never
+ * wait on each other and never take the same row. The due conditions are `core/guards.ts`'s.
+ */
+import { fetchDueSql, processDueSql } from '../../core/guards.js';
+import type { FileRecord } from '../../records.js';
+import { type FileRow, toRecord } from '../../rows.js';
+import type { Q } from '../pool.js';
+import { inOrder } from './read-files.js';
+
+export type ClaimTo = 'fetching' | 'processing';
+
+/** Claim the given ids that are due for `to`, in the order asked; rows another claimer holds are skipped. */
+export async function claimIds(
+  c: Q,
+  ids: readonly number[],
+  to: ClaimTo,
+  owner: string,
+  leaseUntilMs: number,
+  nowMs: number,
+): Promise<FileRecord[]> {
+  if (ids.length === 0) return [];
+  const due = to === 'fetching' ? fetchDueSql('$4') : processDueSql('$4');
+  const r = await c.query<FileRow>(
+    `WITH c AS (SELECT id FROM files WHERE id = ANY($1::bigint[]) AND ${due} FOR UPDATE SKIP LOCKED)
+     UPDATE files f SET state = $5, claimed_by = $2, lease_until_ms = $3, updated_ms = $4
+     FROM c WHERE f.id = c.id RETURNING f.*`,
+    [ids, owner, leaseUntilMs, nowMs, to],
+  );
+  return inOrder(ids, r.rows);
+}
+
+/**
+ * Claim up to `limit` due rows, newest first. `which` picks them: `process` (of a source, or of
+ * every source with null), `fetch` (ready and seen, or a fetch retry now due, of one source).
+ */
+export async function claimNewest(
+  c: Q,
+  which: 'process' | 'fetch',
+  source: string | null,
+  owner: string,
+  leaseUntilMs: number,
+  nowMs: number,
+  limit: number,
+): Promise<FileRecord[]> {
+  const due =
+    which === 'process'
+      ? `($1::text IS NULL OR source = $1) AND ${processDueSql('$4')}`
+      : `source = $1 AND ((state = 'seen' AND ready_ms IS NOT NULL) OR (state = 'failed' AND stage = 'fetch' AND next_retry_ms <= $4))`;
+  const r = await c.query<FileRow>(
+    `WITH c AS (SELECT id FROM files WHERE ${due} ORDER BY mtime_ms DESC LIMIT $5 FOR UPDATE SKIP LOCKED)
+     UPDATE files f SET state = $6, claimed_by = $2, lease_until_ms = $3, updated_ms = $4
+     FROM c WHERE f.id = c.id RETURNING f.*`,
+    [source, owner, leaseUntilMs, nowMs, limit, which === 'process' ? 'processing' : 'fetching'],
+  );
+  return r.rows.sort((a, b) => b.mtime_ms - a.mtime_ms || a.id - b.id).map(toRecord);
+}
+
+/** Extends this owner's claims; returns the ids it no longer holds. */
+export async function renewLeases(
+  c: Q,
+  ids: readonly number[],
+  owner: string,
+  leaseUntilMs: number,
+): Promise<number[]> {
+  if (ids.length === 0) return [];
+  const r = await c.query<{ id: number }>(
+    `UPDATE files SET lease_until_ms = $3
+     WHERE id = ANY($1::bigint[]) AND claimed_by = $2 AND state IN ('fetching', 'processing')
+     RETURNING id`,
+    [ids, owner, leaseUntilMs],
+  );
+  return lostOf(ids, r.rows);
+}
+
+/** Ids asked for that a write did not touch: their claim was lost. */
+export function lostOf(ids: readonly number[], rows: readonly { id: number }[]): number[] {
+  const done = new Set(rows.map((r) => Number(r.id)));
+  return ids.filter((id) => !done.has(id));
+}
