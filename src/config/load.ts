@@ -11,6 +11,7 @@ import { ConfigError } from '../errors.js';
 import type { SourceSettings } from '../sources/source.js';
 import { redactUrl } from '../util/redact-url.js';
 import type { VolumeSpec } from '../volumes/spec.js';
+import type { ExpectRuleOutput } from './expect.js';
 import { interpolateEnv } from './interpolate.js';
 import {
   configSchema,
@@ -46,6 +47,8 @@ export interface SourceConfig extends SourceSettings {
   readonly everyMs?: number;
   /** A new file is expected at least this often (`expectEvery`); drives "late". */
   readonly expectEveryMs?: number;
+  /** Products that must keep arriving (`expect:`), each with its cadence and grace; see src/lateness/. */
+  readonly expect?: readonly ExpectRuleOutput[];
   /** WIS2 Notification Message properties of this source's files. */
   readonly wnm?: WnmSourceConfig;
   /** Remote action once a file is processed: delete it, or move it into `dir` (relative to the root). */

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { SOURCE_SCHEMES, sourceOptionsShape } from '../sources/index.js';
 import { durationSchema } from '../util/duration.js';
 import { compileKeyPattern } from '../volumes/key-pattern.js';
+import { expectSchema } from './expect.js';
 import { sizeMibSchema } from './size.js';
 
 const duration = (what: string) => durationSchema().describe(what);
@@ -125,6 +126,11 @@ export const sourceSchema = z
     expectEvery: duration(
       'A new file is expected at least this often: older makes the source late (status page, poller_source_late).',
     ).optional(),
+    expect: expectSchema
+      .optional()
+      .describe(
+        'Products (a radar, a bulletin) that must keep arriving, each with a cadence and a grace: lateness per product.',
+      ),
     after: z
       .union([z.literal('delete'), z.strictObject({ move: z.string().min(1) })])
       .optional()

@@ -73,6 +73,7 @@ export function normaliseSource(
     ...(s.schedule !== undefined && { schedule: s.schedule }),
     ...(s.every !== undefined && { everyMs: s.every }),
     ...(s.expectEvery !== undefined && { expectEveryMs: s.expectEvery }),
+    ...(s.expect !== undefined && s.expect.length > 0 && { expect: s.expect }),
     connectTimeoutMs: s.connectTimeout,
     dataTimeoutMs: s.dataTimeout,
     ...(s.wnm !== undefined && { wnm: normaliseWnm(s.wnm, `${at}.wnm`, n.issues) }),
