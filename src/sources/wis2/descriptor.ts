@@ -29,6 +29,12 @@ export const wis2Kind = defineSourceKind({
         sessionExpiry: duration('MQTT 5: how long the broker keeps the session while poller is away.').default(
           7 * 86_400_000,
         ),
+        brokers: z
+          .array(z.string().regex(/^mqtts?:\/\/[^/@:]+(:\d+)?\/?$/, 'give mqtt://host[:port] or mqtts://host[:port]'))
+          .optional()
+          .describe(
+            'More brokers with the same subscription (WIS2 Global Brokers): each notification is fetched once, whichever brings it first.',
+          ),
       })
       .optional()
       .describe('WIS2 subscription settings (wis2+mqtt:// sources).'),
@@ -53,6 +59,7 @@ export const wis2Kind = defineSourceKind({
         ...(protocol === 'wis2+wss' && { websocket: true }),
         keepMs: o.wis2?.keep ?? 86_400_000,
         sessionExpirySec: Math.round((o.wis2?.sessionExpiry ?? 7 * 86_400_000) / 1000),
+        ...(o.wis2?.brokers !== undefined && { brokers: o.wis2.brokers.map((b) => b.replace(/\/+$/, '')) }),
       },
     };
   },
