@@ -37,6 +37,10 @@ export interface SourceConfig extends SourceSettings {
   readonly concurrency: number;
   readonly minAgeMs: number;
   readonly maxAgeMs?: number;
+  /** Complete listings in a row without a file before it is `gone`; 0: never (WIS2: no listings). */
+  readonly goneAfterListings: number;
+  /** Remove the landed copy of a gone file. */
+  readonly mirrorDeletes: boolean;
   readonly stableListings: number;
   readonly settleDelayMs: number;
   readonly maxFilesPerPoll: number;
@@ -371,6 +375,9 @@ function normaliseSource(
     maxConnections: s.maxConnections ?? s.concurrency,
     minAgeMs: s.minAge,
     ...(s.maxAge !== undefined && { maxAgeMs: s.maxAge }),
+    // Notifications are no listings: nothing is ever missing from one.
+    goneAfterListings: isWis2 ? 0 : s.goneAfterListings,
+    mirrorDeletes: s.mirrorDeletes,
     // A notification announces a complete file: there is no upload to wait out.
     stableListings: isWis2 ? 1 : s.stableListings,
     settleDelayMs: s.settleDelay,
