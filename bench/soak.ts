@@ -16,7 +16,8 @@
  * Knobs: SOAK_MINUTES (30), SOAK_RATE (20 files/s per source), SOAK_FILE_KIB (4), SOAK_MAX_AGE_S
  * (120), SOAK_KEEP_MIN (10), SOAK_SAMPLE_S (30), SOAK_SOURCES (local,ftp,http), SOAK_CLI (the CLI
  * to run, default this build's bin/poller.js: point it at another build to compare),
- * SOAK_LABEL (results as soak-<label>-<date>), SOAK_KEEP=1 (keep the work folder), SOAK_LOG (daemon log level, default warn).
+ * SOAK_NODE_OPTIONS (V8 flags, default the systemd unit's `--max-semi-space-size=4
+ * --max-old-space-size=512`; empty for Node's defaults), SOAK_LABEL (results as soak-<label>-<date>), SOAK_KEEP=1 (keep the work folder), SOAK_LOG (daemon log level, default warn).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
@@ -103,6 +104,8 @@ export async function benchSoak(): Promise<void> {
   const keepMin = num('SOAK_KEEP_MIN', 10);
   const sampleMs = num('SOAK_SAMPLE_S', 30) * 1000;
   const cli = process.env['SOAK_CLI'] ?? path.join(REPO_ROOT, 'bin', 'poller.js');
+  // V8 flags as the systemd unit (deploy/systemd/poller.service) runs the daemon; '' for Node's defaults.
+  const nodeOptions = process.env['SOAK_NODE_OPTIONS'] ?? '--max-semi-space-size=4 --max-old-space-size=512';
   const kinds = (process.env['SOAK_SOURCES'] ?? 'local,ftp,http').split(',').map((s) => s.trim());
   const dir = path.join(os.tmpdir(), `poller-soak-${process.pid}`);
   const probeDir = path.join(dir, 'probe');
@@ -173,12 +176,12 @@ export async function benchSoak(): Promise<void> {
   const probePath = path.join(dir, 'probe.cjs');
   await writeFile(probePath, PROBE);
   console.log(
-    `soak: ${minutes} min, ${feeds.map((f) => f.name).join(' + ')}, ${rate} files/s x ${fileBytes / 1024} KiB each, maxAge ${maxAgeS} s, feed keeps ${keepMin} min, sample every ${sampleMs / 1000} s; ${cli}`,
+    `soak: ${minutes} min, ${feeds.map((f) => f.name).join(' + ')}, ${rate} files/s x ${fileBytes / 1024} KiB each, maxAge ${maxAgeS} s, feed keeps ${keepMin} min, sample every ${sampleMs / 1000} s; ${cli} ${nodeOptions}`,
   );
   const daemon = spawn(process.execPath, [cli, 'run', '--config', configPath], {
     env: {
       ...process.env,
-      NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --require ${probePath}`.trim(),
+      NODE_OPTIONS: `${nodeOptions} --require ${probePath}`.trim(),
       POLLER_SOAK_PROBE_DIR: probeDir,
       POLLER_SOAK_PROBE_MS: String(sampleMs),
     },
@@ -249,7 +252,7 @@ export async function benchSoak(): Promise<void> {
     date: new Date().toISOString(),
     cli,
     host: { cpus: os.cpus().length, loadAverageAtEnd: os.loadavg() },
-    knobs: { minutes, rate, fileBytes, maxAgeS, keepMin, sampleMs, sources: feeds.map((f) => f.name) },
+    knobs: { minutes, rate, fileBytes, maxAgeS, keepMin, sampleMs, nodeOptions, sources: feeds.map((f) => f.name) },
     written,
     fetched,
     summary,

@@ -80,6 +80,7 @@ async function startDaemon(app: App, configPath: string, parts: DaemonParts): Pr
   const startedAtMs = Date.now();
   const telemetry = await startTelemetry(app);
   const { metrics, cycleEvents, observer } = telemetry;
+  releasers.add(() => telemetry.lateness.stop());
   const events = await startEvents(app, metrics, Math.min(parts.graceMs, EVENTS_DRAIN_MS), releasers);
   const first = await openGeneration(app, app.config, cycleEvents, undefined, observer);
   const generations = trackGenerations(first, log);
@@ -101,9 +102,19 @@ async function startDaemon(app: App, configPath: string, parts: DaemonParts): Pr
     signal: shutdown.scheduling,
   });
   releasers.add(() => scheduler.idle());
-  const reloadContext = { app, configPath, generations, events, scheduler, cycleEvents, observer };
+  const reloadContext = {
+    app,
+    configPath,
+    generations,
+    events,
+    scheduler,
+    cycleEvents,
+    observer,
+    onReloaded: (g: Generation) => telemetry.follow(g),
+  };
   signals.onReload(() => reloadConfig({ ...reloadContext, stopping: shutdown.scheduling }));
   scheduler.update(app.config.sources);
+  telemetry.follow(first);
   const unbounded = unboundedWarning(app.config);
   if (unbounded) log.warn({ event: 'ledger.unbounded' }, unbounded);
   const retention = startRetentionTimer({

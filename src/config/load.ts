@@ -12,6 +12,7 @@ import { type ProxyOptionResult, readProxyOption } from '../sources/proxy/proxy-
 import type { S3Settings, SourceSettings, Wis2Settings } from '../sources/source.js';
 import { redactUrl } from '../util/redact-url.js';
 import { type VolumeSpec, volumeSpecOf } from '../volumes/spec.js';
+import type { ExpectRuleOutput } from './expect.js';
 import { interpolateEnv } from './interpolate.js';
 import {
   configSchema,
@@ -49,6 +50,8 @@ export interface SourceConfig extends SourceSettings {
   readonly everyMs?: number;
   /** A new file is expected at least this often (`expectEvery`); drives "late". */
   readonly expectEveryMs?: number;
+  /** Products that must keep arriving (`expect:`), each with its cadence and grace; see src/lateness/. */
+  readonly expect?: readonly ExpectRuleOutput[];
   /** WIS2 Notification Message properties of this source's files. */
   readonly wnm?: WnmSourceConfig;
   /** Remote action once a file is processed: delete it, or move it into `dir` (relative to the root). */
@@ -386,6 +389,7 @@ function normaliseSource(
     ...(s.schedule !== undefined && { schedule: s.schedule }),
     ...(s.every !== undefined && { everyMs: s.every }),
     ...(s.expectEvery !== undefined && { expectEveryMs: s.expectEvery }),
+    ...(s.expect !== undefined && s.expect.length > 0 && { expect: s.expect }),
     connectTimeoutMs: s.connectTimeout,
     dataTimeoutMs: s.dataTimeout,
     ...(s.wnm !== undefined && { wnm: normaliseWnm(s.wnm, `${at}.wnm`, issues) }),

@@ -6,6 +6,7 @@ import cron from 'node-cron';
 import { z } from 'zod';
 import { compileKeyPattern } from '../volumes/key-pattern.js';
 import { durationSchema } from './duration.js';
+import { expectSchema } from './expect.js';
 import { sizeMibSchema } from './size.js';
 
 const duration = (what: string) => durationSchema().describe(what);
@@ -157,6 +158,11 @@ export const sourceSchema = z
     expectEvery: duration(
       'A new file is expected at least this often: older makes the source late (status page, poller_source_late).',
     ).optional(),
+    expect: expectSchema
+      .optional()
+      .describe(
+        'Products (a radar, a bulletin) that must keep arriving, each with a cadence and a grace: lateness per product.',
+      ),
     tls: z.enum(['none', 'explicit', 'implicit']).optional().describe('FTPS mode; ftps:// implies explicit.'),
     ca: z.string().optional().describe('FTPS: PEM file of the CA to trust.'),
     fingerprint: z.string().optional().describe('FTPS: pin the server certificate by its SHA-256 fingerprint.'),

@@ -28,6 +28,8 @@ const MIN_RESYNC_MS = 10_000;
 const MAX_RESYNC_MS = 10 * 60_000;
 /** A directory modified this long before the window's start still counts (clock skew, coarse mtimes). */
 const MTIME_SLACK_MS = 60_000;
+/** Entries read per readdir call: a directory of thousands of files costs a few calls, not one per 32. */
+const DIR_READ_BATCH = 1024;
 /** Most directories watched; past it the source is polled by schedule (as when the kernel says no). */
 export const MAX_WATCHED_DIRS = 100_000;
 
@@ -174,7 +176,7 @@ export async function startDirWatcher(opts: DirWatcherOptions): Promise<DirWatch
       const dir = stack.pop() as string;
       let handle: AsyncIterable<Dirent>;
       try {
-        handle = await fs.opendir(full(dir));
+        handle = await fs.opendir(full(dir), { bufferSize: DIR_READ_BATCH });
       } catch {
         continue;
       }
@@ -270,7 +272,7 @@ export async function startDirWatcher(opts: DirWatcherOptions): Promise<DirWatch
       if (closed || !watch(dir)) return;
       let handle: AsyncIterable<Dirent>;
       try {
-        handle = await fs.opendir(full(dir));
+        handle = await fs.opendir(full(dir), { bufferSize: DIR_READ_BATCH });
       } catch {
         continue;
       }
