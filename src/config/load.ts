@@ -331,6 +331,7 @@ function normaliseSource(
       ...(protocol === 'wis2+wss' && { websocket: true }),
       keepMs: s.wis2?.keep ?? 86_400_000,
       sessionExpirySec: Math.round((s.wis2?.sessionExpiry ?? 7 * 86_400_000) / 1000),
+      ...(s.wis2?.brokers !== undefined && { brokers: s.wis2.brokers.map((b) => b.replace(/\/+$/, '')) }),
     };
   } else if (s.wis2 !== undefined) issues.push(`${at}.wis2: applies to wis2+mqtt(s) sources only; remove it`);
   const proxy: ProxyOptionResult = readProxyOption(

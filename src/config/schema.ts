@@ -225,6 +225,12 @@ export const sourceSchema = z
         sessionExpiry: duration('MQTT 5: how long the broker keeps the session while poller is away.').default(
           7 * 86_400_000,
         ),
+        brokers: z
+          .array(z.string().regex(/^mqtts?:\/\/[^/@:]+(:\d+)?\/?$/, 'give mqtt://host[:port] or mqtts://host[:port]'))
+          .optional()
+          .describe(
+            'More brokers with the same subscription (WIS2 Global Brokers): each notification is fetched once, whichever brings it first.',
+          ),
       })
       .optional()
       .describe('WIS2 subscription settings (wis2+mqtt:// sources).'),
