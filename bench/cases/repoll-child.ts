@@ -12,9 +12,9 @@ import { runCycle } from '../../src/engine/cycle.js';
 import { SqliteLedger } from '../../src/ledger/sqlite/sqlite-ledger.js';
 import { PluginRunner } from '../../src/plugins/runner.js';
 import { createHostBudget } from '../../src/sources/ftp/host-budget.js';
-import { GlobFilter } from '../../src/util/glob.js';
 import { loadSourceKinds, openSource } from '../../src/sources/index.js';
 import { walkSource } from '../../src/sources/walk.js';
+import { GlobFilter } from '../../src/util/glob.js';
 import { selfMeasure } from '../lib/child.js';
 
 export interface RepollArgs {

@@ -94,6 +94,19 @@ export default definePlugin({
         'some messages failed',
       );
 
+    const partial = result.messages.filter((m) => m.ok && m.partial);
+    if (partial.length > 0) {
+      const first = partial[0]!;
+      ctx.log.warn(
+        {
+          event: 'bufr.partly_decoded',
+          partial: partial.length,
+          total: result.messages.length,
+          reason: first.ok ? first.partial?.message : undefined,
+        },
+        'some messages decoded only up to a descriptor no table defines',
+      );
+    }
     for (const m of result.messages)
       if (m.ok && m.radarError)
         ctx.log.warn(

@@ -116,13 +116,13 @@ function loadTables(dir: string | undefined): readonly LocalTable[] | string | u
 
 /** Exit code of one decoded file, and its one-line error when a message failed. */
 function verdict(file: string, result: DecodeResult): { code: number; error?: string } {
-  const failed = result.messages.filter((m) => !m.ok);
+  // A partly decoded message (a table is missing) counts as failed: its values after the stop are not there.
+  const failed = result.messages.filter((m) => !m.ok || m.partial);
   const first = failed[0];
-  if (!first || first.ok) return { code: 0 };
-  return {
-    code: 1,
-    error: `${file}: ${failed.length} of ${result.messages.length} message(s) failed; first: ${first.error.message}`,
-  };
+  if (!first) return { code: 0 };
+  const why = first.ok ? first.partial!.message : first.error.message;
+  const how = failed.some((m) => m.ok) ? 'failed or decoded partly' : 'failed';
+  return { code: 1, error: `${file}: ${failed.length} of ${result.messages.length} message(s) ${how}; first: ${why}` };
 }
 
 interface ManyOptions {
@@ -209,7 +209,7 @@ export async function runBufrSummary(
     }
     const r = loaded.result;
     totals.messages += r.messages.length;
-    const ok = r.messages.filter((m) => m.ok).length;
+    const ok = r.messages.filter((m) => m.ok && !m.partial).length;
     totals.decoded += ok;
     if (ok < r.messages.length) totals.failedFiles++;
     if (many) await put(out, `file ${file}\n`);

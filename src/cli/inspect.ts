@@ -1,7 +1,7 @@
 /** `poller status`, `poller files`, `poller why`: read-only answers from the ledger. */
 import type { CommandModule } from 'yargs';
-import { formatDurationMs } from '../config/duration.js';
 import type { Config } from '../config/load.js';
+import { productsFromLedger } from '../lateness/watch.js';
 import {
   FILE_STATES,
   type FileRecord,
@@ -12,6 +12,7 @@ import {
   type PluginRunRecord,
 } from '../ledger/ledger.js';
 import { formatVersion } from '../ledger/version.js';
+import { formatDurationMs } from '../util/duration.js';
 import { GlobFilter } from '../util/glob.js';
 import { openApp } from './app.js';
 import { sizeText } from './ledger.js';
@@ -65,6 +66,17 @@ export const statusCommand: CommandModule<object, CommonArgs> = {
           ...(instances && { lister: listerOf(name) }),
         };
       });
+      const products = await productsFromLedger(ledger, config.sources, Date.now());
+      const productsOf = (name: string) =>
+        products
+          .filter((p) => p.source === name)
+          .map((p) => ({
+            product: p.product,
+            state: p.state,
+            newestMtimeMs: p.newestMtimeMs,
+            everyMs: p.everyMs,
+            graceMs: p.graceMs,
+          }));
       const sinks = config.events ? await ledger.outboxStats() : [];
       const size = await ledger.stats();
       const volumeCounts = (await ledger.volumes?.volumeCounts()) ?? [];
@@ -75,6 +87,7 @@ export const statusCommand: CommandModule<object, CommonArgs> = {
           sources: report.map((s) => ({
             ...s,
             ...(volumeCounts.some((c) => c.source === s.name) && { volumes: volumesOf(s.name) }),
+            ...(products.some((p) => p.source === s.name) && { products: productsOf(s.name) }),
           })),
           ledger: size,
           ...(config.events && { sinks }),
@@ -94,6 +107,10 @@ export const statusCommand: CommandModule<object, CommonArgs> = {
         printLine(
           `  newest file fetched: ${s.newestFetchedMtimeMs === null ? 'none' : `modified ${ago(s.newestFetchedMtimeMs)}`}`,
         );
+        for (const p of productsOf(s.name))
+          printLine(
+            `  product ${p.product}: ${p.state}, newest ${p.newestMtimeMs === null ? 'none' : `modified ${ago(p.newestMtimeMs)}`}, expected every ${formatDurationMs(p.everyMs)}${p.graceMs ? ` + ${formatDurationMs(p.graceMs)}` : ''}`,
+          );
         if ('lister' in s)
           printLine(`  listed by: ${s.lister ? `${s.lister.instance} (lease epoch ${s.lister.epoch})` : 'nobody now'}`);
       }

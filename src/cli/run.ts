@@ -6,13 +6,13 @@
  * the ledger is closed and the process exits 0.
  */
 import type { CommandModule } from 'yargs';
-import { parseDurationMs } from '../config/duration.js';
 import type { SourceConfig } from '../config/load.js';
 import { runCycle } from '../engine/cycle.js';
 import { startRetentionTimer, unboundedWarning } from '../engine/retention-timer.js';
 import { type CycleOutcome, createScheduler } from '../engine/scheduler.js';
 import { startVolumeTimer } from '../engine/volume-timer.js';
 import { toleratingMissingDirs } from '../sources/date-template.js';
+import { parseDurationMs } from '../util/duration.js';
 import { type App, cycleStartDirs, openApp, prepareSource } from './app.js';
 import { startEvents } from './daemon/events.js';
 import type { Generation } from './daemon/generation.js';
@@ -80,6 +80,7 @@ async function startDaemon(app: App, configPath: string, parts: DaemonParts): Pr
   const startedAtMs = Date.now();
   const telemetry = await startTelemetry(app);
   const { metrics, cycleEvents, observer } = telemetry;
+  releasers.add(() => telemetry.lateness.stop());
   const events = await startEvents(app, metrics, Math.min(parts.graceMs, EVENTS_DRAIN_MS), releasers);
   const first = await openGeneration(app, app.config, cycleEvents, undefined, observer);
   const generations = trackGenerations(first, log);
@@ -101,9 +102,19 @@ async function startDaemon(app: App, configPath: string, parts: DaemonParts): Pr
     signal: shutdown.scheduling,
   });
   releasers.add(() => scheduler.idle());
-  const reloadContext = { app, configPath, generations, events, scheduler, cycleEvents, observer };
+  const reloadContext = {
+    app,
+    configPath,
+    generations,
+    events,
+    scheduler,
+    cycleEvents,
+    observer,
+    onReloaded: (g: Generation) => telemetry.follow(g),
+  };
   signals.onReload(() => reloadConfig({ ...reloadContext, stopping: shutdown.scheduling }));
   scheduler.update(app.config.sources);
+  telemetry.follow(first);
   const unbounded = unboundedWarning(app.config);
   if (unbounded) log.warn({ event: 'ledger.unbounded' }, unbounded);
   const retention = startRetentionTimer({

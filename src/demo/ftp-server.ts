@@ -31,11 +31,14 @@ export async function startDemoFtpServer(opts: {
   user: string;
   password: string;
   port?: number;
+  /** Address to listen on; @default 127.0.0.1. Passive replies name it (EPSV needs no address). */
+  host?: string;
 }): Promise<DemoFtpServer> {
   const port = opts.port ?? 0;
+  const host = opts.host ?? '127.0.0.1';
   const { server, net: raw } = createQuietFtpSrv({
-    url: `ftp://127.0.0.1:${port}`,
-    pasv_url: '127.0.0.1',
+    url: `ftp://${host}:${port}`,
+    pasv_url: host === '0.0.0.0' ? '127.0.0.1' : host,
     pasv_min: 40000,
     pasv_max: 49999,
     anonymous: false,

@@ -34,8 +34,6 @@ export const VOLUME_LOOKBACK_MS = 2 * 86_400_000;
  */
 const VOLUME_LEASE_MS = 10 * 60_000;
 const LEASE_MARGIN_MS = 60_000;
-/** Runs ended by the death of their worker, child or poller. */
-const CRASHED = 'POLLER_PLUGIN_CRASHED';
 
 export interface CollectingVolume {
   readonly key: string;
@@ -139,6 +137,18 @@ export async function staleVolumeCount(
   return n;
 }
 
+/** One run of the stage: what its steps share. */
+interface VolumeRun {
+  readonly src: Pick<SourceConfig, 'name'>;
+  readonly spec: NonNullable<SourceConfig['volumes']>;
+  readonly vl: VolumeLedger;
+  readonly deps: VolumeStageDeps;
+  readonly log: Logger;
+  readonly now: () => number;
+  readonly signal: AbortSignal;
+  readonly summary: VolumeStageSummary;
+}
+
 /** Run the volume stage of one source once. Never throws for a plugin's failure. */
 export async function runVolumeStage(
   src: Pick<SourceConfig, 'name' | 'volumes'>,
@@ -150,88 +160,101 @@ export async function runVolumeStage(
   const spec = src.volumes;
   if (!vl || !spec) return summary;
   const now = deps.now ?? Date.now;
-  const log = deps.log.child({ source: src.name });
-  const closed = (v: VolumeRecord) => {
-    if (v.state !== 'complete' && v.state !== 'partial') return;
-    if (v.state === 'complete') summary.complete++;
-    else summary.partial++;
-    const waitMs = (v.closedMs ?? now()) - v.firstMemberMs;
-    deps.events?.volumeClosed?.(src.name, v.state, waitMs);
-    log.info(
-      {
-        event: v.state === 'complete' ? 'volume.completed' : 'volume.partial',
-        volume: v.key,
-        volumeVersion: v.version,
-        members: v.members.length,
-        waitMs,
-      },
-      `volume ${v.key} ${v.state}`,
-    );
-  };
+  const run: VolumeRun = { src, spec, vl, deps, log: deps.log.child({ source: src.name }), now, signal, summary };
+  await joinMembers(run);
+  for (const v of await vl.closeDue(src.name, spec.rules, now())) reportClosed(run, v);
+  await runClosedVolumes(run);
+  summary.collecting = await collectingVolumes(run);
+  return summary;
+}
 
-  for (let batch = 0; batch < MAX_BATCHES && !signal.aborted; batch++) {
+/** Landed files join their volumes, a batch at a time; a volume they complete closes at once. */
+async function joinMembers(run: VolumeRun): Promise<void> {
+  const { src, spec, vl, now, summary } = run;
+  for (let batch = 0; batch < MAX_BATCHES && !run.signal.aborted; batch++) {
     const landed = await vl.landedFiles(src.name, now() - VOLUME_LOOKBACK_MS, ASSIGN_BATCH);
     if (landed.length === 0) break;
     const arrivals = toArrivals(spec.pattern, landed);
     summary.members += arrivals.length;
-    const touched = await vl.assignMembers(
-      src.name,
-      arrivals,
-      landed.map((f) => f.fileId),
-      spec.rules,
-      now(),
-    );
+    const fileIds = landed.map((f) => f.fileId);
+    const touched = await vl.assignMembers(src.name, arrivals, fileIds, spec.rules, now());
     // Touched versions were collecting: complete or partial now means it closed in this call.
-    for (const v of touched) closed(v);
+    for (const v of touched) reportClosed(run, v);
     if (landed.length < ASSIGN_BATCH) break;
   }
-  for (const v of await vl.closeDue(src.name, spec.rules, now())) closed(v);
+}
 
-  // Due-ness is judged at the stage's start: a run that fails now waits for a later stage
-  // instead of spinning here.
+function reportClosed(run: VolumeRun, v: VolumeRecord): void {
+  if (v.state !== 'complete' && v.state !== 'partial') return;
+  if (v.state === 'complete') run.summary.complete++;
+  else run.summary.partial++;
+  const waitMs = (v.closedMs ?? run.now()) - v.firstMemberMs;
+  run.deps.events?.volumeClosed?.(run.src.name, v.state, waitMs);
+  run.log.info(
+    {
+      event: v.state === 'complete' ? 'volume.completed' : 'volume.partial',
+      volume: v.key,
+      volumeVersion: v.version,
+      members: v.members.length,
+      waitMs,
+    },
+    `volume ${v.key} ${v.state}`,
+  );
+}
+
+/**
+ * Claims the closed volume versions a batch at a time and runs their plugins. Due-ness is judged
+ * at the start of this step: a run that fails now waits for a later stage instead of spinning here.
+ */
+async function runClosedVolumes(run: VolumeRun): Promise<void> {
+  const { src, spec, vl, deps, now } = run;
   const startedMs = now();
+  const volumePlugins = deps.runner.plugins.filter((p) => p.kind === 'volume');
   const leaseMs = Math.max(
     VOLUME_LEASE_MS,
-    deps.runner.plugins.filter((p) => p.kind === 'volume').reduce((n, p) => n + p.timeoutMs, 0) * CLAIM_BATCH +
-      LEASE_MARGIN_MS,
+    volumePlugins.reduce((n, p) => n + p.timeoutMs, 0) * CLAIM_BATCH + LEASE_MARGIN_MS,
   );
-  for (let batch = 0; batch < MAX_BATCHES && !signal.aborted; batch++) {
+  for (let batch = 0; batch < MAX_BATCHES && !run.signal.aborted; batch++) {
     const claimed = await vl.claimVolumes(src.name, deps.owner, now() + leaseMs, startedMs, CLAIM_BATCH);
     if (claimed.length === 0) break;
-    const results = await Promise.all(claimed.map((v) => runVolumePlugins(vl, v, spec.rules, deps, log)));
+    const results = await Promise.all(claimed.map((v) => runVolumePlugins(vl, v, spec.rules, deps, run.log)));
     const states = await vl.finishVolumes(results, deps.owner, now());
-    for (const [i, state] of states.entries()) {
-      const v = claimed[i] as VolumeRecord;
-      if (state === 'claim-lost') {
-        log.warn(
-          { event: 'volume.claim_lost', volume: v.key, volumeVersion: v.version },
-          'cannot finish the volume: the claim was lost (its lease expired and another process took it over)',
-        );
-        continue;
-      }
-      deps.events?.volumeFinished?.(src.name, state);
-      if (state === 'processed') summary.processed++;
-      else summary.failed++;
-      if (state !== 'processed')
-        log.warn(
-          {
-            event: state === 'quarantined' ? 'volume.quarantined' : 'volume.failed',
-            volume: v.key,
-            volumeVersion: v.version,
-          },
-          `volume plugins failed on ${v.key}`,
-        );
-    }
+    for (const [i, state] of states.entries()) reportFinished(run, claimed[i] as VolumeRecord, state);
   }
+}
 
-  const t = now();
-  for (const v of await vl.volumes({ source: src.name, state: 'collecting', limit: 100 })) {
+function reportFinished(run: VolumeRun, v: VolumeRecord, state: VolumeState | 'claim-lost'): void {
+  const volume = { volume: v.key, volumeVersion: v.version };
+  if (state === 'claim-lost') {
+    run.log.warn(
+      { event: 'volume.claim_lost', ...volume },
+      'cannot finish the volume: the claim was lost (its lease expired and another process took it over)',
+    );
+    return;
+  }
+  run.deps.events?.volumeFinished?.(run.src.name, state);
+  if (state === 'processed') {
+    run.summary.processed++;
+    return;
+  }
+  run.summary.failed++;
+  run.log.warn(
+    { event: state === 'quarantined' ? 'volume.quarantined' : 'volume.failed', ...volume },
+    `volume plugins failed on ${v.key}`,
+  );
+}
+
+/** The volumes still collecting after this run, newest first (at most 100). */
+async function collectingVolumes(run: VolumeRun): Promise<CollectingVolume[]> {
+  const t = run.now();
+  const out: CollectingVolume[] = [];
+  for (const v of await run.vl.volumes({ source: run.src.name, state: 'collecting', limit: 100 })) {
     const a = assessVolume(
       v.members.map((m) => ({ member: m.member, seenAtMs: m.landedMs })),
-      spec.rules,
+      run.spec.rules,
       t,
     );
-    summary.collecting.push({
+    out.push({
       key: v.key,
       present: a.present,
       missing: a.missing,
@@ -239,7 +262,7 @@ export async function runVolumeStage(
       stale: a.stale,
     });
   }
-  return summary;
+  return out;
 }
 
 /** Run the volume plugins that still owe this version a success; the outcomes for `finishVolumes`. */

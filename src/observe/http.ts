@@ -137,7 +137,17 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: HttpSe
     sendJson(res, 401, { status: 'unauthorised' });
     return;
   }
-  const status = options.status;
+  const served = (await serveProbe(pathname, req, res, options)) || (await serveStatus(url, req, res, options.status));
+  if (!served) sendJson(res, 404, { status: 'not_found' });
+}
+
+/** `/healthz`, `/readyz` and `/metrics`; false for any other path. */
+async function serveProbe(
+  pathname: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: HttpServerOptions,
+): Promise<boolean> {
   switch (pathname) {
     case '/healthz': {
       const report = await probe(options);
@@ -145,7 +155,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: HttpSe
       if (report.live && report.degraded?.length) sendJson(res, 200, { status: 'degraded', degraded: report.degraded });
       else if (report.live) sendJson(res, 200, { status: 'ok' });
       else sendJson(res, 503, { status: 'down', problems: report.problems ?? [] });
-      return;
+      return true;
     }
     case '/readyz': {
       const report = await probe(options);
@@ -156,55 +166,62 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: HttpSe
       } else {
         sendJson(res, 200, { status: 'ready' });
       }
-      return;
+      return true;
     }
     case '/metrics': {
       const body = await options.metrics.render();
       res.writeHead(200, { 'Content-Type': options.metrics.contentType, 'Cache-Control': 'no-store' });
       res.end(req.method === 'HEAD' ? undefined : body);
-      return;
+      return true;
     }
+  }
+  return false;
+}
+
+/** The status page, `/api/status` and `/api/why`; false for any other path or without a status page. */
+async function serveStatus(
+  url: URL,
+  req: IncomingMessage,
+  res: ServerResponse,
+  status: StatusPageOptions | undefined,
+): Promise<boolean> {
+  if (!status) return false;
+  switch (url.pathname) {
     case '/':
     case '/index.html': {
-      if (!status) break;
       const nonce = randomBytes(16).toString('base64');
       const { html, csp } = await status.page(nonce);
-      res.writeHead(200, {
-        ...SECURITY_HEADERS,
-        'Content-Type': 'text/html; charset=utf-8',
-        'Content-Length': Buffer.byteLength(html),
-        'Content-Security-Policy': csp,
-      });
-      res.end(req.method === 'HEAD' ? undefined : html);
-      return;
+      sendText(res, req, html, 'text/html; charset=utf-8', csp);
+      return true;
     }
-    case '/api/status': {
-      if (!status) break;
+    case '/api/status':
       sendJson(res, 200, await status.report());
-      return;
-    }
+      return true;
     case '/api/why': {
-      if (!status) break;
       const path = url.searchParams.get('path');
       if (!path) {
         sendJson(res, 400, {
           status: 'bad_request',
           message: 'give the remote path: /api/why?path=<path>[&source=<name>]',
         });
-        return;
+        return true;
       }
       const text = await status.why(path, url.searchParams.get('source') || undefined);
-      res.writeHead(200, {
-        ...SECURITY_HEADERS,
-        'Content-Type': 'text/plain; charset=utf-8',
-        'Content-Length': Buffer.byteLength(text),
-        'Content-Security-Policy': API_CSP,
-      });
-      res.end(req.method === 'HEAD' ? undefined : text);
-      return;
+      sendText(res, req, text, 'text/plain; charset=utf-8', API_CSP);
+      return true;
     }
   }
-  sendJson(res, 404, { status: 'not_found' });
+  return false;
+}
+
+function sendText(res: ServerResponse, req: IncomingMessage, text: string, contentType: string, csp: string): void {
+  res.writeHead(200, {
+    ...SECURITY_HEADERS,
+    'Content-Type': contentType,
+    'Content-Length': Buffer.byteLength(text),
+    'Content-Security-Policy': csp,
+  });
+  res.end(req.method === 'HEAD' ? undefined : text);
 }
 
 /** On every answer: no caching, no sniffing, no framing, no referrer leaving the page. */

@@ -33,6 +33,8 @@ export interface Metrics {
   pollFailed(source: string): void;
   /** Whether `source` is late against its `expectEvery` (see `src/status/freshness.ts`), as of this scrape. */
   sourceLate(source: string, late: boolean): void;
+  /** Whether `product` of `source` is late against its `expect:` rule (see `lateness.ts`), as of this scrape. */
+  productLate(source: string, product: string, late: boolean): void;
   /** Connections of `source`'s pool currently lent out. */
   poolInUse(source: string, n: number): void;
   /** A listing looked cut short by a server cap (pure-ftpd stops at 2,000 entries silently). */
@@ -49,6 +51,8 @@ export interface Metrics {
   ledgerSize(stats: { fileRows: number; pluginRunRows: number; bytes: number | null }): void;
   /** Rows deleted by retention. */
   ledgerPruned(files: number): void;
+  /** Shared ledger: instances whose heartbeat is within the lease, as this poller sees them. */
+  ledgerInstances(live: number): void;
   /** Radar volumes by source and state as last counted, and the stale collecting ones per source. */
   volumeCounts(
     counts: ReadonlyArray<{ source: string; state: string; count: number }>,
@@ -56,6 +60,11 @@ export interface Metrics {
   ): void;
   /** A volume became complete or partial, `waitMs` after its first member landed. */
   volumeClosed(source: string, state: 'complete' | 'partial', waitMs: number): void;
+  /**
+   * Start the per-source and per-plugin counters at 0, so a failure or quarantine rate exists
+   * (as 0) before the first one happens: alerts on `increase()` and dashboards see every series.
+   */
+  declare(names: { sources: readonly string[]; plugins: readonly string[] }): void;
   /** The text exposition format, for `GET /metrics`. */
   render(): Promise<string>;
   /** The Content-Type header that goes with {@link Metrics.render}. */
@@ -99,7 +108,46 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
   const registry = new Registry();
   if (options.instance !== undefined) registry.setDefaultLabels({ instance: options.instance });
   const registers = [registry];
+  const { declareSource: declareFiles, ...files } = fileMetrics(registers, nowMs);
+  const { declarePlugin, ...plugins } = pluginMetrics(registers);
+  const { declareSource: declarePolls, ...polls } = pollMetrics(registers);
+  const metrics: Metrics = {
+    registry,
+    contentType: registry.contentType,
+    ...files,
+    ...plugins,
+    ...polls,
+    ...eventMetrics(registers, nowMs),
+    ...ledgerMetrics(registers),
+    ...volumeMetrics(registers),
+    declare({ sources, plugins: names }) {
+      for (const s of sources) {
+        declareFiles(s);
+        declarePolls(s);
+      }
+      for (const p of names) declarePlugin(p);
+    },
+    render() {
+      return registry.metrics();
+    },
+  };
+  registerMemoryGauges(registers);
+  if (options.processMetrics === true) collectDefaultMetrics({ register: registry, prefix: 'poller_' });
+  return metrics;
+}
 
+type Registers = Registry[];
+
+/** Listings, transfers, failures and quarantines per source, and the newest file's age. */
+function fileMetrics(
+  registers: Registers,
+  nowMs: () => number,
+): Pick<
+  Metrics,
+  'filesListed' | 'fileFetched' | 'fileFailed' | 'fileQuarantined' | 'listingTruncated' | 'listingLinesUnparsed'
+> & {
+  declareSource(source: string): void;
+} {
   const listed = new Counter({
     name: 'poller_files_listed_total',
     help: 'Remote files seen in listings, after filtering.',
@@ -137,44 +185,6 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
     buckets: FETCH_BUCKETS_S,
     registers,
   });
-  const pluginDuration = new Histogram({
-    name: 'poller_plugin_duration_seconds',
-    help: 'Time of one plugin run, by outcome.',
-    labelNames: ['plugin', 'outcome'] as const,
-    buckets: PLUGIN_BUCKETS_S,
-    registers,
-  });
-  const pluginFailures = new Counter({
-    name: 'poller_plugin_failures_total',
-    help: 'Plugin runs that failed or timed out.',
-    labelNames: ['plugin'] as const,
-    registers,
-  });
-  const pluginInFlight = new Gauge({
-    name: 'poller_plugin_runs_in_flight',
-    help: 'Plugin runs executing now.',
-    labelNames: ['plugin'] as const,
-    registers,
-  });
-  const pluginWait = new Histogram({
-    name: 'poller_plugin_wait_seconds',
-    help: 'Time a plugin run waited for a free worker (or concurrency slot) before it started.',
-    labelNames: ['plugin'] as const,
-    buckets: PLUGIN_BUCKETS_S,
-    registers,
-  });
-  const pluginRestarts = new Counter({
-    name: 'poller_plugin_worker_restarts_total',
-    help: 'Workers or child processes of a plugin lost (crash, out of memory, terminated at the timeout or shutdown) and replaced.',
-    labelNames: ['plugin', 'reason'] as const,
-    registers,
-  });
-  const pollFailures = new Counter({
-    name: 'poller_poll_failures_total',
-    help: 'Poll cycles that ended in a source-level error.',
-    labelNames: ['source'] as const,
-    registers,
-  });
   const truncated = new Counter({
     name: 'poller_listing_truncated_total',
     help: 'Listings that looked cut short by a server cap.',
@@ -187,79 +197,190 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
     labelNames: ['source'] as const,
     registers,
   });
-  const poolGauge = new Gauge({
+  const newestMtimeMs = new Map<string, number>();
+  new Gauge({
+    name: 'poller_newest_file_age_seconds',
+    help: 'Age at scrape time of the newest file fetched from each source (its remote mtime); alert when it grows.',
+    labelNames: ['source'] as const,
+    registers,
+    collect() {
+      const now = nowMs();
+      for (const [source, mtimeMs] of newestMtimeMs) this.set({ source }, Math.max(0, now - mtimeMs) / 1000);
+    },
+  });
+  return {
+    declareSource(source) {
+      for (const c of [listed, fetched, fetchedBytes, quarantined, truncated, unparsedLines]) c.inc({ source }, 0);
+      for (const stage of ['fetch', 'process'] as const) failed.inc({ source, stage }, 0);
+    },
+    filesListed(source, n) {
+      listed.inc({ source }, n);
+    },
+    fileFetched(source, bytes, durationMs, mtimeMs) {
+      fetched.inc({ source });
+      fetchedBytes.inc({ source }, bytes);
+      fetchDuration.observe({ source }, durationMs / 1000);
+      // A backfill fetches old files after new ones: only a newer mtime moves the gauge.
+      const previous = newestMtimeMs.get(source);
+      if (previous === undefined || mtimeMs > previous) newestMtimeMs.set(source, mtimeMs);
+    },
+    fileFailed(source, stage) {
+      failed.inc({ source, stage });
+    },
+    fileQuarantined(source) {
+      quarantined.inc({ source });
+    },
+    listingTruncated(source) {
+      truncated.inc({ source });
+    },
+    listingLinesUnparsed(source, n) {
+      unparsedLines.inc({ source }, n);
+    },
+  };
+}
+
+/** Plugin runs: durations by outcome, failures, runs in flight, waits, lost workers. */
+function pluginMetrics(registers: Registers): Pick<
+  Metrics,
+  'pluginRun' | 'pluginInFlight' | 'pluginWaited' | 'pluginHostReplaced'
+> & {
+  declarePlugin(plugin: string): void;
+} {
+  const duration = new Histogram({
+    name: 'poller_plugin_duration_seconds',
+    help: 'Time of one plugin run, by outcome.',
+    labelNames: ['plugin', 'outcome'] as const,
+    buckets: PLUGIN_BUCKETS_S,
+    registers,
+  });
+  const failures = new Counter({
+    name: 'poller_plugin_failures_total',
+    help: 'Plugin runs that failed or timed out.',
+    labelNames: ['plugin'] as const,
+    registers,
+  });
+  const inFlight = new Gauge({
+    name: 'poller_plugin_runs_in_flight',
+    help: 'Plugin runs executing now.',
+    labelNames: ['plugin'] as const,
+    registers,
+  });
+  const wait = new Histogram({
+    name: 'poller_plugin_wait_seconds',
+    help: 'Time a plugin run waited for a free worker (or concurrency slot) before it started.',
+    labelNames: ['plugin'] as const,
+    buckets: PLUGIN_BUCKETS_S,
+    registers,
+  });
+  const restarts = new Counter({
+    name: 'poller_plugin_worker_restarts_total',
+    help: 'Workers or child processes of a plugin lost (crash, out of memory, terminated at the timeout or shutdown) and replaced.',
+    labelNames: ['plugin', 'reason'] as const,
+    registers,
+  });
+  return {
+    declarePlugin(plugin) {
+      failures.inc({ plugin }, 0);
+      inFlight.inc({ plugin }, 0);
+    },
+    pluginRun(plugin, outcome, durationMs) {
+      duration.observe({ plugin, outcome }, durationMs / 1000);
+      if (outcome !== 'succeeded') failures.inc({ plugin });
+    },
+    pluginInFlight(plugin, n) {
+      inFlight.set({ plugin }, n);
+    },
+    pluginWaited(plugin, ms) {
+      wait.observe({ plugin }, ms / 1000);
+    },
+    pluginHostReplaced(plugin, reason) {
+      restarts.inc({ plugin, reason });
+    },
+  };
+}
+
+/** Poll outcomes, lateness (per source and per product) and the connection pools. */
+function pollMetrics(registers: Registers): Pick<
+  Metrics,
+  'pollSucceeded' | 'pollFailed' | 'sourceLate' | 'productLate' | 'poolInUse'
+> & {
+  declareSource(source: string): void;
+} {
+  const pollFailures = new Counter({
+    name: 'poller_poll_failures_total',
+    help: 'Poll cycles that ended in a source-level error.',
+    labelNames: ['source'] as const,
+    registers,
+  });
+  const pool = new Gauge({
     name: 'poller_pool_connections_in_use',
     help: 'Connections of the source pool currently in use.',
     labelNames: ['source'] as const,
     registers,
   });
-
   const sourceLate = new Gauge({
     name: 'poller_source_late',
     help: 'Whether the newest file of a source is older than its expectEvery (1) or not (0); only sources with expectEvery.',
     labelNames: ['source'] as const,
     registers,
   });
-
-  const ledgerRows = new Gauge({
-    name: 'poller_ledger_rows',
-    help: 'Rows in the ledger, by table (file versions, plugin runs); bounded by rate x retention window.',
-    labelNames: ['table'] as const,
+  const productLate = new Gauge({
+    name: 'poller_product_late',
+    help: 'Whether a product of a source (a radar, a bulletin) is later than its expect: cadence plus grace (1) or not (0); only sources with expect.',
+    labelNames: ['source', 'product'] as const,
     registers,
   });
-  const ledgerBytes = new Gauge({
-    name: 'poller_ledger_bytes',
-    help: 'Size of the ledger on disk (database and write-ahead log).',
-    registers,
-  });
-  const ledgerPruned = new Counter({
-    name: 'poller_ledger_pruned_total',
-    help: 'File versions deleted by retention.',
-    registers,
-  });
-
-  const volumesGauge = new Gauge({
-    name: 'poller_volumes',
-    help: 'Radar volume versions in the ledger, by source and state (collecting, complete, partial, processed, failed, quarantined, superseded).',
-    labelNames: ['source', 'state'] as const,
-    registers,
-  });
-  const volumesStale = new Gauge({
-    name: 'poller_volumes_stale',
-    help: 'Collecting volumes quiet for their whole completeAfter but below the minimum: nothing moves them on their own.',
+  const lastSuccessMs = new Map<string, number>();
+  new Gauge({
+    name: 'poller_last_poll_success_timestamp_seconds',
+    help: 'Unix time of the last successful poll of each source.',
     labelNames: ['source'] as const,
     registers,
+    collect() {
+      for (const [source, atMs] of lastSuccessMs) this.set({ source }, atMs / 1000);
+    },
   });
-  const volumesClosed = new Counter({
-    name: 'poller_volumes_closed_total',
-    help: 'Volumes handed to volume plugins, complete or partial (declared after the quiet time).',
-    labelNames: ['source', 'state'] as const,
-    registers,
-  });
-  const volumeWait = new Histogram({
-    name: 'poller_volume_complete_seconds',
-    help: 'Time from the first member of a volume landing to the volume being complete (or declared partial).',
-    labelNames: ['source', 'state'] as const,
-    buckets: VOLUME_BUCKETS_S,
-    registers,
-  });
+  return {
+    declareSource(source) {
+      pollFailures.inc({ source }, 0);
+    },
+    pollSucceeded(source, atMs) {
+      const previous = lastSuccessMs.get(source);
+      if (previous === undefined || atMs > previous) lastSuccessMs.set(source, atMs);
+    },
+    pollFailed(source) {
+      pollFailures.inc({ source });
+    },
+    sourceLate(source, late) {
+      sourceLate.set({ source }, late ? 1 : 0);
+    },
+    productLate(source, product, late) {
+      productLate.set({ source, product }, late ? 1 : 0);
+    },
+    poolInUse(source, n) {
+      pool.set({ source }, n);
+    },
+  };
+}
 
-  const lastSuccessMs = new Map<string, number>();
-  const newestMtimeMs = new Map<string, number>();
-  const backlog = new Map<string, { pending: number; oldestMs: number | null }>();
-
-  const eventsPublished = new Counter({
+/** Event sinks: acknowledged and failed publishes, and the outbox backlog. */
+function eventMetrics(
+  registers: Registers,
+  nowMs: () => number,
+): Pick<Metrics, 'eventsPublished' | 'eventsFailed' | 'outboxBacklog'> {
+  const published = new Counter({
     name: 'poller_events_published_total',
     help: 'Events acknowledged by the broker of each sink.',
     labelNames: ['sink'] as const,
     registers,
   });
-  const eventsFailed = new Counter({
+  const failed = new Counter({
     name: 'poller_events_failed_total',
     help: 'Failed publish attempts per sink (the events stay in the outbox and are sent again).',
     labelNames: ['sink'] as const,
     registers,
   });
+  const backlog = new Map<string, { pending: number; oldestMs: number | null }>();
   new Gauge({
     name: 'poller_outbox_pending',
     help: 'Events in the outbox not yet acknowledged by each sink.',
@@ -280,111 +401,94 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
         this.set({ sink }, b.oldestMs === null ? 0 : Math.max(0, now - b.oldestMs) / 1000);
     },
   });
-
-  new Gauge({
-    name: 'poller_last_poll_success_timestamp_seconds',
-    help: 'Unix time of the last successful poll of each source.',
-    labelNames: ['source'] as const,
-    registers,
-    collect() {
-      for (const [source, atMs] of lastSuccessMs) this.set({ source }, atMs / 1000);
-    },
-  });
-  new Gauge({
-    name: 'poller_newest_file_age_seconds',
-    help: 'Age at scrape time of the newest file fetched from each source (its remote mtime); alert when it grows.',
-    labelNames: ['source'] as const,
-    registers,
-    collect() {
-      const now = nowMs();
-      for (const [source, mtimeMs] of newestMtimeMs) this.set({ source }, Math.max(0, now - mtimeMs) / 1000);
-    },
-  });
-
-  registerMemoryGauges(registers);
-  if (options.processMetrics === true) collectDefaultMetrics({ register: registry, prefix: 'poller_' });
-
   return {
-    registry,
-    contentType: registry.contentType,
-    filesListed(source, n) {
-      listed.inc({ source }, n);
-    },
-    fileFetched(source, bytes, durationMs, mtimeMs) {
-      fetched.inc({ source });
-      fetchedBytes.inc({ source }, bytes);
-      fetchDuration.observe({ source }, durationMs / 1000);
-      // A backfill fetches old files after new ones: only a newer mtime moves the gauge.
-      const previous = newestMtimeMs.get(source);
-      if (previous === undefined || mtimeMs > previous) newestMtimeMs.set(source, mtimeMs);
-    },
-    fileFailed(source, stage) {
-      failed.inc({ source, stage });
-    },
-    fileQuarantined(source) {
-      quarantined.inc({ source });
-    },
-    pluginRun(plugin, outcome, durationMs) {
-      pluginDuration.observe({ plugin, outcome }, durationMs / 1000);
-      if (outcome !== 'succeeded') pluginFailures.inc({ plugin });
-    },
-    pluginInFlight(plugin, n) {
-      pluginInFlight.set({ plugin }, n);
-    },
-    pluginWaited(plugin, ms) {
-      pluginWait.observe({ plugin }, ms / 1000);
-    },
-    pluginHostReplaced(plugin, reason) {
-      pluginRestarts.inc({ plugin, reason });
-    },
-    pollSucceeded(source, atMs) {
-      const previous = lastSuccessMs.get(source);
-      if (previous === undefined || atMs > previous) lastSuccessMs.set(source, atMs);
-    },
-    pollFailed(source) {
-      pollFailures.inc({ source });
-    },
-    sourceLate(source, late) {
-      sourceLate.set({ source }, late ? 1 : 0);
-    },
-    poolInUse(source, n) {
-      poolGauge.set({ source }, n);
-    },
-    listingTruncated(source) {
-      truncated.inc({ source });
-    },
-    listingLinesUnparsed(source, n) {
-      unparsedLines.inc({ source }, n);
-    },
     eventsPublished(sink, n) {
-      eventsPublished.inc({ sink }, n);
+      published.inc({ sink }, n);
     },
     eventsFailed(sink) {
-      eventsFailed.inc({ sink });
+      failed.inc({ sink });
     },
     outboxBacklog(sink, pending, oldestPendingMs) {
       backlog.set(sink, { pending, oldestMs: oldestPendingMs });
     },
+  };
+}
+
+/** The ledger's size and what retention deleted. */
+function ledgerMetrics(registers: Registers): Pick<Metrics, 'ledgerSize' | 'ledgerPruned' | 'ledgerInstances'> {
+  const rows = new Gauge({
+    name: 'poller_ledger_rows',
+    help: 'Rows in the ledger, by table (file versions, plugin runs); bounded by rate x retention window.',
+    labelNames: ['table'] as const,
+    registers,
+  });
+  const bytes = new Gauge({
+    name: 'poller_ledger_bytes',
+    help: 'Size of the ledger on disk (database and write-ahead log).',
+    registers,
+  });
+  const pruned = new Counter({
+    name: 'poller_ledger_pruned_total',
+    help: 'File versions deleted by retention.',
+    registers,
+  });
+  const instances = new Gauge({
+    name: 'poller_ledger_instances_live',
+    help: 'Pollers of a shared (PostgreSQL) ledger whose heartbeat is within the lease; only with a shared ledger.',
+    registers,
+  });
+  return {
+    ledgerInstances(live) {
+      instances.set(live);
+    },
     ledgerSize(stats) {
-      ledgerRows.set({ table: 'files' }, stats.fileRows);
-      ledgerRows.set({ table: 'plugin_runs' }, stats.pluginRunRows);
-      if (stats.bytes !== null) ledgerBytes.set(stats.bytes);
+      rows.set({ table: 'files' }, stats.fileRows);
+      rows.set({ table: 'plugin_runs' }, stats.pluginRunRows);
+      if (stats.bytes !== null) bytes.set(stats.bytes);
     },
     ledgerPruned(files) {
-      ledgerPruned.inc(files);
+      pruned.inc(files);
     },
-    volumeCounts(counts, stale) {
-      volumesGauge.reset();
-      for (const c of counts) volumesGauge.set({ source: c.source, state: c.state }, c.count);
-      volumesStale.reset();
-      for (const [source, n] of stale) volumesStale.set({ source }, n);
+  };
+}
+
+/** Radar volumes: counts by state, stale collecting ones, closes and their wait. */
+function volumeMetrics(registers: Registers): Pick<Metrics, 'volumeCounts' | 'volumeClosed'> {
+  const volumes = new Gauge({
+    name: 'poller_volumes',
+    help: 'Radar volume versions in the ledger, by source and state (collecting, complete, partial, processed, failed, quarantined, superseded).',
+    labelNames: ['source', 'state'] as const,
+    registers,
+  });
+  const stale = new Gauge({
+    name: 'poller_volumes_stale',
+    help: 'Collecting volumes quiet for their whole completeAfter but below the minimum: nothing moves them on their own.',
+    labelNames: ['source'] as const,
+    registers,
+  });
+  const closed = new Counter({
+    name: 'poller_volumes_closed_total',
+    help: 'Volumes handed to volume plugins, complete or partial (declared after the quiet time).',
+    labelNames: ['source', 'state'] as const,
+    registers,
+  });
+  const wait = new Histogram({
+    name: 'poller_volume_complete_seconds',
+    help: 'Time from the first member of a volume landing to the volume being complete (or declared partial).',
+    labelNames: ['source', 'state'] as const,
+    buckets: VOLUME_BUCKETS_S,
+    registers,
+  });
+  return {
+    volumeCounts(counts, staleBySource) {
+      volumes.reset();
+      for (const c of counts) volumes.set({ source: c.source, state: c.state }, c.count);
+      stale.reset();
+      for (const [source, n] of staleBySource) stale.set({ source }, n);
     },
     volumeClosed(source, state, waitMs) {
-      volumesClosed.inc({ source, state });
-      volumeWait.observe({ source, state }, Math.max(0, waitMs) / 1000);
-    },
-    render() {
-      return registry.metrics();
+      closed.inc({ source, state });
+      wait.observe({ source, state }, Math.max(0, waitMs) / 1000);
     },
   };
 }

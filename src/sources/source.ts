@@ -140,6 +140,8 @@ export interface Wis2Settings {
   readonly keepMs: number;
   /** MQTT 5: how long the broker keeps the session while the poller is away. */
   readonly sessionExpirySec: number;
+  /** More brokers (`mqtt(s)://host:port`) with the same subscription, deduplicated as one stream. */
+  readonly brokers?: readonly string[];
 }
 
 export interface WatchOptions {

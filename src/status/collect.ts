@@ -2,6 +2,7 @@
  * Gathers one status document from the ledger: three reads (per-source status, the chart's one
  * aggregate, the latest failures) plus what the daemon holds in memory (paused sources).
  */
+import type { ProductStatus } from '../lateness/tracker.js';
 import type { FileRecord, Ledger } from '../ledger/ledger.js';
 import {
   buildStatusReport,
@@ -19,6 +20,8 @@ export interface CollectStatusInput {
   paused: ReadonlyMap<string, string>;
   nowMs: number;
   startedAtMs: number;
+  /** Lateness per product (the daemon's tracker); absent: no product rows. */
+  products?: readonly ProductStatus[];
 }
 
 export async function collectStatus(input: CollectStatusInput): Promise<StatusReport> {
@@ -40,6 +43,7 @@ export async function collectStatus(input: CollectStatusInput): Promise<StatusRe
     paused: input.paused,
     activity,
     failures,
+    ...(input.products && { products: input.products }),
   });
 }
 

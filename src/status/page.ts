@@ -5,7 +5,7 @@
  * the page's script), so the two can never drift apart. No framework and nothing loaded from
  * outside: the Content-Security-Policy allows only this page's nonced script and style.
  */
-import type { StatusReport } from './report.js';
+import type { SourceStatusView, StatusReport } from './report.js';
 
 export interface PageOptions {
   /** Per-response random value the CSP allows the inline script and style by. */
@@ -31,11 +31,8 @@ export function pageCsp(nonce: string): string {
   ].join('; ');
 }
 
-/**
- * The sources and failures as HTML, from a status document. It must stay self-contained (no
- * reference to anything outside its own body): its source text also runs in the browser.
- */
-export function renderStatusBody(r: StatusReport): string {
+/** The formatting helpers the renderers share; self-contained, as its source text runs in the browser. */
+export function statusKit(r: StatusReport) {
   const esc = (v: unknown): string =>
     String(v).replace(
       /[&<>"']/g,
@@ -79,19 +76,30 @@ export function renderStatusBody(r: StatusReport): string {
       .join('');
     return `<svg class="chart" viewBox="0 0 ${n} 40" preserveAspectRatio="none" role="img" aria-label="files per ${span(slotMs)} over the last ${span(n * slotMs)}, at most ${max}">${bars}</svg><div class="axis"><span>-${span(n * slotMs)}</span><span>max ${max} / ${span(slotMs)}</span><span>now</span></div>`;
   };
+  return { esc, span, ago, until, bytes, chart };
+}
 
-  const cards = r.sources
-    .map((s) => {
-      const files = Object.entries(s.files)
-        .map(([state, n]) => `<span class="count">${esc(state)} <b>${n}</b></span>`)
-        .join(' ');
-      const newest =
-        s.newestFileAgeMs === null
-          ? 'none yet'
-          : `${span(s.newestFileAgeMs)} old${s.expectEveryMs === null ? '' : `, expected every ${span(s.expectEveryMs)}`}`;
-      // Paused by an error (server gone, login refused) is red; paused by the config is grey.
-      const byError = s.state === 'paused' && s.enabled && s.configured;
-      return `<article class="source state-${esc(s.state)}${byError ? ' has-error' : ''}" data-source="${esc(s.name)}">
+export type StatusKit = ReturnType<typeof statusKit>;
+
+/** One source's card: state, freshness, counts, a row per expected product, the chart. Self-contained. */
+export function renderSourceCard(s: SourceStatusView, k: StatusKit): string {
+  const { esc, span, ago, bytes, chart } = k;
+  const files = Object.entries(s.files)
+    .map(([state, n]) => `<span class="count">${esc(state)} <b>${n}</b></span>`)
+    .join(' ');
+  const newest =
+    s.newestFileAgeMs === null
+      ? 'none yet'
+      : `${span(s.newestFileAgeMs)} old${s.expectEveryMs === null ? '' : `, expected every ${span(s.expectEveryMs)}`}`;
+  const products = s.products
+    .map(
+      (p) =>
+        `<tr class="product product-${esc(p.state)}" data-product="${esc(p.product)}"><td>${esc(p.product)}</td><td class="badge">${esc(p.state)}</td><td>${p.arrivedMs === null ? 'none yet' : `landed ${ago(p.arrivedMs)}`}</td><td>every ${span(p.everyMs)}${p.graceMs ? ` + ${span(p.graceMs)}` : ''}</td></tr>`,
+    )
+    .join('');
+  // Paused by an error (server gone, login refused) is red; paused by the config is grey.
+  const byError = s.state === 'paused' && s.enabled && s.configured;
+  return `<article class="source state-${esc(s.state)}${byError ? ' has-error' : ''}" data-source="${esc(s.name)}">
 <header><h2>${esc(s.name)}</h2><span class="badge">${esc(s.state)}</span></header>
 <p class="url">${esc(s.url ?? '')}</p>
 <dl>
@@ -102,11 +110,22 @@ ${s.lastError === null ? '' : `<dt>last error</dt><dd class="last-error">${esc(s
 <dt>files</dt><dd class="files">${files || 'none'}</dd>
 <dt>last hour</dt><dd class="last-hour">${s.lastHour.files} file(s), ${bytes(s.lastHour.bytes)}</dd>
 </dl>
+${products ? `<table class="products" aria-label="expected products"><tbody>${products}</tbody></table>` : ''}
 ${chart(s.chart.files, s.chart.slotMs)}
 </article>`;
-    })
-    .join('\n');
+}
 
+/**
+ * The sources and failures as HTML, from a status document. Self-contained given its kit and card
+ * renderer (no reference to anything outside its own body): its source text also runs in the browser.
+ */
+export function renderStatusBody(
+  r: StatusReport,
+  k: StatusKit = statusKit(r),
+  card: (s: SourceStatusView, k: StatusKit) => string = renderSourceCard,
+): string {
+  const { esc, ago, until } = k;
+  const cards = r.sources.map((s) => card(s, k)).join('\n');
   const rows = r.failures
     .map(
       (
@@ -244,6 +263,10 @@ dl { display: grid; grid-template-columns: max-content 1fr; gap: .1rem .8rem; ma
 dt { color: var(--muted); } dd { margin: 0; overflow-wrap: anywhere; }
 .fresh-late { color: var(--late); font-weight: 600; } .fresh-missing { color: var(--bad); font-weight: 600; }
 .last-error { color: var(--bad); }
+.products { width: 100%; border-collapse: collapse; margin: .3rem 0; font-size: .9rem; }
+.products td { padding: .1rem .3rem; border-top: 1px solid var(--line); }
+.products .badge { display: table-cell; background: var(--ok); }
+.product-late .badge { background: var(--bad); } .product-waiting .badge { background: var(--muted); }
 .count { white-space: nowrap; margin-right: .4rem; }
 .chart { width: 100%; height: 48px; display: block; background: var(--bg); border-radius: 3px; }
 .chart rect { fill: #2f81f7; }
@@ -271,14 +294,16 @@ tr.quarantined td:first-child { border-left: 4px solid var(--bad); } tr.failed t
 }
 `;
 
+/** The renderer as the browser gets it: {@link renderStatusBody} with its kit and card renderer, from their own source text. */
+export function rendererSource(): string {
+  return `(r) => (${renderStatusBody.toString()})(r, (${statusKit.toString()})(r), ${renderSourceCard.toString()})`;
+}
+
 /** The whole page, with the first paint rendered from `report`. */
 export function renderPage(report: StatusReport, options: PageOptions): string {
   const nonce = options.nonce;
   // `</script` cannot occur in these sources, but a future edit must not be able to end the script early.
-  const script = `"use strict";(${clientMain.toString()})(${renderStatusBody.toString()});`.replace(
-    /<\/script/gi,
-    '<\\/script',
-  );
+  const script = `"use strict";(${clientMain.toString()})(${rendererSource()});`.replace(/<\/script/gi, '<\\/script');
   return `<!doctype html>
 <html lang="en">
 <head>

@@ -4,6 +4,7 @@
  * from a secret: URLs are the credential-free display form, messages are ledger messages (which
  * never carry credentials).
  */
+import type { ProductState, ProductStatus } from '../lateness/tracker.js';
 import { type Freshness, freshness, isLate } from './freshness.js';
 
 /** The chart's slot: files per 5 minutes. */
@@ -42,9 +43,23 @@ export interface SourceStatusView {
   freshness: Freshness;
   /** File versions in the ledger per state (states with none left out). */
   files: Record<string, number>;
+  /** One row per product of the source's `expect:` rules (empty without them). */
+  products: ProductView[];
   lastHour: { files: number; bytes: number };
   /** Files fetched per slot, oldest first; the last slot ends at `generatedAtMs`. */
   chart: { slotMs: number; files: number[] };
+}
+
+/** A product (a radar, a bulletin) of a source against its `expect:` rule. */
+export interface ProductView {
+  product: string;
+  state: ProductState;
+  everyMs: number;
+  graceMs: number;
+  newestFileMtimeMs: number | null;
+  newestFileAgeMs: number | null;
+  /** When the newest file landed; lateness counts from here. */
+  arrivedMs: number | null;
 }
 
 export interface FailureView {
@@ -99,6 +114,8 @@ export interface StatusInput {
   /** From `ledger.activity(nowMs, CHART_SLOT_MS, CHART_SLOTS)`. */
   activity: ReadonlyArray<{ source: string; slot: number; files: number; bytes: number }>;
   failures: readonly FailureView[];
+  /** Lateness per product, from the daemon's tracker; absent: no product rows. */
+  products?: readonly ProductStatus[];
 }
 
 /** State of one source: paused beats failing beats late. */
@@ -145,6 +162,19 @@ export function buildStatusReport(input: StatusInput): StatusReport {
       startedAtMs: input.startedAtMs,
     });
     const lastError = row?.lastError ?? null;
+    const products = (input.products ?? [])
+      .filter((p) => p.source === name)
+      .map(
+        (p): ProductView => ({
+          product: p.product,
+          state: p.state,
+          everyMs: p.everyMs,
+          graceMs: p.graceMs,
+          newestFileMtimeMs: p.newestMtimeMs,
+          arrivedMs: p.arrivedMs,
+          newestFileAgeMs: p.newestMtimeMs === null ? null : Math.max(0, input.nowMs - p.newestMtimeMs),
+        }),
+      );
     const files: Record<string, number> = {};
     for (const [state, n] of Object.entries(row?.counts ?? {})) if (n) files[state] = n;
     return {
@@ -162,6 +192,7 @@ export function buildStatusReport(input: StatusInput): StatusReport {
       newestFileAgeMs: newest === null ? null : Math.max(0, input.nowMs - newest),
       freshness: f,
       files,
+      products,
       lastHour,
       chart: { slotMs: CHART_SLOT_MS, files: chart },
     };

@@ -24,6 +24,8 @@ export interface Broker {
   readonly dir: string;
   /** Stop the broker (SIGTERM, then SIGKILL); its data directory stays for a restart. */
   stop(): Promise<void>;
+  /** mosquitto: kill -9, no goodbye to its clients (a crashed broker). */
+  kill?(): Promise<void>;
   /** Start it again on the same port and directory. */
   start(): Promise<void>;
   /** Stop it and remove its directory. */
@@ -118,6 +120,13 @@ export async function startMosquitto(opts: { tls?: { certPath: string; keyPath: 
       if (tlsPort !== undefined) await waitForPort(tlsPort, 10_000, child);
     },
     stop: () => stopChild(child),
+    async kill() {
+      const c = child;
+      if (!c || c.exitCode !== null || c.signalCode !== null) return;
+      const exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
+      c.kill('SIGKILL');
+      await exited;
+    },
     async destroy() {
       await stopChild(child);
       await rm(dir, { recursive: true, force: true });

@@ -107,7 +107,8 @@ describe('poller run: /readyz and /metrics', () => {
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
 
     // A refused connection is a source-level error: the source backs off instead of hammering.
-    expect(daemon.lines().some((l) => l.event === 'source.backoff')).toBe(true);
+    // (Logged just after the failed poll that made /readyz 503: waited for, not raced.)
+    await daemon.waitForEvent('source.backoff');
 
     await p.up();
     await waitFor(async () => (await readyz()) === 200, { timeoutMs: 8_000, what: '/readyz 200 with the server back' });

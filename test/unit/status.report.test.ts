@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { freshness, isLate } from '../../src/status/freshness.js';
-import { pageCsp, renderPage, renderStatusBody } from '../../src/status/page.js';
+import { pageCsp, rendererSource, renderPage, renderStatusBody } from '../../src/status/page.js';
 import { buildStatusReport, CHART_SLOTS, type StatusInput } from '../../src/status/report.js';
 
 const NOW = Date.parse('2026-11-23T06:00:00Z');
@@ -162,8 +162,7 @@ describe('the page renderer', () => {
     expect(html).toContain('<script nonce="n0nce">');
     expect(html).not.toMatch(/\s(href|src)="(https?:)?\/\//);
     // The renderer's own source, evaluated alone, draws what the server drew.
-    const body = renderStatusBody.toString();
-    const fresh = new Function(`return (${body});`)() as typeof renderStatusBody;
+    const fresh = new Function(`return (${rendererSource()});`)() as (report: typeof r) => string;
     expect(fresh(r)).toBe(renderStatusBody(r));
   });
 });

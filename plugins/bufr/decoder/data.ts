@@ -193,8 +193,8 @@ export class DataDecoder {
     private readonly describe: string,
   ) {}
 
-  private fail(code: string, msg: string): never {
-    throw new BufrError(code, `${this.describe}: ${msg}`);
+  private fail(code: string, msg: string, descriptor?: number): never {
+    throw new BufrError(code, `${this.describe}: ${msg}`, descriptor === undefined ? undefined : { descriptor });
   }
 
   private push(item: Item, out: Node[]): number {
@@ -292,6 +292,7 @@ export class DataDecoder {
       this.fail(
         'BUFR_UNKNOWN_DESCRIPTOR',
         `unknown descriptor ${fxy(code)} (${this.tables.label}); pass the local tables with --tables`,
+        code,
       );
     return def;
   }
@@ -525,6 +526,7 @@ export class DataDecoder {
           this.fail(
             'BUFR_UNKNOWN_DESCRIPTOR',
             `unknown sequence ${fxy(d)} (${this.tables.label}); pass the local tables with --tables`,
+            d,
           );
         const node = { seq: d, children: [] as Node[] };
         out.push(node);

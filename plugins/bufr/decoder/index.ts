@@ -7,7 +7,14 @@ import { DataDecoder, type Item, type ItemKind, type Node, valueAt } from './dat
 import { BufrError } from './errors.js';
 import { extractRadarVolume, type RadarVolume } from './radar.js';
 import { type BufrHeader, findMessages, readSections } from './sections.js';
-import { type LocalTable, loadLocalTables, masterTables, type TableLookup, tablesFor } from './tables.js';
+import {
+  isLocalDescriptor,
+  type LocalTable,
+  loadLocalTables,
+  masterTables,
+  type TableLookup,
+  tablesFor,
+} from './tables.js';
 
 export { type Column, valueAt } from './data.js';
 export { BufrError } from './errors.js';
@@ -60,6 +67,12 @@ export interface DecodedMessage {
   radar?: RadarVolume;
   /** Set when the values decoded but the radar volume in them could not be extracted (bad layout, zlib error). */
   radarError?: BufrError;
+  /**
+   * Set when decoding stopped at a descriptor no loaded table defines (`BUFR_PARTIAL`, with the
+   * missing descriptor): the values before it are here (in every subset when compressed; in the
+   * subsets before it and the one it stopped in when not), nothing after it.
+   */
+  partial?: BufrError;
 }
 
 /** A message that could not be decoded; the other messages are unaffected. */
@@ -115,6 +128,33 @@ function describeMessage(number: number, offset: number, h: BufrHeader): string 
   return `message ${number + 1} (byte ${offset}, edition ${h.edition}, centre ${h.centre}, sub-centre ${h.subCentre}, master table ${h.masterTablesVersion}, local table ${h.localTablesVersion})`;
 }
 
+function fxy(code: number): string {
+  return `${Math.floor(code / 100000)}-${String(Math.floor(code / 1000) % 100).padStart(2, '0')}-${String(code % 1000).padStart(3, '0')}`;
+}
+
+/** The partial-decode note: which descriptor stopped it, which table defines it, where to get one. */
+function partialError(
+  cause: BufrError,
+  descriptor: number,
+  h: BufrHeader,
+  describe: string,
+  subsetsWithValues: number,
+): BufrError {
+  const where = h.compressed
+    ? `every subset has the values before it`
+    : `${subsetsWithValues} of ${h.numberOfSubsets} subset(s) have values, the last up to it`;
+  const table = isLocalDescriptor(descriptor)
+    ? `a local descriptor of centre ${h.centre} (sub-centre ${h.subCentre}), local table version ${h.localTablesVersion}: ` +
+      `get that centre's tables (ecCodes' definitions hold the ones it knows, under ` +
+      `bufr/tables/0/local/${h.localTablesVersion}/${h.centre}/${h.subCentre}/) and pass their folder with --tables`
+    : `not in WMO master table version ${h.masterTablesVersion} as shipped: pass a table that defines it with --tables`;
+  return new BufrError(
+    'BUFR_PARTIAL',
+    `${describe}: decoded up to ${fxy(descriptor)}, which no loaded table defines; ${where}. It is ${table}`,
+    { cause, descriptor },
+  );
+}
+
 /** Decode one framed message. Throws BufrError. */
 function decodeOne(
   bytes: Uint8Array,
@@ -147,16 +187,18 @@ function decodeOne(
   };
   const items: Item[][] = [];
   const tree: Node[][] = [];
+  let current: DataDecoder | undefined;
+  let partial: BufrError | undefined;
   try {
     if (h.compressed) {
-      const dec = new DataDecoder(reader, tables, h.numberOfSubsets, true, limits, describe);
-      dec.run(h.descriptors, 0);
-      items.push(dec.items);
-      tree.push(dec.root);
+      current = new DataDecoder(reader, tables, h.numberOfSubsets, true, limits, describe);
+      current.run(h.descriptors, 0);
+      items.push(current.items);
+      tree.push(current.root);
     } else {
       let values = 0;
       for (let s = 0; s < h.numberOfSubsets; s++) {
-        const dec = new DataDecoder(
+        current = new DataDecoder(
           reader,
           tables,
           1,
@@ -164,10 +206,10 @@ function decodeOne(
           { maxSteps: limits.maxSteps, used: limits.used, maxValues: limits.maxValues - values },
           `${describe} subset ${s + 1}`,
         );
-        dec.run(h.descriptors, 0);
-        values += dec.items.length;
-        items.push(dec.items);
-        tree.push(dec.root);
+        current.run(h.descriptors, 0);
+        values += current.items.length;
+        items.push(current.items);
+        tree.push(current.root);
       }
     }
   } catch (err) {
@@ -175,7 +217,16 @@ function decodeOne(
       throw new BufrError('BUFR_TRUNCATED', `${describe}: ${err.message} (wrong tables or a corrupt message)`, {
         cause: err,
       });
-    throw err;
+    // A descriptor no table defines: its width is unknown, so nothing after it can be read; what
+    // came before it (the WMO part: station, time, position) is kept when there is any.
+    const stoppedAt = current?.items.length ?? 0;
+    if (!(err instanceof BufrError && err.descriptor !== undefined) || (items.length === 0 && stoppedAt === 0))
+      throw err;
+    if (stoppedAt > 0) {
+      items.push(current!.items);
+      tree.push(current!.root);
+    }
+    partial = partialError(err, err.descriptor, h, describe, items.length);
   }
   const msg = {
     ok: true,
@@ -186,6 +237,7 @@ function decodeOne(
     tables: { masterVersion: masterTables(h.masterTablesVersion).version, label: tables.label },
     tree,
     items,
+    ...(partial ? { partial } : {}),
   } as DecodedMessage;
   // Built on first use: a compressed message with many subsets only pays for the flat form if asked.
   let cache: BufrEntry[][] | undefined;

@@ -6,6 +6,7 @@
 import type { BufrEntry, DecodedMessage, DecodeResult, FailedMessage } from '../decoder/index.js';
 import { eachSubset, subsetCount, toNestedJson, valueAt, valueCount } from '../decoder/index.js';
 import type { RadarSweep } from '../decoder/radar.js';
+import { SubsetJsonWriter } from './subset-json.js';
 
 function fmtValue(e: BufrEntry): string {
   if (e.bytes) return `<${e.bytes.length} bytes>`;
@@ -40,6 +41,7 @@ export function* dumpLines(result: DecodeResult): Generator<string> {
       continue;
     }
     yield `  descriptors ${m.header.descriptors.map((d) => String(d).padStart(6, '0')).join(' ')}`;
+    if (m.partial) yield `  partial ${m.partial.code}: ${m.partial.message}`;
     let s = 0;
     for (const entries of eachSubset(m)) {
       yield `  subset ${++s}`;
@@ -80,8 +82,12 @@ function sweepLine(s: RadarSweep, i: number): string {
 
 /** Short summary: one header line per message, radar sweeps, errors. */
 export function formatSummary(result: DecodeResult, write: (line: string) => void): void {
-  const ok = result.messages.filter((m) => m.ok).length;
-  write(`${result.messages.length} message(s), ${ok} decoded, ${result.messages.length - ok} failed`);
+  const ok = result.messages.filter((m) => m.ok && !m.partial).length;
+  const partial = result.messages.filter((m) => m.ok && m.partial).length;
+  write(
+    `${result.messages.length} message(s), ${ok} decoded, ${partial > 0 ? `${partial} partly, ` : ''}` +
+      `${result.messages.length - ok - partial} failed`,
+  );
   for (const m of result.messages) {
     write(headerLine(m));
     if (!m.ok) {
@@ -89,7 +95,8 @@ export function formatSummary(result: DecodeResult, write: (line: string) => voi
       continue;
     }
     const values = valueCount(m);
-    write(`  ${values} values; tables: ${m.tables.label}`);
+    write(`  ${values} values${m.partial ? ' (partial)' : ''}; tables: ${m.tables.label}`);
+    if (m.partial) write(`  partial ${m.partial.code}: ${m.partial.message}`);
     if (m.radarError) write(`  radar error ${m.radarError.code}: ${m.radarError.message}`);
     if (m.radar) {
       const r = m.radar;
@@ -247,20 +254,6 @@ function six(code: number): string {
 
 type DocItem = DecodedMessage['items'][number][number];
 
-/** One value of an uncompressed subset in the JSON document (built straight from the item). */
-function entryJson(it: DocItem): Record<string, unknown> {
-  const o: Record<string, unknown> = {
-    descriptor: six(it.code),
-    key: it.def.key,
-    name: it.def.name,
-    unit: it.def.unit,
-    value: it.bytes ? null : valueAt(it.vals, 0),
-  };
-  if (it.bytes) o['bytes'] = it.bytes.length;
-  if (it.kind !== 'element') o['kind'] = it.kind;
-  return o;
-}
-
 /** One element of a compressed message: a single value when all subsets agree, like ecCodes. */
 function columnEntryJson(it: DocItem): Record<string, unknown> {
   const first = valueAt(it.vals, 0);
@@ -309,14 +302,28 @@ export function toJsonDocument(result: DecodeResult, file: string, opts: JsonDoc
                 elements: new LazyArray(() => mapIter(m.items[0]!, columnEntryJson)),
               }
             : {
-                subsets: new LazyArray(() => mapIter(m.items, (list) => list.map(entryJson))),
+                subsets: new LazyArray(() => {
+                  const writer = new SubsetJsonWriter();
+                  return mapIter(m.items, (list) => new RawJson(writer.flatText(list)));
+                }),
               }),
           ...(m.radarError ? { radarError: { code: m.radarError.code, message: m.radarError.message } } : {}),
+          ...(m.partial
+            ? {
+                partial: {
+                  code: m.partial.code,
+                  descriptor: String(m.partial.descriptor ?? 0).padStart(6, '0'),
+                  message: m.partial.message,
+                },
+              }
+            : {}),
           ...(opts.nested
             ? {
-                nested: new LazyArray<unknown>(() =>
-                  m.header.compressed ? compressedNested(m) : mapIter(range(subsetCount(m)), (s) => toNestedJson(m, s)),
-                ),
+                nested: new LazyArray<unknown>(() => {
+                  if (m.header.compressed) return compressedNested(m);
+                  const writer = new SubsetJsonWriter();
+                  return mapIter(range(subsetCount(m)), (s) => new RawJson(writer.nestedText(m.items[s]!, m.tree[s]!)));
+                }),
               }
             : {}),
           ...(m.radar

@@ -43,6 +43,7 @@ export async function startDaemonHttp(
       paused: ctx.paused,
       nowMs: Date.now(),
       startedAtMs: ctx.startedAtMs,
+      products: ctx.telemetry.lateness.evaluate(),
     });
   const why = async (remotePath: string, sourceName: string | undefined): Promise<string> => {
     const answers = await explainPath(app.ledger, ctx.generations.current.config, remotePath, sourceName);
@@ -120,6 +121,7 @@ async function scrapeMetrics(ctx: DaemonHttpContext): Promise<() => Promise<stri
       if (n !== undefined) metrics.poolInUse(s.name, n);
     }
     await updateLateness(sources);
+    await ctx.telemetry.refresh();
     if (app.ledger.volumes && sources.some((s) => s.volumes)) {
       const stale = new Map<string, number>();
       for (const s of sources) if (s.volumes) stale.set(s.name, await staleVolumeCount(app.ledger, s, Date.now()));

@@ -3,9 +3,12 @@
  * hooks; the last-success gauge and the readiness clock carry over from the ledger.
  */
 import type { CycleEvents } from '../../engine/cycle.js';
+import type { LatenessWatch } from '../../lateness/watch.js';
+import { hasInstanceRegistry } from '../../ledger/ledger.js';
 import type { Metrics } from '../../observe/metrics.js';
 import type { RunnerObserver } from '../../plugins/runner.js';
 import { type App, instanceId } from '../app.js';
+import type { Generation } from './generation.js';
 
 export interface DaemonTelemetry {
   metrics: Metrics;
@@ -13,6 +16,12 @@ export interface DaemonTelemetry {
   lastSuccessMs: Map<string, number>;
   cycleEvents: CycleEvents;
   observer: RunnerObserver;
+  /** Lateness per product (`expect:`), into `poller_product_late` and the status page. */
+  lateness: LatenessWatch;
+  /** A generation starts running: its sources' lateness rules, and their counters at 0. */
+  follow(g: Generation): void;
+  /** At a scrape: gauges read from the ledger (instances of a shared ledger). */
+  refresh(): Promise<void>;
 }
 
 export async function startTelemetry(app: App): Promise<DaemonTelemetry> {
@@ -28,24 +37,62 @@ export async function startTelemetry(app: App): Promise<DaemonTelemetry> {
   for (const s of await app.ledger.status()) {
     if (configured.has(s.name) && s.lastSuccessMs !== null) metrics.pollSucceeded(s.name, s.lastSuccessMs);
   }
+  const lateness = await startDaemonLateness(app, metrics);
   return {
     metrics,
     lastSuccessMs,
-    cycleEvents: metricEvents(metrics, lastSuccessMs),
+    cycleEvents: metricEvents(metrics, lastSuccessMs, lateness),
     observer: runnerMetrics(metrics),
+    lateness,
+    follow(g) {
+      lateness.reload(g.config.sources);
+      // Failure and quarantine counters exist at 0 from the start (see `Metrics.declare`).
+      metrics.declare({
+        sources: g.config.sources.filter((s) => s.enabled).map((s) => s.name),
+        plugins: g.runner.plugins.map((p) => p.name),
+      });
+    },
+    async refresh() {
+      lateness.evaluate();
+      if (!hasInstanceRegistry(app.ledger)) return;
+      const nowMs = Date.now();
+      const live = (await app.ledger.instances()).filter((i) => nowMs - i.heartbeatMs <= app.config.leaseTimeMs);
+      metrics.ledgerInstances(live.length);
+    },
   };
 }
 
+/** Seeded from the ledger (a restart keeps what it knew), evaluated on a clock, into `poller_product_late`. */
+async function startDaemonLateness(app: App, metrics: Metrics): Promise<LatenessWatch> {
+  const { startLatenessWatch, SEED_VERSIONS } = await import('../../lateness/watch.js');
+  const watch = startLatenessWatch({
+    sources: app.config.sources,
+    startedAtMs: Date.now(),
+    log: app.log,
+    onEvaluated: (products) => {
+      for (const p of products) metrics.productLate(p.source, p.product, p.state === 'late');
+    },
+  });
+  for (const s of app.config.sources)
+    if (s.expect) watch.seed(await app.ledger.files({ source: s.name, limit: SEED_VERSIONS }));
+  return watch;
+}
+
 /** CycleEvents → metrics helpers, plus the last successful poll of each source for readiness. */
-function metricEvents(metrics: Metrics, lastSuccessMs: Map<string, number>): CycleEvents {
+function metricEvents(
+  metrics: Metrics,
+  lastSuccessMs: Map<string, number>,
+  lateness: Pick<LatenessWatch, 'fileFetched'>,
+): CycleEvents {
   return {
     listed(source, files, truncated, unparsedLines) {
       metrics.filesListed(source, files);
       if (truncated) metrics.listingTruncated(source);
       if (unparsedLines) metrics.listingLinesUnparsed(source, unparsedLines);
     },
-    fetched(source, _path, sizeBytes, durationMs, mtimeMs) {
+    fetched(source, path, sizeBytes, durationMs, mtimeMs) {
       metrics.fileFetched(source, sizeBytes, durationMs, mtimeMs);
+      lateness.fileFetched(source, path, mtimeMs);
     },
     fetchFailed(source, _path, _code, quarantined) {
       metrics.fileFailed(source, 'fetch');

@@ -52,6 +52,8 @@ export interface ReloadContext {
   observer: RunnerObserver;
   /** Aborted once the daemon stops: a reload that finishes loading then is dropped. */
   stopping: AbortSignal;
+  /** The new generation runs (telemetry follows its sources and plugins). */
+  onReloaded?: (next: Generation) => void;
 }
 
 export async function reloadConfig(ctx: ReloadContext): Promise<void> {
@@ -91,6 +93,7 @@ export async function reloadConfig(ctx: ReloadContext): Promise<void> {
   }
   generations.replace(next);
   ctx.scheduler.update(next.config.sources);
+  ctx.onReloaded?.(next);
   log.info(
     { event: 'config.reloaded', sources: next.config.sources.filter((s) => s.enabled).map((s) => s.name) },
     'config reloaded',

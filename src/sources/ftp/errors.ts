@@ -106,55 +106,72 @@ export function classifyFtpError(err: unknown, ctx: FtpErrorContext): PollerErro
   const what = describeOperation(ctx);
   const clean = (text: string): string => oneLine(redact(text, ctx.password));
 
-  if (err instanceof FTPError) {
-    const reply = clean(err.message);
-    const code = err.code;
-    // Some servers refuse with 530 "too many users" instead of 421.
-    if (code === 421 || TOO_MANY.test(err.message)) {
-      return new ThrottledError(
-        'POLLER_FTP_THROTTLED',
-        `${what}: server refused a connection (${reply}); using fewer connections for a while, lower maxConnections if this persists`,
-        { cause: err },
-      );
-    }
-    if (code === 530 || code === 331 || code === 332) {
-      return new SourceError(
-        'POLLER_FTP_LOGIN_REJECTED',
-        `${what}: login rejected (${reply}); check the user and password of the source`,
-        { cause: err },
-      );
-    }
-    if (code === 534 || code === 522 || (code === 502 && ctx.operation === 'connect')) {
-      return new SourceError(
-        'POLLER_FTP_TLS_REFUSED',
-        `${what}: server refused TLS (${reply}); check the tls mode of the source (explicit, implicit or none)`,
-        { cause: err },
-      );
-    }
-    if (code >= 400 && code < 500) {
-      return new TransientError('POLLER_FTP_REPLY_TRANSIENT', `${what}: server replied ${reply}; will retry`, {
-        cause: err,
-      });
-    }
-    if (code === 550 || code === 551 || code === 553) {
-      return new NotFoundError(
-        'POLLER_FTP_NOT_AVAILABLE',
-        `${what}: server replied ${reply}; the path does not exist or is not readable by this user`,
-        { cause: err },
-      );
-    }
-    if (ctx.operation === 'connect' || ctx.operation === 'login') {
-      return new SourceError(
-        'POLLER_FTP_CONNECT_REJECTED',
-        `${what}: server replied ${reply}; check the source settings`,
-        {
-          cause: err,
-        },
-      );
-    }
-    return new PermanentError('POLLER_FTP_REPLY_PERMANENT', `${what}: server replied ${reply}`, { cause: err });
-  }
+  if (err instanceof FTPError) return classifyReply(err, ctx, what, clean);
+  return classifyFailure(err, ctx, what, clean);
+}
 
+/** A 4xx/5xx reply of the server. */
+function classifyReply(
+  err: FTPError,
+  ctx: FtpErrorContext,
+  what: string,
+  clean: (text: string) => string,
+): PollerError {
+  const reply = clean(err.message);
+  const code = err.code;
+  // Some servers refuse with 530 "too many users" instead of 421.
+  if (code === 421 || TOO_MANY.test(err.message)) {
+    return new ThrottledError(
+      'POLLER_FTP_THROTTLED',
+      `${what}: server refused a connection (${reply}); using fewer connections for a while, lower maxConnections if this persists`,
+      { cause: err },
+    );
+  }
+  if (code === 530 || code === 331 || code === 332) {
+    return new SourceError(
+      'POLLER_FTP_LOGIN_REJECTED',
+      `${what}: login rejected (${reply}); check the user and password of the source`,
+      { cause: err },
+    );
+  }
+  if (code === 534 || code === 522 || (code === 502 && ctx.operation === 'connect')) {
+    return new SourceError(
+      'POLLER_FTP_TLS_REFUSED',
+      `${what}: server refused TLS (${reply}); check the tls mode of the source (explicit, implicit or none)`,
+      { cause: err },
+    );
+  }
+  if (code >= 400 && code < 500) {
+    return new TransientError('POLLER_FTP_REPLY_TRANSIENT', `${what}: server replied ${reply}; will retry`, {
+      cause: err,
+    });
+  }
+  if (code === 550 || code === 551 || code === 553) {
+    return new NotFoundError(
+      'POLLER_FTP_NOT_AVAILABLE',
+      `${what}: server replied ${reply}; the path does not exist or is not readable by this user`,
+      { cause: err },
+    );
+  }
+  if (ctx.operation === 'connect' || ctx.operation === 'login') {
+    return new SourceError(
+      'POLLER_FTP_CONNECT_REJECTED',
+      `${what}: server replied ${reply}; check the source settings`,
+      {
+        cause: err,
+      },
+    );
+  }
+  return new PermanentError('POLLER_FTP_REPLY_PERMANENT', `${what}: server replied ${reply}`, { cause: err });
+}
+
+/** A socket, TLS or timeout failure (no reply to go by). */
+function classifyFailure(
+  err: unknown,
+  ctx: FtpErrorContext,
+  what: string,
+  clean: (text: string) => string,
+): PollerError {
   const error = err instanceof Error ? err : new Error(String(err));
   const rawCode = (error as { code?: unknown }).code;
   const code = typeof rawCode === 'string' ? rawCode : '';

@@ -5,6 +5,7 @@
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { FTPError } from 'basic-ftp';
+import type { Logger } from 'pino';
 import { ConfigError, PermanentError } from '../../errors.js';
 import { ForwardingWritable } from '../forwarding-writable.js';
 import type { DownloadOptions, Listing, ListOptions, RemoteEntry, Source, SourceConnectOptions } from '../source.js';
@@ -60,58 +61,7 @@ export function createFtpSource(opts: FtpSourceOptions): Source {
   return {
     displayUrl,
 
-    async list(dir: string, listOpts: ListOptions): Promise<Listing> {
-      const relDir = dir.replace(/^\/+|\/+$/g, '');
-      const abs = toRemote(relDir);
-      const result = await pool.use('list', relDir, listOpts.signal, (pc) =>
-        listDirectory(pc, abs, {
-          source: opts.name,
-          dir: relDir,
-          timezone: opts.timezone,
-          nowMs: Date.now(),
-          maxListingBytes: pool.maxListingBytes,
-        }),
-      );
-      if (result.unparsed.length > 0) {
-        // A few examples and the count: a server in an unknown format must not flood the log each poll.
-        log.warn(
-          {
-            event: 'listing.lines_skipped',
-            dir: relDir,
-            count: result.unparsed.length,
-            examples: result.unparsed.slice(0, MAX_LOGGED_LINES).map((line) => line.slice(0, 300)),
-          },
-          'listing lines not understood were skipped',
-        );
-      }
-      const entries: Listing = [];
-      for (const e of result.entries) {
-        if (e.name.includes('/') || e.name.includes('\0')) {
-          log.warn(
-            { event: 'listing.lines_skipped', dir: relDir, name: e.name },
-            'entry name with a slash or NUL skipped',
-          );
-          continue;
-        }
-        entries.push({
-          path: relDir === '' ? e.name : `${relDir}/${e.name}`,
-          name: e.name,
-          type: e.type,
-          sizeBytes: e.sizeBytes,
-          mtimeMs: e.mtimeMs,
-          mtimePrecision: e.mtimePrecision,
-        });
-      }
-      if (result.unparsed.length > 0) entries.unparsedLines = result.unparsed.length;
-      if (result.truncated) {
-        entries.truncated = true;
-        log.warn(
-          { event: 'listing.truncated', dir: relDir, entries: result.lineCount, command: result.command },
-          'listing looks cut short by a server cap: files past the cap are not seen; raise the server limit or use narrower dated directories',
-        );
-      }
-      return entries;
-    },
+    list: (dir: string, listOpts: ListOptions) => listFtpDirectory({ pool, opts, log, toRemote }, dir, listOpts),
 
     async download(remotePath: string, to: Writable, dlOpts: DownloadOptions): Promise<void> {
       const abs = toRemote(remotePath);
@@ -154,6 +104,69 @@ export function createFtpSource(opts: FtpSourceOptions): Source {
 
     close: () => pool.close(),
   };
+}
+
+/** What listing a directory needs from its source. */
+interface ListContext {
+  readonly pool: FtpClientPool;
+  readonly opts: FtpSourceOptions;
+  readonly log: Logger;
+  readonly toRemote: (relative: string) => string;
+}
+
+/** Lists one directory: entries with paths relative to the root, odd lines counted and logged once. */
+async function listFtpDirectory(
+  { pool, opts, log, toRemote }: ListContext,
+  dir: string,
+  listOpts: ListOptions,
+): Promise<Listing> {
+  const relDir = dir.replace(/^\/+|\/+$/g, '');
+  const abs = toRemote(relDir);
+  const result = await pool.use('list', relDir, listOpts.signal, (pc) =>
+    listDirectory(pc, abs, {
+      source: opts.name,
+      dir: relDir,
+      timezone: opts.timezone,
+      nowMs: Date.now(),
+      maxListingBytes: pool.maxListingBytes,
+    }),
+  );
+  if (result.unparsed.length > 0) {
+    // A few examples and the count: a server in an unknown format must not flood the log each poll.
+    log.warn(
+      {
+        event: 'listing.lines_skipped',
+        dir: relDir,
+        count: result.unparsed.length,
+        examples: result.unparsed.slice(0, MAX_LOGGED_LINES).map((line) => line.slice(0, 300)),
+      },
+      'listing lines not understood were skipped',
+    );
+  }
+  const entries: Listing = [];
+  for (const e of result.entries) {
+    if (e.name.includes('/') || e.name.includes('\0')) {
+      log.warn({ event: 'listing.lines_skipped', dir: relDir, name: e.name }, 'entry name with a slash or NUL skipped');
+      continue;
+    }
+    entries.push({
+      path: relDir === '' ? e.name : `${relDir}/${e.name}`,
+      name: e.name,
+      type: e.type,
+      sizeBytes: e.sizeBytes,
+      mtimeMs: e.mtimeMs,
+      mtimePrecision: e.mtimePrecision,
+    });
+  }
+  if (result.unparsed.length > 0) entries.unparsedLines = result.unparsed.length;
+  if (result.truncated) {
+    entries.truncated = true;
+    log.warn(
+      { event: 'listing.truncated', dir: relDir, entries: result.lineCount, command: result.command },
+      'listing looks cut short by a server cap: files past the cap are not seen; raise the server limit or use narrower dated directories',
+    );
+  }
+  return entries;
 }
 
 function normaliseRoot(rootPath: string): string {

@@ -52,107 +52,117 @@ interface HostState {
   wakeTimer: NodeJS.Timeout | undefined;
 }
 
+function limitOf(state: HostState): number {
+  let limit = Number.POSITIVE_INFINITY;
+  for (const member of state.members) limit = Math.min(limit, member.maxConnections);
+  if (Date.now() < state.throttledUntilMs) limit = Math.min(limit, state.throttledLimit);
+  return Math.max(1, limit);
+}
+
+/** Wakes waiters while the host has free slots. */
+function pump(state: HostState): void {
+  while (state.waiters.length > 0 && state.inUse < limitOf(state)) {
+    state.waiters.shift()?.resolve();
+  }
+}
+
+/** Waits until a slot may be free (a release, a throttle window ending), or the signal aborts. */
+function waitForSlot(host: HostState, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const waiter: Waiter = {
+      resolve: () => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      },
+    };
+    const onAbort = (): void => {
+      host.waiters = host.waiters.filter((w) => w !== waiter);
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    host.waiters.push(waiter);
+  });
+}
+
+/** Asks each member of the host to close one idle connection, until one did. */
+function reclaimOne(host: HostState): boolean {
+  for (const other of host.members) if (other.reclaim()) return true;
+  return false;
+}
+
+function newHostState(): HostState {
+  return {
+    members: new Set(),
+    inUse: 0,
+    peak: 0,
+    throttledLimit: Number.POSITIVE_INFINITY,
+    throttledUntilMs: 0,
+    waiters: [],
+    wakeTimer: undefined,
+  };
+}
+
+/** One member's lease on a host; `forget` drops the host's state once nobody uses it. */
+function createLease(host: HostState, member: Member, forget: () => void): HostLease {
+  const take = (): (() => void) => {
+    host.inUse++;
+    host.peak = Math.max(host.peak, host.inUse);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      host.inUse--;
+      if (host.members.size === 0 && host.inUse === 0) forget();
+      else pump(host);
+    };
+  };
+  return {
+    async acquire(signal) {
+      // Bounded: each round either takes a slot, frees one by closing an idle connection, or waits for a release.
+      for (;;) {
+        signal.throwIfAborted();
+        if (host.inUse < limitOf(host)) return take();
+        if (reclaimOne(host) && host.inUse < limitOf(host)) return take();
+        await waitForSlot(host, signal);
+      }
+    },
+    throttle(limit, untilMs) {
+      host.throttledLimit = Math.max(1, limit);
+      host.throttledUntilMs = untilMs;
+      if (host.wakeTimer !== undefined) clearTimeout(host.wakeTimer);
+      host.wakeTimer = setTimeout(() => pump(host), Math.max(0, untilMs - Date.now()) + 1);
+      host.wakeTimer.unref();
+    },
+    contended() {
+      return host.waiters.length > 0;
+    },
+    leave() {
+      host.members.delete(member);
+      if (host.members.size === 0 && host.inUse === 0) forget();
+      else pump(host);
+    },
+  };
+}
+
 /** A fresh, empty budget registry. */
 export function createHostBudget(): HostBudget {
   const hosts = new Map<string, HostState>();
-
-  const limitOf = (state: HostState): number => {
-    let limit = Number.POSITIVE_INFINITY;
-    for (const member of state.members) limit = Math.min(limit, member.maxConnections);
-    if (Date.now() < state.throttledUntilMs) limit = Math.min(limit, state.throttledLimit);
-    return Math.max(1, limit);
-  };
-
-  const pump = (state: HostState): void => {
-    while (state.waiters.length > 0 && state.inUse < limitOf(state)) {
-      state.waiters.shift()?.resolve();
-    }
-  };
-
   const forget = (key: string, state: HostState): void => {
     if (state.wakeTimer !== undefined) clearTimeout(state.wakeTimer);
     // A source that joined meanwhile got this state too: keep it for them.
     if (hosts.get(key) === state && state.members.size === 0) hosts.delete(key);
   };
-
   return {
     join(key, maxConnections, reclaim) {
-      let state = hosts.get(key);
-      if (state === undefined) {
-        state = {
-          members: new Set(),
-          inUse: 0,
-          peak: 0,
-          throttledLimit: Number.POSITIVE_INFINITY,
-          throttledUntilMs: 0,
-          waiters: [],
-          wakeTimer: undefined,
-        };
-        hosts.set(key, state);
+      let host = hosts.get(key);
+      if (host === undefined) {
+        host = newHostState();
+        hosts.set(key, host);
       }
-      const host = state;
+      const state = host;
       const member: Member = { maxConnections, reclaim };
-      host.members.add(member);
-
-      const take = (): (() => void) => {
-        host.inUse++;
-        host.peak = Math.max(host.peak, host.inUse);
-        let released = false;
-        return () => {
-          if (released) return;
-          released = true;
-          host.inUse--;
-          if (host.members.size === 0 && host.inUse === 0) forget(key, host);
-          else pump(host);
-        };
-      };
-
-      return {
-        async acquire(signal) {
-          // Bounded: each round either takes a slot, frees one by closing an idle connection, or waits for a release.
-          for (;;) {
-            signal.throwIfAborted();
-            if (host.inUse < limitOf(host)) return take();
-            let reclaimed = false;
-            for (const other of host.members) {
-              if (other.reclaim()) {
-                reclaimed = true;
-                break;
-              }
-            }
-            if (reclaimed && host.inUse < limitOf(host)) return take();
-            await new Promise<void>((resolve, reject) => {
-              const waiter: Waiter = {
-                resolve: () => {
-                  signal.removeEventListener('abort', onAbort);
-                  resolve();
-                },
-              };
-              const onAbort = (): void => {
-                host.waiters = host.waiters.filter((w) => w !== waiter);
-                reject(signal.reason);
-              };
-              signal.addEventListener('abort', onAbort, { once: true });
-              host.waiters.push(waiter);
-            });
-          }
-        },
-        throttle(limit, untilMs) {
-          host.throttledLimit = Math.max(1, limit);
-          host.throttledUntilMs = untilMs;
-          if (host.wakeTimer !== undefined) clearTimeout(host.wakeTimer);
-          host.wakeTimer = setTimeout(() => pump(host), Math.max(0, untilMs - Date.now()) + 1);
-          host.wakeTimer.unref();
-        },
-        contended() {
-          return host.waiters.length > 0;
-        },
-        leave() {
-          host.members.delete(member);
-          if (host.members.size === 0 && host.inUse === 0) forget(key, host);
-          else pump(host);
-        },
-      };
+      state.members.add(member);
+      return createLease(state, member, () => forget(key, state));
     },
     inUse(key) {
       return hosts.get(key)?.inUse ?? 0;

@@ -57,6 +57,37 @@ export function isSftpNoSuchFile(err: unknown): boolean {
   return (err as { code?: unknown } | null)?.code === SFTP_STATUS.NO_SUCH_FILE;
 }
 
+/** An SFTP status code (the server answered the request) as one of our errors. */
+function statusError(code: number, err: unknown, ctx: SftpErrorContext, what: string): PollerError {
+  const cause = { cause: err };
+  switch (code) {
+    case SFTP_STATUS.NO_SUCH_FILE:
+      return new NotFoundError('POLLER_SFTP_NOT_FOUND', `${what}: no such file or directory on the server`, cause);
+    case SFTP_STATUS.PERMISSION_DENIED:
+      return new PermanentError(
+        'POLLER_SFTP_PERMISSION_DENIED',
+        `${what}: permission denied by the server; grant the user "read" on it or exclude it`,
+        cause,
+      );
+    case SFTP_STATUS.OP_UNSUPPORTED:
+      return new PermanentError(
+        'POLLER_SFTP_UNSUPPORTED',
+        `${what}: the server does not support this operation`,
+        cause,
+      );
+    case SFTP_STATUS.NO_CONNECTION:
+    case SFTP_STATUS.CONNECTION_LOST:
+      return new TransientError('POLLER_SFTP_CONNECTION_LOST', `${what}: connection lost; will retry`, cause);
+    default:
+      // FAILURE and BAD_MESSAGE say nothing about the cause; retries are bounded upstream.
+      return new TransientError(
+        'POLLER_SFTP_FAILURE',
+        `${what}: server reported failure (${foreignMessage(err, ctx.secrets)}); will retry`,
+        cause,
+      );
+  }
+}
+
 /** Classifies any error from ssh2 (connection, channel or SFTP request) into our catalogue. */
 export function classifySftpError(err: unknown, ctx: SftpErrorContext): PollerError {
   if (err instanceof TransientError || err instanceof PermanentError || err instanceof SourceError) return err;
@@ -65,35 +96,7 @@ export function classifySftpError(err: unknown, ctx: SftpErrorContext): PollerEr
   const cause = { cause: err };
   const what = subject(ctx);
 
-  if (typeof code === 'number') {
-    switch (code) {
-      case SFTP_STATUS.NO_SUCH_FILE:
-        return new NotFoundError('POLLER_SFTP_NOT_FOUND', `${what}: no such file or directory on the server`, cause);
-      case SFTP_STATUS.PERMISSION_DENIED:
-        return new PermanentError(
-          'POLLER_SFTP_PERMISSION_DENIED',
-          `${what}: permission denied by the server; grant the user "read" on it or exclude it`,
-          cause,
-        );
-      case SFTP_STATUS.OP_UNSUPPORTED:
-        return new PermanentError(
-          'POLLER_SFTP_UNSUPPORTED',
-          `${what}: the server does not support this operation`,
-          cause,
-        );
-      case SFTP_STATUS.NO_CONNECTION:
-      case SFTP_STATUS.CONNECTION_LOST:
-        return new TransientError('POLLER_SFTP_CONNECTION_LOST', `${what}: connection lost; will retry`, cause);
-      default:
-        // FAILURE and BAD_MESSAGE say nothing about the cause; retries are bounded upstream.
-        return new TransientError(
-          'POLLER_SFTP_FAILURE',
-          `${what}: server reported failure (${foreignMessage(err, ctx.secrets)}); will retry`,
-          cause,
-        );
-    }
-  }
-
+  if (typeof code === 'number') return statusError(code, err, ctx, what);
   if (level === 'client-authentication') {
     return new SourceError(
       'POLLER_SFTP_AUTH_REJECTED',
