@@ -12,9 +12,9 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
-import { parseDurationMs } from '../config/duration.js';
 import { builtinPluginFile, PACKAGE_ROOT } from '../package-paths.js';
 import { BUILTIN_PLUGINS } from '../plugins/loader.js';
+import { parseDurationMs } from '../util/duration.js';
 import { printLine, UsageError } from './output.js';
 import { runOnce } from './run-once.js';
 

@@ -1,6 +1,5 @@
 /** `poller status`, `poller files`, `poller why`: read-only answers from the ledger. */
 import type { CommandModule } from 'yargs';
-import { formatDurationMs } from '../config/duration.js';
 import type { Config } from '../config/load.js';
 import { productsFromLedger } from '../lateness/watch.js';
 import {
@@ -13,6 +12,7 @@ import {
   type PluginRunRecord,
 } from '../ledger/ledger.js';
 import { formatVersion } from '../ledger/version.js';
+import { formatDurationMs } from '../util/duration.js';
 import { GlobFilter } from '../util/glob.js';
 import { openApp } from './app.js';
 import { sizeText } from './ledger.js';

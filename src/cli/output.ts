@@ -1,7 +1,7 @@
 /** Terminal output helpers for commands: the only place that writes to stdout besides the logger. */
 
-import { formatDurationMs } from '../config/duration.js';
 import { ConfigError, PollerError } from '../errors.js';
+import { formatDurationMs } from '../util/duration.js';
 
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value)}\n`);

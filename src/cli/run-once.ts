@@ -1,12 +1,12 @@
 /** `poller run-once`: one cycle of each selected source, a summary, exit 1 if anything failed. */
 import type { CommandModule } from 'yargs';
-import { parseDurationMs } from '../config/duration.js';
 import type { SourceConfig } from '../config/load.js';
 import { type CycleSummary, runCycle } from '../engine/cycle.js';
 import { runVolumeStage } from '../engine/volume-stage.js';
 import { openEventsHub } from '../events/outbox.js';
 import { toleratingMissingDirs } from '../sources/date-template.js';
 import { sleep } from '../transfer/retry.js';
+import { parseDurationMs } from '../util/duration.js';
 import { type App, cycleStartDirs, openApp, prepareSource } from './app.js';
 import { type CommonArgs, commonOptions, parseTime } from './options.js';
 import { humanBytes, printJson, printTable, UsageError } from './output.js';

@@ -6,13 +6,13 @@
  * the ledger is closed and the process exits 0.
  */
 import type { CommandModule } from 'yargs';
-import { parseDurationMs } from '../config/duration.js';
 import type { SourceConfig } from '../config/load.js';
 import { runCycle } from '../engine/cycle.js';
 import { startRetentionTimer, unboundedWarning } from '../engine/retention-timer.js';
 import { type CycleOutcome, createScheduler } from '../engine/scheduler.js';
 import { startVolumeTimer } from '../engine/volume-timer.js';
 import { toleratingMissingDirs } from '../sources/date-template.js';
+import { parseDurationMs } from '../util/duration.js';
 import { type App, cycleStartDirs, openApp, prepareSource } from './app.js';
 import { startEvents } from './daemon/events.js';
 import type { Generation } from './daemon/generation.js';

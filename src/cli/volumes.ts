@@ -1,9 +1,9 @@
 /** `poller volumes`: radar volumes in the ledger, and the words `poller why` uses for one. */
 import type { CommandModule } from 'yargs';
-import { formatDurationMs } from '../config/duration.js';
 import type { Config, SourceConfig } from '../config/load.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { VOLUME_STATES, type VolumeRecord, type VolumeRunRecord, type VolumeState } from '../ledger/volume-ledger.js';
+import { formatDurationMs } from '../util/duration.js';
 import { assessVolume } from '../volumes/completeness.js';
 import { openApp } from './app.js';
 import { type CommonArgs, commonOptions } from './options.js';

@@ -4,8 +4,8 @@
  * a pattern (one product per distinct value, the same named-group syntax as `volumes.pattern`).
  */
 import { z } from 'zod';
+import { durationSchema } from '../util/duration.js';
 import { namedGroupsOf } from '../volumes/key-pattern.js';
-import { durationSchema } from './duration.js';
 
 export const expectRuleSchema = z
   .strictObject({

@@ -8,10 +8,9 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
-import { type ProxyOptionResult, readProxyOption } from '../sources/proxy/proxy-option.js';
-import type { S3Settings, SourceSettings, Wis2Settings } from '../sources/source.js';
+import type { SourceSettings } from '../sources/source.js';
 import { redactUrl } from '../util/redact-url.js';
-import { type VolumeSpec, volumeSpecOf } from '../volumes/spec.js';
+import type { VolumeSpec } from '../volumes/spec.js';
 import type { ExpectRuleOutput } from './expect.js';
 import { interpolateEnv } from './interpolate.js';
 import {
@@ -23,6 +22,8 @@ import {
   type ParsedSink,
   type ParsedSource,
 } from './schema.js';
+import { readSecretFile } from './secrets.js';
+import { normaliseSource } from './source.js';
 
 /**
  * A source, complete: defaults applied, URL split, secrets loaded, durations in ms. The connection
@@ -180,42 +181,6 @@ export interface Config {
   readonly events?: EventsConfig;
 }
 
-const DEFAULT_PORTS: Record<string, number> = {
-  ftp: 21,
-  ftps: 21,
-  sftp: 22,
-  file: 0,
-  http: 80,
-  https: 443,
-  s3: 443,
-  'wis2+mqtt': 1883,
-  'wis2+mqtts': 8883,
-  'wis2+wss': 443,
-};
-
-/** MQTT topic filter rules: `+` and `#` fill a whole level, `#` only the last (after `$share/<group>/`). */
-function isTopicFilter(topic: string): boolean {
-  const levels = topic.replace(/^\$share\/[^/+#]+\//, '').split('/');
-  return levels.every(
-    (l, i) => (!l.includes('+') && !l.includes('#')) || l === '+' || (l === '#' && i === levels.length - 1),
-  );
-}
-
-/**
- * The topic filter of a `wis2+mqtt://broker/<filter>` URL: the raw text after the authority,
- * percent-decoded. Read from the text, not from `URL`, because a filter's `#` is a URL fragment.
- */
-export function wis2TopicOf(rawUrl: string): string {
-  const afterScheme = rawUrl.slice(rawUrl.indexOf('//') + 2);
-  const slash = afterScheme.indexOf('/');
-  if (slash < 0) return '';
-  try {
-    return decodeURIComponent(afterScheme.slice(slash + 1));
-  } catch {
-    return afterScheme.slice(slash + 1);
-  }
-}
-
 /** `sources[0].url` from zod's path array. */
 export function formatIssuePath(p: readonly PropertyKey[]): string {
   let out = '';
@@ -225,17 +190,6 @@ export function formatIssuePath(p: readonly PropertyKey[]): string {
 
 function zodIssues(error: z.ZodError): string[] {
   return error.issues.map((i) => `${formatIssuePath(i.path)}: ${i.message}`);
-}
-
-function readSecretFile(file: string, at: string, issues: string[] | undefined): string | undefined {
-  try {
-    return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
-  } catch (err) {
-    issues?.push(
-      `${at}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'}); check the path and its permissions`,
-    );
-    return undefined;
-  }
 }
 
 function normalisePostgresLedger(
@@ -261,158 +215,6 @@ function normalisePostgresLedger(
     displayUrl: redactUrl(spec.url),
     ...(password !== undefined && { password }),
     poolSize: spec.pool,
-  };
-}
-
-function normaliseSource(
-  s: ParsedSource,
-  i: number,
-  baseDir: string,
-  issues: string[],
-  needSecrets: boolean,
-  env: NodeJS.ProcessEnv,
-): SourceConfig {
-  const at = `sources[${i}]`;
-  const url = new URL(s.url);
-  const protocol = url.protocol.slice(0, -1) as SourceConfig['protocol'];
-  const resolve = (p: string) => path.resolve(baseDir, p);
-  const secretIssues = needSecrets ? issues : undefined;
-  const password = s.passwordFile
-    ? readSecretFile(resolve(s.passwordFile), `${at}.passwordFile`, secretIssues)
-    : s.password;
-  const passphrase = s.passphraseFile
-    ? readSecretFile(resolve(s.passphraseFile), `${at}.passphraseFile`, secretIssues)
-    : s.passphrase;
-  let privateKey: Buffer | undefined;
-  if (s.privateKeyFile) {
-    const text = readSecretFile(resolve(s.privateKeyFile), `${at}.privateKeyFile`, secretIssues);
-    privateKey = text === undefined ? undefined : Buffer.from(text);
-  }
-  let ca: string | undefined;
-  if (s.ca) ca = readSecretFile(resolve(s.ca), `${at}.ca`, secretIssues);
-  const tlsMode = s.tls ?? (protocol === 'ftps' ? 'explicit' : 'none');
-  if (tlsMode !== 'none' && protocol !== 'ftp' && protocol !== 'ftps') {
-    issues.push(`${at}.tls: TLS modes apply to ftp/ftps sources only; remove it`);
-  }
-  const rootPath =
-    protocol === 'file'
-      ? decodeURIComponent(url.pathname)
-      : protocol === 'wis2+mqtt' || protocol === 'wis2+mqtts' || protocol === 'wis2+wss'
-        ? '/'
-        : decodeURIComponent(url.pathname) || '/';
-  const isHttp = protocol === 'http' || protocol === 'https';
-  const bearerToken = s.bearerTokenFile
-    ? readSecretFile(resolve(s.bearerTokenFile), `${at}.bearerTokenFile`, secretIssues)
-    : undefined;
-  if (s.bearerTokenFile && !isHttp) issues.push(`${at}.bearerTokenFile: applies to http/https sources only; remove it`);
-  if (isHttp && s.after !== undefined) {
-    issues.push(`${at}.after: an http(s) index cannot delete or move files; remove it (s3 sources can delete)`);
-  }
-  let wis2: Wis2Settings | undefined;
-  const isWis2 = protocol === 'wis2+mqtt' || protocol === 'wis2+mqtts' || protocol === 'wis2+wss';
-  if (isWis2) {
-    const topic = wis2TopicOf(s.url);
-    if (topic === '')
-      issues.push(`${at}.url: give the topic filter after the broker, e.g. wis2+mqtt://broker/origin/a/wis2/+/data/#`);
-    else if (!isTopicFilter(topic))
-      issues.push(
-        `${at}.url: "${topic}" is not an MQTT topic filter (+ and # stand alone between slashes; # comes last)`,
-      );
-    if (s.after !== undefined) issues.push(`${at}.after: a WIS2 subscription cannot delete or move files; remove it`);
-    wis2 = {
-      topic,
-      clientId: s.wis2?.clientId ?? `poller-${s.name}`,
-      protocolVersion: s.wis2?.protocolVersion ?? 5,
-      tls: protocol !== 'wis2+mqtt',
-      ...(protocol === 'wis2+wss' && { websocket: true }),
-      keepMs: s.wis2?.keep ?? 86_400_000,
-      sessionExpirySec: Math.round((s.wis2?.sessionExpiry ?? 7 * 86_400_000) / 1000),
-      ...(s.wis2?.brokers !== undefined && { brokers: s.wis2.brokers.map((b) => b.replace(/\/+$/, '')) }),
-    };
-  } else if (s.wis2 !== undefined) issues.push(`${at}.wis2: applies to wis2+mqtt(s) sources only; remove it`);
-  const proxy: ProxyOptionResult = readProxyOption(
-    s,
-    protocol,
-    at,
-    (file, where) => readSecretFile(resolve(file), where, secretIssues),
-    issues,
-  );
-  let s3: S3Settings | undefined;
-  if (protocol === 's3') {
-    if (s.after !== undefined && s.after !== 'delete') {
-      issues.push(`${at}.after: s3 sources can delete (after: delete) but not move; use after: delete or remove it`);
-    }
-    s3 = s3Settings(s, url, at, env, resolve, secretIssues, issues);
-  }
-  return {
-    name: s.name,
-    enabled: s.enabled,
-    protocol,
-    host: url.hostname,
-    port: url.port ? Number(url.port) : tlsMode === 'implicit' ? 990 : (DEFAULT_PORTS[protocol] ?? 0),
-    user: decodeURIComponent(url.username) || (protocol === 'ftp' || protocol === 'ftps' ? 'anonymous' : ''),
-    rootPath,
-    displayUrl: redactUrl(url.href),
-    ...(password !== undefined && { password }),
-    ...(privateKey !== undefined && { privateKey }),
-    ...(passphrase !== undefined && { passphrase }),
-    ...(bearerToken !== undefined && { bearerToken }),
-    ...(s3 !== undefined && { s3 }),
-    ...(wis2 !== undefined && { wis2 }),
-    ...proxy,
-    tls: {
-      mode: tlsMode,
-      insecure: s.insecure,
-      ...(ca !== undefined && { ca }),
-      ...(s.fingerprint && { fingerprint: s.fingerprint }),
-    },
-    ...(s.hostKey && { hostKey: s.hostKey }),
-    ...(s.knownHosts && { knownHosts: resolve(s.knownHosts) }),
-    timezone: s.timezone,
-    include: s.include,
-    exclude: s.exclude,
-    concurrency: s.concurrency,
-    maxConnections: s.maxConnections ?? s.concurrency,
-    minAgeMs: s.minAge,
-    ...(s.maxAge !== undefined && { maxAgeMs: s.maxAge }),
-    // A notification announces a complete file: there is no upload to wait out.
-    stableListings: isWis2 ? 1 : s.stableListings,
-    settleDelayMs: s.settleDelay,
-    maxFilesPerPoll: s.maxFilesPerPoll,
-    maxAttempts: s.maxAttempts,
-    ...(s.schedule !== undefined && { schedule: s.schedule }),
-    ...(s.every !== undefined && { everyMs: s.every }),
-    ...(s.expectEvery !== undefined && { expectEveryMs: s.expectEvery }),
-    ...(s.expect !== undefined && s.expect.length > 0 && { expect: s.expect }),
-    connectTimeoutMs: s.connectTimeout,
-    dataTimeoutMs: s.dataTimeout,
-    ...(s.wnm !== undefined && { wnm: normaliseWnm(s.wnm, `${at}.wnm`, issues) }),
-    ...(s.after !== undefined && {
-      after:
-        s.after === 'delete'
-          ? { action: 'delete' as const }
-          : { action: 'move' as const, dir: s.after.move.replace(/^\/+|\/+$/g, '') },
-    }),
-    ...(s.volumes !== undefined && { volumes: volumeSpecOf(s.volumes) }),
-  };
-}
-
-function normaliseWnm(w: NonNullable<ParsedSource['wnm']>, at: string, issues: string[]): WnmSourceConfig {
-  let datetimePattern: RegExp | undefined;
-  if (w.datetimePattern !== undefined) {
-    try {
-      datetimePattern = new RegExp(w.datetimePattern);
-      if (!/\(\?<Y>/.test(w.datetimePattern)) issues.push(`${at}.datetimePattern: name the year group (?<Y>\\d{4})`);
-    } catch (err) {
-      issues.push(`${at}.datetimePattern: not a regular expression (${(err as Error).message})`);
-    }
-  }
-  return {
-    geometry: w.geometry as Geometry | null,
-    ...(datetimePattern && { datetimePattern }),
-    ...(w.metadataId !== undefined && { metadataId: w.metadataId }),
-    ...(w.mediaType !== undefined && { mediaType: w.mediaType }),
-    ...(w.topics !== undefined && { topics: w.topics }),
   };
 }
 
@@ -449,54 +251,6 @@ function normaliseSink(s: ParsedSink, i: number, baseDir: string, issues: string
     inFlight: s.inFlight,
     lagAlertMs: s.lagAlert,
     timeoutMs: s.timeout,
-  };
-}
-
-/**
- * Bucket, prefix and credentials of an s3:// source: keys from the config, else AWS_* env, else
- * the instance profile; unsigned only with `anonymous: true`.
- */
-function s3Settings(
-  s: ParsedSource,
-  url: URL,
-  at: string,
-  env: NodeJS.ProcessEnv,
-  resolve: (p: string) => string,
-  secretIssues: string[] | undefined,
-  issues: string[],
-): S3Settings {
-  const secret = s.secretAccessKeyFile
-    ? readSecretFile(resolve(s.secretAccessKeyFile), `${at}.secretAccessKeyFile`, secretIssues)
-    : s.secretAccessKey;
-  const accessKeyId = s.accessKeyId ?? (secret === undefined ? env['AWS_ACCESS_KEY_ID'] : undefined);
-  const secretAccessKey = secret ?? (s.accessKeyId === undefined ? env['AWS_SECRET_ACCESS_KEY'] : undefined);
-  const sessionToken = s.accessKeyId === undefined ? env['AWS_SESSION_TOKEN'] : undefined;
-  if (!s.anonymous && (accessKeyId === undefined) !== (secretAccessKey === undefined) && secretIssues) {
-    issues.push(`${at}: give both accessKeyId and secretAccessKey (or secretAccessKeyFile), or anonymous: true`);
-  }
-  const hasKeys = accessKeyId !== undefined && secretAccessKey !== undefined;
-  // Neither keys nor anonymous: the instance profile, unless the metadata service is switched off.
-  const useProfile = !s.anonymous && !hasKeys && accessKeyId === undefined && secretAccessKey === undefined;
-  if (useProfile && env['AWS_EC2_METADATA_DISABLED']?.toLowerCase() === 'true') {
-    issues.push(
-      `${at}: no S3 credentials: give accessKeyId and secretAccessKey(File) (or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), anonymous: true for a public bucket, or unset AWS_EC2_METADATA_DISABLED to use the instance profile`,
-    );
-  }
-  return {
-    bucket: url.hostname,
-    ...(s.endpoint !== undefined && { endpoint: s.endpoint.replace(/\/+$/, '') }),
-    region: s.region,
-    forcePathStyle: s.forcePathStyle,
-    ...(!s.anonymous &&
-      accessKeyId !== undefined &&
-      secretAccessKey !== undefined && {
-        credentials: { accessKeyId, secretAccessKey, ...(sessionToken && { sessionToken }) },
-      }),
-    ...(useProfile && {
-      instanceProfile: env['AWS_EC2_METADATA_SERVICE_ENDPOINT']
-        ? { endpoint: env['AWS_EC2_METADATA_SERVICE_ENDPOINT'].replace(/\/+$/, '') }
-        : {},
-    }),
   };
 }
 
@@ -574,14 +328,13 @@ export function buildConfig(
   // `retention.keep` is the maxAge of sources without one: a row is pruned only once its file can
   // no longer be taken from a listing, so a pruned file is never fetched again.
   const keep = c.retention.keep;
+  const written = (interpolated.value as { sources?: unknown[] }).sources ?? [];
   const sources = c.sources.map((s, i) =>
     normaliseSource(
       s.maxAge === undefined && keep !== undefined ? { ...s, maxAge: keep } : s,
+      Object.keys(written[i] ?? {}),
       i,
-      baseDir,
-      issues,
-      needSecrets,
-      env,
+      { baseDir, issues, needSecrets, env },
     ),
   );
   c.plugins.forEach((p, i) => {

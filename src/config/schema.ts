@@ -4,8 +4,9 @@
  */
 import cron from 'node-cron';
 import { z } from 'zod';
+import { SOURCE_SCHEMES, sourceOptionsShape } from '../sources/index.js';
+import { durationSchema } from '../util/duration.js';
 import { compileKeyPattern } from '../volumes/key-pattern.js';
-import { durationSchema } from './duration.js';
 import { expectSchema } from './expect.js';
 import { sizeMibSchema } from './size.js';
 
@@ -16,18 +17,9 @@ const globList = z
   .transform((v) => (Array.isArray(v) ? v : [v]))
   .describe('One glob or a list of globs (minimatch) on the path relative to the source root.');
 
-const SUPPORTED_SCHEMES = [
-  'ftp:',
-  'ftps:',
-  'sftp:',
-  'file:',
-  'http:',
-  'https:',
-  's3:',
-  'wis2+mqtt:',
-  'wis2+mqtts:',
-  'wis2+wss:',
-];
+const SUPPORTED_SCHEMES = SOURCE_SCHEMES.map((s) => `${s}:`);
+/** `ftp, ftps, … or wis2+mqtts`. */
+const SCHEME_LIST = `${SOURCE_SCHEMES.slice(0, -1).join(', ')} or ${SOURCE_SCHEMES.at(-1)}`;
 
 const sourceUrl = z.string().superRefine((v, ctx) => {
   let url: URL;
@@ -43,7 +35,7 @@ const sourceUrl = z.string().superRefine((v, ctx) => {
   if (!SUPPORTED_SCHEMES.includes(url.protocol)) {
     ctx.addIssue({
       code: 'custom',
-      message: `scheme "${url.protocol.replace(':', '')}" is not supported; use ftp, ftps, sftp, file, http, https, s3, wis2+mqtt, wis2+mqtts or wis2+wss`,
+      message: `scheme "${url.protocol.replace(':', '')}" is not supported; use ${SCHEME_LIST}`,
     });
   }
   if (url.password) {
@@ -110,21 +102,10 @@ export const sourceSchema = z
       'ftp://[user@]host[:port]/path, ftps://..., sftp://user@host/path, file:///dir, http(s)://host/dir/, s3://bucket/prefix or wis2+mqtt(s)://[user@]broker[:port]/<topic filter> (wis2+wss://: MQTT over WebSockets, port 443)',
     ),
     enabled: z.boolean().default(true),
-    password: z.string().optional().describe('Password; write ${ENV_VAR} rather than the secret itself.'),
-    passwordFile: z.string().optional().describe('File holding the password (e.g. a systemd credential).'),
-    privateKeyFile: z.string().optional().describe('SFTP: private key file.'),
-    passphrase: z.string().optional(),
-    passphraseFile: z.string().optional(),
+    ...sourceOptionsShape(),
     include: globList.default(['**']),
     exclude: globList.default([]),
     concurrency: z.number().int().min(1).max(64).default(4).describe('Parallel downloads for this source.'),
-    maxConnections: z
-      .number()
-      .int()
-      .min(1)
-      .max(64)
-      .optional()
-      .describe('Connections to this host; default: concurrency.'),
     minAge: duration('A file must be at least this old (by its mtime) before it is fetched.').default(0),
     maxAge: duration('Files older than this are ignored.').optional(),
     stableListings: z
@@ -150,77 +131,13 @@ export const sourceSchema = z
       .describe(
         'Products (a radar, a bulletin) that must keep arriving, each with a cadence and a grace: lateness per product.',
       ),
-    tls: z.enum(['none', 'explicit', 'implicit']).optional().describe('FTPS mode; ftps:// implies explicit.'),
-    ca: z.string().optional().describe('FTPS: PEM file of the CA to trust.'),
-    fingerprint: z.string().optional().describe('FTPS: pin the server certificate by its SHA-256 fingerprint.'),
-    insecure: z.boolean().default(false).describe('Skip TLS / host key verification. Logged at every start.'),
-    hostKey: z.string().optional().describe('SFTP: SHA256:... fingerprint of the server host key.'),
-    knownHosts: z.string().optional().describe('SFTP: a known_hosts file.'),
-    timezone: z.string().default('UTC').describe('IANA zone of the times a server shows in LIST.'),
-    bearerTokenFile: z.string().optional().describe('HTTP(S): file holding a bearer token (Authorization: Bearer).'),
-    proxy: z
-      .string()
-      .min(1)
-      .optional()
-      .describe(
-        'Proxy for this source: http://host:port (CONNECT), socks5://host:port, socks5h://host:port, or none; default: the environment (HTTPS_PROXY, ALL_PROXY, NO_PROXY... as curl reads them).',
-      ),
-    proxyCredentialsFile: z
-      .string()
-      .optional()
-      .describe("File holding the proxy credentials as user:password (for `proxy` or the environment's proxy)."),
-    endpoint: z
-      .string()
-      .url()
-      .optional()
-      .describe('S3: endpoint URL (MinIO, Ceph, another region); default https://s3.<region>.amazonaws.com.'),
-    region: z.string().default('us-east-1').describe('S3: region used in request signatures.'),
-    forcePathStyle: z.boolean().default(false).describe('S3: bucket in the URL path instead of the host name.'),
-    accessKeyId: z
-      .string()
-      .optional()
-      .describe('S3: access key id; default AWS_ACCESS_KEY_ID; none: the instance profile (IMDSv2).'),
-    secretAccessKey: z.string().optional().describe('S3: secret key; write ${ENV_VAR} rather than the secret.'),
-    secretAccessKeyFile: z.string().optional().describe('S3: file holding the secret key.'),
-    anonymous: z
-      .boolean()
-      .default(false)
-      .describe('S3: unsigned requests (public buckets), even when AWS_* keys are set.'),
     after: z
       .union([z.literal('delete'), z.strictObject({ move: z.string().min(1) })])
       .optional()
       .describe(
         'After every plugin succeeded and the ledger committed: delete the remote file, or move it into a directory.',
       ),
-    connectTimeout: duration('Connection timeout.').default(15_000),
-    dataTimeout: duration('Inactivity timeout for replies and data.').default(30_000),
     volumes: volumesSchema.optional().describe("Group this source's files into radar volumes."),
-    wis2: z
-      .strictObject({
-        clientId: z
-          .string()
-          .regex(/^[A-Za-z0-9._-]{1,64}$/, 'use letters, digits, ".", "_" and "-" (at most 64)')
-          .optional()
-          .describe(
-            'MQTT client id, stable across restarts (the broker keeps the session under it); default poller-<source>.',
-          ),
-        protocolVersion: z
-          .union([z.literal(4), z.literal(5)])
-          .default(5)
-          .describe('MQTT 5, or 4 for MQTT 3.1.1.'),
-        keep: duration('How long a notification is kept for retries and to recognise duplicates.').default(86_400_000),
-        sessionExpiry: duration('MQTT 5: how long the broker keeps the session while poller is away.').default(
-          7 * 86_400_000,
-        ),
-        brokers: z
-          .array(z.string().regex(/^mqtts?:\/\/[^/@:]+(:\d+)?\/?$/, 'give mqtt://host[:port] or mqtts://host[:port]'))
-          .optional()
-          .describe(
-            'More brokers with the same subscription (WIS2 Global Brokers): each notification is fetched once, whichever brings it first.',
-          ),
-      })
-      .optional()
-      .describe('WIS2 subscription settings (wis2+mqtt:// sources).'),
     wnm: z
       .strictObject({
         geometry: z
@@ -260,13 +177,6 @@ export const sourceSchema = z
   .superRefine((s, ctx) => {
     if (s.password !== undefined && s.passwordFile !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['password'], message: 'give password or passwordFile, not both' });
-    }
-    if (s.secretAccessKey !== undefined && s.secretAccessKeyFile !== undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['secretAccessKey'],
-        message: 'give secretAccessKey or secretAccessKeyFile, not both',
-      });
     }
     if (s.schedule !== undefined && s.every !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['schedule'], message: 'give schedule or every, not both' });

@@ -4,7 +4,7 @@
  */
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import { durationSchema } from '../config/duration.js';
+import { durationSchema } from '../util/duration.js';
 
 export { PermanentError, TransientError } from '../errors.js';
 

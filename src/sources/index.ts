@@ -4,56 +4,78 @@
  * does not pay ~100 ms and ~10 MB for the HTTP and S3 clients it never calls.
  */
 import type { Logger } from 'pino';
-import type { HostBudget } from './ftp/host-budget.js';
+import type { z } from 'zod';
+import { ftpKind } from './ftp/descriptor.js';
+import { httpKind } from './http/descriptor.js';
+import { COMMON_SOURCE_OPTIONS, type SharedSourceState, type SourceFactory, type SourceKind } from './kind.js';
+import { localKind } from './local/descriptor.js';
+import { s3Kind } from './s3/descriptor.js';
+import { sftpKind } from './sftp/descriptor.js';
 import type { Source, SourceConnectOptions, SourceProtocol, SourceSettings } from './source.js';
+import { wis2Kind } from './wis2/descriptor.js';
+
+export type { SharedSourceState } from './kind.js';
 
 type Protocol = SourceProtocol;
-type SourceFactory = (opts: SourceConnectOptions, shared: SharedSourceState) => Source;
 
-const LOADERS: Record<Protocol, () => Promise<SourceFactory>> = {
-  ftp: loadFtp,
-  ftps: loadFtp,
-  sftp: async () => {
-    const { createSftpSource } = await import('./sftp/sftp-source.js');
-    return (opts) => createSftpSource(opts);
-  },
-  file: async () => {
-    const { createLocalSource } = await import('./local/local-source.js');
-    return (opts) => createLocalSource(opts);
-  },
-  http: loadHttp,
-  https: loadHttp,
-  s3: async () => {
-    const { createS3Source } = await import('./s3/s3-source.js');
-    return (opts) => createS3Source(opts);
-  },
-  'wis2+mqtt': loadWis2,
-  'wis2+mqtts': loadWis2,
-  'wis2+wss': loadWis2,
-};
+/** Every source kind, in the order the docs list them. */
+export const SOURCE_KINDS: readonly SourceKind[] = [ftpKind, sftpKind, localKind, httpKind, s3Kind, wis2Kind];
 
-async function loadWis2(): Promise<SourceFactory> {
-  const { createWis2Source } = await import('./wis2/wis2-source.js');
-  return (opts) => createWis2Source(opts);
+const BY_SCHEME = new Map(SOURCE_KINDS.flatMap((k) => k.schemes.map((scheme) => [scheme, k] as const)));
+
+/** Every supported URL scheme, without the colon. */
+export const SOURCE_SCHEMES: readonly string[] = [...BY_SCHEME.keys()];
+
+/** The kind of a scheme (`ftps`), or undefined for one no kind serves. */
+export function sourceKindOf(scheme: string): SourceKind | undefined {
+  return BY_SCHEME.get(scheme as Protocol);
 }
 
-async function loadFtp(): Promise<SourceFactory> {
-  const { createFtpSource } = await import('./ftp/ftp-source.js');
-  return (opts, shared) => createFtpSource({ ...opts, hostBudget: shared.hostBudget });
+/**
+ * The options of every kind in one zod shape (each kind's own, then the common ones): what a
+ * source entry may contain besides what the engine reads. Which kind an option belongs to is
+ * checked by the config normaliser against the entry's scheme.
+ */
+export function sourceOptionsShape(): typeof COMMON_SOURCE_OPTIONS {
+  // Typed as the common options: the config reads only those; each kind reads its own, typed by its descriptor.
+  return Object.assign({}, ...SOURCE_KINDS.map((k) => k.options), COMMON_SOURCE_OPTIONS);
 }
 
-async function loadHttp(): Promise<SourceFactory> {
-  const { createHttpSource } = await import('./http/http-source.js');
-  return (opts) => createHttpSource(opts);
+/** The kind(s) that take option `key`, when it belongs to some kinds only. */
+export function kindsTaking(key: string): SourceKind[] {
+  return SOURCE_KINDS.filter((k) => Object.hasOwn(k.options, key));
 }
 
-/** Factories of the kinds imported so far (module imports are process-wide anyway). */
+const describe = (schema: unknown) => (schema as z.ZodType).description ?? '';
+
+/** docs/sources.md's table, generated here and kept in step by a test: schemes and their own options. */
+export function sourceKindsTable(): string {
+  const rows = SOURCE_KINDS.map((k) => {
+    const options = Object.entries(k.options).map(([name, schema]) => `\`${name}\`: ${describe(schema)}`);
+    return `| ${k.schemes.map((s) => `\`${s}://\``).join(', ')} | ${options.join('<br>') || '(common options only)'} |`;
+  });
+  const common = Object.entries(COMMON_SOURCE_OPTIONS).map(([name, schema]) => `| \`${name}\` | ${describe(schema)} |`);
+  return [
+    '| scheme | options of this kind only |',
+    '|---|---|',
+    ...rows,
+    '',
+    '| common option (every kind) | |',
+    '|---|---|',
+    ...common,
+    '',
+  ].join('\n');
+}
+
 const factories = new Map<Protocol, SourceFactory>();
 
 /** Imports the source kinds these sources use; openSource then opens them synchronously. */
 export async function loadSourceKinds(sources: Iterable<Pick<SourceSettings, 'protocol'>>): Promise<void> {
   for (const protocol of new Set([...sources].map((s) => s.protocol))) {
-    if (!factories.has(protocol)) factories.set(protocol, await LOADERS[protocol]());
+    const kind = sourceKindOf(protocol);
+    // A programming error, not a user's: the config accepts only schemes some kind serves.
+    if (!kind) throw new Error(`no source kind serves ${protocol}://`);
+    if (!factories.has(protocol)) factories.set(protocol, await kind.load());
   }
 }
 
@@ -82,13 +104,6 @@ export function connectOptions(src: SourceSettings, log: Logger): SourceConnectO
     ...(src.wis2 !== undefined && { wis2: src.wis2 }),
     log,
   };
-}
-
-/** What sources of one process share: the per-host connection budget (`maxConnections`). */
-export interface SharedSourceState {
-  hostBudget: HostBudget;
-  /** The process's private state directory (WIS2 journals). */
-  stateDir?: string;
 }
 
 export function openSource(src: SourceSettings, log: Logger, shared: SharedSourceState): Source {

@@ -109,6 +109,32 @@ describe('messages with a descriptor no table defines', () => {
     ]);
   });
 
+  it('decode whole with the table given as BUFRDC text tables (wreport, libecbufr), local entries and sequences', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'bufr-bufrdc-'));
+    // Fixed columns as BUFRDC writes them; a master entry in the same file is left to the WMO tables.
+    const bLine = (code: string, name: string, unit: string, scale: number, ref: number, width: number) =>
+      ` ${code} ${name.padEnd(64)} ${unit.padEnd(24)}${String(scale).padStart(4)}${String(ref).padStart(13)}${String(width).padStart(4)} ${unit.padEnd(24)}${String(scale).padStart(3)}${String(3).padStart(10)}`;
+    await writeFile(
+      path.join(dir, 'B0000000000085033007.txt'),
+      `${[bLine('012101', 'TEMPERATURE/AIR TEMPERATURE', 'K', 1, 0, 99), bLine('001212', 'LOCAL STATION CLASS', 'NUMERIC', 0, 0, 8)].join('\n')}\n`,
+    );
+    await writeFile(path.join(dir, 'D0000000000085033007.txt'), ' 301192  2 001212\n           012101\n');
+    const bytes = encodeMessage({
+      ...HEADER,
+      descriptors: [1001, 1002, 301011, 1212, 12101],
+      subsets: [subset(0)],
+      tables: withLocal,
+    });
+    const tables = loadLocalTables(dir);
+    expect(tables).toHaveLength(1);
+    expect(tables[0]!.elements.has(12101)).toBe(false);
+    expect(tables[0]!.sequences.get(301192)).toEqual([1212, 12101]);
+    const m = only(bytes, { tables });
+    expect(m.partial).toBeUndefined();
+    expect(m.subsets[0]!.map((e) => e.value)).toEqual([87, 100, 2026, 11, 23, 3, 280.5]);
+    expect(m.subsets[0]![5]!.name).toBe('LOCAL STATION CLASS');
+  });
+
   it('fail whole when nothing comes before it', () => {
     const bytes = encodeMessage({ ...HEADER, descriptors: [1212, 12101], subsets: [[3, 280.5]], tables: withLocal });
     const m = decodeBufr(bytes).messages[0]!;

@@ -2,9 +2,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseDurationMs } from '../../src/config/duration.js';
 import { buildConfig, loadConfig } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
+import { parseDurationMs } from '../../src/util/duration.js';
 
 const base = {
   landing: './landing',

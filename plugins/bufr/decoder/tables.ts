@@ -213,6 +213,56 @@ export function parseOperaTableD(text: string): Map<number, readonly number[]> {
   return out;
 }
 
+/**
+ * Parse a BUFRDC text Table B (`B<digits>.txt`, as ECMWF's BUFRDC, wreport/dballe and libecbufr
+ * ship them): fixed columns, code 2-7, name 9-72, unit 74-97, then scale, reference and width.
+ * Only local entries (X >= 48 or Y >= 192) are kept: these files hold a whole master table too,
+ * and the shipped WMO tables stay in charge of that part.
+ */
+export function parseBufrdcTableB(text: string): Map<number, ElementDef> {
+  const out = new Map<number, ElementDef>();
+  for (const line of text.split(/\r?\n/)) {
+    const code = Number(line.slice(1, 7));
+    if (line.length < 100 || !/^\d{6}$/.test(line.slice(1, 7)) || !isLocalDescriptor(code)) continue;
+    const nums = /^\s*(-?\d+)\s+(-?\d+)\s+(\d+)/.exec(line.slice(97));
+    if (!nums) continue;
+    const name = line.slice(8, 72).trim();
+    const raw = line.slice(73, 97).trim();
+    const isString = /^CCITT\s*IA5$/i.test(raw);
+    const unit = isString ? 'CCITT IA5' : raw;
+    const row: RawElement = [
+      keyFromName(name),
+      name,
+      unit,
+      Number(nums[1]),
+      Number(nums[2]),
+      Number(nums[3]),
+      isString ? 'string' : '',
+    ];
+    out.set(code, toElement(code, row));
+  }
+  return out;
+}
+
+/** Parse a BUFRDC text Table D (`D<digits>.txt`): ` 3XXYYY  N FXXYYY`, continuation lines hold one child each. */
+export function parseBufrdcTableD(text: string): Map<number, readonly number[]> {
+  const out = new Map<number, number[]>();
+  let current: number[] | undefined;
+  for (const line of text.split(/\r?\n/)) {
+    const head = /^ (3\d{5})\s+\d+\s+(\d{6})\s*$/.exec(line);
+    if (head) {
+      const code = Number(head[1]);
+      current = isLocalDescriptor(code) ? [] : undefined;
+      if (current) out.set(code, current);
+      current?.push(Number(head[2]));
+      continue;
+    }
+    const child = /^\s{8,}(\d{6})\s*$/.exec(line);
+    if (child && current) current.push(Number(child[1]));
+  }
+  return out;
+}
+
 /** Parse an ecCodes `element.table`. */
 export function parseEccodesElements(text: string): Map<number, ElementDef> {
   const out = new Map<number, ElementDef>();
@@ -333,8 +383,9 @@ const MAX_TABLE_FILES = 2000; // a mistaken --tables / pointing at a huge tree m
 
 /**
  * Load every local table under `dir`: ecCodes (`element.table` + `sequence.def`; numeric parent
- * folders read as .../<version>/<centre>/<subCentre>/) and OPERA CSV (`localtabb_<centre>_<version>.csv`,
- * `localtabd_<centre>_<version>.csv`).
+ * folders read as .../<version>/<centre>/<subCentre>/), OPERA CSV (`localtabb_<centre>_<version>.csv`,
+ * `localtabd_<centre>_<version>.csv`) and BUFRDC text tables (`B…<centre><master><local>.txt`,
+ * `D….txt`, as wreport/dballe and libecbufr use them).
  */
 export function loadLocalTables(dir: string): LocalTable[] {
   const tables = new Map<string, LocalTable>();
@@ -371,6 +422,18 @@ export function loadLocalTables(dir: string): LocalTable[] {
         const text = readFileSync(p, 'latin1');
         if (csv[1]!.toLowerCase() === 'b') for (const [k, v] of parseOperaTableB(text)) t.elements.set(k, v);
         else for (const [k, v] of parseOperaTableD(text)) t.sequences.set(k, v);
+        continue;
+      }
+      // BUFRDC names: B/D, then digits ending <centre:5><master version:3><local version:3>.
+      const bufrdc = /^([BD])(\d{11,})\.txt$/i.exec(name);
+      if (bufrdc) {
+        const digits = bufrdc[2]!;
+        const centre = Number(digits.slice(-11, -6));
+        const version = Number(digits.slice(-3));
+        const t = get(`bufrdc:${centre}:${version}`, centre, undefined, version, p);
+        const text = readFileSync(p, 'latin1');
+        if (bufrdc[1]!.toUpperCase() === 'B') for (const [k, v] of parseBufrdcTableB(text)) t.elements.set(k, v);
+        else for (const [k, v] of parseBufrdcTableD(text)) t.sequences.set(k, v);
         continue;
       }
       if (name === 'element.table' || name === 'sequence.def') {

@@ -4,7 +4,7 @@
  * that hangs past it.
  */
 import type { Logger } from 'pino';
-import { formatDurationMs } from '../../config/duration.js';
+import { formatDurationMs } from '../../util/duration.js';
 
 /** Past the grace period, this long for aborts, teardown and the ledger; then the process is ended (under systemd's TimeoutStopSec=45s with the default 30 s grace). */
 const WATCHDOG_EXTRA_MS = 10_000;

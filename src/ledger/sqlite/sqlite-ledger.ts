@@ -40,6 +40,7 @@ import { type FileRow, SUPERSEDED_MESSAGE, sourceStatuses, toRecord, toRun } fro
 import { openDatabase } from './database.js';
 import { QuietCache, recordListing } from './listing.js';
 import { SqliteOutbox } from './outbox.js';
+import { ClaimLostSignal, eachInSavepoint } from './savepoints.js';
 import { SqliteVolumeLedger } from './sqlite-volume-ledger.js';
 import { prepareStatements, type Statements } from './statements.js';
 import { prep, type Stmt } from './stmt.js';
@@ -48,13 +49,6 @@ export interface SqliteLedgerOptions {
   /** How long a writer waits for another process's transaction. @default 10_000 */
   busyTimeoutMs?: number;
   readonly?: boolean;
-}
-
-/** Thrown inside a savepoint to undo one file's writes whose claim was lost. */
-class ClaimLostSignal extends Error {
-  constructor(readonly id: number) {
-    super(`claim lost for file ${id}`);
-  }
 }
 
 export class SqliteLedger implements Ledger {
@@ -239,21 +233,7 @@ export class SqliteLedger implements Ledger {
     owner: string,
     nowMs: number,
   ): Promise<Array<FileState | 'claim-lost'>> {
-    const states: Array<FileState | 'claim-lost'> = [];
-    this.#db
-      .transaction(() => {
-        for (const r of results) {
-          try {
-            // A nested transaction is a savepoint: a lost claim undoes only that file's writes.
-            states.push(this.#db.transaction(() => this.#finishOne(r.id, owner, r.outcomes, nowMs))());
-          } catch (err) {
-            if (!(err instanceof ClaimLostSignal)) throw err;
-            states.push('claim-lost');
-          }
-        }
-      })
-      .immediate();
-    return states;
+    return eachInSavepoint(this.#db, results, (r) => this.#finishOne(r.id, owner, r.outcomes, nowMs));
   }
 
   /** One file's processing outcome; runs inside `finishProcessing`'s transaction. */
@@ -263,7 +243,8 @@ export class SqliteLedger implements Ledger {
     // Runs of earlier passes count too: a file is processed only when every matching plugin succeeded.
     const runs = s.runs.all(id);
     const v = processingVerdict(outcomes, runs, nowMs);
-    if (s.processed.run({ id, owner, ...v, now: nowMs }).changes !== 1) throw new ClaimLostSignal(id);
+    if (s.processed.run({ id, owner, ...v, now: nowMs }).changes !== 1)
+      throw new ClaimLostSignal(`claim lost for file ${id}`);
     if (this.#outbox.enabled) this.#outbox.emitProcessing(id, v.state, outcomes, runs, nowMs);
     return v.state;
   }

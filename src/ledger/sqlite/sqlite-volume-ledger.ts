@@ -25,14 +25,12 @@ import type {
   VolumeRunStart,
   VolumeState,
 } from '../volume-ledger.js';
+import { ClaimLostSignal, eachInSavepoint } from './savepoints.js';
 import { toVolumeRecord, toVolumeRun, type VolumeRow } from './volume-rows.js';
 import { prepareVolumeStatements, type VolumeStatements } from './volume-statements.js';
 
 /** States a member change supersedes: handed on (or failed) but not being run now. */
 const SUPERSEDABLE = new Set<VolumeState>(['complete', 'partial', 'failed']);
-
-/** Thrown inside a savepoint to undo one volume's writes whose claim was lost. */
-class ClaimLostSignal extends Error {}
 
 /** Writes a volume event's outbox rows (one per sink that wants it) in the caller's transaction. */
 export type VolumeEventWriter = (
@@ -291,20 +289,7 @@ export class SqliteVolumeLedger implements VolumeLedger {
     owner: string,
     nowMs: number,
   ): Promise<Array<VolumeState | 'claim-lost'>> {
-    const states: Array<VolumeState | 'claim-lost'> = [];
-    this.#db
-      .transaction(() => {
-        for (const r of results) {
-          try {
-            states.push(this.#db.transaction(() => this.#finishOne(r, owner, nowMs))());
-          } catch (err) {
-            if (!(err instanceof ClaimLostSignal)) throw err;
-            states.push('claim-lost');
-          }
-        }
-      })
-      .immediate();
-    return states;
+    return eachInSavepoint(this.#db, results, (r) => this.#finishOne(r, owner, nowMs));
   }
 
   #finishOne(r: VolumeResult, owner: string, nowMs: number): VolumeState {

@@ -1,12 +1,13 @@
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import type { FileEntryWithStats, SFTPWrapper, Stats } from 'ssh2';
-import { PermanentError, PollerError, TransientError } from '../../errors.js';
-import type { DownloadOptions, EntryType, ListOptions, RemoteEntry, Source, SourceConnectOptions } from '../source.js';
+import type { FileEntryWithStats, Stats } from 'ssh2';
+import { PermanentError } from '../../errors.js';
+import type { DownloadOptions, EntryType, RemoteEntry, Source, SourceConnectOptions } from '../source.js';
 import { openSftpSession, resolveHostCheck, type SftpSession } from './connect.js';
 import { classifySftpError, isSftpEof, isSftpNoSuchFile, type SftpErrorContext } from './errors.js';
 import { pipelinedRead } from './pipelined-read.js';
 import { SessionPool } from './session-pool.js';
+import { request, type SessionContext, withSession } from './session-work.js';
 
 /**
  * READ size and depth of the pipeline. OpenSSH accepts reads up to 255 KiB (limits@openssh.com),
@@ -55,11 +56,7 @@ export function createSftpSource(opts: SourceConnectOptions, tuning: SftpTuning 
   const hostPort = `${opts.host}:${opts.port}`;
   const rootPath = path.posix.resolve('/', opts.rootPath === '' ? '/' : opts.rootPath);
   const displayUrl = `sftp://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}${opts.port === 22 ? '' : `:${opts.port}`}${encodeURI(rootPath)}`;
-  const secrets = [opts.password, opts.passphrase];
   const hostCheck = resolveHostCheck(opts);
-  const chunkBytes = tuning.readChunkBytes ?? READ_CHUNK_BYTES;
-  const readsInFlight = tuning.readsInFlight ?? READS_IN_FLIGHT;
-
   /** Numbers sessions in debug logs. */
   let sessionsOpened = 0;
   const pool = new SessionPool<SftpSession>({
@@ -72,248 +69,193 @@ export function createSftpSource(opts: SourceConnectOptions, tuning: SftpTuning 
     },
   });
   let closed = false;
-
-  function errCtx(rel?: string): SftpErrorContext {
-    return rel === undefined
-      ? { source: opts.name, hostPort, secrets }
-      : { source: opts.name, hostPort, path: rel, secrets };
-  }
-
-  /** Maps a relative path under the root; refuses paths that climb out of it. */
-  function remotePathOf(rel: string): string {
-    const clean = normaliseRelative(rel);
-    const full = path.posix.join(rootPath, clean);
-    if (full !== rootPath && !full.startsWith(rootPath === '/' ? '/' : `${rootPath}/`)) {
-      throw new PermanentError(
-        'POLLER_SFTP_PATH_OUTSIDE_ROOT',
-        `sftp source "${opts.name}": ${rel} points outside the source root; it is not followed`,
-      );
-    }
-    return full;
-  }
-
-  /** Runs one SFTP request with the data timeout and the caller's signal. */
-  function request<T>(
-    session: SftpSession,
-    rel: string | undefined,
-    signal: AbortSignal,
-    fn: (sftp: SFTPWrapper, cb: (err: Error | undefined | null, value: T) => void) => void,
-  ): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      let done = false;
-      const settle = (err: unknown, value?: T): void => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
-        if (err !== undefined) reject(err);
-        else resolve(value as T);
-      };
-      const timer = setTimeout(() => {
-        session.destroy();
-        settle(
-          new TransientError(
-            'POLLER_SFTP_TIMEOUT',
-            `sftp source "${opts.name}": ${rel ?? hostPort}: no reply within ${opts.dataTimeoutMs} ms; will retry`,
-          ),
-        );
-      }, opts.dataTimeoutMs);
-      const onAbort = (): void => settle(signal.reason);
-      signal.addEventListener('abort', onAbort, { once: true });
-      // ssh2 drops requests on a closed channel without a reply; fail fast instead of timing out.
-      if (!session.isAlive()) return settle(new Error('connection closed'));
-      try {
-        fn(session.sftp, (err, value) => (err ? settle(err) : settle(undefined, value)));
-      } catch (err) {
-        settle(err);
-      }
-    });
-  }
-
-  /** How often each live session has been handed out; a reused one may have died while idle. */
-  const uses = new WeakMap<SftpSession, number>();
-
-  /**
-   * Runs `work` on a pooled session. With `retryStale`, work that failed because a reused
-   * session turned out dead (dropped while idle, before its 'close' arrived) runs once more on a
-   * fresh one; only read-only work asks for that.
-   */
-  async function withSession<T>(
-    signal: AbortSignal,
-    work: (session: SftpSession) => Promise<T>,
-    retryStale = false,
-  ): Promise<T> {
-    const closedError = () => new TransientError('POLLER_SFTP_CLOSED', `sftp source "${opts.name}": source is closed`);
-    for (let attempt = 1; ; attempt++) {
-      if (closed) throw closedError();
-      let session: SftpSession;
-      try {
-        session = await pool.acquire(signal);
-      } catch (err) {
-        throw err instanceof PollerError || (signal.aborted && err === signal.reason) ? err : closedError();
-      }
-      const used = (uses.get(session) ?? 0) + 1;
-      uses.set(session, used);
-      try {
-        return await work(session);
-      } catch (err) {
-        const stale =
-          retryStale &&
-          attempt === 1 &&
-          used > 1 &&
-          !session.isAlive() &&
-          !signal.aborted &&
-          !(err instanceof PollerError) &&
-          typeof (err as { code?: unknown } | null)?.code !== 'number';
-        if (!stale) throw err;
-        opts.log.debug({ event: 'source.reconnected', source: opts.name, session: session.id }, 'stale sftp session');
-      } finally {
-        pool.release(session);
-      }
-    }
-  }
-
-  function toEntry(rel: string, name: string, attrs: Stats): RemoteEntry | undefined {
-    const type = entryType(attrs);
-    if (type === undefined) return undefined;
-    return {
-      path: rel === '' ? name : `${rel}/${name}`,
-      name,
-      type,
-      sizeBytes: attrs.size ?? 0,
-      mtimeMs: (attrs.mtime ?? 0) * 1000,
-      mtimePrecision: 's',
-    };
-  }
-
-  async function list(dir: string, { signal }: ListOptions): Promise<RemoteEntry[]> {
-    const rel = normaliseRelative(dir);
-    const remote = remotePathOf(rel);
-    try {
-      return await withSession(
-        signal,
-        async (session) => {
-          const handle = await request<Buffer>(session, rel || '/', signal, (s, cb) => s.opendir(remote, cb));
-          const entries: RemoteEntry[] = [];
-          try {
-            // Bounded: each round returns at least one entry or EOF, and the total is capped.
-            while (entries.length < MAX_LIST_ENTRIES) {
-              signal.throwIfAborted();
-              let batch: FileEntryWithStats[];
-              try {
-                batch = await request<FileEntryWithStats[]>(session, rel || '/', signal, (s, cb) =>
-                  s.readdir(handle, cb),
-                );
-              } catch (err) {
-                if (isSftpEof(err)) break;
-                throw err;
-              }
-              if (batch.length === 0) break;
-              for (const e of batch) {
-                if (e.filename === '.' || e.filename === '..') continue;
-                const entry = toEntry(rel, e.filename, e.attrs);
-                if (entry !== undefined) entries.push(entry);
-              }
-            }
-            if (entries.length >= MAX_LIST_ENTRIES) {
-              opts.log.warn(
-                { event: 'listing.truncated', source: opts.name, dir: rel, entries: entries.length },
-                'directory listing cut at the entry cap',
-              );
-            }
-          } finally {
-            if (session.isAlive()) session.sftp.close(handle, () => {});
-          }
-          return entries;
-        },
-        true,
-      );
-    } catch (err) {
-      throw signal.aborted && err === signal.reason ? err : classifySftpError(err, errCtx(rel || '/'));
-    }
-  }
-
-  async function download(rel: string, to: Writable, { offsetBytes, signal, onBytes }: DownloadOptions): Promise<void> {
-    const clean = normaliseRelative(rel);
-    const remote = remotePathOf(clean);
-    // pipelinedRead classifies the server's errors; the destination stream's own errors and the
-    // abort reason pass through unchanged.
-    await withSession(signal, (session) =>
-      pipelinedRead(session.sftp, remote, to, {
-        offsetBytes,
-        signal,
-        onBytes,
-        chunkBytes,
-        maxInFlight: readsInFlight,
-        idleTimeoutMs: opts.dataTimeoutMs,
-        onStalled: () => session.destroy(),
-        isAlive: () => session.isAlive(),
-        classify: (err) => classifySftpError(err, errCtx(clean)),
-        describe: `sftp source "${opts.name}": ${clean}`,
-      }),
-    );
-  }
-
-  async function stat(rel: string, { signal }: ListOptions): Promise<RemoteEntry | undefined> {
-    const clean = normaliseRelative(rel);
-    const remote = remotePathOf(clean);
-    try {
-      return await withSession(
-        signal,
-        async (session) => {
-          let attrs: Stats;
-          try {
-            attrs = await request<Stats>(session, clean, signal, (s, cb) => s.stat(remote, cb));
-          } catch (err) {
-            if (isSftpNoSuchFile(err)) return undefined;
-            throw err;
-          }
-          const dir = path.posix.dirname(clean);
-          return toEntry(dir === '.' ? '' : dir, path.posix.basename(clean), attrs);
-        },
-        true,
-      );
-    } catch (err) {
-      throw signal.aborted && err === signal.reason ? err : classifySftpError(err, errCtx(clean));
-    }
-  }
-
-  async function remove(rel: string, { signal }: ListOptions): Promise<void> {
-    const clean = normaliseRelative(rel);
-    const remote = remotePathOf(clean);
-    try {
-      await withSession(signal, (session) =>
-        request<void>(session, clean, signal, (s, cb) => s.unlink(remote, (err) => cb(err, undefined))),
-      );
-    } catch (err) {
-      throw signal.aborted && err === signal.reason ? err : classifySftpError(err, errCtx(clean));
-    }
-  }
-
-  async function rename(from: string, to: string, { signal }: ListOptions): Promise<void> {
-    const src = normaliseRelative(from);
-    const dst = normaliseRelative(to);
-    const remoteFrom = remotePathOf(src);
-    const remoteTo = remotePathOf(dst);
-    try {
-      await withSession(signal, (session) =>
-        request<void>(session, src, signal, (s, cb) => s.rename(remoteFrom, remoteTo, (err) => cb(err, undefined))),
-      );
-    } catch (err) {
-      throw signal.aborted && err === signal.reason ? err : classifySftpError(err, errCtx(src));
-    }
-  }
-
+  const ctx: SftpContext = {
+    opts,
+    hostPort,
+    pool,
+    uses: new WeakMap(),
+    isClosed: () => closed,
+    rootPath,
+    chunkBytes: tuning.readChunkBytes ?? READ_CHUNK_BYTES,
+    readsInFlight: tuning.readsInFlight ?? READS_IN_FLIGHT,
+  };
   return {
     displayUrl,
-    list,
-    download,
-    stat,
-    remove,
-    rename,
+    list: (dir, o) => classified(ctx, normaliseRelative(dir) || '/', o.signal, () => listDirectory(ctx, dir, o.signal)),
+    download: (rel, to, o) => download(ctx, rel, to, o),
+    stat: (rel, o) => classified(ctx, normaliseRelative(rel), o.signal, () => stat(ctx, rel, o.signal)),
+    remove: (rel, o) => classified(ctx, normaliseRelative(rel), o.signal, () => remove(ctx, rel, o.signal)),
+    rename: (from, to, o) => classified(ctx, normaliseRelative(from), o.signal, () => rename(ctx, from, to, o.signal)),
     close: async () => {
       closed = true;
       pool.close();
     },
   };
+}
+
+/** One source's sessions, root and read tuning. */
+interface SftpContext extends SessionContext {
+  readonly rootPath: string;
+  readonly chunkBytes: number;
+  readonly readsInFlight: number;
+}
+
+function errCtx(ctx: SftpContext, rel?: string): SftpErrorContext {
+  const secrets = [ctx.opts.password, ctx.opts.passphrase];
+  return rel === undefined
+    ? { source: ctx.opts.name, hostPort: ctx.hostPort, secrets }
+    : { source: ctx.opts.name, hostPort: ctx.hostPort, path: rel, secrets };
+}
+
+/** Runs `work`, classifying what it throws (the abort reason passes through unchanged). */
+async function classified<T>(ctx: SftpContext, rel: string, signal: AbortSignal, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    throw signal.aborted && err === signal.reason ? err : classifySftpError(err, errCtx(ctx, rel));
+  }
+}
+
+/** Maps a relative path under the root; refuses paths that climb out of it. */
+function remotePathOf(ctx: SftpContext, rel: string): string {
+  const { rootPath } = ctx;
+  const clean = normaliseRelative(rel);
+  const full = path.posix.join(rootPath, clean);
+  if (full !== rootPath && !full.startsWith(rootPath === '/' ? '/' : `${rootPath}/`)) {
+    throw new PermanentError(
+      'POLLER_SFTP_PATH_OUTSIDE_ROOT',
+      `sftp source "${ctx.opts.name}": ${rel} points outside the source root; it is not followed`,
+    );
+  }
+  return full;
+}
+
+function toEntry(rel: string, name: string, attrs: Stats): RemoteEntry | undefined {
+  const type = entryType(attrs);
+  if (type === undefined) return undefined;
+  return {
+    path: rel === '' ? name : `${rel}/${name}`,
+    name,
+    type,
+    sizeBytes: attrs.size ?? 0,
+    mtimeMs: (attrs.mtime ?? 0) * 1000,
+    mtimePrecision: 's',
+  };
+}
+
+async function listDirectory(ctx: SftpContext, dir: string, signal: AbortSignal): Promise<RemoteEntry[]> {
+  const rel = normaliseRelative(dir);
+  const remote = remotePathOf(ctx, rel);
+  return await withSession(
+    ctx,
+    signal,
+    async (session) => {
+      const handle = await request<Buffer>(ctx, session, rel || '/', signal, (s, cb) => s.opendir(remote, cb));
+      try {
+        return await readEntries(ctx, session, handle, rel, signal);
+      } finally {
+        if (session.isAlive()) session.sftp.close(handle, () => {});
+      }
+    },
+    true,
+  );
+}
+
+/** Reads an open directory to its end (or the entry cap, with a warning). */
+async function readEntries(
+  ctx: SftpContext,
+  session: SftpSession,
+  handle: Buffer,
+  rel: string,
+  signal: AbortSignal,
+): Promise<RemoteEntry[]> {
+  const entries: RemoteEntry[] = [];
+  // Bounded: each round returns at least one entry or EOF, and the total is capped.
+  while (entries.length < MAX_LIST_ENTRIES) {
+    signal.throwIfAborted();
+    let batch: FileEntryWithStats[];
+    try {
+      batch = await request<FileEntryWithStats[]>(ctx, session, rel || '/', signal, (s, cb) => s.readdir(handle, cb));
+    } catch (err) {
+      if (isSftpEof(err)) break;
+      throw err;
+    }
+    if (batch.length === 0) break;
+    for (const e of batch) {
+      if (e.filename === '.' || e.filename === '..') continue;
+      const entry = toEntry(rel, e.filename, e.attrs);
+      if (entry !== undefined) entries.push(entry);
+    }
+  }
+  if (entries.length >= MAX_LIST_ENTRIES) {
+    ctx.opts.log.warn(
+      { event: 'listing.truncated', source: ctx.opts.name, dir: rel, entries: entries.length },
+      'directory listing cut at the entry cap',
+    );
+  }
+  return entries;
+}
+
+async function download(
+  ctx: SftpContext,
+  rel: string,
+  to: Writable,
+  { offsetBytes, signal, onBytes }: DownloadOptions,
+): Promise<void> {
+  const clean = normaliseRelative(rel);
+  const remote = remotePathOf(ctx, clean);
+  // pipelinedRead classifies the server's errors; the destination stream's own errors and the
+  // abort reason pass through unchanged.
+  await withSession(ctx, signal, (session) =>
+    pipelinedRead(session.sftp, remote, to, {
+      offsetBytes,
+      signal,
+      onBytes,
+      chunkBytes: ctx.chunkBytes,
+      maxInFlight: ctx.readsInFlight,
+      idleTimeoutMs: ctx.opts.dataTimeoutMs,
+      onStalled: () => session.destroy(),
+      isAlive: () => session.isAlive(),
+      classify: (err) => classifySftpError(err, errCtx(ctx, clean)),
+      describe: `sftp source "${ctx.opts.name}": ${clean}`,
+    }),
+  );
+}
+
+async function stat(ctx: SftpContext, rel: string, signal: AbortSignal): Promise<RemoteEntry | undefined> {
+  const clean = normaliseRelative(rel);
+  const remote = remotePathOf(ctx, clean);
+  return await withSession(
+    ctx,
+    signal,
+    async (session) => {
+      let attrs: Stats;
+      try {
+        attrs = await request<Stats>(ctx, session, clean, signal, (s, cb) => s.stat(remote, cb));
+      } catch (err) {
+        if (isSftpNoSuchFile(err)) return undefined;
+        throw err;
+      }
+      const dir = path.posix.dirname(clean);
+      return toEntry(dir === '.' ? '' : dir, path.posix.basename(clean), attrs);
+    },
+    true,
+  );
+}
+
+async function remove(ctx: SftpContext, rel: string, signal: AbortSignal): Promise<void> {
+  const clean = normaliseRelative(rel);
+  const remote = remotePathOf(ctx, clean);
+  await withSession(ctx, signal, (session) =>
+    request<void>(ctx, session, clean, signal, (s, cb) => s.unlink(remote, (err) => cb(err, undefined))),
+  );
+}
+
+async function rename(ctx: SftpContext, from: string, to: string, signal: AbortSignal): Promise<void> {
+  const src = normaliseRelative(from);
+  const remoteFrom = remotePathOf(ctx, src);
+  const remoteTo = remotePathOf(ctx, normaliseRelative(to));
+  await withSession(ctx, signal, (session) =>
+    request<void>(ctx, session, src, signal, (s, cb) => s.rename(remoteFrom, remoteTo, (err) => cb(err, undefined))),
+  );
 }
