@@ -264,6 +264,8 @@ function describe(f: FileRecord, runs: PluginRunRecord[], stableListings: number
       return `rejected: ${f.lastError}; it is never fetched`;
     case 'superseded':
       return `superseded: fetched ${iso(f.fetchedMs)}, but ${f.lastError}`;
+    case 'gone':
+      return `removed upstream: missing from the complete listings since ${iso(f.goneMs ?? null)}${f.localPath ? `; landed copy ${f.localPath}` : ''}`;
   }
 }
 
@@ -274,7 +276,7 @@ export function whyLines(answers: readonly WhyAnswer[]): string[] {
     lines.push(`${a.source}:${a.path}: ${a.verdict}`);
     for (const v of a.versions.slice(0, 5)) {
       lines.push(
-        `  version ${formatVersion(v)}: ${v.state}, first seen ${iso(v.firstSeenMs)}${v.fetchedMs ? `, fetched ${iso(v.fetchedMs)}` : ''}`,
+        `  version ${formatVersion(v)}: ${v.state}, first seen ${iso(v.firstSeenMs)}${v.fetchedMs ? `, fetched ${iso(v.fetchedMs)}` : ''}${v.goneMs ? `, gone ${iso(v.goneMs)}` : ''}`,
       );
       for (const r of v.plugins) {
         lines.push(

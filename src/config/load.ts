@@ -39,6 +39,10 @@ export interface SourceConfig extends SourceSettings {
   readonly concurrency: number;
   readonly minAgeMs: number;
   readonly maxAgeMs?: number;
+  /** Complete listings in a row without a file before it is `gone`; 0: never (WIS2: no listings). */
+  readonly goneAfterListings: number;
+  /** Remove the landed copy of a gone file. */
+  readonly mirrorDeletes: boolean;
   readonly stableListings: number;
   readonly settleDelayMs: number;
   readonly maxFilesPerPoll: number;

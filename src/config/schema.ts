@@ -108,6 +108,19 @@ export const sourceSchema = z
     concurrency: z.number().int().min(1).max(64).default(4).describe('Parallel downloads for this source.'),
     minAge: duration('A file must be at least this old (by its mtime) before it is fetched.').default(0),
     maxAge: duration('Files older than this are ignored.').optional(),
+    goneAfterListings: z
+      .number()
+      .int()
+      .min(0)
+      .max(1000)
+      .default(3)
+      .describe(
+        'Complete listings in a row without a file before its version is recorded as gone (removed upstream); 0 never.',
+      ),
+    mirrorDeletes: z
+      .boolean()
+      .default(false)
+      .describe('Remove the landed copy of a file gone upstream (never anything outside the landing tree).'),
     stableListings: z
       .number()
       .int()
@@ -227,6 +240,7 @@ export const EVENT_KIND_NAMES = [
   'failed',
   'quarantined',
   'output',
+  'gone',
   'volume-complete',
   'volume-partial',
   'volume-processed',

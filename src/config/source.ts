@@ -67,6 +67,9 @@ export function normaliseSource(
     minAgeMs: s.minAge,
     ...(s.maxAge !== undefined && { maxAgeMs: s.maxAge }),
     stableListings: kind.announcesComplete ? 1 : s.stableListings,
+    // Notifications are no listings: nothing is ever missing from one.
+    goneAfterListings: kind.announcesComplete ? 0 : s.goneAfterListings,
+    mirrorDeletes: s.mirrorDeletes,
     settleDelayMs: s.settleDelay,
     maxFilesPerPoll: s.maxFilesPerPoll,
     maxAttempts: s.maxAttempts,

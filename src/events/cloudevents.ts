@@ -23,6 +23,7 @@ const SEVERITY: Record<EventKind, CloudEvent['severity']> = {
   output: 'info',
   failed: 'warning',
   quarantined: 'error',
+  gone: 'info',
   'volume-complete': 'info',
   'volume-partial': 'info',
   'volume-processed': 'info',
@@ -44,6 +45,8 @@ function title(e: OutboxEvent): string {
       return `${e.source}: ${f.path} failed (${f.stage ?? 'fetch'}), will be retried`;
     case 'quarantined':
       return `${e.source}: ${f.path} quarantined after ${f.attempts ?? 0} attempts`;
+    case 'gone':
+      return `${e.source}: ${f.path} removed upstream`;
     case 'volume-complete':
       return `${e.source}: volume ${f.path} complete`;
     case 'volume-partial':

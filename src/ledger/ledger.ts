@@ -9,6 +9,8 @@
  *   rejected: a hostile or unusable remote name; recorded, never fetched.
  *   superseded: fetched, but a newer version landed on its path before its plugins ran; the
  *   newer version is processed instead (the landing tree holds one version per path).
+ *   gone: removed upstream, missing from several complete listings in a row (removed-upstream.ts,
+ *   a role of its own); listed again, it is `seen` and fetched anew.
  *
  * The ledger is the composition of its roles; a consumer asks for the role it uses:
  *   FileTransitions  the engine's writes (listing, claims, landing, plugin runs, recovery)

@@ -14,7 +14,8 @@ export type FileState =
   | 'failed'
   | 'quarantined'
   | 'rejected'
-  | 'superseded';
+  | 'superseded'
+  | 'gone';
 export type FailedStage = 'fetch' | 'process';
 export type PluginRunState = 'running' | 'succeeded' | 'failed' | 'quarantined';
 
@@ -28,6 +29,7 @@ export const FILE_STATES: readonly FileState[] = [
   'quarantined',
   'rejected',
   'superseded',
+  'gone',
 ];
 
 export interface FileRecord {
@@ -56,6 +58,8 @@ export interface FileRecord {
   readonly updatedMs: number;
   /** The server's strong ETag for this version (HTTP, S3), when it gave one. */
   readonly etag?: string;
+  /** When the version was recorded as removed upstream (state `gone`). */
+  readonly goneMs?: number;
 }
 
 export interface PluginRunRecord {
@@ -195,7 +199,7 @@ export interface SourceStatus {
 }
 
 /** Transitions that write an outbox event when a sink wants them. */
-export type FileEventKind = 'fetched' | 'processed' | 'failed' | 'quarantined' | 'output';
+export type FileEventKind = 'fetched' | 'processed' | 'failed' | 'quarantined' | 'output' | 'gone';
 /**
  * Radar volumes: `volume-complete` / `volume-partial` when a volume version is handed on (data
  * events, like `fetched`), then its volume plugins' outcome as the file kinds do.

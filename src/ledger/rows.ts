@@ -40,6 +40,8 @@ export interface FileRow {
   updated_ms: number;
   /** Strong ETag of the version (HTTP, S3), '' when none. */
   etag: string;
+  /** When the version was found removed upstream; null otherwise (absent in old rows). */
+  gone_ms?: number | null;
 }
 
 export interface RunRow {
@@ -147,6 +149,7 @@ export function toRecord(r: FileRow): FileRecord {
     leaseUntilMs: r.lease_until_ms,
     updatedMs: r.updated_ms,
     ...(r.etag && { etag: r.etag }),
+    ...(r.gone_ms != null && { goneMs: Number(r.gone_ms) }),
   };
 }
 

@@ -108,12 +108,14 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
   const registry = new Registry();
   if (options.instance !== undefined) registry.setDefaultLabels({ instance: options.instance });
   const registers = [registry];
+  const { declareSource: declareListings, ...listings } = listingMetrics(registers);
   const { declareSource: declareFiles, ...files } = fileMetrics(registers, nowMs);
   const { declarePlugin, ...plugins } = pluginMetrics(registers);
   const { declareSource: declarePolls, ...polls } = pollMetrics(registers);
   const metrics: Metrics = {
     registry,
     contentType: registry.contentType,
+    ...listings,
     ...files,
     ...plugins,
     ...polls,
@@ -122,6 +124,7 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
     ...volumeMetrics(registers),
     declare({ sources, plugins: names }) {
       for (const s of sources) {
+        declareListings(s);
         declareFiles(s);
         declarePolls(s);
       }
@@ -138,14 +141,10 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
 
 type Registers = Registry[];
 
-/** Listings, transfers, failures and quarantines per source, and the newest file's age. */
-function fileMetrics(
+/** Listings per source: entries seen, listings cut short, lines in no known format. */
+function listingMetrics(
   registers: Registers,
-  nowMs: () => number,
-): Pick<
-  Metrics,
-  'filesListed' | 'fileFetched' | 'fileFailed' | 'fileQuarantined' | 'listingTruncated' | 'listingLinesUnparsed'
-> & {
+): Pick<Metrics, 'filesListed' | 'listingTruncated' | 'listingLinesUnparsed'> & {
   declareSource(source: string): void;
 } {
   const listed = new Counter({
@@ -154,6 +153,39 @@ function fileMetrics(
     labelNames: ['source'] as const,
     registers,
   });
+  const truncated = new Counter({
+    name: 'poller_listing_truncated_total',
+    help: 'Listings that looked cut short by a server cap.',
+    labelNames: ['source'] as const,
+    registers,
+  });
+  const unparsedLines = new Counter({
+    name: 'poller_listing_lines_unparsed_total',
+    help: 'Listing lines in no known format, skipped (the listing is then not complete).',
+    labelNames: ['source'] as const,
+    registers,
+  });
+  return {
+    declareSource(source) {
+      for (const c of [listed, truncated, unparsedLines]) c.inc({ source }, 0);
+    },
+    filesListed(source, n) {
+      listed.inc({ source }, n);
+    },
+    listingTruncated(source) {
+      truncated.inc({ source });
+    },
+    listingLinesUnparsed(source, n) {
+      unparsedLines.inc({ source }, n);
+    },
+  };
+}
+
+/** Transfers, failures and quarantines per source, and the newest file's age. */
+function fileMetrics(
+  registers: Registers,
+  nowMs: () => number,
+): Pick<Metrics, 'fileFetched' | 'fileFailed' | 'fileQuarantined'> & { declareSource(source: string): void } {
   const fetched = new Counter({
     name: 'poller_files_fetched_total',
     help: 'Files downloaded and landed.',
@@ -185,18 +217,6 @@ function fileMetrics(
     buckets: FETCH_BUCKETS_S,
     registers,
   });
-  const truncated = new Counter({
-    name: 'poller_listing_truncated_total',
-    help: 'Listings that looked cut short by a server cap.',
-    labelNames: ['source'] as const,
-    registers,
-  });
-  const unparsedLines = new Counter({
-    name: 'poller_listing_lines_unparsed_total',
-    help: 'Listing lines in no known format, skipped (the listing is then not complete).',
-    labelNames: ['source'] as const,
-    registers,
-  });
   const newestMtimeMs = new Map<string, number>();
   new Gauge({
     name: 'poller_newest_file_age_seconds',
@@ -210,11 +230,8 @@ function fileMetrics(
   });
   return {
     declareSource(source) {
-      for (const c of [listed, fetched, fetchedBytes, quarantined, truncated, unparsedLines]) c.inc({ source }, 0);
+      for (const c of [fetched, fetchedBytes, quarantined]) c.inc({ source }, 0);
       for (const stage of ['fetch', 'process'] as const) failed.inc({ source, stage }, 0);
-    },
-    filesListed(source, n) {
-      listed.inc({ source }, n);
     },
     fileFetched(source, bytes, durationMs, mtimeMs) {
       fetched.inc({ source });
@@ -229,12 +246,6 @@ function fileMetrics(
     },
     fileQuarantined(source) {
       quarantined.inc({ source });
-    },
-    listingTruncated(source) {
-      truncated.inc({ source });
-    },
-    listingLinesUnparsed(source, n) {
-      unparsedLines.inc({ source }, n);
     },
   };
 }

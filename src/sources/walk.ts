@@ -31,6 +31,8 @@ export interface WalkResult {
   truncated: boolean;
   /** Listing lines the source could not read, summed over the directories listed. */
   unparsedLines: number;
+  /** The directories listed ('' is the root). */
+  dirs: string[];
 }
 
 export async function walkSource(
@@ -45,7 +47,7 @@ export async function walkSource(
   },
 ): Promise<WalkResult> {
   const limit = pLimit(Math.max(1, opts.concurrency));
-  const result: WalkResult = { files: [], dirsListed: 0, skipped: 0, truncated: false, unparsedLines: 0 };
+  const result: WalkResult = { files: [], dirsListed: 0, skipped: 0, truncated: false, unparsedLines: 0, dirs: [] };
   let seenEntries = 0;
   const visit = async (dir: string, depth: number): Promise<void> => {
     opts.signal.throwIfAborted();
@@ -57,6 +59,7 @@ export async function walkSource(
       }),
     );
     result.dirsListed++;
+    result.dirs.push(dir);
     if (entries.truncated) result.truncated = true;
     result.unparsedLines += entries.unparsedLines ?? 0;
     const subdirs: string[] = [];

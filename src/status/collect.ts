@@ -26,12 +26,14 @@ export interface CollectStatusInput {
 
 export async function collectStatus(input: CollectStatusInput): Promise<StatusReport> {
   const { ledger, nowMs } = input;
-  const [rows, activity, failed, quarantined] = await Promise.all([
+  const [rows, activity, failed, quarantined, goneFiles] = await Promise.all([
     ledger.status(),
     ledger.activity(nowMs, CHART_SLOT_MS, CHART_SLOTS),
     ledger.files({ state: 'failed', limit: MAX_FAILURES }),
     ledger.files({ state: 'quarantined', limit: MAX_FAILURES }),
+    ledger.files({ state: 'gone', limit: MAX_FAILURES }),
   ]);
+  const gone = goneFiles.map((f) => ({ source: f.source, path: f.path, goneMs: f.goneMs ?? f.updatedMs }));
   const files = [...failed, ...quarantined];
   const runs = await ledger.pluginRuns(files.map((f) => f.id));
   const failures = files.map((f) => failureView(f, runs.get(f.id) ?? []));
@@ -43,6 +45,7 @@ export async function collectStatus(input: CollectStatusInput): Promise<StatusRe
     paused: input.paused,
     activity,
     failures,
+    gone,
     ...(input.products && { products: input.products }),
   });
 }

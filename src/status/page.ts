@@ -142,8 +142,18 @@ ${rows}
 </tbody></table><p class="hint">Select a row for <code>poller why</code>.</p>`
     : '<p class="none">No failed or quarantined files.</p>';
 
+  const gone = r.gone ?? [];
+  const goneRows = gone
+    .map(
+      (g) =>
+        `<tr><td data-label="when">${ago(g.goneMs)}</td><td data-label="source">${esc(g.source)}</td><td data-label="path" class="path">${esc(g.path)}</td></tr>`,
+    )
+    .join('\n');
+  const goneSection = gone.length
+    ? `\n<section class="failures-section gone-section"><h2>Removed upstream <span class="n">${gone.length}</span></h2><table class="failures"><thead><tr><th>when</th><th>source</th><th>path</th></tr></thead><tbody>\n${goneRows}\n</tbody></table></section>`
+    : '';
   return `<section class="sources" aria-label="sources">${cards}</section>
-<section class="failures-section"><h2>Failures and quarantines <span class="n">${r.failures.length}</span></h2>${failures}</section>`;
+<section class="failures-section"><h2>Failures and quarantines <span class="n">${r.failures.length}</span></h2>${failures}</section>${goneSection}`;
 }
 
 /** The little of the DOM the page script uses (the project compiles without the DOM library). */

@@ -78,6 +78,14 @@ export interface FailureView {
   updatedMs: number;
 }
 
+/** A file version removed upstream (state `gone`). */
+export interface GoneView {
+  source: string;
+  path: string;
+  /** When it was found missing from the complete listings. */
+  goneMs: number;
+}
+
 export interface StatusReport {
   version: number;
   generatedAtMs: number;
@@ -85,6 +93,8 @@ export interface StatusReport {
   sources: SourceStatusView[];
   /** Newest first. */
   failures: FailureView[];
+  /** Files removed upstream, newest first (the latest few). */
+  gone?: GoneView[];
 }
 
 export interface StatusSourceConfig {
@@ -114,6 +124,7 @@ export interface StatusInput {
   /** From `ledger.activity(nowMs, CHART_SLOT_MS, CHART_SLOTS)`. */
   activity: ReadonlyArray<{ source: string; slot: number; files: number; bytes: number }>;
   failures: readonly FailureView[];
+  gone?: readonly GoneView[];
   /** Lateness per product, from the daemon's tracker; absent: no product rows. */
   products?: readonly ProductStatus[];
 }
@@ -198,5 +209,13 @@ export function buildStatusReport(input: StatusInput): StatusReport {
     };
   });
   const failures = [...input.failures].sort((a, b) => b.updatedMs - a.updatedMs).slice(0, MAX_FAILURES);
-  return { version: STATUS_VERSION, generatedAtMs: input.nowMs, startedAtMs: input.startedAtMs, sources, failures };
+  const gone = [...(input.gone ?? [])].sort((a, b) => b.goneMs - a.goneMs).slice(0, MAX_FAILURES);
+  return {
+    version: STATUS_VERSION,
+    generatedAtMs: input.nowMs,
+    startedAtMs: input.startedAtMs,
+    sources,
+    failures,
+    ...(gone.length > 0 && { gone }),
+  };
 }

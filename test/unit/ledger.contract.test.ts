@@ -4,6 +4,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import type { Observation, ObserveOptions } from '../../src/ledger/ledger.js';
+import { hasRemovedUpstream, type ListingCoverage } from '../../src/ledger/removed-upstream.js';
 import { MIGRATIONS } from '../../src/ledger/sqlite/migrations.js';
 import { SqliteLedger } from '../../src/ledger/sqlite/sqlite-ledger.js';
 import type { RemoteEntry } from '../../src/sources/source.js';
@@ -341,6 +342,89 @@ describe.each(LEDGER_BACKENDS)('ledger contract: $name', (backend) => {
     expect((await l.files({ path: 'A' })).map((f) => f.path)).toEqual(['a']);
     expect((await l.history('s', 'a')).map((f) => f.state)).toEqual(['processed']);
     expect((await l.liveFetches()).map((f) => f.sizeBytes).sort()).toEqual([1, 2]);
+  });
+});
+
+describe.each(LEDGER_BACKENDS)('ledger contract, removed upstream: $name', (backend) => {
+  closeLedgersAfterEach();
+
+  const cover = (present: string[], dirs: string[] = ['', 'd'], mtimeFromMs?: number): ListingCoverage => ({
+    present: new Set(present),
+    covers: (p) => dirs.includes(path.posix.dirname(p) === '.' ? '' : path.posix.dirname(p)),
+    ...(mtimeFromMs !== undefined && { mtimeFromMs }),
+  });
+
+  it('a version missing from N complete listings in a row is gone (once, with an event); a sighting between resets the count', async () => {
+    const opened = await backend.open();
+    const l = opened.ledger;
+    if (!hasRemovedUpstream(l)) throw new Error('backend does not record removals');
+    l.setOutbox([{ sink: 'ce', kinds: ['gone'], sources: null }]);
+    const files = ['a.bufr', 'b.bufr', 'd/c.bufr', 'far/e.bufr', 'old.bufr'];
+    await l.observe(
+      's',
+      files.map((p, i) => entry(p, 10, p === 'old.bufr' ? T0 - 40 * 86_400_000 : T0 - 3_600_000 - i)),
+      opts(T0),
+    );
+    const { ready } = await l.observe(
+      's',
+      files.map((p, i) => entry(p, 10, p === 'old.bufr' ? T0 - 40 * 86_400_000 : T0 - 3_600_000 - i)),
+      opts(T0 + 1000),
+    );
+    const claimed = await l.claimForFetch(
+      ready.map((r) => r.id),
+      'me',
+      T0 + 60_000,
+      T0 + 1000,
+    );
+    await l.markFetched(
+      claimed.map((r) => ({ id: r.id, localPath: `/landing/s/${r.path}`, done: true })),
+      'me',
+      T0 + 1000,
+    );
+    const window = T0 - 30 * 86_400_000;
+    // a.bufr and d/c.bufr vanish; far/ is not listed (outside the window); old.bufr is past maxAge.
+    const listed = ['b.bufr'];
+    const r1 = await l.recordAbsences('s', cover(listed, ['', 'd'], window), { nowMs: T0 + 2000, goneAfter: 3 });
+    expect(r1).toMatchObject({ missing: 2, gone: [], back: 0 });
+    // a.bufr shows up once in between: its count starts again.
+    await l.recordAbsences('s', cover([...listed, 'a.bufr'], ['', 'd'], window), { nowMs: T0 + 3000, goneAfter: 3 });
+    const r3 = await l.recordAbsences('s', cover(listed, ['', 'd'], window), { nowMs: T0 + 4000, goneAfter: 3 });
+    expect(r3.gone.map((g) => [g.path, g.state, g.goneMs, g.localPath])).toEqual([
+      ['d/c.bufr', 'gone', T0 + 4000, '/landing/s/d/c.bufr'],
+    ]);
+    expect(r3.missing).toBe(1);
+    await l.recordAbsences('s', cover(listed, ['', 'd'], window), { nowMs: T0 + 5000, goneAfter: 3 });
+    const r5 = await l.recordAbsences('s', cover(listed, ['', 'd'], window), { nowMs: T0 + 6000, goneAfter: 3 });
+    expect(r5.gone.map((g) => g.path)).toEqual(['a.bufr']);
+    // Never twice, never outside what was listed.
+    const r6 = await l.recordAbsences('s', cover(listed, ['', 'd'], window), { nowMs: T0 + 7000, goneAfter: 3 });
+    expect(r6).toMatchObject({ missing: 0, gone: [], back: 0 });
+    const gone = await l.files({ source: 's', state: 'gone' });
+    expect(gone.map((f) => f.path).sort()).toEqual(['a.bufr', 'd/c.bufr']);
+    expect((await l.files({ source: 's', path: 'far/e.bufr' }))[0]?.state).toBe('processed');
+    expect((await l.files({ source: 's', path: 'old.bufr' }))[0]?.state).toBe('processed');
+    const events = await l.pendingEvents('ce', 10);
+    expect(events.map((e) => [e.kind, e.fact.path, e.fact.localPath])).toEqual([
+      ['gone', 'd/c.bufr', '/landing/s/d/c.bufr'],
+      ['gone', 'a.bufr', '/landing/s/a.bufr'],
+    ]);
+    expect((await l.status()).find((s) => s.name === 's')?.counts.gone).toBe(2);
+    // Listed again: seen, and fetched anew once it settles.
+    const back = await l.recordAbsences('s', cover([...listed, 'a.bufr'], ['', 'd'], window), {
+      nowMs: T0 + 8000,
+      goneAfter: 3,
+    });
+    expect(back.back).toBe(1);
+    const again = await l.observe('s', [entry('a.bufr', 10, T0 - 3_600_000)], opts(T0 + 9000));
+    expect(again.ready.map((r) => r.path)).toEqual(['a.bufr']);
+    // Retention prunes gone versions like processed ones.
+    const pruned = await l.prune(
+      { windows: [{ source: 's', mtimeBeforeMs: T0 }], quarantinedBeforeMs: 0 },
+      { limit: 100, nowMs: T0 + 10_000 },
+    );
+    expect(pruned.files).toBeGreaterThanOrEqual(1);
+    expect(await l.files({ source: 's', state: 'gone' })).toEqual([]);
+    await l.close();
   });
 });
 

@@ -95,6 +95,22 @@ describe('buildStatusReport', () => {
     expect(buildStatusReport(input()).sources[1]).toMatchObject({ name: 'south', state: 'late' });
   });
 
+  it('lists files removed upstream, newest first, with when; the page shows them escaped', () => {
+    const r = buildStatusReport(
+      input({
+        gone: [
+          { source: 'north', path: 'old/<a>.bufr', goneMs: NOW - 3 * MIN },
+          { source: 'north', path: 'new.bufr', goneMs: NOW - MIN },
+        ],
+      }),
+    );
+    expect(r.gone?.map((g) => g.path)).toEqual(['new.bufr', 'old/<a>.bufr']);
+    const html = renderStatusBody(r);
+    expect(html).toContain('Removed upstream');
+    expect(html).toContain('old/&lt;a&gt;.bufr');
+    expect(buildStatusReport(input()).gone).toBeUndefined();
+  });
+
   it('fills the 24 h chart oldest first and sums the last hour from the newest twelve slots', () => {
     const north = buildStatusReport(input()).sources[0]!;
     expect(north.chart.files).toHaveLength(CHART_SLOTS);

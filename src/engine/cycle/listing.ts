@@ -4,6 +4,8 @@
  */
 import type { SourceConfig } from '../../config/load.js';
 import type { Ledger, Observation } from '../../ledger/ledger.js';
+import type { ListingCoverage } from '../../ledger/removed-upstream.js';
+import { dirOf } from '../../ledger/rows.js';
 import type { KnownVersion, RemoteEntry } from '../../sources/source.js';
 import { type WalkFilter, walkSource } from '../../sources/walk.js';
 import { unsafeRemotePathReason } from '../../transfer/landing-path.js';
@@ -14,6 +16,8 @@ import type { CycleOptions } from './types.js';
 export interface Listed {
   readonly observations: Observation[];
   readonly truncated: boolean;
+  /** What the listing covered, when it is complete (no cap hit, no line left unread). */
+  readonly coverage?: ListingCoverage;
   /** When the listing ended: the time the observations are recorded at. */
   readonly atMs: number;
 }
@@ -60,7 +64,15 @@ export async function listOnce(ctx: CycleContext, filter: WalkFilter): Promise<L
   const atMs = ctx.now();
   const observations = toObservations(walk.files, src, opts, atMs);
   ctx.emit.listed?.(src.name, observations.length, walk.truncated, walk.unparsedLines);
-  return { observations, truncated: walk.truncated, atMs };
+  const complete = !walk.truncated && walk.unparsedLines === 0;
+  if (!complete) return { observations, truncated: walk.truncated, atMs };
+  const listedDirs = new Set(walk.dirs);
+  const coverage: ListingCoverage = {
+    present: new Set(walk.files.map((f) => f.path)),
+    covers: (p) => listedDirs.has(dirOf(p)) && filter.matches(p),
+    ...(src.maxAgeMs !== undefined && { mtimeFromMs: atMs - src.maxAgeMs }),
+  };
+  return { observations, truncated: walk.truncated, coverage, atMs };
 }
 
 /** The ledger's latest version of a path, for sources that would otherwise ask the server (HTTP HEAD). */

@@ -7,7 +7,8 @@
 import type { FileRecord } from '../../ledger/ledger.js';
 import { sleep } from '../../transfer/retry.js';
 import type { CycleContext } from './context.js';
-import { listOnce, walkFilter } from './listing.js';
+import { type Listed, listOnce, walkFilter } from './listing.js';
+import { recordRemovals } from './removed.js';
 
 /** This instance's lister lease on a shared ledger: its observations are fenced by the epoch. */
 export interface ListerLease {
@@ -21,9 +22,11 @@ export async function listAndSettle(ctx: CycleContext, lister?: ListerLease): Pr
   const filter = walkFilter(src);
   const listings = opts.settleWithinCycle ? src.stableListings : 1;
   let ready: FileRecord[] = [];
+  let last: Listed | undefined;
   for (let round = 0; round < listings; round++) {
     if (round > 0) await sleep(src.settleDelayMs, opts.signal);
     const listed = await listOnce(ctx, filter);
+    last = listed;
     const result = await ctx.deps.ledger.observe(src.name, listed.observations, {
       nowMs: listed.atMs,
       minAgeMs: src.minAgeMs,
@@ -44,5 +47,7 @@ export async function listAndSettle(ctx: CycleContext, lister?: ListerLease): Pr
     // Another listing only helps files that are settling and not too young for minAge.
     if (result.counts.settling === 0 || opts.dryRun) break;
   }
+  // One count per cycle, from its last listing: settle rounds are not listings of their own.
+  if (last !== undefined) await recordRemovals(ctx, last);
   return ready;
 }

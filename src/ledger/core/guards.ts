@@ -40,17 +40,25 @@ export const CLAIMED_STATES = ['fetching', 'processing'] as const satisfies read
 export const CLAIMED_SQL = `state IN ('fetching', 'processing')`;
 
 /**
- * Done versions retention may delete once past their window: processed, superseded, rejected,
+ * Done versions retention may delete once past their window: processed, gone, superseded, rejected,
  * seen or failed-to-fetch (a listing skips them now), and quarantined ones given up before the
  * hold. In-flight and plugin-retrying rows are kept.
  */
 export function isPrunable(r: GuardRow, quarantinedBeforeMs: number): boolean {
-  if (r.state === 'processed' || r.state === 'superseded' || r.state === 'rejected' || r.state === 'seen') return true;
+  // A version gone upstream is done like a processed one.
+  if (
+    r.state === 'processed' ||
+    r.state === 'gone' ||
+    r.state === 'superseded' ||
+    r.state === 'rejected' ||
+    r.state === 'seen'
+  )
+    return true;
   if (r.state === 'failed') return r.stage === 'fetch';
   return r.state === 'quarantined' && r.done_ms != null && r.done_ms < quarantinedBeforeMs;
 }
 export const prunableSql = (quarantinedBefore: string): string =>
-  `(state IN ('processed', 'superseded', 'rejected', 'seen') OR (state = 'failed' AND stage = 'fetch')
+  `(state IN ('processed', 'gone', 'superseded', 'rejected', 'seen') OR (state = 'failed' AND stage = 'fetch')
      OR (state = 'quarantined' AND done_ms < ${quarantinedBefore}))`;
 
 /** States of a version that has landed bytes (the newest fetched mtime of the status page). */

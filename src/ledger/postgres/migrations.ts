@@ -105,6 +105,9 @@ export const PG_MIGRATIONS: readonly string[] = [
    ALTER TABLE files ADD CONSTRAINT files_version UNIQUE (source, path, size_bytes, mtime_ms, etag);`,
   // The status page's chart: files fetched per source per time slot over 24 h.
   `CREATE INDEX files_by_fetched ON files (fetched_ms, source, size_bytes) WHERE fetched_ms IS NOT NULL;`,
+  // Removed upstream: complete listings in a row that missed the path, and when it was found gone.
+  `ALTER TABLE files ADD COLUMN missed_listings integer NOT NULL DEFAULT 0;
+   ALTER TABLE files ADD COLUMN gone_ms bigint;`,
 ];
 
 /** Advisory lock key of the sweep: one instance sweeps at a time ("pollersw"). */

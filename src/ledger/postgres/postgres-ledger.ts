@@ -13,6 +13,7 @@ import { PermanentError } from '../../errors.js';
 import type { InstanceRegistry, Ledger, SharedListing } from '../ledger.js';
 import { OutboxRouter } from '../outbox-routes.js';
 import type * as R from '../records.js';
+import type { AbsenceOptions, AbsenceResult, ListingCoverage, RemovedUpstream } from '../removed-upstream.js';
 import { type FileRow, toRun } from '../rows.js';
 import { recordListing } from './listing.js';
 import { fetchedEvents, fetchFailedEvents, finishedEvents } from './outbox-events.js';
@@ -31,6 +32,7 @@ import * as outbox from './sql/outbox.js';
 import { markPluginRunning, runsOf } from './sql/plugin-runs.js';
 import { prune } from './sql/prune.js';
 import { fileById, history, queryFiles } from './sql/read-files.js';
+import { recordAbsences } from './sql/record-absences.js';
 import { recoverStale } from './sql/recover-stale.js';
 import { releaseFetch } from './sql/release-fetch.js';
 import { scheduleRetry } from './sql/schedule-retry.js';
@@ -53,7 +55,7 @@ export interface PostgresLedgerOptions {
   readonly onIdleError?: (err: Error) => void;
 }
 
-export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing {
+export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, RemovedUpstream {
   readonly #pool: pg.Pool;
   readonly #outbox = new OutboxRouter();
   readonly #displayUrl: string;
@@ -211,6 +213,10 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing {
 
   scheduleRetry(f: R.RetryFilter, nowMs: number): Promise<number[]> {
     return this.#tx((c) => scheduleRetry(c, f, nowMs));
+  }
+
+  recordAbsences(source: string, coverage: ListingCoverage, opts: AbsenceOptions): Promise<AbsenceResult> {
+    return this.#tx((c) => recordAbsences(c, this.#outbox, source, coverage, opts));
   }
 
   forget(f: R.ForgetFilter): Promise<number> {

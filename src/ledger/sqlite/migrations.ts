@@ -180,4 +180,7 @@ export const MIGRATIONS: readonly string[] = [
   // A member whose file version was forgotten (`poller forget`): when the file comes back, even
   // with the same version, it reopens the volume instead of counting as already there.
   `ALTER TABLE volume_members ADD COLUMN forgotten INTEGER NOT NULL DEFAULT 0;`,
+  // Removed upstream: complete listings in a row that missed the path, and when it was found gone.
+  `ALTER TABLE files ADD COLUMN missed_listings INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE files ADD COLUMN gone_ms INTEGER;`,
 ];

@@ -36,7 +36,9 @@ import type {
   RetryFilter,
   SourceStatus,
 } from '../records.js';
+import type { AbsenceOptions, AbsenceResult, ListingCoverage, RemovedUpstream } from '../removed-upstream.js';
 import { type FileRow, SUPERSEDED_MESSAGE, sourceStatuses, toRecord, toRun } from '../rows.js';
+import { recordAbsences } from './absences.js';
 import { openDatabase } from './database.js';
 import { QuietCache, recordListing } from './listing.js';
 import { SqliteOutbox } from './outbox.js';
@@ -51,7 +53,7 @@ export interface SqliteLedgerOptions {
   readonly?: boolean;
 }
 
-export class SqliteLedger implements Ledger {
+export class SqliteLedger implements Ledger, RemovedUpstream {
   readonly #db: Database.Database;
   readonly #s: Statements;
   readonly volumes: SqliteVolumeLedger;
@@ -286,6 +288,15 @@ export class SqliteLedger implements Ledger {
         return plan.fileIds;
       })
       .immediate();
+  }
+
+  async recordAbsences(source: string, coverage: ListingCoverage, opts: AbsenceOptions): Promise<AbsenceResult> {
+    const result = recordAbsences(this.#db, source, coverage, opts, (row) => {
+      if (this.#outbox.enabled) this.#outbox.emit('gone', row, { localPath: row.local_path }, opts.nowMs);
+    });
+    // A version listed again must be looked at by the next listing.
+    if (result.back > 0) this.#quiet.clear();
+    return result;
   }
 
   async forget(f: ForgetFilter): Promise<number> {

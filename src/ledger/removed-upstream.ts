@@ -1,0 +1,83 @@
+/**
+ * Files removed upstream: a version whose path is missing from `goneAfter` complete listings in a
+ * row is recorded as `gone`. Only listings that are whole count (no failure, no cap, no line left
+ * unread: the caller decides), and only paths the listing covered: under a directory it listed,
+ * matched by the source's filter, not older than its age window. The decision is pure and shared
+ * by the ledger backends; they run the SQL.
+ */
+import type { FileRecord, FileState, Ledger } from './ledger.js';
+
+/** What one complete listing covered. */
+export interface ListingCoverage {
+  /** Paths of the files the listing showed (before any age window). */
+  readonly present: ReadonlySet<string>;
+  /** Whether a path lies where the listing looked: a directory listed whole, matched by the filter. */
+  readonly covers: (path: string) => boolean;
+  /** Versions with a file time before this are outside the listed window (maxAge): never counted. */
+  readonly mtimeFromMs?: number;
+}
+
+export interface AbsenceOptions {
+  readonly nowMs: number;
+  /** Complete listings in a row without a path before its versions are `gone` (at least 1). */
+  readonly goneAfter: number;
+}
+
+export interface AbsenceResult {
+  /** Versions missing from this listing (counted, not yet gone). */
+  readonly missing: number;
+  /** Versions recorded as gone by this listing, with where they had landed. */
+  readonly gone: readonly FileRecord[];
+  /** Gone versions listed again: back to `seen`, fetched anew. */
+  readonly back: number;
+}
+
+/** A ledger that records files removed upstream. */
+export interface RemovedUpstream {
+  recordAbsences(source: string, coverage: ListingCoverage, opts: AbsenceOptions): Promise<AbsenceResult>;
+}
+
+export function hasRemovedUpstream(l: Ledger): l is Ledger & RemovedUpstream {
+  return typeof (l as Partial<RemovedUpstream>).recordAbsences === 'function';
+}
+
+/** States whose versions can be found gone; in-flight rows wait for their claim to end. */
+export const ABSENCE_STATES: readonly FileState[] = ['seen', 'fetched', 'processed', 'failed', 'quarantined', 'gone'];
+
+/** The columns of a candidate row the decision needs. */
+export interface AbsenceRow {
+  readonly id: number;
+  readonly path: string;
+  readonly mtime_ms: number;
+  readonly state: FileState;
+  readonly missed_listings: number;
+}
+
+export interface AbsencePlan {
+  /** Present again after being missed: the count goes back to 0. */
+  readonly reset: number[];
+  /** Missed once more, not yet gone: id and the new count. */
+  readonly missed: Array<{ id: number; missed: number }>;
+  /** Now gone: id and the count. */
+  readonly gone: Array<{ id: number; missed: number }>;
+  /** Gone versions listed again. */
+  readonly back: number[];
+}
+
+export function planAbsences(rows: readonly AbsenceRow[], coverage: ListingCoverage, goneAfter: number): AbsencePlan {
+  const plan: AbsencePlan = { reset: [], missed: [], gone: [], back: [] };
+  const after = Math.max(1, Math.floor(goneAfter));
+  for (const r of rows) {
+    if (coverage.present.has(r.path)) {
+      if (r.state === 'gone') plan.back.push(r.id);
+      else if (r.missed_listings > 0) plan.reset.push(r.id);
+      continue;
+    }
+    if (r.state === 'gone' || !coverage.covers(r.path)) continue;
+    if (coverage.mtimeFromMs !== undefined && r.mtime_ms < coverage.mtimeFromMs) continue;
+    const missed = r.missed_listings + 1;
+    if (missed >= after) plan.gone.push({ id: r.id, missed });
+    else plan.missed.push({ id: r.id, missed });
+  }
+  return plan;
+}
