@@ -82,6 +82,42 @@ function isPlugin(value: unknown): value is Plugin | VolumePlugin {
 export async function loadPlugin(cfg: PluginConfig, index: number, baseDir: string): Promise<LoadedPlugin> {
   const at = `plugins[${index}]`;
   const { url, origin } = resolveSpecifier(cfg.use, baseDir);
+  const plugin = await importPlugin(cfg.use, url, origin, at);
+  const options = pluginOptions(plugin, cfg.options, at);
+  if (plugin.kind !== undefined && plugin.kind !== 'file' && plugin.kind !== 'volume') {
+    throw new ConfigError([
+      `${at}.use: plugin "${plugin.name}" has kind "${String(plugin.kind)}"; a plugin's kind is file (the default) or volume`,
+    ]);
+  }
+  const kind = plugin.kind === 'volume' ? 'volume' : 'file';
+  const isolate = cfg.isolate ?? plugin.isolate ?? 'worker';
+  let moduleUrl: string | undefined;
+  if (isolate !== 'none') {
+    try {
+      moduleUrl = runnableUrl(resolveForHost(url));
+    } catch (err) {
+      throw new ConfigError([`${at}.isolate: ${(err as Error).message}, or set isolate: none`]);
+    }
+  }
+  return {
+    name: cfg.name ?? plugin.name,
+    plugin,
+    kind,
+    options,
+    ...matchers(cfg.match ?? plugin.match, kind),
+    ...(cfg.sources && { sources: cfg.sources }),
+    timeoutMs: cfg.timeoutMs ?? plugin.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    maxAttempts: cfg.maxAttempts,
+    concurrency: cfg.concurrency ?? os.availableParallelism(),
+    isolate,
+    memoryLimitMb: cfg.memoryLimitMb ?? plugin.memoryLimitMb ?? DEFAULT_MEMORY_LIMIT_MB,
+    ...(moduleUrl !== undefined && { moduleUrl, rawOptions: cfg.options }),
+    origin,
+  };
+}
+
+/** The module's default export, checked to be a plugin of this API version. */
+async function importPlugin(use: string, url: string, origin: string, at: string): Promise<LoadedPlugin['plugin']> {
   let mod: { default?: unknown };
   try {
     mod = (await import(url)) as { default?: unknown };
@@ -90,7 +126,7 @@ export async function loadPlugin(cfg: PluginConfig, index: number, baseDir: stri
     const why = code === 'ERR_MODULE_NOT_FOUND' ? 'not found' : String((err as Error).message).split('\n')[0];
     throw new ConfigError(
       [
-        `${at}.use: cannot load plugin "${cfg.use}" from ${origin}: ${why}; use a built-in (${BUILTIN_PLUGINS.join(', ')}), a path or an installed package`,
+        `${at}.use: cannot load plugin "${use}" from ${origin}: ${why}; use a built-in (${BUILTIN_PLUGINS.join(', ')}), a path or an installed package`,
       ],
       { cause: err },
     );
@@ -106,27 +142,29 @@ export async function loadPlugin(cfg: PluginConfig, index: number, baseDir: stri
       `${at}.use: plugin "${plugin.name}" was built for plugin API ${String(plugin.apiVersion)}, this poller has ${PLUGIN_API_VERSION}; use definePlugin from poller/plugin of this version`,
     ]);
   }
-  let options: unknown = cfg.options;
-  if (plugin.options) {
-    const parsed = plugin.options.safeParse(cfg.options);
-    if (!parsed.success) {
-      throw new ConfigError(
-        parsed.error.issues.map(
-          (i) =>
-            `${at}.options${i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('')}: ${i.message}`,
-        ),
-      );
-    }
-    options = parsed.data;
+  return plugin;
+}
+
+/** The configured options through the plugin's own schema; one line per problem, by path. */
+function pluginOptions(plugin: LoadedPlugin['plugin'], raw: unknown, at: string): unknown {
+  if (!plugin.options) return raw;
+  const parsed = plugin.options.safeParse(raw);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map(
+        (i) =>
+          `${at}.options${i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('')}: ${i.message}`,
+      ),
+    );
   }
-  const kind = plugin.kind === 'volume' ? 'volume' : 'file';
-  if (plugin.kind !== undefined && plugin.kind !== 'file' && plugin.kind !== 'volume') {
-    throw new ConfigError([
-      `${at}.use: plugin "${plugin.name}" has kind "${String(plugin.kind)}"; a plugin's kind is file (the default) or volume`,
-    ]);
-  }
-  // Globs apply to the remote path of a file, or to the key of a volume.
-  const match = cfg.match ?? plugin.match;
+  return parsed.data;
+}
+
+/** Globs (or a predicate) apply to the remote path of a file, or to the key of a volume. */
+function matchers(
+  match: PluginConfig['match'] | LoadedPlugin['plugin']['match'],
+  kind: 'file' | 'volume',
+): Pick<LoadedPlugin, 'matches' | 'matchesVolume'> {
   const compiled =
     typeof match === 'function' || match === undefined
       ? undefined
@@ -136,32 +174,9 @@ export async function loadPlugin(cfg: PluginConfig, index: number, baseDir: stri
     if (match === undefined) return true;
     return compiled ? compiled(text) : true;
   };
-  const matches = kind === 'file' ? (file: PluginFile) => test(file, file.remotePath) : () => false;
-  const matchesVolume = kind === 'volume' ? (volume: PluginVolume) => test(volume, volume.key) : () => false;
-  const isolate = cfg.isolate ?? plugin.isolate ?? 'worker';
-  let moduleUrl: string | undefined;
-  if (isolate !== 'none') {
-    try {
-      moduleUrl = runnableUrl(resolveForHost(url));
-    } catch (err) {
-      throw new ConfigError([`${at}.isolate: ${(err as Error).message}, or set isolate: none`]);
-    }
-  }
   return {
-    name: cfg.name ?? plugin.name,
-    plugin,
-    kind,
-    options,
-    matches,
-    matchesVolume,
-    ...(cfg.sources && { sources: cfg.sources }),
-    timeoutMs: cfg.timeoutMs ?? plugin.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-    maxAttempts: cfg.maxAttempts,
-    concurrency: cfg.concurrency ?? os.availableParallelism(),
-    isolate,
-    memoryLimitMb: cfg.memoryLimitMb ?? plugin.memoryLimitMb ?? DEFAULT_MEMORY_LIMIT_MB,
-    ...(moduleUrl !== undefined && { moduleUrl, rawOptions: cfg.options }),
-    origin,
+    matches: kind === 'file' ? (file: PluginFile) => test(file, file.remotePath) : () => false,
+    matchesVolume: kind === 'volume' ? (volume: PluginVolume) => test(volume, volume.key) : () => false,
   };
 }
 

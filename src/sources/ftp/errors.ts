@@ -92,11 +92,6 @@ export function isConnectionStillUsable(err: unknown): boolean {
   return err instanceof FTPError && err.code !== 421;
 }
 
-/** The FTP reply code of an error, if it carries one. */
-export function ftpReplyCode(err: unknown): number | undefined {
-  return err instanceof FTPError ? err.code : undefined;
-}
-
 /**
  * Maps anything thrown by basic-ftp, a socket or TLS into TransientError / ThrottledError /
  * PermanentError / SourceError, with the original as `cause`. Poller errors pass through.
