@@ -14,6 +14,9 @@ import { builtModuleUrl } from '../package-paths.js';
  */
 const WRITERS = 4;
 
+/** V8 limits of a writer thread's isolate, in MB. */
+const WRITER_HEAP_LIMITS = { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 4 };
+
 /** Capacity of a landing buffer: the largest file landed through memory. */
 export const BUFFER_BYTES = 1024 * 1024;
 
@@ -59,7 +62,10 @@ function workerUrl(): URL {
 }
 
 function startWriter(): Writer {
-  const worker = new Worker(workerUrl());
+  // A writer holds one job at a time (the file's bytes are a transferred buffer, outside its
+  // heap): a small heap of its own, so its collector runs instead of letting garbage pile up
+  // against the process's heap limit for hours.
+  const worker = new Worker(workerUrl(), { resourceLimits: WRITER_HEAP_LIMITS });
   const w: Writer = { worker, pending: new Map() };
   worker.unref();
   worker.on('message', (reply: WriteReply) => {

@@ -5,6 +5,7 @@
  * official material is absent (fails with CI=true).
  */
 import { describe, expect, it } from 'vitest';
+import { buildWnm, encodeWnm } from '../../src/events/wnm.js';
 import { officialAvailable, officialExamples, officialProblems, officialSchema } from '../helpers/wis2-official.js';
 import { wnmProblems } from '../helpers/wnm-schema.js';
 
@@ -156,5 +157,33 @@ describe.skipIf(!available)('WNM conformance: poller schema and rules agree with
       expect(row.poller, `${row.name}: poller`).toBe(row.expected);
     }
     expect(officialSchema().id).toMatch(/wnm\/1\.\d+\.\d+\//);
+  });
+
+  it('messages poller builds (new file, update, inline content, deletion) pass the official schema and tests', () => {
+    const base = {
+      id: '31e9d66a-cd83-4174-9429-b932f1abe1be',
+      centreId: 'xx-test',
+      source: 'radar',
+      sourceUrl: 'ftp://radar.example.org/out',
+      publicBaseUrl: 'https://data.example.org/poller',
+      atMs: Date.UTC(2026, 10, 23, 5, 16),
+      wnm: { geometry: { type: 'Point' as const, coordinates: [2.35, 48.85] }, metadataId: 'urn:wmo:md:xx-test:radar' },
+      fact: { path: 'vol/T_PAGA_C_LFPW_20261123051500.bufr', sizeBytes: 3, mtimeMs: 0, sha512: 'aGFzaA==' },
+    };
+    const built = {
+      file: buildWnm(base),
+      update: buildWnm({ ...base, fact: { ...base.fact, update: true } }),
+      inline: buildWnm({ ...base, inlineBase64: 'AAAA' }),
+      deletion: buildWnm({ ...base, deletion: true }),
+    };
+    for (const [kind, m] of Object.entries(built)) {
+      const body = encodeWnm(m) as Buffer;
+      expect({ kind, official: officialProblems(body), poller: wnmProblems(body) }).toEqual({
+        kind,
+        official: [],
+        poller: [],
+      });
+    }
+    expect(built.deletion.links).toEqual([{ href: built.file.links[0]?.href, rel: 'deletion' }]);
   });
 });

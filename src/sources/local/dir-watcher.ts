@@ -174,27 +174,28 @@ export async function startDirWatcher(opts: DirWatcherOptions): Promise<DirWatch
     // Bounded: each directory is visited once; the cap stops a runaway tree.
     while (stack.length > 0 && out.size <= MAX_WATCHED_DIRS) {
       const dir = stack.pop() as string;
-      let handle: AsyncIterable<Dirent>;
-      try {
-        handle = await fs.opendir(full(dir), { bufferSize: DIR_READ_BATCH });
-      } catch {
-        continue;
-      }
-      try {
-        for await (const d of handle) {
-          if (closed) return;
-          if (!d.isDirectory()) continue;
-          const rel = join(dir, d.name);
-          stack.push(rel);
-          const st = await fs.lstat(full(rel)).catch(() => undefined);
-          if (st?.isDirectory() && inWindow(st.mtimeMs, s)) {
-            // The directory and its ancestors up to the start directory.
-            for (let a = rel; a !== start && !out.has(a); a = parentOf(a)) out.add(a);
-          }
+      await eachEntry(dir, async (d) => {
+        if (!d.isDirectory()) return;
+        const rel = join(dir, d.name);
+        stack.push(rel);
+        const st = await fs.lstat(full(rel)).catch(() => undefined);
+        if (st?.isDirectory() && inWindow(st.mtimeMs, s)) {
+          // The directory and its ancestors up to the start directory.
+          for (let a = rel; a !== start && !out.has(a); a = parentOf(a)) out.add(a);
         }
-      } catch {
-        // Removed while read: what was read stands.
+      });
+    }
+  }
+
+  /** Calls `each` for the entries of a directory; one gone or unreadable (or removed while read) ends early. */
+  async function eachEntry(dir: string, each: (d: Dirent) => void | Promise<void>): Promise<void> {
+    try {
+      for await (const d of await fs.opendir(full(dir), { bufferSize: DIR_READ_BATCH })) {
+        if (closed) return;
+        await each(d);
       }
+    } catch {
+      // What was read stands; the next resync reads it again.
     }
   }
 
@@ -270,22 +271,11 @@ export async function startDirWatcher(opts: DirWatcherOptions): Promise<DirWatch
     while (stack.length > 0) {
       const dir = stack.pop() as string;
       if (closed || !watch(dir)) return;
-      let handle: AsyncIterable<Dirent>;
-      try {
-        handle = await fs.opendir(full(dir), { bufferSize: DIR_READ_BATCH });
-      } catch {
-        continue;
-      }
-      try {
-        for await (const d of handle) {
-          if (closed) return;
-          const rel = join(dir, d.name);
-          if (d.isDirectory()) stack.push(rel);
-          else emit(rel);
-        }
-      } catch {
-        // Removed while read.
-      }
+      await eachEntry(dir, (d) => {
+        const rel = join(dir, d.name);
+        if (d.isDirectory()) stack.push(rel);
+        else emit(rel);
+      });
     }
   }
 
