@@ -35,6 +35,10 @@ got="$(poller --version)"
 [ "$got" = "$want" ] || { echo "package-smoke: poller --version says $got, expected $want" >&2; exit 1; }
 
 demo() {
+  # The hints name the installed command, not the checkout's `node bin/poller.js`.
+  (cd "$work" && poller demo --dir "$work/hints" >"$work/hints.out")
+  grep -q '^  poller status --config' "$work/hints.out" || { echo "package-smoke: demo hints do not name poller: $(tail -n 8 "$work/hints.out")" >&2; exit 1; }
+  if grep -q 'node bin/poller.js' "$work/hints.out"; then echo "package-smoke: demo hints name node bin/poller.js" >&2; exit 1; fi
   (cd "$work" && poller demo --dir "$work/demo" --json >"$work/demo.json")
   node -e '
     const s = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
@@ -46,4 +50,5 @@ demo() {
 step demo demo
 status() { POLLER_DEMO_PASSWORD=unused poller status --config "$work/demo/poller.yaml" --json >"$work/status.json"; }
 step status status
+echo "package-smoke: installed size $(du -sk "$work/prefix/lib/node_modules/poller" | cut -f1) KiB"
 echo "package-smoke: ok"

@@ -96,7 +96,7 @@ async function loadFtpServer(): Promise<typeof import('../demo/ftp-server.js')> 
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ERR_MODULE_NOT_FOUND' && String((err as Error).message).includes('ftp-srv'))
       throw new UsageError(
-        'poller demo needs the optional package ftp-srv, which is not installed (npm install --omit=optional leaves it out); reinstall poller without --omit=optional, or npm install ftp-srv@4.6.3 next to it',
+        'poller demo needs the optional package ftp-srv (its embedded FTP server), which is not installed; install it where poller is installed (npm install ftp-srv@4.6.3) or reinstall poller with its optional dependencies',
       );
     throw err;
   }
@@ -197,7 +197,7 @@ ledger:         ${rel}/ledger.db
 next:
   ${again.padEnd(46)} # again: nothing is fetched twice
   ${fresh.padEnd(46)} # a new feed: only the new files are fetched
-  ${poller} demo --live                            # the daemon on a live feed: /metrics, status page, lateness per radar
+  ${`${poller} demo --live`.padEnd(46)} # the daemon on a live feed: /metrics, status page, lateness per radar
   ${poller} status --config ${rel}/poller.yaml
   ${poller} volumes --config ${rel}/poller.yaml
   ${poller} why radar/ARBAR/upload_in_progress.bufr.tmp --config ${rel}/poller.yaml
