@@ -11,6 +11,7 @@ import {
   type Ledger,
   type PluginRunRecord,
 } from '../ledger/ledger.js';
+import type { InstanceRecord } from '../ledger/records.js';
 import { formatVersion } from '../ledger/version.js';
 import { formatDurationMs } from '../util/duration.js';
 import { GlobFilter } from '../util/glob.js';
@@ -95,44 +96,80 @@ export const statusCommand: CommandModule<object, CommonArgs> = {
             instances: instances.map((i) => ({ ...i, alive: Date.now() - i.heartbeatMs <= config.leaseTimeMs })),
           }),
         });
-      for (const s of report) {
-        printLine(`${s.name}${s.configured ? '' : ' (not in config)'}  ${s.url ?? ''}`);
-        printLine(
-          `  last poll ${ago(s.lastPollMs)}, last success ${ago(s.lastSuccessMs)}${s.lastError ? `, last error: ${s.lastError}` : ''}`,
-        );
-        const counts = FILE_STATES.filter((st) => s.counts[st]).map((st) => `${st} ${s.counts[st]}`);
-        printLine(`  files: ${counts.join(', ') || 'none'}`);
-        const vols = Object.entries(volumesOf(s.name));
-        if (vols.length > 0) printLine(`  volumes: ${vols.map(([st, n]) => `${st} ${n}`).join(', ')}`);
-        printLine(
-          `  newest file fetched: ${s.newestFetchedMtimeMs === null ? 'none' : `modified ${ago(s.newestFetchedMtimeMs)}`}`,
-        );
-        for (const p of productsOf(s.name))
-          printLine(
-            `  product ${p.product}: ${p.state}, newest ${p.newestMtimeMs === null ? 'none' : `modified ${ago(p.newestMtimeMs)}`}, expected every ${formatDurationMs(p.everyMs)}${p.graceMs ? ` + ${formatDurationMs(p.graceMs)}` : ''}`,
-          );
-        if ('lister' in s)
-          printLine(`  listed by: ${s.lister ? `${s.lister.instance} (lease epoch ${s.lister.epoch})` : 'nobody now'}`);
-      }
-      for (const k of sinks) {
-        const type = config.events?.sinks.find((c) => c.name === k.sink)?.type ?? 'not in config';
-        printLine(
-          `sink ${k.sink} (${type})  backlog ${k.pending} event(s)${k.oldestPendingMs === null ? '' : `, oldest written ${ago(k.oldestPendingMs)}`}`,
-        );
-      }
-      for (const i of instances ?? []) {
-        const late =
-          Date.now() - i.heartbeatMs > config.leaseTimeMs
-            ? ' (silent past the lease: its claims go at the next sweep)'
-            : '';
-        printLine(
-          `instance ${i.id}  pid ${i.pid} on ${i.host}, heartbeat ${ago(i.heartbeatMs)}${late}, fetching ${i.fetching}, processing ${i.processing}`,
-        );
-      }
-      printLine(`ledger: ${size.fileRows} file version(s), ${size.pluginRunRows} plugin run(s)${sizeText(size.bytes)}`);
+      printStatusText({ report, sinks, instances, size, config, volumesOf, productsOf });
     });
   },
 };
+
+/** One source in `poller status`. */
+interface StatusRow {
+  name: string;
+  configured: boolean;
+  url: string | null;
+  lastPollMs: number | null;
+  lastSuccessMs: number | null;
+  lastError: string | null;
+  counts: Partial<Record<FileState, number>>;
+  newestFetchedMtimeMs: number | null;
+  lister?: { instance: string; epoch: number } | null;
+}
+
+/** One expected product of a source in `poller status`. */
+interface ProductRow {
+  product: string;
+  state: string;
+  newestMtimeMs: number | null;
+  everyMs: number;
+  graceMs: number;
+}
+
+/** `poller status` as text: a block per source, then sinks, instances and the ledger size. */
+function printStatusText(v: {
+  report: readonly StatusRow[];
+  sinks: Awaited<ReturnType<Ledger['outboxStats']>>;
+  instances: readonly InstanceRecord[] | undefined;
+  size: Awaited<ReturnType<Ledger['stats']>>;
+  config: Config;
+  volumesOf: (name: string) => Record<string, number>;
+  productsOf: (name: string) => readonly ProductRow[];
+}): void {
+  const { report, sinks, instances, size, config, volumesOf, productsOf } = v;
+  for (const s of report) {
+    printLine(`${s.name}${s.configured ? '' : ' (not in config)'}  ${s.url ?? ''}`);
+    printLine(
+      `  last poll ${ago(s.lastPollMs)}, last success ${ago(s.lastSuccessMs)}${s.lastError ? `, last error: ${s.lastError}` : ''}`,
+    );
+    const counts = FILE_STATES.filter((st) => s.counts[st]).map((st) => `${st} ${s.counts[st]}`);
+    printLine(`  files: ${counts.join(', ') || 'none'}`);
+    const vols = Object.entries(volumesOf(s.name));
+    if (vols.length > 0) printLine(`  volumes: ${vols.map(([st, n]) => `${st} ${n}`).join(', ')}`);
+    printLine(
+      `  newest file fetched: ${s.newestFetchedMtimeMs === null ? 'none' : `modified ${ago(s.newestFetchedMtimeMs)}`}`,
+    );
+    for (const p of productsOf(s.name))
+      printLine(
+        `  product ${p.product}: ${p.state}, newest ${p.newestMtimeMs === null ? 'none' : `modified ${ago(p.newestMtimeMs)}`}, expected every ${formatDurationMs(p.everyMs)}${p.graceMs ? ` + ${formatDurationMs(p.graceMs)}` : ''}`,
+      );
+    if ('lister' in s)
+      printLine(`  listed by: ${s.lister ? `${s.lister.instance} (lease epoch ${s.lister.epoch})` : 'nobody now'}`);
+  }
+  for (const k of sinks) {
+    const type = config.events?.sinks.find((c) => c.name === k.sink)?.type ?? 'not in config';
+    printLine(
+      `sink ${k.sink} (${type})  backlog ${k.pending} event(s)${k.oldestPendingMs === null ? '' : `, oldest written ${ago(k.oldestPendingMs)}`}`,
+    );
+  }
+  for (const i of instances ?? []) {
+    const late =
+      Date.now() - i.heartbeatMs > config.leaseTimeMs
+        ? ' (silent past the lease: its claims go at the next sweep)'
+        : '';
+    printLine(
+      `instance ${i.id}  pid ${i.pid} on ${i.host}, heartbeat ${ago(i.heartbeatMs)}${late}, fetching ${i.fetching}, processing ${i.processing}`,
+    );
+  }
+  printLine(`ledger: ${size.fileRows} file version(s), ${size.pluginRunRows} plugin run(s)${sizeText(size.bytes)}`);
+}
 
 interface FilesArgs extends CommonArgs {
   state?: FileState;

@@ -61,7 +61,11 @@ export const retryCommand: CommandModule<object, RetryArgs> = {
       const byName = new Map(app.config.sources.map((s) => [s.name, s]));
       await Promise.all(
         recs.map((r) =>
-          processClaimed(r, byName.get(r.source) ?? { name: r.source }, deps, summary, {}, app.log, args.plugin),
+          processClaimed(
+            r,
+            { src: byName.get(r.source) ?? { name: r.source }, deps, summary, emit: {}, log: app.log },
+            args.plugin,
+          ),
         ),
       );
       const volumes = { scheduled: 0, processed: 0, failed: 0 };

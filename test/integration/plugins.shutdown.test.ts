@@ -72,7 +72,8 @@ describe.each(ISOLATION_MODES)('plugin runs cut short by shutdown (isolate: %s)'
       });
       await runner.setup();
       const deps = { ledger, runner, owner: 'me', retryBaseMs: 1000, retryMaxMs: 1000 };
-      const done = processClaimed(rec, { name: 's' }, deps, { processed: 0, failed: 0 }, {}, sink.log);
+      const summary = { processed: 0, failed: 0 };
+      const done = processClaimed(rec, { src: { name: 's' }, deps, summary, emit: {}, log: sink.log });
       await waitFor(() => existsSync(started), { timeoutMs: 10_000, what: 'the run to start' });
       shutdown.abort(new Error('SIGTERM'));
       await done;

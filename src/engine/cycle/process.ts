@@ -45,9 +45,19 @@ export async function processDue(ctx: CycleContext): Promise<void> {
 }
 
 async function processAndAfter(ctx: CycleContext, rec: FileRecord): Promise<void> {
-  const { src, deps, summary, emit, log, commits } = ctx;
-  const state = await processClaimed(rec, src, deps, summary, emit, log, undefined, commits);
+  const state = await processClaimed(rec, ctx);
   if (state === 'processed') await applyAfter(ctx, rec);
+}
+
+/** What processing a claimed file needs: a cycle's context has it all; a command builds its own. */
+export interface ProcessScope {
+  readonly src: Pick<SourceConfig, 'name'>;
+  readonly deps: Pick<CycleDeps, 'ledger' | 'runner' | 'owner' | 'retryBaseMs' | 'retryMaxMs' | 'now' | 'events'>;
+  readonly summary: Pick<CycleSummary, 'processed' | 'failed'>;
+  readonly emit: CycleEvents;
+  readonly log: Logger;
+  /** The cycle's group commits; absent, every item is written at once, alone (a command processing a few files). */
+  readonly commits?: LedgerCommits;
 }
 
 /**
@@ -56,14 +66,11 @@ async function processAndAfter(ctx: CycleContext, rec: FileRecord): Promise<void
  */
 export async function processClaimed(
   rec: FileRecord,
-  src: Pick<SourceConfig, 'name'>,
-  deps: Pick<CycleDeps, 'ledger' | 'runner' | 'owner' | 'retryBaseMs' | 'retryMaxMs' | 'now' | 'events'>,
-  summary: Pick<CycleSummary, 'processed' | 'failed'>,
-  emit: CycleEvents,
-  log: Logger,
+  scope: ProcessScope,
   onlyPlugin?: string,
-  commits = new LedgerCommits(deps.ledger, deps.owner, deps.now ?? Date.now, LEASE_MS, true),
 ): Promise<FileState | 'claim-lost'> {
+  const { src, deps, summary, emit, log } = scope;
+  const commits = scope.commits ?? new LedgerCommits(deps.ledger, deps.owner, deps.now ?? Date.now, LEASE_MS, true);
   const now = deps.now ?? Date.now;
   if (!(await isAlreadyLanded(rec.localPath as string, rec))) {
     // A newer version of the file landed on the same path before this one's plugins ran.
