@@ -20,7 +20,6 @@ import {
   type ParsedConfig,
   type ParsedPlugin,
   type ParsedSink,
-  type ParsedSource,
 } from './schema.js';
 import { readSecretFile } from './secrets.js';
 import { normaliseSource } from './source.js';

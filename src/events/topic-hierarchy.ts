@@ -7,7 +7,7 @@
  * child with a directory of its own is a branch, one without a leaf. `experimental` accepts any
  * levels below it. Conventions (pywis-topics): lower case ASCII, no dots, no empty level.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 export interface TopicNode {

@@ -142,9 +142,10 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
 type Registers = Registry[];
 
 /** Listings per source: entries seen, listings cut short, lines in no known format. */
-function listingMetrics(
-  registers: Registers,
-): Pick<Metrics, 'filesListed' | 'listingTruncated' | 'listingLinesUnparsed'> & {
+function listingMetrics(registers: Registers): Pick<
+  Metrics,
+  'filesListed' | 'listingTruncated' | 'listingLinesUnparsed'
+> & {
   declareSource(source: string): void;
 } {
   const listed = new Counter({
