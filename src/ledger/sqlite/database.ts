@@ -16,13 +16,33 @@ export function openDatabase(file: string, opts: { busyTimeoutMs?: number; reado
     checkSchema(db);
     return db;
   }
-  db.pragma('journal_mode = WAL');
+  useWal(db, opts.busyTimeoutMs ?? 10_000);
   db.pragma('synchronous = NORMAL');
   // Off while migrating: a step that rebuilds `files` must not cascade into plugin_runs.
   db.pragma('foreign_keys = OFF');
   migrate(db);
   db.pragma('foreign_keys = ON');
   return db;
+}
+
+/**
+ * Switch a ledger to WAL once. Switching takes the file's exclusive lock, and SQLite answers
+ * SQLITE_BUSY at once, without the busy handler, while another process is opening or migrating
+ * the same new ledger: retry, bounded by the busy timeout. A file already in WAL needs no switch.
+ */
+function useWal(db: Database.Database, busyTimeoutMs: number): void {
+  const deadline = Date.now() + busyTimeoutMs;
+  for (let waitMs = 5; ; waitMs = Math.min(waitMs * 2, 200)) {
+    try {
+      if (db.pragma('journal_mode', { simple: true }) !== 'wal') db.pragma('journal_mode = WAL');
+      return;
+    } catch (err) {
+      const busy = (err as { code?: string }).code?.startsWith('SQLITE_BUSY') ?? false;
+      if (!busy || Date.now() + waitMs > deadline) throw err;
+      // Opening is synchronous: sleep the thread briefly rather than spin.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, waitMs);
+    }
+  }
 }
 
 function checkSchema(db: Database.Database): void {
