@@ -17,5 +17,15 @@ SUDO=''
 if [ "$(id -u)" -ne 0 ]; then SUDO='sudo'; fi
 
 $SUDO apt-get update
+# Only promtool is wanted: keep the package's Prometheus server from starting (policy-rc.d), and
+# stop it where systemd started it anyway, so CI starts nothing it does not stop.
+remove_policy=0
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+  $SUDO chmod +x /usr/sbin/policy-rc.d
+  remove_policy=1
+fi
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends prometheus
+if [ "$remove_policy" -eq 1 ]; then $SUDO rm -f /usr/sbin/policy-rc.d; fi
+$SUDO systemctl stop prometheus >/dev/null 2>&1 || true
 echo "installed: $(promtool --version 2>&1 | head -n 1)"

@@ -48,6 +48,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
   quiet $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
   if [ "${remove_policy:-0}" -eq 1 ]; then $sudo rm -f /usr/sbin/policy-rc.d; fi
+  # Where systemd started a packaged service anyway, stop it: CI starts nothing it does not stop.
+  for unit in vsftpd ssh squid danted; do
+    $sudo systemctl stop "$unit" >/dev/null 2>&1 || true
+  done
 fi
 
 if [ ! -x "$cache/pure-ftpd/usr/sbin/pure-ftpd" ]; then
