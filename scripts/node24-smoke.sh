@@ -34,6 +34,12 @@ echo "node24-smoke: node $version"
 copy() { git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -xf - -C "$work/tree"; }
 mkdir "$work/tree"
 step copy copy
+# The copy has no `../shared` beside it: the tests read the shared material beside the real tree
+# (the env vars they honour), so under CI=true they run rather than fail on a missing corpus.
+shared="$(cd "$repo/.." && pwd)/shared"
+export POLLER_WIS2_OFFICIAL="${POLLER_WIS2_OFFICIAL:-$shared/wis2}"
+export POLLER_FTP_LISTINGS="${POLLER_FTP_LISTINGS:-$shared/ftp-listings/corpus.json}"
+export POLLER_BUFR_FIXTURES="${POLLER_BUFR_FIXTURES:-$shared/fixtures/bufr}"
 cd "$work/tree"
 
 # Node 24 first on the PATH for npm and every script; native addons (better-sqlite3) build
