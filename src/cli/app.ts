@@ -11,7 +11,7 @@ import { type Config, loadConfig, type SourceConfig } from '../config/load.js';
 import type { CycleDeps, CycleEvents } from '../engine/cycle.js';
 import { startInstanceHeartbeat } from '../engine/instance-heartbeat.js';
 import { isOwnerGone, newOwnerId } from '../engine/owner.js';
-import { ConfigError, errorCode } from '../errors.js';
+import { errorCode } from '../errors.js';
 import { outboxRoutes, wantsIntegrity } from '../events/outbox.js';
 import { assertWis2Config } from '../events/wis2-config.js';
 import { hasInstanceRegistry, type Ledger } from '../ledger/ledger.js';
@@ -78,7 +78,6 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
   const ledger = await openLedger(config, mode, log);
   releasers.add(() => ledger.close());
   try {
-    requireVolumeLedger(config, ledger);
     // Transitions write outbox rows only for configured sinks: without `events:` the outbox costs nothing.
     if (config.events) ledger.setOutbox(outboxRoutes(config));
     warnInsecureSources(config, log);
@@ -214,19 +213,6 @@ function warnUnusedVolumePlugins(
         `volume plugin ${p.name} never runs: no source${p.sources ? ` of ${p.sources.join(', ')}` : ''} has volumes:; add a volumes: block to the source`,
       );
   }
-}
-
-/** A config with `volumes:` needs a ledger backend that records them: refuse it at start, not mid-cycle. */
-export function requireVolumeLedger(config: Pick<Config, 'sources' | 'ledger'>, ledger: Pick<Ledger, 'volumes'>): void {
-  if (ledger.volumes) return;
-  const issues = config.sources.flatMap((s, i) =>
-    s.volumes
-      ? [
-          `sources[${i}].volumes: the ledger backend of ${config.ledger.replace(/\/\/[^@/]*@/, '//')} does not record radar volumes; use a SQLite ledger file, or remove volumes: from source ${s.name}`,
-        ]
-      : [],
-  );
-  if (issues.length > 0) throw new ConfigError(issues);
 }
 
 /** This poller's name among those sharing a ledger: `instance:`, or host:pid. */

@@ -99,7 +99,7 @@ const migrateCommand: CommandModule<object, MigrateArgs> = {
     });
     if (args.json) return printJson({ to: displayUrl, ...counts });
     printLine(
-      `copied ${counts.files} file version(s), ${counts.pluginRuns} plugin run(s), ${counts.events} event(s) into ${displayUrl}`,
+      `copied ${counts.files} file version(s), ${counts.pluginRuns} plugin run(s), ${counts.events} event(s)${counts.volumes ? `, ${counts.volumes} radar volume version(s)` : ''} into ${displayUrl}`,
     );
     printLine(
       `next: set ledger: ${displayUrl} in the config (password from ledger.passwordFile, PGPASSWORD or PGPASSFILE)`,
