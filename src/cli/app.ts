@@ -63,6 +63,23 @@ export interface OpenAppOptions {
   needSecrets?: boolean;
 }
 
+/**
+ * Opens the app for a command that answers on stdout (logs to stderr, `warn` unless
+ * `--log-level` says otherwise), runs `fn` and closes the app however `fn` ends.
+ */
+export async function withCommandApp<T>(
+  args: { config: string; logLevel?: LevelWithSilent | undefined },
+  opts: Pick<OpenAppOptions, 'ledgerMode' | 'needSecrets'>,
+  fn: (app: App) => Promise<T>,
+): Promise<T> {
+  const app = await openApp({ configPath: args.config, logTo: 'stderr', logLevel: args.logLevel ?? 'warn', ...opts });
+  try {
+    return await fn(app);
+  } finally {
+    await app.close();
+  }
+}
+
 export async function openApp(opts: OpenAppOptions): Promise<App> {
   const config = loadConfig(opts.configPath, process.env, { needSecrets: opts.needSecrets ?? true });
   assertWis2Config(config);
