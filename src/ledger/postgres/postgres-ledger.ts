@@ -18,6 +18,7 @@ import { type FileRow, toRun } from '../rows.js';
 import { recordListing } from './listing.js';
 import { fetchedEvents, fetchFailedEvents, finishedEvents } from './outbox-events.js';
 import { connectPool, inTransaction, type Q, ROLLBACK, unreachable } from './pool.js';
+import { PostgresVolumeLedger } from './postgres-volume-ledger.js';
 import { checkSchema, migrate } from './schema.js';
 import { claimIds, claimNewest, lostOf, renewLeases } from './sql/claim.js';
 import { finishProcessing } from './sql/finish-processing.js';
@@ -59,10 +60,12 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
   readonly #pool: pg.Pool;
   readonly #outbox = new OutboxRouter();
   readonly #displayUrl: string;
+  readonly volumes: PostgresVolumeLedger;
 
   private constructor(pool: pg.Pool, displayUrl: string) {
     this.#pool = pool;
     this.#displayUrl = displayUrl;
+    this.volumes = new PostgresVolumeLedger(pool, this.#outbox);
   }
 
   /** Connect, and migrate (or, read-only, check) the schema. One clear error when unreachable. */
