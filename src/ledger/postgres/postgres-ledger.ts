@@ -26,6 +26,7 @@ import {
   ROLLBACK,
   unreachable,
 } from './pool.js';
+import { PostgresVolumeLedger } from './postgres-volume-ledger.js';
 import { checkSchema, migrate } from './schema.js';
 import { type ClaimTo, claimedBy, claimIds, claimNewest, lostOf, renewLeases } from './sql/claim.js';
 import { finishProcessing } from './sql/finish-processing.js';
@@ -86,10 +87,12 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
   readonly #pool: LedgerPool;
   readonly #outbox = new OutboxRouter();
   readonly #displayUrl: string;
+  readonly volumes: PostgresVolumeLedger;
 
   private constructor(pool: LedgerPool, displayUrl: string) {
     this.#pool = pool;
     this.#displayUrl = displayUrl;
+    this.volumes = new PostgresVolumeLedger(pool, this.#outbox);
   }
 
   /** Connect, and migrate (or, read-only, check) the schema. One clear error when unreachable. */
