@@ -26,7 +26,7 @@ import type {
 import { toVolumeRun } from '../volume-rows.js';
 import { inTransaction, type Q } from './pool.js';
 import { insertEvents, type PendingEvent } from './sql/outbox.js';
-import { assignMembers, type ClosedVolume, closeDue } from './sql/volume-assign.js';
+import { assignMembers, type ClosedVolume, closeDue, quietVersions } from './sql/volume-assign.js';
 import { claimVolumes } from './sql/volume-claim.js';
 import { finishVolumes } from './sql/volume-finish.js';
 import { landedFiles } from './sql/volume-landed.js';
@@ -90,8 +90,9 @@ export class PostgresVolumeLedger implements VolumeLedger {
     });
   }
 
-  closeDue(source: string, rules: CompletenessRules, nowMs: number): Promise<VolumeRecord[]> {
-    if (rules.completeAfterMs === undefined) return Promise.resolve([]);
+  async closeDue(source: string, rules: CompletenessRules, nowMs: number): Promise<VolumeRecord[]> {
+    // Every cycle and timer tick asks: the usual answer (nothing quiet) costs one read, no lock.
+    if ((await quietVersions(this.#pool, source, rules, nowMs)).length === 0) return [];
     return this.#tx(async (c) => {
       const closed = await closeDue(c, source, rules, nowMs);
       await this.#closedEvents(c, closed, nowMs);
@@ -128,7 +129,7 @@ export class PostgresVolumeLedger implements VolumeLedger {
   ): Promise<Array<VolumeState | 'claim-lost'>> {
     if (results.length === 0) return [];
     return this.#tx(async (c) => {
-      const finished = await finishVolumes(c, results, owner, nowMs);
+      const finished = await finishVolumes(c, results, owner, nowMs, this.#outbox.enabled);
       if (this.#outbox.enabled) {
         const events = finished.flatMap(({ row, members, result, verdict, counted }) =>
           volumeOutcomeEvents(volumeRowFact(row, members), verdict.state, result.outcomes, counted).flatMap((e) =>
