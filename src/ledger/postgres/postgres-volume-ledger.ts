@@ -24,10 +24,11 @@ import type {
   VolumeState,
 } from '../volume-ledger.js';
 import { toVolumeRun } from '../volume-rows.js';
+import { inDoubtAgain, isInDoubt } from './in-doubt.js';
 import { inTransaction, type LedgerPool, type Q } from './pool.js';
 import { insertEvents, type PendingEvent } from './sql/outbox.js';
 import { assignMembers, type ClosedVolume, closeDue, quietVersions } from './sql/volume-assign.js';
-import { claimVolumes } from './sql/volume-claim.js';
+import { claimVolumes, volumesClaimedBy } from './sql/volume-claim.js';
 import { finishVolumes } from './sql/volume-finish.js';
 import { landedFiles } from './sql/volume-landed.js';
 import { pruneVolumes } from './sql/volume-prune.js';
@@ -110,7 +111,14 @@ export class PostgresVolumeLedger implements VolumeLedger {
     nowMs: number,
     limit: number,
   ): Promise<VolumeRecord[]> {
-    return recordsOf(this.#pool, await claimVolumes(this.#pool, source, owner, leaseUntilMs, nowMs, limit));
+    let rows: Awaited<ReturnType<typeof claimVolumes>>;
+    try {
+      rows = await claimVolumes(this.#pool, source, owner, leaseUntilMs, nowMs, limit);
+    } catch (err) {
+      if (!isInDoubt(err)) throw err;
+      rows = await volumesClaimedBy(this.#pool, source, owner, leaseUntilMs, nowMs);
+    }
+    return recordsOf(this.#pool, rows);
   }
 
   async volumeRuns(ids: readonly number[]): Promise<Map<number, VolumeRunRecord[]>> {
@@ -128,6 +136,11 @@ export class PostgresVolumeLedger implements VolumeLedger {
     nowMs: number,
   ): Promise<Array<VolumeState | 'claim-lost'>> {
     if (results.length === 0) return [];
+    // Guarded by the claim: a repeat after a commit that happened reads as claim-lost.
+    return inDoubtAgain(() => this.#finish(results, owner, nowMs));
+  }
+
+  #finish(results: readonly VolumeResult[], owner: string, nowMs: number): Promise<Array<VolumeState | 'claim-lost'>> {
     return this.#tx(async (c) => {
       const finished = await finishVolumes(c, results, owner, nowMs, this.#outbox.enabled);
       if (this.#outbox.enabled) {
