@@ -11,7 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { createServerAccount, realServerSupport, startVsftpd } from '../../test/helpers/debian-ftp.js';
 import { writeRadarFeed } from '../lib/data.js';
-import { basicFtpFloor, ctimesUnder, type FtpLogin, lftpMirror, outDir, rcloneCopy } from '../lib/peers.js';
+import { basicFtpFloor } from '../lib/node-floors.js';
+import { ctimesUnder, type FtpLogin, lftpMirror, outDir, rcloneCopy } from '../lib/peers.js';
 import { logTimeMs, pollerContenders, pollerLogLines } from '../lib/poller-cli.js';
 import {
   type CaseOutcome,

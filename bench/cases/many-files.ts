@@ -10,7 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { createServerAccount, realServerSupport, startVsftpd } from '../../test/helpers/debian-ftp.js';
 import { writeFlatTree } from '../lib/data.js';
-import { basicFtpFloor, type FtpLogin, lftpMirror, rcloneCopy } from '../lib/peers.js';
+import { basicFtpFloor } from '../lib/node-floors.js';
+import { type FtpLogin, lftpMirror, rcloneCopy } from '../lib/peers.js';
 import { pollerContenders } from '../lib/poller-cli.js';
 import {
   type CaseOutcome,

@@ -6,7 +6,6 @@
 import { execFileSync } from 'node:child_process';
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { type Contender, expectTree } from './side-by-side.js';
 import type { TimedCommand, TimedRun } from './timed.js';
 
@@ -88,33 +87,6 @@ export function rcloneCopy(
         RCLONE_FTP_USER: login.user,
         RCLONE_FTP_PASS: rcloneObscure(login.password),
       },
-    }),
-    extra,
-  );
-}
-
-/** The built floor program (bench/floors/basic-ftp-copy.ts). */
-const FTP_FLOOR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'floors', 'basic-ftp-copy.js');
-
-/**
- * `floor`: the least Node program doing the same copy with basic-ftp (N clients, list the tree,
- * `downloadTo` each file, nothing else): how fast the library alone goes on this machine.
- */
-export function basicFtpFloor(
-  login: FtpLogin,
-  remoteDir: string,
-  parallel: number,
-  expect: { files: number; bytes: number },
-  extra?: (run: TimedRun, dest: string) => Promise<Record<string, number>>,
-): Contender {
-  return peer(
-    'floor',
-    expect.files,
-    expect.bytes,
-    (dest) => ({
-      command: process.execPath,
-      args: [FTP_FLOOR, login.host, String(login.port), login.user, `/${remoteDir}`, outDir(dest), String(parallel)],
-      env: { FLOOR_FTP_PASSWORD: login.password },
     }),
     extra,
   );
