@@ -378,4 +378,6 @@ export interface SweepResult {
   /** Their claims, given back: fetches to `seen`, processing to `fetched`. */
   readonly fetches: number;
   readonly processing: number;
+  /** Their radar volume claims, given back (their started runs count as crashed attempts). */
+  readonly volumes?: number;
 }
