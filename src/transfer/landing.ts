@@ -62,12 +62,14 @@ const IN_MEMORY_MAX_BYTES = BUFFER_BYTES;
  * is refetched once stable, and memory stays bounded.
  */
 class MemorySink extends Writable {
-  readonly data: Buffer = takeBuffer();
+  readonly data: Buffer;
   bytes = 0;
   readonly #hashes: readonly Hash[];
   readonly #expectBytes: number;
   constructor(expectBytes: number, hashes: readonly Hash[]) {
     super();
+    // Sized to the file: memory follows the bytes in flight.
+    this.data = takeBuffer(expectBytes);
     this.#expectBytes = expectBytes;
     this.#hashes = hashes;
   }
