@@ -108,6 +108,8 @@ export const PG_MIGRATIONS: readonly string[] = [
   // Removed upstream: complete listings in a row that missed the path, and when it was found gone.
   `ALTER TABLE files ADD COLUMN missed_listings integer NOT NULL DEFAULT 0;
    ALTER TABLE files ADD COLUMN gone_ms bigint;`,
+  // Removed upstream by the upstream's own word (a WIS2 deletion): what said so.
+  `ALTER TABLE files ADD COLUMN gone_by text;`,
 ];
 
 /** Advisory lock key of the sweep: one instance sweeps at a time ("pollersw"). */

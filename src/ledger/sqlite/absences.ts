@@ -1,4 +1,8 @@
-/** Removed upstream in SQLite (removed-upstream.ts decides; this runs the SQL in one transaction). */
+/**
+ * Removed upstream in SQLite (removed-upstream.ts decides; this runs the SQL in one transaction):
+ * versions missed by complete listings, and deletions the upstream announced. The statements are
+ * prepared once per ledger, not once per listing.
+ */
 import type Database from 'better-sqlite3';
 import type { FileRecord } from '../records.js';
 import {
@@ -6,50 +10,101 @@ import {
   type AbsenceOptions,
   type AbsenceResult,
   type AbsenceRow,
+  type DeletionResult,
+  deletionTimeMs,
+  IN_FLIGHT_STATES,
   type ListingCoverage,
   planAbsences,
+  type UpstreamDeletion,
 } from '../removed-upstream.js';
 import { type FileRow, toRecord } from '../rows.js';
+import { prep } from './stmt.js';
 
 const STATES = ABSENCE_STATES.map((s) => `'${s}'`).join(', ');
 
-export function recordAbsences(
-  db: Database.Database,
-  source: string,
-  coverage: ListingCoverage,
-  opts: AbsenceOptions,
-  emitGone: (row: FileRow) => void,
-): AbsenceResult {
-  const rows = db
-    .prepare<[string], AbsenceRow>(
+function absenceStatements(db: Database.Database) {
+  return {
+    candidates: prep<[string], AbsenceRow>(
+      db,
       `SELECT id, path, mtime_ms, state, missed_listings FROM files WHERE source = ? AND state IN (${STATES})`,
-    )
-    .all(source);
-  const plan = planAbsences(rows, coverage, opts.goneAfter);
-  const now = opts.nowMs;
-  const gone: FileRecord[] = [];
-  db.transaction(() => {
-    const setMissed = db.prepare('UPDATE files SET missed_listings = ? WHERE id = ?');
-    for (const id of plan.reset) setMissed.run(0, id);
-    for (const m of plan.missed) setMissed.run(m.missed, m.id);
-    const toGone = db.prepare<Record<string, number>, FileRow>(
-      `UPDATE files SET state = 'gone', gone_ms = @now, missed_listings = @missed, next_retry_ms = NULL, updated_ms = @now
+    ),
+    setMissed: prep<[number, number]>(db, 'UPDATE files SET missed_listings = ? WHERE id = ?'),
+    toGone: prep<{ id: number; missed: number; now: number }, FileRow>(
+      db,
+      `UPDATE files SET state = 'gone', gone_ms = @now, gone_by = NULL, missed_listings = @missed, next_retry_ms = NULL, updated_ms = @now
        WHERE id = @id AND state IN (${STATES}) AND state <> 'gone' RETURNING *`,
-    );
-    for (const g of plan.gone) {
-      const row = toGone.get({ id: g.id, missed: g.missed, now });
-      if (row === undefined) continue;
-      gone.push(toRecord(row));
-      emitGone(row);
-    }
-    if (plan.back.length > 0) {
-      // Listed again: the next listing must look at it, so no digest shortcut may skip its directory.
-      db.prepare('DELETE FROM listing_digests WHERE source = ?').run(source);
-      const toSeen = db.prepare(
-        `UPDATE files SET state = 'seen', sightings = 0, gone_ms = NULL, missed_listings = 0, updated_ms = ? WHERE id = ? AND state = 'gone'`,
-      );
-      for (const id of plan.back) toSeen.run(now, id);
-    }
-  }).immediate();
-  return { missing: plan.missed.length, gone, back: plan.back.length };
+    ),
+    dropDigests: prep<[string]>(db, 'DELETE FROM listing_digests WHERE source = ?'),
+    toSeen: prep<[number, number]>(
+      db,
+      `UPDATE files SET state = 'seen', sightings = 0, gone_ms = NULL, gone_by = NULL, missed_listings = 0, updated_ms = ? WHERE id = ? AND state = 'gone'`,
+    ),
+    pathStates: prep<[string, string], { state: string; n: number }>(
+      db,
+      'SELECT state, count(*) AS n FROM files WHERE source = ? AND path = ? GROUP BY state',
+    ),
+    // Only the versions announced before the deletion: one announced after it is a new file.
+    deleted: prep<{ source: string; path: string; at: number; goneMs: number; by: string; now: number }, FileRow>(
+      db,
+      `UPDATE files SET state = 'gone', gone_ms = @goneMs, gone_by = @by, next_retry_ms = NULL, updated_ms = @now
+       WHERE source = @source AND path = @path AND mtime_ms <= @at AND state IN (${STATES}) AND state <> 'gone' RETURNING *`,
+    ),
+  };
+}
+
+export class SqliteAbsences {
+  readonly #db: Database.Database;
+  readonly #s: ReturnType<typeof absenceStatements>;
+  readonly #emitGone: (row: FileRow, nowMs: number) => void;
+
+  constructor(db: Database.Database, emitGone: (row: FileRow, nowMs: number) => void) {
+    this.#db = db;
+    this.#s = absenceStatements(db);
+    this.#emitGone = emitGone;
+  }
+
+  recordAbsences(source: string, coverage: ListingCoverage, opts: AbsenceOptions): AbsenceResult {
+    const s = this.#s;
+    const plan = planAbsences(s.candidates.all(source), coverage, opts.goneAfter);
+    const now = opts.nowMs;
+    const gone: FileRecord[] = [];
+    this.#db
+      .transaction(() => {
+        for (const id of plan.reset) s.setMissed.run(0, id);
+        for (const m of plan.missed) s.setMissed.run(m.missed, m.id);
+        for (const g of plan.gone) {
+          const row = s.toGone.get({ id: g.id, missed: g.missed, now });
+          if (row === undefined) continue;
+          gone.push(toRecord(row));
+          this.#emitGone(row, now);
+        }
+        if (plan.back.length > 0) {
+          // Listed again: the next listing must look at it, so no digest shortcut may skip its directory.
+          s.dropDigests.run(source);
+          for (const id of plan.back) s.toSeen.run(now, id);
+        }
+      })
+      .immediate();
+    return { missing: plan.missed.length, gone, back: plan.back.length };
+  }
+
+  recordDeletion(source: string, deletion: UpstreamDeletion, nowMs: number): DeletionResult {
+    const s = this.#s;
+    return this.#db
+      .transaction((): DeletionResult => {
+        const states = s.pathStates.all(source, deletion.path);
+        const busy = states.some((r) => IN_FLIGHT_STATES.includes(r.state as (typeof IN_FLIGHT_STATES)[number]));
+        const rows = s.deleted.all({
+          source,
+          path: deletion.path,
+          at: deletion.atMs,
+          goneMs: deletionTimeMs(deletion, nowMs),
+          by: deletion.by,
+          now: nowMs,
+        });
+        for (const row of rows) this.#emitGone(row, nowMs);
+        return { gone: rows.map(toRecord), known: states.length > 0, busy };
+      })
+      .immediate();
+  }
 }
