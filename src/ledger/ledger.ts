@@ -17,13 +17,14 @@
  *   LedgerQueries    reads for the CLI, the status page and `/metrics`
  *   EventOutbox      the event outbox the dispatcher drains
  *   LedgerRetention  pruning of done versions
- *   LedgerVolumes    the radar-volume ledger, where the backend has one
+ *   LedgerVolumes    the radar-volume ledger
  * The records they take and give are in `records.ts`; the decisions behind the transitions are
  * the pure planners of `core/`, which every backend only executes.
  */
 import type {
   ActivitySlot,
   ClaimLost,
+  EventFact,
   FetchedItem,
   FetchFailedItem,
   FileQuery,
@@ -41,6 +42,7 @@ import type {
   PluginRunRecord,
   PluginRunStart,
   ProcessingResult,
+  ProductEventKind,
   PruneResult,
   PruneRules,
   RetryFilter,
@@ -151,6 +153,11 @@ export interface EventOutbox {
   outboxStats(): Promise<OutboxStats[]>;
   /** Delete sent events acknowledged before `beforeMs`; unsent events are never pruned. */
   pruneSentEvents(beforeMs: number): Promise<number>;
+  /**
+   * A product went late or is on time again (`expect:`): one row per sink that wants it, in one
+   * transaction of its own (no file transition goes with it). Nothing when no sink wants it.
+   */
+  emitProductEvent(kind: ProductEventKind, source: string, fact: EventFact, nowMs: number): Promise<void>;
 }
 
 /** Retention of done file versions. */
@@ -166,15 +173,32 @@ export interface LedgerRetention {
 }
 
 export interface LedgerVolumes {
-  /**
-   * Radar volumes (README "Radar volumes"). Optional: a backend without it cannot serve a config
-   * with `volumes:`, and the poller refuses such a config at start.
-   */
-  readonly volumes?: VolumeLedger;
+  /** Radar volumes (README "Radar volumes"), in every backend. */
+  readonly volumes: VolumeLedger;
 }
 
 export interface Ledger extends FileTransitions, LedgerQueries, EventOutbox, LedgerRetention, LedgerVolumes {
   close(): Promise<void>;
+  /** A networked ledger: the host in use and the failovers seen (the status page shows them). */
+  connection?(): LedgerConnectionStatus;
+}
+
+/** A move of a networked ledger's connections to another host (its primary failed over). */
+export interface LedgerSwitch {
+  readonly atMs: number;
+  readonly from: string;
+  readonly to: string;
+  /** The error that sent the ledger looking, in one line (a code and a server message, no URL). */
+  readonly reason: string;
+}
+
+export interface LedgerConnectionStatus {
+  /** The host in use, `host:port`. */
+  readonly host: string;
+  /** Looking for the primary now (statements wait for it). */
+  readonly switching: boolean;
+  readonly switches: number;
+  readonly lastSwitch?: LedgerSwitch;
 }
 
 /**

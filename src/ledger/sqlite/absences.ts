@@ -21,12 +21,29 @@ import { type FileRow, toRecord } from '../rows.js';
 import { prep } from './stmt.js';
 
 const STATES = ABSENCE_STATES.map((s) => `'${s}'`).join(', ');
+const COLS = 'id, path, mtime_ms, state, missed_listings';
+
+/** Past this many absent paths, one query of every row beats a lookup per path. */
+const MAX_LOOKUPS = 1000;
 
 function absenceStatements(db: Database.Database) {
   return {
-    candidates: prep<[string], AbsenceRow>(
+    settledPaths: db
+      .prepare<[string], string>(
+        `SELECT path FROM files WHERE source = ? AND state IN (${STATES}) AND state <> 'gone' AND missed_listings = 0`,
+      )
+      .pluck(),
+    allCandidates: prep<[string], AbsenceRow>(
       db,
-      `SELECT id, path, mtime_ms, state, missed_listings FROM files WHERE source = ? AND state IN (${STATES})`,
+      `SELECT ${COLS} FROM files WHERE source = ? AND state IN (${STATES})`,
+    ),
+    countedCandidates: prep<[string], AbsenceRow>(
+      db,
+      `SELECT ${COLS} FROM files WHERE source = ? AND state IN (${STATES}) AND (state = 'gone' OR missed_listings > 0)`,
+    ),
+    candidateByPath: prep<[string, string], AbsenceRow>(
+      db,
+      `SELECT ${COLS} FROM files WHERE source = ? AND path = ? AND state IN (${STATES}) AND state <> 'gone' AND missed_listings = 0`,
     ),
     setMissed: prep<[number, number]>(db, 'UPDATE files SET missed_listings = ? WHERE id = ?'),
     toGone: prep<{ id: number; missed: number; now: number }, FileRow>(
@@ -65,7 +82,7 @@ export class SqliteAbsences {
 
   recordAbsences(source: string, coverage: ListingCoverage, opts: AbsenceOptions): AbsenceResult {
     const s = this.#s;
-    const plan = planAbsences(s.candidates.all(source), coverage, opts.goneAfter);
+    const plan = planAbsences(this.#candidates(source, coverage), coverage, opts.goneAfter);
     const now = opts.nowMs;
     const gone: FileRecord[] = [];
     this.#db
@@ -86,6 +103,22 @@ export class SqliteAbsences {
       })
       .immediate();
     return { missing: plan.missed.length, gone, back: plan.back.length };
+  }
+
+  /**
+   * The rows whose absence decision can change. A row that is listed, not gone and never missed
+   * needs nothing (planAbsences skips it), and on a re-poll nearly every row is one: those are read
+   * as bare paths (one string each, no row object) and only the absent ones, and the rows already
+   * missed or gone, are read whole. Same rows for the plan as reading them all.
+   */
+  #candidates(source: string, coverage: ListingCoverage): AbsenceRow[] {
+    const s = this.#s;
+    const absent: string[] = [];
+    for (const p of s.settledPaths.all(source)) if (!coverage.present.has(p)) absent.push(p);
+    if (absent.length > MAX_LOOKUPS) return s.allCandidates.all(source);
+    const rows = s.countedCandidates.all(source);
+    for (const p of new Set(absent)) rows.push(...s.candidateByPath.all(source, p));
+    return rows;
   }
 
   recordDeletion(source: string, deletion: UpstreamDeletion, nowMs: number): DeletionResult {
