@@ -183,6 +183,11 @@ async function openRunner(
 async function takeOver(app: App, releasers: Releasers): Promise<void> {
   const { config, ledger, log, owner } = app;
   if (hasInstanceRegistry(ledger)) {
+    if (config.landingMode === 'per-host' && config.instance === undefined)
+      log.warn(
+        { event: 'landing.per_host_unnamed' },
+        'landingMode: per-host without instance:; a restarted poller is a new instance and its landed, unprocessed files are fetched again; set instance: to a name that stays with this landing directory',
+      );
     const instance = { id: instanceId(config), owner, host: os.hostname(), pid: process.pid };
     const heartbeat = await startInstanceHeartbeat({ registry: ledger, instance, leaseMs: config.leaseTimeMs, log });
     // Registered after the ledger: released before it closes.
@@ -247,6 +252,7 @@ async function openLedger(config: Config, mode: 'write' | 'read' | 'probe', log:
       ...(config.postgres.password !== undefined && { password: config.postgres.password }),
       poolSize: config.postgres.poolSize,
       readonly: mode === 'read',
+      ...(config.landingMode === 'per-host' && { landedOn: instanceId(config) }),
       onIdleError: (err) =>
         pgLog.warn(
           { event: 'ledger.connection_lost', err: { code: errorCode(err), message: err.message } },

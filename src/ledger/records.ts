@@ -60,6 +60,8 @@ export interface FileRecord {
   readonly etag?: string;
   /** When the version was recorded as removed upstream (state `gone`). */
   readonly goneMs?: number;
+  /** A landing root per host (PostgreSQL): the instance whose landing holds the bytes. */
+  readonly landedOn?: string;
 }
 
 export interface PluginRunRecord {
@@ -158,6 +160,14 @@ export interface FetchFailedItem {
 export interface PluginRunStart {
   readonly fileId: number;
   readonly plugin: string;
+}
+
+/** A plugin run that succeeded, recorded before the file's other plugins run. */
+export interface PluginRunSuccess {
+  readonly fileId: number;
+  readonly plugin: string;
+  readonly durationMs: number;
+  readonly outputs: readonly EmittedOutput[];
 }
 
 export interface ProcessingResult {
@@ -354,4 +364,6 @@ export interface SweepResult {
   /** Their claims, given back: fetches to `seen`, processing to `fetched`. */
   readonly fetches: number;
   readonly processing: number;
+  /** A landing root per host: landed-but-unprocessed versions of gone instances, due for fetching again. */
+  readonly refetch?: number;
 }

@@ -29,7 +29,7 @@ import { markFetched } from './sql/mark-fetched.js';
 import { markSuperseded } from './sql/mark-superseded.js';
 import type { PendingEvent } from './sql/outbox.js';
 import * as outbox from './sql/outbox.js';
-import { markPluginRunning, runsOf } from './sql/plugin-runs.js';
+import { markPluginRunning, markPluginSucceeded, runsOf } from './sql/plugin-runs.js';
 import { prune } from './sql/prune.js';
 import { fileById, history, queryFiles } from './sql/read-files.js';
 import { recordAbsences } from './sql/record-absences.js';
@@ -53,16 +53,24 @@ export interface PostgresLedgerOptions {
   readonly readonly?: boolean;
   /** Told about errors of idle connections (a restarted server); they are replaced on next use. */
   readonly onIdleError?: (err: Error) => void;
+  /**
+   * `landingMode: per-host`: this instance's id. Its landed files are recorded as on it, and it
+   * processes only files its own landing holds. Absent: one landing root shared by every instance.
+   */
+  readonly landedOn?: string;
 }
 
 export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, RemovedUpstream {
   readonly #pool: pg.Pool;
   readonly #outbox = new OutboxRouter();
   readonly #displayUrl: string;
+  /** The instance whose landing this process writes (a root per host), or null (the shared root). */
+  readonly #landedOn: string | null;
 
-  private constructor(pool: pg.Pool, displayUrl: string) {
+  private constructor(pool: pg.Pool, displayUrl: string, landedOn: string | null) {
     this.#pool = pool;
     this.#displayUrl = displayUrl;
+    this.#landedOn = landedOn;
   }
 
   /** Connect, and migrate (or, read-only, check) the schema. One clear error when unreachable. */
@@ -76,7 +84,7 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
       if (err instanceof PermanentError) throw err;
       throw unreachable(opts.displayUrl, err);
     }
-    return new PostgresLedger(pool, opts.displayUrl);
+    return new PostgresLedger(pool, opts.displayUrl, opts.landedOn ?? null);
   }
 
   get displayUrl(): string {
@@ -105,7 +113,7 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
   }
 
   claimForFetch(ids: readonly number[], owner: string, leaseUntilMs: number, nowMs: number): Promise<R.FileRecord[]> {
-    return claimIds(this.#pool, ids, 'fetching', owner, leaseUntilMs, nowMs);
+    return claimIds(this.#pool, ids, 'fetching', owner, leaseUntilMs, nowMs, this.#landedOn);
   }
 
   renewLeases(ids: readonly number[], owner: string, leaseUntilMs: number): Promise<R.ClaimLost> {
@@ -116,7 +124,7 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
     if (items.length === 0) return [];
     return this.#claimedUpdate(
       items,
-      (c) => markFetched(c, items, owner, nowMs),
+      (c) => markFetched(c, items, owner, nowMs, this.#landedOn),
       (c, rows) => fetchedEvents(this.#outbox, c, items, rows),
       nowMs,
     );
@@ -165,7 +173,7 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
     nowMs: number,
     limit: number,
   ): Promise<R.FileRecord[]> {
-    return claimNewest(this.#pool, 'process', source ?? null, owner, leaseUntilMs, nowMs, limit);
+    return claimNewest(this.#pool, 'process', source ?? null, owner, leaseUntilMs, nowMs, limit, this.#landedOn);
   }
 
   claimIdsForProcessing(
@@ -174,7 +182,7 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
     leaseUntilMs: number,
     nowMs: number,
   ): Promise<R.FileRecord[]> {
-    return claimIds(this.#pool, ids, 'processing', owner, leaseUntilMs, nowMs);
+    return claimIds(this.#pool, ids, 'processing', owner, leaseUntilMs, nowMs, this.#landedOn);
   }
 
   markSuperseded(ids: readonly number[], owner: string, nowMs: number): Promise<R.ClaimLost> {
@@ -188,6 +196,10 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
 
   markPluginRunning(runs: readonly R.PluginRunStart[], nowMs: number): Promise<number[]> {
     return markPluginRunning(this.#pool, runs, nowMs);
+  }
+
+  markPluginSucceeded(runs: readonly R.PluginRunSuccess[], owner: string, nowMs: number): Promise<void> {
+    return markPluginSucceeded(this.#pool, runs, owner, nowMs);
   }
 
   async finishProcessing(
@@ -309,7 +321,7 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
     nowMs: number,
     limit: number,
   ): Promise<R.FileRecord[]> {
-    return claimNewest(this.#pool, 'fetch', source, owner, leaseUntilMs, nowMs, limit);
+    return claimNewest(this.#pool, 'fetch', source, owner, leaseUntilMs, nowMs, limit, this.#landedOn);
   }
 
   listers(): Promise<Array<{ source: string; owner: string; epoch: number; leaseUntilMs: number }>> {

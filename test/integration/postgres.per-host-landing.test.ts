@@ -1,0 +1,132 @@
+/**
+ * A landing root per host: three `poller run` processes of the built CLI on one PostgreSQL ledger,
+ * each with a landing directory of its own (`landingMode: per-host`), polling one vsftpd. Each of
+ * the 600 files is sent once (vsftpd's transfer log), landed in one instance's landing only, and
+ * processed there once; every instance takes a share, and the ledger says which one holds each.
+ */
+import { existsSync } from 'node:fs';
+import { readdir, utimes, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { PostgresLedger } from '../../src/ledger/postgres/postgres-ledger.js';
+import {
+  createServerAccount,
+  type RealFtpServer,
+  readXferlog,
+  realServerSupport,
+  type ServerAccount,
+  startVsftpd,
+} from '../helpers/debian-ftp.js';
+import { FIXTURE_PLUGINS } from '../helpers/engine-env.js';
+import { type FleetMember, killAll, startMember } from '../helpers/fleet.js';
+import { freshDatabase, pgAvailable } from '../helpers/postgres.js';
+import { countBy, readRecords } from '../helpers/records.js';
+import { makeTmpDir, type TmpDir } from '../helpers/tmp-dir.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+const vsftpd = realServerSupport().vsftpd;
+if (!vsftpd.available) {
+  if (process.env['CI'] === 'true') throw new Error(`vsftpd is missing in CI: ${vsftpd.reason}`);
+  console.warn(`NOTICE: per-host landing tests skipped: ${vsftpd.reason}`);
+}
+
+const FILES = 600;
+let account: ServerAccount | undefined;
+let server: RealFtpServer | undefined;
+let tmp: TmpDir | undefined;
+let ledger: PostgresLedger | undefined;
+const members: FleetMember[] = [];
+afterEach(async () => {
+  await killAll(members.splice(0));
+  await ledger?.close();
+  await server?.close();
+  await account?.remove();
+  await tmp?.remove();
+  ledger = server = account = tmp = undefined;
+});
+
+describe.skipIf(!pgAvailable || !vsftpd.available)('a landing root per host (PostgreSQL, vsftpd)', () => {
+  it('three instances, 600 files: each sent once, landed and processed in one instance’s own landing; every instance a share', async () => {
+    tmp = await makeTmpDir('poller-per-host-');
+    account = await createServerAccount();
+    server = await startVsftpd({ account, tls: 'none' });
+    const names = Array.from({ length: FILES }, (_, i) => `f${String(i).padStart(3, '0')}.bufr`);
+    const old = new Date(Date.now() - 3_600_000);
+    for (const n of names) {
+      const file = path.join(account.root, n);
+      await writeFile(file, `${n}\n`.repeat(200));
+      await utimes(file, old, old);
+    }
+    const url = await freshDatabase();
+    const recordLog = path.join(tmp.path, 'record.jsonl');
+    const fleet = {
+      dir: tmp.path,
+      ledger: url,
+      server,
+      // Small batches: the instances take turns at the due files.
+      source: { include: ['*.bufr'], every: '1s', maxFilesPerPoll: 20, concurrency: 2, maxConnections: 2 },
+      config: () => ({
+        landingMode: 'per-host',
+        leaseTime: '5s',
+        plugins: [{ use: path.join(FIXTURE_PLUGINS, 'record.mjs'), options: { log: recordLog } }],
+      }),
+    };
+    const ids = ['edge-a', 'edge-b', 'edge-c'];
+    members.push(...(await Promise.all(ids.map((id) => startMember(fleet, id)))));
+    ledger = await PostgresLedger.open({ url, displayUrl: url });
+    const l = ledger;
+    await waitFor(async () => (await l.stats()).fileRows === FILES && (await processedCount(l)) === FILES, {
+      timeoutMs: 240_000,
+      intervalMs: 500,
+      what: `all ${FILES} processed`,
+    });
+
+    // vsftpd sent each file once, in full.
+    const sent = (await readXferlog(server.xferlogPath ?? '')).filter((t) => t.complete);
+    const perName = countBy(sent, (t) => path.basename(t.path));
+    expect([...perName.keys()].sort()).toEqual(names);
+    for (const n of names) expect(perName.get(n), n).toBe(1);
+
+    // Each file is in exactly one landing, and the ledger names that instance as its holder.
+    const landed = new Map<string, string>();
+    for (const m of members) {
+      const dir = path.join(m.landing, 'radar');
+      for (const n of existsSync(dir) ? await readdir(dir) : []) {
+        expect(landed.get(n), `${n} in two landings`).toBeUndefined();
+        landed.set(n, m.id);
+      }
+    }
+    expect([...landed.keys()].sort()).toEqual(names);
+    const rows = await l.files({ limit: FILES + 1 });
+    expect(rows).toHaveLength(FILES);
+    for (const r of rows) {
+      expect(r.state, r.path).toBe('processed');
+      expect(r.landedOn, r.path).toBe(landed.get(r.path));
+      expect(r.localPath, r.path).toBe(path.join(members.find((m) => m.id === r.landedOn)!.landing, 'radar', r.path));
+    }
+
+    // One plugin run per file, by the instance whose landing holds it, on its own copy.
+    const records = readRecords(recordLog);
+    const runs = countBy(records, (r) => r.path);
+    expect([...runs.keys()].sort()).toEqual(names);
+    for (const n of names) expect(runs.get(n), n).toBe(1);
+    const byPid = new Map(members.map((m) => [m.child.pid, m]));
+    for (const r of records) {
+      const m = byPid.get(r.pid);
+      expect(m?.id, r.path).toBe(landed.get(r.path));
+      expect(r.localPath, r.path).toBe(path.join(m!.landing, 'radar', r.path));
+    }
+
+    // Every instance a share.
+    const shares = countBy([...landed.values()], (id) => id);
+    for (const id of ids) expect(shares.get(id) ?? 0, `${id}'s share`).toBeGreaterThan(0);
+    console.log(`per-host landing, ${FILES} files: shares ${ids.map((id) => `${id} ${shares.get(id)}`).join(', ')}`);
+
+    for (const m of members) m.child.kill('SIGTERM');
+    for (const m of members) expect((await m.exited).code, `${m.id}: ${m.stderr().slice(0, 300)}`).toBe(0);
+  }, 300_000);
+});
+
+async function processedCount(l: PostgresLedger): Promise<number> {
+  return (await l.status()).reduce((n, s) => n + (s.counts['processed'] ?? 0), 0);
+}
