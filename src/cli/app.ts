@@ -11,7 +11,7 @@ import { type Config, loadConfig, type SourceConfig } from '../config/load.js';
 import type { CycleDeps, CycleEvents } from '../engine/cycle.js';
 import { startInstanceHeartbeat } from '../engine/instance-heartbeat.js';
 import { isOwnerGone, newOwnerId } from '../engine/owner.js';
-import { ConfigError, errorCode } from '../errors.js';
+import { errorCode } from '../errors.js';
 import { outboxRoutes, wantsIntegrity } from '../events/outbox.js';
 import { assertWis2Config } from '../events/wis2-config.js';
 import { hasInstanceRegistry, type Ledger } from '../ledger/ledger.js';
@@ -63,6 +63,23 @@ export interface OpenAppOptions {
   needSecrets?: boolean;
 }
 
+/**
+ * Opens the app for a command that answers on stdout (logs to stderr, `warn` unless
+ * `--log-level` says otherwise), runs `fn` and closes the app however `fn` ends.
+ */
+export async function withCommandApp<T>(
+  args: { config: string; logLevel?: LevelWithSilent | undefined },
+  opts: Pick<OpenAppOptions, 'ledgerMode' | 'needSecrets'>,
+  fn: (app: App) => Promise<T>,
+): Promise<T> {
+  const app = await openApp({ configPath: args.config, logTo: 'stderr', logLevel: args.logLevel ?? 'warn', ...opts });
+  try {
+    return await fn(app);
+  } finally {
+    await app.close();
+  }
+}
+
 export async function openApp(opts: OpenAppOptions): Promise<App> {
   const config = loadConfig(opts.configPath, process.env, { needSecrets: opts.needSecrets ?? true });
   assertWis2Config(config);
@@ -78,7 +95,6 @@ export async function openApp(opts: OpenAppOptions): Promise<App> {
   const ledger = await openLedger(config, mode, log);
   releasers.add(() => ledger.close());
   try {
-    requireVolumeLedger(config, ledger);
     // Transitions write outbox rows only for configured sinks: without `events:` the outbox costs nothing.
     if (config.events) ledger.setOutbox(outboxRoutes(config));
     warnInsecureSources(config, log);
@@ -219,19 +235,6 @@ function warnUnusedVolumePlugins(
         `volume plugin ${p.name} never runs: no source${p.sources ? ` of ${p.sources.join(', ')}` : ''} has volumes:; add a volumes: block to the source`,
       );
   }
-}
-
-/** A config with `volumes:` needs a ledger backend that records them: refuse it at start, not mid-cycle. */
-export function requireVolumeLedger(config: Pick<Config, 'sources' | 'ledger'>, ledger: Pick<Ledger, 'volumes'>): void {
-  if (ledger.volumes) return;
-  const issues = config.sources.flatMap((s, i) =>
-    s.volumes
-      ? [
-          `sources[${i}].volumes: the ledger backend of ${config.ledger.replace(/\/\/[^@/]*@/, '//')} does not record radar volumes; use a SQLite ledger file, or remove volumes: from source ${s.name}`,
-        ]
-      : [],
-  );
-  if (issues.length > 0) throw new ConfigError(issues);
 }
 
 /** This poller's name among those sharing a ledger: `instance:`, or host:pid. */

@@ -292,7 +292,7 @@ const withFiles = <T>(y: Argv<T>) =>
     .option('tables', TABLES_OPTION);
 
 /** stdout with batching and back-pressure, flushed when the command is done. */
-async function withStdout(run: (out: WriteText) => Promise<number>): Promise<number> {
+export async function withStdout(run: (out: WriteText) => Promise<number>): Promise<number> {
   quietOnClosedPipe();
   const s = streamText(process.stdout);
   try {

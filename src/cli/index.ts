@@ -1,8 +1,6 @@
 #!/usr/bin/env node
 /** The `poller` command: entry point; each command lives in its own module. */
 import type { CommandModule } from 'yargs';
-import yargs from 'yargs';
-import { hideBin } from 'yargs/helpers';
 import { reportFatal } from './output.js';
 
 type Loader = () => Promise<CommandModule<object, never>[]>;
@@ -63,7 +61,9 @@ export async function main(argv: string[]): Promise<void> {
     );
   });
   try {
-    const commands = await commandsFor(argv);
+    // A plain `bufr dump|summary` skips the argument parser (see bufr-fast.ts).
+    if (argv[0] === 'bufr' && (await (await import('./bufr-fast.js')).runFastBufr(argv))) return;
+    const [commands, { default: yargs }] = await Promise.all([commandsFor(argv), import('yargs')]);
     await yargs(argv)
       .scriptName('poller')
       .usage('$0 <command> [options]')
@@ -84,4 +84,4 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-await main(hideBin(process.argv));
+await main(process.argv.slice(2));

@@ -15,25 +15,14 @@ import type { InstanceRecord } from '../ledger/records.js';
 import { formatVersion } from '../ledger/version.js';
 import { formatDurationMs } from '../util/duration.js';
 import { GlobFilter } from '../util/glob.js';
-import { openApp } from './app.js';
+import { withCommandApp } from './app.js';
 import { sizeText } from './ledger.js';
 import { type CommonArgs, commonOptions } from './options.js';
 import { ago, iso, printJson, printLine, printTable } from './output.js';
 import { printVolume, type VolumeView, volumeViews } from './volumes.js';
 
 async function withLedger<T>(args: CommonArgs, fn: (ledger: Ledger, config: Config) => Promise<T>): Promise<T> {
-  const app = await openApp({
-    configPath: args.config,
-    logTo: 'stderr',
-    logLevel: args.logLevel ?? 'warn',
-    needSecrets: false,
-    ledgerMode: 'read',
-  });
-  try {
-    return await fn(app.ledger, app.config);
-  } finally {
-    await app.close();
-  }
+  return withCommandApp(args, { needSecrets: false, ledgerMode: 'read' }, (app) => fn(app.ledger, app.config));
 }
 
 export const statusCommand: CommandModule<object, CommonArgs> = {

@@ -6,7 +6,7 @@ import { isPostgresUrl } from '../config/schema.js';
 import { importSqliteLedger } from '../ledger/postgres/import-sqlite.js';
 import { pruneLedger, retentionPlan } from '../ledger/retention.js';
 import { redactUrl } from '../util/redact-url.js';
-import { openApp } from './app.js';
+import { withCommandApp } from './app.js';
 import { type CommonArgs, commonOptions } from './options.js';
 import { printJson, printLine, UsageError } from './output.js';
 
@@ -24,13 +24,7 @@ const pruneCommand: CommandModule<object, PruneArgs> = {
       describe: 'Count what would be deleted; change nothing',
     }) as never,
   handler: async (args) => {
-    const app = await openApp({
-      configPath: args.config,
-      logTo: 'stderr',
-      logLevel: args.logLevel ?? 'warn',
-      needSecrets: false,
-    });
-    try {
+    await withCommandApp(args, { needSecrets: false }, async (app) => {
       const nowMs = Date.now();
       const plan = retentionPlan(app.config, nowMs);
       const before = await app.ledger.stats();
@@ -49,9 +43,7 @@ const pruneCommand: CommandModule<object, PruneArgs> = {
       );
       if (plan.unbounded.length > 0)
         printLine(`kept forever (no maxAge, no retention.keep): ${plan.unbounded.join(', ')}`);
-    } finally {
-      await app.close();
-    }
+    });
   },
 };
 
@@ -99,7 +91,7 @@ const migrateCommand: CommandModule<object, MigrateArgs> = {
     });
     if (args.json) return printJson({ to: displayUrl, ...counts });
     printLine(
-      `copied ${counts.files} file version(s), ${counts.pluginRuns} plugin run(s), ${counts.events} event(s) into ${displayUrl}`,
+      `copied ${counts.files} file version(s), ${counts.pluginRuns} plugin run(s), ${counts.events} event(s)${counts.volumes ? `, ${counts.volumes} radar volume version(s)` : ''} into ${displayUrl}`,
     );
     printLine(
       `next: set ledger: ${displayUrl} in the config (password from ledger.passwordFile, PGPASSWORD or PGPASSFILE)`,

@@ -3,7 +3,7 @@ import type { CommandModule } from 'yargs';
 import { LEASE_MS, processClaimed } from '../engine/cycle.js';
 import { runVolumeStage } from '../engine/volume-stage.js';
 import { FILE_STATES, type FileState } from '../ledger/ledger.js';
-import { openApp } from './app.js';
+import { openApp, withCommandApp } from './app.js';
 import { type CommonArgs, commonOptions } from './options.js';
 import { printJson, printLine, UsageError } from './output.js';
 
@@ -123,13 +123,7 @@ export const forgetCommand: CommandModule<object, ForgetArgs> = {
       .option('all', { type: 'boolean', default: false, describe: 'Forget every file of the source' }) as never,
   handler: async (args) => {
     if (!args.path && !args.state && !args.all) throw new UsageError('forget: give --path, --state or --all');
-    const app = await openApp({
-      configPath: args.config,
-      logTo: 'stderr',
-      logLevel: args.logLevel ?? 'warn',
-      needSecrets: false,
-    });
-    try {
+    await withCommandApp(args, { needSecrets: false }, async (app) => {
       const n = await app.ledger.forget({
         source: args.source,
         ...(args.path && { path: args.path.replace(/^\/+/, '') }),
@@ -137,8 +131,6 @@ export const forgetCommand: CommandModule<object, ForgetArgs> = {
       });
       if (args.json) printJson({ forgotten: n });
       else printLine(`forgot ${n} file version(s) of ${args.source}`);
-    } finally {
-      await app.close();
-    }
+    });
   },
 };

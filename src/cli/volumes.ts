@@ -5,7 +5,7 @@ import type { Ledger } from '../ledger/ledger.js';
 import { VOLUME_STATES, type VolumeRecord, type VolumeRunRecord, type VolumeState } from '../ledger/volume-ledger.js';
 import { formatDurationMs } from '../util/duration.js';
 import { assessVolume } from '../volumes/completeness.js';
-import { openApp } from './app.js';
+import { withCommandApp } from './app.js';
 import { type CommonArgs, commonOptions } from './options.js';
 import { ago, iso, printJson, printLine, printTable, UsageError } from './output.js';
 
@@ -130,14 +130,7 @@ export const volumesCommand: CommandModule<object, VolumesArgs> = {
       .option('key', { type: 'string', describe: 'One volume key (every version of it)' })
       .option('limit', { type: 'number', default: 50 }) as never,
   handler: async (args) => {
-    const app = await openApp({
-      configPath: args.config,
-      logTo: 'stderr',
-      logLevel: args.logLevel ?? 'warn',
-      needSecrets: false,
-      ledgerMode: 'read',
-    });
-    try {
+    await withCommandApp(args, { needSecrets: false, ledgerMode: 'read' }, async (app) => {
       const vl = app.ledger.volumes;
       if (!vl) throw new UsageError('this ledger backend does not record radar volumes');
       const volumes = await vl.volumes({
@@ -172,8 +165,6 @@ export const volumesCommand: CommandModule<object, VolumesArgs> = {
                 : '',
         ]),
       );
-    } finally {
-      await app.close();
-    }
+    });
   },
 };

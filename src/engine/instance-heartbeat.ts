@@ -25,7 +25,13 @@ export async function startInstanceHeartbeat(o: HeartbeatOptions): Promise<{ sto
     const r = await o.registry.sweepDead(now(), o.leaseMs);
     if (r.dead.length > 0)
       o.log.warn(
-        { event: 'instance.swept', dead: r.dead, fetches: r.fetches, processing: r.processing },
+        {
+          event: 'instance.swept',
+          dead: r.dead,
+          fetches: r.fetches,
+          processing: r.processing,
+          volumes: r.volumes ?? 0,
+        },
         `took back the claims of stopped instance(s) ${r.dead.join(', ')}`,
       );
     if (r.refetch)

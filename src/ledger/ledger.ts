@@ -17,7 +17,7 @@
  *   LedgerQueries    reads for the CLI, the status page and `/metrics`
  *   EventOutbox      the event outbox the dispatcher drains
  *   LedgerRetention  pruning of done versions
- *   LedgerVolumes    the radar-volume ledger, where the backend has one
+ *   LedgerVolumes    the radar-volume ledger
  * The records they take and give are in `records.ts`; the decisions behind the transitions are
  * the pure planners of `core/`, which every backend only executes.
  */
@@ -173,11 +173,8 @@ export interface LedgerRetention {
 }
 
 export interface LedgerVolumes {
-  /**
-   * Radar volumes (README "Radar volumes"). Optional: a backend without it cannot serve a config
-   * with `volumes:`, and the poller refuses such a config at start.
-   */
-  readonly volumes?: VolumeLedger;
+  /** Radar volumes (README "Radar volumes"), in every backend. */
+  readonly volumes: VolumeLedger;
 }
 
 export interface Ledger extends FileTransitions, LedgerQueries, EventOutbox, LedgerRetention, LedgerVolumes {

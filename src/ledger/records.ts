@@ -364,6 +364,8 @@ export interface SweepResult {
   /** Their claims, given back: fetches to `seen`, processing to `fetched`. */
   readonly fetches: number;
   readonly processing: number;
+  /** Their radar volume claims, given back (their started runs count as crashed attempts). */
+  readonly volumes?: number;
   /** A landing root per host: landed-but-unprocessed versions of gone instances, due for fetching again. */
   readonly refetch?: number;
 }

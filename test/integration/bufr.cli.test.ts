@@ -1,11 +1,26 @@
+import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import yargs from 'yargs';
 import { encodeRadarVolume } from '../../plugins/bufr/encoder/radar.js';
 import { encodeSynop } from '../../plugins/bufr/encoder/synop.js';
 import { bufrCommand, runBufrDump, runBufrRender, runBufrSummary } from '../../src/cli/bufr.js';
+import { parseFastBufrArgs } from '../../src/cli/bufr-fast.js';
+
+const BIN = fileURLToPath(new URL('../../bin/poller.js', import.meta.url));
+
+/** The built command's stdout, stderr and exit code. */
+function poller(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
 
 const TIME = new Date(Date.UTC(2026, 10, 23, 12, 0, 0));
 
@@ -175,5 +190,51 @@ describe('poller bufr', () => {
     expect(chunks.join('')).toMatch(/1 message\(s\), 1 decoded, 0 failed/);
     expect(chunks.join('').match(/^\{"file":/gm)).toHaveLength(2);
     expect((await readFile(out)).subarray(1, 4).toString('latin1')).toBe('PNG');
+  });
+
+  it('a plain dump or summary skips the argument parser; anything else still goes through it', () => {
+    expect(parseFastBufrArgs(['bufr', 'summary', 'a.bufr', 'b.bufr'])).toEqual({
+      sub: 'summary',
+      files: ['a.bufr', 'b.bufr'],
+      json: false,
+      nested: true,
+    });
+    expect(parseFastBufrArgs(['bufr', 'dump', '--json', '--no-nested', '--tables', 'T', 'a'])).toEqual({
+      sub: 'dump',
+      files: ['a'],
+      json: true,
+      nested: false,
+      tables: 'T',
+    });
+    expect(parseFastBufrArgs(['bufr', 'dump', '--tables=T', 'a'])?.tables).toBe('T');
+    for (const argv of [
+      ['bufr', 'summary', '--help'],
+      ['bufr', 'summary', 'a', '--bogus'],
+      ['bufr', 'summary', '--json', 'a'], // --json is dump's
+      ['bufr', 'dump', '--tables'],
+      ['bufr', 'summary'],
+      ['bufr', 'render', 'a'],
+      ['status'],
+    ]) {
+      expect(parseFastBufrArgs(argv), argv.join(' ')).toBeUndefined();
+    }
+  });
+
+  it('the built command prints through the fast path what the parser path prints, with the same exit codes', async () => {
+    const { dir, obs, radar } = await files();
+    const expected: string[] = [];
+    expect(await runBufrSummary([obs, radar], {}, (t) => expected.push(t))).toBe(0);
+    const fast = await poller(['bufr', 'summary', obs, radar]);
+    expect(fast).toMatchObject({ code: 0, stdout: expected.join('') });
+    const json: string[] = [];
+    expect(await runBufrDump([radar], { json: true }, (t) => json.push(t))).toBe(0);
+    expect((await poller(['bufr', 'dump', '--json', radar])).stdout).toBe(json.join(''));
+    const missing = await poller(['bufr', 'summary', path.join(dir, 'absent.bufr')]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/cannot read .*absent\.bufr: ENOENT; check the path/);
+    // Not plain: the parser answers, with its own message and exit code.
+    const bogus = await poller(['bufr', 'summary', obs, '--bogus']);
+    expect(bogus.code).toBe(2);
+    expect(bogus.stderr).toMatch(/Unknown argument: bogus/);
   });
 });

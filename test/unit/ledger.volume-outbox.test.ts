@@ -6,11 +6,12 @@ import { describe, expect, it } from 'vitest';
 import type { SinkConfig } from '../../src/config/load.js';
 import { formatEvent, isUnsendable } from '../../src/events/payload.js';
 import { VolumeArchives } from '../../src/events/volume-archive.js';
-import type { Observation } from '../../src/ledger/ledger.js';
+import type { Ledger, Observation } from '../../src/ledger/ledger.js';
 import { SqliteLedger } from '../../src/ledger/sqlite/sqlite-ledger.js';
 import type { MemberArrival, VolumeLedger } from '../../src/ledger/volume-ledger.js';
 import type { CompletenessRules } from '../../src/volumes/completeness.js';
 import { compileKeyPattern, matchMember } from '../../src/volumes/key-pattern.js';
+import { closeLedgersAfterEach, LEDGER_BACKENDS } from '../helpers/ledger-backends.js';
 import { wnmProblems } from '../helpers/wnm-schema.js';
 
 const T0 = Date.UTC(2026, 10, 23, 12);
@@ -36,7 +37,7 @@ function open() {
   return { l, v: l.volumes, file };
 }
 
-async function land(l: SqliteLedger, p: string, nowMs: number, sizeBytes = 10): Promise<void> {
+async function land(l: Ledger, p: string, nowMs: number, sizeBytes = 10): Promise<void> {
   const obs: Observation = {
     entry: { path: p, name: p, type: 'file', sizeBytes, mtimeMs: nowMs - 3_600_000, mtimePrecision: 's' },
   };
@@ -83,11 +84,22 @@ function volumeEventRows(file: string) {
   }
 }
 
+/** The pending volume events of sink mq (file events left out). */
+async function volumeEvents(l: Ledger) {
+  return (await l.pendingEvents('mq', 100)).filter((e) => e.kind.startsWith('volume-'));
+}
+
 const output = { path: '/out/RMA1_20261123T1200Z.json', sizeBytes: 42 };
 
-describe('sqlite volume ledger outbox', () => {
+describe.each(LEDGER_BACKENDS)('volume ledger outbox: $name', (backend) => {
+  closeLedgersAfterEach();
+  const openAny = async () => {
+    const { ledger } = await backend.open();
+    return { l: ledger, v: ledger.volumes };
+  };
+
   it('writes volume-complete, outputs and volume-processed with the volume and its members', async () => {
-    const { l, v, file } = open();
+    const { l, v } = await openAny();
     l.setOutbox([{ sink: 'mq', kinds: [...ALL_VOLUME_KINDS], sources: null }]);
     for (const m of ['DBZH', 'VRAD', 'ZDR']) await land(l, `RMA1_${m}_20261123T1200Z.BUFR`, T0);
     const [vol] = await stage(v, T0);
@@ -154,12 +166,11 @@ describe('sqlite volume ledger outbox', () => {
       severity: 'info',
       data: { volume: { key: 'RMA1_20261123T1200Z', complete: true } },
     });
-    expect(volumeEventRows(file)).toHaveLength(3);
-    await l.close();
+    expect(await l.pendingEvents('mq', 10)).toHaveLength(3);
   });
 
   it('a quiet volume is volume-partial; failures and quarantines name the plugin; a lost claim writes none', async () => {
-    const { l, v } = open();
+    const { l, v } = await openAny();
     l.setOutbox([{ sink: 'mq', kinds: [...ALL_VOLUME_KINDS], sources: null }]);
     await land(l, 'RMA1_DBZH_20261123T1200Z.BUFR', T0);
     await land(l, 'RMA1_VRAD_20261123T1200Z.BUFR', T0);
@@ -182,11 +193,10 @@ describe('sqlite volume ledger outbox', () => {
       ['volume-failed', true, 'p', 'boom'],
       ['volume-quarantined', true, 'p', 'bad volume'],
     ]);
-    await l.close();
   });
 
   it('writes no volume rows when no sink wants volume kinds', async () => {
-    const { l, v, file } = open();
+    const { l, v } = await openAny();
     l.setOutbox([{ sink: 'mq', kinds: ['fetched', 'processed', 'output'], sources: null }]);
     for (const m of ['DBZH', 'VRAD', 'ZDR']) await land(l, `RMA1_${m}_20261123T1200Z.BUFR`, T0);
     await stage(v, T0);
@@ -196,17 +206,18 @@ describe('sqlite volume ledger outbox', () => {
       'A',
       T0,
     );
-    expect(volumeEventRows(file)).toEqual([]);
+    expect(await volumeEvents(l)).toEqual([]);
     // A sink of another source does not get them either.
     l.setOutbox([{ sink: 'mq', kinds: [...ALL_VOLUME_KINDS], sources: ['elsewhere'] }]);
     await land(l, 'RMA2_DBZH_20261123T1200Z.BUFR', T0 + 1);
     await land(l, 'RMA2_VRAD_20261123T1200Z.BUFR', T0 + 1);
     await land(l, 'RMA2_ZDR_20261123T1200Z.BUFR', T0 + 1);
     expect((await stage(v, T0 + 1))[0]?.state).toBe('complete');
-    expect(volumeEventRows(file)).toEqual([]);
-    await l.close();
+    expect(await volumeEvents(l)).toEqual([]);
   });
+});
 
+describe('sqlite volume ledger outbox', () => {
   it('the event row is written in the transition transaction: when it cannot be written, the volume stays as it was', async () => {
     const { l, v, file } = open();
     l.setOutbox([{ sink: 'mq', kinds: [...ALL_VOLUME_KINDS], sources: null }]);

@@ -1,12 +1,9 @@
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Observation } from '../../src/ledger/ledger.js';
-import { SqliteLedger } from '../../src/ledger/sqlite/sqlite-ledger.js';
+import type { Ledger, Observation } from '../../src/ledger/ledger.js';
 import type { MemberArrival, VolumeLedger } from '../../src/ledger/volume-ledger.js';
 import type { CompletenessRules } from '../../src/volumes/completeness.js';
 import { compileKeyPattern, matchMember } from '../../src/volumes/key-pattern.js';
+import { closeLedgersAfterEach, LEDGER_BACKENDS, type LedgerBackend } from '../helpers/ledger-backends.js';
 
 const T0 = Date.UTC(2026, 10, 23, 12);
 const PATTERN = compileKeyPattern('(?<radar>RMA\\d+)_(?<moment>[A-Z]+)_(?<time>\\d{8}T\\d{4}Z)', 'moment').pattern!;
@@ -17,13 +14,14 @@ const RULES: CompletenessRules = {
   reopenLate: false,
 };
 
-function open(file = path.join(mkdtempSync(path.join(os.tmpdir(), 'poller-vol-')), 'ledger.db')) {
-  const l = new SqliteLedger(file);
-  return { l, v: l.volumes, file };
+/** A fresh ledger of the backend; `reopen` is a second connection (another process) to it. */
+async function openOn(backend: LedgerBackend) {
+  const opened = await backend.open();
+  return { l: opened.ledger, v: opened.ledger.volumes, reopen: opened.reopen };
 }
 
 /** Land a file through the file ledger (listed, claimed, fetched) at `nowMs`. */
-async function land(l: SqliteLedger, p: string, nowMs: number, sizeBytes = 10): Promise<void> {
+async function land(l: Ledger, p: string, nowMs: number, sizeBytes = 10): Promise<void> {
   const obs: Observation = {
     entry: { path: p, name: p, type: 'file', sizeBytes, mtimeMs: nowMs - 3_600_000, mtimePrecision: 's' },
   };
@@ -60,9 +58,12 @@ async function stage(v: VolumeLedger, nowMs: number, rules = RULES) {
 
 const ok = (plugin: string) => ({ plugin, ok: true, durationMs: 1, outputs: [] });
 
-describe('sqlite volume ledger', () => {
+describe.each(LEDGER_BACKENDS)('volume ledger contract: $name', (backend) => {
+  closeLedgersAfterEach();
+  const open = () => openOn(backend);
+
   it('collects members, completes when every expected one is there, and is claimed once', async () => {
-    const { l, v, file } = open();
+    const { l, v, reopen } = await open();
     await land(l, 'RMA1_DBZH_20261123T1200Z.BUFR', T0);
     await land(l, 'other.txt', T0);
     await land(l, 'RMA1_VRAD_20261123T1200Z.BUFR', T0 + 1000);
@@ -78,7 +79,7 @@ describe('sqlite volume ledger', () => {
     expect(done?.members.map((m) => m.member)).toEqual(['DBZH', 'VRAD', 'ZDR']);
 
     // Two connections (a daemon and a run-once): one claim wins.
-    const other = new SqliteLedger(file);
+    const other = await reopen();
     const [a, b] = await Promise.all([
       v.claimVolumes('s', 'A', T0 + 600_000, T0 + 3000, 10),
       other.volumes.claimVolumes('s', 'B', T0 + 600_000, T0 + 3000, 10),
@@ -94,12 +95,10 @@ describe('sqlite volume ledger', () => {
     expect(await v.claimVolumes('s', 'A', T0 + 600_000, T0 + 4000, 10)).toEqual([]);
     expect((await v.volumeRuns([id])).get(id)).toMatchObject([{ plugin: 'p', state: 'succeeded', attempts: 1 }]);
     expect(await v.volumeCounts()).toMatchObject([{ source: 's', state: 'processed', count: 1 }]);
-    await other.close();
-    await l.close();
   });
 
   it('declares a quiet volume partial with the minimum, and leaves one below it collecting', async () => {
-    const { l, v } = open();
+    const { l, v } = await open();
     await land(l, 'RMA1_DBZH_20261123T1200Z.BUFR', T0);
     await land(l, 'RMA1_VRAD_20261123T1200Z.BUFR', T0);
     await land(l, 'RMA2_DBZH_20261123T1200Z.BUFR', T0);
@@ -109,11 +108,10 @@ describe('sqlite volume ledger', () => {
     expect(closed.map((c) => [c.key, c.state, c.partial])).toEqual([['RMA1_20261123T1200Z', 'partial', true]]);
     expect((await v.volumes({ key: 'RMA2_20261123T1200Z' }))[0]?.state).toBe('collecting');
     expect(await v.claimVolumes('s', 'A', T0 + 600_000, T0 + 60_000, 10)).toHaveLength(1);
-    await l.close();
   });
 
   it('a changed member reopens a processed volume as a new version; a late new member only with reopenLate', async () => {
-    const { l, v } = open();
+    const { l, v } = await open();
     for (const m of ['DBZH', 'VRAD', 'ZDR']) await land(l, `RMA1_${m}_20261123T1200Z.BUFR`, T0);
     await stage(v, T0);
     const [c] = await v.claimVolumes('s', 'A', T0 + 600_000, T0, 10);
@@ -157,11 +155,10 @@ describe('sqlite volume ledger', () => {
     ]);
     // Version 1 had not run: it is superseded by version 2.
     expect((await v.volumes({ key: 'RMA3_20261123T1200Z' }))[1]?.state).toBe('superseded');
-    await l.close();
   });
 
   it('a claim of a dead owner is taken back and its running run counts as a crashed attempt', async () => {
-    const { l, v } = open();
+    const { l, v } = await open();
     for (const m of ['DBZH', 'VRAD', 'ZDR']) await land(l, `RMA1_${m}_20261123T1200Z.BUFR`, T0);
     await stage(v, T0);
     const [c] = await v.claimVolumes('s', 'dead', T0 + 600_000, T0, 10);
@@ -186,13 +183,15 @@ describe('sqlite volume ledger', () => {
     expect(await v.finishVolumes([{ id: c!.id, outcomes: [failed] }], 'B', T0 + 3)).toEqual(['failed']);
     expect(await v.claimVolumes('s', 'B', T0 + 600_000, T0 + 5, 10)).toEqual([]);
     expect(await v.claimVolumes('s', 'B', T0 + 600_000, T0 + 10, 10)).toHaveLength(1);
-    await l.close();
   });
 });
 
-describe('volume retention', () => {
+describe.each(LEDGER_BACKENDS)('volume retention: $name', (backend) => {
+  closeLedgersAfterEach();
+  const open = () => openOn(backend);
+
   it('prunes done and stale volumes past the window, keeps those still owed a run', async () => {
-    const { l, v } = open();
+    const { l, v } = await open();
     for (const m of ['DBZH', 'VRAD', 'ZDR']) await land(l, `RMA1_${m}_20261123T1200Z.BUFR`, T0);
     await land(l, 'RMA2_DBZH_20261123T1200Z.BUFR', T0); // stays collecting (below the minimum)
     for (const m of ['DBZH', 'VRAD', 'ZDR']) await land(l, `RMA3_${m}_20261123T1200Z.BUFR`, T0); // complete, not run
@@ -208,11 +207,10 @@ describe('volume retention', () => {
     expect(
       await v.pruneVolumes({ windows: [{ source: 's', mtimeBeforeMs: T0 }], quarantinedBeforeMs: 0 }, { limit: 100 }),
     ).toEqual({ volumes: 0, more: false });
-    await l.close();
   });
 
   it('forget takes a file out of a collecting volume, and marks it forgotten in one that ran', async () => {
-    const { l, v } = open();
+    const { l, v } = await open();
     for (const m of ['DBZH', 'VRAD']) await land(l, `RMA6_${m}_20261123T1200Z.BUFR`, T0);
     for (const m of ['DBZH', 'VRAD', 'ZDR']) await land(l, `RMA7_${m}_20261123T1200Z.BUFR`, T0);
     await stage(v, T0);
@@ -232,11 +230,10 @@ describe('volume retention', () => {
       ['RMA6_20261123T1200Z', 1, 'collecting', 2],
       ['RMA7_20261123T1200Z', 2, 'complete', 3],
     ]);
-    await l.close();
   });
 
   it('runs of volume plugins removed from the config are owed nothing: not by the verdict, not by retention', async () => {
-    const { l, v } = open();
+    const { l, v } = await open();
     for (const k of ['RMA8', 'RMA9'])
       for (const m of ['DBZH', 'VRAD', 'ZDR']) await land(l, `${k}_${m}_20261123T1200Z.BUFR`, T0);
     await stage(v, T0);
@@ -280,20 +277,5 @@ describe('volume retention', () => {
       more: false,
     });
     expect(await v.volumes({})).toEqual([]);
-    await l.close();
-  });
-});
-
-describe('a ledger backend without volumes', () => {
-  it('refuses a config with volumes: at start, in one line naming the source and the fix', async () => {
-    const { requireVolumeLedger } = await import('../../src/cli/app.js');
-    const config = {
-      ledger: 'postgres://poller:secret@db/poller',
-      sources: [{ name: 'plain' }, { name: 'rma1', volumes: {} }],
-    } as unknown as Parameters<typeof requireVolumeLedger>[0];
-    expect(() => requireVolumeLedger(config, {})).toThrow(
-      'sources[1].volumes: the ledger backend of postgres://db/poller does not record radar volumes; use a SQLite ledger file, or remove volumes: from source rma1',
-    );
-    expect(() => requireVolumeLedger(config, { volumes: open().v })).not.toThrow();
   });
 });

@@ -172,7 +172,10 @@ export function extractRadarVolume(
         let raw: Buffer;
         try {
           // The bound stops a corrupt or hostile stream from inflating without limit.
-          raw = inflateSync(z, { maxOutputLength: Math.max(expected, 8) + 1024 });
+          // One output chunk of the expected size: zlib then hands back its buffer instead of
+          // concatenating a hundred 16 KiB pieces.
+          const bound = Math.max(expected, 8) + 1024;
+          raw = inflateSync(z, { maxOutputLength: bound, chunkSize: Math.max(bound, 64) });
         } catch (err) {
           throw new BufrError(
             'BUFR_RADAR_INFLATE',
@@ -187,9 +190,14 @@ export function extractRadarVolume(
             'BUFR_RADAR_INFLATE',
             `${describe}: sweep ${sweep}: inflated ${raw.length} bytes, not a float64 array`,
           );
-        const aligned = new Uint8Array(raw.length);
-        aligned.set(raw);
-        data = new Float64Array(aligned.buffer, 0, raw.length / 8);
+        // zlib's one output chunk starts its own memory (8-aligned): view it; copy only when not.
+        if (raw.byteOffset % 8 === 0) {
+          data = new Float64Array(raw.buffer as ArrayBuffer, raw.byteOffset, raw.length / 8);
+        } else {
+          const aligned = new Uint8Array(raw.length);
+          aligned.set(raw);
+          data = new Float64Array(aligned.buffer, 0, raw.length / 8);
+        }
       }
       vol.sweeps.push({
         sweep,

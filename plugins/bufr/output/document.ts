@@ -67,7 +67,9 @@ function sweepLine(s: RadarSweep, i: number): string {
   let valid = 0;
   let min = Number.POSITIVE_INFINITY;
   let max = Number.NEGATIVE_INFINITY;
-  for (const v of s.data) {
+  const data = s.data;
+  for (let k = 0; k < data.length; k++) {
+    const v = data[k] as number;
     if (Number.isNaN(v) || v === s.nodata || v === s.undetect) continue;
     valid++;
     if (v < min) min = v;

@@ -1,6 +1,7 @@
 /**
  * `poller ledger migrate --to postgres://…`: copy a SQLite ledger (file versions with their ids,
- * plugin runs, sources, listing digests, the outbox) into an empty PostgreSQL ledger in one
+ * plugin runs, sources, listing digests, the outbox, radar volumes with their members, looked-at
+ * files and runs) into an empty PostgreSQL ledger in one
  * transaction, so a single host grows into several without fetching anything again.
  */
 import Database from 'better-sqlite3';
@@ -18,6 +19,10 @@ export interface ImportCounts {
   sources: number;
   digests: number;
   events: number;
+  volumes: number;
+  volumeMembers: number;
+  volumeFiles: number;
+  volumeRuns: number;
 }
 
 /** Tables in copy order (plugin runs after their files); `json` columns hold JSON text in SQLite. */
@@ -27,6 +32,10 @@ const TABLES = [
   { name: 'sources', key: 'rowid', json: [], count: 'sources' },
   { name: 'listing_digests', key: 'rowid', json: [], count: 'digests' },
   { name: 'events', key: 'seq', json: ['fact'], count: 'events' },
+  { name: 'volumes', key: 'id', json: [], count: 'volumes' },
+  { name: 'volume_members', key: 'rowid', json: [], count: 'volumeMembers' },
+  { name: 'volume_files', key: 'file_id', json: [], count: 'volumeFiles' },
+  { name: 'volume_runs', key: 'rowid', json: [], count: 'volumeRuns' },
 ] as const;
 
 export async function importSqliteLedger(sqliteFile: string, target: PostgresLedgerOptions): Promise<ImportCounts> {
@@ -39,7 +48,17 @@ export async function importSqliteLedger(sqliteFile: string, target: PostgresLed
     application_name: 'poller ledger migrate',
   });
   await client.connect();
-  const counts: ImportCounts = { files: 0, pluginRuns: 0, sources: 0, digests: 0, events: 0 };
+  const counts: ImportCounts = {
+    files: 0,
+    pluginRuns: 0,
+    sources: 0,
+    digests: 0,
+    events: 0,
+    volumes: 0,
+    volumeMembers: 0,
+    volumeFiles: 0,
+    volumeRuns: 0,
+  };
   try {
     await client.query('BEGIN');
     const existing = await client.query<{ n: string }>('SELECT count(*) AS n FROM files');
@@ -73,6 +92,7 @@ export async function importSqliteLedger(sqliteFile: string, target: PostgresLed
     for (const [table, column] of [
       ['files', 'id'],
       ['events', 'seq'],
+      ['volumes', 'id'],
     ] as const)
       await client.query(
         `SELECT setval(pg_get_serial_sequence('${table}', '${column}'), GREATEST((SELECT max(${column}) FROM ${table}), 1))`,

@@ -108,6 +108,71 @@ export const PG_MIGRATIONS: readonly string[] = [
   // Removed upstream: complete listings in a row that missed the path, and when it was found gone.
   `ALTER TABLE files ADD COLUMN missed_listings integer NOT NULL DEFAULT 0;
    ALTER TABLE files ADD COLUMN gone_ms bigint;`,
+  // Radar volumes, as in SQLite: one row per volume version, its members (copied file versions),
+  // the files the volume stage has looked at (members or not), volume plugin runs, and the volume
+  // an outbox row names. Claims read only due versions (a partial index); a lease as for files.
+  `CREATE TABLE volumes (
+     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+     source text NOT NULL,
+     key text NOT NULL,
+     version integer NOT NULL,
+     digest text NOT NULL,
+     fields text NOT NULL,
+     state text NOT NULL,
+     partial integer NOT NULL DEFAULT 0,
+     first_member_ms bigint NOT NULL,
+     last_member_ms bigint NOT NULL,
+     closed_ms bigint,
+     done_ms bigint,
+     claimed_by text,
+     lease_until_ms bigint,
+     next_retry_ms bigint,
+     error_code text,
+     last_error text,
+     updated_ms bigint NOT NULL,
+     UNIQUE (source, key, version)
+   );
+   CREATE INDEX volumes_by_state ON volumes (source, state);
+   CREATE INDEX volumes_due ON volumes (source, last_member_ms DESC)
+     WHERE claimed_by IS NULL AND state IN ('complete', 'partial', 'failed');
+   CREATE INDEX volumes_claimed ON volumes (claimed_by) WHERE claimed_by IS NOT NULL;
+   CREATE TABLE volume_members (
+     volume_id bigint NOT NULL REFERENCES volumes (id) ON DELETE CASCADE,
+     member text NOT NULL,
+     file_id bigint NOT NULL,
+     path text NOT NULL,
+     file_version text NOT NULL,
+     local_path text NOT NULL,
+     size_bytes bigint NOT NULL,
+     mtime_ms bigint NOT NULL,
+     landed_ms bigint NOT NULL,
+     forgotten integer NOT NULL DEFAULT 0,
+     PRIMARY KEY (volume_id, member)
+   );
+   CREATE INDEX volume_members_by_path ON volume_members (path);
+   CREATE INDEX volume_members_by_file ON volume_members (file_id);
+   CREATE TABLE volume_files (
+     file_id bigint PRIMARY KEY REFERENCES files (id) ON DELETE CASCADE,
+     volume_id bigint,
+     member text
+   );
+   CREATE INDEX volume_files_by_volume ON volume_files (volume_id) WHERE volume_id IS NOT NULL;
+   CREATE INDEX files_by_source_fetched ON files (source, fetched_ms) WHERE fetched_ms IS NOT NULL;
+   CREATE TABLE volume_runs (
+     volume_id bigint NOT NULL REFERENCES volumes (id) ON DELETE CASCADE,
+     plugin text NOT NULL,
+     state text NOT NULL,
+     attempts integer NOT NULL DEFAULT 0,
+     error_code text,
+     last_error text,
+     duration_ms bigint,
+     next_retry_ms bigint,
+     outputs text NOT NULL DEFAULT '[]',
+     updated_ms bigint NOT NULL,
+     PRIMARY KEY (volume_id, plugin)
+   );
+   CREATE INDEX volume_runs_running ON volume_runs (volume_id) WHERE state = 'running';
+   ALTER TABLE events ADD COLUMN volume_id bigint;`,
   // A landing root per host: the instance whose landing holds a version's bytes (NULL: the shared
   // root). Its landed-but-unprocessed rows are found by the sweep when that instance is gone.
   `ALTER TABLE files ADD COLUMN landed_on text;

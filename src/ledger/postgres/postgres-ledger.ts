@@ -18,6 +18,7 @@ import { type FileRow, toRun } from '../rows.js';
 import { recordListing } from './listing.js';
 import { fetchedEvents, fetchFailedEvents, finishedEvents } from './outbox-events.js';
 import { connectPool, inTransaction, type Q, ROLLBACK, unreachable } from './pool.js';
+import { PostgresVolumeLedger } from './postgres-volume-ledger.js';
 import { checkSchema, migrate } from './schema.js';
 import { claimIds, claimNewest, lostOf, renewLeases } from './sql/claim.js';
 import { finishProcessing } from './sql/finish-processing.js';
@@ -66,11 +67,13 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
   readonly #displayUrl: string;
   /** The instance whose landing this process writes (a root per host), or null (the shared root). */
   readonly #landedOn: string | null;
+  readonly volumes: PostgresVolumeLedger;
 
   private constructor(pool: pg.Pool, displayUrl: string, landedOn: string | null) {
     this.#pool = pool;
     this.#displayUrl = displayUrl;
     this.#landedOn = landedOn;
+    this.volumes = new PostgresVolumeLedger(pool, this.#outbox);
   }
 
   /** Connect, and migrate (or, read-only, check) the schema. One clear error when unreachable. */

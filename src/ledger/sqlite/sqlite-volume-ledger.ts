@@ -5,13 +5,13 @@
  * are the planners of `core/`, shared with the file ledger.
  */
 import type Database from 'better-sqlite3';
-import { assessVolume, type CompletenessRules, lateMemberAction } from '../../volumes/completeness.js';
-import { volumeVersion } from '../../volumes/group.js';
+import type { CompletenessRules } from '../../volumes/completeness.js';
 import { CRASHED_VOLUME_RUN_MESSAGE, isStaleClaim } from '../core/crash.js';
 import { PruneBudget } from '../core/prune.js';
 import { retryStates, runsToRetry } from '../core/retry.js';
 import { runEndValues, volumeVerdict } from '../core/verdict.js';
-import { volumeFact, volumeOutcomeEvents } from '../outbox-routes.js';
+import { assessVersion, knownMembers, planJoin, volumeRowFact } from '../core/volume-join.js';
+import { volumeOutcomeEvents } from '../outbox-routes.js';
 import type { EventFact, PruneRules, VolumeEventKind } from '../records.js';
 import type {
   LandedFile,
@@ -25,12 +25,9 @@ import type {
   VolumeRunStart,
   VolumeState,
 } from '../volume-ledger.js';
+import { toVolumeRecord, toVolumeRun, type VolumeRow } from '../volume-rows.js';
 import { ClaimLostSignal, eachInSavepoint } from './savepoints.js';
-import { toVolumeRecord, toVolumeRun, type VolumeRow } from './volume-rows.js';
 import { prepareVolumeStatements, type VolumeStatements } from './volume-statements.js';
-
-/** States a member change supersedes: handed on (or failed) but not being run now. */
-const SUPERSEDABLE = new Set<VolumeState>(['complete', 'partial', 'failed']);
 
 /** Writes a volume event's outbox rows (one per sink that wants it) in the caller's transaction. */
 export type VolumeEventWriter = (
@@ -60,23 +57,7 @@ export class SqliteVolumeLedger implements VolumeLedger {
   /** The event fact of a volume version as it is now (inside the transition's transaction). */
   #fact(id: number): { source: string; fact: EventFact } {
     const row = this.#s.byId.get(id) as VolumeRow;
-    const members = this.#s.members.all(id).map((m) => ({
-      member: m.member,
-      fileId: m.file_id,
-      path: m.path,
-      sizeBytes: m.size_bytes,
-      mtimeMs: m.mtime_ms,
-    }));
-    const v = {
-      id,
-      key: row.key,
-      version: row.version,
-      fields: JSON.parse(row.fields) as Record<string, string>,
-      partial: row.partial === 1,
-      firstMemberMs: row.first_member_ms,
-      lastMemberMs: row.last_member_ms,
-    };
-    return { source: row.source, fact: volumeFact(v, members) };
+    return { source: row.source, fact: volumeRowFact(row, this.#s.members.all(id)) };
   }
 
   #record(row: VolumeRow): VolumeRecord {
@@ -129,21 +110,16 @@ export class SqliteVolumeLedger implements VolumeLedger {
     const seen = s.examinedVolume.get(a.fileId);
     if (seen && seen.volume_id !== null) return undefined;
     const latest = s.latest.get(source, a.key);
+    const known = latest && latest.state !== 'collecting' ? knownMembers(s.members.all(latest.id)) : new Map();
+    const plan = planJoin(latest, known, a, rules);
     let id: number;
-    if (latest && latest.state !== 'collecting') {
-      // A member is its path and its file version: a moment re-sent under another name changed too.
-      // A forgotten member is never "already there": its file coming back reruns the volume.
-      const known = new Map(
-        s.members.all(latest.id).map((m) => [m.member, m.forgotten ? '\0forgotten' : `${m.path}\0${m.file_version}`]),
-      );
-      const arriving = { member: a.member, version: `${a.path}\0${a.version}` };
-      if (lateMemberAction(known, arriving, rules) === 'ignore') {
-        // Recorded (`why` tells it arrived late), the volume's runs stand.
-        s.belongs.run({ file: a.fileId, volume: latest.id, member: a.member });
-        return undefined;
-      }
-      id = this.#reopen(latest, a.fields, nowMs);
-    } else if (latest) id = latest.id;
+    if (plan.kind === 'late' && latest) {
+      // Recorded (`why` tells it arrived late), the volume's runs stand.
+      s.belongs.run({ file: a.fileId, volume: latest.id, member: a.member });
+      return undefined;
+    }
+    if (plan.kind === 'reopen' && latest) id = this.#reopen(latest, plan.supersede, a.fields, nowMs);
+    else if (latest) id = latest.id;
     else id = this.#insert(source, a.key, 1, a.fields, a.landedMs, a.landedMs, nowMs);
     s.putMember.run({
       volume: id,
@@ -161,9 +137,9 @@ export class SqliteVolumeLedger implements VolumeLedger {
   }
 
   /** The next version of a volume that left collecting: its members (and late ones) carried over. */
-  #reopen(row: VolumeRow, fields: Readonly<Record<string, string>>, nowMs: number): number {
+  #reopen(row: VolumeRow, supersede: boolean, fields: Readonly<Record<string, string>>, nowMs: number): number {
     const s = this.#s;
-    if (SUPERSEDABLE.has(row.state) && row.claimed_by === null) s.supersede.run({ id: row.id, now: nowMs });
+    if (supersede) s.supersede.run({ id: row.id, now: nowMs });
     const next = this.#insert(
       row.source,
       row.key,
@@ -208,32 +184,23 @@ export class SqliteVolumeLedger implements VolumeLedger {
   #assess(id: number, rules: CompletenessRules, nowMs: number): boolean {
     const s = this.#s;
     const row = s.byId.get(id) as VolumeRow;
-    const members = s.members.all(id);
-    if (members.length === 0) return false;
-    const a = assessVolume(
-      members.map((m) => ({ member: m.member, seenAtMs: m.landed_ms })),
-      rules,
-      nowMs,
-    );
-    const digest = volumeVersion(
-      members.map((m) => ({ member: m.member, path: m.path, version: m.file_version, seenAtMs: m.landed_ms })),
-    );
-    const closes = row.state === 'collecting' && a.state !== 'collecting';
+    const a = assessVersion(row, s.members.all(id), rules, nowMs);
+    if (!a) return false;
     s.assessed.run({
       id,
-      digest,
-      first: a.firstMemberAtMs,
-      last: a.lastMemberAtMs,
-      state: closes ? a.state : row.state,
-      partial: closes && a.state === 'partial' ? 1 : row.partial,
-      closed: closes ? nowMs : row.closed_ms,
+      digest: a.digest,
+      first: a.first,
+      last: a.last,
+      state: a.state,
+      partial: a.partial,
+      closed: a.closed,
       now: nowMs,
     });
-    if (closes) {
+    if (a.closes) {
       const { source, fact } = this.#fact(id);
       this.#emit(a.state === 'partial' ? 'volume-partial' : 'volume-complete', source, id, fact, nowMs);
     }
-    return closes;
+    return a.closes;
   }
 
   async closeDue(source: string, rules: CompletenessRules, nowMs: number): Promise<VolumeRecord[]> {

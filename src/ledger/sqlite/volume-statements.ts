@@ -5,8 +5,8 @@
 import type Database from 'better-sqlite3';
 import { CRASHED_RUN_CODE } from '../core/crash.js';
 import type { VolumeState } from '../volume-ledger.js';
+import type { MemberRow, VolumeRow, VolumeRunRow } from '../volume-rows.js';
 import { prep } from './stmt.js';
-import type { MemberRow, VolumeRow, VolumeRunRow } from './volume-rows.js';
 
 const MEMBER_COLUMNS = 'volume_id, member, file_id, path, file_version, local_path, size_bytes, mtime_ms, landed_ms';
 

@@ -8,6 +8,7 @@ import type { InstanceRecord, SweepResult } from '../../records.js';
 import { SWEEP_LOCK_KEY } from '../migrations.js';
 import type { Q } from '../pool.js';
 import { markCrashedRuns } from './recover-stale.js';
+import { giveBackVolumes } from './volume-recover.js';
 import { refetchOrphaned } from './refetch-orphaned.js';
 
 export async function heartbeat(
@@ -37,7 +38,10 @@ export async function heartbeat(
   const prev = r.rows[0]?.prev ?? null;
   // The same instance id under a new owner: the earlier process of that id is gone (an id runs
   // once at a time); its claims are given back now rather than at their lease's end.
-  if (prev !== null && prev !== i.owner) await giveBack(c, [prev], nowMs);
+  if (prev !== null && prev !== i.owner) {
+    await giveBack(c, [prev], nowMs);
+    await giveBackVolumes(c, [prev], nowMs);
+  }
 }
 
 /** Claims of these owners back: fetches to `seen`, processing to `fetched`. */
@@ -67,9 +71,12 @@ export async function sweepDead(c: Q, nowMs: number, leaseMs: number): Promise<S
     ])
   ).rows;
   let given = { fetches: 0, processing: 0 };
+  let volumes = 0;
   if (dead.length > 0) {
     const owners = dead.map((d) => d.owner);
     given = await giveBack(c, owners, nowMs);
+    // Their volume claims too: the versions they were running run again on another host.
+    volumes = await giveBackVolumes(c, owners, nowMs);
     await c.query('UPDATE listers SET lease_until_ms = 0 WHERE owner = ANY($1::text[])', [owners]);
     // Runs the dead instance had started count as attempts (as after a local crash).
     await markCrashedRuns(c, nowMs);
@@ -77,7 +84,13 @@ export async function sweepDead(c: Q, nowMs: number, leaseMs: number): Promise<S
   // Every round, not only when one died now: an instance that left cleanly, or a retried version
   // of one gone earlier, has landed work no live landing holds.
   const refetch = await refetchOrphaned(c, nowMs);
-  return { swept: true, dead: dead.map((d) => d.id).sort(), ...given, ...(refetch > 0 && { refetch }) };
+  return {
+    swept: true,
+    dead: dead.map((d) => d.id).sort(),
+    ...given,
+    ...(dead.length > 0 && { volumes }),
+    ...(refetch > 0 && { refetch }),
+  };
 }
 
 export async function instances(c: Q): Promise<InstanceRecord[]> {

@@ -11,15 +11,17 @@ export interface PendingEvent {
   readonly source: string;
   readonly fileId: number;
   readonly fact: string;
+  /** The volume version of a volume event (its `fileId` is 0). */
+  readonly volumeId?: number;
 }
 
 export async function insertEvents(c: Q, events: readonly PendingEvent[], nowMs: number): Promise<void> {
   if (events.length === 0) return;
   await c.query(
-    `INSERT INTO events (id, sink, kind, source, file_id, at_ms, fact)
-     SELECT id, sink, kind, source, file_id, $1, fact::jsonb
-     FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[]) WITH ORDINALITY
-       AS u(id, sink, kind, source, file_id, fact, ord)
+    `INSERT INTO events (id, sink, kind, source, file_id, at_ms, fact, volume_id)
+     SELECT id, sink, kind, source, file_id, $1, fact::jsonb, volume_id
+     FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::bigint[]) WITH ORDINALITY
+       AS u(id, sink, kind, source, file_id, fact, volume_id, ord)
      ORDER BY ord`,
     [
       nowMs,
@@ -29,13 +31,14 @@ export async function insertEvents(c: Q, events: readonly PendingEvent[], nowMs:
       events.map((e) => e.source),
       events.map((e) => e.fileId),
       events.map((e) => e.fact),
+      events.map((e) => e.volumeId ?? null),
     ],
   );
 }
 
 export async function pendingEvents(c: Q, sink: string, limit: number): Promise<OutboxEvent[]> {
   const r = await c.query<EventRow>(
-    `SELECT seq, id, sink, kind, source, file_id, at_ms, fact FROM events
+    `SELECT seq, id, sink, kind, source, file_id, at_ms, fact, volume_id FROM events
      WHERE sink = $1 AND sent_ms IS NULL ORDER BY seq LIMIT $2`,
     [sink, limit],
   );

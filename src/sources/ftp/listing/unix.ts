@@ -83,7 +83,6 @@ function monthFirstDate(
   a: Token,
   b: Token | undefined,
   c: Token | undefined,
-  leftAligned: (tok: Token | undefined, prev: Token | undefined) => boolean,
 ): FoundDate | undefined {
   const monthA = monthOf(a.text);
   if (monthA === undefined) return undefined;
@@ -119,149 +118,184 @@ function monthFirstDate(
   return undefined;
 }
 
+/** A year right after the previous token (one blank): `Feb 18 2005  name` (left-aligned year). */
+function leftAligned(tok: Token | undefined, prev: Token | undefined): boolean {
+  return tok !== undefined && prev !== undefined && YEAR.test(tok.text) && tok.start - prev.end === 1;
+}
+
 /** Tries every date shape at token `i`; undefined when none fits there. */
 function dateAt(t: readonly Token[], i: number, nowYear: number): FoundDate | undefined {
   const a = t[i];
-  const b = t[i + 1];
-  const c = t[i + 2];
   if (a === undefined) return undefined;
-  const leftAligned = (tok: Token | undefined, prev: Token | undefined): boolean =>
-    tok !== undefined && prev !== undefined && YEAR.test(tok.text) && tok.start - prev.end === 1;
   const code = a.text.charCodeAt(0);
   const digitFirst = code >= 48 && code <= 57;
   // Month names start with a letter; CJK months ("3月") with a digit and end in their marker.
   if (!digitFirst || a.text.endsWith('月') || a.text.endsWith('월')) {
-    return monthFirstDate(t, i, a, b, c, leftAligned);
+    return monthFirstDate(t, i, a, t[i + 1], t[i + 2]);
   }
-
-  // "29 Jul 02:27", "01 oct 2004", "26. Juli, 20:10", "2.   Okt.  2003", "23 май 2011".
-  if (/^\d{1,2}\.?$/.test(a.text) && b !== undefined) {
-    const monthB = monthOf(b.text);
-    const rest = clockOrYear(c);
-    if (monthB !== undefined && !/^\d/.test(b.text) && rest) {
-      return {
-        last: i + 2,
-        leftAlignedYear: leftAligned(c, b),
-        time: { ...rest, month: monthB, day: Number.parseInt(a.text, 10) },
-      };
-    }
-  }
-  // "2005년 1월 6일" (year first, day precision) with an optional time after.
-  const yearFirst = /^(\d{4})(?:년|年)$/.exec(a.text);
-  if (yearFirst && b !== undefined && c !== undefined) {
-    const month = monthOf(b.text);
-    if (month !== undefined && DAY.test(c.text)) {
-      const clock = CLOCK.exec(t[i + 3]?.text ?? '');
-      const hasClock = clock !== null;
-      return {
-        last: hasClock ? i + 3 : i + 2,
-        leftAlignedYear: false,
-        time: {
-          year: Number(yearFirst[1]),
-          month,
-          day: Number.parseInt(c.text, 10),
-          hour: hasClock ? Number(clock[1]) : 0,
-          minute: hasClock ? Number(clock[2]) : 0,
-          second: 0,
-          precision: hasClock ? 'minute' : 'day',
-        },
-      };
-    }
-  }
-  // ISO: "2025-11-22 05:16", "2025-11-22 05:16:33.123456789 +0100".
-  const iso = /^(\d{4})-(\d{2})-(\d{2})$/.exec(a.text);
-  if (iso && b !== undefined) {
-    const clock = /^(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?$/.exec(b.text);
-    if (clock) {
-      const zone = clock[3] !== undefined ? /^([+-])(\d{2})(\d{2})$/.exec(c?.text ?? '') : null;
-      const time: ListedTime = {
-        year: Number(iso[1]),
-        month: Number(iso[2]),
-        day: Number(iso[3]),
-        hour: Number(clock[1]),
-        minute: Number(clock[2]),
-        second: clock[3] !== undefined ? Number(clock[3]) : 0,
-        precision: clock[3] !== undefined ? 's' : 'minute',
-      };
-      if (zone) {
-        const offsetMs = (Number(zone[2]) * 60 + Number(zone[3])) * 60_000 * (zone[1] === '-' ? -1 : 1);
-        return { last: i + 2, leftAlignedYear: false, time, offsetMs };
-      }
-      return { last: i + 1, leftAlignedYear: false, time };
-    }
-    return undefined;
-  }
-  // "1999/10/12 17:12", "24-04-2003 17:12", "2004.07.15", "09-26 2000", "09-26 13:45", "01-jun-99".
-  const ymd = /^(\d{4})[/.](\d{2})[/.](\d{2})$/.exec(a.text);
-  const dmy = /^(\d{2})-(\d{2})-(\d{4})$/.exec(a.text);
-  if (ymd || dmy) {
-    const [y, mo, d] = ymd ? [ymd[1], ymd[2], ymd[3]] : [dmy?.[3], dmy?.[2], dmy?.[1]];
-    const clock = CLOCK.exec(b?.text ?? '');
-    const base = { year: Number(y), month: Number(mo), day: Number(d) };
-    const ambiguous = dmy !== null && isAmbiguous(Number(mo), Number(d));
-    if (clock)
-      return {
-        last: i + 1,
-        leftAlignedYear: false,
-        ambiguous,
-        time: { ...base, hour: Number(clock[1]), minute: Number(clock[2]), second: 0, precision: 'minute' },
-      };
-    return {
-      last: i,
-      leftAlignedYear: false,
-      padded: true,
-      ambiguous,
-      time: { ...base, hour: 0, minute: 0, second: 0, precision: 'day' },
-    };
-  }
-  const md = /^(\d{2})-(\d{2})$/.exec(a.text);
-  if (md) {
-    const rest = clockOrYear(b);
-    if (rest) {
-      const ambiguous = isAmbiguous(Number(md[1]), Number(md[2]));
-      return {
-        last: i + 1,
-        leftAlignedYear: leftAligned(b, a),
-        ambiguous,
-        time: { ...rest, month: Number(md[1]), day: Number(md[2]) },
-      };
-    }
-  }
-  const dMonY = /^(\d{1,2})-([a-z]{3})-(\d{2})$/i.exec(a.text);
-  if (dMonY) {
-    const month = monthOf(dMonY[2] ?? '');
-    if (month !== undefined) {
-      const year = fullYear(Number(dMonY[3]), nowYear);
-      return {
-        last: i,
-        leftAlignedYear: false,
-        time: { year, month, day: Number(dMonY[1]), hour: 0, minute: 0, second: 0, precision: 'day' },
-      };
-    }
-  }
-  // "3 29 03:26": numeric month and day before a time (FileZilla's peers meet it).
-  if (/^\d{1,2}$/.test(a.text) && b !== undefined && /^\d{1,2}$/.test(b.text) && c !== undefined) {
-    const clock = CLOCK.exec(c.text);
-    const month = Number(a.text);
-    if (clock && month >= 1 && month <= 12) {
-      return {
-        last: i + 2,
-        leftAlignedYear: false,
-        ambiguous: isAmbiguous(month, Number(b.text)),
-        time: {
-          year: undefined,
-          month,
-          day: Number(b.text),
-          hour: Number(clock[1]),
-          minute: Number(clock[2]),
-          second: 0,
-          precision: 'minute',
-        },
-      };
-    }
+  for (const shape of DIGIT_FIRST_SHAPES) {
+    const found = shape(t, i, nowYear);
+    if (found) return found;
   }
   return undefined;
 }
+
+/** One date shape that starts with a digit: the date found at token `i`, or undefined. */
+type DateShape = (t: readonly Token[], i: number, nowYear: number) => FoundDate | undefined;
+
+/** "29 Jul 02:27", "01 oct 2004", "26. Juli, 20:10", "2.   Okt.  2003", "23 май 2011". */
+const dayFirstDate: DateShape = (t, i) => {
+  const a = t[i] as Token;
+  const b = t[i + 1];
+  const c = t[i + 2];
+  if (!/^\d{1,2}\.?$/.test(a.text) || b === undefined) return undefined;
+  const monthB = monthOf(b.text);
+  const rest = clockOrYear(c);
+  if (monthB === undefined || /^\d/.test(b.text) || !rest) return undefined;
+  return {
+    last: i + 2,
+    leftAlignedYear: leftAligned(c, b),
+    time: { ...rest, month: monthB, day: Number.parseInt(a.text, 10) },
+  };
+};
+
+/** "2005년 1월 6일" (year first, day precision) with an optional time after. */
+const yearFirstDate: DateShape = (t, i) => {
+  const yearFirst = /^(\d{4})(?:년|年)$/.exec((t[i] as Token).text);
+  const b = t[i + 1];
+  const c = t[i + 2];
+  if (!yearFirst || b === undefined || c === undefined) return undefined;
+  const month = monthOf(b.text);
+  if (month === undefined || !DAY.test(c.text)) return undefined;
+  const clock = CLOCK.exec(t[i + 3]?.text ?? '');
+  const hasClock = clock !== null;
+  return {
+    last: hasClock ? i + 3 : i + 2,
+    leftAlignedYear: false,
+    time: {
+      year: Number(yearFirst[1]),
+      month,
+      day: Number.parseInt(c.text, 10),
+      hour: hasClock ? Number(clock[1]) : 0,
+      minute: hasClock ? Number(clock[2]) : 0,
+      second: 0,
+      precision: hasClock ? 'minute' : 'day',
+    },
+  };
+};
+
+/** ISO: "2025-11-22 05:16", "2025-11-22 05:16:33.123456789 +0100". */
+const isoDate: DateShape = (t, i) => {
+  const iso = /^(\d{4})-(\d{2})-(\d{2})$/.exec((t[i] as Token).text);
+  const b = t[i + 1];
+  if (!iso || b === undefined) return undefined;
+  const clock = /^(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?$/.exec(b.text);
+  if (!clock) return undefined;
+  const zone = clock[3] !== undefined ? /^([+-])(\d{2})(\d{2})$/.exec(t[i + 2]?.text ?? '') : null;
+  const time: ListedTime = {
+    year: Number(iso[1]),
+    month: Number(iso[2]),
+    day: Number(iso[3]),
+    hour: Number(clock[1]),
+    minute: Number(clock[2]),
+    second: clock[3] !== undefined ? Number(clock[3]) : 0,
+    precision: clock[3] !== undefined ? 's' : 'minute',
+  };
+  if (!zone) return { last: i + 1, leftAlignedYear: false, time };
+  const offsetMs = (Number(zone[2]) * 60 + Number(zone[3])) * 60_000 * (zone[1] === '-' ? -1 : 1);
+  return { last: i + 2, leftAlignedYear: false, time, offsetMs };
+};
+
+/** "1999/10/12 17:12", "24-04-2003 17:12", "2004.07.15" (day precision without a time). */
+const numericDate: DateShape = (t, i) => {
+  const text = (t[i] as Token).text;
+  const ymd = /^(\d{4})[/.](\d{2})[/.](\d{2})$/.exec(text);
+  const dmy = /^(\d{2})-(\d{2})-(\d{4})$/.exec(text);
+  if (!ymd && !dmy) return undefined;
+  const [y, mo, d] = ymd ? [ymd[1], ymd[2], ymd[3]] : [dmy?.[3], dmy?.[2], dmy?.[1]];
+  const clock = CLOCK.exec(t[i + 1]?.text ?? '');
+  const base = { year: Number(y), month: Number(mo), day: Number(d) };
+  const ambiguous = dmy !== null && isAmbiguous(Number(mo), Number(d));
+  if (clock)
+    return {
+      last: i + 1,
+      leftAlignedYear: false,
+      ambiguous,
+      time: { ...base, hour: Number(clock[1]), minute: Number(clock[2]), second: 0, precision: 'minute' },
+    };
+  return {
+    last: i,
+    leftAlignedYear: false,
+    padded: true,
+    ambiguous,
+    time: { ...base, hour: 0, minute: 0, second: 0, precision: 'day' },
+  };
+};
+
+/** "09-26 2000", "09-26 13:45". */
+const monthDayDate: DateShape = (t, i) => {
+  const a = t[i] as Token;
+  const md = /^(\d{2})-(\d{2})$/.exec(a.text);
+  const rest = md ? clockOrYear(t[i + 1]) : undefined;
+  if (!md || !rest) return undefined;
+  return {
+    last: i + 1,
+    leftAlignedYear: leftAligned(t[i + 1], a),
+    ambiguous: isAmbiguous(Number(md[1]), Number(md[2])),
+    time: { ...rest, month: Number(md[1]), day: Number(md[2]) },
+  };
+};
+
+/** "01-jun-99": day, month name and a two-digit year in one token. */
+const dayMonYearDate: DateShape = (t, i, nowYear) => {
+  const dMonY = /^(\d{1,2})-([a-z]{3})-(\d{2})$/i.exec((t[i] as Token).text);
+  const month = dMonY ? monthOf(dMonY[2] ?? '') : undefined;
+  if (!dMonY || month === undefined) return undefined;
+  const year = fullYear(Number(dMonY[3]), nowYear);
+  return {
+    last: i,
+    leftAlignedYear: false,
+    time: { year, month, day: Number(dMonY[1]), hour: 0, minute: 0, second: 0, precision: 'day' },
+  };
+};
+
+/** "3 29 03:26": numeric month and day before a time (FileZilla's peers meet it). */
+const numericMonthDayClock: DateShape = (t, i) => {
+  const a = t[i] as Token;
+  const b = t[i + 1];
+  const c = t[i + 2];
+  if (!/^\d{1,2}$/.test(a.text) || b === undefined || !/^\d{1,2}$/.test(b.text) || c === undefined) {
+    return undefined;
+  }
+  const clock = CLOCK.exec(c.text);
+  const month = Number(a.text);
+  if (!clock || month < 1 || month > 12) return undefined;
+  return {
+    last: i + 2,
+    leftAlignedYear: false,
+    ambiguous: isAmbiguous(month, Number(b.text)),
+    time: {
+      year: undefined,
+      month,
+      day: Number(b.text),
+      hour: Number(clock[1]),
+      minute: Number(clock[2]),
+      second: 0,
+      precision: 'minute',
+    },
+  };
+};
+
+/** The digit-first shapes in the order they are tried: the first that fits wins. */
+const DIGIT_FIRST_SHAPES: readonly DateShape[] = [
+  dayFirstDate,
+  yearFirstDate,
+  isoDate,
+  numericDate,
+  monthDayDate,
+  dayMonYearDate,
+  numericMonthDayClock,
+];
 
 /** `04-10` could be 4 October or 10 April: the time is left for the lister to ask by MDTM. */
 function isAmbiguous(a: number, b: number): boolean {

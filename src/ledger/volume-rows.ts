@@ -1,6 +1,6 @@
-/** The rows of the SQLite volume tables and their mapping to records. */
-import type { EmittedOutput } from '../../plugins/api.js';
-import type { VolumeMemberRecord, VolumeRecord, VolumeRunRecord, VolumeState } from '../volume-ledger.js';
+/** The rows of the volume tables (the same columns in SQLite and PostgreSQL) and their mapping to records. */
+import type { EmittedOutput } from '../plugins/api.js';
+import type { VolumeMemberRecord, VolumeRecord, VolumeRunRecord, VolumeState } from './volume-ledger.js';
 
 export interface VolumeRow {
   id: number;
