@@ -11,6 +11,7 @@ import { type Config, loadConfig, type SourceConfig } from '../config/load.js';
 import type { CycleDeps, CycleEvents } from '../engine/cycle.js';
 import { startInstanceHeartbeat } from '../engine/instance-heartbeat.js';
 import { isOwnerGone, newOwnerId } from '../engine/owner.js';
+import { volumeGatherer } from '../engine/volume-gather.js';
 import { errorCode } from '../errors.js';
 import { outboxRoutes, wantsIntegrity } from '../events/outbox.js';
 import { assertWis2Config } from '../events/wis2-config.js';
@@ -166,6 +167,12 @@ function assembleApp(config: Config, log: Logger, ledger: Ledger, releasers: Rel
         retryMaxMs: config.retryMaxMs,
         listerLeaseMs: config.leaseTimeMs,
         ...(wantsIntegrity(config) && { hashLanded: true }),
+        ...(gathersVolumes(config) && {
+          gatherVolume: volumeGatherer(config.landing, (name) => {
+            const src = config.sources.find((s) => s.name === name);
+            return src && app.source(src);
+          }),
+        }),
         ...(events && { events }),
       };
     },
@@ -235,6 +242,11 @@ function warnUnusedVolumePlugins(
         `volume plugin ${p.name} never runs: no source${p.sources ? ` of ${p.sources.join(', ')}` : ''} has volumes:; add a volumes: block to the source`,
       );
   }
+}
+
+/** A landing root per host on a shared ledger: a volume's members are gathered where it runs. */
+export function gathersVolumes(config: Pick<Config, 'landingMode' | 'postgres'>): boolean {
+  return config.landingMode === 'per-host' && config.postgres !== undefined;
 }
 
 /** This poller's name among those sharing a ledger: `instance:`, or host:pid. */

@@ -3,8 +3,9 @@
  * each with a landing directory of its own (`landingMode: per-host`), polling one vsftpd. Each of
  * the 600 files is sent once (vsftpd's transfer log), landed in one instance's landing only, and
  * processed there once; every instance takes a share, and the ledger says which one holds each.
+ * Radar volumes whose members landed on several instances are gathered on the one that runs them.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readdir, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -20,6 +21,14 @@ import {
 import { FIXTURE_PLUGINS } from '../helpers/engine-env.js';
 import { type FleetMember, killAll, startMember } from '../helpers/fleet.js';
 import { freshDatabase, pgAvailable } from '../helpers/postgres.js';
+import {
+  MOMENTS,
+  memberBytes,
+  memberName,
+  type VolumeRecorded,
+  volumeRecorder,
+  volumesBlock,
+} from '../helpers/radar-volumes.js';
 import { countBy, readRecords } from '../helpers/records.js';
 import { makeTmpDir, type TmpDir } from '../helpers/tmp-dir.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -125,6 +134,102 @@ describe.skipIf(!pgAvailable || !vsftpd.available)('a landing root per host (Pos
     for (const m of members) m.child.kill('SIGTERM');
     for (const m of members) expect((await m.exited).code, `${m.id}: ${m.stderr().slice(0, 300)}`).toBe(0);
   }, 300_000);
+
+  it('radar volumes whose members landed on several instances: gathered where they run, each volume once', async () => {
+    tmp = await makeTmpDir('poller-per-host-vol-');
+    account = await createServerAccount();
+    server = await startVsftpd({ account, tls: 'none' });
+    const VOLUMES = 12;
+    const base = Date.UTC(2026, 11, 8, 1, 0, 0);
+    const files: string[] = [];
+    const keys: string[] = [];
+    for (let v = 0; v < VOLUMES; v++) {
+      const t = new Date(base + v * 300_000);
+      for (const [i, moment] of MOMENTS.entries()) {
+        const { name, key } = memberName('RMA1', t, moment);
+        if (i === 0) keys.push(key);
+        const file = path.join(account.root, name);
+        await writeFile(file, memberBytes('RMA1', t, moment));
+        // Members of one volume far apart in mtime order (newest first, small batches): they
+        // land in different batches, so mostly on different instances.
+        const mtime = new Date(Date.now() - 3_600_000 + (i * VOLUMES + v) * 1000);
+        await utimes(file, mtime, mtime);
+        files.push(name);
+      }
+    }
+    const url = await freshDatabase();
+    const volumeLog = path.join(tmp.path, 'volumes.jsonl');
+    const fleet = {
+      dir: tmp.path,
+      ledger: url,
+      server,
+      source: {
+        include: ['*.BUFR'],
+        every: '1s',
+        maxFilesPerPoll: 2,
+        concurrency: 1,
+        maxConnections: 1,
+        volumes: volumesBlock({ completeAfter: '2m' }),
+      },
+      config: (id: string) => ({
+        landingMode: 'per-host',
+        leaseTime: '5s',
+        // The plugin refuses a member outside this instance's own landing.
+        plugins: [volumeRecorder(volumeLog, { insideDir: path.join(tmp!.path, id, 'landing') })],
+      }),
+    };
+    const ids = ['edge-a', 'edge-b', 'edge-c'];
+    members.push(...(await Promise.all(ids.map((id) => startMember(fleet, id)))));
+    ledger = await PostgresLedger.open({ url, displayUrl: url });
+    const vl = ledger.volumes;
+    await waitFor(
+      async () => (await vl.volumes({ source: 'radar', state: 'processed', limit: 100 })).length === VOLUMES,
+      {
+        timeoutMs: 180_000,
+        intervalMs: 500,
+        what: `all ${VOLUMES} volumes processed`,
+      },
+    );
+    const recorded = readFileSync(volumeLog, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((x) => JSON.parse(x) as VolumeRecorded);
+    // Each volume's plugin ran once, with every member, on one instance's own copies.
+    expect(recorded.map((r) => r.key).sort()).toEqual([...keys].sort());
+    const byPid = new Map(members.map((m) => [m.child.pid, m]));
+    for (const r of recorded) {
+      expect(r.members, r.key).toEqual([...MOMENTS].sort());
+      const m = byPid.get(r.pid);
+      expect(m, r.key).toBeDefined();
+      for (const p of r.localPaths) expect(p.startsWith(`${m!.landing}${path.sep}`), `${r.key}: ${p}`).toBe(true);
+    }
+    // Where the volume ran: its members from this landing, or gathered into .gathered/.
+    const rows = await ledger.files({ limit: 100 });
+    let gathered = 0;
+    for (const r of recorded) {
+      const m = byPid.get(r.pid)!;
+      for (const p of r.localPaths) {
+        const name = path.basename(p);
+        const row = rows.find((f) => f.path === name);
+        if (row?.landedOn === m.id) expect(p).toBe(path.join(m.landing, 'radar', name));
+        else {
+          expect(p).toBe(path.join(m.landing, '.gathered', 'radar', name));
+          gathered++;
+        }
+      }
+    }
+    // vsftpd sent each file once to land it, plus once per gathered copy.
+    const sent = (await readXferlog(server.xferlogPath ?? '')).filter((t) => t.complete);
+    expect(sent).toHaveLength(files.length + gathered);
+    const once = countBy(sent, (t) => path.basename(t.path));
+    expect([...once.keys()].sort()).toEqual([...files].sort());
+    console.log(
+      `per-host volumes: ${VOLUMES} volumes x ${MOMENTS.length}, ${gathered} members gathered from the source`,
+    );
+    expect(gathered).toBeGreaterThan(0);
+    for (const m of members) m.child.kill('SIGTERM');
+    for (const m of members) expect((await m.exited).code, `${m.id}: ${m.stderr().slice(0, 300)}`).toBe(0);
+  }, 240_000);
 });
 
 async function processedCount(l: PostgresLedger): Promise<number> {

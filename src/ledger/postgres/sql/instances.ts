@@ -8,8 +8,8 @@ import type { InstanceRecord, SweepResult } from '../../records.js';
 import { SWEEP_LOCK_KEY } from '../migrations.js';
 import type { Q } from '../pool.js';
 import { markCrashedRuns } from './recover-stale.js';
-import { giveBackVolumes } from './volume-recover.js';
 import { refetchOrphaned } from './refetch-orphaned.js';
+import { giveBackVolumes } from './volume-recover.js';
 
 export async function heartbeat(
   c: Q,
