@@ -6,58 +6,31 @@
  * or c's landing and processed there: the first plugin is not run again, the second runs once.
  */
 import { existsSync } from 'node:fs';
-import { readdir, utimes, writeFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PostgresLedger } from '../../src/ledger/postgres/postgres-ledger.js';
-import {
-  createServerAccount,
-  type RealFtpServer,
-  readXferlog,
-  realServerSupport,
-  type ServerAccount,
-  startVsftpd,
-} from '../helpers/debian-ftp.js';
+import { readXferlog } from '../helpers/debian-ftp.js';
 import { FIXTURE_PLUGINS } from '../helpers/engine-env.js';
-import { type FleetMember, killAll, startMember } from '../helpers/fleet.js';
+import { closeSite, type FleetSite, openSite, putFile, startMember, vsftpdAvailable } from '../helpers/fleet.js';
 import { freshDatabase, pgAvailable } from '../helpers/postgres.js';
 import { countBy, readRecords } from '../helpers/records.js';
-import { makeTmpDir, type TmpDir } from '../helpers/tmp-dir.js';
 import { waitFor } from '../helpers/wait-for.js';
 
-const vsftpd = realServerSupport().vsftpd;
-if (!vsftpd.available) {
-  if (process.env['CI'] === 'true') throw new Error(`vsftpd is missing in CI: ${vsftpd.reason}`);
-  console.warn(`NOTICE: per-host kill test skipped: ${vsftpd.reason}`);
-}
-
+const vsftpd = vsftpdAvailable('per-host kill test');
 const FILES = 8;
-let account: ServerAccount | undefined;
-let server: RealFtpServer | undefined;
-let tmp: TmpDir | undefined;
-let ledger: PostgresLedger | undefined;
-const members: FleetMember[] = [];
+let site: FleetSite | undefined;
 afterEach(async () => {
-  await killAll(members.splice(0));
-  await ledger?.close();
-  await server?.close();
-  await account?.remove();
-  await tmp?.remove();
-  ledger = server = account = tmp = undefined;
+  await closeSite(site);
+  site = undefined;
 });
 
-describe.skipIf(!pgAvailable || !vsftpd.available)('a landing root per host, kill -9 (PostgreSQL, vsftpd)', () => {
+describe.skipIf(!pgAvailable || !vsftpd)('a landing root per host, kill -9 (PostgreSQL, vsftpd)', () => {
   it('an instance killed between landing and the end of its plugins: after the lease another fetches and processes its files; each plugin succeeds once', async () => {
-    tmp = await makeTmpDir('poller-per-host-kill-');
-    account = await createServerAccount();
-    server = await startVsftpd({ account, tls: 'none' });
+    site = await openSite('poller-per-host-kill-');
+    const { tmp, server, members } = site;
     const names = Array.from({ length: FILES }, (_, i) => `v${String(i).padStart(2, '0')}.bufr`);
-    const old = new Date(Date.now() - 3_600_000);
-    for (const n of names) {
-      const file = path.join(account.root, n);
-      await writeFile(file, `${n}\n`.repeat(500));
-      await utimes(file, old, old);
-    }
+    for (const n of names) await putFile(site, n, `${n}\n`.repeat(500));
     const url = await freshDatabase();
     const fastLog = path.join(tmp.path, 'fast.jsonl');
     const slowLog = path.join(tmp.path, 'slow.jsonl');
@@ -78,8 +51,8 @@ describe.skipIf(!pgAvailable || !vsftpd.available)('a landing root per host, kil
         ],
       }),
     };
-    ledger = await PostgresLedger.open({ url, displayUrl: url });
-    const l = ledger;
+    site.ledger = await PostgresLedger.open({ url, displayUrl: url });
+    const l = site.ledger;
     const a = await startMember(fleet, 'edge-a');
     members.push(a);
     // a lands every file and its first plugin's success on each is in the ledger.

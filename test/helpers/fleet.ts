@@ -4,11 +4,19 @@
  * own landing directory. Their JSON log lines are collected; `close()` kills what still runs.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { LogLine } from './daemon.js';
-import type { RealFtpServer } from './debian-ftp.js';
+import type { PostgresLedger } from '../../src/ledger/postgres/postgres-ledger.js';
+import { collectOutput, type LogLine } from './daemon.js';
+import {
+  createServerAccount,
+  type RealFtpServer,
+  realServerSupport,
+  type ServerAccount,
+  startVsftpd,
+} from './debian-ftp.js';
+import { makeTmpDir, type TmpDir } from './tmp-dir.js';
 import { waitFor } from './wait-for.js';
 
 const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'poller.js');
@@ -59,34 +67,13 @@ export async function startMember(o: FleetOptions, id: string): Promise<FleetMem
     env: { ...process.env, FLEET_FTP_PASSWORD: o.server.account.password },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const lines: LogLine[] = [];
-  let buffered = '';
-  let stderr = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    buffered += d.toString();
-    const parts = buffered.split('\n');
-    buffered = parts.pop() ?? '';
-    for (const p of parts) {
-      if (!p.trim()) continue;
-      try {
-        lines.push(JSON.parse(p) as LogLine);
-      } catch {
-        lines.push({ level: 0, msg: p });
-      }
-    }
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
-  );
-  const member: FleetMember = { id, landing, configPath, child, lines: () => lines, stderr: () => stderr, exited };
-  await waitFor(() => lines.some((l) => l.event === 'daemon.started') || child.exitCode !== null, {
+  const { lines, stderr, exited } = collectOutput(child);
+  const member: FleetMember = { id, landing, configPath, child, lines, stderr, exited };
+  await waitFor(() => lines().some((l) => l.event === 'daemon.started') || child.exitCode !== null, {
     timeoutMs: 30_000,
     what: `${id} started`,
   });
-  if (child.exitCode !== null) throw new Error(`${id} exited at start: ${stderr.slice(0, 500)}`);
+  if (child.exitCode !== null) throw new Error(`${id} exited at start: ${stderr().slice(0, 500)}`);
   return member;
 }
 
@@ -94,4 +81,51 @@ export async function startMember(o: FleetOptions, id: string): Promise<FleetMem
 export async function killAll(members: readonly FleetMember[]): Promise<void> {
   for (const m of members) if (m.child.exitCode === null && m.child.signalCode === null) m.child.kill('SIGKILL');
   await Promise.all(members.map((m) => m.exited));
+}
+
+/** vsftpd can run here; otherwise a visible notice (a failure under CI=true). */
+export function vsftpdAvailable(what: string): boolean {
+  const s = realServerSupport().vsftpd;
+  if (s.available) return true;
+  if (process.env['CI'] === 'true') throw new Error(`vsftpd is missing in CI: ${s.reason}`);
+  console.warn(`NOTICE: ${what} skipped: ${s.reason}`);
+  return false;
+}
+
+/** A test's scratch directory, vsftpd with a throwaway account, the instances and a ledger to read. */
+export interface FleetSite {
+  readonly tmp: TmpDir;
+  readonly account: ServerAccount;
+  readonly server: RealFtpServer;
+  readonly members: FleetMember[];
+  ledger?: PostgresLedger;
+}
+
+export async function openSite(prefix: string): Promise<FleetSite> {
+  const tmp = await makeTmpDir(prefix);
+  const account = await createServerAccount();
+  const server = await startVsftpd({ account, tls: 'none' });
+  return { tmp, account, server, members: [] };
+}
+
+/** Kill what runs, close the ledger, stop the server, remove the account and the scratch. */
+export async function closeSite(site: FleetSite | undefined): Promise<void> {
+  if (!site) return;
+  await killAll(site.members.splice(0));
+  await site.ledger?.close();
+  await site.server.close();
+  await site.account.remove();
+  await site.tmp.remove();
+}
+
+/** Put a file on the server with this mtime (default an hour ago: old at first sight, no settling). */
+export async function putFile(
+  site: FleetSite,
+  name: string,
+  content: string | Uint8Array,
+  mtime = new Date(Date.now() - 3_600_000),
+): Promise<void> {
+  const file = path.join(site.account.root, name);
+  await writeFile(file, content);
+  await utimes(file, mtime, mtime);
 }

@@ -6,20 +6,13 @@
  * Radar volumes whose members landed on several instances are gathered on the one that runs them.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { readdir, utimes, writeFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PostgresLedger } from '../../src/ledger/postgres/postgres-ledger.js';
-import {
-  createServerAccount,
-  type RealFtpServer,
-  readXferlog,
-  realServerSupport,
-  type ServerAccount,
-  startVsftpd,
-} from '../helpers/debian-ftp.js';
+import { readXferlog } from '../helpers/debian-ftp.js';
 import { FIXTURE_PLUGINS } from '../helpers/engine-env.js';
-import { type FleetMember, killAll, startMember } from '../helpers/fleet.js';
+import { closeSite, type FleetSite, openSite, putFile, startMember, vsftpdAvailable } from '../helpers/fleet.js';
 import { freshDatabase, pgAvailable } from '../helpers/postgres.js';
 import {
   MOMENTS,
@@ -30,42 +23,22 @@ import {
   volumesBlock,
 } from '../helpers/radar-volumes.js';
 import { countBy, readRecords } from '../helpers/records.js';
-import { makeTmpDir, type TmpDir } from '../helpers/tmp-dir.js';
 import { waitFor } from '../helpers/wait-for.js';
 
-const vsftpd = realServerSupport().vsftpd;
-if (!vsftpd.available) {
-  if (process.env['CI'] === 'true') throw new Error(`vsftpd is missing in CI: ${vsftpd.reason}`);
-  console.warn(`NOTICE: per-host landing tests skipped: ${vsftpd.reason}`);
-}
-
+const vsftpd = vsftpdAvailable('per-host landing tests');
 const FILES = 600;
-let account: ServerAccount | undefined;
-let server: RealFtpServer | undefined;
-let tmp: TmpDir | undefined;
-let ledger: PostgresLedger | undefined;
-const members: FleetMember[] = [];
+let site: FleetSite | undefined;
 afterEach(async () => {
-  await killAll(members.splice(0));
-  await ledger?.close();
-  await server?.close();
-  await account?.remove();
-  await tmp?.remove();
-  ledger = server = account = tmp = undefined;
+  await closeSite(site);
+  site = undefined;
 });
 
-describe.skipIf(!pgAvailable || !vsftpd.available)('a landing root per host (PostgreSQL, vsftpd)', () => {
+describe.skipIf(!pgAvailable || !vsftpd)('a landing root per host (PostgreSQL, vsftpd)', () => {
   it('three instances, 600 files: each sent once, landed and processed in one instance’s own landing; every instance a share', async () => {
-    tmp = await makeTmpDir('poller-per-host-');
-    account = await createServerAccount();
-    server = await startVsftpd({ account, tls: 'none' });
+    site = await openSite('poller-per-host-');
+    const { tmp, server, members } = site;
     const names = Array.from({ length: FILES }, (_, i) => `f${String(i).padStart(3, '0')}.bufr`);
-    const old = new Date(Date.now() - 3_600_000);
-    for (const n of names) {
-      const file = path.join(account.root, n);
-      await writeFile(file, `${n}\n`.repeat(200));
-      await utimes(file, old, old);
-    }
+    for (const n of names) await putFile(site, n, `${n}\n`.repeat(200));
     const url = await freshDatabase();
     const recordLog = path.join(tmp.path, 'record.jsonl');
     const fleet = {
@@ -82,8 +55,8 @@ describe.skipIf(!pgAvailable || !vsftpd.available)('a landing root per host (Pos
     };
     const ids = ['edge-a', 'edge-b', 'edge-c'];
     members.push(...(await Promise.all(ids.map((id) => startMember(fleet, id)))));
-    ledger = await PostgresLedger.open({ url, displayUrl: url });
-    const l = ledger;
+    site.ledger = await PostgresLedger.open({ url, displayUrl: url });
+    const l = site.ledger;
     await waitFor(async () => (await l.stats()).fileRows === FILES && (await processedCount(l)) === FILES, {
       timeoutMs: 240_000,
       intervalMs: 500,
@@ -136,9 +109,8 @@ describe.skipIf(!pgAvailable || !vsftpd.available)('a landing root per host (Pos
   }, 300_000);
 
   it('radar volumes whose members landed on several instances: gathered where they run, each volume once', async () => {
-    tmp = await makeTmpDir('poller-per-host-vol-');
-    account = await createServerAccount();
-    server = await startVsftpd({ account, tls: 'none' });
+    site = await openSite('poller-per-host-vol-');
+    const { tmp, server, members } = site;
     const VOLUMES = 12;
     const base = Date.UTC(2026, 11, 8, 1, 0, 0);
     const files: string[] = [];
@@ -148,12 +120,14 @@ describe.skipIf(!pgAvailable || !vsftpd.available)('a landing root per host (Pos
       for (const [i, moment] of MOMENTS.entries()) {
         const { name, key } = memberName('RMA1', t, moment);
         if (i === 0) keys.push(key);
-        const file = path.join(account.root, name);
-        await writeFile(file, memberBytes('RMA1', t, moment));
         // Members of one volume far apart in mtime order (newest first, small batches): they
         // land in different batches, so mostly on different instances.
-        const mtime = new Date(Date.now() - 3_600_000 + (i * VOLUMES + v) * 1000);
-        await utimes(file, mtime, mtime);
+        await putFile(
+          site,
+          name,
+          memberBytes('RMA1', t, moment),
+          new Date(Date.now() - 3_600_000 + (i * VOLUMES + v) * 1000),
+        );
         files.push(name);
       }
     }
@@ -175,13 +149,13 @@ describe.skipIf(!pgAvailable || !vsftpd.available)('a landing root per host (Pos
         landingMode: 'per-host',
         leaseTime: '5s',
         // The plugin refuses a member outside this instance's own landing.
-        plugins: [volumeRecorder(volumeLog, { insideDir: path.join(tmp!.path, id, 'landing') })],
+        plugins: [volumeRecorder(volumeLog, { insideDir: path.join(tmp.path, id, 'landing') })],
       }),
     };
     const ids = ['edge-a', 'edge-b', 'edge-c'];
     members.push(...(await Promise.all(ids.map((id) => startMember(fleet, id)))));
-    ledger = await PostgresLedger.open({ url, displayUrl: url });
-    const vl = ledger.volumes;
+    site.ledger = await PostgresLedger.open({ url, displayUrl: url });
+    const vl = site.ledger.volumes;
     await waitFor(
       async () => (await vl.volumes({ source: 'radar', state: 'processed', limit: 100 })).length === VOLUMES,
       {
@@ -204,7 +178,7 @@ describe.skipIf(!pgAvailable || !vsftpd.available)('a landing root per host (Pos
       for (const p of r.localPaths) expect(p.startsWith(`${m!.landing}${path.sep}`), `${r.key}: ${p}`).toBe(true);
     }
     // Where the volume ran: its members from this landing, or gathered into .gathered/.
-    const rows = await ledger.files({ limit: 100 });
+    const rows = await site.ledger.files({ limit: 100 });
     let gathered = 0;
     for (const r of recorded) {
       const m = byPid.get(r.pid)!;
