@@ -17,7 +17,7 @@
  * (120), SOAK_KEEP_MIN (10), SOAK_SAMPLE_S (30), SOAK_SOURCES (local,ftp,http), SOAK_CLI (the CLI
  * to run, default this build's bin/poller.js: point it at another build to compare),
  * SOAK_NODE_OPTIONS (V8 flags, default the systemd unit's `--max-semi-space-size=4
- * --max-old-space-size=512`; empty for Node's defaults), SOAK_LABEL (results as soak-<label>-<date>), SOAK_KEEP=1 (keep the work folder), SOAK_LOG (daemon log level, default warn).
+ * --max-old-space-size=512`; empty for Node's defaults), SOAK_MALLOC_ARENA_MAX (2, as the unit; empty for glibc's default), SOAK_LABEL (results as soak-<label>-<date>), SOAK_KEEP=1 (keep the work folder), SOAK_LOG (daemon log level, default warn).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
@@ -106,6 +106,7 @@ export async function benchSoak(): Promise<void> {
   const cli = process.env['SOAK_CLI'] ?? path.join(REPO_ROOT, 'bin', 'poller.js');
   // V8 flags as the systemd unit (deploy/systemd/poller.service) runs the daemon; '' for Node's defaults.
   const nodeOptions = process.env['SOAK_NODE_OPTIONS'] ?? '--max-semi-space-size=4 --max-old-space-size=512';
+  const mallocArenaMax = process.env['SOAK_MALLOC_ARENA_MAX'] ?? '2';
   const kinds = (process.env['SOAK_SOURCES'] ?? 'local,ftp,http').split(',').map((s) => s.trim());
   const dir = path.join(os.tmpdir(), `poller-soak-${process.pid}`);
   const probeDir = path.join(dir, 'probe');
@@ -176,12 +177,14 @@ export async function benchSoak(): Promise<void> {
   const probePath = path.join(dir, 'probe.cjs');
   await writeFile(probePath, PROBE);
   console.log(
-    `soak: ${minutes} min, ${feeds.map((f) => f.name).join(' + ')}, ${rate} files/s x ${fileBytes / 1024} KiB each, maxAge ${maxAgeS} s, feed keeps ${keepMin} min, sample every ${sampleMs / 1000} s; ${cli} ${nodeOptions}`,
+    `soak: ${minutes} min, ${feeds.map((f) => f.name).join(' + ')}, ${rate} files/s x ${fileBytes / 1024} KiB each, maxAge ${maxAgeS} s, feed keeps ${keepMin} min, sample every ${sampleMs / 1000} s; ${cli} ${nodeOptions} MALLOC_ARENA_MAX=${mallocArenaMax || '(glibc default)'}`,
   );
   const daemon = spawn(process.execPath, [cli, 'run', '--config', configPath], {
     env: {
       ...process.env,
       NODE_OPTIONS: `${nodeOptions} --require ${probePath}`.trim(),
+      // As the systemd unit runs it (glibc reads this at start, so it is set for the process).
+      ...(mallocArenaMax !== '' && { MALLOC_ARENA_MAX: mallocArenaMax }),
       POLLER_SOAK_PROBE_DIR: probeDir,
       POLLER_SOAK_PROBE_MS: String(sampleMs),
     },

@@ -2,8 +2,9 @@
  * Cases: one 1 GiB file, single stream, landing to disk.
  * - big-ftp (vsftpd, plain): poller against `curl -o` and `lftp get`. Goal: >= 0.9x the faster peer.
  * - big-ftps (vsftpd, explicit TLS): poller against `curl --ssl-reqd`. Goal: >= 1.0x curl.
- * - big-sftp (OpenSSH sshd): poller against OpenSSH `sftp` and `curl sftp://`. Goal: >= 0.75x OpenSSH.
- * The file is generated once and hard-linked into each server's tree.
+ * - big-sftp (OpenSSH sshd): one 512 MiB file; poller against the ssh2 floor (`fastGet` + fsync,
+ *   bench/floors/sftp-fastget.ts), OpenSSH `sftp` and `curl sftp://`. Goal: >= 0.75x OpenSSH.
+ * The file is generated once and hard-linked into each server's tree (big-sftp: its own, half as big).
  */
 import { link, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -11,6 +12,7 @@ import path from 'node:path';
 import { createServerAccount, realServerSupport, startVsftpd } from '../../test/helpers/debian-ftp.js';
 import { type SshdServer, sshdAvailability, startSshd } from '../../test/helpers/sshd.js';
 import { writeRandomFile } from '../lib/data.js';
+import { ssh2Floor } from '../lib/node-floors.js';
 import { curlFtp, curlSftp, type FtpLogin, lftpGet, opensshSftp, type SftpLogin } from '../lib/peers.js';
 import { pollerContender } from '../lib/poller-cli.js';
 import {
@@ -28,6 +30,8 @@ export type SingleStreamCase = (typeof SINGLE_STREAM_CASES)[number];
 
 const GIB = 1024 ** 3;
 const NAME = 'one.bin';
+/** big-sftp's file: 512 MiB (the issue's case), half the FTP cases' gigabyte. */
+const SFTP_BYTES = 512 * 1024 ** 2;
 
 export async function benchSingleStream(opts: {
   reps: number;
@@ -44,11 +48,11 @@ export async function benchSingleStream(opts: {
   const master = path.join(scratch, 'master', NAME);
   const outcomes: CaseOutcome[] = [];
   try {
-    await writeRandomFile(master, sizeBytes, new Date(Date.now() - 3_600_000));
     const label = `one ${(sizeBytes / GIB).toFixed(sizeBytes >= GIB ? 0 : 2)} GiB file, single stream`;
     const mb = sizeBytes / 1e6;
     const ftpCases = opts.cases.filter((c) => c !== 'big-sftp');
     if (ftpCases.length > 0) {
+      await writeRandomFile(master, sizeBytes, new Date(Date.now() - 3_600_000));
       const support = realServerSupport();
       if (!support.vsftpd.available) console.log(`big-ftp(s): skipped: ${support.vsftpd.reason}`);
       else {
@@ -104,6 +108,9 @@ export async function benchSingleStream(opts: {
       }
     }
     if (opts.cases.includes('big-sftp')) {
+      const sftpBytes = Math.max(1024 * 1024, Math.round(SFTP_BYTES * opts.scale));
+      const sftpMaster = path.join(scratch, 'master-sftp', NAME);
+      const sftpLabel = `one ${(sftpBytes / 1024 ** 2).toFixed(0)} MiB file, single stream`;
       const avail = sshdAvailability();
       if (!avail.available) console.log(`big-sftp: skipped: ${avail.reason}`);
       else {
@@ -112,7 +119,8 @@ export async function benchSingleStream(opts: {
           sshd = await startSshd();
           const remote = path.join(sshd.root, NAME);
           await mkdir(sshd.root, { recursive: true });
-          await link(master, remote);
+          await writeRandomFile(sftpMaster, sftpBytes, new Date(Date.now() - 3_600_000));
+          await link(sftpMaster, remote);
           const login: SftpLogin = {
             host: sshd.host,
             port: sshd.port,
@@ -130,20 +138,21 @@ export async function benchSingleStream(opts: {
               concurrency: 1,
             },
             expectFiles: 1,
-            expectBytes: sizeBytes,
+            expectBytes: sftpBytes,
           });
-          console.log(`big-sftp: ${label}, OpenSSH sshd`);
+          console.log(`big-sftp: ${sftpLabel}, OpenSSH sshd`);
           const result = await runSideBySide({
             name: 'big-sftp',
-            label: `${label}, SFTP, OpenSSH sshd`,
+            label: `${sftpLabel}, SFTP, OpenSSH sshd`,
             unit: 'MB/s',
-            work: mb,
+            work: sftpBytes / 1e6,
             reps: opts.reps,
             scratch,
             contenders: [
               poller,
-              opensshSftp(login, remote, sizeBytes),
-              curlSftp(login, remote, sizeBytes, sshd.hostKeyFingerprint),
+              ssh2Floor(login, remote, sftpBytes),
+              opensshSftp(login, remote, sftpBytes),
+              curlSftp(login, remote, sftpBytes, sshd.hostKeyFingerprint),
             ],
           });
           printSideBySide(result);

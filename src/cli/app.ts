@@ -273,6 +273,12 @@ async function openLedger(config: Config, mode: 'write' | 'read' | 'probe', log:
           { event: 'ledger.connection_lost', err: { code: errorCode(err), message: err.message } },
           'ledger connection lost; reconnecting on next use',
         ),
+      // One line per move; `reason` is a code and a server message, never a URL or password.
+      onSwitch: (sw) =>
+        pgLog.warn(
+          { event: 'ledger.failed_over', from: sw.from, to: sw.to, reason: sw.reason },
+          `ledger failed over from ${sw.from} to ${sw.to}: now writing to the new primary`,
+        ),
     });
   }
   const exists = checkLedgerAccess(config.ledger, mode);

@@ -9,6 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import type { SourceSettings } from '../sources/source.js';
+import { parsePgConnInfo } from '../util/postgres-conninfo.js';
 import { redactUrl } from '../util/redact-url.js';
 import type { VolumeSpec } from '../volumes/spec.js';
 import type { ExpectRuleOutput } from './expect.js';
@@ -200,6 +201,15 @@ function zodIssues(error: z.ZodError): string[] {
   return error.issues.map((i) => `${formatIssuePath(i.path)}: ${i.message}`);
 }
 
+/** Every host, no userinfo; a string the schema refused (issues already listed) is only redacted. */
+function pgDisplayUrl(url: string): string {
+  try {
+    return parsePgConnInfo(url).displayUrl;
+  } catch {
+    return redactUrl(url);
+  }
+}
+
 function normalisePostgresLedger(
   ledger: string | { url: string; password?: string | undefined; passwordFile?: string | undefined; pool: number },
   baseDir: string,
@@ -220,7 +230,7 @@ function normalisePostgresLedger(
         : undefined;
   return {
     url: spec.url,
-    displayUrl: redactUrl(spec.url),
+    displayUrl: pgDisplayUrl(spec.url),
     ...(password !== undefined && { password }),
     poolSize: spec.pool,
   };

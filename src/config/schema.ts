@@ -6,6 +6,7 @@ import cron from 'node-cron';
 import { z } from 'zod';
 import { SOURCE_SCHEMES, sourceOptionsShape } from '../sources/index.js';
 import { durationSchema } from '../util/duration.js';
+import { isPostgresConnInfo, parsePgConnInfo } from '../util/postgres-conninfo.js';
 import { compileKeyPattern } from '../volumes/key-pattern.js';
 import { expectSchema } from './expect.js';
 import { sizeMibSchema } from './size.js';
@@ -309,25 +310,30 @@ export const eventsSchema = z.strictObject({
   sinks: z.array(sinkSchema).min(1, 'add at least one sink'),
 });
 
-/** True for a ledger given as a PostgreSQL URL rather than a SQLite file. */
+/** True for a ledger given as a PostgreSQL connection string rather than a SQLite file. */
 export function isPostgresUrl(v: string): boolean {
-  return /^postgres(ql)?:\/\//i.test(v);
+  return isPostgresConnInfo(v);
 }
 
-/** A PostgreSQL URL without a password (it goes in passwordFile, PGPASSWORD or PGPASSFILE). */
+/**
+ * A PostgreSQL connection string without a password (it goes in passwordFile, PGPASSWORD or
+ * PGPASSFILE): a URL, or libpq's keyword/value form, with one host or several.
+ */
 const postgresUrl = z.string().superRefine((v, ctx) => {
-  let url: URL;
-  try {
-    url = new URL(v);
-  } catch {
-    ctx.addIssue({ code: 'custom', message: 'not a URL; write e.g. postgres://poller@db.example.org/poller' });
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(v)?.[1];
+  if (scheme !== undefined && !isPostgresUrl(v)) {
+    ctx.addIssue({ code: 'custom', message: `scheme "${scheme}" is not postgres or postgresql` });
     return;
   }
-  if (!isPostgresUrl(v))
-    ctx.addIssue({
-      code: 'custom',
-      message: `scheme "${url.protocol.replace(':', '')}" is not postgres or postgresql`,
-    });
+  let info: ReturnType<typeof parsePgConnInfo>;
+  let url: URL;
+  try {
+    info = parsePgConnInfo(v);
+    url = new URL(info.baseUrl);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    return;
+  }
   if (url.password || url.searchParams.has('password'))
     ctx.addIssue({
       code: 'custom',
@@ -341,7 +347,9 @@ const postgresUrl = z.string().superRefine((v, ctx) => {
 /** `ledger:` as an object: a PostgreSQL ledger with its password and connection budget. */
 export const postgresLedgerSchema = z
   .strictObject({
-    url: postgresUrl.describe('postgres://user@host[:port]/database (sslmode and other parameters allowed).'),
+    url: postgresUrl.describe(
+      'postgres://user@host[:port][,host2[:port]]/database (sslmode, target_session_attrs and other parameters allowed), or libpq keyword/value form.',
+    ),
     password: z.string().optional().describe('Password; write ${ENV_VAR} rather than the secret itself.'),
     passwordFile: z.string().optional().describe('File holding the password (e.g. a systemd credential).'),
     pool: z.number().int().min(1).max(64).default(4).describe('Connections this poller holds at most.'),
@@ -357,7 +365,7 @@ export const configSchema = z
     ledger: z
       .union([z.string().min(1), postgresLedgerSchema])
       .describe(
-        'SQLite ledger file, or a PostgreSQL URL (postgres://user@host/db) shared by several pollers; the object form adds passwordFile and pool.',
+        'SQLite ledger file, or a PostgreSQL URL (postgres://user@host/db; several hosts for failover: postgres://user@a,b/db) shared by several pollers; the object form adds passwordFile and pool.',
       ),
     instance: z
       .string()

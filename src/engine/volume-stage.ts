@@ -221,9 +221,15 @@ async function runClosedVolumes(run: VolumeRun): Promise<void> {
   for (let batch = 0; batch < MAX_BATCHES && !run.signal.aborted; batch++) {
     const claimed = await vl.claimVolumes(src.name, deps.owner, now() + leaseMs, startedMs, CLAIM_BATCH);
     if (claimed.length === 0) break;
-    const results = await Promise.all(claimed.map((v) => runVolumePlugins(run, v)));
-    const states = await vl.finishVolumes(results, deps.owner, now());
-    for (const [i, state] of states.entries()) reportFinished(run, claimed[i] as VolumeRecord, state);
+    // Each volume's outcome is recorded as soon as its plugins end: a slow or hanging one does
+    // not hold its batch's successes unrecorded (a kill then would run them again elsewhere).
+    await Promise.all(
+      claimed.map(async (v) => {
+        const result = await runVolumePlugins(run, v);
+        const [state = 'claim-lost'] = await vl.finishVolumes([result], deps.owner, now());
+        reportFinished(run, v, state);
+      }),
+    );
   }
 }
 

@@ -179,6 +179,26 @@ export interface LedgerVolumes {
 
 export interface Ledger extends FileTransitions, LedgerQueries, EventOutbox, LedgerRetention, LedgerVolumes {
   close(): Promise<void>;
+  /** A networked ledger: the host in use and the failovers seen (the status page shows them). */
+  connection?(): LedgerConnectionStatus;
+}
+
+/** A move of a networked ledger's connections to another host (its primary failed over). */
+export interface LedgerSwitch {
+  readonly atMs: number;
+  readonly from: string;
+  readonly to: string;
+  /** The error that sent the ledger looking, in one line (a code and a server message, no URL). */
+  readonly reason: string;
+}
+
+export interface LedgerConnectionStatus {
+  /** The host in use, `host:port`. */
+  readonly host: string;
+  /** Looking for the primary now (statements wait for it). */
+  readonly switching: boolean;
+  readonly switches: number;
+  readonly lastSwitch?: LedgerSwitch;
 }
 
 /**

@@ -16,6 +16,7 @@ import type { EmittedOutput, PluginFile, PluginVolume } from './api.js';
 import { HostPool, HostStartError, PluginHost, type TaskResult } from './isolation/pool.js';
 import { type HostInit, RUN_BINDING, type WireError } from './isolation/protocol.js';
 import type { LoadedPlugin } from './loader.js';
+import { runSignal } from './run-signal.js';
 
 export interface RunOutcome {
   plugin: string;
@@ -271,7 +272,8 @@ export class PluginRunner {
   }
 
   async #runInProcess(p: LoadedPlugin, task: PluginTask, log: Logger, outputs: EmittedOutput[]): Promise<TaskResult> {
-    const signal = AbortSignal.any([this.#shutdown, AbortSignal.timeout(p.timeoutMs)]);
+    const run = runSignal(this.#shutdown, p.timeoutMs);
+    const signal = run.signal;
     const ctx = {
       ...this.#ctxBase(p),
       log,
@@ -295,6 +297,8 @@ export class PluginRunner {
       if (err instanceof PluginTimeoutError)
         return this.#shutdown.aborted ? { kind: 'interrupted' } : { kind: 'timeout' };
       return { kind: 'error', error: { name: err.name, message: err.message, ...wireExtras(err) } };
+    } finally {
+      run.release();
     }
   }
 

@@ -15,7 +15,7 @@ import {
 } from './report.js';
 
 export interface CollectStatusInput {
-  ledger: Pick<Ledger, 'status' | 'activity' | 'files' | 'pluginRuns'>;
+  ledger: Pick<Ledger, 'status' | 'activity' | 'files' | 'pluginRuns' | 'connection'>;
   sources: readonly StatusSourceConfig[];
   paused: ReadonlyMap<string, string>;
   nowMs: number;
@@ -47,6 +47,7 @@ export async function collectStatus(input: CollectStatusInput): Promise<StatusRe
     failures,
     gone,
     ...(input.products && { products: input.products }),
+    ...(ledger.connection && { connection: ledger.connection() }),
   });
 }
 

@@ -152,7 +152,14 @@ ${rows}
   const goneSection = gone.length
     ? `\n<section class="failures-section gone-section"><h2>Removed upstream <span class="n">${gone.length}</span></h2><table class="failures"><thead><tr><th>when</th><th>source</th><th>path</th></tr></thead><tbody>\n${goneRows}\n</tbody></table></section>`
     : '';
-  return `<section class="sources" aria-label="sources">${cards}</section>
+  const l = r.ledger;
+  const moved = l?.lastSwitch
+    ? `; failed over ${ago(l.lastSwitch.atMs)} from <code>${esc(l.lastSwitch.from)}</code> (${esc(l.lastSwitch.reason)})`
+    : '';
+  const ledgerLine = l
+    ? `<p class="ledger-conn${l.switching ? ' switching' : ''}">ledger on <code>${esc(l.host)}</code>${l.switching ? ', looking for the primary' : ''}${moved}</p>\n`
+    : '';
+  return `${ledgerLine}<section class="sources" aria-label="sources">${cards}</section>
 <section class="failures-section"><h2>Failures and quarantines <span class="n">${r.failures.length}</span></h2>${failures}</section>${goneSection}`;
 }
 

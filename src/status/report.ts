@@ -5,6 +5,7 @@
  * never carry credentials).
  */
 import type { ProductState, ProductStatus } from '../lateness/tracker.js';
+import type { LedgerConnectionStatus } from '../ledger/ledger.js';
 import { type Freshness, freshness, isLate } from './freshness.js';
 
 /** The chart's slot: files per 5 minutes. */
@@ -95,6 +96,16 @@ export interface StatusReport {
   failures: FailureView[];
   /** Files removed upstream, newest first (the latest few). */
   gone?: GoneView[];
+  /** A networked ledger's connection: the host in use, and its last failover. */
+  ledger?: LedgerConnectionView;
+}
+
+/** The host a PostgreSQL ledger writes to, and when it last moved to another (failover). */
+export interface LedgerConnectionView {
+  host: string;
+  switching: boolean;
+  switches: number;
+  lastSwitch: { atMs: number; from: string; to: string; reason: string } | null;
 }
 
 export interface StatusSourceConfig {
@@ -127,6 +138,7 @@ export interface StatusInput {
   gone?: readonly GoneView[];
   /** Lateness per product, from the daemon's tracker; absent: no product rows. */
   products?: readonly ProductStatus[];
+  connection?: LedgerConnectionStatus;
 }
 
 /** State of one source: paused beats failing beats late. */
@@ -217,5 +229,13 @@ export function buildStatusReport(input: StatusInput): StatusReport {
     sources,
     failures,
     ...(gone.length > 0 && { gone }),
+    ...(input.connection && {
+      ledger: {
+        host: input.connection.host,
+        switching: input.connection.switching,
+        switches: input.connection.switches,
+        lastSwitch: input.connection.lastSwitch ? { ...input.connection.lastSwitch } : null,
+      },
+    }),
   };
 }

@@ -17,11 +17,18 @@ const WRITERS = 4;
 /** V8 limits of a writer thread's isolate, in MB. */
 const WRITER_HEAP_LIMITS = { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 4 };
 
-/** Capacity of a landing buffer: the largest file landed through memory. */
+/** Capacity of the largest landing buffer: the largest file landed through memory. */
 export const BUFFER_BYTES = 1024 * 1024;
 
-/** Free buffers kept for reuse; more than the files in flight of a busy host are let go. */
-const MAX_FREE_BUFFERS = 32;
+/** The smallest landing buffer: a 4 KiB file takes 16 KiB, not a whole BUFFER_BYTES. */
+const MIN_BUFFER_BYTES = 16 * 1024;
+
+/**
+ * Bytes of free buffers kept for reuse (all sizes together); beyond it they are let go. Buffers
+ * come in powers of two from MIN_BUFFER_BYTES to BUFFER_BYTES, so what is held follows the sizes
+ * of the files in flight, not a megabyte for each.
+ */
+const MAX_FREE_BYTES = 8 * 1024 * 1024;
 
 export type WriteJob =
   | { kind: 'land'; id: number; partial: string; localPath: string; mtimeMs: number; data: Buffer; sizeBytes: number }
@@ -45,16 +52,37 @@ interface Writer {
 }
 
 const writers: Writer[] = [];
-const freeBuffers: Buffer[] = [];
+/** Free buffers by capacity (a power of two). */
+const freeBuffers = new Map<number, Buffer[]>();
+let freeBytes = 0;
 let nextId = 1;
 
-/** A landing buffer of BUFFER_BYTES: give it back with releaseBuffer unless a writer takes it. */
-export function takeBuffer(): Buffer {
-  return freeBuffers.pop() ?? Buffer.allocUnsafeSlow(BUFFER_BYTES);
+/** The buffer size that holds `sizeBytes`: the next power of two within the two bounds. */
+function capacityFor(sizeBytes: number): number {
+  let c = MIN_BUFFER_BYTES;
+  while (c < sizeBytes && c < BUFFER_BYTES) c *= 2;
+  return c;
+}
+
+/**
+ * A landing buffer for a file of `sizeBytes` (at most BUFFER_BYTES): give it back with
+ * releaseBuffer unless a writer takes it.
+ */
+export function takeBuffer(sizeBytes = BUFFER_BYTES): Buffer {
+  const capacity = capacityFor(sizeBytes);
+  const buf = freeBuffers.get(capacity)?.pop();
+  if (!buf) return Buffer.allocUnsafeSlow(capacity);
+  freeBytes -= capacity;
+  return buf;
 }
 
 export function releaseBuffer(buf: Buffer): void {
-  if (freeBuffers.length < MAX_FREE_BUFFERS && buf.byteLength === BUFFER_BYTES) freeBuffers.push(buf);
+  const capacity = buf.byteLength;
+  if (capacity !== capacityFor(capacity) || freeBytes + capacity > MAX_FREE_BYTES) return;
+  const list = freeBuffers.get(capacity) ?? [];
+  list.push(buf);
+  freeBuffers.set(capacity, list);
+  freeBytes += capacity;
 }
 
 function workerUrl(): URL {

@@ -27,6 +27,7 @@ import { finished } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { ChangedError, PermanentError, SourceError, TransientError } from '../errors.js';
 import type { Integrity, RemoteEntry, Source } from '../sources/source.js';
+import { EarlyWriteback } from './early-writeback.js';
 import { LandingDigests } from './landing-digests.js';
 import { landingPathFor, partialDir, partialPathFor } from './landing-path.js';
 import {
@@ -61,12 +62,14 @@ const IN_MEMORY_MAX_BYTES = BUFFER_BYTES;
  * is refetched once stable, and memory stays bounded.
  */
 class MemorySink extends Writable {
-  readonly data: Buffer = takeBuffer();
+  readonly data: Buffer;
   bytes = 0;
   readonly #hashes: readonly Hash[];
   readonly #expectBytes: number;
   constructor(expectBytes: number, hashes: readonly Hash[]) {
     super();
+    // Sized to the file: memory follows the bytes in flight.
+    this.data = takeBuffer(expectBytes);
     this.#expectBytes = expectBytes;
     this.#hashes = hashes;
   }
@@ -409,6 +412,7 @@ async function streamIntoPartial(l: Landing): Promise<number> {
   // itself, after any write still under way.
   const out = createWriteStream(partial, { fd, start: offset, highWaterMark: WRITE_BUFFER_BYTES, autoClose: false });
   l.digests.hashWrites(out);
+  const writeback = new EarlyWriteback(fd, out, offset);
   let writeError: unknown;
   out.on('error', (err) => {
     writeError ??= err;
@@ -418,6 +422,7 @@ async function streamIntoPartial(l: Landing): Promise<number> {
     if (!out.writableEnded) out.end();
     await finished(out);
   } catch (err) {
+    await writeback.stop();
     await destroyAndWait(out);
     // A source may report a failed local write as its own transfer error: the disk's error wins.
     throw noSpaceCode(writeError) !== undefined ? writeError : err;
@@ -425,6 +430,7 @@ async function streamIntoPartial(l: Landing): Promise<number> {
   // Reached only after a complete download whose writes all succeeded. A file whose fsync or close
   // failed is not known to be on disk: it must not be landed (a full disk shows up here too;
   // landFile turns it into POLLER_LANDING_NO_SPACE).
+  await writeback.stop();
   const mtime = new Date(l.opts.entry.mtimeMs);
   try {
     futimesSync(fd, mtime, mtime);

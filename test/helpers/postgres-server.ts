@@ -93,7 +93,7 @@ export async function ensureRunServer(runDir: string): Promise<number> {
   }
 }
 
-async function startServer(runDir: string, p: Paths): Promise<number> {
+async function startServer(runDir: string, p: Paths, extra: readonly string[] = []): Promise<number> {
   // The postgres user must reach the run directory (mkdtemp makes it 0700).
   chmodSync(runDir, 0o755);
   mkdirSync(p.base, { recursive: true });
@@ -118,10 +118,11 @@ async function startServer(runDir: string, p: Paths): Promise<number> {
   // `password_login`, so tests can check that a password reaches the server.
   const hba = path.join(p.data, 'pg_hba.conf');
   writeFileSync(hba, `host all +password_login 127.0.0.1/32 scram-sha-256\n${readFileSync(hba, 'utf8')}`);
-  return await startOnPort(p, await freePort());
+  return await startOnPort(p, await freePort(), extra);
 }
 
-async function startOnPort(p: Paths, port: number): Promise<number> {
+/** `extra`: more `-c name=value` settings, after (so overriding) the defaults. */
+async function startOnPort(p: Paths, port: number, extra: readonly string[] = []): Promise<number> {
   const options = [
     `-p ${port}`,
     `-k ${p.base}`,
@@ -130,6 +131,7 @@ async function startOnPort(p: Paths, port: number): Promise<number> {
     '-c synchronous_commit=off',
     '-c full_page_writes=off',
     '-c max_connections=300',
+    ...extra.map((x) => `-c ${x}`),
   ].join(' ');
   try {
     await pgRun('pg_ctl', ['-D', p.data, '-o', options, '-l', p.log, '-w', '-t', '60', 'start']);
@@ -190,4 +192,99 @@ export async function startPrivateServer(runDir: string): Promise<PrivateServer>
       await startOnPort(p, port);
     },
   };
+}
+
+export interface ReplicatedPair {
+  /** Port of the server that is primary at the start. */
+  readonly primaryPort: number;
+  /** Port of its streaming standby (read-only until promoted). */
+  readonly standbyPort: number;
+  /** The primary dies: `pg_ctl stop -m immediate` (no shutdown checkpoint, sessions cut). */
+  killPrimary(): Promise<void>;
+  /** `pg_ctl promote` the standby; resolves once it accepts writes. */
+  promoteStandby(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A primary and a streaming standby of it (`pg_basebackup -R`), for failover tests. Replication
+ * is synchronous (`synchronous_standby_names = '*'`, `synchronous_commit = on` on the primary):
+ * a commit the primary acknowledged is on the standby, as in a failover setup that must not lose
+ * a write. The standby runs without `synchronous_standby_names`, so once promoted it does not
+ * wait for a standby of its own. Both live under the run directory: the run's teardown stops them.
+ */
+export async function startReplicatedPair(runDir: string): Promise<ReplicatedPair> {
+  const dirOf = () => {
+    const dir = path.join(runDir, `private-${process.pid}-${++privateCount}`);
+    mkdirSync(dir, { mode: 0o755 });
+    return dir;
+  };
+  chmodSync(runDir, 0o755);
+  const primary = paths(dirOf());
+  const primaryPort = await startServer(path.dirname(primary.base), primary, [
+    'synchronous_commit=on',
+    "synchronous_standby_names='*'",
+    'wal_level=replica',
+    'max_wal_senders=5',
+  ]);
+  const standby = paths(dirOf());
+  mkdirSync(standby.base, { recursive: true });
+  if (process.getuid?.() === 0) {
+    const { stdout } = await execFileAsync('id', ['-u', 'postgres']);
+    const { stdout: gid } = await execFileAsync('id', ['-g', 'postgres']);
+    chownSync(standby.base, Number(stdout.trim()), Number(gid.trim()));
+  }
+  // -R: standby.signal and primary_conninfo; -X stream: the WAL of the copy comes along.
+  await pgRun('pg_basebackup', [
+    '-h',
+    '127.0.0.1',
+    '-p',
+    String(primaryPort),
+    '-U',
+    'postgres',
+    '-D',
+    standby.data,
+    '-R',
+    '-X',
+    'stream',
+    '--no-sync',
+  ]);
+  const standbyPort = await startOnPort(standby, await freePort(), ['hot_standby=on']);
+  await waitForStreaming(primaryPort);
+  const ctl = (p: Paths, ...args: string[]) => pgRun('pg_ctl', ['-D', p.data, ...args]);
+  const running = (p: Paths) => existsSync(path.join(p.data, 'postmaster.pid'));
+  return {
+    primaryPort,
+    standbyPort,
+    killPrimary: async () => {
+      await ctl(primary, '-m', 'immediate', '-w', '-t', '60', 'stop');
+    },
+    promoteStandby: async () => {
+      await ctl(standby, '-w', '-t', '60', 'promote');
+    },
+    stop: async () => {
+      for (const p of [standby, primary])
+        if (running(p)) await ctl(p, '-m', 'fast', '-w', '-t', '60', 'stop').catch(() => undefined);
+    },
+  };
+}
+
+/** Until the primary reports a standby streaming from it (bounded). */
+async function waitForStreaming(primaryPort: number): Promise<void> {
+  const { default: pg } = await import('pg');
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const c = new pg.Client({ host: '127.0.0.1', port: primaryPort, user: 'postgres', database: 'postgres' });
+    await c.connect();
+    try {
+      const r = await c.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM pg_stat_replication WHERE state = 'streaming' AND sync_state = 'sync'",
+      );
+      if ((r.rows[0]?.n ?? 0) > 0) return;
+    } finally {
+      await c.end();
+    }
+    if (Date.now() > deadline) throw new Error('the standby did not start streaming within 60 s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

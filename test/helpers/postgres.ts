@@ -6,7 +6,14 @@
  */
 import pg from 'pg';
 import { inject } from 'vitest';
-import { ensureRunServer, type PrivateServer, postgresMissing, startPrivateServer } from './postgres-server.js';
+import {
+  ensureRunServer,
+  type PrivateServer,
+  postgresMissing,
+  type ReplicatedPair,
+  startPrivateServer,
+  startReplicatedPair,
+} from './postgres-server.js';
 
 const missing = postgresMissing();
 if (missing !== undefined) {
@@ -27,6 +34,11 @@ export async function pgPort(): Promise<number> {
 /** A server of the test's own (restart tests), stopped by the test or else at the run's end. */
 export async function privateServer(): Promise<PrivateServer> {
   return await startPrivateServer(inject('pgRunDir'));
+}
+
+/** A primary and its synchronous streaming standby (failover tests), stopped by the test or at the run's end. */
+export async function replicatedPair(): Promise<ReplicatedPair> {
+  return await startReplicatedPair(inject('pgRunDir'));
 }
 
 /** A new database on a given server. */

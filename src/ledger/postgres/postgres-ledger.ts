@@ -9,7 +9,7 @@
  * transition in `sql/`, the decisions are the planners of `core/`.
  */
 import type pg from 'pg';
-import { PermanentError } from '../../errors.js';
+import { errorCode, PermanentError } from '../../errors.js';
 import type { InstanceRegistry, Ledger, SharedListing } from '../ledger.js';
 import { OutboxRouter } from '../outbox-routes.js';
 import type * as R from '../records.js';
@@ -17,10 +17,18 @@ import type { AbsenceOptions, AbsenceResult, ListingCoverage, RemovedUpstream } 
 import { type FileRow, toRun } from '../rows.js';
 import { recordListing } from './listing.js';
 import { fetchedEvents, fetchFailedEvents, finishedEvents } from './outbox-events.js';
-import { connectPool, inTransaction, type Q, ROLLBACK, unreachable } from './pool.js';
+import {
+  inTransaction,
+  type LedgerConnectionStatus,
+  LedgerPool,
+  type LedgerSwitch,
+  type Q,
+  ROLLBACK,
+  unreachable,
+} from './pool.js';
 import { PostgresVolumeLedger } from './postgres-volume-ledger.js';
 import { checkSchema, migrate } from './schema.js';
-import { claimIds, claimNewest, lostOf, renewLeases } from './sql/claim.js';
+import { type ClaimTo, claimedBy, claimIds, claimNewest, lostOf, renewLeases } from './sql/claim.js';
 import { finishProcessing } from './sql/finish-processing.js';
 import { forget } from './sql/forget.js';
 import { heartbeat, instances, leave, sweepDead } from './sql/instances.js';
@@ -41,8 +49,25 @@ import { activity, liveFetches, recordPoll, stats, status } from './sql/status.j
 
 export { describePgError } from './pool.js';
 
+/** A write whose commit went unanswered (the primary failed during it). */
+const IN_DOUBT = 'POLLER_LEDGER_CONNECTION_LOST';
+
+/**
+ * Runs a write once more, on the new primary, when its commit went unanswered. Only for writes
+ * guarded by their claim or idempotent: after a commit that did happen, the repeat changes
+ * nothing (a guarded row reads as claim-lost, which the engine already handles).
+ */
+async function inDoubtAgain<T>(write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (err) {
+    if (errorCode(err) !== IN_DOUBT) throw err;
+    return await write();
+  }
+}
+
 export interface PostgresLedgerOptions {
-  /** `postgres://user@host:port/db`, without a password. */
+  /** `postgres://user@host:port/db` (or several hosts, libpq's forms), without a password. */
   readonly url: string;
   /** The same URL as shown in logs and errors (no userinfo secrets). */
   readonly displayUrl: string;
@@ -59,17 +84,19 @@ export interface PostgresLedgerOptions {
    * processes only files its own landing holds. Absent: one landing root shared by every instance.
    */
   readonly landedOn?: string;
+  /** Told once per move to another host after a failover. */
+  readonly onSwitch?: (s: LedgerSwitch) => void;
 }
 
 export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, RemovedUpstream {
-  readonly #pool: pg.Pool;
+  readonly #pool: LedgerPool;
   readonly #outbox = new OutboxRouter();
   readonly #displayUrl: string;
   /** The instance whose landing this process writes (a root per host), or null (the shared root). */
   readonly #landedOn: string | null;
   readonly volumes: PostgresVolumeLedger;
 
-  private constructor(pool: pg.Pool, displayUrl: string, landedOn: string | null) {
+  private constructor(pool: LedgerPool, displayUrl: string, landedOn: string | null) {
     this.#pool = pool;
     this.#displayUrl = displayUrl;
     this.#landedOn = landedOn;
@@ -78,7 +105,7 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
 
   /** Connect, and migrate (or, read-only, check) the schema. One clear error when unreachable. */
   static async open(opts: PostgresLedgerOptions): Promise<PostgresLedger> {
-    const pool = await connectPool(opts);
+    const pool = await LedgerPool.open(opts);
     try {
       if (opts.readonly) await checkSchema(pool);
       else await migrate(pool);
@@ -92,6 +119,11 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
 
   get displayUrl(): string {
     return this.#displayUrl;
+  }
+
+  /** The host in use and the failovers seen (status page). */
+  connection(): LedgerConnectionStatus {
+    return this.#pool.status();
   }
 
   #tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
@@ -116,11 +148,36 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
   }
 
   claimForFetch(ids: readonly number[], owner: string, leaseUntilMs: number, nowMs: number): Promise<R.FileRecord[]> {
-    return claimIds(this.#pool, ids, 'fetching', owner, leaseUntilMs, nowMs, this.#landedOn);
+    return this.#claim(() => claimIds(this.#pool, ids, 'fetching', owner, leaseUntilMs, nowMs, this.#landedOn), {
+      to: 'fetching',
+      owner,
+      leaseUntilMs,
+      nowMs,
+      among: { ids },
+    });
+  }
+
+  /** A claim, and, when its commit went unanswered in a failover, the rows it took if it committed. */
+  async #claim(
+    run: () => Promise<R.FileRecord[]>,
+    c: {
+      to: ClaimTo;
+      owner: string;
+      leaseUntilMs: number;
+      nowMs: number;
+      among: Parameters<typeof claimedBy>[5];
+    },
+  ): Promise<R.FileRecord[]> {
+    try {
+      return await run();
+    } catch (err) {
+      if (errorCode(err) !== IN_DOUBT) throw err;
+      return await claimedBy(this.#pool, c.to, c.owner, c.leaseUntilMs, c.nowMs, c.among);
+    }
   }
 
   renewLeases(ids: readonly number[], owner: string, leaseUntilMs: number): Promise<R.ClaimLost> {
-    return renewLeases(this.#pool, ids, owner, leaseUntilMs);
+    return inDoubtAgain(() => renewLeases(this.#pool, ids, owner, leaseUntilMs));
   }
 
   async markFetched(items: readonly R.FetchedItem[], owner: string, nowMs: number): Promise<R.ClaimLost> {
@@ -158,7 +215,7 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
       if (this.#outbox.enabled && rows.length > 0) await outbox.insertEvents(c, await eventsOf(c, rows), nowMs);
       return rows;
     };
-    const rows = this.#outbox.enabled ? await this.#tx(write) : await write(this.#pool);
+    const rows = await inDoubtAgain(() => (this.#outbox.enabled ? this.#tx(write) : write(this.#pool)));
     return lostOf(
       items.map((i) => i.id),
       rows,
@@ -166,7 +223,7 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
   }
 
   releaseFetch(ids: readonly number[], owner: string, nowMs: number): Promise<void> {
-    return releaseFetch(this.#pool, ids, owner, nowMs);
+    return inDoubtAgain(() => releaseFetch(this.#pool, ids, owner, nowMs));
   }
 
   claimForProcessing(
@@ -176,7 +233,13 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
     nowMs: number,
     limit: number,
   ): Promise<R.FileRecord[]> {
-    return claimNewest(this.#pool, 'process', source ?? null, owner, leaseUntilMs, nowMs, limit, this.#landedOn);
+    return this.#claim(() => claimNewest(this.#pool, 'process', source ?? null, owner, leaseUntilMs, nowMs, limit, this.#landedOn), {
+      to: 'processing',
+      owner,
+      leaseUntilMs,
+      nowMs,
+      among: { source: source ?? null },
+    });
   }
 
   claimIdsForProcessing(
@@ -185,11 +248,17 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
     leaseUntilMs: number,
     nowMs: number,
   ): Promise<R.FileRecord[]> {
-    return claimIds(this.#pool, ids, 'processing', owner, leaseUntilMs, nowMs, this.#landedOn);
+    return this.#claim(() => claimIds(this.#pool, ids, 'processing', owner, leaseUntilMs, nowMs, this.#landedOn), {
+      to: 'processing',
+      owner,
+      leaseUntilMs,
+      nowMs,
+      among: { ids },
+    });
   }
 
   markSuperseded(ids: readonly number[], owner: string, nowMs: number): Promise<R.ClaimLost> {
-    return markSuperseded(this.#pool, ids, owner, nowMs);
+    return inDoubtAgain(() => markSuperseded(this.#pool, ids, owner, nowMs));
   }
 
   async pluginRuns(fileIds: readonly number[]): Promise<Map<number, R.PluginRunRecord[]>> {
@@ -198,7 +267,8 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
   }
 
   markPluginRunning(runs: readonly R.PluginRunStart[], nowMs: number): Promise<number[]> {
-    return markPluginRunning(this.#pool, runs, nowMs);
+    // A repeat after an unanswered commit counts the attempt twice: at worst one attempt early to quarantine.
+    return inDoubtAgain(() => markPluginRunning(this.#pool, runs, nowMs));
   }
 
   markPluginSucceeded(runs: readonly R.PluginRunSuccess[], owner: string, nowMs: number): Promise<void> {
@@ -211,12 +281,14 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
     nowMs: number,
   ): Promise<Array<R.FileState | 'claim-lost'>> {
     if (results.length === 0) return [];
-    return await this.#tx(async (c) => {
-      const finished = await finishProcessing(c, results, owner, nowMs);
-      if (this.#outbox.enabled) await outbox.insertEvents(c, finishedEvents(this.#outbox, finished), nowMs);
-      const state = new Map(finished.map((f) => [f.row.id, f.row.state]));
-      return results.map((r) => state.get(r.id) ?? 'claim-lost');
-    });
+    return await inDoubtAgain(() =>
+      this.#tx(async (c) => {
+        const finished = await finishProcessing(c, results, owner, nowMs);
+        if (this.#outbox.enabled) await outbox.insertEvents(c, finishedEvents(this.#outbox, finished), nowMs);
+        const state = new Map(finished.map((f) => [f.row.id, f.row.state]));
+        return results.map((r) => state.get(r.id) ?? 'claim-lost');
+      }),
+    );
   }
 
   recoverStale(
@@ -251,7 +323,7 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
   }
 
   recordPoll(source: string, displayUrl: string, ok: boolean, error: string | null, nowMs: number): Promise<void> {
-    return recordPoll(this.#pool, source, displayUrl, ok, error, nowMs);
+    return inDoubtAgain(() => recordPoll(this.#pool, source, displayUrl, ok, error, nowMs));
   }
 
   status(): Promise<R.SourceStatus[]> {
@@ -267,7 +339,7 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
   }
 
   markEventsSent(sink: string, seqs: readonly number[], nowMs: number): Promise<void> {
-    return outbox.markEventsSent(this.#pool, sink, seqs, nowMs);
+    return inDoubtAgain(() => outbox.markEventsSent(this.#pool, sink, seqs, nowMs));
   }
 
   async outboxStats(): Promise<R.OutboxStats[]> {
@@ -302,11 +374,11 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
     nowMs: number,
     leaseMs?: number,
   ): Promise<void> {
-    return heartbeat(this.#pool, i, nowMs, leaseMs);
+    return inDoubtAgain(() => heartbeat(this.#pool, i, nowMs, leaseMs));
   }
 
   sweepDead(nowMs: number, leaseMs: number): Promise<R.SweepResult> {
-    return this.#tx((c) => sweepDead(c, nowMs, leaseMs));
+    return inDoubtAgain(() => this.#tx((c) => sweepDead(c, nowMs, leaseMs)));
   }
 
   instances(): Promise<R.InstanceRecord[]> {
@@ -324,7 +396,13 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
     nowMs: number,
     limit: number,
   ): Promise<R.FileRecord[]> {
-    return claimNewest(this.#pool, 'fetch', source, owner, leaseUntilMs, nowMs, limit, this.#landedOn);
+    return this.#claim(() => claimNewest(this.#pool, 'fetch', source, owner, leaseUntilMs, nowMs, limit, this.#landedOn), {
+      to: 'fetching',
+      owner,
+      leaseUntilMs,
+      nowMs,
+      among: { source },
+    });
   }
 
   listers(): Promise<Array<{ source: string; owner: string; epoch: number; leaseUntilMs: number }>> {
@@ -332,11 +410,10 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
   }
 
   leave(id: string): Promise<void> {
-    return leave(this.#pool, id);
+    return inDoubtAgain(() => leave(this.#pool, id));
   }
 
   async close(): Promise<void> {
-    if (this.#pool.ended || this.#pool.ending) return;
     await this.#pool.end();
   }
 }

@@ -24,7 +24,7 @@ import type {
   VolumeState,
 } from '../volume-ledger.js';
 import { toVolumeRun } from '../volume-rows.js';
-import { inTransaction, type Q } from './pool.js';
+import { inTransaction, type LedgerPool, type Q } from './pool.js';
 import { insertEvents, type PendingEvent } from './sql/outbox.js';
 import { assignMembers, type ClosedVolume, closeDue } from './sql/volume-assign.js';
 import { claimVolumes } from './sql/volume-claim.js';
@@ -37,10 +37,10 @@ import { retryVolumes } from './sql/volume-retry.js';
 import { markVolumeRunning, volumeRunsOf } from './sql/volume-runs.js';
 
 export class PostgresVolumeLedger implements VolumeLedger {
-  readonly #pool: pg.Pool;
+  readonly #pool: LedgerPool;
   readonly #outbox: OutboxRouter;
 
-  constructor(pool: pg.Pool, outbox: OutboxRouter) {
+  constructor(pool: LedgerPool, outbox: OutboxRouter) {
     this.#pool = pool;
     this.#outbox = outbox;
   }

@@ -5,7 +5,7 @@
 import type pg from 'pg';
 import { PermanentError } from '../../errors.js';
 import { MIGRATION_LOCK_KEY, PG_MIGRATIONS } from './migrations.js';
-import type { Q } from './pool.js';
+import type { LedgerPool, Q } from './pool.js';
 
 async function schemaVersion(c: Q): Promise<number> {
   await c.query('CREATE TABLE IF NOT EXISTS poller_schema (version integer PRIMARY KEY, applied_ms bigint NOT NULL)');
@@ -13,7 +13,7 @@ async function schemaVersion(c: Q): Promise<number> {
   return r.rows[0]?.v ?? 0;
 }
 
-export async function checkSchema(pool: pg.Pool): Promise<void> {
+export async function checkSchema(pool: LedgerPool): Promise<void> {
   const r = await pool.query<{ t: string | null }>(`SELECT to_regclass('poller_schema')::text AS t`);
   const version =
     r.rows[0]?.t === null
@@ -26,7 +26,7 @@ export async function checkSchema(pool: pg.Pool): Promise<void> {
     );
 }
 
-export async function migrate(pool: pg.Pool): Promise<void> {
+export async function migrate(pool: LedgerPool): Promise<void> {
   const c = await pool.connect();
   try {
     await c.query('SELECT pg_advisory_lock($1)', [String(MIGRATION_LOCK_KEY)]);

@@ -97,6 +97,11 @@ async function init(m: HostInit): Promise<void> {
 async function run(m: TaskMessage): Promise<void> {
   const controller = new AbortController();
   runs.set(m.id, controller);
+  // The host's abort reaches this run through a listener removed when it ends (AbortSignal.any
+  // per run left a reference in the long-lived host signal each time).
+  const onHostAbort = (): void => controller.abort(hostAbort.signal.reason);
+  if (hostAbort.signal.aborted) onHostAbort();
+  else hostAbort.signal.addEventListener('abort', onHostAbort, { once: true });
   try {
     if (!plugin || !base || !log) throw new Error('the plugin host received a run before it was set up');
     const fn = (plugin as unknown as Record<string, unknown>)[m.method];
@@ -105,7 +110,7 @@ async function run(m: TaskMessage): Promise<void> {
       log: log.child({ [RUN_BINDING]: m.id }),
       options: base.options,
       stateDir: base.stateDir,
-      signal: AbortSignal.any([controller.signal, hostAbort.signal]),
+      signal: controller.signal,
       attempt: m.attempt,
       emit: (o: { path: string; kind?: string }) => {
         channel.send({
@@ -121,6 +126,7 @@ async function run(m: TaskMessage): Promise<void> {
     channel.send({ type: 'done', id: m.id, error: toWireError(coerceError(thrown)) });
   } finally {
     runs.delete(m.id);
+    hostAbort.signal.removeEventListener('abort', onHostAbort);
   }
 }
 

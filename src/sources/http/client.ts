@@ -51,7 +51,7 @@ export function createPool(origin: string, opts: SourceConnectOptions): Pool {
 }
 
 /** First value of a header. */
-export function header(reply: HttpReply, name: string): string | undefined {
+export function header(reply: Pick<HttpReply, 'headers'>, name: string): string | undefined {
   const v = reply.headers[name];
   return Array.isArray(v) ? v[0] : v;
 }
@@ -121,7 +121,8 @@ export async function streamBody(
 
 const DESTINATION = Symbol('poller.http.destinationError');
 
-function markDestination(err: Error): Error {
+/** Marks an error as the caller's stream's own (a full disk), so that it passes through unclassified. */
+export function markDestination(err: Error): Error {
   (err as Error & { [DESTINATION]?: boolean })[DESTINATION] = true;
   return err;
 }

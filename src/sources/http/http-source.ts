@@ -26,17 +26,9 @@ import type {
   Source,
   SourceConnectOptions,
 } from '../source.js';
-import {
-  createPool,
-  discard,
-  encodePath,
-  type HttpReply,
-  header,
-  isDestinationError,
-  readText,
-  streamBody,
-} from './client.js';
+import { createPool, discard, encodePath, type HttpReply, header, isDestinationError, readText } from './client.js';
 import { classifyHttpError, type HttpErrorContext, type HttpOperation, statusError } from './errors.js';
+import { getInto, type ReplyHead } from './get-into.js';
 import { agreesWithIndex, type IndexEntry, parseIndex } from './index-parse.js';
 
 /** Largest index page read (a 100,000-entry nginx page is about 15 MB). */
@@ -347,7 +339,7 @@ async function resumeHeaders(
  */
 function checkReply(
   ctx: HttpContext,
-  reply: HttpReply,
+  reply: ReplyHead,
   rel: string,
   offset: number,
   ifRange: string | undefined,
@@ -397,20 +389,25 @@ async function download(ctx: HttpContext, remotePath: string, to: Writable, dl: 
   const urlPath = urlPathOf(ctx, rel, false);
   const offset = Math.max(0, Math.floor(dl.offsetBytes));
   const headers = await resumeHeaders(ctx, rel, offset, dl, c);
-  const reply = await send(ctx, 'GET', urlPath, headers, dl.signal, c);
-  let skipBytes: number;
+  if (ctx.auth !== undefined) headers['authorization'] = ctx.auth;
+  let skipBytes = 0;
   try {
-    skipBytes = checkReply(ctx, reply, rel, offset, headers['if-range'], dl, c);
-  } catch (err) {
-    await discard(reply);
-    throw err;
-  }
-  try {
-    const got = (await streamBody(reply, to, dl.onBytes, skipBytes)) + skipBytes;
-    if (length(reply) !== undefined && got !== length(reply)) {
+    const got = await getInto(ctx.pool, to, {
+      path: urlPath,
+      headers,
+      signal: dl.signal,
+      onBytes: dl.onBytes,
+      check: (head) => {
+        skipBytes = checkReply(ctx, head, rel, offset, headers['if-range'], dl, c);
+        return skipBytes;
+      },
+    });
+    const total = got.bytes + skipBytes;
+    const expected = length(got);
+    if (expected !== undefined && total !== expected) {
       throw new TransientError(
         'POLLER_HTTP_CONNECTION_LOST',
-        `source ${JSON.stringify(ctx.opts.name)}: download ${JSON.stringify(rel)}: body ended at ${got} of ${length(reply)} bytes; will resume`,
+        `source ${JSON.stringify(ctx.opts.name)}: download ${JSON.stringify(rel)}: body ended at ${total} of ${expected} bytes; will resume`,
       );
     }
   } catch (err) {
@@ -427,7 +424,7 @@ function changed(ctx: HttpContext, rel: string, why: string): PollerError {
   );
 }
 
-function length(reply: HttpReply): number | undefined {
+function length(reply: ReplyHead): number | undefined {
   const v = header(reply, 'content-length');
   return v === undefined ? undefined : Number(v);
 }

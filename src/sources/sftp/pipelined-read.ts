@@ -1,6 +1,8 @@
+import { WriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
 import type { SFTPWrapper } from 'ssh2';
 import { TransientError } from '../../errors.js';
+import { keepChannelWindow } from './channel-window.js';
 
 /**
  * Pipelined SFTP reads into a stream, as ssh2's fastGet does into a file: many READ requests in
@@ -134,142 +136,216 @@ export async function pipelinedRead(
 }
 
 function pump(sftp: SFTPWrapper, handle: Buffer, sizeBytes: number, to: Writable, opts: PipelinedReadOptions) {
-  let chunkBytes = Math.max(1, Math.min(opts.chunkBytes, serverMaxReadBytes(sftp)));
   return new Promise<void>((resolve, reject) => {
-    let nextReadPos = opts.offsetBytes;
-    let nextWritePos = opts.offsetBytes;
-    const received = new Map<number, Buffer>();
-    let inFlight = 0;
-    let writesPending = 0;
-    let waitingForDrain = false;
-    let settled = false;
-    let failure: unknown;
-    let lastActivityMs = Date.now();
-
-    const idleCheck = setInterval(
-      () => {
-        if (inFlight > 0 && Date.now() - lastActivityMs >= opts.idleTimeoutMs) {
-          opts.onStalled();
-          fail(
-            new TransientError('POLLER_SFTP_TIMEOUT', `${opts.describe}: the server stopped sending data; will retry`),
-          );
-        }
-      },
-      Math.max(50, Math.min(1000, opts.idleTimeoutMs / 4)),
-    );
-
-    const onAbort = (): void => fail(opts.signal.reason);
-    const onWritableError = (err: unknown): void => fail(err);
-    const onWritableClose = (): void => fail(new Error(`${opts.describe}: the destination stream closed early`));
-    const onDrain = (): void => {
-      waitingForDrain = false;
-      lastActivityMs = Date.now();
-      fill();
-    };
-    opts.signal.addEventListener('abort', onAbort, { once: true });
-    to.on('error', onWritableError);
-    to.on('close', onWritableClose);
-
-    function cleanup(): void {
-      clearInterval(idleCheck);
-      opts.signal.removeEventListener('abort', onAbort);
-      to.removeListener('drain', onDrain);
-      received.clear();
-    }
-
-    function fail(err: unknown): void {
-      if (settled || failure !== undefined) return;
-      failure = err;
-      cleanup();
-      // Let the writes already handed to the stream land, so the caller sees the whole prefix.
-      if (writesPending === 0) finish();
-    }
-
-    function finish(): void {
-      if (settled) return;
-      settled = true;
-      // Listened to until the end: a write still pending after a failure may yet emit 'error'.
-      to.removeListener('error', onWritableError);
-      to.removeListener('close', onWritableClose);
-      if (failure !== undefined) {
-        reject(failure);
-      } else {
-        cleanup();
-        resolve();
-      }
-    }
-
-    function maybeDone(): void {
-      if (failure !== undefined) {
-        if (writesPending === 0) finish();
-      } else if (nextWritePos >= sizeBytes && writesPending === 0 && inFlight === 0) finish();
-    }
-
-    function issue(pos: number, len: number): void {
-      if (!opts.isAlive()) {
-        fail(opts.classify(new Error('connection closed')));
-        return;
-      }
-      const buf = Buffer.allocUnsafe(len);
-      inFlight += 1;
-      sftp.read(handle, buf, 0, len, pos, (err: Error | undefined, nb: number) => {
-        inFlight -= 1;
-        lastActivityMs = Date.now();
-        if (failure !== undefined || settled) return;
-        if (err) return fail(opts.classify(err));
-        if (!nb) {
-          return fail(
-            new TransientError(
-              'POLLER_SFTP_FILE_SHRANK',
-              `${opts.describe}: file ended at ${pos} bytes, before its size ${sizeBytes} at open; will retry`,
-            ),
-          );
-        }
-        received.set(pos, nb === len ? buf : buf.subarray(0, nb));
-        if (nb < len) {
-          // A short read is legal SFTP: ask again for the rest, and ask for no more than this
-          // server serves from now on (servers that cap reads below what ssh2 assumes).
-          chunkBytes = Math.min(chunkBytes, nb);
-          issue(pos + nb, len - nb);
-        }
-        flush();
-        fill();
-      });
-    }
-
-    function flush(): void {
-      for (let chunk = received.get(nextWritePos); chunk !== undefined; chunk = received.get(nextWritePos)) {
-        received.delete(nextWritePos);
-        nextWritePos += chunk.length;
-        const n = chunk.length;
-        writesPending += 1;
-        const ok = to.write(chunk, (err) => {
-          writesPending -= 1;
-          if (err) fail(err);
-          else if (failure === undefined) opts.onBytes?.(n);
-          maybeDone();
-        });
-        if (!ok && !waitingForDrain) {
-          waitingForDrain = true;
-          to.once('drain', onDrain);
-        }
-      }
-    }
-
-    function fill(): void {
-      while (
-        failure === undefined &&
-        !waitingForDrain &&
-        nextReadPos < sizeBytes &&
-        inFlight + received.size < opts.maxInFlight
-      ) {
-        const len = Math.min(chunkBytes, sizeBytes - nextReadPos);
-        issue(nextReadPos, len);
-        nextReadPos += len;
-      }
-      maybeDone();
-    }
-
-    fill();
+    new ReadPump(sftp, handle, sizeBytes, to, opts, resolve, reject).start();
   });
+}
+
+/**
+ * One pipelined download under way: READs are issued up to the in-flight bound (`fill`),
+ * answers are kept until they are next in file order (`onRead`) and written in order
+ * (`flush`); the first failure (`fail`) stops new READs and waits for the writes already handed
+ * to the stream, so the caller sees the whole prefix.
+ */
+class ReadPump {
+  #chunkBytes: number;
+  readonly #windowBytes: number;
+  /** Chunk buffers back from the writable, reused for the next READs (fs streams only). */
+  readonly #spare: Buffer[] | undefined;
+  #nextReadPos: number;
+  #nextWritePos: number;
+  readonly #received = new Map<number, Buffer>();
+  #inFlight = 0;
+  #writesPending = 0;
+  #waitingForDrain = false;
+  #settled = false;
+  #failure: unknown;
+  #lastActivityMs = Date.now();
+  #idleCheck: ReturnType<typeof setInterval> | undefined;
+
+  readonly sftp: SFTPWrapper;
+  readonly handle: Buffer;
+  readonly sizeBytes: number;
+  readonly to: Writable;
+  readonly opts: PipelinedReadOptions;
+  readonly resolve: () => void;
+  readonly reject: (err: unknown) => void;
+
+  constructor(
+    sftp: SFTPWrapper,
+    handle: Buffer,
+    sizeBytes: number,
+    to: Writable,
+    opts: PipelinedReadOptions,
+    resolve: () => void,
+    reject: (err: unknown) => void,
+  ) {
+    this.sftp = sftp;
+    this.handle = handle;
+    this.sizeBytes = sizeBytes;
+    this.to = to;
+    this.opts = opts;
+    this.resolve = resolve;
+    this.reject = reject;
+    this.#chunkBytes = Math.max(1, Math.min(opts.chunkBytes, serverMaxReadBytes(sftp)));
+    this.#windowBytes = this.#chunkBytes * opts.maxInFlight;
+    // A file stream is done with a chunk once its write called back; another writable may keep it.
+    this.#spare = to instanceof WriteStream ? [] : undefined;
+    this.#nextReadPos = opts.offsetBytes;
+    this.#nextWritePos = opts.offsetBytes;
+  }
+
+  readonly #onAbort = (): void => this.fail(this.opts.signal.reason);
+  readonly #onWritableError = (err: unknown): void => this.fail(err);
+  readonly #onWritableClose = (): void =>
+    this.fail(new Error(`${this.opts.describe}: the destination stream closed early`));
+  readonly #onDrain = (): void => {
+    this.#waitingForDrain = false;
+    this.#lastActivityMs = Date.now();
+    this.fill();
+  };
+
+  start(): void {
+    const { opts } = this;
+    this.#idleCheck = setInterval(() => this.checkIdle(), Math.max(50, Math.min(1000, opts.idleTimeoutMs / 4)));
+    opts.signal.addEventListener('abort', this.#onAbort, { once: true });
+    this.to.on('error', this.#onWritableError);
+    this.to.on('close', this.#onWritableClose);
+    keepChannelWindow(this.sftp, this.#windowBytes);
+    this.fill();
+  }
+
+  checkIdle(): void {
+    if (this.#inFlight > 0 && Date.now() - this.#lastActivityMs >= this.opts.idleTimeoutMs) {
+      this.opts.onStalled();
+      this.fail(
+        new TransientError('POLLER_SFTP_TIMEOUT', `${this.opts.describe}: the server stopped sending data; will retry`),
+      );
+    }
+  }
+
+  cleanup(): void {
+    clearInterval(this.#idleCheck);
+    this.opts.signal.removeEventListener('abort', this.#onAbort);
+    this.to.removeListener('drain', this.#onDrain);
+    this.#received.clear();
+    this.#spare?.splice(0);
+  }
+
+  fail(err: unknown): void {
+    if (this.#settled || this.#failure !== undefined) return;
+    this.#failure = err;
+    this.cleanup();
+    if (this.#writesPending === 0) this.finish();
+  }
+
+  finish(): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    // Listened to until the end: a write still pending after a failure may yet emit 'error'.
+    this.to.removeListener('error', this.#onWritableError);
+    this.to.removeListener('close', this.#onWritableClose);
+    if (this.#failure !== undefined) this.reject(this.#failure);
+    else {
+      this.cleanup();
+      this.resolve();
+    }
+  }
+
+  maybeDone(): void {
+    if (this.#failure !== undefined) {
+      if (this.#writesPending === 0) this.finish();
+    } else if (this.#nextWritePos >= this.sizeBytes && this.#writesPending === 0 && this.#inFlight === 0) this.finish();
+  }
+
+  /** A buffer for one READ: a spare one of the chunk size when there is one. */
+  take(len: number): Buffer {
+    const spare = len === this.#chunkBytes ? this.#spare?.pop() : undefined;
+    return spare ?? Buffer.allocUnsafe(len);
+  }
+
+  issue(pos: number, len: number): void {
+    if (!this.opts.isAlive()) {
+      this.fail(this.opts.classify(new Error('connection closed')));
+      return;
+    }
+    const buf = this.take(len);
+    this.#inFlight += 1;
+    this.sftp.read(this.handle, buf, 0, len, pos, (err: Error | undefined, nb: number) =>
+      this.onRead(buf, pos, len, err, nb),
+    );
+  }
+
+  onRead(buf: Buffer, pos: number, len: number, err: Error | undefined, nb: number): void {
+    this.#inFlight -= 1;
+    this.#lastActivityMs = Date.now();
+    keepChannelWindow(this.sftp, this.#windowBytes);
+    if (this.#failure !== undefined || this.#settled) return;
+    if (err) {
+      this.fail(this.opts.classify(err));
+      return;
+    }
+    if (!nb) {
+      this.fail(
+        new TransientError(
+          'POLLER_SFTP_FILE_SHRANK',
+          `${this.opts.describe}: file ended at ${pos} bytes, before its size ${this.sizeBytes} at open; will retry`,
+        ),
+      );
+      return;
+    }
+    this.#received.set(pos, nb === len ? buf : buf.subarray(0, nb));
+    if (nb < len) {
+      // A short read is legal SFTP: ask again for the rest, and ask for no more than this
+      // server serves from now on (servers that cap reads below what ssh2 assumes).
+      this.#chunkBytes = Math.min(this.#chunkBytes, nb);
+      this.issue(pos + nb, len - nb);
+    }
+    this.flush();
+    this.fill();
+  }
+
+  /** Writes every chunk that is next in file order. */
+  flush(): void {
+    const received = this.#received;
+    for (let chunk = received.get(this.#nextWritePos); chunk !== undefined; chunk = received.get(this.#nextWritePos)) {
+      received.delete(this.#nextWritePos);
+      this.#nextWritePos += chunk.length;
+      this.write(chunk);
+    }
+  }
+
+  write(chunk: Buffer): void {
+    const n = chunk.length;
+    this.#writesPending += 1;
+    const ok = this.to.write(chunk, (err) => {
+      this.#writesPending -= 1;
+      if (err) this.fail(err);
+      else if (this.#failure === undefined) {
+        this.opts.onBytes?.(n);
+        if (n === this.#chunkBytes && this.#spare && this.#spare.length < this.opts.maxInFlight)
+          this.#spare.push(chunk);
+      }
+      this.maybeDone();
+    });
+    if (!ok && !this.#waitingForDrain) {
+      this.#waitingForDrain = true;
+      this.to.once('drain', this.#onDrain);
+    }
+  }
+
+  /** Issues READs up to the in-flight bound (answers waiting to be written count too). */
+  fill(): void {
+    while (
+      this.#failure === undefined &&
+      !this.#waitingForDrain &&
+      this.#nextReadPos < this.sizeBytes &&
+      this.#inFlight + this.#received.size < this.opts.maxInFlight
+    ) {
+      const len = Math.min(this.#chunkBytes, this.sizeBytes - this.#nextReadPos);
+      this.issue(this.#nextReadPos, len);
+      this.#nextReadPos += len;
+    }
+    this.maybeDone();
+  }
 }

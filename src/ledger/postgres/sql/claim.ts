@@ -102,3 +102,25 @@ export function lostOf(ids: readonly number[], rows: readonly { id: number }[]):
   const done = new Set(rows.map((r) => Number(r.id)));
   return ids.filter((id) => !done.has(id));
 }
+
+/**
+ * After a claim whose commit went unanswered (the primary failed meanwhile): the rows it claimed,
+ * if it committed. A claim's rows carry its owner, lease end and time, so they are found again
+ * on the new primary; without this they would stay claimed, by nobody, until the next restart.
+ */
+export async function claimedBy(
+  c: Q,
+  to: ClaimTo,
+  owner: string,
+  leaseUntilMs: number,
+  nowMs: number,
+  among: { readonly ids: readonly number[] } | { readonly source: string | null },
+): Promise<FileRecord[]> {
+  const which = 'ids' in among ? 'id = ANY($5::bigint[])' : '($5::text IS NULL OR source = $5)';
+  const r = await c.query<FileRow>(
+    `SELECT * FROM files WHERE state = $1 AND claimed_by = $2 AND lease_until_ms = $3 AND updated_ms = $4 AND ${which}`,
+    [to, owner, leaseUntilMs, nowMs, 'ids' in among ? among.ids : among.source],
+  );
+  if ('ids' in among) return inOrder(among.ids, r.rows);
+  return r.rows.sort((a, b) => b.mtime_ms - a.mtime_ms || a.id - b.id).map(toRecord);
+}
