@@ -233,13 +233,16 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
     nowMs: number,
     limit: number,
   ): Promise<R.FileRecord[]> {
-    return this.#claim(() => claimNewest(this.#pool, 'process', source ?? null, owner, leaseUntilMs, nowMs, limit, this.#landedOn), {
-      to: 'processing',
-      owner,
-      leaseUntilMs,
-      nowMs,
-      among: { source: source ?? null },
-    });
+    return this.#claim(
+      () => claimNewest(this.#pool, 'process', source ?? null, owner, leaseUntilMs, nowMs, limit, this.#landedOn),
+      {
+        to: 'processing',
+        owner,
+        leaseUntilMs,
+        nowMs,
+        among: { source: source ?? null },
+      },
+    );
   }
 
   claimIdsForProcessing(
@@ -272,7 +275,8 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
   }
 
   markPluginSucceeded(runs: readonly R.PluginRunSuccess[], owner: string, nowMs: number): Promise<void> {
-    return markPluginSucceeded(this.#pool, runs, owner, nowMs);
+    // Idempotent: run again where its commit went unanswered.
+    return inDoubtAgain(() => markPluginSucceeded(this.#pool, runs, owner, nowMs));
   }
 
   async finishProcessing(
@@ -396,13 +400,16 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
     nowMs: number,
     limit: number,
   ): Promise<R.FileRecord[]> {
-    return this.#claim(() => claimNewest(this.#pool, 'fetch', source, owner, leaseUntilMs, nowMs, limit, this.#landedOn), {
-      to: 'fetching',
-      owner,
-      leaseUntilMs,
-      nowMs,
-      among: { source },
-    });
+    return this.#claim(
+      () => claimNewest(this.#pool, 'fetch', source, owner, leaseUntilMs, nowMs, limit, this.#landedOn),
+      {
+        to: 'fetching',
+        owner,
+        leaseUntilMs,
+        nowMs,
+        among: { source },
+      },
+    );
   }
 
   listers(): Promise<Array<{ source: string; owner: string; epoch: number; leaseUntilMs: number }>> {
