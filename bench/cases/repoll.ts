@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { createServerAccount, realServerSupport, startVsftpd } from '../../test/helpers/debian-ftp.js';
 import { type ChildMeasure, measureInChild } from '../lib/child.js';
 import { outDir } from '../lib/peers.js';
-import { PASSWORD_ENV, POLLER_BIN } from '../lib/poller-cli.js';
+import { PASSWORD_ENV, POLLER_BIN, profileFlags } from '../lib/poller-cli.js';
 import { type Contender, printSideBySide, runSideBySide, type SideBySideResult } from '../lib/side-by-side.js';
 import { fmt, median, printTable, spreadPct } from '../lib/stats.js';
 import { missingTools } from '../lib/timed.js';
@@ -147,7 +147,7 @@ function cliRepoll(a: RepollArgs, entries: number): Contender {
       await writeFile(config, [`landing: ${a.landing}`, `ledger: ${a.ledger}`, 'sources:', ...source, ''].join('\n'));
       return {
         command: process.execPath,
-        args: [POLLER_BIN, 'run-once', '--config', config, '--json'],
+        args: [...profileFlags(), POLLER_BIN, 'run-once', '--config', config, '--json'],
         env: { [PASSWORD_ENV]: a.password },
       };
     },

@@ -68,7 +68,7 @@ export function logTimeMs(line: PollerLogLine): number {
 }
 
 /** `BENCH_PROFILE=<dir>`: each poller run writes a V8 CPU profile there (`node bench/profile-top.js <file>` summarises it). */
-function profileFlags(): string[] {
+export function profileFlags(): string[] {
   const dir = process.env['BENCH_PROFILE'];
   return dir ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(dir)] : [];
 }

@@ -1,6 +1,6 @@
 /**
  * Opens the Source for a configured source, by URL scheme. Each kind's module (and its client
- * library: undici, ssh2, chokidar) is imported only when a config uses it: an FTP-only run-once
+ * library: undici, ssh2) is imported only when a config uses it: an FTP-only run-once
  * does not pay ~100 ms and ~10 MB for the HTTP and S3 clients it never calls.
  */
 import type { Logger } from 'pino';

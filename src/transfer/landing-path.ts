@@ -11,11 +11,27 @@ const MAX_COMPONENT_BYTES = 255;
 const SUSPECT = /[\\\x00-\x1f\x7f]|^\/|\/\/|(?:^|\/)\.{1,2}(?:\/|$)|^$/;
 
 /** A UTF-16 unit is at most 3 UTF-8 bytes: a component of 85 units or fewer cannot exceed 255 bytes. */
-const MAYBE_LONG_COMPONENT = /[^/]{86}/;
+const SHORT_COMPONENT_UNITS = 85;
+
+/**
+ * Whether a component may be longer than 255 bytes. A scan for slashes, not the regular
+ * expression /[^/]{86}/: that one tries every start position, and cost about 10 µs per path,
+ * a second per 100,000-entry listing.
+ */
+function mayHaveLongComponent(p: string): boolean {
+  if (p.length <= SHORT_COMPONENT_UNITS) return false;
+  for (let start = 0; ; ) {
+    const slash = p.indexOf('/', start);
+    const end = slash < 0 ? p.length : slash;
+    if (end - start > SHORT_COMPONENT_UNITS) return true;
+    if (slash < 0) return false;
+    start = slash + 1;
+  }
+}
 
 /** Why a remote relative path cannot land, or undefined when it is safe. Pure; on the listing hot path. */
 export function unsafeRemotePathReason(remotePath: string): string | undefined {
-  if (!SUSPECT.test(remotePath) && !MAYBE_LONG_COMPONENT.test(remotePath)) return undefined;
+  if (!SUSPECT.test(remotePath) && !mayHaveLongComponent(remotePath)) return undefined;
   return detailedReason(remotePath);
 }
 

@@ -13,6 +13,42 @@ import { type FileRow, toRecord } from '../rows.js';
 
 const STATES = ABSENCE_STATES.map((s) => `'${s}'`).join(', ');
 
+/** Past this many absent paths, one query of every row beats a lookup per path. */
+const MAX_LOOKUPS = 1000;
+
+/**
+ * The rows whose absence decision can change. A row that is listed, not gone and never missed
+ * needs nothing (planAbsences skips it), and on a re-poll nearly every row is one: those are read
+ * as bare paths (one string each, no row object) and only the absent ones, and the rows already
+ * missed or gone, are read whole. Same rows for the plan as reading them all.
+ */
+function absenceCandidates(db: Database.Database, source: string, coverage: ListingCoverage): AbsenceRow[] {
+  const cols = 'id, path, mtime_ms, state, missed_listings';
+  const settledPaths = db
+    .prepare<[string], string>(
+      `SELECT path FROM files WHERE source = ? AND state IN (${STATES}) AND state <> 'gone' AND missed_listings = 0`,
+    )
+    .pluck()
+    .all(source);
+  const absent: string[] = [];
+  for (const p of settledPaths) if (!coverage.present.has(p)) absent.push(p);
+  if (absent.length > MAX_LOOKUPS) {
+    return db
+      .prepare<[string], AbsenceRow>(`SELECT ${cols} FROM files WHERE source = ? AND state IN (${STATES})`)
+      .all(source);
+  }
+  const rows = db
+    .prepare<[string], AbsenceRow>(
+      `SELECT ${cols} FROM files WHERE source = ? AND state IN (${STATES}) AND (state = 'gone' OR missed_listings > 0)`,
+    )
+    .all(source);
+  const byPath = db.prepare<[string, string], AbsenceRow>(
+    `SELECT ${cols} FROM files WHERE source = ? AND path = ? AND state IN (${STATES}) AND state <> 'gone' AND missed_listings = 0`,
+  );
+  for (const p of new Set(absent)) rows.push(...byPath.all(source, p));
+  return rows;
+}
+
 export function recordAbsences(
   db: Database.Database,
   source: string,
@@ -20,11 +56,7 @@ export function recordAbsences(
   opts: AbsenceOptions,
   emitGone: (row: FileRow) => void,
 ): AbsenceResult {
-  const rows = db
-    .prepare<[string], AbsenceRow>(
-      `SELECT id, path, mtime_ms, state, missed_listings FROM files WHERE source = ? AND state IN (${STATES})`,
-    )
-    .all(source);
+  const rows = absenceCandidates(db, source, coverage);
   const plan = planAbsences(rows, coverage, opts.goneAfter);
   const now = opts.nowMs;
   const gone: FileRecord[] = [];
