@@ -248,6 +248,8 @@ export const EVENT_KIND_NAMES = [
   'volume-failed',
   'volume-quarantined',
   'volume-output',
+  'late',
+  'on-time',
 ] as const;
 
 export const sinkSchema = z

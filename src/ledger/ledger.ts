@@ -24,6 +24,7 @@
 import type {
   ActivitySlot,
   ClaimLost,
+  EventFact,
   FetchedItem,
   FetchFailedItem,
   FileQuery,
@@ -42,6 +43,7 @@ import type {
   PluginRunStart,
   PluginRunSuccess,
   ProcessingResult,
+  ProductEventKind,
   PruneResult,
   PruneRules,
   RetryFilter,
@@ -158,6 +160,11 @@ export interface EventOutbox {
   outboxStats(): Promise<OutboxStats[]>;
   /** Delete sent events acknowledged before `beforeMs`; unsent events are never pruned. */
   pruneSentEvents(beforeMs: number): Promise<number>;
+  /**
+   * A product went late or is on time again (`expect:`): one row per sink that wants it, in one
+   * transaction of its own (no file transition goes with it). Nothing when no sink wants it.
+   */
+  emitProductEvent(kind: ProductEventKind, source: string, fact: EventFact, nowMs: number): Promise<void>;
 }
 
 /** Retention of done file versions. */

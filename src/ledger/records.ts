@@ -221,10 +221,32 @@ export type VolumeEventKind =
   | 'volume-failed'
   | 'volume-quarantined'
   | 'volume-output';
-export type EventKind = FileEventKind | VolumeEventKind;
+/**
+ * Lateness per product (`expect:`): `late` when a product's cadence plus grace passes with no
+ * file, `on-time` when one comes again. Written by the clock, not by a transition.
+ */
+export type ProductEventKind = 'late' | 'on-time';
+export type EventKind = FileEventKind | VolumeEventKind | ProductEventKind;
 
 export function isVolumeEventKind(kind: EventKind): kind is VolumeEventKind {
   return kind.startsWith('volume-');
+}
+
+export function isProductEventKind(kind: EventKind): kind is ProductEventKind {
+  return kind === 'late' || kind === 'on-time';
+}
+
+/** The product of a `late` / `on-time` event (the fact's `path` is then the product name). */
+export interface ProductFact {
+  readonly product: string;
+  readonly everyMs: number;
+  readonly graceMs: number;
+  /** Remote mtime of its newest file; null when none was seen. */
+  readonly newestMtimeMs: number | null;
+  /** When its newest file landed; null when none was seen. */
+  readonly arrivedMs: number | null;
+  /** When it counted (or counts) as late: arrival (or start) + every + grace. */
+  readonly lateAtMs: number;
 }
 
 /** One member file of a volume, as its events announce it. */
@@ -278,6 +300,8 @@ export interface EventFact {
   readonly volume?: VolumeFact;
   /** Volume `failed` / `quarantined`: the volume plugin whose run failed. */
   readonly plugin?: string;
+  /** `late` / `on-time`: the product and its rule (then `path` is the product name). */
+  readonly product?: ProductFact;
 }
 
 export interface OutboxEvent {
@@ -288,7 +312,7 @@ export interface OutboxEvent {
   readonly sink: string;
   readonly kind: EventKind;
   readonly source: string;
-  /** The file of a file event; 0 for a volume event. */
+  /** The file of a file event; 0 for a volume or product event. */
   readonly fileId: number;
   /** The volume version of a volume event, else null. */
   readonly volumeId?: number | null;

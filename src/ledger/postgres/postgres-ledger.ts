@@ -8,6 +8,7 @@
  * This class holds the pool, the outbox routes and the transactions; the SQL is one module per
  * transition in `sql/`, the decisions are the planners of `core/`.
  */
+import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { errorCode, PermanentError } from '../../errors.js';
 import type { InstanceRegistry, Ledger, SharedListing } from '../ledger.js';
@@ -352,6 +353,19 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
 
   pruneSentEvents(beforeMs: number): Promise<number> {
     return outbox.pruneSentEvents(this.#pool, beforeMs);
+  }
+
+  async emitProductEvent(kind: R.ProductEventKind, source: string, fact: R.EventFact, nowMs: number): Promise<void> {
+    const sinks = this.#outbox.sinks(kind, source);
+    if (sinks.length === 0) return;
+    // One statement: every sink's row, or none.
+    const id = randomUUID();
+    const text = JSON.stringify(fact);
+    await outbox.insertEvents(
+      this.#pool,
+      sinks.map((sink) => ({ id, sink, kind, source, fileId: 0, fact: text })),
+      nowMs,
+    );
   }
 
   prune(

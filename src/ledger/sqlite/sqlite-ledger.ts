@@ -14,6 +14,7 @@ import type { Ledger } from '../ledger.js';
 import type {
   ActivitySlot,
   ClaimLost,
+  EventFact,
   FetchedItem,
   FetchFailedItem,
   FileQuery,
@@ -32,6 +33,7 @@ import type {
   PluginRunStart,
   PluginRunSuccess,
   ProcessingResult,
+  ProductEventKind,
   PruneResult,
   PruneRules,
   RetryFilter,
@@ -387,6 +389,10 @@ export class SqliteLedger implements Ledger, RemovedUpstream {
 
   pruneSentEvents(beforeMs: number): Promise<number> {
     return this.#outbox.pruneSentEvents(beforeMs);
+  }
+
+  emitProductEvent(kind: ProductEventKind, source: string, fact: EventFact, nowMs: number): Promise<void> {
+    return this.#outbox.emitProductEvent(kind, source, fact, nowMs);
   }
 
   async prune(
