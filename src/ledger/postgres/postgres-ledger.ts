@@ -10,12 +10,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import { errorCode, PermanentError } from '../../errors.js';
+import { PermanentError } from '../../errors.js';
 import type { InstanceRegistry, Ledger, SharedListing } from '../ledger.js';
 import { OutboxRouter } from '../outbox-routes.js';
 import type * as R from '../records.js';
 import type { AbsenceOptions, AbsenceResult, ListingCoverage, RemovedUpstream } from '../removed-upstream.js';
 import { type FileRow, toRun } from '../rows.js';
+import { inDoubtAgain, isInDoubt } from './in-doubt.js';
 import { recordListing } from './listing.js';
 import { fetchedEvents, fetchFailedEvents, finishedEvents } from './outbox-events.js';
 import {
@@ -49,23 +50,6 @@ import { scheduleRetry } from './sql/schedule-retry.js';
 import { activity, liveFetches, recordPoll, stats, status } from './sql/status.js';
 
 export { describePgError } from './pool.js';
-
-/** A write whose commit went unanswered (the primary failed during it). */
-const IN_DOUBT = 'POLLER_LEDGER_CONNECTION_LOST';
-
-/**
- * Runs a write once more, on the new primary, when its commit went unanswered. Only for writes
- * guarded by their claim or idempotent: after a commit that did happen, the repeat changes
- * nothing (a guarded row reads as claim-lost, which the engine already handles).
- */
-async function inDoubtAgain<T>(write: () => Promise<T>): Promise<T> {
-  try {
-    return await write();
-  } catch (err) {
-    if (errorCode(err) !== IN_DOUBT) throw err;
-    return await write();
-  }
-}
 
 export interface PostgresLedgerOptions {
   /** `postgres://user@host:port/db` (or several hosts, libpq's forms), without a password. */
@@ -172,7 +156,7 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
     try {
       return await run();
     } catch (err) {
-      if (errorCode(err) !== IN_DOUBT) throw err;
+      if (!isInDoubt(err)) throw err;
       return await claimedBy(this.#pool, c.to, c.owner, c.leaseUntilMs, c.nowMs, c.among);
     }
   }
