@@ -9,12 +9,20 @@
 import type { Logger } from 'pino';
 import type { SourceConfig } from '../config/load.js';
 import type { Ledger, PluginOutcome } from '../ledger/ledger.js';
-import type { MemberArrival, VolumeLedger, VolumeRecord, VolumeResult, VolumeState } from '../ledger/volume-ledger.js';
+import type {
+  MemberArrival,
+  VolumeLedger,
+  VolumeRecord,
+  VolumeResult,
+  VolumeRunRecord,
+  VolumeState,
+} from '../ledger/volume-ledger.js';
 import type { PluginVolume } from '../plugins/api.js';
 import type { PluginRunner } from '../plugins/runner.js';
 import { assessVolume, type CompletenessRules } from '../volumes/completeness.js';
 import { type KeyPattern, matchMember } from '../volumes/key-pattern.js';
 import { outcomeOf, planRun } from './plugin-outcome.js';
+import { volumeFinisher } from './volume-finisher.js';
 
 /** Landed files looked at per ledger call (one transaction each). */
 const ASSIGN_BATCH = 500;
@@ -214,16 +222,16 @@ async function runClosedVolumes(run: VolumeRun): Promise<void> {
     VOLUME_LEASE_MS,
     volumePlugins.reduce((n, p) => n + p.timeoutMs, 0) * CLAIM_BATCH + LEASE_MARGIN_MS,
   );
+  const finish = volumeFinisher(vl, deps.owner, now);
   for (let batch = 0; batch < MAX_BATCHES && !run.signal.aborted; batch++) {
     const claimed = await vl.claimVolumes(src.name, deps.owner, now() + leaseMs, startedMs, CLAIM_BATCH);
     if (claimed.length === 0) break;
-    // Each volume's outcome is recorded as soon as its plugins end: a slow or hanging one does
-    // not hold its batch's successes unrecorded (a kill then would run them again elsewhere).
+    // Each volume's outcome is recorded as soon as its plugins end (volume-finisher.ts).
+    const runs = await vl.volumeRuns(claimed.map((v) => v.id));
     await Promise.all(
       claimed.map(async (v) => {
-        const result = await runVolumePlugins(vl, v, spec.rules, deps, run.log);
-        const [state = 'claim-lost'] = await vl.finishVolumes([result], deps.owner, now());
-        reportFinished(run, v, state);
+        const result = await runVolumePlugins(vl, v, runs.get(v.id) ?? [], spec.rules, deps, run.log);
+        reportFinished(run, v, await finish(result));
       }),
     );
   }
@@ -275,12 +283,13 @@ async function collectingVolumes(run: VolumeRun): Promise<CollectingVolume[]> {
 async function runVolumePlugins(
   vl: VolumeLedger,
   v: VolumeRecord,
+  runs: readonly VolumeRunRecord[],
   rules: CompletenessRules,
   deps: VolumeStageDeps,
   log: Logger,
 ): Promise<VolumeResult> {
   const now = deps.now ?? Date.now;
-  const previous = new Map(((await vl.volumeRuns([v.id])).get(v.id) ?? []).map((r) => [r.plugin, r]));
+  const previous = new Map(runs.map((r) => [r.plugin, r]));
   const outcomes: PluginOutcome[] = [];
   for (const p of deps.runner.volumePluginsFor(pluginVolume(v, rules, 1))) {
     const plan = planRun(p.name, previous.get(p.name), p.maxAttempts, now());

@@ -10,12 +10,20 @@
  */
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import { errorCode, PermanentError } from '../../errors.js';
+import { PermanentError } from '../../errors.js';
 import type { InstanceRegistry, Ledger, SharedListing } from '../ledger.js';
 import { OutboxRouter } from '../outbox-routes.js';
 import type * as R from '../records.js';
-import type { AbsenceOptions, AbsenceResult, ListingCoverage, RemovedUpstream } from '../removed-upstream.js';
+import type {
+  AbsenceOptions,
+  AbsenceResult,
+  DeletionResult,
+  ListingCoverage,
+  RemovedUpstream,
+  UpstreamDeletion,
+} from '../removed-upstream.js';
 import { type FileRow, toRun } from '../rows.js';
+import { inDoubtAgain, isInDoubt } from './in-doubt.js';
 import { recordListing } from './listing.js';
 import { fetchedEvents, fetchFailedEvents, finishedEvents } from './outbox-events.js';
 import {
@@ -42,30 +50,13 @@ import * as outbox from './sql/outbox.js';
 import { markPluginRunning, runsOf } from './sql/plugin-runs.js';
 import { prune } from './sql/prune.js';
 import { fileById, history, queryFiles } from './sql/read-files.js';
-import { recordAbsences } from './sql/record-absences.js';
+import { recordAbsences, recordDeletion } from './sql/record-absences.js';
 import { recoverStale } from './sql/recover-stale.js';
 import { releaseFetch } from './sql/release-fetch.js';
 import { scheduleRetry } from './sql/schedule-retry.js';
 import { activity, liveFetches, recordPoll, stats, status } from './sql/status.js';
 
 export { describePgError } from './pool.js';
-
-/** A write whose commit went unanswered (the primary failed during it). */
-const IN_DOUBT = 'POLLER_LEDGER_CONNECTION_LOST';
-
-/**
- * Runs a write once more, on the new primary, when its commit went unanswered. Only for writes
- * guarded by their claim or idempotent: after a commit that did happen, the repeat changes
- * nothing (a guarded row reads as claim-lost, which the engine already handles).
- */
-async function inDoubtAgain<T>(write: () => Promise<T>): Promise<T> {
-  try {
-    return await write();
-  } catch (err) {
-    if (errorCode(err) !== IN_DOUBT) throw err;
-    return await write();
-  }
-}
 
 export interface PostgresLedgerOptions {
   /** `postgres://user@host:port/db` (or several hosts, libpq's forms), without a password. */
@@ -164,7 +155,7 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
     try {
       return await run();
     } catch (err) {
-      if (errorCode(err) !== IN_DOUBT) throw err;
+      if (!isInDoubt(err)) throw err;
       return await claimedBy(this.#pool, c.to, c.owner, c.leaseUntilMs, c.nowMs, c.among);
     }
   }
@@ -293,6 +284,10 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
 
   recordAbsences(source: string, coverage: ListingCoverage, opts: AbsenceOptions): Promise<AbsenceResult> {
     return this.#tx((c) => recordAbsences(c, this.#outbox, source, coverage, opts));
+  }
+
+  recordDeletion(source: string, deletion: UpstreamDeletion, opts: { nowMs: number }): Promise<DeletionResult> {
+    return this.#tx((c) => recordDeletion(c, this.#outbox, source, deletion, opts.nowMs));
   }
 
   forget(f: R.ForgetFilter): Promise<number> {

@@ -16,6 +16,7 @@ export interface FinishedVolume {
   readonly verdict: VolumeVerdict;
   /** The runs that counted for the verdict (the events are built from them). */
   readonly counted: readonly VolumeRunRow[];
+  /** Read only when `withMembers` (the events need them). */
   readonly members: readonly MemberRow[];
 }
 
@@ -24,6 +25,7 @@ export async function finishVolumes(
   results: readonly VolumeResult[],
   owner: string,
   nowMs: number,
+  withMembers: boolean,
 ): Promise<FinishedVolume[]> {
   if (results.length === 0) return [];
   const held = new Map(
@@ -41,10 +43,12 @@ export async function finishVolumes(
     c,
     mine.map((r) => r.id),
   );
-  const members = await membersOf(
-    c,
-    mine.map((r) => r.id),
-  );
+  const members = withMembers
+    ? await membersOf(
+        c,
+        mine.map((r) => r.id),
+      )
+    : new Map<number, MemberRow[]>();
   const finished = mine.map((result) => {
     const { verdict, counted } = volumeVerdict(runs.get(result.id) ?? [], result.configured, nowMs);
     const row: VolumeRow = {
