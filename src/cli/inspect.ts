@@ -291,7 +291,7 @@ function describe(f: FileRecord, runs: PluginRunRecord[], stableListings: number
     case 'superseded':
       return `superseded: fetched ${iso(f.fetchedMs)}, but ${f.lastError}`;
     case 'gone':
-      return `removed upstream: missing from the complete listings since ${iso(f.goneMs ?? null)}${f.localPath ? `; landed copy ${f.localPath}` : ''}`;
+      return `${f.goneBy ? `deleted upstream by ${f.goneBy} at ${iso(f.goneMs ?? null)}` : `removed upstream: missing from the complete listings since ${iso(f.goneMs ?? null)}`}${f.localPath ? `; landed copy ${f.localPath}` : ''}`;
   }
 }
 

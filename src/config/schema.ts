@@ -121,7 +121,9 @@ export const sourceSchema = z
     mirrorDeletes: z
       .boolean()
       .default(false)
-      .describe('Remove the landed copy of a file gone upstream (never anything outside the landing tree).'),
+      .describe(
+        'Remove the landed copy of a file gone upstream or deleted by a WIS2 notification (never anything outside the landing tree).',
+      ),
     stableListings: z
       .number()
       .int()

@@ -60,6 +60,8 @@ export interface FileRecord {
   readonly etag?: string;
   /** When the version was recorded as removed upstream (state `gone`). */
   readonly goneMs?: number;
+  /** What said it was removed, when the upstream announced it (`WIS2 notification <id>`); absent when listings found it missing. */
+  readonly goneBy?: string;
 }
 
 export interface PluginRunRecord {
@@ -277,6 +279,8 @@ export interface EventFact {
   readonly mtimeMs: number;
   readonly localPath?: string | null;
   readonly sha512?: string | null;
+  /** `gone`: what announced the removal (`WIS2 notification <id>`); absent when listings found it missing. */
+  readonly goneBy?: string;
   /** A newer version of a path that landed before (WNM `update` link instead of `canonical`). */
   readonly update?: boolean;
   readonly stage?: FailedStage | null;

@@ -428,6 +428,57 @@ describe.each(LEDGER_BACKENDS)('ledger contract, removed upstream: $name', (back
   });
 });
 
+describe.each(LEDGER_BACKENDS)('ledger contract, deleted upstream (WIS2 deletion): $name', (backend) => {
+  closeLedgersAfterEach();
+
+  it('versions up to the deletion are gone with who said so and when; in flight waits; unknown and repeats change nothing', async () => {
+    const opened = await backend.open();
+    const l = opened.ledger;
+    if (!hasRemovedUpstream(l)) throw new Error('backend does not record removals');
+    l.setOutbox([{ sink: 'ce', kinds: ['gone'], sources: null }]);
+    const old = T0 - 3_600_000;
+    await l.observe('s', [entry('a.bufr', 10, old), entry('b.bufr', 10, old)], opts(T0));
+    const { ready } = await l.observe('s', [entry('a.bufr', 10, old), entry('b.bufr', 10, old)], opts(T0 + 1000));
+    const claimed = await l.claimForFetch(
+      ready.map((r) => r.id),
+      'me',
+      T0 + 60_000,
+      T0 + 1000,
+    );
+    const a = claimed.find((r) => r.path === 'a.bufr');
+    if (!a) throw new Error('a.bufr not claimed');
+    await l.markFetched([{ id: a.id, localPath: '/landing/s/a.bufr', done: true }], 'me', T0 + 1000);
+    const by = 'WIS2 notification 1234';
+    // b.bufr is being fetched: the deletion waits for it.
+    const busy = await l.recordDeletion('s', { path: 'b.bufr', atMs: T0 + 1500, by }, { nowMs: T0 + 2000 });
+    expect(busy).toMatchObject({ gone: [], known: true, busy: true });
+    const r = await l.recordDeletion('s', { path: 'a.bufr', atMs: T0 + 1500, by }, { nowMs: T0 + 2000 });
+    expect(r.busy).toBe(false);
+    expect(r.gone.map((g) => [g.path, g.state, g.goneMs, g.goneBy, g.localPath])).toEqual([
+      ['a.bufr', 'gone', T0 + 1500, by, '/landing/s/a.bufr'],
+    ]);
+    // Again (a replay), and for a path never seen: nothing.
+    expect(await l.recordDeletion('s', { path: 'a.bufr', atMs: T0 + 1500, by }, { nowMs: T0 + 3000 })).toMatchObject({
+      gone: [],
+      known: true,
+    });
+    expect(await l.recordDeletion('s', { path: 'zz.bufr', atMs: T0, by }, { nowMs: T0 + 3000 })).toEqual({
+      gone: [],
+      known: false,
+      busy: false,
+    });
+    // A version announced after the deletion is a new file: not gone.
+    await l.observe('s', [entry('a.bufr', 11, T0 + 5000)], opts(T0 + 6000));
+    await l.recordDeletion('s', { path: 'a.bufr', atMs: T0 + 1500, by }, { nowMs: T0 + 7000 });
+    expect((await l.history('s', 'a.bufr')).map((f) => f.state).sort()).toEqual(['gone', 'seen']);
+    const events = await l.pendingEvents('ce', 10);
+    expect(events.map((e) => [e.kind, e.fact.path, e.fact.localPath, e.fact.goneBy])).toEqual([
+      ['gone', 'a.bufr', '/landing/s/a.bufr', by],
+    ]);
+    await l.close();
+  });
+});
+
 describe('SQLite ledger migrations', () => {
   it('migrating a ledger from before ETags keeps every row, id and plugin run', async () => {
     const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'poller-ledger-')), 'ledger.db');

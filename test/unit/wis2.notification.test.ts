@@ -61,7 +61,8 @@ describe('WIS2 notification parsing', () => {
     ['not a Feature', msg({ type: 'FeatureCollection' }), '"type" is not "Feature"'],
     ['no data_id', msg({ properties: { data_id: '' } }), 'no "properties.data_id"'],
     ['a bad pubtime', msg({ properties: { pubtime: 'yesterday' } }), 'pubtime'],
-    ['only a deletion link', msg({ links: [{ href: 'http://h/x', rel: 'deletion' }] }), 'rels: deletion'],
+    ['only a describedby link', msg({ links: [{ href: 'http://h/x', rel: 'describedby' }] }), 'rels: describedby'],
+    ['a deletion link that is not a URL', msg({ links: [{ href: 'not a url', rel: 'deletion' }] }), 'not a URL'],
     ['an ftp link', msg({ links: [{ href: 'ftp://h/x', rel: 'canonical' }] }), 'not http or https'],
     ['a query string', msg({ links: [{ href: 'http://h/x?a=1', rel: 'canonical' }] }), 'query string'],
     ['a negative length', msg({ links: [{ href: 'http://h/x', rel: 'canonical', length: -1 }] }), 'length'],
@@ -75,5 +76,20 @@ describe('WIS2 notification parsing', () => {
     const p = parseNotification(payload);
     expect(p.ok).toBe(false);
     expect(p.ok ? '' : p.reason).toContain(reason);
+  });
+
+  it('takes a deletion link: the data_id and pubtime, whatever else the message links', () => {
+    const p = parseNotification(
+      msg({
+        links: [
+          { href: 'sftp://h/x.bufr', rel: 'deletion' },
+          { href: 'http://h/x.bufr', rel: 'canonical', type: 'application/bufr', length: 3 },
+        ],
+      }),
+    );
+    expect(p.ok).toBe(true);
+    if (!p.ok) return;
+    expect(p.notification).toMatchObject({ rel: 'deletion', href: 'sftp://h/x.bufr' });
+    expect(p.notification.integrity).toBeUndefined();
   });
 });

@@ -173,6 +173,8 @@ export const PG_MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX volume_runs_running ON volume_runs (volume_id) WHERE state = 'running';
    ALTER TABLE events ADD COLUMN volume_id bigint;`,
+  // Removed upstream by the upstream's own word (a WIS2 deletion): what said so.
+  `ALTER TABLE files ADD COLUMN gone_by text;`,
 ];
 
 /** Advisory lock key of the sweep: one instance sweeps at a time ("pollersw"). */

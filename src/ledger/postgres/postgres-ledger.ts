@@ -14,7 +14,14 @@ import { PermanentError } from '../../errors.js';
 import type { InstanceRegistry, Ledger, SharedListing } from '../ledger.js';
 import { OutboxRouter } from '../outbox-routes.js';
 import type * as R from '../records.js';
-import type { AbsenceOptions, AbsenceResult, ListingCoverage, RemovedUpstream } from '../removed-upstream.js';
+import type {
+  AbsenceOptions,
+  AbsenceResult,
+  DeletionResult,
+  ListingCoverage,
+  RemovedUpstream,
+  UpstreamDeletion,
+} from '../removed-upstream.js';
 import { type FileRow, toRun } from '../rows.js';
 import { inDoubtAgain, isInDoubt } from './in-doubt.js';
 import { recordListing } from './listing.js';
@@ -43,7 +50,7 @@ import * as outbox from './sql/outbox.js';
 import { markPluginRunning, runsOf } from './sql/plugin-runs.js';
 import { prune } from './sql/prune.js';
 import { fileById, history, queryFiles } from './sql/read-files.js';
-import { recordAbsences } from './sql/record-absences.js';
+import { recordAbsences, recordDeletion } from './sql/record-absences.js';
 import { recoverStale } from './sql/recover-stale.js';
 import { releaseFetch } from './sql/release-fetch.js';
 import { scheduleRetry } from './sql/schedule-retry.js';
@@ -277,6 +284,10 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
 
   recordAbsences(source: string, coverage: ListingCoverage, opts: AbsenceOptions): Promise<AbsenceResult> {
     return this.#tx((c) => recordAbsences(c, this.#outbox, source, coverage, opts));
+  }
+
+  recordDeletion(source: string, deletion: UpstreamDeletion, opts: { nowMs: number }): Promise<DeletionResult> {
+    return this.#tx((c) => recordDeletion(c, this.#outbox, source, deletion, opts.nowMs));
   }
 
   forget(f: R.ForgetFilter): Promise<number> {

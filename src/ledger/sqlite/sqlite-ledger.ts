@@ -38,9 +38,17 @@ import type {
   RetryFilter,
   SourceStatus,
 } from '../records.js';
-import type { AbsenceOptions, AbsenceResult, ListingCoverage, RemovedUpstream } from '../removed-upstream.js';
+import {
+  type AbsenceOptions,
+  type AbsenceResult,
+  type DeletionResult,
+  goneFact,
+  type ListingCoverage,
+  type RemovedUpstream,
+  type UpstreamDeletion,
+} from '../removed-upstream.js';
 import { type FileRow, SUPERSEDED_MESSAGE, sourceStatuses, toRecord, toRun } from '../rows.js';
-import { recordAbsences } from './absences.js';
+import { SqliteAbsences } from './absences.js';
 import { openDatabase } from './database.js';
 import { QuietCache, recordListing } from './listing.js';
 import { SqliteOutbox } from './outbox.js';
@@ -62,6 +70,7 @@ export class SqliteLedger implements Ledger, RemovedUpstream {
   readonly #quiet: QuietCache;
   /** Outbox routes and rows; no routes means no event is written. */
   readonly #outbox: SqliteOutbox;
+  readonly #absences: SqliteAbsences;
   /** Dynamic queries (`files`), prepared once per shape. */
   readonly #byShape = new Map<string, Stmt<[Record<string, unknown>], FileRow>>();
 
@@ -70,6 +79,9 @@ export class SqliteLedger implements Ledger, RemovedUpstream {
     this.#s = prepareStatements(this.#db);
     this.#quiet = new QuietCache(this.#db);
     this.#outbox = new SqliteOutbox(this.#db, this.#s);
+    this.#absences = new SqliteAbsences(this.#db, (row, nowMs) => {
+      if (this.#outbox.enabled) this.#outbox.emit('gone', row, goneFact(row), nowMs);
+    });
     // Volume transitions write their events on this connection, in their own transactions.
     this.volumes = new SqliteVolumeLedger(this.#db, (kind, source, volumeId, fact, nowMs) =>
       this.#outbox.emitVolume(kind, source, volumeId, fact, nowMs),
@@ -293,12 +305,14 @@ export class SqliteLedger implements Ledger, RemovedUpstream {
   }
 
   async recordAbsences(source: string, coverage: ListingCoverage, opts: AbsenceOptions): Promise<AbsenceResult> {
-    const result = recordAbsences(this.#db, source, coverage, opts, (row) => {
-      if (this.#outbox.enabled) this.#outbox.emit('gone', row, { localPath: row.local_path }, opts.nowMs);
-    });
+    const result = this.#absences.recordAbsences(source, coverage, opts);
     // A version listed again must be looked at by the next listing.
     if (result.back > 0) this.#quiet.clear();
     return result;
+  }
+
+  async recordDeletion(source: string, deletion: UpstreamDeletion, opts: { nowMs: number }): Promise<DeletionResult> {
+    return this.#absences.recordDeletion(source, deletion, opts.nowMs);
   }
 
   async forget(f: ForgetFilter): Promise<number> {
