@@ -41,6 +41,7 @@ import type {
   OutboxStats,
   PluginRunRecord,
   PluginRunStart,
+  PluginRunSuccess,
   ProcessingResult,
   ProductEventKind,
   PruneResult,
@@ -93,6 +94,12 @@ export interface FileTransitions {
    * each run's attempt number, in order.
    */
   markPluginRunning(runs: readonly PluginRunStart[], nowMs: number): Promise<number[]>;
+  /**
+   * Record runs that succeeded while their file's other plugins have yet to run, where this owner
+   * still holds the file: a poller that dies in a later plugin (or the host) does not run these
+   * again. `finishProcessing` writes them once more with the verdict.
+   */
+  markPluginSucceeded(runs: readonly PluginRunSuccess[], owner: string, nowMs: number): Promise<void>;
   /**
    * Record the plugin outcomes of processing passes and each file's resulting state, in one
    * transaction. Returns each file's state in order, or `claim-lost` where this owner no longer

@@ -62,6 +62,8 @@ export interface FileRecord {
   readonly goneMs?: number;
   /** What said it was removed, when the upstream announced it (`WIS2 notification <id>`); absent when listings found it missing. */
   readonly goneBy?: string;
+  /** A landing root per host (PostgreSQL): the instance whose landing holds the bytes. */
+  readonly landedOn?: string;
 }
 
 export interface PluginRunRecord {
@@ -160,6 +162,14 @@ export interface FetchFailedItem {
 export interface PluginRunStart {
   readonly fileId: number;
   readonly plugin: string;
+}
+
+/** A plugin run that succeeded, recorded before the file's other plugins run. */
+export interface PluginRunSuccess {
+  readonly fileId: number;
+  readonly plugin: string;
+  readonly durationMs: number;
+  readonly outputs: readonly EmittedOutput[];
 }
 
 export interface ProcessingResult {
@@ -384,4 +394,6 @@ export interface SweepResult {
   readonly processing: number;
   /** Their radar volume claims, given back (their started runs count as crashed attempts). */
   readonly volumes?: number;
+  /** A landing root per host: landed-but-unprocessed versions of gone instances, due for fetching again. */
+  readonly refetch?: number;
 }

@@ -44,6 +44,8 @@ export interface FileRow {
   gone_ms?: number | null;
   /** What recorded it gone when the upstream said so (`WIS2 notification <id>`); null when listings did. */
   gone_by?: string | null;
+  /** PostgreSQL with a landing root per host: the instance holding the landed bytes. */
+  landed_on?: string | null;
 }
 
 export interface RunRow {
@@ -153,6 +155,7 @@ export function toRecord(r: FileRow): FileRecord {
     ...(r.etag && { etag: r.etag }),
     ...(r.gone_ms != null && { goneMs: Number(r.gone_ms) }),
     ...(r.gone_by != null && { goneBy: r.gone_by }),
+    ...(r.landed_on != null && { landedOn: r.landed_on }),
   };
 }
 

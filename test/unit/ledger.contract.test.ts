@@ -145,6 +145,31 @@ describe.each(LEDGER_BACKENDS)('ledger contract: $name', (backend) => {
     await l.close();
   });
 
+  it('a success recorded before the next plugin survives a crash in it; only for the claim holder', async () => {
+    const l = await open();
+    const { ready } = await l.observe('s', [entry('m.bufr', 10, T0 - 3_600_000)], opts(T0));
+    const id = ready[0]!.id;
+    await l.claimForFetch([id], 'A', T0 + 1, T0);
+    await l.markFetched([{ id, localPath: '/l/m.bufr' }], 'A', T0);
+    await l.claimIdsForProcessing([id], 'A', T0 + 60_000, T0);
+    await l.markPluginRunning([{ fileId: id, plugin: 'first' }], T0);
+    // Not the holder: nothing written.
+    await l.markPluginSucceeded([{ fileId: id, plugin: 'first', durationMs: 3, outputs: [] }], 'B', T0);
+    expect((await l.pluginRuns([id])).get(id)?.[0]?.state).toBe('running');
+    await l.markPluginSucceeded([{ fileId: id, plugin: 'first', durationMs: 3, outputs: [{ path: '/o/m' }] }], 'A', T0);
+    await l.markPluginRunning([{ fileId: id, plugin: 'second' }], T0);
+    // The poller dies in `second`: after recovery only that one is owed.
+    await l.recoverStale(T0 + 1, (o) => o === 'A');
+    const runs = (await l.pluginRuns([id])).get(id) ?? [];
+    expect(runs.map((r) => [r.plugin, r.state, r.attempts])).toEqual([
+      ['first', 'succeeded', 1],
+      ['second', 'failed', 1],
+    ]);
+    expect(runs[0]?.outputs).toEqual([{ path: '/o/m' }]);
+    expect((await l.get(id))?.state).toBe('fetched');
+    await l.close();
+  });
+
   it('recovers claims of a gone owner, keeps a live one', async () => {
     const l = await open();
     const { ready } = await l.observe('s', [entry('a', 1, T0 - 3_600_000), entry('b', 1, T0 - 3_600_000)], opts(T0));

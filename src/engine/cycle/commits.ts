@@ -11,6 +11,7 @@ import type {
   Ledger,
   PluginRunRecord,
   PluginRunStart,
+  PluginRunSuccess,
   ProcessingResult,
 } from '../../ledger/ledger.js';
 import { GroupCommit } from '../group-commit.js';
@@ -21,6 +22,7 @@ export class LedgerCommits {
   readonly claimProcess: GroupCommit<number, FileRecord | undefined>;
   readonly runs: GroupCommit<number, PluginRunRecord[]>;
   readonly running: GroupCommit<PluginRunStart, number>;
+  readonly succeeded: GroupCommit<PluginRunSuccess, void>;
   readonly finish: GroupCommit<ProcessingResult, FileState | 'claim-lost'>;
 
   /**
@@ -44,6 +46,10 @@ export class LedgerCommits {
       return ids.map((id) => runs.get(id) ?? []);
     }, opts);
     this.running = new GroupCommit((starts) => ledger.markPluginRunning(starts, now()), opts);
+    this.succeeded = new GroupCommit(async (runs) => {
+      await ledger.markPluginSucceeded(runs, owner, now());
+      return runs.map(() => undefined);
+    }, opts);
     this.finish = new GroupCommit((results) => ledger.finishProcessing(results, owner, now()), opts);
   }
 
@@ -53,6 +59,7 @@ export class LedgerCommits {
     this.claimProcess.flush();
     this.runs.flush();
     this.running.flush();
+    this.succeeded.flush();
     this.finish.flush();
   }
 }

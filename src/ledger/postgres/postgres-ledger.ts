@@ -47,7 +47,7 @@ import { markFetched } from './sql/mark-fetched.js';
 import { markSuperseded } from './sql/mark-superseded.js';
 import type { PendingEvent } from './sql/outbox.js';
 import * as outbox from './sql/outbox.js';
-import { markPluginRunning, runsOf } from './sql/plugin-runs.js';
+import { markPluginRunning, markPluginSucceeded, runsOf } from './sql/plugin-runs.js';
 import { prune } from './sql/prune.js';
 import { fileById, history, queryFiles } from './sql/read-files.js';
 import { recordAbsences, recordDeletion } from './sql/record-absences.js';
@@ -71,6 +71,11 @@ export interface PostgresLedgerOptions {
   readonly readonly?: boolean;
   /** Told about errors of idle connections (a restarted server); they are replaced on next use. */
   readonly onIdleError?: (err: Error) => void;
+  /**
+   * `landingMode: per-host`: this instance's id. Its landed files are recorded as on it, and it
+   * processes only files its own landing holds. Absent: one landing root shared by every instance.
+   */
+  readonly landedOn?: string;
   /** Told once per move to another host after a failover. */
   readonly onSwitch?: (s: LedgerSwitch) => void;
 }
@@ -79,11 +84,14 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
   readonly #pool: LedgerPool;
   readonly #outbox = new OutboxRouter();
   readonly #displayUrl: string;
+  /** The instance whose landing this process writes (a root per host), or null (the shared root). */
+  readonly #landedOn: string | null;
   readonly volumes: PostgresVolumeLedger;
 
-  private constructor(pool: LedgerPool, displayUrl: string) {
+  private constructor(pool: LedgerPool, displayUrl: string, landedOn: string | null) {
     this.#pool = pool;
     this.#displayUrl = displayUrl;
+    this.#landedOn = landedOn;
     this.volumes = new PostgresVolumeLedger(pool, this.#outbox);
   }
 
@@ -98,7 +106,7 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
       if (err instanceof PermanentError) throw err;
       throw unreachable(opts.displayUrl, err);
     }
-    return new PostgresLedger(pool, opts.displayUrl);
+    return new PostgresLedger(pool, opts.displayUrl, opts.landedOn ?? null);
   }
 
   get displayUrl(): string {
@@ -132,7 +140,7 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
   }
 
   claimForFetch(ids: readonly number[], owner: string, leaseUntilMs: number, nowMs: number): Promise<R.FileRecord[]> {
-    return this.#claim(() => claimIds(this.#pool, ids, 'fetching', owner, leaseUntilMs, nowMs), {
+    return this.#claim(() => claimIds(this.#pool, ids, 'fetching', owner, leaseUntilMs, nowMs, this.#landedOn), {
       to: 'fetching',
       owner,
       leaseUntilMs,
@@ -168,7 +176,7 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
     if (items.length === 0) return [];
     return this.#claimedUpdate(
       items,
-      (c) => markFetched(c, items, owner, nowMs),
+      (c) => markFetched(c, items, owner, nowMs, this.#landedOn),
       (c, rows) => fetchedEvents(this.#outbox, c, items, rows),
       nowMs,
     );
@@ -217,13 +225,16 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
     nowMs: number,
     limit: number,
   ): Promise<R.FileRecord[]> {
-    return this.#claim(() => claimNewest(this.#pool, 'process', source ?? null, owner, leaseUntilMs, nowMs, limit), {
-      to: 'processing',
-      owner,
-      leaseUntilMs,
-      nowMs,
-      among: { source: source ?? null },
-    });
+    return this.#claim(
+      () => claimNewest(this.#pool, 'process', source ?? null, owner, leaseUntilMs, nowMs, limit, this.#landedOn),
+      {
+        to: 'processing',
+        owner,
+        leaseUntilMs,
+        nowMs,
+        among: { source: source ?? null },
+      },
+    );
   }
 
   claimIdsForProcessing(
@@ -232,7 +243,7 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
     leaseUntilMs: number,
     nowMs: number,
   ): Promise<R.FileRecord[]> {
-    return this.#claim(() => claimIds(this.#pool, ids, 'processing', owner, leaseUntilMs, nowMs), {
+    return this.#claim(() => claimIds(this.#pool, ids, 'processing', owner, leaseUntilMs, nowMs, this.#landedOn), {
       to: 'processing',
       owner,
       leaseUntilMs,
@@ -253,6 +264,11 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
   markPluginRunning(runs: readonly R.PluginRunStart[], nowMs: number): Promise<number[]> {
     // A repeat after an unanswered commit counts the attempt twice: at worst one attempt early to quarantine.
     return inDoubtAgain(() => markPluginRunning(this.#pool, runs, nowMs));
+  }
+
+  markPluginSucceeded(runs: readonly R.PluginRunSuccess[], owner: string, nowMs: number): Promise<void> {
+    // Idempotent: run again where its commit went unanswered.
+    return inDoubtAgain(() => markPluginSucceeded(this.#pool, runs, owner, nowMs));
   }
 
   async finishProcessing(
@@ -393,13 +409,16 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
     nowMs: number,
     limit: number,
   ): Promise<R.FileRecord[]> {
-    return this.#claim(() => claimNewest(this.#pool, 'fetch', source, owner, leaseUntilMs, nowMs, limit), {
-      to: 'fetching',
-      owner,
-      leaseUntilMs,
-      nowMs,
-      among: { source },
-    });
+    return this.#claim(
+      () => claimNewest(this.#pool, 'fetch', source, owner, leaseUntilMs, nowMs, limit, this.#landedOn),
+      {
+        to: 'fetching',
+        owner,
+        leaseUntilMs,
+        nowMs,
+        among: { source },
+      },
+    );
   }
 
   listers(): Promise<Array<{ source: string; owner: string; epoch: number; leaseUntilMs: number }>> {

@@ -31,6 +31,7 @@ import type {
   PluginOutcome,
   PluginRunRecord,
   PluginRunStart,
+  PluginRunSuccess,
   ProcessingResult,
   ProductEventKind,
   PruneResult,
@@ -242,6 +243,21 @@ export class SqliteLedger implements Ledger, RemovedUpstream {
       }
     })();
     return attempts;
+  }
+
+  async markPluginSucceeded(runs: readonly PluginRunSuccess[], owner: string, nowMs: number): Promise<void> {
+    const s = this.#s;
+    this.#db.transaction(() => {
+      for (const r of runs)
+        s.runSucceeded.run({
+          id: r.fileId,
+          plugin: r.plugin,
+          owner,
+          now: nowMs,
+          duration: Math.round(r.durationMs),
+          outputs: JSON.stringify(r.outputs),
+        });
+    })();
   }
 
   async finishProcessing(
