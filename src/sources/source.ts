@@ -45,6 +45,8 @@ export type Listing = RemoteEntry[] & {
 
 export interface ListOptions {
   signal: AbortSignal;
+  /** HTTP `stat`: a query string sent with the file's URL (see DownloadOptions.urlQuery). */
+  urlQuery?: string;
   /**
    * Whether a file path is wanted (the include/exclude globs). A source that pays a request per
    * file to learn its size (HTTP HEAD) asks only about wanted files.
@@ -80,6 +82,8 @@ export interface DownloadOptions {
   onBytes?: (n: number) => void;
   /** The version being fetched, as listed: HTTP and S3 check the reply against it (length, If-Range). */
   expect?: { sizeBytes: number; mtimeMs: number; mtimePrecision?: MtimePrecision; etag?: string };
+  /** HTTP: a query string (`?a=1`, percent-encoded) sent with the file's URL, as a WIS2 link gives it. */
+  urlQuery?: string;
 }
 
 /**

@@ -73,7 +73,7 @@ function checkHref(href: unknown, fetched: boolean): URL | string {
     return `link href scheme "${url.protocol.slice(0, -1)}" is not http or https`;
   if (url.username !== '' || url.password !== '')
     return 'link href carries credentials; poller never takes credentials from a notification';
-  if (fetched && url.search !== '') return 'link href has a query string, which poller does not fetch';
+  // A query (a signed or API URL) is sent as it is with the HTTP(S) request.
   try {
     if (/%2f/i.test(url.pathname)) throw new Error('encoded slash');
     decodeURIComponent(url.pathname);

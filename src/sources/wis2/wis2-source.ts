@@ -218,9 +218,9 @@ async function downloadNotified(
       `wis2 source "${name}": ${remotePath}: a newer notification replaced this version; the newer one is fetched`,
     );
   }
-  const { source, rel } = sub.origins.for(p.entry.href);
+  const { source, rel, query } = sub.origins.for(p.entry.href);
   try {
-    await source.download(rel, to, dl);
+    await source.download(rel, to, query === '' ? dl : { ...dl, urlQuery: query });
   } catch (err) {
     // The announced length is not what the server sends: retried with backoff, then quarantined.
     if (errorCode(err) === 'POLLER_HTTP_CHANGED' && dl.offsetBytes === 0) {
