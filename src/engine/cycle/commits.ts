@@ -14,7 +14,7 @@ import type {
   PluginRunSuccess,
   ProcessingResult,
 } from '../../ledger/ledger.js';
-import { GroupCommit } from '../group-commit.js';
+import { GROUP_COMMIT_DEFAULTS, GroupCommit } from '../group-commit.js';
 
 export class LedgerCommits {
   /** Resolves true when the claim was lost. */
@@ -30,7 +30,11 @@ export class LedgerCommits {
    * `direct`: every item is written at once, alone (a command processing a few files).
    */
   constructor(ledger: Ledger, owner: string, now: () => number, claimLeaseMs: number, direct = false) {
-    const opts = direct ? { maxDelayMs: 0, maxItems: 1 } : undefined;
+    const opts = direct
+      ? { maxDelayMs: 0, maxItems: 1 }
+      : ledger.commitDelayMs !== undefined
+        ? { ...GROUP_COMMIT_DEFAULTS, maxDelayMs: ledger.commitDelayMs }
+        : undefined;
     this.fetched = new GroupCommit(async (items) => {
       const lost = new Set(await ledger.markFetched(items, owner, now()));
       return items.map((i) => lost.has(i.id));
