@@ -14,7 +14,7 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/poller-container-XXXXXX")"
 feed="poller-smoke-feed-$$"
 poller="poller-smoke-$$"
 cleanup() {
-  podman rm -f -t 0 "$feed" "$poller" >/dev/null 2>&1 || true
+  podman rm -f -v -t 0 "$feed" "$poller" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
