@@ -3,7 +3,7 @@
  * the ratio poller/peer measured in the same run; results are written as JSON under
  * bench/results/, and a Markdown table of the run is printed last. Cases: repoll, many,
  * big-ftp, big-ftps, big-sftp, catchup, plugins (bufr plugin in workers vs in process), http-many,
- * http-repoll, pg (SQLite vs PostgreSQL ledger, and the 3-instance speed-up). Knobs: BENCH_REPS (default 3), BENCH_SCALE (default 1: multiplies file counts and the
+ * http-repoll, pg (SQLite vs PostgreSQL ledger, and the 3-instance speed-up; pg-many and pg-speedup run one part), pg-repoll (the re-poll on both ledgers). Knobs: BENCH_REPS (default 3), BENCH_SCALE (default 1: multiplies file counts and the
  * big file's size), BENCH_REPOLL_ENTRIES (default 100000), BENCH_HTTP_REPOLL_ENTRIES (default 10000).
  * Install the servers and peers first: `bash scripts/install-bench-tools.sh`.
  */
@@ -14,6 +14,7 @@ import { benchCatchUp } from './cases/catch-up.js';
 import { benchHttpMany, benchHttpRepoll } from './cases/http.js';
 import { benchManyFiles } from './cases/many-files.js';
 import { benchPostgres } from './cases/pg.js';
+import { benchPgRepoll } from './cases/pg-repoll.js';
 import { benchPluginIsolation } from './cases/plugin-isolation.js';
 import { benchRepoll } from './cases/repoll.js';
 import { benchSingleStream, SINGLE_STREAM_CASES, type SingleStreamCase } from './cases/single-stream.js';
@@ -32,7 +33,19 @@ if (process.argv[2] === 'local-tree') {
   await benchLocalTree();
   process.exit(0);
 }
-const ALL = ['repoll', 'many', ...SINGLE_STREAM_CASES, 'catchup', 'plugins', 'http-many', 'http-repoll', 'pg'];
+const ALL = [
+  'repoll',
+  'many',
+  ...SINGLE_STREAM_CASES,
+  'catchup',
+  'plugins',
+  'http-many',
+  'http-repoll',
+  'pg',
+  'pg-many',
+  'pg-speedup',
+  'pg-repoll',
+];
 const only = process.argv.slice(2);
 for (const name of only) {
   if (!ALL.includes(name)) {
@@ -118,7 +131,23 @@ if (want('http-repoll')) {
   );
 }
 
-if (want('pg')) await attempt('pg', () => benchPostgres({ reps, scale }));
+// `pg` is both of its parts; `pg-many` or `pg-speedup` alone runs one.
+const pgParts = { many: want('pg') || only.includes('pg-many'), speedUp: want('pg') || only.includes('pg-speedup') };
+if (pgParts.many || pgParts.speedUp) await attempt('pg', () => benchPostgres({ reps, scale, parts: pgParts }));
+if (want('pg-repoll')) {
+  try {
+    const r = await benchPgRepoll({ reps, entries: Number(process.env['BENCH_REPOLL_ENTRIES'] ?? 100_000) });
+    if (r) {
+      results.push(r);
+      extraGoals.push(
+        `pg-repoll: PostgreSQL no-change re-poll within 1.2x of SQLite's: run-once ${r.ratioCold.toFixed(2)}x, daemon ${r.ratioWarm.toFixed(2)}x (${Math.max(r.ratioCold, r.ratioWarm) <= r.goal.ratio ? 'met' : 'MISSED'})`,
+      );
+    }
+  } catch (err) {
+    console.error(`pg-repoll: FAILED: ${err instanceof Error ? err.message : String(err)}`);
+    failures.push('pg-repoll');
+  }
+}
 
 // One case alone (`npm run bench pg`) writes a file of its own, beside the full set's.
 const file = await writeResult(REPO_ROOT, only.length === 1 ? `bench-${only[0]}` : 'bench', {

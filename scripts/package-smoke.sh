@@ -51,4 +51,18 @@ step demo demo
 status() { POLLER_DEMO_PASSWORD=unused poller status --config "$work/demo/poller.yaml" --json >"$work/status.json"; }
 step status status
 echo "package-smoke: installed size $(du -sk "$work/prefix/lib/node_modules/poller" | cut -f1) KiB"
+
+# The lean install: without the optional ftp-srv (only `poller demo` needs it). `npm install -g`
+# ignores --omit (npm/cli#8284), so into a directory of its own, as the container image does.
+lean() { npm install --prefix "$work/lean" --omit=optional --no-audit --no-fund --loglevel=error "$tarball" >/dev/null; }
+step "npm install --omit=optional" lean
+[ ! -e "$work/lean/node_modules/ftp-srv" ] || { echo "package-smoke: --omit=optional still installed ftp-srv" >&2; exit 1; }
+"$work/lean/node_modules/.bin/poller" --version >/dev/null
+code=0
+(cd "$work" && "$work/lean/node_modules/.bin/poller" demo --dir "$work/lean-demo" >/dev/null 2>"$work/lean-demo.err") || code=$?
+[ "$code" = 2 ] && grep -q 'poller demo needs the optional package ftp-srv' "$work/lean-demo.err" || {
+  echo "package-smoke: the lean poller demo exited $code: $(head -c 400 "$work/lean-demo.err")" >&2
+  exit 1
+}
+echo "package-smoke: lean install $(du -sk "$work/lean/node_modules" | cut -f1) KiB, without ftp-srv; poller demo says so and exits 2"
 echo "package-smoke: ok"

@@ -1,18 +1,22 @@
 /**
  * Case: 2,000 files x 100 KiB in 20 directories from vsftpd, 8 connections, landing to disk;
- * poller against `rclone copy --transfers 8 --checkers 8` and `lftp mirror --parallel=8`.
- * Goals: >= 1.25x the faster peer in files/s, CPU <= 1.0x rclone's, <= 100 MB peak RSS.
+ * poller against the basic-ftp floor (bench/floors/basic-ftp-copy.ts), `rclone copy --transfers 8
+ * --checkers 8` and, when installed, `lftp mirror --parallel=8`.
+ * Goals: >= 1.25x rclone in files/s, CPU <= 1.0x rclone's, <= 100 MB peak RSS, and within 1.2x of
+ * the floor in wall and CPU.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createServerAccount, realServerSupport, startVsftpd } from '../../test/helpers/debian-ftp.js';
 import { writeFlatTree } from '../lib/data.js';
+import { basicFtpFloor } from '../lib/node-floors.js';
 import { type FtpLogin, lftpMirror, rcloneCopy } from '../lib/peers.js';
 import { pollerContenders } from '../lib/poller-cli.js';
 import {
   type CaseOutcome,
   cpuGoal,
+  floorGoal,
   printGoals,
   printSideBySide,
   ratioGoal,
@@ -27,7 +31,8 @@ const PARALLEL = 8;
 
 export async function benchManyFiles(opts: { reps: number; scale: number }): Promise<CaseOutcome | undefined> {
   const support = realServerSupport();
-  const missing = missingTools(['rclone', 'lftp', '/usr/bin/time']);
+  const missing = missingTools(['rclone', '/usr/bin/time']);
+  const withLftp = missingTools(['lftp']).length === 0;
   if (!support.vsftpd.available || missing.length > 0) {
     console.log(
       `many: skipped: ${support.vsftpd.reason ?? `missing ${missing.join(', ')}`}; run scripts/install-bench-tools.sh`,
@@ -64,13 +69,19 @@ export async function benchManyFiles(opts: { reps: number; scale: number }): Pro
           expectFiles: expect.files,
           expectBytes: expect.bytes,
         }),
+        basicFtpFloor(login, 'many', PARALLEL, expect),
         rcloneCopy(login, 'many', PARALLEL, expect),
-        lftpMirror(login, 'many', PARALLEL, expect),
+        ...(withLftp ? [lftpMirror(login, 'many', PARALLEL, expect)] : []),
       ],
       strace: ['poller', 'rclone'],
     });
     printSideBySide(result);
-    const goals = [ratioGoal(result, 1.25), cpuGoal(result, 1.0, 'rclone'), rssGoal(result, 100)];
+    const goals = [
+      ratioGoal(result, 1.25, 'rclone'),
+      cpuGoal(result, 1.0, 'rclone'),
+      rssGoal(result, 100),
+      ...floorGoal(result, 1.2),
+    ];
     printGoals(goals);
     return { result, goals };
   } finally {

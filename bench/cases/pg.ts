@@ -2,8 +2,8 @@
  * Case `pg`: the PostgreSQL ledger.
  * 1. The many-files job (2,000 x 100 KiB in 20 directories from vsftpd, 8 connections) by
  *    `poller run-once` on a SQLite ledger and on a PostgreSQL ledger (a fresh database per
- *    repetition on a server this case starts on 127.0.0.1), interleaved. Goal: PostgreSQL within
- *    1.2x of SQLite's files/s. The server's CPU is reported apart (it is not in poller's CPU s).
+ *    repetition on a server this case starts on 127.0.0.1), interleaved. Goals: PostgreSQL >= 0.9x
+ *    SQLite's files/s, poller's CPU <= 1.1x. The server's CPU is reported apart (it is not in poller's CPU s).
  * 2. The 3-instance speed-up: `poller run` daemons on one PostgreSQL database against an FTP
  *    server whose every download waits before it starts (latency-bound, not CPU-bound), one
  *    instance alone vs three, timed from their start until the ledger has every file processed.
@@ -43,7 +43,12 @@ const RETR_DELAY_MS = 300;
 const SPEEDUP_FILE_BYTES = 16 * 1024;
 const SPEEDUP_CONCURRENCY = 4;
 
-export async function benchPostgres(opts: { reps: number; scale: number }): Promise<CaseOutcome[] | undefined> {
+export async function benchPostgres(opts: {
+  reps: number;
+  scale: number;
+  parts?: { many: boolean; speedUp: boolean };
+}): Promise<CaseOutcome[] | undefined> {
+  const parts = opts.parts ?? { many: true, speedUp: true };
   const pg = await startBenchPostgres();
   if (typeof pg === 'string') {
     console.log(`pg: skipped: ${pg}`);
@@ -51,9 +56,9 @@ export async function benchPostgres(opts: { reps: number; scale: number }): Prom
   }
   try {
     const out: CaseOutcome[] = [];
-    const many = await manyFiles(pg, opts);
+    const many = parts.many ? await manyFiles(pg, opts) : undefined;
     if (many) out.push(many);
-    out.push(await speedUp(pg, opts));
+    if (parts.speedUp) out.push(await speedUp(pg, opts));
     return out;
   } finally {
     await pg.stop();
@@ -120,14 +125,14 @@ async function manyFiles(pg: BenchPostgres, opts: { reps: number; scale: number 
     const serverS = median(result.contenders.find((c) => c.name === 'poller-pg')?.extra['pgServerCpuS'] ?? []);
     const goals = [
       {
-        goal: 'PostgreSQL ledger within 1.2x of SQLite in files/s (pg/sqlite >= 0.83)',
-        actual: `${fmt(speed)}x (SQLite ${fmt(1 / speed)}x PostgreSQL)`,
-        met: 1 / speed <= 1.2,
+        goal: "PostgreSQL ledger >= 0.9x SQLite's files/s",
+        actual: `${fmt(speed)}x`,
+        met: speed >= 0.9,
       },
       {
-        goal: 'poller CPU s on PostgreSQL / on SQLite (information)',
+        goal: "poller CPU s on PostgreSQL <= 1.1x SQLite's",
         actual: `${fmt(cpu)}x, plus ${fmt(serverS)} CPU s in the PostgreSQL server`,
-        met: true,
+        met: cpu <= 1.1,
       },
     ];
     printGoals(goals);

@@ -9,6 +9,8 @@ import pLimit from 'p-limit';
 import { pino } from 'pino';
 import { buildConfig } from '../../src/config/load.js';
 import { runCycle } from '../../src/engine/cycle.js';
+import type { Ledger } from '../../src/ledger/ledger.js';
+import { PostgresLedger } from '../../src/ledger/postgres/postgres-ledger.js';
 import { SqliteLedger } from '../../src/ledger/sqlite/sqlite-ledger.js';
 import { PluginRunner } from '../../src/plugins/runner.js';
 import { createHostBudget } from '../../src/sources/ftp/host-budget.js';
@@ -23,8 +25,15 @@ export interface RepollArgs {
   user: string;
   password: string;
   dir: string;
+  /** A SQLite file, or a PostgreSQL URL. */
   ledger: string;
   landing: string;
+}
+
+async function openLedger(ledger: string): Promise<Ledger> {
+  return /^postgres(ql)?:/.test(ledger)
+    ? await PostgresLedger.open({ url: ledger, displayUrl: ledger })
+    : new SqliteLedger(ledger);
 }
 
 async function bare(a: RepollArgs, warm: boolean): Promise<void> {
@@ -42,6 +51,7 @@ async function bare(a: RepollArgs, warm: boolean): Promise<void> {
 
 async function poller(a: RepollArgs, mode: 'seed' | 'cold' | 'warm'): Promise<void> {
   let t0 = performance.now();
+  let cpu0 = process.cpuUsage();
   const config = buildConfig(
     {
       landing: a.landing,
@@ -62,7 +72,7 @@ async function poller(a: RepollArgs, mode: 'seed' | 'cold' | 'warm'): Promise<vo
   );
   const src = config.sources[0]!;
   const log = pino({ level: 'warn' }, pino.destination(2));
-  const ledger = new SqliteLedger(config.ledger);
+  const ledger = await openLedger(a.ledger);
   await loadSourceKinds([src]);
   const source = openSource(src, log, { hostBudget: createHostBudget() });
   const signal = new AbortController().signal;
@@ -116,12 +126,17 @@ async function poller(a: RepollArgs, mode: 'seed' | 'cold' | 'warm'): Promise<vo
   };
   let summary = await runCycle(src, source, deps, { signal, settleWithinCycle: false });
   if (mode === 'warm') {
+    cpu0 = process.cpuUsage();
     t0 = performance.now();
     summary = await runCycle(src, source, deps, { signal, settleWithinCycle: false });
   }
+  const cpu = process.cpuUsage(cpu0);
   await source.close();
   await ledger.close();
-  console.log(JSON.stringify(selfMeasure(t0, { listed: summary.listed, fetched: summary.fetched, new: summary.new })));
+  const cpuS = (cpu.user + cpu.system) / 1e6;
+  console.log(
+    JSON.stringify(selfMeasure(t0, { listed: summary.listed, fetched: summary.fetched, new: summary.new, cpuS })),
+  );
 }
 
 const [mode, json] = process.argv.slice(2);

@@ -33,6 +33,17 @@ export interface RepollResult {
   goal: { ratio: number; rssMb: number };
 }
 
+/** `entries` empty BUFR-named files, three days old, in one directory (the re-polled listing). */
+export async function writeRepollTree(dir: string, entries: number): Promise<void> {
+  await mkdir(dir);
+  const mtime = new Date(Date.now() - 3 * 86_400_000);
+  for (let i = 0; i < entries; i++) {
+    const file = path.join(dir, `T_PAGB41_C_${String(i).padStart(7, '0')}.bufr`);
+    closeSync(openSync(file, 'w'));
+    utimesSync(file, mtime, mtime);
+  }
+}
+
 export async function benchRepoll(opts: { entries: number; reps: number }): Promise<RepollResult | undefined> {
   const support = realServerSupport();
   if (!support.vsftpd.available) {
@@ -44,14 +55,7 @@ export async function benchRepoll(opts: { entries: number; reps: number }): Prom
   const server = await startVsftpd({ account, tls: 'none' });
   try {
     const dir = 'big';
-    await mkdir(path.join(account.root, dir));
-    const mtime = new Date(Date.now() - 3 * 86_400_000);
-    for (let i = 0; i < opts.entries; i++) {
-      const name = `T_PAGB41_C_${String(i).padStart(7, '0')}.bufr`;
-      const file = path.join(account.root, dir, name);
-      closeSync(openSync(file, 'w'));
-      utimesSync(file, mtime, mtime);
-    }
+    await writeRepollTree(path.join(account.root, dir), opts.entries);
     await account.own();
     const args: RepollArgs = {
       host: server.host,

@@ -14,7 +14,7 @@ import { type SshdServer, sshdAvailability, startSshd } from '../../test/helpers
 import { writeRandomFile } from '../lib/data.js';
 import { ssh2Floor } from '../lib/node-floors.js';
 import { curlFtp, curlSftp, type FtpLogin, lftpGet, opensshSftp, type SftpLogin } from '../lib/peers.js';
-import { pollerContender } from '../lib/poller-cli.js';
+import { pollerContender, pollerContenders } from '../lib/poller-cli.js';
 import {
   type CaseOutcome,
   type Contender,
@@ -129,7 +129,7 @@ export async function benchSingleStream(opts: {
             privateKeyFile: sshd.privateKeyFile,
             knownHostsFile: sshd.knownHostsFile,
           };
-          const poller = pollerContender({
+          const pollers = pollerContenders({
             source: {
               url: `sftp://${login.user}@${login.host}:${login.port}${sshd.root}`,
               privateKeyFile: login.privateKeyFile,
@@ -149,7 +149,7 @@ export async function benchSingleStream(opts: {
             reps: opts.reps,
             scratch,
             contenders: [
-              poller,
+              ...pollers,
               ssh2Floor(login, remote, sftpBytes),
               opensshSftp(login, remote, sftpBytes),
               curlSftp(login, remote, sftpBytes, sshd.hostKeyFingerprint),

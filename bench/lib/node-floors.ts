@@ -6,8 +6,9 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { outDir, type SftpLogin } from './peers.js';
+import { type FtpLogin, outDir, type SftpLogin } from './peers.js';
 import { type Contender, expectTree } from './side-by-side.js';
+import type { TimedRun } from './timed.js';
 
 const FLOORS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'floors');
 
@@ -16,18 +17,46 @@ function floor(
   script: string,
   expect: { files: number; bytes: number },
   args: (out: string) => string[],
+  more: {
+    env?: Record<string, string>;
+    extra?: ((run: TimedRun, dest: string) => Promise<Record<string, number>>) | undefined;
+  } = {},
 ): Contender {
   return {
     name,
     async command(dest) {
       await mkdir(outDir(dest), { recursive: true });
-      return { command: process.execPath, args: [path.join(FLOORS, script), ...args(outDir(dest))] };
+      return {
+        command: process.execPath,
+        args: [path.join(FLOORS, script), ...args(outDir(dest))],
+        ...(more.env && { env: more.env }),
+      };
     },
-    async verify(dest) {
+    async verify(dest, run) {
       await expectTree(name, outDir(dest), expect.files, expect.bytes);
-      return {};
+      return more.extra ? await more.extra(run, dest) : {};
     },
   };
+}
+
+/**
+ * `floor`: basic-ftp with `parallel` clients, list the tree, `downloadTo` each file, nothing else
+ * (the password through the environment, never argv).
+ */
+export function basicFtpFloor(
+  login: FtpLogin,
+  remoteDir: string,
+  parallel: number,
+  expect: { files: number; bytes: number },
+  extra?: (run: TimedRun, dest: string) => Promise<Record<string, number>>,
+): Contender {
+  return floor(
+    'floor',
+    'basic-ftp-copy.js',
+    expect,
+    (out) => [login.host, String(login.port), login.user, `/${remoteDir}`, out, String(parallel)],
+    { env: { FLOOR_FTP_PASSWORD: login.password }, extra },
+  );
 }
 
 /** undici `request` piped to a file per file of an index tree, `parallel` connections. */

@@ -4,6 +4,7 @@
  * summary and its ledger both say every file was fetched and processed, and the landing tree
  * holds exactly the expected files and bytes.
  */
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -73,6 +74,16 @@ export function profileFlags(): string[] {
   return dir ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(dir)] : [];
 }
 
+/**
+ * The node flags a bin's shebang line gives (`#!/usr/bin/env -S node --flag`): the bench starts
+ * `node <those> <bin>` so that poller runs with the flags its users get from `poller ...`.
+ */
+function shebangFlags(bin: string): string[] {
+  const first = readFileSync(bin, 'utf8').split('\n', 1)[0] ?? '';
+  const m = /^#!\S*env -S node (.*)$/.exec(first.trim());
+  return m?.[1] ? m[1].split(/\s+/).filter(Boolean) : [];
+}
+
 interface RunOnceJson {
   sources: Array<{ name: string; fetched: number; processed: number; failed: number; error?: { message: string } }>;
 }
@@ -117,6 +128,7 @@ export function pollerContender(
       return {
         command: process.execPath,
         args: [
+          ...shebangFlags(as.bin),
           ...profileFlags(),
           as.bin,
           'run-once',

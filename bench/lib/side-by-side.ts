@@ -64,9 +64,10 @@ export interface SideBySideResult {
 
 /** Runs every contender `reps` times, interleaved, and returns the raw figures. */
 export async function runSideBySide(spec: SideBySideSpec): Promise<SideBySideResult> {
-  // BENCH_TOOLS=poller,lftp runs only those (for profiling; ratios need the peers).
+  // BENCH_TOOLS=poller,lftp runs only those (for profiling; ratios need the peers). Naming poller
+  // keeps the `baseline` build of an A/B (BENCH_BASELINE): it is the other poller, not a peer.
   const onlyTools = process.env['BENCH_TOOLS']?.split(',').filter(Boolean);
-  if (onlyTools?.length) spec = { ...spec, contenders: spec.contenders.filter((c) => onlyTools.includes(c.name)) };
+  if (onlyTools?.length) spec = { ...spec, contenders: spec.contenders.filter((c) => selected(onlyTools, c.name)) };
   const results: ContenderResult[] = spec.contenders.map((c) => ({
     name: c.name,
     wallMs: [],
@@ -130,6 +131,11 @@ export async function runSideBySide(spec: SideBySideSpec): Promise<SideBySideRes
   };
 }
 
+/** Whether BENCH_TOOLS keeps a contender: named, or the baseline poller when poller is named. */
+export function selected(tools: readonly string[], name: string): boolean {
+  return tools.includes(name) || (name === 'baseline' && tools.includes('poller'));
+}
+
 /** The syscalls that matter most per file, side by side for the straced contenders. */
 export function printSyscalls(result: SideBySideResult, top = 14): void {
   const traced = result.contenders.filter((c) => c.syscalls);
@@ -171,10 +177,13 @@ export function cpuRatio(result: SideBySideResult, peer: string, of = 'poller'):
   return median(a.cpuS) / median(b.cpuS);
 }
 
+/** Contenders that are not peers: the library floor and an A/B's baseline build of poller. */
+const NOT_PEERS = new Set(['floor', 'baseline']);
+
 /** The peer with the highest median rate. */
 export function fastestPeer(result: SideBySideResult, of = 'poller'): ContenderResult | undefined {
   return result.contenders
-    .filter((c) => c.name !== of)
+    .filter((c) => c.name !== of && !NOT_PEERS.has(c.name))
     .reduce<ContenderResult | undefined>(
       (best, c) => (!best || median(c.rate) > median(best.rate) ? c : best),
       undefined,
@@ -277,6 +286,22 @@ export function ratioGoal(result: SideBySideResult, min: number, peer?: string):
 export function cpuGoal(result: SideBySideResult, max: number, peer: string): GoalCheck {
   const ratio = cpuRatio(result, peer);
   return { goal: `CPU <= ${max}x ${peer}'s`, actual: `${fmt(ratio)}x`, met: ratio <= max };
+}
+
+/**
+ * poller within `max` x the library floor (`floor`) in wall time and in CPU seconds: what poller
+ * adds on top of the bare library. No goal when the case has no floor (BENCH_TOOLS left it out).
+ */
+export function floorGoal(result: SideBySideResult, max: number): GoalCheck[] {
+  const p = result.contenders.find((c) => c.name === 'poller');
+  const f = result.contenders.find((c) => c.name === 'floor');
+  if (!p || !f) return [];
+  const wall = median(p.wallMs) / median(f.wallMs);
+  const cpu = median(p.cpuS) / median(f.cpuS);
+  return [
+    { goal: `wall <= ${max}x the library floor's`, actual: `${fmt(wall)}x`, met: wall <= max },
+    { goal: `CPU <= ${max}x the library floor's`, actual: `${fmt(cpu)}x`, met: cpu <= max },
+  ];
 }
 
 /** poller's peak RSS at most `maxMb`. */

@@ -11,6 +11,7 @@ import { type Config, loadConfig, type SourceConfig } from '../config/load.js';
 import type { CycleDeps, CycleEvents } from '../engine/cycle.js';
 import { startInstanceHeartbeat } from '../engine/instance-heartbeat.js';
 import { isOwnerGone, newOwnerId } from '../engine/owner.js';
+import { volumeGatherer } from '../engine/volume-gather.js';
 import { errorCode } from '../errors.js';
 import { outboxRoutes, wantsIntegrity } from '../events/outbox.js';
 import { assertWis2Config } from '../events/wis2-config.js';
@@ -166,6 +167,12 @@ function assembleApp(config: Config, log: Logger, ledger: Ledger, releasers: Rel
         retryMaxMs: config.retryMaxMs,
         listerLeaseMs: config.leaseTimeMs,
         ...(wantsIntegrity(config) && { hashLanded: true }),
+        ...(gathersVolumes(config) && {
+          gatherVolume: volumeGatherer(config.landing, (name) => {
+            const src = config.sources.find((s) => s.name === name);
+            return src && app.source(src);
+          }),
+        }),
         ...(events && { events }),
       };
     },
@@ -199,6 +206,11 @@ async function openRunner(
 async function takeOver(app: App, releasers: Releasers): Promise<void> {
   const { config, ledger, log, owner } = app;
   if (hasInstanceRegistry(ledger)) {
+    if (config.landingMode === 'per-host' && config.instance === undefined)
+      log.warn(
+        { event: 'landing.per_host_unnamed' },
+        'landingMode: per-host without instance:; a restarted poller is a new instance and its landed, unprocessed files are fetched again; set instance: to a name that stays with this landing directory',
+      );
     const instance = { id: instanceId(config), owner, host: os.hostname(), pid: process.pid };
     const heartbeat = await startInstanceHeartbeat({ registry: ledger, instance, leaseMs: config.leaseTimeMs, log });
     // Registered after the ledger: released before it closes.
@@ -232,6 +244,11 @@ function warnUnusedVolumePlugins(
   }
 }
 
+/** A landing root per host on a shared ledger: a volume's members are gathered where it runs. */
+export function gathersVolumes(config: Pick<Config, 'landingMode' | 'postgres'>): boolean {
+  return config.landingMode === 'per-host' && config.postgres !== undefined;
+}
+
 /** This poller's name among those sharing a ledger: `instance:`, or host:pid. */
 export function instanceId(config: Pick<Config, 'instance'>): string {
   return config.instance ?? `${os.hostname()}:${process.pid}`;
@@ -250,6 +267,7 @@ async function openLedger(config: Config, mode: 'write' | 'read' | 'probe', log:
       ...(config.postgres.password !== undefined && { password: config.postgres.password }),
       poolSize: config.postgres.poolSize,
       readonly: mode === 'read',
+      ...(config.landingMode === 'per-host' && { landedOn: instanceId(config) }),
       onIdleError: (err) =>
         pgLog.warn(
           { event: 'ledger.connection_lost', err: { code: errorCode(err), message: err.message } },

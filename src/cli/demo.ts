@@ -58,7 +58,7 @@ export function demoConfig(dir: string, port: number, opts: DemoConfigOptions): 
 #   ${pollerCommand()} ${live ? 'run' : 'run-once'} --config ${path.join(dir, 'poller.yaml')}
 landing: ./landing
 ledger: ./ledger.db
-${live ? `http:\n  port: ${live.httpPort}\nevents:\n  centreId: demo\n  sinks:\n    - { name: events-file, type: file, url: ${JSON.stringify(path.join(dir, 'events.jsonl'))}, kinds: [processed, failed, quarantined] }\n` : ''}sources:
+${live ? `http:\n  port: ${live.httpPort}\nevents:\n  centreId: demo\n  sinks:\n    - { name: events-file, type: file, url: ${JSON.stringify(path.join(dir, 'events.jsonl'))}, kinds: [processed, failed, quarantined, late, on-time] }\n` : ''}sources:
   - name: demo-radar
     url: ftp://demo@127.0.0.1:${port}/
     password: \${POLLER_DEMO_PASSWORD}      # from the environment, never written here

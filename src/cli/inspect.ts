@@ -273,11 +273,11 @@ function describe(f: FileRecord, runs: PluginRunRecord[], stableListings: number
     case 'fetching':
       return `being fetched now by ${f.claimedBy ?? 'another process'} (lease until ${iso(f.leaseUntilMs)})`;
     case 'fetched':
-      return `fetched to ${f.localPath}; plugins not yet run`;
+      return `fetched to ${f.localPath}${onInstance(f)}; plugins not yet run`;
     case 'processing':
-      return `fetched to ${f.localPath}; plugins running now`;
+      return `fetched to ${f.localPath}${onInstance(f)}; plugins running now`;
     case 'processed':
-      return `already have it: fetched ${iso(f.fetchedMs)} to ${f.localPath}, every plugin succeeded${runs.length ? ` (${runs.map((r) => r.plugin).join(', ')})` : ''}`;
+      return `already have it: fetched ${iso(f.fetchedMs)} to ${f.localPath}${onInstance(f)}, every plugin succeeded${runs.length ? ` (${runs.map((r) => r.plugin).join(', ')})` : ''}`;
     case 'failed':
       return f.stage === 'fetch'
         ? `fetch failed ${f.fetchAttempts} time(s): ${f.lastError}; next try ${ago(f.nextRetryMs)}`
@@ -291,7 +291,7 @@ function describe(f: FileRecord, runs: PluginRunRecord[], stableListings: number
     case 'superseded':
       return `superseded: fetched ${iso(f.fetchedMs)}, but ${f.lastError}`;
     case 'gone':
-      return `removed upstream: missing from the complete listings since ${iso(f.goneMs ?? null)}${f.localPath ? `; landed copy ${f.localPath}` : ''}`;
+      return `${f.goneBy ? `deleted upstream by ${f.goneBy} at ${iso(f.goneMs ?? null)}` : `removed upstream: missing from the complete listings since ${iso(f.goneMs ?? null)}`}${f.localPath ? `; landed copy ${f.localPath}` : ''}`;
   }
 }
 
@@ -342,3 +342,8 @@ export const whyCommand: CommandModule<object, WhyArgs> = {
     });
   },
 };
+
+/** A landing root per host: which instance's landing holds the file. */
+function onInstance(f: { readonly landedOn?: string }): string {
+  return f.landedOn === undefined ? '' : ` on instance ${f.landedOn}`;
+}

@@ -165,6 +165,11 @@ export interface Config {
   readonly postgres?: PostgresLedgerConfig;
   /** `instance:`; absent: host:pid. */
   readonly instance?: string;
+  /**
+   * PostgreSQL ledger: `shared`, one landing root every instance sees; `per-host`, each instance's
+   * own, and the ledger records which instance holds each landed file.
+   */
+  readonly landingMode: 'shared' | 'per-host';
   /** An instance silent this long is swept (PostgreSQL ledger). */
   readonly leaseTimeMs: number;
   readonly stateDir: string;
@@ -371,6 +376,7 @@ export function buildConfig(
     ledger: postgres ? postgres.displayUrl : path.resolve(baseDir, c.ledger as string),
     ...(postgres && { postgres }),
     ...(c.instance !== undefined && { instance: c.instance }),
+    landingMode: c.landingMode,
     leaseTimeMs: c.leaseTime,
     stateDir: c.stateDir ? path.resolve(baseDir, c.stateDir) : path.join(landing, '.state'),
     logLevel: c.log.level,

@@ -121,7 +121,9 @@ export const sourceSchema = z
     mirrorDeletes: z
       .boolean()
       .default(false)
-      .describe('Remove the landed copy of a file gone upstream (never anything outside the landing tree).'),
+      .describe(
+        'Remove the landed copy of a file gone upstream or deleted by a WIS2 notification (never anything outside the landing tree).',
+      ),
     stableListings: z
       .number()
       .int()
@@ -248,6 +250,8 @@ export const EVENT_KIND_NAMES = [
   'volume-failed',
   'volume-quarantined',
   'volume-output',
+  'late',
+  'on-time',
 ] as const;
 
 export const sinkSchema = z
@@ -372,6 +376,12 @@ export const configSchema = z
       .regex(/^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/, 'use letters, digits, ".", "_", ":", "@" and "-" (at most 128)')
       .optional()
       .describe('This poller among several on one PostgreSQL ledger; default host:pid.'),
+    landingMode: z
+      .enum(['shared', 'per-host'])
+      .default('shared')
+      .describe(
+        'PostgreSQL ledger: shared (every instance sees one landing root, e.g. NFS) or per-host (each instance its own landing:, a local disk or a pod volume; set instance: so a restart keeps its files).',
+      ),
     leaseTime: duration(
       'PostgreSQL ledger: an instance silent this long is taken for dead and its claims are taken over.',
     ).default(30_000),

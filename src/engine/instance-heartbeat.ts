@@ -34,6 +34,11 @@ export async function startInstanceHeartbeat(o: HeartbeatOptions): Promise<{ sto
         },
         `took back the claims of stopped instance(s) ${r.dead.join(', ')}`,
       );
+    if (r.refetch)
+      o.log.warn(
+        { event: 'landing.refetch_orphaned', files: r.refetch },
+        `${r.refetch} landed file(s) of stopped instance(s) not yet processed: due for fetching again here or on another instance`,
+      );
   };
   const schedule = () => {
     if (stopped) return;

@@ -8,13 +8,23 @@
  */
 import type { Logger } from 'pino';
 import type { SourceConfig } from '../config/load.js';
+import { coerceError, errorCode } from '../errors.js';
 import type { Ledger, PluginOutcome } from '../ledger/ledger.js';
-import type { MemberArrival, VolumeLedger, VolumeRecord, VolumeResult, VolumeState } from '../ledger/volume-ledger.js';
+import type {
+  MemberArrival,
+  VolumeLedger,
+  VolumeRecord,
+  VolumeResult,
+  VolumeRunRecord,
+  VolumeState,
+} from '../ledger/volume-ledger.js';
 import type { PluginVolume } from '../plugins/api.js';
-import type { PluginRunner } from '../plugins/runner.js';
+import type { PluginRunner, RunOutcome } from '../plugins/runner.js';
 import { assessVolume, type CompletenessRules } from '../volumes/completeness.js';
 import { type KeyPattern, matchMember } from '../volumes/key-pattern.js';
 import { outcomeOf, planRun } from './plugin-outcome.js';
+import { volumeFinisher } from './volume-finisher.js';
+import type { GatherVolume } from './volume-gather.js';
 
 /** Landed files looked at per ledger call (one transaction each). */
 const ASSIGN_BATCH = 500;
@@ -72,6 +82,8 @@ export interface VolumeStageDeps {
   retryMaxMs: number;
   now?: () => number;
   events?: VolumeEvents;
+  /** A landing root per host: members that landed on other instances are fetched here first. */
+  gatherVolume?: GatherVolume;
 }
 
 export function emptyVolumeSummary(): VolumeStageSummary {
@@ -207,23 +219,23 @@ function reportClosed(run: VolumeRun, v: VolumeRecord): void {
  * at the start of this step: a run that fails now waits for a later stage instead of spinning here.
  */
 async function runClosedVolumes(run: VolumeRun): Promise<void> {
-  const { src, spec, vl, deps, now } = run;
+  const { src, vl, deps, now } = run;
   const startedMs = now();
   const volumePlugins = deps.runner.plugins.filter((p) => p.kind === 'volume');
   const leaseMs = Math.max(
     VOLUME_LEASE_MS,
     volumePlugins.reduce((n, p) => n + p.timeoutMs, 0) * CLAIM_BATCH + LEASE_MARGIN_MS,
   );
+  const finish = volumeFinisher(vl, deps.owner, now);
   for (let batch = 0; batch < MAX_BATCHES && !run.signal.aborted; batch++) {
     const claimed = await vl.claimVolumes(src.name, deps.owner, now() + leaseMs, startedMs, CLAIM_BATCH);
     if (claimed.length === 0) break;
-    // Each volume's outcome is recorded as soon as its plugins end: a slow or hanging one does
-    // not hold its batch's successes unrecorded (a kill then would run them again elsewhere).
+    // Each volume's outcome is recorded as soon as its plugins end (volume-finisher.ts).
+    const runs = await vl.volumeRuns(claimed.map((v) => v.id));
     await Promise.all(
       claimed.map(async (v) => {
-        const result = await runVolumePlugins(vl, v, spec.rules, deps, run.log);
-        const [state = 'claim-lost'] = await vl.finishVolumes([result], deps.owner, now());
-        reportFinished(run, v, state);
+        const result = await runVolumePlugins(run, v, runs.get(v.id) ?? []);
+        reportFinished(run, v, await finish(result));
       }),
     );
   }
@@ -271,16 +283,43 @@ async function collectingVolumes(run: VolumeRun): Promise<CollectingVolume[]> {
   return out;
 }
 
-/** Run the volume plugins that still owe this version a success; the outcomes for `finishVolumes`. */
+/**
+ * Run the volume plugins that still owe this version a success; the outcomes for `finishVolumes`.
+ * With a landing root per host its members are gathered first; a member that cannot be fetched
+ * fails each due plugin (an attempt, retried with backoff), as its own failure would.
+ */
 async function runVolumePlugins(
-  vl: VolumeLedger,
-  v: VolumeRecord,
-  rules: CompletenessRules,
-  deps: VolumeStageDeps,
-  log: Logger,
+  run: VolumeRun,
+  claimed: VolumeRecord,
+  runs: readonly VolumeRunRecord[],
 ): Promise<VolumeResult> {
+  const { vl, deps, log } = run;
+  const rules = run.spec.rules;
   const now = deps.now ?? Date.now;
-  const previous = new Map(((await vl.volumeRuns([v.id])).get(v.id) ?? []).map((r) => [r.plugin, r]));
+  let v = claimed;
+  let gatherFailure: RunOutcome | undefined;
+  if (deps.gatherVolume) {
+    const startedMs = now();
+    try {
+      v = await deps.gatherVolume(run.src.name, claimed, run.signal);
+    } catch (thrown) {
+      const err = coerceError(thrown);
+      gatherFailure = {
+        plugin: '',
+        ok: false,
+        permanent: false,
+        errorCode: 'POLLER_VOLUME_GATHER_FAILED',
+        message: `gathering the members of volume ${claimed.key} here failed: ${err.message}`,
+        durationMs: now() - startedMs,
+        outputs: [],
+      };
+      log.warn(
+        { event: 'volume.gather_failed', volume: claimed.key, err: { code: errorCode(err), message: err.message } },
+        gatherFailure.message,
+      );
+    }
+  }
+  const previous = new Map(runs.map((r) => [r.plugin, r]));
   const outcomes: PluginOutcome[] = [];
   for (const p of deps.runner.volumePluginsFor(pluginVolume(v, rules, 1))) {
     const plan = planRun(p.name, previous.get(p.name), p.maxAttempts, now());
@@ -290,7 +329,9 @@ async function runVolumePlugins(
       continue;
     }
     const [attempt = 1] = await vl.markVolumeRunning([{ volumeId: v.id, plugin: p.name }], now());
-    const out = await deps.runner.runVolume(p, pluginVolume(v, rules, attempt));
+    const out = gatherFailure
+      ? { ...gatherFailure, plugin: p.name }
+      : await deps.runner.runVolume(p, pluginVolume(v, rules, attempt));
     outcomes.push(
       outcomeOf(p.name, out, attempt, p.maxAttempts, now(), { baseMs: deps.retryBaseMs, maxMs: deps.retryMaxMs }),
     );

@@ -1,8 +1,15 @@
 /**
- * Lifecycle events (failed, quarantined, processed, outputs) as CloudEvents 1.0 in the JSON
+ * Lifecycle events (failed, quarantined, processed, outputs; a product late or on time again) as CloudEvents 1.0 in the JSON
  * event format (structured mode), with a severity, a title and a description for people.
  */
-import { type EventKind, isVolumeEventKind, type OutboxEvent, type VolumeFact } from '../ledger/ledger.js';
+import {
+  type EventKind,
+  isProductEventKind,
+  isVolumeEventKind,
+  type OutboxEvent,
+  type ProductFact,
+  type VolumeFact,
+} from '../ledger/ledger.js';
 import { rfc3339 } from './wnm.js';
 
 export interface CloudEvent {
@@ -30,6 +37,8 @@ const SEVERITY: Record<EventKind, CloudEvent['severity']> = {
   'volume-output': 'info',
   'volume-failed': 'warning',
   'volume-quarantined': 'error',
+  late: 'warning',
+  'on-time': 'info',
 };
 
 function title(e: OutboxEvent): string {
@@ -59,16 +68,22 @@ function title(e: OutboxEvent): string {
       return `${e.source}: volume ${f.path} failed (${f.plugin ?? 'a volume plugin'}), will be retried`;
     case 'volume-quarantined':
       return `${e.source}: volume ${f.path} quarantined after ${f.attempts ?? 0} attempts`;
+    case 'late':
+      return `${e.source}: ${f.path} is late (nothing within ${Math.round(((f.product?.everyMs ?? 0) + (f.product?.graceMs ?? 0)) / 1000)} s)`;
+    case 'on-time':
+      return `${e.source}: ${f.path} is on time again`;
   }
 }
 
-/** `org.poller.file.<kind>` for file events, `org.poller.volume.<kind>` for volume events. */
+/** `org.poller.file.<kind>`, `org.poller.volume.<kind>` for volume events, `org.poller.product.<kind>` for lateness. */
 function eventType(kind: EventKind): string {
-  return isVolumeEventKind(kind) ? `org.poller.volume.${kind.slice('volume-'.length)}` : `org.poller.file.${kind}`;
+  if (isVolumeEventKind(kind)) return `org.poller.volume.${kind.slice('volume-'.length)}`;
+  return isProductEventKind(kind) ? `org.poller.product.${kind}` : `org.poller.file.${kind}`;
 }
 
 export function buildCloudEvent(e: OutboxEvent, centreId: string): CloudEvent {
   const f = e.fact;
+  if (isProductEventKind(e.kind) && f.product) return productCloudEvent(e, f.product, centreId);
   return {
     specversion: '1.0',
     id: e.id,
@@ -109,5 +124,35 @@ function volumeData(v: VolumeFact): Record<string, unknown> {
     complete: !v.partial,
     partial: v.partial,
     members: v.members.map((m) => ({ member: m.member, path: m.path, sizeBytes: m.sizeBytes })),
+  };
+}
+
+/** `late` / `on-time`: the product, its rule, and its newest file as far as this process knows. */
+function productCloudEvent(e: OutboxEvent, p: ProductFact, centreId: string): CloudEvent {
+  const at = (ms: number | null) => (ms === null ? null : rfc3339(ms));
+  return {
+    specversion: '1.0',
+    id: e.id,
+    source: `/poller/${centreId}/${e.source}`,
+    type: eventType(e.kind),
+    subject: p.product,
+    time: rfc3339(e.atMs),
+    datacontenttype: 'application/json',
+    severity: SEVERITY[e.kind],
+    data: {
+      title: title(e),
+      description:
+        p.arrivedMs === null
+          ? `no file of ${p.product} seen yet`
+          : `newest file of ${p.product} landed at ${rfc3339(p.arrivedMs)}`,
+      source: e.source,
+      product: p.product,
+      state: e.kind,
+      every: Math.round(p.everyMs / 1000),
+      grace: Math.round(p.graceMs / 1000),
+      newestMtime: at(p.newestMtimeMs),
+      newestArrived: at(p.arrivedMs),
+      lateAt: rfc3339(p.lateAtMs),
+    },
   };
 }

@@ -1,7 +1,9 @@
 /**
  * One outbox event → the message a sink sends: topic, body, content type. Data events
  * (`fetched`; a volume handed on, `volume-complete` / `volume-partial`) are WIS2 Notification
- * Messages (`fetched` also sr3 v03); every other kind is a CloudEvent.
+ * Messages (`fetched` also sr3 v03); so is `gone` of a file that had landed (and so was
+ * announced): a WNM with a `deletion` link for the same data_id, at a WNM sink. Every other
+ * kind is a CloudEvent.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -128,6 +130,28 @@ async function volumeMessage(e: OutboxEvent, ctx: FormatContext, id: string): Pr
   return dataMessage(e, ctx, id, body);
 }
 
+/** Gone upstream, after it had landed: the removal of the data_id its `fetched` message announced. */
+function deletionMessage(e: OutboxEvent, ctx: FormatContext, id: string, sourceUrl: string): Formatted {
+  const { sink } = ctx;
+  const wnm = buildWnm({
+    id,
+    centreId: ctx.centreId,
+    source: e.source,
+    sourceUrl,
+    atMs: e.atMs,
+    fact: e.fact,
+    wnm: ctx.sources.get(e.source)?.wnm,
+    ...(sink.publicBaseUrl && { publicBaseUrl: sink.publicBaseUrl }),
+    deletion: true,
+  });
+  return dataMessage(e, ctx, id, encodeWnm(wnm));
+}
+
+/** A `gone` a WNM sink announces as a deletion: the version had landed (a `fetched` message named it). */
+function isAnnouncedRemoval(e: OutboxEvent, sink: SinkConfig): boolean {
+  return e.kind === 'gone' && sink.format === 'wnm' && typeof e.fact.localPath === 'string';
+}
+
 async function fileMessage(e: OutboxEvent, ctx: FormatContext, id: string, sourceUrl: string): Promise<Formatted> {
   const { sink } = ctx;
   const inline = sink.inlineContent ? await inlineContent(e) : undefined;
@@ -152,6 +176,7 @@ export async function formatEvent(e: OutboxEvent, ctx: FormatContext): Promise<F
   if (e.kind === 'fetched' && sink.format === 'sr3-v03') return sr3Message(e, ctx, id, sourceUrl);
   if (e.kind === 'volume-complete' || e.kind === 'volume-partial') return volumeMessage(e, ctx, id);
   if (e.kind === 'fetched') return fileMessage(e, ctx, id, sourceUrl);
+  if (isAnnouncedRemoval(e, sink)) return deletionMessage(e, ctx, id, sourceUrl);
   const values = { centreId: ctx.centreId, source: e.source, kind: e.kind, path: e.fact.path };
   return {
     seq: e.seq,

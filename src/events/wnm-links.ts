@@ -13,6 +13,8 @@ export const WNM_DATA_KINDS: ReadonlySet<EventKind> = new Set<EventKind>([
   'fetched',
   'volume-complete',
   'volume-partial',
+  // Removed upstream after landing: a WNM with a `deletion` link (payload.ts).
+  'gone',
 ]);
 
 const FETCHABLE = new Set(['http:', 'https:', 'ftp:', 'sftp:']);

@@ -19,6 +19,8 @@ import { createLatenessTracker, type ProductStatus, type ProductTransition } fro
 
 /** Versions per source read at start to learn each product's newest file. */
 export const SEED_VERSIONS = 1000;
+/** Versions per source read again before each evaluation on a shared ledger. */
+export const REFRESH_VERSIONS = 200;
 // Evaluations are a tenth of the shortest cadence + grace apart, within these bounds.
 const MIN_TICK_MS = 500;
 const MAX_TICK_MS = 30_000;
@@ -31,6 +33,12 @@ export interface LatenessWatchOptions {
   onEvaluated?: (products: readonly ProductStatus[]) => void;
   /** A product turned late, or on time again. */
   onTransition?: (t: ProductTransition) => void;
+  /**
+   * Before each evaluation on the clock: learn what other processes landed (a shared ledger,
+   * where this process fetches only its share of a source), so no product is flagged late
+   * that another instance got. A failure is logged; the evaluation goes on with what is known.
+   */
+  refresh?: (sources: readonly string[]) => Promise<void>;
   now?: () => number;
 }
 
@@ -85,13 +93,29 @@ export function startLatenessWatch(o: LatenessWatchOptions): LatenessWatch {
     return products;
   };
   let timer: NodeJS.Timeout | undefined;
+  let ticking = false;
+  const tick = async () => {
+    if (ticking) return; // a slow refresh: skip this beat rather than pile up
+    ticking = true;
+    try {
+      await o.refresh?.([...rules.keys()]);
+    } catch (err) {
+      o.log.warn(
+        { event: 'lateness.refresh_failed', err: (err as Error).message },
+        'lateness: ledger not read, evaluating with what this process saw',
+      );
+    } finally {
+      ticking = false;
+    }
+    if (timer) evaluate();
+  };
   const schedule = () => {
     clearInterval(timer);
     timer = undefined;
     const windows = [...rules.values()].flat().map((r) => r.everyMs + r.graceMs);
     if (windows.length === 0) return;
     const tickMs = Math.min(MAX_TICK_MS, Math.max(MIN_TICK_MS, Math.min(...windows) / 10));
-    timer = setInterval(evaluate, tickMs);
+    timer = setInterval(tick, tickMs);
     timer.unref();
   };
   schedule();

@@ -24,6 +24,7 @@
 import type {
   ActivitySlot,
   ClaimLost,
+  EventFact,
   FetchedItem,
   FetchFailedItem,
   FileQuery,
@@ -40,7 +41,9 @@ import type {
   OutboxStats,
   PluginRunRecord,
   PluginRunStart,
+  PluginRunSuccess,
   ProcessingResult,
+  ProductEventKind,
   PruneResult,
   PruneRules,
   RetryFilter,
@@ -91,6 +94,12 @@ export interface FileTransitions {
    * each run's attempt number, in order.
    */
   markPluginRunning(runs: readonly PluginRunStart[], nowMs: number): Promise<number[]>;
+  /**
+   * Record runs that succeeded while their file's other plugins have yet to run, where this owner
+   * still holds the file: a poller that dies in a later plugin (or the host) does not run these
+   * again. `finishProcessing` writes them once more with the verdict.
+   */
+  markPluginSucceeded(runs: readonly PluginRunSuccess[], owner: string, nowMs: number): Promise<void>;
   /**
    * Record the plugin outcomes of processing passes and each file's resulting state, in one
    * transaction. Returns each file's state in order, or `claim-lost` where this owner no longer
@@ -151,6 +160,11 @@ export interface EventOutbox {
   outboxStats(): Promise<OutboxStats[]>;
   /** Delete sent events acknowledged before `beforeMs`; unsent events are never pruned. */
   pruneSentEvents(beforeMs: number): Promise<number>;
+  /**
+   * A product went late or is on time again (`expect:`): one row per sink that wants it, in one
+   * transaction of its own (no file transition goes with it). Nothing when no sink wants it.
+   */
+  emitProductEvent(kind: ProductEventKind, source: string, fact: EventFact, nowMs: number): Promise<void>;
 }
 
 /** Retention of done file versions. */
@@ -174,6 +188,11 @@ export interface Ledger extends FileTransitions, LedgerQueries, EventOutbox, Led
   close(): Promise<void>;
   /** A networked ledger: the host in use and the failovers seen (the status page shows them). */
   connection?(): LedgerConnectionStatus;
+  /**
+   * How long a group commit waits for company before it is written; absent: the engine's
+   * default. A networked ledger's round trip costs more CPU than a few ms of waiting.
+   */
+  readonly commitDelayMs?: number;
 }
 
 /** A move of a networked ledger's connections to another host (its primary failed over). */

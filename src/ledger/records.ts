@@ -60,6 +60,10 @@ export interface FileRecord {
   readonly etag?: string;
   /** When the version was recorded as removed upstream (state `gone`). */
   readonly goneMs?: number;
+  /** What said it was removed, when the upstream announced it (`WIS2 notification <id>`); absent when listings found it missing. */
+  readonly goneBy?: string;
+  /** A landing root per host (PostgreSQL): the instance whose landing holds the bytes. */
+  readonly landedOn?: string;
 }
 
 export interface PluginRunRecord {
@@ -160,6 +164,14 @@ export interface PluginRunStart {
   readonly plugin: string;
 }
 
+/** A plugin run that succeeded, recorded before the file's other plugins run. */
+export interface PluginRunSuccess {
+  readonly fileId: number;
+  readonly plugin: string;
+  readonly durationMs: number;
+  readonly outputs: readonly EmittedOutput[];
+}
+
 export interface ProcessingResult {
   readonly id: number;
   readonly outcomes: readonly PluginOutcome[];
@@ -211,10 +223,32 @@ export type VolumeEventKind =
   | 'volume-failed'
   | 'volume-quarantined'
   | 'volume-output';
-export type EventKind = FileEventKind | VolumeEventKind;
+/**
+ * Lateness per product (`expect:`): `late` when a product's cadence plus grace passes with no
+ * file, `on-time` when one comes again. Written by the clock, not by a transition.
+ */
+export type ProductEventKind = 'late' | 'on-time';
+export type EventKind = FileEventKind | VolumeEventKind | ProductEventKind;
 
 export function isVolumeEventKind(kind: EventKind): kind is VolumeEventKind {
   return kind.startsWith('volume-');
+}
+
+export function isProductEventKind(kind: EventKind): kind is ProductEventKind {
+  return kind === 'late' || kind === 'on-time';
+}
+
+/** The product of a `late` / `on-time` event (the fact's `path` is then the product name). */
+export interface ProductFact {
+  readonly product: string;
+  readonly everyMs: number;
+  readonly graceMs: number;
+  /** Remote mtime of its newest file; null when none was seen. */
+  readonly newestMtimeMs: number | null;
+  /** When its newest file landed; null when none was seen. */
+  readonly arrivedMs: number | null;
+  /** When it counted (or counts) as late: arrival (or start) + every + grace. */
+  readonly lateAtMs: number;
 }
 
 /** One member file of a volume, as its events announce it. */
@@ -255,6 +289,8 @@ export interface EventFact {
   readonly mtimeMs: number;
   readonly localPath?: string | null;
   readonly sha512?: string | null;
+  /** `gone`: what announced the removal (`WIS2 notification <id>`); absent when listings found it missing. */
+  readonly goneBy?: string;
   /** A newer version of a path that landed before (WNM `update` link instead of `canonical`). */
   readonly update?: boolean;
   readonly stage?: FailedStage | null;
@@ -268,6 +304,8 @@ export interface EventFact {
   readonly volume?: VolumeFact;
   /** Volume `failed` / `quarantined`: the volume plugin whose run failed. */
   readonly plugin?: string;
+  /** `late` / `on-time`: the product and its rule (then `path` is the product name). */
+  readonly product?: ProductFact;
 }
 
 export interface OutboxEvent {
@@ -278,7 +316,7 @@ export interface OutboxEvent {
   readonly sink: string;
   readonly kind: EventKind;
   readonly source: string;
-  /** The file of a file event; 0 for a volume event. */
+  /** The file of a file event; 0 for a volume or product event. */
   readonly fileId: number;
   /** The volume version of a volume event, else null. */
   readonly volumeId?: number | null;
@@ -356,4 +394,6 @@ export interface SweepResult {
   readonly processing: number;
   /** Their radar volume claims, given back (their started runs count as crashed attempts). */
   readonly volumes?: number;
+  /** A landing root per host: landed-but-unprocessed versions of gone instances, due for fetching again. */
+  readonly refetch?: number;
 }

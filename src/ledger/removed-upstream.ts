@@ -21,6 +21,8 @@ export interface AbsenceOptions {
   readonly nowMs: number;
   /** Complete listings in a row without a path before its versions are `gone` (at least 1). */
   readonly goneAfter: number;
+  /** The lister lease the listing was taken under (shared ledger): a stale lister records nothing. */
+  readonly lister?: { readonly owner: string; readonly epoch: number };
 }
 
 export interface AbsenceResult {
@@ -32,10 +34,47 @@ export interface AbsenceResult {
   readonly back: number;
 }
 
+/** A removal the upstream announced itself (a WIS2 notification with a `deletion` link). */
+export interface UpstreamDeletion {
+  /** The path the upstream says is removed (a WIS2 `data_id`). */
+  readonly path: string;
+  /** When the upstream removed it (the notification's pubtime). */
+  readonly atMs: number;
+  /** What said so, kept with the record and shown by `poller why`: `WIS2 notification <id>`. */
+  readonly by: string;
+}
+
+export interface DeletionResult {
+  /** Versions recorded as gone by this deletion, with where they had landed. */
+  readonly gone: readonly FileRecord[];
+  /** The ledger knows the path at all (any version, any state). */
+  readonly known: boolean;
+  /** A version of the path is being fetched or processed: the deletion is recorded once it is done. */
+  readonly busy: boolean;
+}
+
 /** A ledger that records files removed upstream. */
 export interface RemovedUpstream {
   recordAbsences(source: string, coverage: ListingCoverage, opts: AbsenceOptions): Promise<AbsenceResult>;
+  /** Every version of `deletion.path` up to `atMs` and not in flight becomes `gone` (gone_by says why); idempotent. */
+  recordDeletion(source: string, deletion: UpstreamDeletion, opts: { readonly nowMs: number }): Promise<DeletionResult>;
 }
+
+/** What a `gone` event says of the version: where it had landed, and who said it was removed. */
+export function goneFact(row: { local_path: string | null; gone_by?: string | null }): {
+  localPath: string | null;
+  goneBy?: string;
+} {
+  return { localPath: row.local_path, ...(row.gone_by != null && { goneBy: row.gone_by }) };
+}
+
+/** The time a deletion is recorded under: when the upstream said, never in the future. */
+export function deletionTimeMs(deletion: UpstreamDeletion, nowMs: number): number {
+  return Number.isFinite(deletion.atMs) ? Math.min(deletion.atMs, nowMs) : nowMs;
+}
+
+/** States of a version that is being worked on: a deletion waits for them. */
+export const IN_FLIGHT_STATES: readonly FileState[] = ['fetching', 'processing'];
 
 export function hasRemovedUpstream(l: Ledger): l is Ledger & RemovedUpstream {
   return typeof (l as Partial<RemovedUpstream>).recordAbsences === 'function';

@@ -42,6 +42,10 @@ export interface FileRow {
   etag: string;
   /** When the version was found removed upstream; null otherwise (absent in old rows). */
   gone_ms?: number | null;
+  /** What recorded it gone when the upstream said so (`WIS2 notification <id>`); null when listings did. */
+  gone_by?: string | null;
+  /** PostgreSQL with a landing root per host: the instance holding the landed bytes. */
+  landed_on?: string | null;
 }
 
 export interface RunRow {
@@ -150,6 +154,8 @@ export function toRecord(r: FileRow): FileRecord {
     updatedMs: r.updated_ms,
     ...(r.etag && { etag: r.etag }),
     ...(r.gone_ms != null && { goneMs: Number(r.gone_ms) }),
+    ...(r.gone_by != null && { goneBy: r.gone_by }),
+    ...(r.landed_on != null && { landedOn: r.landed_on }),
   };
 }
 

@@ -45,6 +45,8 @@ export type Listing = RemoteEntry[] & {
 
 export interface ListOptions {
   signal: AbortSignal;
+  /** HTTP `stat`: a query string sent with the file's URL (see DownloadOptions.urlQuery). */
+  urlQuery?: string;
   /**
    * Whether a file path is wanted (the include/exclude globs). A source that pays a request per
    * file to learn its size (HTTP HEAD) asks only about wanted files.
@@ -80,6 +82,8 @@ export interface DownloadOptions {
   onBytes?: (n: number) => void;
   /** The version being fetched, as listed: HTTP and S3 check the reply against it (length, If-Range). */
   expect?: { sizeBytes: number; mtimeMs: number; mtimePrecision?: MtimePrecision; etag?: string };
+  /** HTTP: a query string (`?a=1`, percent-encoded) sent with the file's URL, as a WIS2 link gives it. */
+  urlQuery?: string;
 }
 
 /**
@@ -115,8 +119,24 @@ export interface Source {
    * rename: a wrong file never lands.
    */
   integrity?(path: string, version: { sizeBytes: number; mtimeMs: number }): Integrity | undefined;
+  /**
+   * Removals the upstream announced itself (WIS2 notifications with a `deletion` link), held
+   * durably by the source until the engine has recorded them in the ledger.
+   */
+  deletions?(): readonly AnnouncedDeletion[];
+  /** The engine recorded these (or found nothing to record): they are not handed out again. */
+  deletionsRecorded?(done: readonly AnnouncedDeletion[]): Promise<void>;
   /** Close every pooled connection. Idempotent. */
   close(): Promise<void>;
+}
+
+/** A removal the upstream announced: the path, when, and what said so (kept in the ledger). */
+export interface AnnouncedDeletion {
+  readonly path: string;
+  /** When the upstream removed it (a WIS2 notification's pubtime). */
+  readonly atMs: number;
+  /** What said so, shown by `poller why`: `WIS2 notification <id>`. */
+  readonly by: string;
 }
 
 /** An expected digest: a Node hash name (sha256, sha512, sha3-256...) and the digest bytes. */

@@ -159,7 +159,7 @@ it('a LIST of 1,000,000 lines: memory stays bounded, the cycle ends with one cle
     `listing.hostile 1M lines: ${(text.length / 1e6).toFixed(1)} MB LIST refused as ${err?.code} with 1 error line, ` +
       `child peak RSS ${r.peakMiB} MiB (heap capped at 192 MiB); 200k lines listed and diffed (dry run, 256 MiB heap), peak RSS ${big.peakMiB} MiB`,
   );
-});
+}, 120_000); // two big listings in child processes: CPU-bound, slow on a loaded machine
 
 it('LIST lines that lie about the size: never a corrupt landed file, recorded and retried', async () => {
   const truth = Buffer.alloc(1500, 7);

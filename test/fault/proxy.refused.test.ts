@@ -10,7 +10,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EngineEnv, startEngineEnv } from '../helpers/engine-env.js';
-import { proxyAvailability, type RunningProxy, startDante } from '../helpers/proxies.js';
+import { proxyAvailability, type RunningProxy, startDante, startSquid } from '../helpers/proxies.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const run = promisify(execFile);
 const availability = proxyAvailability();
@@ -71,6 +72,40 @@ describe.skipIf(!availability.available)('a refusing proxy', () => {
 
     for (const text of [refused.stdout, refused.stderr, ok.stdout, ok.stderr]) {
       for (const s of [wrong, dante.password ?? '']) for (const f of forms(s)) expect(text).not.toContain(f);
+    }
+  }, 60_000);
+
+  it('a proxy whose rules deny the destination: one clear line, the source paused, no attempt counted, twice', async () => {
+    await env?.close();
+    const squid = await startSquid({ deny: true });
+    try {
+      env = await startEngineEnv({ source: { proxy: `http://127.0.0.1:${squid.port}` } });
+      const e = env;
+      for (let i = 0; i < 2; i++) await e.put(`d/${i}.bufr`, `file ${i}`);
+      for (let round = 0; round < 2; round++) {
+        const denied = await e.cli(['run-once', '--json', '--log-level', 'info']);
+        expect(denied.code, denied.stderr).toBe(1);
+        const summary = JSON.parse(denied.stdout) as {
+          sources: Array<{ fetched: number; error?: { code: string; message: string; paused?: boolean } }>;
+        };
+        expect(summary.sources[0]?.error).toMatchObject({ code: 'POLLER_PROXY_REFUSED', paused: true });
+        expect(summary.sources[0]?.fetched).toBe(0);
+        const paused = denied.stderr.split('\n').filter((l) => l.includes('"source.paused"'));
+        expect(paused).toHaveLength(1);
+        expect(paused[0]).toContain(`http://127.0.0.1:${squid.port}`);
+        const ledger = e.ledger();
+        expect(await ledger.files({ source: 'radar', state: 'failed' })).toEqual([]);
+        expect(await ledger.files({ source: 'radar', state: 'quarantined' })).toEqual([]);
+        expect((await ledger.files({ source: 'radar' })).every((f) => f.fetchAttempts === 0)).toBe(true);
+      }
+      // squid saw the CONNECT and denied it by its rules (TCP_DENIED/403), not a network failure.
+      const denied = await waitFor(
+        async () => ((await squid.log()).match(/TCP_DENIED\/403 \d+ CONNECT 127\.0\.0\.1:\d+/g) ?? []).length >= 2,
+        { timeoutMs: 10_000, intervalMs: 100, what: "squid's TCP_DENIED lines" },
+      );
+      expect(denied).toBe(true);
+    } finally {
+      await squid.stop();
     }
   }, 60_000);
 

@@ -27,6 +27,25 @@ export interface Daemon {
 /** Start `poller run` on the env's config with info logs; waits for `daemon.started`. */
 export async function startDaemon(env: EngineEnv, extraArgs: string[] = []): Promise<Daemon> {
   const child = env.spawnCli(['run', '--log-level', 'info', ...extraArgs]);
+  const { lines, stderr, exited } = collectOutput(child);
+  const daemon: Daemon = {
+    child,
+    lines,
+    stderr,
+    exited,
+    waitForEvent(event, where = () => true, timeoutMs = 8_000) {
+      return waitFor(() => lines().find((l) => l.event === event && where(l)), {
+        timeoutMs,
+        what: `log event ${event} (stderr: ${stderr().slice(0, 300)})`,
+      });
+    },
+  };
+  await daemon.waitForEvent('daemon.started');
+  return daemon;
+}
+
+/** A `poller` child's JSON log lines (stdout), its stderr, and its exit. */
+export function collectOutput(child: ChildProcess): Pick<Daemon, 'lines' | 'stderr' | 'exited'> {
   const lines: LogLine[] = [];
   let buffered = '';
   let stderr = '';
@@ -49,20 +68,7 @@ export async function startDaemon(env: EngineEnv, extraArgs: string[] = []): Pro
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on('exit', (code, signal) => resolve({ code, signal })),
   );
-  const daemon: Daemon = {
-    child,
-    lines: () => lines,
-    stderr: () => stderr,
-    exited,
-    waitForEvent(event, where = () => true, timeoutMs = 8_000) {
-      return waitFor(() => lines.find((l) => l.event === event && where(l)), {
-        timeoutMs,
-        what: `log event ${event} (stderr: ${stderr.slice(0, 300)})`,
-      });
-    },
-  };
-  await daemon.waitForEvent('daemon.started');
-  return daemon;
+  return { lines: () => lines, stderr: () => stderr, exited };
 }
 
 /** Read, change and write back the env's config (written as JSON, which is YAML too). */

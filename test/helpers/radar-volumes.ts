@@ -64,4 +64,5 @@ export interface VolumeRecorded {
   missing: string[];
   attempt: number;
   pid: number;
+  localPaths: string[];
 }

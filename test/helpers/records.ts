@@ -8,6 +8,7 @@ export interface Recorded {
   sha256: string;
   attempt: number;
   pid: number;
+  localPath?: string;
 }
 
 export function readRecords(file: string): Recorded[] {

@@ -1,6 +1,7 @@
 /**
  * The live demo as an operator watches it: stopping one of the two radars flags that radar, and
- * only it, within one cadence plus grace (metric, `/api/status`, the log); and every query of the
+ * only it, within one cadence plus grace (metric, `/api/status`, the log, a `late` CloudEvent in
+ * the file sink, then `on-time`); and every query of the
  * shipped Grafana dashboard names metrics and labels that the demo's `/metrics` really has.
  */
 import { readFile, writeFile } from 'node:fs/promises';
@@ -44,6 +45,21 @@ interface Product {
 const products = async (): Promise<Product[]> =>
   (await demo.status()).sources.find((s) => s.name === 'demo-radar')?.products ?? [];
 const stateOf = (ps: Product[], name: string) => ps.find((p) => p.product === name)?.state;
+interface ProductCloudEvent {
+  type: string;
+  subject: string;
+  severity: string;
+  data: { state: string; every: number; grace: number };
+}
+/** The `late` / `on-time` CloudEvents the demo's file sink has written so far. */
+const productEvents = async (): Promise<ProductCloudEvent[]> => {
+  const text = await readFile(path.join(demo.dir, 'events.jsonl'), 'utf8').catch(() => '');
+  return text
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => (JSON.parse(l) as { message: ProductCloudEvent }).message)
+    .filter((m) => m.type.startsWith('org.poller.product.'));
+};
 
 describe('poller demo --live', () => {
   it('flags the stopped radar, and only it, then clears it when the radar is back', async () => {
@@ -56,6 +72,9 @@ describe('poller demo --live', () => {
       { timeoutMs: 40_000, intervalMs: 250, what: 'both radars on time' },
     );
 
+    // Under load the first minutes' backfill may have made a radar late and on time again: only
+    // the events after this point are about the radar taken off the air.
+    const before = (await productEvents()).length;
     const marker = path.join(demo.dir, 'remote', 'radar', 'ARPAR', 'OFFLINE');
     await writeFile(marker, '');
     const offAt = Date.now();
@@ -89,6 +108,18 @@ describe('poller demo --live', () => {
       what: 'the product.late log line',
     });
 
+    // The `late` CloudEvent reached the demo's file sink: one, for ARPAR only.
+    const lateEvents = await waitFor(
+      async () => {
+        const es = (await productEvents()).slice(before).filter((e) => e.type === 'org.poller.product.late');
+        return es.length > 0 ? es : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 250, what: 'the late event in the file sink' },
+    );
+    expect(lateEvents.map((e) => [e.subject, e.severity, e.data.state, e.data.every, e.data.grace])).toEqual([
+      ['ARPAR', 'warning', 'late', 3, 12],
+    ]);
+
     const { rm } = await import('node:fs/promises');
     await rm(marker);
     await waitFor(async () => stateOf(await products(), 'ARPAR') === 'on-time', {
@@ -96,6 +127,20 @@ describe('poller demo --live', () => {
       intervalMs: 250,
       what: 'ARPAR on time again',
     });
+    // ... and one `on-time` when it came back; ARBAR never had either.
+    const back = await waitFor(
+      async () => {
+        const es = (await productEvents()).slice(before);
+        return es.some((e) => e.type === 'org.poller.product.on-time') ? es : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 250, what: 'the on-time event in the file sink' },
+    );
+    // (A startup on-time may have been written just after `before`: count from the late one.)
+    const fromLate = back.slice(back.findIndex((e) => e.type === 'org.poller.product.late'));
+    expect(fromLate.map((e) => [e.type, e.subject])).toEqual([
+      ['org.poller.product.late', 'ARPAR'],
+      ['org.poller.product.on-time', 'ARPAR'],
+    ]);
   }, 120_000);
 
   it("names in every dashboard query only metrics and labels the demo's /metrics has", async () => {

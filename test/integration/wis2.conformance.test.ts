@@ -3,10 +3,12 @@
  * sink, the landing tree served over HTTP under `publicBaseUrl`): new files, updated files,
  * radar volumes and their new versions pass the official bundled schema and the abstract tests
  * of the core class, and poller's own rules; and each data link, followed as a Global Cache
- * would, gives bytes whose length and SHA-512 are the ones announced.
+ * would, gives bytes whose length and SHA-512 are the ones announced. A file removed upstream
+ * after it was announced is announced again as a `deletion` of the same data_id.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadTopicTree, topicProblems } from '../../src/events/topic-hierarchy.js';
@@ -170,5 +172,56 @@ describe.skipIf(!available)('WNM conformance of what poller emits', () => {
     // One id per message.
     expect(new Set(got.map((l) => l.id)).size).toBe(got.length);
     expect(got.every((l) => l.id === l.message.id)).toBe(true);
+  }, 120_000);
+
+  it('a file removed upstream after its announcement: a deletion of the same data_id, official, once', async () => {
+    env = await startEngineEnv({
+      source: { include: ['**/*.bufr'], goneAfterListings: 1, mirrorDeletes: true, stableListings: 1 },
+      plugins: [],
+      config: {
+        events: {
+          centreId: 'xx-test',
+          sinks: [
+            {
+              name: 'log',
+              type: 'file',
+              url: './events.jsonl',
+              kinds: ['fetched', 'gone'],
+              topic: `${WIS2}/synop`,
+              publicBaseUrl: 'http://127.0.0.1:8080/data',
+            },
+          ],
+        },
+      },
+    });
+    const e = env;
+    const hourAgo = Date.now() - 3_600_000;
+    const names = ['obs/a.bufr', 'obs/b.bufr', 'obs/c.bufr'];
+    for (const n of names) await e.put(n, `bytes of ${n}`, hourAgo);
+    const first = await e.cli(['run-once']);
+    expect(first.code, first.stderr).toBe(0);
+    const announced = lines(e).filter((l) => l.message.links[0]?.rel === 'canonical');
+    expect(announced).toHaveLength(3);
+    await rm(path.join(e.ftp.root, 'obs', 'b.bufr'));
+    const second = await e.cli(['run-once']);
+    expect(second.code, second.stderr).toBe(0);
+    const third = await e.cli(['run-once']);
+    expect(third.code, third.stderr).toBe(0);
+    const deletions = lines(e).filter((l) => l.message.links.some((k) => k.rel === 'deletion'));
+    expect(deletions).toHaveLength(1);
+    const d = deletions[0] as Line;
+    const before = announced.find((l) => l.message.properties.data_id.endsWith('/obs/b.bufr')) as Line;
+    const body = Buffer.from(JSON.stringify(d.message));
+    console.log(`[wis2] deletion message: ${body.length} bytes, official problems ${officialProblems(body).length}`);
+    expect(officialProblems(body)).toEqual([]);
+    expect(wnmProblems(body)).toEqual([]);
+    expect(d.message.properties.data_id).toBe(before.message.properties.data_id);
+    expect(d.message.links).toEqual([{ href: before.message.links[0]?.href, rel: 'deletion' }]);
+    expect(d.message.properties.integrity).toBeUndefined();
+    expect(d.topic).toBe(before.topic);
+    expect(d.id).not.toBe(before.id);
+    // mirrorDeletes: the copy of b is gone from the landing tree, a and c stay.
+    expect(existsSync(path.join(e.landing, 'radar', 'obs', 'b.bufr'))).toBe(false);
+    expect(existsSync(path.join(e.landing, 'radar', 'obs', 'a.bufr'))).toBe(true);
   }, 120_000);
 });

@@ -325,6 +325,19 @@ describe.skipIf(!available && process.env['CI'] !== 'true')('WIS2 subscription a
     await cycleUntil(p, () => existsSync(landed(configPath, 'r/after.bufr')));
     expect(p.logs.events('wis2.broker_down').length).toBeGreaterThanOrEqual(1);
   });
+  it('fetches a link with a query string, sending the query as it is (HEAD too when no length)', async () => {
+    const { configPath } = await setup();
+    const p = await start(configPath);
+    const body = await serve('q/a.bufr');
+    const href = `http://127.0.0.1:${web.port}/q/a.bufr?token=abc%2Fd&n=1`;
+    await publish(wnm('q/a.bufr', body, { href, length: null }));
+    await cycleUntil(p, () => existsSync(landed(configPath, 'q/a.bufr')));
+    expect(await readFile(landed(configPath, 'q/a.bufr'))).toEqual(body);
+    const log = await web.accessLog();
+    expect(log).toContain('HEAD /q/a.bufr?token=abc%2Fd&n=1');
+    expect(log).toContain('GET /q/a.bufr?token=abc%2Fd&n=1');
+  });
+
   it('poller run-once fetches what the subscription received, then exits', async () => {
     const { configPath } = await setup();
     const first = await start(configPath);

@@ -86,3 +86,69 @@ describe('the lateness tracker', () => {
     expect(t.evaluate(T0 + 7 * MIN).products).toEqual([]);
   });
 });
+
+describe('the lateness watch on its clock', () => {
+  it('reads what other instances landed before each evaluation, so their share is not late', async () => {
+    const { startLatenessWatch } = await import('../../src/lateness/watch.js');
+    const pino = (await import('pino')).default;
+    const t0 = Date.now();
+    const sources = [
+      {
+        name: 'r',
+        enabled: true,
+        expect: [{ pattern: '^radar/(?<radar>[A-Z]+)/', products: ['ARBAR', 'ARPAR'], every: 1000, grace: 1000 }],
+      },
+    ];
+    const transitions: string[] = [];
+    let other = 0;
+    let othersLanding = true;
+    const asked: string[][] = [];
+    const watch = startLatenessWatch({
+      sources,
+      startedAtMs: t0,
+      log: pino({ level: 'silent' }),
+      onTransition: (t) => transitions.push(`${t.product} ${t.state}`),
+      // Another instance keeps landing ARPAR; this one lands ARBAR itself.
+      refresh: async (names) => {
+        asked.push([...names]);
+        if (!othersLanding) return;
+        const now = Date.now();
+        other += 1;
+        watch.seed([
+          {
+            source: 'r',
+            path: `radar/ARPAR/${other}.bufr`,
+            mtimeMs: now,
+            updatedMs: now,
+            state: 'processed',
+            stage: null,
+          },
+        ] as never);
+      },
+    });
+    try {
+      const until = Date.now() + 4000;
+      while (Date.now() < until) {
+        watch.fileFetched('r', `radar/ARBAR/${Date.now()}.bufr`, Date.now());
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(asked.length).toBeGreaterThan(2);
+      expect(asked[0]).toEqual(['r']);
+      expect(transitions).toEqual([]);
+      expect(watch.evaluate().map((p) => [p.product, p.state])).toEqual([
+        ['ARBAR', 'on-time'],
+        ['ARPAR', 'on-time'],
+      ]);
+      // The other instance stops: ARPAR, and only it, goes late.
+      othersLanding = false;
+      const until2 = Date.now() + 5000;
+      while (Date.now() < until2 && !transitions.includes('ARPAR late')) {
+        watch.fileFetched('r', `radar/ARBAR/${Date.now()}.bufr`, Date.now());
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(transitions).toEqual(['ARPAR late']);
+    } finally {
+      watch.stop();
+    }
+  }, 15_000);
+});

@@ -145,6 +145,31 @@ describe.each(LEDGER_BACKENDS)('ledger contract: $name', (backend) => {
     await l.close();
   });
 
+  it('a success recorded before the next plugin survives a crash in it; only for the claim holder', async () => {
+    const l = await open();
+    const { ready } = await l.observe('s', [entry('m.bufr', 10, T0 - 3_600_000)], opts(T0));
+    const id = ready[0]!.id;
+    await l.claimForFetch([id], 'A', T0 + 1, T0);
+    await l.markFetched([{ id, localPath: '/l/m.bufr' }], 'A', T0);
+    await l.claimIdsForProcessing([id], 'A', T0 + 60_000, T0);
+    await l.markPluginRunning([{ fileId: id, plugin: 'first' }], T0);
+    // Not the holder: nothing written.
+    await l.markPluginSucceeded([{ fileId: id, plugin: 'first', durationMs: 3, outputs: [] }], 'B', T0);
+    expect((await l.pluginRuns([id])).get(id)?.[0]?.state).toBe('running');
+    await l.markPluginSucceeded([{ fileId: id, plugin: 'first', durationMs: 3, outputs: [{ path: '/o/m' }] }], 'A', T0);
+    await l.markPluginRunning([{ fileId: id, plugin: 'second' }], T0);
+    // The poller dies in `second`: after recovery only that one is owed.
+    await l.recoverStale(T0 + 1, (o) => o === 'A');
+    const runs = (await l.pluginRuns([id])).get(id) ?? [];
+    expect(runs.map((r) => [r.plugin, r.state, r.attempts])).toEqual([
+      ['first', 'succeeded', 1],
+      ['second', 'failed', 1],
+    ]);
+    expect(runs[0]?.outputs).toEqual([{ path: '/o/m' }]);
+    expect((await l.get(id))?.state).toBe('fetched');
+    await l.close();
+  });
+
   it('recovers claims of a gone owner, keeps a live one', async () => {
     const l = await open();
     const { ready } = await l.observe('s', [entry('a', 1, T0 - 3_600_000), entry('b', 1, T0 - 3_600_000)], opts(T0));
@@ -424,6 +449,57 @@ describe.each(LEDGER_BACKENDS)('ledger contract, removed upstream: $name', (back
     );
     expect(pruned.files).toBeGreaterThanOrEqual(1);
     expect(await l.files({ source: 's', state: 'gone' })).toEqual([]);
+    await l.close();
+  });
+});
+
+describe.each(LEDGER_BACKENDS)('ledger contract, deleted upstream (WIS2 deletion): $name', (backend) => {
+  closeLedgersAfterEach();
+
+  it('versions up to the deletion are gone with who said so and when; in flight waits; unknown and repeats change nothing', async () => {
+    const opened = await backend.open();
+    const l = opened.ledger;
+    if (!hasRemovedUpstream(l)) throw new Error('backend does not record removals');
+    l.setOutbox([{ sink: 'ce', kinds: ['gone'], sources: null }]);
+    const old = T0 - 3_600_000;
+    await l.observe('s', [entry('a.bufr', 10, old), entry('b.bufr', 10, old)], opts(T0));
+    const { ready } = await l.observe('s', [entry('a.bufr', 10, old), entry('b.bufr', 10, old)], opts(T0 + 1000));
+    const claimed = await l.claimForFetch(
+      ready.map((r) => r.id),
+      'me',
+      T0 + 60_000,
+      T0 + 1000,
+    );
+    const a = claimed.find((r) => r.path === 'a.bufr');
+    if (!a) throw new Error('a.bufr not claimed');
+    await l.markFetched([{ id: a.id, localPath: '/landing/s/a.bufr', done: true }], 'me', T0 + 1000);
+    const by = 'WIS2 notification 1234';
+    // b.bufr is being fetched: the deletion waits for it.
+    const busy = await l.recordDeletion('s', { path: 'b.bufr', atMs: T0 + 1500, by }, { nowMs: T0 + 2000 });
+    expect(busy).toMatchObject({ gone: [], known: true, busy: true });
+    const r = await l.recordDeletion('s', { path: 'a.bufr', atMs: T0 + 1500, by }, { nowMs: T0 + 2000 });
+    expect(r.busy).toBe(false);
+    expect(r.gone.map((g) => [g.path, g.state, g.goneMs, g.goneBy, g.localPath])).toEqual([
+      ['a.bufr', 'gone', T0 + 1500, by, '/landing/s/a.bufr'],
+    ]);
+    // Again (a replay), and for a path never seen: nothing.
+    expect(await l.recordDeletion('s', { path: 'a.bufr', atMs: T0 + 1500, by }, { nowMs: T0 + 3000 })).toMatchObject({
+      gone: [],
+      known: true,
+    });
+    expect(await l.recordDeletion('s', { path: 'zz.bufr', atMs: T0, by }, { nowMs: T0 + 3000 })).toEqual({
+      gone: [],
+      known: false,
+      busy: false,
+    });
+    // A version announced after the deletion is a new file: not gone.
+    await l.observe('s', [entry('a.bufr', 11, T0 + 5000)], opts(T0 + 6000));
+    await l.recordDeletion('s', { path: 'a.bufr', atMs: T0 + 1500, by }, { nowMs: T0 + 7000 });
+    expect((await l.history('s', 'a.bufr')).map((f) => f.state).sort()).toEqual(['gone', 'seen']);
+    const events = await l.pendingEvents('ce', 10);
+    expect(events.map((e) => [e.kind, e.fact.path, e.fact.localPath, e.fact.goneBy])).toEqual([
+      ['gone', 'a.bufr', '/landing/s/a.bufr', by],
+    ]);
     await l.close();
   });
 });

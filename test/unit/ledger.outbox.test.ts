@@ -1,6 +1,8 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Ledger, Observation } from '../../src/ledger/ledger.js';
+import { buildCloudEvent } from '../../src/events/cloudevents.js';
+import { productEvent } from '../../src/lateness/events.js';
+import type { Ledger, Observation, OutboxEvent } from '../../src/ledger/ledger.js';
 import { closeLedgersAfterEach, LEDGER_BACKENDS } from '../helpers/ledger-backends.js';
 
 const T0 = Date.UTC(2026, 10, 23, 12);
@@ -121,5 +123,72 @@ describe.each(LEDGER_BACKENDS)('ledger outbox: $name', (backend) => {
     expect(lost).toHaveLength(1);
     expect(await l.pendingEvents('mq', 10)).toEqual([]);
     await l.close();
+  });
+  it('writes a late / on-time event of a product to each sink that wants it, with no file', async () => {
+    const l = await newLedger();
+    l.setOutbox([
+      { sink: 'alerts', kinds: ['late', 'on-time'], sources: null },
+      { sink: 'files', kinds: ['fetched'], sources: null },
+      { sink: 'other', kinds: ['late'], sources: ['elsewhere'] },
+    ]);
+    const { kind, fact } = productEvent({
+      source: 's',
+      product: 'ARPAR',
+      state: 'late',
+      status: {
+        source: 's',
+        product: 'ARPAR',
+        state: 'late',
+        everyMs: 300_000,
+        graceMs: 120_000,
+        newestMtimeMs: T0 - 600_000,
+        arrivedMs: T0 - 590_000,
+        lateAtMs: T0 - 170_000,
+      },
+    });
+    await l.emitProductEvent(kind, 's', fact, T0);
+    await l.emitProductEvent('on-time', 's', { ...fact, product: { ...fact.product!, arrivedMs: T0 + 5 } }, T0 + 10);
+    const pending = await l.pendingEvents('alerts', 10);
+    expect(pending.map((e) => [e.kind, e.source, e.fileId, e.fact.path, e.atMs])).toEqual([
+      ['late', 's', 0, 'ARPAR', T0],
+      ['on-time', 's', 0, 'ARPAR', T0 + 10],
+    ]);
+    expect(pending[0]?.fact.product).toEqual({
+      product: 'ARPAR',
+      everyMs: 300_000,
+      graceMs: 120_000,
+      newestMtimeMs: T0 - 600_000,
+      arrivedMs: T0 - 590_000,
+      lateAtMs: T0 - 170_000,
+    });
+    expect(pending[0]?.id).not.toBe(pending[1]?.id);
+    expect(await l.pendingEvents('files', 10)).toEqual([]);
+    expect(await l.pendingEvents('other', 10)).toEqual([]);
+
+    const ce = buildCloudEvent(pending[0] as OutboxEvent, 'demo');
+    expect(ce).toMatchObject({
+      type: 'org.poller.product.late',
+      source: '/poller/demo/s',
+      subject: 'ARPAR',
+      severity: 'warning',
+      data: {
+        product: 'ARPAR',
+        state: 'late',
+        every: 300,
+        grace: 120,
+        title: 's: ARPAR is late (nothing within 420 s)',
+      },
+    });
+    expect(buildCloudEvent(pending[1] as OutboxEvent, 'demo')).toMatchObject({
+      type: 'org.poller.product.on-time',
+      severity: 'info',
+    });
+  });
+
+  it('writes no product event when no sink wants it', async () => {
+    const l = await newLedger();
+    l.setOutbox([{ sink: 'files', kinds: ['fetched'], sources: null }]);
+    await l.emitProductEvent('late', 's', { path: 'ARPAR', sizeBytes: 0, mtimeMs: 0 }, T0);
+    expect((await l.outboxStats()).find((s) => s.sink === 'files')?.pending).toBe(0);
   });
 });

@@ -181,5 +181,18 @@ describe.skipIf(!pgAvailable)('postgres ledger', () => {
       'late',
       'young',
     ]);
+    // Absences are fenced the same way: the stale lister's complete listing counts nothing.
+    await b.observe('s', [e('idle')], o(T0 + 62_500, { owner: 'B', epoch: 2 }));
+    const coverage = { present: new Set<string>(), covers: () => true };
+    await expect(
+      a.recordAbsences('s', coverage, { nowMs: T0 + 63_000, goneAfter: 1, lister: { owner: 'A', epoch: 1 } }),
+    ).rejects.toMatchObject({ code: 'POLLER_LEDGER_LISTER_LOST' });
+    expect((await a.history('s', 'idle')).map((f) => f.state)).toEqual(['seen']);
+    const fenced = await b.recordAbsences('s', coverage, {
+      nowMs: T0 + 64_000,
+      goneAfter: 1,
+      lister: { owner: 'B', epoch: 2 },
+    });
+    expect(fenced.gone.map((g) => g.path)).toEqual(['idle']);
   });
 });

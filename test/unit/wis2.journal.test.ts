@@ -1,7 +1,9 @@
 import { appendFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Journal, type JournalEntry } from '../../src/sources/wis2/journal.js';
+import { Wis2State } from '../../src/sources/wis2/state.js';
 import { makeTmpDir, type TmpDir } from '../helpers/tmp-dir.js';
 
 const HOUR = 3_600_000;
@@ -73,5 +75,51 @@ describe('WIS2 journal', () => {
     expect(ids).toHaveLength(600);
     expect(ids).toEqual([...ids].sort((a, b) => a - b));
     await reopened.journal.close();
+  });
+});
+
+describe('WIS2 deletions in the state', () => {
+  const log = pino({ level: 'silent' });
+  const del = (path: string, mtimeMs: number, id = `del-${path}-${mtimeMs}`) =>
+    ({ t: 'x', at: Date.now(), id, path, mtimeMs }) as const;
+
+  it('a deletion drops the pending version it follows, keeps a newer one, and waits until recorded', () => {
+    const s = new Wis2State(24 * HOUR, log);
+    const now = Date.now();
+    s.apply(entry(1, now - 2000));
+    s.apply(entry(2, now));
+    s.apply(del('c/f1.bufr', now - 1000));
+    s.apply(del('c/f2.bufr', now - 1000));
+    expect([...s.pending.keys()]).toEqual(['c/f2.bufr']);
+    expect([...s.deletions.keys()].sort()).toEqual(['c/f1.bufr', 'c/f2.bufr']);
+    // The same message again (another broker) is a duplicate; an older deletion changes nothing.
+    expect(s.isDuplicate(del('c/f1.bufr', now - 1000))).toBe(true);
+    s.apply(del('c/f1.bufr', now - 5000, 'older'));
+    expect(s.deletions.get('c/f1.bufr')?.mtimeMs).toBe(now - 1000);
+    // Recorded: it leaves; a record of another time does not remove it.
+    s.apply({ t: 'y', at: now, path: 'c/f1.bufr', mtimeMs: now - 5000 });
+    expect(s.deletions.has('c/f1.bufr')).toBe(true);
+    s.apply({ t: 'y', at: now, path: 'c/f1.bufr', mtimeMs: now - 1000 });
+    expect(s.deletions.has('c/f1.bufr')).toBe(false);
+  });
+
+  it('replays deletions from the journal until their record line', async () => {
+    const tmp = await makeTmpDir('poller-journal-');
+    try {
+      const file = path.join(tmp.path, 'wis2', 'src.jsonl');
+      const now = Date.now();
+      const { journal } = Journal.open(file, 24 * HOUR, now);
+      await journal.append(del('c/a.bufr', now));
+      await journal.append(del('c/b.bufr', now));
+      await journal.append({ t: 'y', at: now, path: 'c/a.bufr', mtimeMs: now });
+      await journal.close();
+      const again = Journal.open(file, 24 * HOUR, now);
+      const s = new Wis2State(24 * HOUR, log);
+      for (const l of again.lines) s.apply(l);
+      expect([...s.deletions.keys()]).toEqual(['c/b.bufr']);
+      await again.journal.close();
+    } finally {
+      await tmp.remove();
+    }
   });
 });

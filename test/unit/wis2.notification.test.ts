@@ -61,9 +61,10 @@ describe('WIS2 notification parsing', () => {
     ['not a Feature', msg({ type: 'FeatureCollection' }), '"type" is not "Feature"'],
     ['no data_id', msg({ properties: { data_id: '' } }), 'no "properties.data_id"'],
     ['a bad pubtime', msg({ properties: { pubtime: 'yesterday' } }), 'pubtime'],
-    ['only a deletion link', msg({ links: [{ href: 'http://h/x', rel: 'deletion' }] }), 'rels: deletion'],
+    ['only a describedby link', msg({ links: [{ href: 'http://h/x', rel: 'describedby' }] }), 'rels: describedby'],
+    ['a deletion link that is not a URL', msg({ links: [{ href: 'not a url', rel: 'deletion' }] }), 'not a URL'],
     ['an ftp link', msg({ links: [{ href: 'ftp://h/x', rel: 'canonical' }] }), 'not http or https'],
-    ['a query string', msg({ links: [{ href: 'http://h/x?a=1', rel: 'canonical' }] }), 'query string'],
+    ['credentials in the link', msg({ links: [{ href: 'http://u:p@h/x', rel: 'canonical' }] }), 'credentials'],
     ['a negative length', msg({ links: [{ href: 'http://h/x', rel: 'canonical', length: -1 }] }), 'length'],
     ['an unknown method', msg({ properties: { integrity: { method: 'md5', value: 'x' } } }), 'not supported'],
     [
@@ -75,5 +76,26 @@ describe('WIS2 notification parsing', () => {
     const p = parseNotification(payload);
     expect(p.ok).toBe(false);
     expect(p.ok ? '' : p.reason).toContain(reason);
+  });
+
+  it('takes a link with a query string: it is sent with the request', () => {
+    const p = parseNotification(msg({ links: [{ href: 'https://h/get?id=7&sig=a%2Fb', rel: 'canonical' }] }));
+    expect(p.ok).toBe(true);
+    if (p.ok) expect(p.notification.href).toBe('https://h/get?id=7&sig=a%2Fb');
+  });
+
+  it('takes a deletion link: the data_id and pubtime, whatever else the message links', () => {
+    const p = parseNotification(
+      msg({
+        links: [
+          { href: 'sftp://h/x.bufr', rel: 'deletion' },
+          { href: 'http://h/x.bufr', rel: 'canonical', type: 'application/bufr', length: 3 },
+        ],
+      }),
+    );
+    expect(p.ok).toBe(true);
+    if (!p.ok) return;
+    expect(p.notification).toMatchObject({ rel: 'deletion', href: 'sftp://h/x.bufr' });
+    expect(p.notification.integrity).toBeUndefined();
   });
 });

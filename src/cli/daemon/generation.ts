@@ -3,15 +3,18 @@
  * next generation; the old one is closed once the cycles that started with it have ended, so a
  * cycle never sees a mix.
  */
+
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import type { Config, SourceConfig } from '../../config/load.js';
 import type { CycleDeps, CycleEvents } from '../../engine/cycle.js';
+import { volumeGatherer } from '../../engine/volume-gather.js';
 import { wantsIntegrity } from '../../events/outbox.js';
 import type { PluginRunner, RunnerObserver } from '../../plugins/runner.js';
 import { loadSourceKinds } from '../../sources/index.js';
 import type { Source } from '../../sources/source.js';
 import type { App } from '../app.js';
+import { gathersVolumes } from '../app.js';
 
 /** Sources and plugins built from one config. */
 export interface Generation {
@@ -73,6 +76,12 @@ export async function openGeneration(
       events,
       // A sink that announces landed files wants their SHA-512 (WNM `integrity`).
       ...(wantsIntegrity(config) && { hashLanded: true }),
+      ...(gathersVolumes(config) && {
+        gatherVolume: volumeGatherer(config.landing, (name) => {
+          const src = config.sources.find((s) => s.name === name);
+          return src && gen.source(src);
+        }),
+      }),
     },
     close() {
       closing ??= (async () => {

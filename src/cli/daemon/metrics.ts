@@ -62,17 +62,39 @@ export async function startTelemetry(app: App): Promise<DaemonTelemetry> {
   };
 }
 
-/** Seeded from the ledger (a restart keeps what it knew), evaluated on a clock, into `poller_product_late`. */
+/**
+ * Seeded from the ledger (a restart keeps what it knew), evaluated on a clock, into
+ * `poller_product_late` and the `late` / `on-time` events. On a shared ledger each instance
+ * fetches only its share, so the newest versions are read again before each evaluation.
+ */
 async function startDaemonLateness(app: App, metrics: Metrics): Promise<LatenessWatch> {
-  const { startLatenessWatch, SEED_VERSIONS } = await import('../../lateness/watch.js');
-  const watch = startLatenessWatch({
+  const { startLatenessWatch, SEED_VERSIONS, REFRESH_VERSIONS } = await import('../../lateness/watch.js');
+  const { productEvent } = await import('../../lateness/events.js');
+  const watch: LatenessWatch = startLatenessWatch({
     sources: app.config.sources,
     startedAtMs: Date.now(),
     log: app.log,
     onEvaluated: (products) => {
       for (const p of products) metrics.productLate(p.source, p.product, p.state === 'late');
     },
+    onTransition: (t) => {
+      const { kind, fact } = productEvent(t);
+      app.ledger
+        .emitProductEvent(kind, t.source, fact, Date.now())
+        .catch((err: Error) =>
+          app.log.error(
+            { event: 'lateness.event_failed', source: t.source, product: t.product, err: err.message },
+            `${t.source}: the ${kind} event of ${t.product} was not written: ${err.message}`,
+          ),
+        );
+    },
+    ...(hasInstanceRegistry(app.ledger) && {
+      refresh: async (sources) => {
+        for (const source of sources) watch.seed(await app.ledger.files({ source, limit: REFRESH_VERSIONS }));
+      },
+    }),
   });
+
   for (const s of app.config.sources)
     if (s.expect) watch.seed(await app.ledger.files({ source: s.name, limit: SEED_VERSIONS }));
   return watch;

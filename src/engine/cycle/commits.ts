@@ -11,9 +11,10 @@ import type {
   Ledger,
   PluginRunRecord,
   PluginRunStart,
+  PluginRunSuccess,
   ProcessingResult,
 } from '../../ledger/ledger.js';
-import { GroupCommit } from '../group-commit.js';
+import { GROUP_COMMIT_DEFAULTS, GroupCommit } from '../group-commit.js';
 
 export class LedgerCommits {
   /** Resolves true when the claim was lost. */
@@ -21,6 +22,7 @@ export class LedgerCommits {
   readonly claimProcess: GroupCommit<number, FileRecord | undefined>;
   readonly runs: GroupCommit<number, PluginRunRecord[]>;
   readonly running: GroupCommit<PluginRunStart, number>;
+  readonly succeeded: GroupCommit<PluginRunSuccess, void>;
   readonly finish: GroupCommit<ProcessingResult, FileState | 'claim-lost'>;
 
   /**
@@ -28,7 +30,11 @@ export class LedgerCommits {
    * `direct`: every item is written at once, alone (a command processing a few files).
    */
   constructor(ledger: Ledger, owner: string, now: () => number, claimLeaseMs: number, direct = false) {
-    const opts = direct ? { maxDelayMs: 0, maxItems: 1 } : undefined;
+    const opts = direct
+      ? { maxDelayMs: 0, maxItems: 1 }
+      : ledger.commitDelayMs !== undefined
+        ? { ...GROUP_COMMIT_DEFAULTS, maxDelayMs: ledger.commitDelayMs }
+        : undefined;
     this.fetched = new GroupCommit(async (items) => {
       const lost = new Set(await ledger.markFetched(items, owner, now()));
       return items.map((i) => lost.has(i.id));
@@ -44,6 +50,10 @@ export class LedgerCommits {
       return ids.map((id) => runs.get(id) ?? []);
     }, opts);
     this.running = new GroupCommit((starts) => ledger.markPluginRunning(starts, now()), opts);
+    this.succeeded = new GroupCommit(async (runs) => {
+      await ledger.markPluginSucceeded(runs, owner, now());
+      return runs.map(() => undefined);
+    }, opts);
     this.finish = new GroupCommit((results) => ledger.finishProcessing(results, owner, now()), opts);
   }
 
@@ -53,6 +63,7 @@ export class LedgerCommits {
     this.claimProcess.flush();
     this.runs.flush();
     this.running.flush();
+    this.succeeded.flush();
     this.finish.flush();
   }
 }

@@ -94,7 +94,8 @@ export async function processClaimed(
     mtimeMs: rec.mtimeMs,
   };
   const outcomes: PluginOutcome[] = [];
-  for (const p of deps.runner.pluginsFor({ ...base, attempt: 1 })) {
+  const plugins = deps.runner.pluginsFor({ ...base, attempt: 1 });
+  for (const [i, p] of plugins.entries()) {
     if (onlyPlugin !== undefined && p.name !== onlyPlugin) continue;
     const plan = planRun(p.name, previous.get(p.name), p.maxAttempts, now());
     if (plan === 'skip') continue;
@@ -108,6 +109,10 @@ export async function processClaimed(
     outcomes.push(
       outcomeOf(p.name, out, attempt, p.maxAttempts, now(), { baseMs: deps.retryBaseMs, maxMs: deps.retryMaxMs }),
     );
+    // Another plugin runs next: this success is recorded first, so a poller (or host) that dies in
+    // the next one does not run this one again. The last success is written with the verdict.
+    if (out.ok && i < plugins.length - 1)
+      await commits.succeeded.add({ fileId: rec.id, plugin: p.name, durationMs: out.durationMs, outputs: out.outputs });
   }
   const state = await commits.finish.add({ id: rec.id, outcomes });
   reportProcessed(rec, state, src.name, summary, emit, log);

@@ -8,7 +8,7 @@ import type { FileRecord } from '../../ledger/ledger.js';
 import { sleep } from '../../transfer/retry.js';
 import type { CycleContext } from './context.js';
 import { type Listed, listOnce, walkFilter } from './listing.js';
-import { recordRemovals } from './removed.js';
+import { recordAnnouncedDeletions, recordRemovals } from './removed.js';
 
 /** This instance's lister lease on a shared ledger: its observations are fenced by the epoch. */
 export interface ListerLease {
@@ -48,6 +48,7 @@ export async function listAndSettle(ctx: CycleContext, lister?: ListerLease): Pr
     if (result.counts.settling === 0 || opts.dryRun) break;
   }
   // One count per cycle, from its last listing: settle rounds are not listings of their own.
-  if (last !== undefined) await recordRemovals(ctx, last);
+  if (last !== undefined) await recordRemovals(ctx, last, lister);
+  await recordAnnouncedDeletions(ctx);
   return ready;
 }

@@ -3,6 +3,7 @@ import type { LimitFunction } from 'p-limit';
 import type { Logger } from 'pino';
 import type { Ledger } from '../../ledger/ledger.js';
 import type { PluginRunner } from '../../plugins/runner.js';
+import type { GatherVolume } from '../volume-gather.js';
 import type { VolumeEvents, VolumeStageSummary } from '../volume-stage.js';
 
 export interface CycleSummary {
@@ -67,6 +68,8 @@ export interface CycleDeps {
   listerLeaseMs?: number;
   /** How long a claim on a file lasts unless renewed (renewed every third of it). @default LEASE_MS (context.ts) */
   claimLeaseMs?: number;
+  /** A landing root per host: a claimed volume's members fetched here when they landed elsewhere. */
+  gatherVolume?: GatherVolume;
 }
 
 export interface CycleOptions {

@@ -173,6 +173,13 @@ export const PG_MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX volume_runs_running ON volume_runs (volume_id) WHERE state = 'running';
    ALTER TABLE events ADD COLUMN volume_id bigint;`,
+  // Removed upstream by the upstream's own word (a WIS2 deletion): what said so.
+  `ALTER TABLE files ADD COLUMN gone_by text;`,
+  // A landing root per host: the instance whose landing holds a version's bytes (NULL: the shared
+  // root). Its landed-but-unprocessed rows are found by the sweep when that instance is gone.
+  `ALTER TABLE files ADD COLUMN landed_on text;
+   CREATE INDEX files_landed_on ON files (landed_on)
+     WHERE landed_on IS NOT NULL AND (state = 'fetched' OR (state = 'failed' AND stage = 'process'));`,
 ];
 
 /** Advisory lock key of the sweep: one instance sweeps at a time ("pollersw"). */

@@ -8,13 +8,22 @@
  * This class holds the pool, the outbox routes and the transactions; the SQL is one module per
  * transition in `sql/`, the decisions are the planners of `core/`.
  */
+import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import { errorCode, PermanentError } from '../../errors.js';
+import { PermanentError } from '../../errors.js';
 import type { InstanceRegistry, Ledger, SharedListing } from '../ledger.js';
 import { OutboxRouter } from '../outbox-routes.js';
 import type * as R from '../records.js';
-import type { AbsenceOptions, AbsenceResult, ListingCoverage, RemovedUpstream } from '../removed-upstream.js';
+import type {
+  AbsenceOptions,
+  AbsenceResult,
+  DeletionResult,
+  ListingCoverage,
+  RemovedUpstream,
+  UpstreamDeletion,
+} from '../removed-upstream.js';
 import { type FileRow, toRun } from '../rows.js';
+import { inDoubtAgain, isInDoubt } from './in-doubt.js';
 import { recordListing } from './listing.js';
 import { fetchedEvents, fetchFailedEvents, finishedEvents } from './outbox-events.js';
 import {
@@ -38,33 +47,16 @@ import { markFetched } from './sql/mark-fetched.js';
 import { markSuperseded } from './sql/mark-superseded.js';
 import type { PendingEvent } from './sql/outbox.js';
 import * as outbox from './sql/outbox.js';
-import { markPluginRunning, runsOf } from './sql/plugin-runs.js';
+import { markPluginRunning, markPluginSucceeded, runsOf } from './sql/plugin-runs.js';
 import { prune } from './sql/prune.js';
 import { fileById, history, queryFiles } from './sql/read-files.js';
-import { recordAbsences } from './sql/record-absences.js';
+import { recordAbsences, recordDeletion } from './sql/record-absences.js';
 import { recoverStale } from './sql/recover-stale.js';
 import { releaseFetch } from './sql/release-fetch.js';
 import { scheduleRetry } from './sql/schedule-retry.js';
 import { activity, liveFetches, recordPoll, stats, status } from './sql/status.js';
 
 export { describePgError } from './pool.js';
-
-/** A write whose commit went unanswered (the primary failed during it). */
-const IN_DOUBT = 'POLLER_LEDGER_CONNECTION_LOST';
-
-/**
- * Runs a write once more, on the new primary, when its commit went unanswered. Only for writes
- * guarded by their claim or idempotent: after a commit that did happen, the repeat changes
- * nothing (a guarded row reads as claim-lost, which the engine already handles).
- */
-async function inDoubtAgain<T>(write: () => Promise<T>): Promise<T> {
-  try {
-    return await write();
-  } catch (err) {
-    if (errorCode(err) !== IN_DOUBT) throw err;
-    return await write();
-  }
-}
 
 export interface PostgresLedgerOptions {
   /** `postgres://user@host:port/db` (or several hosts, libpq's forms), without a password. */
@@ -79,19 +71,29 @@ export interface PostgresLedgerOptions {
   readonly readonly?: boolean;
   /** Told about errors of idle connections (a restarted server); they are replaced on next use. */
   readonly onIdleError?: (err: Error) => void;
+  /**
+   * `landingMode: per-host`: this instance's id. Its landed files are recorded as on it, and it
+   * processes only files its own landing holds. Absent: one landing root shared by every instance.
+   */
+  readonly landedOn?: string;
   /** Told once per move to another host after a failover. */
   readonly onSwitch?: (s: LedgerSwitch) => void;
 }
 
 export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, RemovedUpstream {
+  /** Each commit is a round trip over the network: files landing within 12 ms share one. */
+  readonly commitDelayMs = 12;
   readonly #pool: LedgerPool;
   readonly #outbox = new OutboxRouter();
   readonly #displayUrl: string;
+  /** The instance whose landing this process writes (a root per host), or null (the shared root). */
+  readonly #landedOn: string | null;
   readonly volumes: PostgresVolumeLedger;
 
-  private constructor(pool: LedgerPool, displayUrl: string) {
+  private constructor(pool: LedgerPool, displayUrl: string, landedOn: string | null) {
     this.#pool = pool;
     this.#displayUrl = displayUrl;
+    this.#landedOn = landedOn;
     this.volumes = new PostgresVolumeLedger(pool, this.#outbox);
   }
 
@@ -106,7 +108,7 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
       if (err instanceof PermanentError) throw err;
       throw unreachable(opts.displayUrl, err);
     }
-    return new PostgresLedger(pool, opts.displayUrl);
+    return new PostgresLedger(pool, opts.displayUrl, opts.landedOn ?? null);
   }
 
   get displayUrl(): string {
@@ -140,7 +142,7 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
   }
 
   claimForFetch(ids: readonly number[], owner: string, leaseUntilMs: number, nowMs: number): Promise<R.FileRecord[]> {
-    return this.#claim(() => claimIds(this.#pool, ids, 'fetching', owner, leaseUntilMs, nowMs), {
+    return this.#claim(() => claimIds(this.#pool, ids, 'fetching', owner, leaseUntilMs, nowMs, this.#landedOn), {
       to: 'fetching',
       owner,
       leaseUntilMs,
@@ -163,7 +165,7 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
     try {
       return await run();
     } catch (err) {
-      if (errorCode(err) !== IN_DOUBT) throw err;
+      if (!isInDoubt(err)) throw err;
       return await claimedBy(this.#pool, c.to, c.owner, c.leaseUntilMs, c.nowMs, c.among);
     }
   }
@@ -176,7 +178,7 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
     if (items.length === 0) return [];
     return this.#claimedUpdate(
       items,
-      (c) => markFetched(c, items, owner, nowMs),
+      (c, rows) => markFetched(c, items, owner, nowMs, this.#landedOn, rows),
       (c, rows) => fetchedEvents(this.#outbox, c, items, rows),
       nowMs,
     );
@@ -186,7 +188,7 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
     if (items.length === 0) return [];
     return this.#claimedUpdate(
       items,
-      (c) => markFetchFailed(c, items, owner, nowMs),
+      (c, rows) => markFetchFailed(c, items, owner, nowMs, rows),
       async (_c, rows) => fetchFailedEvents(this.#outbox, items, rows),
       nowMs,
     );
@@ -194,17 +196,19 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
 
   /**
    * One UPDATE … RETURNING of claimed rows; with sinks configured, the events the updated rows
-   * give are written in the same transaction. Returns the ids whose claim was lost.
+   * give are written in the same transaction (whole rows come back for them; without sinks only
+   * the ids). Returns the ids whose claim was lost.
    */
   async #claimedUpdate(
     items: readonly { id: number }[],
-    update: (c: Q) => Promise<FileRow[]>,
+    update: (c: Q, rows: boolean) => Promise<Array<Pick<FileRow, 'id'>>>,
     eventsOf: (c: Q, rows: FileRow[]) => Promise<PendingEvent[]>,
     nowMs: number,
   ): Promise<R.ClaimLost> {
     const write = async (c: Q) => {
-      const rows = await update(c);
-      if (this.#outbox.enabled && rows.length > 0) await outbox.insertEvents(c, await eventsOf(c, rows), nowMs);
+      if (!this.#outbox.enabled) return await update(c, false);
+      const rows = (await update(c, true)) as FileRow[];
+      if (rows.length > 0) await outbox.insertEvents(c, await eventsOf(c, rows), nowMs);
       return rows;
     };
     const rows = await inDoubtAgain(() => (this.#outbox.enabled ? this.#tx(write) : write(this.#pool)));
@@ -225,13 +229,16 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
     nowMs: number,
     limit: number,
   ): Promise<R.FileRecord[]> {
-    return this.#claim(() => claimNewest(this.#pool, 'process', source ?? null, owner, leaseUntilMs, nowMs, limit), {
-      to: 'processing',
-      owner,
-      leaseUntilMs,
-      nowMs,
-      among: { source: source ?? null },
-    });
+    return this.#claim(
+      () => claimNewest(this.#pool, 'process', source ?? null, owner, leaseUntilMs, nowMs, limit, this.#landedOn),
+      {
+        to: 'processing',
+        owner,
+        leaseUntilMs,
+        nowMs,
+        among: { source: source ?? null },
+      },
+    );
   }
 
   claimIdsForProcessing(
@@ -240,7 +247,7 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
     leaseUntilMs: number,
     nowMs: number,
   ): Promise<R.FileRecord[]> {
-    return this.#claim(() => claimIds(this.#pool, ids, 'processing', owner, leaseUntilMs, nowMs), {
+    return this.#claim(() => claimIds(this.#pool, ids, 'processing', owner, leaseUntilMs, nowMs, this.#landedOn), {
       to: 'processing',
       owner,
       leaseUntilMs,
@@ -261,6 +268,11 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
   markPluginRunning(runs: readonly R.PluginRunStart[], nowMs: number): Promise<number[]> {
     // A repeat after an unanswered commit counts the attempt twice: at worst one attempt early to quarantine.
     return inDoubtAgain(() => markPluginRunning(this.#pool, runs, nowMs));
+  }
+
+  markPluginSucceeded(runs: readonly R.PluginRunSuccess[], owner: string, nowMs: number): Promise<void> {
+    // Idempotent: run again where its commit went unanswered.
+    return inDoubtAgain(() => markPluginSucceeded(this.#pool, runs, owner, nowMs));
   }
 
   async finishProcessing(
@@ -292,6 +304,10 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
 
   recordAbsences(source: string, coverage: ListingCoverage, opts: AbsenceOptions): Promise<AbsenceResult> {
     return this.#tx((c) => recordAbsences(c, this.#outbox, source, coverage, opts));
+  }
+
+  recordDeletion(source: string, deletion: UpstreamDeletion, opts: { nowMs: number }): Promise<DeletionResult> {
+    return this.#tx((c) => recordDeletion(c, this.#outbox, source, deletion, opts.nowMs));
   }
 
   forget(f: R.ForgetFilter): Promise<number> {
@@ -336,6 +352,19 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
 
   pruneSentEvents(beforeMs: number): Promise<number> {
     return outbox.pruneSentEvents(this.#pool, beforeMs);
+  }
+
+  async emitProductEvent(kind: R.ProductEventKind, source: string, fact: R.EventFact, nowMs: number): Promise<void> {
+    const sinks = this.#outbox.sinks(kind, source);
+    if (sinks.length === 0) return;
+    // One statement: every sink's row, or none.
+    const id = randomUUID();
+    const text = JSON.stringify(fact);
+    await outbox.insertEvents(
+      this.#pool,
+      sinks.map((sink) => ({ id, sink, kind, source, fileId: 0, fact: text })),
+      nowMs,
+    );
   }
 
   prune(
@@ -384,13 +413,16 @@ export class PostgresLedger implements Ledger, InstanceRegistry, SharedListing, 
     nowMs: number,
     limit: number,
   ): Promise<R.FileRecord[]> {
-    return this.#claim(() => claimNewest(this.#pool, 'fetch', source, owner, leaseUntilMs, nowMs, limit), {
-      to: 'fetching',
-      owner,
-      leaseUntilMs,
-      nowMs,
-      among: { source },
-    });
+    return this.#claim(
+      () => claimNewest(this.#pool, 'fetch', source, owner, leaseUntilMs, nowMs, limit, this.#landedOn),
+      {
+        to: 'fetching',
+        owner,
+        leaseUntilMs,
+        nowMs,
+        among: { source },
+      },
+    );
   }
 
   listers(): Promise<Array<{ source: string; owner: string; epoch: number; leaseUntilMs: number }>> {

@@ -24,10 +24,11 @@ import type {
   VolumeState,
 } from '../volume-ledger.js';
 import { toVolumeRun } from '../volume-rows.js';
+import { inDoubtAgain, isInDoubt } from './in-doubt.js';
 import { inTransaction, type LedgerPool, type Q } from './pool.js';
 import { insertEvents, type PendingEvent } from './sql/outbox.js';
-import { assignMembers, type ClosedVolume, closeDue } from './sql/volume-assign.js';
-import { claimVolumes } from './sql/volume-claim.js';
+import { assignMembers, type ClosedVolume, closeDue, quietVersions } from './sql/volume-assign.js';
+import { claimVolumes, volumesClaimedBy } from './sql/volume-claim.js';
 import { finishVolumes } from './sql/volume-finish.js';
 import { landedFiles } from './sql/volume-landed.js';
 import { pruneVolumes } from './sql/volume-prune.js';
@@ -90,8 +91,9 @@ export class PostgresVolumeLedger implements VolumeLedger {
     });
   }
 
-  closeDue(source: string, rules: CompletenessRules, nowMs: number): Promise<VolumeRecord[]> {
-    if (rules.completeAfterMs === undefined) return Promise.resolve([]);
+  async closeDue(source: string, rules: CompletenessRules, nowMs: number): Promise<VolumeRecord[]> {
+    // Every cycle and timer tick asks: the usual answer (nothing quiet) costs one read, no lock.
+    if ((await quietVersions(this.#pool, source, rules, nowMs)).length === 0) return [];
     return this.#tx(async (c) => {
       const closed = await closeDue(c, source, rules, nowMs);
       await this.#closedEvents(c, closed, nowMs);
@@ -109,7 +111,14 @@ export class PostgresVolumeLedger implements VolumeLedger {
     nowMs: number,
     limit: number,
   ): Promise<VolumeRecord[]> {
-    return recordsOf(this.#pool, await claimVolumes(this.#pool, source, owner, leaseUntilMs, nowMs, limit));
+    let rows: Awaited<ReturnType<typeof claimVolumes>>;
+    try {
+      rows = await claimVolumes(this.#pool, source, owner, leaseUntilMs, nowMs, limit);
+    } catch (err) {
+      if (!isInDoubt(err)) throw err;
+      rows = await volumesClaimedBy(this.#pool, source, owner, leaseUntilMs, nowMs);
+    }
+    return recordsOf(this.#pool, rows);
   }
 
   async volumeRuns(ids: readonly number[]): Promise<Map<number, VolumeRunRecord[]>> {
@@ -127,8 +136,13 @@ export class PostgresVolumeLedger implements VolumeLedger {
     nowMs: number,
   ): Promise<Array<VolumeState | 'claim-lost'>> {
     if (results.length === 0) return [];
+    // Guarded by the claim: a repeat after a commit that happened reads as claim-lost.
+    return inDoubtAgain(() => this.#finish(results, owner, nowMs));
+  }
+
+  #finish(results: readonly VolumeResult[], owner: string, nowMs: number): Promise<Array<VolumeState | 'claim-lost'>> {
     return this.#tx(async (c) => {
-      const finished = await finishVolumes(c, results, owner, nowMs);
+      const finished = await finishVolumes(c, results, owner, nowMs, this.#outbox.enabled);
       if (this.#outbox.enabled) {
         const events = finished.flatMap(({ row, members, result, verdict, counted }) =>
           volumeOutcomeEvents(volumeRowFact(row, members), verdict.state, result.outcomes, counted).flatMap((e) =>

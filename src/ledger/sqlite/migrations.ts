@@ -183,4 +183,6 @@ export const MIGRATIONS: readonly string[] = [
   // Removed upstream: complete listings in a row that missed the path, and when it was found gone.
   `ALTER TABLE files ADD COLUMN missed_listings INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE files ADD COLUMN gone_ms INTEGER;`,
+  // Removed upstream by the upstream's own word (a WIS2 deletion): what said so.
+  `ALTER TABLE files ADD COLUMN gone_by TEXT;`,
 ];

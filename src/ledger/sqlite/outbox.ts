@@ -15,6 +15,7 @@ import type {
   OutboxRoute,
   OutboxStats,
   PluginOutcome,
+  ProductEventKind,
   VolumeEventKind,
 } from '../records.js';
 import { type FileRow, type RunRow, toOutboxEvent } from '../rows.js';
@@ -62,6 +63,17 @@ export class SqliteOutbox implements EventOutbox {
     const id = randomUUID();
     for (const sink of sinks)
       this.#s.volumeEventInsert.run({ id, sink, kind, source, volumeId, at: nowMs, fact: text });
+  }
+
+  /** A product went late or is on time again: no file goes with it (file_id 0). */
+  async emitProductEvent(kind: ProductEventKind, source: string, fact: EventFact, nowMs: number): Promise<void> {
+    const sinks = this.#router.sinks(kind, source);
+    if (sinks.length === 0) return;
+    const text = JSON.stringify(fact);
+    const id = randomUUID();
+    this.#db.transaction(() => {
+      for (const sink of sinks) this.#s.eventInsert.run({ id, sink, kind, source, fileId: 0, at: nowMs, fact: text });
+    })();
   }
 
   /** Events of one file's processing outcome (inside its savepoint: a lost claim writes none). */

@@ -14,6 +14,7 @@ import type { Ledger } from '../ledger.js';
 import type {
   ActivitySlot,
   ClaimLost,
+  EventFact,
   FetchedItem,
   FetchFailedItem,
   FileQuery,
@@ -30,15 +31,25 @@ import type {
   PluginOutcome,
   PluginRunRecord,
   PluginRunStart,
+  PluginRunSuccess,
   ProcessingResult,
+  ProductEventKind,
   PruneResult,
   PruneRules,
   RetryFilter,
   SourceStatus,
 } from '../records.js';
-import type { AbsenceOptions, AbsenceResult, ListingCoverage, RemovedUpstream } from '../removed-upstream.js';
+import {
+  type AbsenceOptions,
+  type AbsenceResult,
+  type DeletionResult,
+  goneFact,
+  type ListingCoverage,
+  type RemovedUpstream,
+  type UpstreamDeletion,
+} from '../removed-upstream.js';
 import { type FileRow, SUPERSEDED_MESSAGE, sourceStatuses, toRecord, toRun } from '../rows.js';
-import { recordAbsences } from './absences.js';
+import { SqliteAbsences } from './absences.js';
 import { openDatabase } from './database.js';
 import { QuietCache, recordListing } from './listing.js';
 import { SqliteOutbox } from './outbox.js';
@@ -60,6 +71,7 @@ export class SqliteLedger implements Ledger, RemovedUpstream {
   readonly #quiet: QuietCache;
   /** Outbox routes and rows; no routes means no event is written. */
   readonly #outbox: SqliteOutbox;
+  readonly #absences: SqliteAbsences;
   /** Dynamic queries (`files`), prepared once per shape. */
   readonly #byShape = new Map<string, Stmt<[Record<string, unknown>], FileRow>>();
 
@@ -68,6 +80,9 @@ export class SqliteLedger implements Ledger, RemovedUpstream {
     this.#s = prepareStatements(this.#db);
     this.#quiet = new QuietCache(this.#db);
     this.#outbox = new SqliteOutbox(this.#db, this.#s);
+    this.#absences = new SqliteAbsences(this.#db, (row, nowMs) => {
+      if (this.#outbox.enabled) this.#outbox.emit('gone', row, goneFact(row), nowMs);
+    });
     // Volume transitions write their events on this connection, in their own transactions.
     this.volumes = new SqliteVolumeLedger(this.#db, (kind, source, volumeId, fact, nowMs) =>
       this.#outbox.emitVolume(kind, source, volumeId, fact, nowMs),
@@ -230,6 +245,21 @@ export class SqliteLedger implements Ledger, RemovedUpstream {
     return attempts;
   }
 
+  async markPluginSucceeded(runs: readonly PluginRunSuccess[], owner: string, nowMs: number): Promise<void> {
+    const s = this.#s;
+    this.#db.transaction(() => {
+      for (const r of runs)
+        s.runSucceeded.run({
+          id: r.fileId,
+          plugin: r.plugin,
+          owner,
+          now: nowMs,
+          duration: Math.round(r.durationMs),
+          outputs: JSON.stringify(r.outputs),
+        });
+    })();
+  }
+
   async finishProcessing(
     results: readonly ProcessingResult[],
     owner: string,
@@ -291,12 +321,14 @@ export class SqliteLedger implements Ledger, RemovedUpstream {
   }
 
   async recordAbsences(source: string, coverage: ListingCoverage, opts: AbsenceOptions): Promise<AbsenceResult> {
-    const result = recordAbsences(this.#db, source, coverage, opts, (row) => {
-      if (this.#outbox.enabled) this.#outbox.emit('gone', row, { localPath: row.local_path }, opts.nowMs);
-    });
+    const result = this.#absences.recordAbsences(source, coverage, opts);
     // A version listed again must be looked at by the next listing.
     if (result.back > 0) this.#quiet.clear();
     return result;
+  }
+
+  async recordDeletion(source: string, deletion: UpstreamDeletion, opts: { nowMs: number }): Promise<DeletionResult> {
+    return this.#absences.recordDeletion(source, deletion, opts.nowMs);
   }
 
   async forget(f: ForgetFilter): Promise<number> {
@@ -371,6 +403,10 @@ export class SqliteLedger implements Ledger, RemovedUpstream {
 
   pruneSentEvents(beforeMs: number): Promise<number> {
     return this.#outbox.pruneSentEvents(beforeMs);
+  }
+
+  emitProductEvent(kind: ProductEventKind, source: string, fact: EventFact, nowMs: number): Promise<void> {
+    return this.#outbox.emitProductEvent(kind, source, fact, nowMs);
   }
 
   async prune(

@@ -129,6 +129,13 @@ function processStatements(db: Database.Database) {
          next_retry_ms = @retry, outputs = @outputs, updated_ms = @now, attempts = attempts - @uncounted
        WHERE file_id = @id AND plugin = @plugin`,
     ),
+    runSucceeded: prep(
+      db,
+      `UPDATE plugin_runs SET state = 'succeeded', error_code = NULL, last_error = NULL, duration_ms = @duration,
+         next_retry_ms = NULL, outputs = @outputs, updated_ms = @now
+       WHERE file_id = @id AND plugin = @plugin AND state = 'running'
+         AND EXISTS (SELECT 1 FROM files WHERE id = @id AND state = 'processing' AND claimed_by IS @owner)`,
+    ),
     processed: prep(
       db,
       `UPDATE files SET state = @state, stage = @stage, error_code = @code, last_error = @error, next_retry_ms = @retry,

@@ -22,7 +22,7 @@ import {
   isLocalError,
 } from './errors.js';
 import { createHostBudget, type HostBudget, type HostLease } from './host-budget.js';
-import { connectControlOverTunnel, passiveThroughProxy, passiveToControlHost } from './passive.js';
+import { connectControlOverTunnel, passiveThroughProxy, passiveToControlHost, withOpenAhead } from './passive.js';
 
 /** Pool settings beyond the common source options. */
 export interface FtpPoolSettings {
@@ -53,6 +53,11 @@ export interface PooledClient {
   lastUsedMs: number;
   releaseHost: () => void;
   idleTimer: NodeJS.Timeout | undefined;
+  /**
+   * The data connection for the next transfer, being opened ahead (openDataConnectionAhead):
+   * awaited before the client runs another command. Never rejects.
+   */
+  ahead?: Promise<void> | undefined;
 }
 
 const DEFAULTS = {
@@ -260,6 +265,10 @@ export class FtpClientPool {
   async #isHealthy(pc: PooledClient): Promise<boolean> {
     if (pc.idleTimer !== undefined) clearTimeout(pc.idleTimer);
     pc.idleTimer = undefined;
+    if (pc.ahead !== undefined) {
+      await pc.ahead;
+      pc.ahead = undefined;
+    }
     if (pc.client.closed) return false;
     if (Date.now() - pc.lastUsedMs < this.#settings.noopAfterIdleMs) return true;
     try {
@@ -352,7 +361,9 @@ export class FtpClientPool {
       // Anonymous servers ask for an e-mail address as password; some refuse an empty one.
       const anonymous = o.user === 'anonymous' || o.user === 'ftp';
       await client.login(o.user, o.password ?? (anonymous ? 'anonymous@' : ''));
-      client.prepareTransfer = proxy === undefined ? passiveToControlHost() : passiveThroughProxy(proxy, o);
+      client.prepareTransfer = withOpenAhead(
+        proxy === undefined ? passiveToControlHost() : passiveThroughProxy(proxy, o),
+      );
       const features = await client.features();
       // RFC 3659 7.8: announcing MLST means MLSD is there too.
       const mlsd = features.has('MLST');

@@ -1,18 +1,19 @@
 /**
  * The FTP/FTPS `Source`: a client pool (client-pool.ts), MLSD/LIST listings (list.ts) and
- * downloads with REST resume, with every error classified at this boundary (errors.ts).
+ * downloads with REST resume over poller's own RETR (retrieve.ts), with every error classified at
+ * this boundary (errors.ts).
  */
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { FTPError } from 'basic-ftp';
 import type { Logger } from 'pino';
 import { ConfigError, PermanentError } from '../../errors.js';
-import { ForwardingWritable } from '../forwarding-writable.js';
 import type { DownloadOptions, Listing, ListOptions, RemoteEntry, Source, SourceConnectOptions } from '../source.js';
 import { FtpClientPool, type FtpPoolSettings, type PooledClient } from './client-pool.js';
-import { markLocalError } from './errors.js';
 import { listDirectory } from './list.js';
 import { assertTimeZone, parseMlsd, parseMlsdTime } from './list-parse.js';
+import { openDataConnectionAhead } from './passive.js';
+import { retrieve } from './retrieve.js';
 
 export { createHostBudget, type HostBudget } from './host-budget.js';
 
@@ -67,16 +68,11 @@ export function createFtpSource(opts: FtpSourceOptions): Source {
       const abs = toRemote(remotePath);
       const offset = Math.max(0, Math.floor(dlOpts.offsetBytes));
       await pool.use('download', remotePath, dlOpts.signal, async (pc) => {
-        const sink = new ForwardingWritable(to, dlOpts.onBytes);
-        try {
-          await pc.client.downloadTo(sink, abs, offset);
-        } catch (err) {
-          if (sink.destinationError !== undefined) throw markLocalError(sink.destinationError);
-          throw err;
-        } finally {
-          sink.detach();
-        }
-        if (sink.destinationError !== undefined) throw markLocalError(sink.destinationError);
+        const { client } = pc;
+        await client.prepareTransfer(client.ftp);
+        await retrieve(client.ftp, { path: abs, offsetBytes: offset, to, onBytes: dlOpts.onBytes });
+        // The next file's data connection opens while this one is being landed.
+        pc.ahead = openDataConnectionAhead(client).catch(() => undefined);
       });
     },
 

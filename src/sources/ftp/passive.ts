@@ -1,16 +1,17 @@
 /**
  * How basic-ftp opens passive data connections for the pool: EPSV, else PASV, with the first mode
- * that works kept per connection. Direct: to the control connection's host. Through a proxy: a
+ * that works kept per connection, and optionally one opened ahead for the next transfer. Direct: to the control connection's host. Through a proxy: a
  * tunnel of its own to the source's host for every data connection, TLS over it as basic-ftp
  * does directly (same options, same session, so servers that require session reuse accept it).
  */
 import type { Socket } from 'node:net';
 import { TLSSocket, connect as tlsConnect } from 'node:tls';
-import { type Client, enterPassiveModeIPv6, type FTPContext, type FTPResponse, type TransferStrategy } from 'basic-ftp';
+import type { Client, FTPContext, FTPResponse, TransferStrategy } from 'basic-ftp';
 import { connectForPassiveTransfer, parseEpsvResponse, parsePasvResponse } from 'basic-ftp/dist/transfer.js';
 import type { ProxySettings } from '../proxy/proxy-settings.js';
 import { openTunnel } from '../proxy/source-proxy.js';
 import type { SourceConnectOptions } from '../source.js';
+import { epsvPort, pasvPort } from './retrieve.js';
 
 /** Tries EPSV, then PASV on the same connection; remembers which one worked. */
 function firstWorkingMode(epsv: TransferStrategy, pasv: TransferStrategy): TransferStrategy {
@@ -37,15 +38,72 @@ function firstWorkingMode(epsv: TransferStrategy, pasv: TransferStrategy): Trans
  * basic-ftp refuses by default (it would fail such servers instead).
  */
 export function passiveToControlHost(): TransferStrategy {
-  const pasv: TransferStrategy = async (ftp) => {
-    const res = await ftp.request('PASV');
-    const { port } = parsePasvResponse(res.message);
-    const host = ftp.socket.remoteAddress?.replace(/^::ffff:/i, '');
-    if (host === undefined) throw new Error('control connection lost before the data connection opened');
-    await connectForPassiveTransfer(host, port, ftp);
-    return res;
+  const via =
+    (command: 'EPSV' | 'PASV'): TransferStrategy =>
+    async (ftp) => {
+      const res = await ftp.request(command);
+      const port = passivePort(command, res.message);
+      const host = ftp.socket.remoteAddress?.replace(/^::ffff:/i, '');
+      if (host === undefined) throw new Error('control connection lost before the data connection opened');
+      await connectForPassiveTransfer(host, port, ftp);
+      return res;
+    };
+  return firstWorkingMode(via('EPSV'), via('PASV'));
+}
+
+/** The port of an EPSV/PASV reply: read cheaply, with basic-ftp's parsers for unusual shapes. */
+function passivePort(command: 'EPSV' | 'PASV', message: string): number {
+  const port =
+    command === 'EPSV'
+      ? (epsvPort(message) ?? parseEpsvResponse(message))
+      : (pasvPort(message) ?? parsePasvResponse(message).port);
+  if (!port) throw new Error(`Can't parse ${command} response: ${message}`);
+  return port;
+}
+
+/**
+ * A data connection opened ahead stays usable this long; an older one is closed and a new one
+ * opened (servers time out an unused passive port, vsftpd after accept_timeout, 60 s).
+ */
+const OPENED_AHEAD_MAX_AGE_MS = 5000;
+
+interface OpenedAhead {
+  readonly socket: Socket;
+  readonly reply: FTPResponse;
+  readonly atMs: number;
+}
+
+const openedAhead = new WeakMap<FTPContext, OpenedAhead>();
+
+/**
+ * Lets a strategy's data connection be opened before it is needed (openDataConnectionAhead): the
+ * next transfer of the control connection takes it instead of a PASV/EPSV round trip and a
+ * connect of its own, so a file's transfer starts as soon as the previous one ended.
+ */
+export function withOpenAhead(strategy: TransferStrategy): TransferStrategy {
+  return async (ftp) => {
+    const ahead = openedAhead.get(ftp);
+    if (ahead !== undefined) {
+      openedAhead.delete(ftp);
+      // Usable unless the server has closed it meanwhile (or it is old enough for that to come).
+      const { socket } = ahead;
+      const open = !socket.destroyed && !socket.readableEnded && socket.readable;
+      if (ftp.dataSocket === socket && open && Date.now() - ahead.atMs < OPENED_AHEAD_MAX_AGE_MS) return ahead.reply;
+      ftp.dataSocket = undefined;
+    }
+    return await strategy(ftp);
   };
-  return firstWorkingMode(enterPassiveModeIPv6, pasv);
+}
+
+/**
+ * Opens the data connection for the next transfer now (the strategy must be wrapped with
+ * withOpenAhead). The caller awaits the promise before the next command on this client.
+ */
+export async function openDataConnectionAhead(client: Client): Promise<void> {
+  const ftp = client.ftp;
+  const reply = await client.prepareTransfer(ftp);
+  const socket = ftp.dataSocket;
+  if (socket !== undefined) openedAhead.set(ftp, { socket, reply, atMs: Date.now() });
 }
 
 /** Passive mode through a proxy: each data connection is a tunnel to the source's host and the announced port. */
@@ -57,8 +115,7 @@ export function passiveThroughProxy(
     (command: 'EPSV' | 'PASV'): TransferStrategy =>
     async (ftp) => {
       const res = await ftp.request(command);
-      const port = command === 'EPSV' ? parseEpsvResponse(res.message) : parsePasvResponse(res.message).port;
-      if (!port) throw new Error(`Can't parse ${command} response: ${res.message}`);
+      const port = passivePort(command, res.message);
       const raw = await openTunnel(opts, proxy, opts.host, port);
       attachDataSocket(ftp, raw);
       return res;

@@ -97,7 +97,7 @@ export function createHttpSource(opts: SourceConnectOptions): HttpSource {
     stats: ctx.stats,
     list: (dir, listOpts) => listIndex(ctx, dir, listOpts),
     download: (remotePath, to, dl) => download(ctx, remotePath, to, dl),
-    stat: (remotePath, statOpts) => headFile(ctx, remotePath.replace(/^\/+/, ''), statOpts.signal),
+    stat: (remotePath, statOpts) => headFile(ctx, remotePath.replace(/^\/+/, ''), statOpts.signal, statOpts.urlQuery),
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
@@ -123,6 +123,18 @@ interface HttpContext {
 
 function errorContext(ctx: HttpContext, operation: HttpOperation, path?: string): HttpErrorContext {
   return { source: ctx.opts.name, operation, area: 'HTTP', ...(path !== undefined && { path }) };
+}
+
+/** A query string as a URL carries it (`?a=1`, percent-encoded), or '' when there is none. */
+function queryOf(ctx: HttpContext, urlQuery: string | undefined): string {
+  if (urlQuery === undefined || urlQuery === '' || urlQuery === '?') return '';
+  if (!/^\?[\x21-\x7e]*$/.test(urlQuery) || urlQuery.includes('#')) {
+    throw new PermanentError(
+      'POLLER_HTTP_PATH_INVALID',
+      `source ${JSON.stringify(ctx.opts.name)}: query ${JSON.stringify(urlQuery)} is not a percent-encoded URL query`,
+    );
+  }
+  return urlQuery;
 }
 
 function urlPathOf(ctx: HttpContext, rel: string, dir: boolean): string {
@@ -160,11 +172,16 @@ async function send(
 }
 
 /** HEAD one file: its exact size and Last-Modified; undefined when it is gone. */
-async function headFile(ctx: HttpContext, rel: string, signal: AbortSignal): Promise<RemoteEntry | undefined> {
+async function headFile(
+  ctx: HttpContext,
+  rel: string,
+  signal: AbortSignal,
+  urlQuery?: string,
+): Promise<RemoteEntry | undefined> {
   ctx.stats.heads++;
   const checkedMs = Date.now();
   const c = errorContext(ctx, 'head', rel);
-  const reply = await send(ctx, 'HEAD', urlPathOf(ctx, rel, false), {}, signal, c);
+  const reply = await send(ctx, 'HEAD', urlPathOf(ctx, rel, false) + queryOf(ctx, urlQuery), {}, signal, c);
   await discard(reply);
   if (reply.statusCode === 404 || reply.statusCode === 410) return undefined;
   if (reply.statusCode !== 200) throw statusError(reply.statusCode, c, header(reply, 'retry-after'));
@@ -386,7 +403,7 @@ async function download(ctx: HttpContext, remotePath: string, to: Writable, dl: 
   ctx.stats.gets++;
   const rel = remotePath.replace(/^\/+/, '');
   const c = errorContext(ctx, 'download', rel);
-  const urlPath = urlPathOf(ctx, rel, false);
+  const urlPath = urlPathOf(ctx, rel, false) + queryOf(ctx, dl.urlQuery);
   const offset = Math.max(0, Math.floor(dl.offsetBytes));
   const headers = await resumeHeaders(ctx, rel, offset, dl, c);
   if (ctx.auth !== undefined) headers['authorization'] = ctx.auth;

@@ -33,7 +33,24 @@ export interface JournalDone {
   readonly mtimeMs: number;
 }
 
-export type JournalLine = JournalEntry | JournalDone;
+/** A notification with a `deletion` link: the data at `path` announced up to `mtimeMs` (its pubtime) was removed. */
+export interface JournalDeletion {
+  readonly t: 'x';
+  readonly at: number;
+  readonly id: string;
+  readonly path: string;
+  readonly mtimeMs: number;
+}
+
+/** The deletion of `path` at `mtimeMs` was recorded in the ledger: it is not handed out again. */
+export interface JournalDeletionDone {
+  readonly t: 'y';
+  readonly at: number;
+  readonly path: string;
+  readonly mtimeMs: number;
+}
+
+export type JournalLine = JournalEntry | JournalDone | JournalDeletion | JournalDeletionDone;
 
 export class Journal {
   readonly #file: string;
@@ -139,6 +156,8 @@ export class Journal {
   }
 }
 
+const LINE_TYPES: readonly string[] = ['n', 'd', 'x', 'y'];
+
 function readLines(file: string): JournalLine[] {
   let text: string;
   try {
@@ -153,7 +172,7 @@ function readLines(file: string): JournalLine[] {
     try {
       const l = JSON.parse(raw) as JournalLine;
       // A line cut by a crash mid-write is the only kind that fails here: it was never acknowledged.
-      if ((l.t === 'n' || l.t === 'd') && typeof l.path === 'string' && typeof l.at === 'number') out.push(l);
+      if (LINE_TYPES.includes(l.t) && typeof l.path === 'string' && typeof l.at === 'number') out.push(l);
     } catch {
       // see above
     }

@@ -63,8 +63,8 @@ function addFile(out: Map<string, RemoteEntry[]>, dirs: Set<string>, p: string, 
 /** A HEAD for the size of a notification without `length`; false when it failed (tried again next poll). */
 async function headSize(deps: ListingDeps, p: string, pend: Pending, listOpts: ListOptions): Promise<boolean> {
   try {
-    const { source, rel } = deps.origins.for(pend.entry.href);
-    const st = await source.stat?.(rel, listOpts);
+    const { source, rel, query } = deps.origins.for(pend.entry.href);
+    const st = await source.stat?.(rel, query === '' ? listOpts : { ...listOpts, urlQuery: query });
     if (st === undefined) throw new Error('404 not found');
     pend.headSize = st.sizeBytes;
     return true;

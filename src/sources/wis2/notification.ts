@@ -25,8 +25,11 @@ export interface Notification {
   readonly path: string;
   readonly pubtimeMs: number;
   readonly href: string;
-  /** `canonical`, or `update` for a changed version of data announced before. */
-  readonly rel: 'canonical' | 'update';
+  /**
+   * `canonical`, `update` for a changed version of data announced before, or `deletion`: the
+   * data announced under `data_id` was removed (then `length` and `integrity` are not used).
+   */
+  readonly rel: 'canonical' | 'update' | 'deletion';
   readonly length?: number;
   readonly integrity?: Integrity;
 }
@@ -46,6 +49,38 @@ function decodeDigest(value: string, bytes: number): Buffer | undefined {
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(value)) return undefined;
   const buf = Buffer.from(value, 'base64');
   return buf.length === bytes ? buf : undefined;
+}
+
+/** The link relations of the data a message announces (the standard: exactly one of them). */
+const DATA_RELS = ['canonical', 'update', 'deletion'];
+
+/** Schemes the standard allows in a link (REQ links D). */
+const LINK_SCHEMES = ['http:', 'https:', 'ftp:', 'sftp:'];
+/** Schemes a link is fetched by (through the HTTP source). */
+const FETCH_SCHEMES = ['http:', 'https:'];
+
+/** The link's URL, or why it cannot be used; a deletion's link is only named, never fetched. */
+function checkHref(href: unknown, fetched: boolean): URL | string {
+  let url: URL;
+  try {
+    url = new URL(String(href));
+  } catch {
+    return `link href ${JSON.stringify(href)} is not a URL`;
+  }
+  if (!LINK_SCHEMES.includes(url.protocol))
+    return `link href scheme "${url.protocol.slice(0, -1)}" is not http, https, ftp or sftp`;
+  if (fetched && !FETCH_SCHEMES.includes(url.protocol))
+    return `link href scheme "${url.protocol.slice(0, -1)}" is not http or https`;
+  if (url.username !== '' || url.password !== '')
+    return 'link href carries credentials; poller never takes credentials from a notification';
+  // A query (a signed or API URL) is sent as it is with the HTTP(S) request.
+  try {
+    if (/%2f/i.test(url.pathname)) throw new Error('encoded slash');
+    decodeURIComponent(url.pathname);
+  } catch {
+    return 'link href has an encoded slash or a malformed escape in its path';
+  }
+  return url;
 }
 
 export function parseNotification(payload: Buffer): Parsed {
@@ -72,30 +107,19 @@ export function parseNotification(payload: Buffer): Parsed {
   if (!Number.isFinite(pubtimeMs)) return fail('"properties.pubtime" is not an RFC 3339 time');
   const links = doc['links'];
   if (!Array.isArray(links)) return fail('no "links"');
-  const usable = links.filter(
-    (l): l is Record<string, unknown> => isObject(l) && (l['rel'] === 'canonical' || l['rel'] === 'update'),
-  );
+  const usable = links.filter((l): l is Record<string, unknown> => isObject(l) && DATA_RELS.includes(String(l['rel'])));
   if (usable.length === 0) {
     const rels = links.map((l) => (isObject(l) ? String(l['rel']) : '?')).join(', ');
-    return fail(`no link with rel "canonical" or "update" (rels: ${rels || 'none'})`);
+    return fail(`no link with rel "canonical", "update" or "deletion" (rels: ${rels || 'none'})`);
   }
-  const link = usable[0] as Record<string, unknown>;
-  const href = link['href'];
-  let url: URL;
-  try {
-    url = new URL(String(href));
-  } catch {
-    return fail(`link href ${JSON.stringify(href)} is not a URL`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    return fail(`link href scheme "${url.protocol.slice(0, -1)}" is not http or https`);
-  if (url.search !== '') return fail('link href has a query string, which poller does not fetch');
-  try {
-    if (/%2f/i.test(url.pathname)) throw new Error('encoded slash');
-    decodeURIComponent(url.pathname);
-  } catch {
-    return fail('link href has an encoded slash or a malformed escape in its path');
-  }
+  // A deletion says the data is gone, whatever else the message links.
+  const link = usable.find((l) => l['rel'] === 'deletion') ?? (usable[0] as Record<string, unknown>);
+  const checked = checkHref(link['href'], link['rel'] !== 'deletion');
+  if (typeof checked === 'string') return fail(checked);
+  const url = checked;
+  // What a deletion needs is which data: its length and integrity, if given, describe what was removed.
+  if (link['rel'] === 'deletion')
+    return { ok: true, notification: { id, dataId, path, pubtimeMs, href: url.href, rel: 'deletion' } };
   const length = link['length'];
   if (length !== undefined && !(typeof length === 'number' && Number.isSafeInteger(length) && length >= 0))
     return fail('link "length" is not a non-negative integer');
@@ -119,7 +143,7 @@ export function parseNotification(payload: Buffer): Parsed {
       path,
       pubtimeMs,
       href: url.href,
-      rel: link['rel'] as 'canonical' | 'update',
+      rel: link['rel'] as Notification['rel'],
       ...(length !== undefined && { length: length as number }),
       ...(integrity && { integrity }),
     },

@@ -16,8 +16,8 @@ export class DownloadOrigins {
     this.#opts = opts;
   }
 
-  /** The source that fetches `href`, and the path to ask it for. */
-  for(href: string): { source: Source; rel: string } {
+  /** The source that fetches `href`, the path to ask it for, and the link's query ('' when none). */
+  for(href: string): { source: Source; rel: string; query: string } {
     const url = new URL(href);
     let source = this.#open.get(url.origin);
     if (source) this.#open.delete(url.origin);
@@ -39,7 +39,7 @@ export class DownloadOrigins {
       }
     }
     this.#open.set(url.origin, source);
-    return { source, rel: decodeURIComponent(url.pathname).replace(/^\/+/, '') };
+    return { source, rel: decodeURIComponent(url.pathname).replace(/^\/+/, ''), query: url.search };
   }
 
   async close(): Promise<void> {

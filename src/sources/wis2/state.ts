@@ -2,10 +2,15 @@
  * What a WIS2 source knows of the notifications it took: the pending set (one version per data
  * path, the newest) and, for the keep window, the message ids and (path, digest) pairs already
  * taken, so that a re-delivery, a re-publication or the same notification from another broker
- * is recognised. Journal replay and live messages go through the same `apply`.
+ * is recognised. Deletions (`deletion` links) wait here until the engine has recorded them; a
+ * deletion drops a pending notification it makes moot. Journal replay and live messages go
+ * through the same `apply`.
  */
 import type { Logger } from 'pino';
-import type { JournalEntry, JournalLine } from './journal.js';
+import type { JournalDeletion, JournalEntry, JournalLine } from './journal.js';
+
+/** A line a message brings: a notification of data, or of its deletion. */
+export type Taken = JournalEntry | JournalDeletion;
 
 /** Pending notifications held at most: past this the oldest is dropped, with a warning. */
 const MAX_PENDING = 100_000;
@@ -22,6 +27,8 @@ function contentKey(e: Pick<JournalEntry, 'path' | 'method' | 'digest'>): string
 
 export class Wis2State {
   readonly pending = new Map<string, Pending>();
+  /** Deletions not yet recorded by the ledger, the newest per path. */
+  readonly deletions = new Map<string, JournalDeletion>();
   readonly #seenIds = new Map<string, number>();
   readonly #seenContent = new Map<string, number>();
   readonly #keepMs: number;
@@ -33,7 +40,8 @@ export class Wis2State {
   }
 
   /** Already taken: the same message id, the same content of the path, or the same version pending. */
-  isDuplicate(e: JournalEntry): boolean {
+  isDuplicate(e: Taken): boolean {
+    if (e.t === 'x') return this.#seenIds.has(e.id) || this.deletions.get(e.path)?.mtimeMs === e.mtimeMs;
     const key = contentKey(e);
     return (
       this.#seenIds.has(e.id) ||
@@ -44,6 +52,10 @@ export class Wis2State {
 
   /** Applies one journal line (replay and live messages alike). */
   apply(line: JournalLine): void {
+    if (line.t === 'x' || line.t === 'y') {
+      this.#applyDeletion(line);
+      return;
+    }
     if (line.t === 'd') {
       const p = this.pending.get(line.path);
       if (p && p.entry.mtimeMs === line.mtimeMs) this.pending.delete(line.path);
@@ -68,9 +80,26 @@ export class Wis2State {
     }
   }
 
+  #applyDeletion(line: JournalLine & { t: 'x' | 'y' }): void {
+    const current = this.deletions.get(line.path);
+    if (line.t === 'y') {
+      if (current && current.mtimeMs === line.mtimeMs) this.deletions.delete(line.path);
+      return;
+    }
+    this.#seenIds.set(line.id, line.at);
+    // The file announced before the deletion is not fetched any more; one announced after it is.
+    const p = this.pending.get(line.path);
+    if (p && p.entry.mtimeMs <= line.mtimeMs) this.pending.delete(line.path);
+    if (!current || current.mtimeMs < line.mtimeMs) this.deletions.set(line.path, line);
+  }
+
   /** Undoes `apply` of a notification that could not be made durable: its re-delivery is taken. */
-  forget(e: JournalEntry): void {
+  forget(e: Taken): void {
     this.#seenIds.delete(e.id);
+    if (e.t === 'x') {
+      if (this.deletions.get(e.path) === e) this.deletions.delete(e.path);
+      return;
+    }
     const key = contentKey(e);
     if (key) this.#seenContent.delete(key);
     if (this.pending.get(e.path)?.entry === e) this.pending.delete(e.path);
@@ -83,6 +112,14 @@ export class Wis2State {
         if (nowMs - at < this.#keepMs) break; // insertion order is arrival order
         m.delete(k);
       }
+    }
+    for (const [p, d] of this.deletions) {
+      if (nowMs - d.at < this.#keepMs) continue;
+      this.deletions.delete(p);
+      this.#log.warn(
+        { event: 'wis2.deletion_expired', path: p },
+        `deletion of ${p} expired after the keep window before the ledger could record it`,
+      );
     }
     for (const [p, { entry }] of this.pending) {
       if (nowMs - entry.at < this.#keepMs) continue;

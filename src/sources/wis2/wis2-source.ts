@@ -17,6 +17,7 @@ import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { ChangedError, errorCode, PermanentError, TransientError } from '../../errors.js';
 import type {
+  AnnouncedDeletion,
   DownloadOptions,
   Integrity,
   Listing,
@@ -28,11 +29,11 @@ import type {
   Wis2Settings,
 } from '../source.js';
 import { type BrokerLink, linkBroker } from './broker-link.js';
-import { Journal, type JournalEntry } from './journal.js';
+import { Journal } from './journal.js';
 import { buildTree } from './listing.js';
 import { parseNotification } from './notification.js';
 import { DownloadOrigins } from './origins.js';
-import { Wis2State } from './state.js';
+import { type Taken, Wis2State } from './state.js';
 
 /**
  * Journals in use in this process, with the close of their holder. A reload opens the new source
@@ -51,12 +52,7 @@ export function brokerUrls(opts: SourceConnectOptions): string[] {
 }
 
 /** The journal entry of a notification as it arrived, or undefined (with a log line) when unusable. */
-function entryOf(
-  topic: string,
-  payload: Buffer,
-  broker: string,
-  log: SourceConnectOptions['log'],
-): JournalEntry | undefined {
+function entryOf(topic: string, payload: Buffer, broker: string, log: SourceConnectOptions['log']): Taken | undefined {
   const parsed = parseNotification(payload);
   if (!parsed.ok) {
     log.warn(
@@ -66,6 +62,7 @@ function entryOf(
     return undefined;
   }
   const n = parsed.notification;
+  if (n.rel === 'deletion') return { t: 'x', at: Date.now(), id: n.id, path: n.path, mtimeMs: n.pubtimeMs };
   return {
     t: 'n',
     at: Date.now(),
@@ -202,6 +199,13 @@ async function downloadNotified(
 ): Promise<void> {
   await sub.start();
   const p = sub.state.pending.get(remotePath);
+  const deleted = sub.state.deletions.get(remotePath);
+  if (!p && deleted && (dl.expect === undefined || dl.expect.mtimeMs <= deleted.mtimeMs)) {
+    throw new ChangedError(
+      'POLLER_WIS2_DELETED',
+      `wis2 source "${name}": ${remotePath}: a deletion notification arrived before the fetch; it is not fetched`,
+    );
+  }
   if (!p) {
     throw new PermanentError(
       'POLLER_WIS2_NOT_PENDING',
@@ -214,9 +218,9 @@ async function downloadNotified(
       `wis2 source "${name}": ${remotePath}: a newer notification replaced this version; the newer one is fetched`,
     );
   }
-  const { source, rel } = sub.origins.for(p.entry.href);
+  const { source, rel, query } = sub.origins.for(p.entry.href);
   try {
-    await source.download(rel, to, dl);
+    await source.download(rel, to, query === '' ? dl : { ...dl, urlQuery: query });
   } catch (err) {
     // The announced length is not what the server sends: retried with backoff, then quarantined.
     if (errorCode(err) === 'POLLER_HTTP_CHANGED' && dl.offsetBytes === 0) {
@@ -264,6 +268,22 @@ export function createWis2Source(opts: SourceConnectOptions): Source {
       sub.listeners.add(l);
       signal.addEventListener('abort', () => sub.listeners.delete(l), { once: true });
       await sub.start();
+    },
+
+    deletions: () =>
+      [...sub.state.deletions.values()].map((d) => ({
+        path: d.path,
+        atMs: d.mtimeMs,
+        by: `WIS2 notification ${d.id}`,
+      })),
+
+    async deletionsRecorded(done: readonly AnnouncedDeletion[]): Promise<void> {
+      const at = Date.now();
+      for (const d of done) {
+        const line = { t: 'y', at, path: d.path, mtimeMs: d.atMs } as const;
+        sub.state.apply(line);
+        await sub.journal?.append(line);
+      }
     },
 
     close: () => sub.close(),

@@ -10,7 +10,26 @@ import { inOrder } from './read-files.js';
 
 export type ClaimTo = 'fetching' | 'processing';
 
-/** Claim the given ids that are due for `to`, in the order asked; rows another claimer holds are skipped. */
+/**
+ * Where the bytes are (`landed_on`: the instance whose landing root holds a version's partial or
+ * landed file with a landing root per host; NULL, the shared root). Processing reads the landed
+ * bytes, so it is claimed only where they are. A fetch resumes its partial, so it goes back to the
+ * instance holding one while that instance lives; a fetch claim records the claimer as the holder.
+ */
+const landedHereSql = (self: string): string => `landed_on IS NOT DISTINCT FROM ${self}::text`;
+const fetchableHereSql = (self: string): string =>
+  `(landed_on IS NULL OR ${landedHereSql(self)} OR NOT EXISTS (SELECT 1 FROM instances i WHERE i.id = files.landed_on))`;
+
+function claimSql(to: ClaimTo, self: string): { where: string; set: string } {
+  return to === 'fetching'
+    ? { where: fetchableHereSql(self), set: `, landed_on = ${self}::text` }
+    : { where: landedHereSql(self), set: '' };
+}
+
+/**
+ * Claim the given ids that are due for `to`, in the order asked; rows another claimer holds are
+ * skipped, and so are rows whose bytes another live instance's landing holds.
+ */
 export async function claimIds(
   c: Q,
   ids: readonly number[],
@@ -18,14 +37,16 @@ export async function claimIds(
   owner: string,
   leaseUntilMs: number,
   nowMs: number,
+  landedOn: string | null,
 ): Promise<FileRecord[]> {
   if (ids.length === 0) return [];
   const due = to === 'fetching' ? fetchDueSql('$4') : processDueSql('$4');
+  const here = claimSql(to, '$6');
   const r = await c.query<FileRow>(
-    `WITH c AS (SELECT id FROM files WHERE id = ANY($1::bigint[]) AND ${due} FOR UPDATE SKIP LOCKED)
-     UPDATE files f SET state = $5, claimed_by = $2, lease_until_ms = $3, updated_ms = $4
+    `WITH c AS (SELECT id FROM files WHERE id = ANY($1::bigint[]) AND ${due} AND ${here.where} FOR UPDATE SKIP LOCKED)
+     UPDATE files f SET state = $5, claimed_by = $2, lease_until_ms = $3, updated_ms = $4${here.set}
      FROM c WHERE f.id = c.id RETURNING f.*`,
-    [ids, owner, leaseUntilMs, nowMs, to],
+    [ids, owner, leaseUntilMs, nowMs, to, landedOn],
   );
   return inOrder(ids, r.rows);
 }
@@ -42,16 +63,19 @@ export async function claimNewest(
   leaseUntilMs: number,
   nowMs: number,
   limit: number,
+  landedOn: string | null,
 ): Promise<FileRecord[]> {
   const due =
     which === 'process'
       ? `($1::text IS NULL OR source = $1) AND ${processDueSql('$4')}`
       : `source = $1 AND ((state = 'seen' AND ready_ms IS NOT NULL) OR (state = 'failed' AND stage = 'fetch' AND next_retry_ms <= $4))`;
+  const to: ClaimTo = which === 'process' ? 'processing' : 'fetching';
+  const here = claimSql(to, '$7');
   const r = await c.query<FileRow>(
-    `WITH c AS (SELECT id FROM files WHERE ${due} ORDER BY mtime_ms DESC LIMIT $5 FOR UPDATE SKIP LOCKED)
-     UPDATE files f SET state = $6, claimed_by = $2, lease_until_ms = $3, updated_ms = $4
+    `WITH c AS (SELECT id FROM files WHERE ${due} AND ${here.where} ORDER BY mtime_ms DESC LIMIT $5 FOR UPDATE SKIP LOCKED)
+     UPDATE files f SET state = $6, claimed_by = $2, lease_until_ms = $3, updated_ms = $4${here.set}
      FROM c WHERE f.id = c.id RETURNING f.*`,
-    [source, owner, leaseUntilMs, nowMs, limit, which === 'process' ? 'processing' : 'fetching'],
+    [source, owner, leaseUntilMs, nowMs, limit, to, landedOn],
   );
   return r.rows.sort((a, b) => b.mtime_ms - a.mtime_ms || a.id - b.id).map(toRecord);
 }

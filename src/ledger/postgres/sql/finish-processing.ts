@@ -3,11 +3,12 @@
  * are locked, their runs' ends written, each file's verdict (`core/verdict.ts`) taken from all
  * its runs and written. Files whose claim was lost are not written at all.
  */
-import { type ProcessingVerdict, processingVerdict, runEndValues } from '../../core/verdict.js';
+import { type ProcessingVerdict, processingVerdict } from '../../core/verdict.js';
 import type { ProcessingResult } from '../../records.js';
 import type { FileRow, RunRow } from '../../rows.js';
 import type { Q } from '../pool.js';
 import { runsOf } from './plugin-runs.js';
+import { RUN_ENDS_UNNEST, runEndArrays } from './run-ends.js';
 
 export interface FinishedFile {
   readonly result: ProcessingResult;
@@ -54,26 +55,14 @@ async function lockHeld(c: Q, ids: readonly number[], owner: string): Promise<Se
 }
 
 async function endRuns(c: Q, mine: readonly ProcessingResult[], nowMs: number): Promise<void> {
-  const ends = mine.flatMap((r) => r.outcomes.map((o) => ({ id: r.id, plugin: o.plugin, ...runEndValues(o, nowMs) })));
-  if (ends.length === 0) return;
+  const ends = runEndArrays(mine, nowMs);
+  if (!ends) return;
   await c.query(
     `UPDATE plugin_runs p SET state = u.state, error_code = u.code, last_error = u.error, duration_ms = u.duration,
        next_retry_ms = u.retry, outputs = u.outputs::jsonb, updated_ms = $1, attempts = p.attempts - u.uncounted
-     FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[],
-       $9::text[], $10::int[]) AS u(id, plugin, state, code, error, duration, retry, outputs, uncounted)
+     FROM ${RUN_ENDS_UNNEST}
      WHERE p.file_id = u.id AND p.plugin = u.plugin`,
-    [
-      nowMs,
-      ends.map((e) => e.id),
-      ends.map((e) => e.plugin),
-      ends.map((e) => e.state),
-      ends.map((e) => e.code),
-      ends.map((e) => e.error),
-      ends.map((e) => e.duration),
-      ends.map((e) => e.retry),
-      ends.map((e) => e.outputs),
-      ends.map((e) => e.uncounted),
-    ],
+    [nowMs, ...ends],
   );
 }
 

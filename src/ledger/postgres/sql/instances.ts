@@ -1,12 +1,14 @@
 /**
  * The instance registry of a shared ledger: heartbeats, the sweep of instances that stopped
  * beating (their claims given back, their lister leases ended, their started runs crashed
- * attempts), the list of instances, and a clean leave.
+ * attempts, what they landed in a landing root of their own due for fetching again), the list
+ * of instances, and a clean leave.
  */
 import type { InstanceRecord, SweepResult } from '../../records.js';
 import { SWEEP_LOCK_KEY } from '../migrations.js';
 import type { Q } from '../pool.js';
 import { markCrashedRuns } from './recover-stale.js';
+import { refetchOrphaned } from './refetch-orphaned.js';
 import { giveBackVolumes } from './volume-recover.js';
 
 export async function heartbeat(
@@ -68,15 +70,27 @@ export async function sweepDead(c: Q, nowMs: number, leaseMs: number): Promise<S
       nowMs - leaseMs,
     ])
   ).rows;
-  if (dead.length === 0) return { swept: true, dead: [], fetches: 0, processing: 0 };
-  const owners = dead.map((d) => d.owner);
-  const { fetches, processing } = await giveBack(c, owners, nowMs);
-  // Their volume claims too: the versions they were running run again on another host.
-  const volumes = await giveBackVolumes(c, owners, nowMs);
-  await c.query('UPDATE listers SET lease_until_ms = 0 WHERE owner = ANY($1::text[])', [owners]);
-  // Runs the dead instance had started count as attempts (as after a local crash).
-  await markCrashedRuns(c, nowMs);
-  return { swept: true, dead: dead.map((d) => d.id).sort(), fetches, processing, volumes };
+  let given = { fetches: 0, processing: 0 };
+  let volumes = 0;
+  if (dead.length > 0) {
+    const owners = dead.map((d) => d.owner);
+    given = await giveBack(c, owners, nowMs);
+    // Their volume claims too: the versions they were running run again on another host.
+    volumes = await giveBackVolumes(c, owners, nowMs);
+    await c.query('UPDATE listers SET lease_until_ms = 0 WHERE owner = ANY($1::text[])', [owners]);
+    // Runs the dead instance had started count as attempts (as after a local crash).
+    await markCrashedRuns(c, nowMs);
+  }
+  // Every round, not only when one died now: an instance that left cleanly, or a retried version
+  // of one gone earlier, has landed work no live landing holds.
+  const refetch = await refetchOrphaned(c, nowMs);
+  return {
+    swept: true,
+    dead: dead.map((d) => d.id).sort(),
+    ...given,
+    ...(dead.length > 0 && { volumes }),
+    ...(refetch > 0 && { refetch }),
+  };
 }
 
 export async function instances(c: Q): Promise<InstanceRecord[]> {

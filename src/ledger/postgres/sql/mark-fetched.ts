@@ -1,23 +1,32 @@
-/** Landed files: fetched (or processed at once when no plugin matches), only where this owner holds the claim. */
+/**
+ * Landed files: fetched (or processed at once when no plugin matches), only where this owner holds
+ * the claim; `landedOn` is the instance whose landing holds them (NULL: the shared root).
+ */
 import type { FetchedItem } from '../../records.js';
 import type { FileRow } from '../../rows.js';
 import type { Q } from '../pool.js';
 
+/**
+ * `rows`: whole rows back (the outbox builds events from them); otherwise only the ids, which is
+ * all a commit without sinks needs (a landed batch's one round trip stays small).
+ */
 export async function markFetched(
   c: Q,
   items: readonly FetchedItem[],
   owner: string,
   nowMs: number,
-): Promise<FileRow[]> {
-  const r = await c.query<FileRow>(
+  landedOn: string | null,
+  rows = true,
+): Promise<Array<Pick<FileRow, 'id'>>> {
+  const r = await c.query<Pick<FileRow, 'id'>>(
     `UPDATE files f SET state = CASE WHEN u.done THEN 'processed' ELSE 'fetched' END, stage = NULL,
        local_path = u.local_path, fetched_ms = $2, done_ms = CASE WHEN u.done THEN $2 ELSE f.done_ms END,
        claimed_by = NULL, lease_until_ms = NULL, error_code = NULL, last_error = NULL, next_retry_ms = NULL,
-       fetch_attempts = f.fetch_attempts + 1, updated_ms = $2
+       fetch_attempts = f.fetch_attempts + 1, updated_ms = $2, landed_on = $6
      FROM unnest($3::bigint[], $4::text[], $5::boolean[]) AS u(id, local_path, done)
      WHERE f.id = u.id AND f.claimed_by = $1 AND f.state = 'fetching'
-     RETURNING f.*`,
-    [owner, nowMs, items.map((i) => i.id), items.map((i) => i.localPath), items.map((i) => !!i.done)],
+     RETURNING ${rows ? 'f.*' : 'f.id'}`,
+    [owner, nowMs, items.map((i) => i.id), items.map((i) => i.localPath), items.map((i) => !!i.done), landedOn],
   );
   return r.rows;
 }

@@ -303,14 +303,15 @@ export async function assessVersions(
 export async function closeDue(c: Q, source: string, rules: CompletenessRules, nowMs: number): Promise<ClosedVolume[]> {
   if (rules.completeAfterMs === undefined) return [];
   await lockVolumeStage(c, source);
+  return assessVersions(c, await quietVersions(c, source, rules, nowMs), rules, nowMs);
+}
+
+/** Collecting versions of a source whose quiet time has passed (a read: the stage asks first, without the lock). */
+export async function quietVersions(c: Q, source: string, rules: CompletenessRules, nowMs: number): Promise<number[]> {
+  if (rules.completeAfterMs === undefined) return [];
   const r = await c.query<{ id: number }>(
     `SELECT id FROM volumes WHERE source = $1 AND state = 'collecting' AND last_member_ms <= $2 ORDER BY id`,
     [source, nowMs - rules.completeAfterMs],
   );
-  return assessVersions(
-    c,
-    r.rows.map((x) => x.id),
-    rules,
-    nowMs,
-  );
+  return r.rows.map((x) => x.id);
 }

@@ -27,3 +27,22 @@ export async function claimVolumes(
   );
   return r.rows.sort((a, b) => b.last_member_ms - a.last_member_ms || a.id - b.id);
 }
+
+/**
+ * The versions a claim took, when its commit went unanswered in a failover: a claim's rows carry
+ * its owner, lease end and time, so they are found again on the new primary (else they would
+ * stay claimed, by a live owner, until its restart).
+ */
+export async function volumesClaimedBy(
+  c: Q,
+  source: string,
+  owner: string,
+  leaseUntilMs: number,
+  nowMs: number,
+): Promise<VolumeRow[]> {
+  const r = await c.query<VolumeRow>(
+    'SELECT * FROM volumes WHERE source = $1 AND claimed_by = $2 AND lease_until_ms = $3 AND updated_ms = $4',
+    [source, owner, leaseUntilMs, nowMs],
+  );
+  return r.rows.sort((a, b) => b.last_member_ms - a.last_member_ms || a.id - b.id);
+}

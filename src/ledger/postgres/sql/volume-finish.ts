@@ -3,10 +3,11 @@
  * locked, their runs' outcomes written (one statement), and each version's state set from all its
  * runs by the shared verdict (one statement). A version whose claim was lost changes nothing.
  */
-import { runEndValues, type VolumeVerdict, volumeVerdict } from '../../core/verdict.js';
+import { type VolumeVerdict, volumeVerdict } from '../../core/verdict.js';
 import type { VolumeResult } from '../../volume-ledger.js';
 import type { MemberRow, VolumeRow, VolumeRunRow } from '../../volume-rows.js';
 import type { Q } from '../pool.js';
+import { RUN_ENDS_UNNEST, runEndArrays } from './run-ends.js';
 import { membersOf } from './volume-read.js';
 import { volumeRunsOf } from './volume-runs.js';
 
@@ -16,6 +17,7 @@ export interface FinishedVolume {
   readonly verdict: VolumeVerdict;
   /** The runs that counted for the verdict (the events are built from them). */
   readonly counted: readonly VolumeRunRow[];
+  /** Read only when `withMembers` (the events need them). */
   readonly members: readonly MemberRow[];
 }
 
@@ -24,6 +26,7 @@ export async function finishVolumes(
   results: readonly VolumeResult[],
   owner: string,
   nowMs: number,
+  withMembers: boolean,
 ): Promise<FinishedVolume[]> {
   if (results.length === 0) return [];
   const held = new Map(
@@ -41,10 +44,12 @@ export async function finishVolumes(
     c,
     mine.map((r) => r.id),
   );
-  const members = await membersOf(
-    c,
-    mine.map((r) => r.id),
-  );
+  const members = withMembers
+    ? await membersOf(
+        c,
+        mine.map((r) => r.id),
+      )
+    : new Map<number, MemberRow[]>();
   const finished = mine.map((result) => {
     const { verdict, counted } = volumeVerdict(runs.get(result.id) ?? [], result.configured, nowMs);
     const row: VolumeRow = {
@@ -79,34 +84,25 @@ export async function finishVolumes(
   return finished;
 }
 
-/** Every outcome of these results, one upsert (a plugin appears once per volume). */
+/**
+ * Every outcome of these results: the runs that started are updated (an attempt that did not
+ * count given back), an outcome without a started run is inserted (two statements, any batch size).
+ */
 async function writeRunEnds(c: Q, results: readonly VolumeResult[], nowMs: number): Promise<void> {
-  const ends = results.flatMap((r) =>
-    r.outcomes.map((o) => ({ id: r.id, plugin: o.plugin, ...runEndValues(o, nowMs) })),
+  const ends = runEndArrays(results, nowMs);
+  if (!ends) return;
+  await c.query(
+    `UPDATE volume_runs r SET state = u.state, error_code = u.code, last_error = u.error, duration_ms = u.duration,
+       next_retry_ms = u.retry, outputs = u.outputs, updated_ms = $1, attempts = r.attempts - u.uncounted
+     FROM ${RUN_ENDS_UNNEST}
+     WHERE r.volume_id = u.id AND r.plugin = u.plugin`,
+    [nowMs, ...ends],
   );
-  if (ends.length === 0) return;
   await c.query(
     `INSERT INTO volume_runs (volume_id, plugin, state, attempts, error_code, last_error, duration_ms, next_retry_ms,
        outputs, updated_ms)
-     SELECT id, plugin, state, 0, code, error, duration, retry, outputs, $1
-     FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::text[],
-       $10::int[]) AS u(id, plugin, state, code, error, duration, retry, outputs, uncounted)
-     ON CONFLICT (volume_id, plugin) DO UPDATE SET state = excluded.state, error_code = excluded.error_code,
-       last_error = excluded.last_error, duration_ms = excluded.duration_ms, next_retry_ms = excluded.next_retry_ms,
-       outputs = excluded.outputs, updated_ms = excluded.updated_ms,
-       attempts = volume_runs.attempts - (SELECT x.uncounted FROM unnest($2::bigint[], $3::text[], $10::int[])
-         AS x(id, plugin, uncounted) WHERE x.id = excluded.volume_id AND x.plugin = excluded.plugin LIMIT 1)`,
-    [
-      nowMs,
-      ends.map((e) => e.id),
-      ends.map((e) => e.plugin),
-      ends.map((e) => e.state),
-      ends.map((e) => e.code),
-      ends.map((e) => e.error),
-      ends.map((e) => e.duration),
-      ends.map((e) => e.retry),
-      ends.map((e) => e.outputs),
-      ends.map((e) => e.uncounted),
-    ],
+     SELECT u.id, u.plugin, u.state, 0, u.code, u.error, u.duration, u.retry, u.outputs, $1 FROM ${RUN_ENDS_UNNEST}
+     ON CONFLICT (volume_id, plugin) DO NOTHING`,
+    [nowMs, ...ends],
   );
 }
