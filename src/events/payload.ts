@@ -22,7 +22,7 @@ import {
 import { ruleTopic } from './topic-rules.js';
 import type { VolumeArchives, VolumeObject } from './volume-archive.js';
 import { encodeVolumeWnm } from './volume-wnm.js';
-import { buildWnm, encodeWnm, WNM_MAX_INLINE_BYTES, wnmHref } from './wnm.js';
+import { buildWnm, encodeWnm, WNM_MAX_INLINE_BYTES, type WnmInput, type WnmMessage, wnmHref } from './wnm.js';
 
 export interface SinkMessage {
   readonly seq: number;
@@ -132,8 +132,19 @@ async function volumeMessage(e: OutboxEvent, ctx: FormatContext, id: string): Pr
 
 /** Gone upstream, after it had landed: the removal of the data_id its `fetched` message announced. */
 function deletionMessage(e: OutboxEvent, ctx: FormatContext, id: string, sourceUrl: string): Formatted {
-  const { sink } = ctx;
-  const wnm = buildWnm({
+  return dataMessage(e, ctx, id, encodeWnm(fileWnm(e, ctx, id, sourceUrl, { deletion: true })));
+}
+
+/** The WNM of one file version for this sink: what every file message carries, plus `extra`. */
+function fileWnm(
+  e: OutboxEvent,
+  ctx: FormatContext,
+  id: string,
+  sourceUrl: string,
+  extra: Pick<WnmInput, 'deletion' | 'inlineBase64'>,
+): WnmMessage {
+  const { publicBaseUrl } = ctx.sink;
+  return buildWnm({
     id,
     centreId: ctx.centreId,
     source: e.source,
@@ -141,10 +152,9 @@ function deletionMessage(e: OutboxEvent, ctx: FormatContext, id: string, sourceU
     atMs: e.atMs,
     fact: e.fact,
     wnm: ctx.sources.get(e.source)?.wnm,
-    ...(sink.publicBaseUrl && { publicBaseUrl: sink.publicBaseUrl }),
-    deletion: true,
+    ...(publicBaseUrl && { publicBaseUrl }),
+    ...extra,
   });
-  return dataMessage(e, ctx, id, encodeWnm(wnm));
 }
 
 /** A `gone` a WNM sink announces as a deletion: the version had landed (a `fetched` message named it). */
@@ -153,19 +163,8 @@ function isAnnouncedRemoval(e: OutboxEvent, sink: SinkConfig): boolean {
 }
 
 async function fileMessage(e: OutboxEvent, ctx: FormatContext, id: string, sourceUrl: string): Promise<Formatted> {
-  const { sink } = ctx;
-  const inline = sink.inlineContent ? await inlineContent(e) : undefined;
-  const wnm = buildWnm({
-    id,
-    centreId: ctx.centreId,
-    source: e.source,
-    sourceUrl,
-    atMs: e.atMs,
-    fact: e.fact,
-    wnm: ctx.sources.get(e.source)?.wnm,
-    ...(sink.publicBaseUrl && { publicBaseUrl: sink.publicBaseUrl }),
-    ...(inline !== undefined && { inlineBase64: inline }),
-  });
+  const inline = ctx.sink.inlineContent ? await inlineContent(e) : undefined;
+  const wnm = fileWnm(e, ctx, id, sourceUrl, inline === undefined ? {} : { inlineBase64: inline });
   return dataMessage(e, ctx, id, encodeWnm(wnm));
 }
 
