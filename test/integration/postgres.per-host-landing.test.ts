@@ -200,7 +200,12 @@ describe.skipIf(!pgAvailable || !vsftpd)('a landing root per host (PostgreSQL, v
     console.log(
       `per-host volumes: ${VOLUMES} volumes x ${MOMENTS.length}, ${gathered} members gathered from the source`,
     );
-    expect(gathered).toBeGreaterThan(0);
+    // Which instance lands which member is the fleet's race: when one instance landed them all
+    // there is nothing to gather (said, not hidden); with members on several hosts, some volume
+    // ran where part of it was not.
+    const landers = new Set(rows.flatMap((f) => (f.landedOn ? [f.landedOn] : [])));
+    if (landers.size > 1) expect(gathered, `members landed on ${[...landers].join(', ')}`).toBeGreaterThan(0);
+    else console.warn(`per-host volumes: every member landed on ${[...landers].join('')}: nothing gathered this run`);
     for (const m of members) m.child.kill('SIGTERM');
     for (const m of members) expect((await m.exited).code, `${m.id}: ${m.stderr().slice(0, 300)}`).toBe(0);
   }, 240_000);
